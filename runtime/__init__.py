@@ -1,0 +1,35 @@
+"""edgernn: run recurrent neural networks statefully, step by step, on live data.
+
+>>> import edgernn
+>>> model = edgernn.load()              # the shipped default sensor forecaster
+>>> s = model.stream()
+>>> out = s.step({"temp": 21.0, "humidity": 55.0})
+>>> sorted(out.forecast)
+['temp']
+>>> s.forecast(3).shape                 # 3 steps ahead, on a fork of the state
+(3, 1)
+"""
+
+from edgernn.errors import (
+    DataError,
+    EdgernnError,
+    ExportError,
+    ModelError,
+    ProviderError,
+    RecordError,
+    SignatureError,
+    StateError,
+    UsageError,
+)
+from edgernn.model import Model, default_model_path, load
+from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec
+from edgernn.stream import StepResult, Stream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "load", "Model", "Stream", "StepResult", "default_model_path",
+    "Signature", "StateSpec", "TensorSpec", "Scaler",
+    "EdgernnError", "ModelError", "SignatureError", "ProviderError", "DataError",
+    "RecordError", "StateError", "ExportError", "UsageError",
+]

@@ -1,0 +1,5 @@
+import click
+@click.command("inspect")
+def command():
+    """TODO"""
+

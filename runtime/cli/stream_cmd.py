@@ -1,0 +1,5 @@
+import click
+@click.command("stream")
+def command():
+    """TODO"""
+

@@ -1,0 +1,5 @@
+import click
+@click.command("train")
+def command():
+    """TODO"""
+

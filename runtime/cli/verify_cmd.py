@@ -1,0 +1,5 @@
+import click
+@click.command("verify")
+def command():
+    """TODO"""
+

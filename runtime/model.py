@@ -1,0 +1,105 @@
+"""A loaded model: one ONNX Runtime session plus its signature, shared by every stream.
+
+The model holds no stream state. ``run`` is the one place the graph is called: model units
+in, model units out, states passed explicitly. Streams (``model.stream()``) keep the state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edgernn.errors import ModelError, SignatureError
+from edgernn.providers import SessionConfig, create_session
+from edgernn.signature import METADATA_KEY, Signature
+
+DEFAULT_MODEL = "sensor-forecast.onnx"
+
+
+def default_model_path() -> Path:
+    """The shipped default model, ``exported/sensor-forecast.onnx``, wherever it was installed."""
+    return Path(str(resources.files("edgernn.exported") / DEFAULT_MODEL))
+
+
+class Model:
+    """A session and its signature. Thread-safe to share: ``run`` keeps no state of its own."""
+
+    def __init__(self, path: str | Path | None = None, config: SessionConfig | None = None):
+        self.path = Path(path) if path is not None else default_model_path()
+        self.config = config or SessionConfig()
+        data = _read_model_bytes(self.path)
+        self.model_id = hashlib.sha256(data).hexdigest()[:16]  # binds snapshots to this exact graph
+        try:
+            self.session, self.provider, self.provider_note = create_session(data, self.config)
+        except Exception as e:
+            if type(e).__module__.startswith("edgernn"):
+                raise
+            reason = str(e).splitlines()[0][:200]
+            raise ModelError(f"{str(self.path)!r} cannot be loaded by ONNX Runtime ({reason}); pass an .onnx exported by edgernn") from e
+        self.signature = _read_signature(self.session, self.path)
+        self._output_names = [self.signature.output_name] + [s.output for s in self.signature.states]
+        self._state_inputs = [s.input for s in self.signature.states]
+
+    def __repr__(self) -> str:
+        s = self.signature
+        return f"<edgernn.Model {self.path.name} {s.task} {s.arch}{list(s.layers)} on {self.provider}>"
+
+    def initial_state(self, batch: int = 1) -> list[np.ndarray]:
+        """Fresh state for ``batch`` streams, one array per state tensor."""
+        return [s.zeros(batch) for s in self.signature.states]
+
+    def run(self, x: np.ndarray, states: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One graph call. x: (B, T, F) float32 in model units -> (y (B, T, n_targets), new states)."""
+        feeds = {self.signature.input_name: x}
+        feeds.update(zip(self._state_inputs, states))
+        y, *new_states = self.session.run(self._output_names, feeds)
+        return y, new_states
+
+    def stream(self, state: bytes | None = None, threshold: float | None = None, warmup: int = 20):
+        """A new stream with its own state (from a ``Stream.snapshot()`` blob when given)."""
+        from edgernn.stream import Stream
+
+        return Stream(self, state=state, threshold=threshold, warmup=warmup)
+
+
+def load(path: str | Path | None = None, provider: str = "auto", intra_op_threads: int = 1,
+         inter_op_threads: int = 1, spinning: bool = False) -> Model:
+    """Load an exported model (the shipped default when ``path`` is None).
+
+    ``provider``: "auto" (CUDA when it really runs, else CPU; ``model.provider`` says which),
+    "cpu", or "cuda" (an error when CUDA cannot run).
+    """
+    return Model(path, SessionConfig(provider, intra_op_threads, inter_op_threads, spinning))
+
+
+def _read_model_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise ModelError(f"model file {str(path)!r} does not exist; pass the path of an exported .onnx (or omit it for the shipped default)")
+    if path.is_dir():
+        raise ModelError(f"model path {str(path)!r} is a directory; pass the path of an exported .onnx file")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ModelError(f"model file {str(path)!r} cannot be read ({e.strerror}); check its permissions") from e
+
+
+def _read_signature(session, path: Path) -> Signature:
+    meta = session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in meta:
+        raise SignatureError(
+            f"{str(path)!r} has no {METADATA_KEY} metadata, so edgernn does not know how to run it; "
+            "export it with `edgernn export`"
+        )
+    sig = Signature.from_json(meta[METADATA_KEY])
+    graph_inputs = {i.name for i in session.get_inputs()}
+    graph_outputs = {o.name for o in session.get_outputs()}
+    wanted_in = {sig.input_name, *(s.input for s in sig.states)}
+    wanted_out = {sig.output_name, *(s.output for s in sig.states)}
+    missing = sorted((wanted_in - graph_inputs) | (wanted_out - graph_outputs))
+    if missing:
+        raise SignatureError(f"{str(path)!r}: its signature names tensors the graph lacks ({', '.join(missing)}); re-export the model")
+    return sig

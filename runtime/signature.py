@@ -1,0 +1,188 @@
+"""The signature: the one contract that travels inside every exported ``.onnx``.
+
+Export writes it as JSON under the ONNX metadata key ``edgernn.signature``; the runtime
+reads it back with ``session.get_modelmeta().custom_metadata_map`` (no ``onnx`` import).
+It says everything the runtime needs to run a graph statefully in the user's units.
+
+>>> sig = Signature(
+...     task="forecast", arch="lstm", layers=(8,), window=20,
+...     features=("temp",), targets=("temp",),
+...     states=(StateSpec("state_in.0", "state_out.0", (1, "batch", 8)),
+...             StateSpec("state_in.1", "state_out.1", (1, "batch", 8))),
+...     input_scaler=Scaler("standard", (20.0,), (2.0,)),
+...     target_scaler=Scaler("standard", (20.0,), (2.0,)),
+... )
+>>> Signature.from_json(sig.to_json()) == sig
+True
+>>> sig.input_scaler.transform([[24.0]]).tolist()
+[[2.0]]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgernn.errors import SignatureError
+
+METADATA_KEY = "edgernn.signature"
+SCHEMA_VERSION = 1
+TASKS = ("forecast",)
+ARCHS = ("rnn", "lstm", "gru")
+
+Axis = int | str  # a fixed size, or a symbolic axis such as "batch" or "time"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One graph input or output: its name and shape with symbolic axes."""
+
+    name: str
+    shape: tuple[Axis, ...]
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """One recurrent state tensor: fed in as ``input``, read back as ``output``."""
+
+    input: str  # graph input name, e.g. "state_in.0"
+    output: str  # graph output name that carries the next value, e.g. "state_out.0"
+    shape: tuple[Axis, ...]  # e.g. (1, "batch", 64) for an ONNX LSTM hidden state
+    init: float = 0.0  # value of a fresh stream's state
+
+    @property
+    def batch_axis(self) -> int:
+        """The axis along which streams are stacked."""
+        return self.shape.index("batch")
+
+    def zeros(self, batch: int) -> np.ndarray:
+        """A fresh state for ``batch`` streams."""
+        shape = tuple(batch if a == "batch" else int(a) for a in self.shape)
+        return np.full(shape, self.init, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Per-column affine scaling: ``scaled = (value - offset) / scale``.
+
+    ``kind`` records how it was fitted on the training split: "standard" (mean, std),
+    "minmax" (min, max - min) or "none".
+    """
+
+    kind: str
+    offset: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    def transform(self, values: Any) -> np.ndarray:
+        """User units -> model units (last axis = columns)."""
+        v = np.asarray(values, dtype=np.float32)
+        return (v - np.float32(self.offset)) / np.float32(self.scale)
+
+    def inverse(self, values: Any) -> np.ndarray:
+        """Model units -> user units (last axis = columns)."""
+        v = np.asarray(values, dtype=np.float32)
+        return v * np.float32(self.scale) + np.float32(self.offset)
+
+    @staticmethod
+    def identity(n: int) -> "Scaler":
+        return Scaler("none", (0.0,) * n, (1.0,) * n)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What an exported graph is and how to run it.
+
+    The graph takes ``x`` (batch, time, features) in model units plus one input per state,
+    and returns ``y`` (batch, time, targets): at each step, the forecast of the targets at
+    the next step, in model units, plus one output per state.
+    """
+
+    task: str  # "forecast"
+    arch: str  # "rnn" | "lstm" | "gru"
+    layers: tuple[int, ...]  # hidden size of each recurrent layer, bottom to top
+    features: tuple[str, ...]  # input column names, in graph order
+    targets: tuple[str, ...]  # forecast column names, in graph order
+    states: tuple[StateSpec, ...]  # recurrent state pairs, fed back between calls
+    input_scaler: Scaler  # applied to features before the graph
+    target_scaler: Scaler  # inverted on the graph's output
+    window: int = 0  # training window length (context the model was fitted on)
+    causal: bool = True  # steppable one step at a time; False needs a window of inputs
+    inputs: tuple[TensorSpec, ...] = ()  # graph inputs besides the states
+    outputs: tuple[TensorSpec, ...] = ()  # graph outputs besides the states
+    anomaly_threshold: float = 4.0  # default z-score of a one-step residual that flags an anomaly
+    parity: dict = field(default_factory=dict)  # export check: max_abs_error, tolerance, shapes, exporter
+    provenance: dict = field(default_factory=dict)  # data, metrics, versions, created
+    schema: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            x = TensorSpec("x", ("batch", "time", len(self.features)))
+            object.__setattr__(self, "inputs", (x,))
+        if not self.outputs:
+            y = TensorSpec("y", ("batch", "time", len(self.targets)))
+            object.__setattr__(self, "outputs", (y,))
+
+    # ---- serialisation -------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Signature":
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise SignatureError(f"the {METADATA_KEY} metadata is not valid JSON ({e}); re-export the model") from e
+        if not isinstance(raw, dict):
+            raise SignatureError(f"the {METADATA_KEY} metadata is not a JSON object; re-export the model")
+        schema = raw.get("schema")
+        if schema != SCHEMA_VERSION:
+            raise SignatureError(
+                f"signature schema {schema!r} is not one this edgernn reads ({SCHEMA_VERSION}); "
+                "upgrade edgernn or re-export the model with this version"
+            )
+        try:
+            return _from_dict(raw)
+        except (KeyError, TypeError, ValueError) as e:
+            raise SignatureError(f"the {METADATA_KEY} metadata is incomplete or malformed ({e}); re-export the model") from e
+
+    # ---- derived facts ---------------------------------------------------------------
+    @property
+    def input_name(self) -> str:
+        return self.inputs[0].name
+
+    @property
+    def output_name(self) -> str:
+        return self.outputs[0].name
+
+    def target_feature_index(self) -> list[int | None]:
+        """For each target, its column in the features (None if it is not an input)."""
+        return [self.features.index(t) if t in self.features else None for t in self.targets]
+
+
+def _from_dict(raw: dict) -> Signature:
+    def tup(v: Sequence) -> tuple:
+        return tuple(v)
+
+    return Signature(
+        task=raw["task"],
+        arch=raw["arch"],
+        layers=tup(raw["layers"]),
+        features=tup(raw["features"]),
+        targets=tup(raw["targets"]),
+        states=tuple(StateSpec(s["input"], s["output"], tup(s["shape"]), float(s.get("init", 0.0))) for s in raw["states"]),
+        input_scaler=Scaler(raw["input_scaler"]["kind"], tup(raw["input_scaler"]["offset"]), tup(raw["input_scaler"]["scale"])),
+        target_scaler=Scaler(raw["target_scaler"]["kind"], tup(raw["target_scaler"]["offset"]), tup(raw["target_scaler"]["scale"])),
+        window=int(raw.get("window", 0)),
+        causal=bool(raw.get("causal", True)),
+        inputs=tuple(TensorSpec(t["name"], tup(t["shape"]), t.get("dtype", "float32")) for t in raw.get("inputs", ())),
+        outputs=tuple(TensorSpec(t["name"], tup(t["shape"]), t.get("dtype", "float32")) for t in raw.get("outputs", ())),
+        anomaly_threshold=float(raw.get("anomaly_threshold", 4.0)),
+        parity=dict(raw.get("parity", {})),
+        provenance=dict(raw.get("provenance", {})),
+        schema=int(raw["schema"]),
+    )
