@@ -18,53 +18,53 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import Sequence
 
 
 @dataclass
 class ResidualStats:
+    """Running mean and variance of residuals, per target (plain floats: targets are few)."""
+
     n_targets: int  # residual columns
     warmup: int = 20  # residuals seen before any score is given
     horizon: int = 500  # past this many, statistics are exponentially weighted (alpha = 1/horizon)
     threshold: float = 4.0  # |z| above which a residual is anomalous
     count: int = 0  # residuals absorbed into the statistics
-    mean: np.ndarray = field(default=None)  # (n_targets,) running mean of residuals
-    var: np.ndarray = field(default=None)  # (n_targets,) running variance of residuals
+    mean: list[float] = field(default_factory=list)  # (n_targets,) running mean of residuals
+    var: list[float] = field(default_factory=list)  # (n_targets,) running variance of residuals
 
     def __post_init__(self) -> None:
-        if self.mean is None:
-            self.mean = np.zeros(self.n_targets, dtype=np.float64)
-        if self.var is None:
-            self.var = np.zeros(self.n_targets, dtype=np.float64)
+        self.mean = self.mean or [0.0] * self.n_targets
+        self.var = self.var or [0.0] * self.n_targets
 
-    def score(self, residual: np.ndarray) -> float | None:
+    def score(self, residual: Sequence[float]) -> float | None:
         """Largest |z| of ``residual`` against the statistics, or None while warming up."""
         if self.count < self.warmup:
             return None
-        std = np.sqrt(np.maximum(self.var, 1e-12))
-        return float(np.max(np.abs((np.asarray(residual, dtype=np.float64) - self.mean) / std)))
+        return max(abs(r - m) / math.sqrt(max(v, 1e-12)) for r, m, v in zip(residual, self.mean, self.var))
 
-    def observe(self, residual) -> float | None:
+    def observe(self, residual: Sequence[float]) -> float | None:
         """Score ``residual``, then absorb it unless it was anomalous."""
-        r = np.asarray(residual, dtype=np.float64)
+        r = [float(v) for v in residual]
         z = self.score(r)
         if z is None or z <= self.threshold:
             self._absorb(r)
         return z
 
-    def _absorb(self, r: np.ndarray) -> None:
+    def _absorb(self, r: list[float]) -> None:
         self.count += 1
         alpha = 1.0 / min(self.count, self.horizon)
-        delta = r - self.mean
-        self.mean = self.mean + alpha * delta
-        self.var = (1 - alpha) * (self.var + alpha * delta * delta)
+        for i, (x, m, v) in enumerate(zip(r, self.mean, self.var)):
+            delta = x - m
+            self.mean[i] = m + alpha * delta
+            self.var[i] = (1 - alpha) * (v + alpha * delta * delta)
 
     def to_dict(self) -> dict:
-        return {"count": self.count, "mean": self.mean.tolist(), "var": self.var.tolist()}
+        return {"count": self.count, "mean": list(self.mean), "var": list(self.var)}
 
     def load_dict(self, d: dict) -> None:
         self.count = int(d["count"])
-        self.mean = np.asarray(d["mean"], dtype=np.float64)
-        self.var = np.asarray(d["var"], dtype=np.float64)
+        self.mean = [float(v) for v in d["mean"]]
+        self.var = [float(v) for v in d["var"]]

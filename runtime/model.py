@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import onnxruntime as ort
 
 from edgernn.errors import ModelError, SignatureError
 from edgernn.providers import SessionConfig, create_session
@@ -59,11 +60,58 @@ class Model:
         y, *new_states = self.session.run(self._output_names, feeds)
         return y, new_states
 
+    def step_buffers(self, batch: int = 1) -> "StepBuffers":
+        """Pre-bound buffers for fast one-step calls (what each ``Stream`` uses)."""
+        return StepBuffers(self, batch)
+
     def stream(self, state: bytes | None = None, threshold: float | None = None, warmup: int = 20):
         """A new stream with its own state (from a ``Stream.snapshot()`` blob when given)."""
         from edgernn.stream import Stream
 
         return Stream(self, state=state, threshold=threshold, warmup=warmup)
+
+
+class StepBuffers:
+    """One-step calls without per-call allocation: x, y and two state sets bound once.
+
+    Binding ``k`` reads states from set ``k`` and writes set ``1 - k``; each call flips
+    ``current``, so the new state is where the next call reads it and nothing is copied.
+    """
+
+    def __init__(self, model: Model, batch: int = 1):
+        sig = model.signature
+        self.session = model.session
+        self.x = np.zeros((batch, 1, len(sig.features)), dtype=np.float32)  # (B, 1, F) model units
+        self.y = np.zeros((batch, 1, len(sig.targets)), dtype=np.float32)  # (B, 1, n_targets)
+        self.sets = (model.initial_state(batch), model.initial_state(batch))
+        self.bindings = tuple(self._bind(sig, self.sets[k], self.sets[1 - k]) for k in (0, 1))
+        self.current = 0
+
+    def _bind(self, sig, states_in: list[np.ndarray], states_out: list[np.ndarray]):
+        b = self.session.io_binding()
+        value = ort.OrtValue.ortvalue_from_numpy
+        b.bind_ortvalue_input(sig.input_name, value(self.x))
+        b.bind_ortvalue_output(sig.output_name, value(self.y))
+        for spec, s_in, s_out in zip(sig.states, states_in, states_out):
+            b.bind_ortvalue_input(spec.input, value(s_in))
+            b.bind_ortvalue_output(spec.output, value(s_out))
+        return b
+
+    @property
+    def states(self) -> list[np.ndarray]:
+        """The live state (read it; write it only with ``load``)."""
+        return self.sets[self.current]
+
+    def load(self, states: Sequence[np.ndarray]) -> None:
+        for dst, src in zip(self.states, states):
+            np.copyto(dst, src)
+
+    def run(self) -> np.ndarray:
+        """One step on ``self.x``; returns ``self.y`` (overwritten by the next call)."""
+        # No RunOptions: with them, this wrapper costs ~30 us more per call (onnxruntime 1.31).
+        self.session.run_with_iobinding(self.bindings[self.current])
+        self.current ^= 1
+        return self.y
 
 
 def load(path: str | Path | None = None, provider: str = "auto", intra_op_threads: int = 1,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Sequence
 
 import numpy as np
@@ -78,15 +79,20 @@ class Scaler:
     offset: tuple[float, ...]
     scale: tuple[float, ...]
 
-    def transform(self, values: Any) -> np.ndarray:
-        """User units -> model units (last axis = columns)."""
-        v = np.asarray(values, dtype=np.float32)
-        return (v - np.float32(self.offset)) / np.float32(self.scale)
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.offset, dtype=np.float32), np.asarray(self.scale, dtype=np.float32)
+
+    def transform(self, values: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """User units -> model units (last axis = columns), into ``out`` when given."""
+        offset, scale = self._arrays
+        out = np.subtract(np.asarray(values, dtype=np.float32), offset, out=out)
+        return np.divide(out, scale, out=out)
 
     def inverse(self, values: Any) -> np.ndarray:
         """Model units -> user units (last axis = columns)."""
-        v = np.asarray(values, dtype=np.float32)
-        return v * np.float32(self.scale) + np.float32(self.offset)
+        offset, scale = self._arrays
+        return np.asarray(values, dtype=np.float32) * scale + offset
 
     @staticmethod
     def identity(n: int) -> "Scaler":

@@ -52,26 +52,35 @@ class Stream:
     # ---- the verbs ----------------------------------------------------------------------
     def reset(self) -> None:
         """Back to a fresh stream: zero state, no history, anomaly statistics forgotten."""
-        self.states = self.model.initial_state(1)  # each (…, 1, …) with batch 1
+        self._buf = self.model.step_buffers(1)  # pre-bound x, y and two state sets (batch 1)
         self.n_steps = 0
         self._last_row: np.ndarray | None = None  # last input, user units (F,)
         self._last_pred: np.ndarray | None = None  # last forecast, user units (n_targets,)
         self.residuals = ResidualStats(len(self._targets), warmup=self._warmup, threshold=self._threshold)
 
-    def step(self, x: Mapping[str, float] | Sequence[float]) -> StepResult:
+    @property
+    def states(self) -> list[np.ndarray]:
+        """The live recurrent state, one array per state tensor (batch axis of size 1)."""
+        return self._buf.states
+
+    def step(self, x: Mapping[str, float] | Sequence[float] | np.ndarray) -> StepResult:
         """Feed one time step (a mapping of feature -> value, or values in feature order)."""
-        return self.steps([x])[0]
+        sig = self.model.signature
+        row = self._as_rows([x] if not isinstance(x, np.ndarray) else x.reshape(1, -1))[0]  # (F,)
+        sig.input_scaler.transform(row, out=self._buf.x[0, 0])
+        y = self._buf.run()  # (1, 1, n_targets) model units
+        return self._account(row, sig.target_scaler.inverse(y[0, 0]))
 
     def steps(self, xs: Iterable[Mapping[str, float] | Sequence[float]] | np.ndarray) -> list[StepResult]:
         """Feed T steps in one graph call; the same results as T calls of ``step``."""
+        sig = self.model.signature
         rows = self._as_rows(xs)  # (T, F) user units
         if len(rows) == 0:
             return []
-        x = self.model.signature.input_scaler.transform(rows)[None]  # (1, T, F)
-        y, self.states = self.model.run(x, self.states)
-        preds = self.model.signature.target_scaler.inverse(y[0])  # (T, n_targets) user units
-        results = [self._account(row, pred) for row, pred in zip(rows, preds)]
-        return results
+        y, states = self.model.run(sig.input_scaler.transform(rows)[None], self.states)  # y (1, T, n_targets)
+        self._buf.load(states)
+        preds = sig.target_scaler.inverse(y[0])  # (T, n_targets) user units
+        return [self._account(row, pred) for row, pred in zip(rows, preds)]
 
     def forecast(self, horizon: int) -> np.ndarray:
         """The next ``horizon`` values of the targets, (horizon, n_targets), user units.
@@ -144,9 +153,9 @@ class Stream:
         if meta.get("model_id") != self.model.model_id:
             raise StateError(f"snapshot belongs to model {meta.get('model_id')}, not {self.model.model_id} ({self.model.path.name}); restore it into the model that took it")
         for got, want in zip(states, self.states):
-            if got.shape != want.shape:
-                raise StateError(f"snapshot state shape {got.shape} does not match the model's {want.shape}")
-        self.states = [s.astype(np.float32) for s in states]
+            if got.shape != want.shape or got.dtype != np.float32:
+                raise StateError(f"snapshot state {got.dtype}{got.shape} does not match the model's float32{want.shape}")
+        self._buf.load(states)
         self.n_steps = int(meta["n_steps"])
         self._last_row = None if meta["last_row"] is None else np.asarray(meta["last_row"], dtype=np.float32)
         self._last_pred = None if meta["last_pred"] is None else np.asarray(meta["last_pred"], dtype=np.float32)

@@ -1,5 +1,54 @@
-import click
-@click.command("inspect")
-def command():
-    """TODO"""
+"""``edgernn inspect``: what a model is, read from its signature."""
 
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import click
+
+from edgernn.model import load
+
+
+@click.command("inspect")
+@click.argument("model", required=False, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the whole signature as JSON.")
+def command(model: str | None, as_json: bool) -> None:
+    """Show MODEL's signature (default: the shipped sensor forecaster)."""
+    m = load(model, provider="cpu")
+    sig = m.signature
+    if as_json:
+        out = dataclasses.asdict(sig) | {"path": str(m.path), "model_id": m.model_id}
+        click.echo(json.dumps(out, indent=2))
+        return
+    for label, value in _lines(m):
+        click.echo(f"{label:<12} {value}")
+
+
+def _lines(m) -> list[tuple[str, str]]:
+    sig = m.signature
+    parity = sig.parity
+    prov = sig.provenance
+    scalers = ", ".join(f"{c}: ({o:.4g}, {s:.4g})" for c, o, s in zip(sig.features, sig.input_scaler.offset, sig.input_scaler.scale))
+    lines = [
+        ("model", f"{m.path} ({m.path.stat().st_size / 1024:.1f} KiB, id {m.model_id})"),
+        ("task", f"{sig.task}, {'causal (steppable)' if sig.causal else f'window of {sig.window}'}"),
+        ("arch", f"{sig.arch} layers {list(sig.layers)}"),
+        ("features", ", ".join(sig.features)),
+        ("targets", ", ".join(sig.targets) + " (next step)"),
+        ("scaling", f"{sig.input_scaler.kind} {scalers}"),
+        ("window", f"{sig.window} steps in training"),
+        ("states", "; ".join(f"{s.input} -> {s.output} {list(s.shape)}" for s in sig.states)),
+        ("anomaly", f"|z| > {sig.anomaly_threshold:g} on one-step residuals"),
+    ]
+    if parity:
+        lines.append(("parity", f"max abs error {parity.get('max_abs_error', float('nan')):.2e} "
+                                f"(tolerance {parity.get('tolerance')}, exporter {parity.get('exporter')})"))
+    metrics = prov.get("metrics", {})
+    if metrics:
+        lines.append(("metrics", json.dumps(metrics)[:200]))
+    if prov.get("data"):
+        lines.append(("data", str(prov["data"])))
+    if prov.get("created"):
+        lines.append(("created", str(prov["created"])))
+    return lines

@@ -1,5 +1,89 @@
-import click
-@click.command("stream")
-def command():
-    """TODO"""
+"""``edgernn stream``: run a model over a live feed, one JSON line out per record in."""
 
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import ExitStack
+from typing import IO, Any
+
+import click
+
+from edgernn.model import load
+from edgernn.runner import StreamRunner
+from edgernn.sources import demo_records, open_source, text_lines
+
+
+@click.command("stream")
+@click.argument("model", required=False, type=click.Path(dir_okay=False))
+@click.option("--source", "-s", default=None, metavar="SRC",
+              help="'demo' (built-in sensor feed), '-' (stdin) or a CSV/JSONL file. "
+                   "Default: stdin when data is piped in, else demo.")
+@click.option("--key", "key_field", default=None, metavar="FIELD", help="Field naming the series; each key keeps its own state.")
+@click.option("--timestamp", "timestamp_field", default="timestamp", show_default=True, metavar="FIELD",
+              help="Optional field passed through to the output.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True,
+              help="Input format; auto looks at the first line.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="Stop after N input records.")
+@click.option("--rejects", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Append rejected records (JSONL, with the reason) to this file.")
+@click.option("--threshold", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Anomaly |z| threshold (default: the model's).")
+@click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True, help="ONNX Runtime intra-op threads.")
+@click.option("--summary", "summary_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the final summary as JSON to this file.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary or notes on stderr.")
+def command(model: str | None, source: str | None, key_field: str | None, timestamp_field: str, fmt: str,
+            limit: int | None, rejects: str | None, threshold: float | None, provider: str, threads: int,
+            summary_path: str | None, quiet: bool) -> None:
+    """Stream records through MODEL (default: the shipped sensor forecaster).
+
+    Prints one JSON object per good record on stdout (key, step, forecast, anomaly_score,
+    anomaly) and a summary on stderr. Bad records are counted and skipped.
+    """
+    m = load(model, provider=provider, intra_op_threads=threads)
+    with ExitStack() as stack:
+        rejects_file = stack.enter_context(open(rejects, "a", encoding="utf-8")) if rejects else None
+        runner = StreamRunner(m, key_field, timestamp_field, threshold, emit=_writer(sys.stdout),
+                              reject=_writer(rejects_file) if rejects_file else None)
+        items, fmt = _items(source, fmt, limit, stack)
+        try:
+            stats = runner.run(items, fmt=fmt, limit=limit)
+        except KeyboardInterrupt:
+            stats = runner.stats
+            _say(quiet, "interrupted")
+    summary = stats.summary(len(runner.streams), m.provider) | {"model": str(m.path), "provider_note": m.provider_note}
+    if summary_path:
+        with open(summary_path, "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
+    _say(quiet, _summary_line(summary))
+
+
+def _items(source: str | None, fmt: str, limit: int | None, stack: ExitStack):
+    if source is None:
+        source = "demo" if sys.stdin is None or sys.stdin.isatty() else "-"
+    if source == "demo":
+        return demo_records(limit) if limit else demo_records(), "auto"
+    handle = open_source(source)
+    if handle is not sys.stdin:
+        stack.enter_context(handle)
+    return text_lines(handle), fmt
+
+
+def _writer(handle: IO[str]):
+    def write(obj: dict[str, Any]) -> None:
+        handle.write(json.dumps(obj, default=str) + "\n")
+    return write
+
+
+def _summary_line(s: dict[str, Any]) -> str:
+    lat = s["latency_us"]
+    return (f"{s['steps']} steps, {s['keys']} key(s), {s['anomalies']} anomalies, {s['rejected']} rejected; "
+            f"step latency p50 {lat['p50']} us, p99 {lat['p99']} us on {s['provider']}"
+            f"{' (' + s['provider_note'] + ')' if s['provider_note'] else ''}; {s['steps_per_s']} steps/s")
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        click.echo(text, err=True)

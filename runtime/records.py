@@ -1,0 +1,129 @@
+"""Turning raw stream input (JSON lines, CSV rows, dicts) into clean records, or a reason why not.
+
+A bad record raises ``RecordError`` with a short reason; the stream counts it, sets it aside
+and goes on. Only a problem that would make *every* record bad (a CSV header without a
+feature column) is a ``DataError`` that stops the stream.
+
+>>> p = RecordParser(features=("temp", "humidity"), key_field="sensor")
+>>> r = p.parse_json('{"sensor": "a", "temp": 21.5, "humidity": 40}')
+>>> r.key, r.values.tolist()
+('a', [21.5, 40.0])
+>>> p.parse_json('{"sensor": "a", "temp": NaN, "humidity": 40}')
+Traceback (most recent call last):
+...
+edgernn.errors.RecordError: temp is not a finite number (nan)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from edgernn.errors import DataError, RecordError
+
+MAX_LINE = 1 << 20  # a longer line is rejected unparsed (1 MiB)
+
+
+@dataclass(frozen=True)
+class Record:
+    key: str | None  # series this record belongs to (None when the stream is not keyed)
+    values: np.ndarray  # (F,) feature values in the model's feature order, user units
+    timestamp: Any = None  # passed through to the output when present
+
+
+@dataclass
+class RecordParser:
+    features: tuple[str, ...]  # the model's input columns, in order
+    key_field: str | None = None  # field whose value names the series (one state per key)
+    timestamp_field: str = "timestamp"  # optional field passed through untouched
+    extra_allowed: tuple[str, ...] = ()  # other fields a record may carry (e.g. target columns)
+
+    def __post_init__(self) -> None:
+        self._allowed = set(self.features) | set(self.extra_allowed) | {self.timestamp_field}
+        if self.key_field:
+            self._allowed.add(self.key_field)
+
+    def parse_json(self, line: str) -> Record:
+        if len(line) > MAX_LINE:
+            raise RecordError(f"line longer than {MAX_LINE} bytes")
+        try:
+            obj = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise RecordError(f"not valid JSON ({getattr(e, 'msg', type(e).__name__)})") from None
+        if not isinstance(obj, dict):
+            raise RecordError(f"a record must be a JSON object, got {type(obj).__name__}")
+        return self.parse_mapping(obj)
+
+    def parse_mapping(self, obj: Mapping[str, Any], text: bool = False) -> Record:
+        """Validate one record; ``text`` says values are CSV cells (strings), not JSON numbers."""
+        extra = [k for k in obj if k not in self._allowed]
+        if extra:
+            raise RecordError(f"unexpected field(s) {', '.join(map(repr, extra))}; the model takes {', '.join(self.features)}")
+        missing = [f for f in self.features if f not in obj]
+        if missing:
+            raise RecordError(f"missing feature(s) {', '.join(missing)}")
+        values = np.array([_number(f, obj[f], text) for f in self.features], dtype=np.float32)
+        return Record(self._key(obj), values, obj.get(self.timestamp_field))
+
+    def _key(self, obj: Mapping[str, Any]) -> str | None:
+        if not self.key_field:
+            return None
+        key = obj.get(self.key_field)
+        if key is None or isinstance(key, (dict, list)) or key == "":
+            raise RecordError(f"key field {self.key_field!r} is missing or not a plain value")
+        return str(key)
+
+
+class CsvRows:
+    """Parses CSV lines against the header line, into records for ``RecordParser``."""
+
+    def __init__(self, header: str, parser: RecordParser):
+        self.columns = next(csv.reader([header]))
+        self.parser = parser
+        missing = [f for f in parser.features if f not in self.columns]
+        if missing:
+            raise DataError(
+                f"CSV header has no column {', '.join(map(repr, missing))} (it has {', '.join(self.columns)}); "
+                f"the model needs {', '.join(parser.features)}"
+            )
+        extra = [c for c in self.columns if c not in parser._allowed]
+        if extra:
+            raise DataError(
+                f"CSV column(s) {', '.join(map(repr, extra))} are not inputs of the model; "
+                f"keep only {', '.join(parser.features)} plus the key/timestamp columns"
+            )
+
+    def parse(self, line: str) -> Record:
+        if len(line) > MAX_LINE:
+            raise RecordError(f"line longer than {MAX_LINE} bytes")
+        try:
+            cells = next(csv.reader([line]))
+        except csv.Error as e:
+            raise RecordError(f"not a valid CSV row ({e})") from None
+        if len(cells) != len(self.columns):
+            raise RecordError(f"{len(cells)} cells, the header has {len(self.columns)}")
+        return self.parser.parse_mapping(dict(zip(self.columns, cells)), text=True)
+
+
+def _number(name: str, v: Any, text: bool) -> float:
+    """A finite float from a JSON number or (``text``) a CSV cell; RecordError otherwise."""
+    if isinstance(v, bool) or not isinstance(v, (str,) if text else (int, float)):
+        raise RecordError(f"{name} is not a number ({type(v).__name__})")
+    try:
+        x = float(v)
+    except (ValueError, OverflowError):
+        raise RecordError(f"{name} is not a number ({str(v)[:40]!r})") from None
+    if not math.isfinite(x) or abs(x) > np.finfo(np.float32).max:
+        raise RecordError(f"{name} is not a finite number ({str(v)[:40]})")
+    return x
+
+
+def sniff_format(first_line: str) -> str:
+    """"jsonl" when the first non-blank line looks like a JSON object, else "csv"."""
+    return "jsonl" if first_line.lstrip().startswith("{") else "csv"
+

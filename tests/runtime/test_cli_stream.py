@@ -1,0 +1,143 @@
+"""`edgernn stream` and `edgernn inspect` from the user's side: success and every error path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgernn.cli import main
+
+DATA = Path(__file__).parent.parent / "data"
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def out_lines(result) -> list[dict]:
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def one_clear_line(result, code: int, *words: str) -> None:
+    assert result.exit_code == code, result.output
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    for w in words:
+        assert w in err[0]
+
+
+def test_demo_feed_prints_one_json_line_per_step_and_a_summary():
+    r = run("stream", "--source", "demo", "--limit", "200")
+    assert r.exit_code == 0, r.output
+    lines = out_lines(r)
+    assert len(lines) == 200
+    assert set(lines[-1]) >= {"step", "forecast", "anomaly_score", "anomaly"}
+    assert set(lines[-1]["forecast"]) == {"temp"}
+    assert [x["step"] for x in lines] == list(range(1, 201))
+    assert "200 steps" in r.stderr and "p50" in r.stderr and "p99" in r.stderr
+
+
+def test_demo_feed_finds_the_injected_anomalies():
+    r = run("stream", "--source", "demo")
+    flagged = [x["timestamp"] for x in out_lines(r) if x["anomaly"]]
+    assert flagged, "the demo feed has injected spikes and dips; some must be flagged"
+
+
+def test_piped_jsonl_with_keys_gives_each_key_its_own_state(rows):
+    lines = []
+    for i, (t, h) in enumerate(rows[:30]):
+        lines.append(json.dumps({"sensor": "a", "temp": float(t), "humidity": float(h)}))
+        lines.append(json.dumps({"sensor": "b", "temp": float(t) + 5, "humidity": float(h)}))
+    r = run("stream", "--key", "sensor", input="\n".join(lines) + "\n")
+    assert r.exit_code == 0, r.output
+    out = out_lines(r)
+    a = [x for x in out if x["key"] == "a"]
+    only_a = [json.dumps({"temp": float(t), "humidity": float(h)}) for t, h in rows[:30]]
+    alone = out_lines(run("stream", input="\n".join(only_a) + "\n"))
+    assert [x["forecast"] for x in a] == [x["forecast"] for x in alone]
+    assert [x["step"] for x in a] == list(range(1, 31))
+
+
+def test_csv_file_source(tmp_path, rows):
+    f = tmp_path / "live.csv"
+    f.write_text("timestamp,temp,humidity\n" + "".join(f"{i},{t},{h}\n" for i, (t, h) in enumerate(rows[:20])))
+    r = run("stream", "--source", str(f))
+    assert r.exit_code == 0, r.output
+    out = out_lines(r)
+    assert len(out) == 20 and out[3]["timestamp"] == "3"
+
+
+def test_bad_records_are_counted_set_aside_and_do_not_disturb_good_ones(tmp_path, rows):
+    good = [json.dumps({"temp": float(t), "humidity": float(h)}) for t, h in rows[:40]]
+    bad = ['{"temp": NaN, "humidity": 1}', "not json", '{"temp": 1}', '{"temp": 1, "humidity": 2, "x": 3}',
+           '{"temp": "21", "humidity": 2}', "[1, 2]", '{"temp": Infinity, "humidity": 2}']
+    mixed = good[:10] + bad[:4] + good[10:25] + bad[4:] + good[25:]
+    rejects = tmp_path / "rejects.jsonl"
+    r = run("stream", "--rejects", str(rejects), input="\n".join(mixed) + "\n")
+    assert r.exit_code == 0, r.output
+    clean = run("stream", input="\n".join(good) + "\n")
+    assert out_lines(r) == out_lines(clean)
+    rej = [json.loads(x) for x in rejects.read_text().splitlines()]
+    assert len(rej) == len(bad) and all(x["reason"] for x in rej)
+    assert "7 rejected" in r.stderr
+
+
+def test_limit_counts_input_records():
+    r = run("stream", "--source", "demo", "--limit", "7")
+    assert len(out_lines(r)) == 7
+
+
+def test_summary_json_file(tmp_path):
+    path = tmp_path / "summary.json"
+    r = run("stream", "--source", "demo", "--limit", "50", "--summary", str(path), "--quiet")
+    assert r.exit_code == 0 and r.stderr == ""
+    s = json.loads(path.read_text())
+    assert s["steps"] == 50 and s["provider"] == "cpu" and s["latency_us"]["p99"] >= s["latency_us"]["p50"]
+
+
+def test_missing_model_is_one_clear_line():
+    one_clear_line(run("stream", "nope.onnx", "--source", "demo"), 3, "nope.onnx", "does not exist")
+
+
+def test_model_without_signature_is_refused():
+    one_clear_line(run("stream", str(DATA / "no-signature.onnx"), "--source", "demo"), 3, "no edgernn.signature")
+
+
+def test_garbage_model_file_is_refused(tmp_path):
+    bad = tmp_path / "junk.onnx"
+    bad.write_bytes(b"\x00not an onnx graph" * 10)
+    one_clear_line(run("stream", str(bad), "--source", "demo"), 3, "junk.onnx", "cannot be loaded")
+
+
+def test_csv_missing_a_feature_column_is_one_clear_line(tmp_path):
+    f = tmp_path / "bad.csv"
+    f.write_text("timestamp,temp\n1,20.0\n")
+    one_clear_line(run("stream", "--source", str(f)), 5, "'humidity'")
+
+
+def test_missing_source_file_is_one_clear_line():
+    one_clear_line(run("stream", "--source", "nowhere.csv"), 5, "nowhere.csv")
+
+
+def test_unknown_flag_is_a_usage_error():
+    r = run("stream", "--bogus")
+    assert r.exit_code == 2 and "No such option" in r.stderr and "Traceback" not in r.output
+
+
+def test_cuda_on_a_machine_without_it_is_an_error_not_a_fallback():
+    from edgernn.providers import cuda_missing
+
+    if cuda_missing() is None:
+        pytest.skip("this machine may run CUDA")
+    one_clear_line(run("stream", "--provider", "cuda", "--source", "demo"), 4, "cuda")
+
+
+def test_inspect_human_and_json():
+    r = run("inspect")
+    assert r.exit_code == 0 and "lstm" in r.stdout and "temp" in r.stdout
+    sig = json.loads(run("inspect", "--json").stdout)
+    assert sig["task"] == "forecast" and sig["schema"] == 1 and sig["features"] == ["temp", "humidity"]

@@ -1,0 +1,130 @@
+"""Training settings for ``edgernn train forecast``: one dataclass, one comment per field.
+
+Torch-free on purpose, so the CLI can parse and check options before PyTorch loads.
+
+>>> cfg = TrainConfig(data="synth:sensor", hidden=parse_hidden("32,16"))
+>>> cfg.hidden, cfg.train_frac
+((32, 16), 0.7)
+>>> parse_hidden("64,x")
+Traceback (most recent call last):
+...
+edgernn.errors.UsageError: --hidden '64,x': 'x' is not a positive integer; give layer sizes like 64,64
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgernn.errors import UsageError
+
+ARCHS = ("rnn", "lstm", "gru")
+SCALERS = ("standard", "minmax")
+
+
+@dataclass
+class TrainConfig:
+    # ---- data -------------------------------------------------------------------------
+    data: str  # a .csv or .npy path, or "synth:sensor[?n=20000&seed=3]"
+    features: tuple[str, ...] = ()  # input columns; () = every column but key/timestamp
+    targets: tuple[str, ...] = ()  # forecast columns; () = the first feature
+    columns: tuple[str, ...] = ()  # names for the columns of a .npy file; () = col0..colC-1
+    key: str | None = None  # column whose values name independent series (None = one series)
+    timestamp: str | None = None  # column to sort each series by (numbers or ISO-8601)
+    window: int = 50  # time steps per training window (the context the model learns from)
+    stride: int = 1  # steps between the starts of consecutive windows
+    val_frac: float = 0.15  # share of each series (after train) used for validation
+    test_frac: float = 0.15  # share of each series (its end) held out for the test report
+    scaler: str = "standard"  # "standard" (mean, std) or "minmax" (min, max-min), fitted on train
+    # ---- model ------------------------------------------------------------------------
+    arch: str = "lstm"  # recurrent cell: "rnn", "lstm" or "gru"
+    hidden: tuple[int, ...] = (64, 64)  # hidden size of each stacked layer, bottom to top
+    dropout: float = 0.0  # dropout between recurrent layers
+    # ---- optimisation -----------------------------------------------------------------
+    epochs: int = 30  # upper bound on passes over the training windows
+    batch_size: int = 64  # windows per optimiser step
+    lr: float = 1e-3  # Adam learning rate at the start
+    clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    patience: int = 5  # epochs without val improvement before stopping; 0 = never stop early
+    lr_patience: int = 2  # epochs without val improvement before the lr is halved
+    seed: int = 0  # seeds python, numpy and torch: same seed, same numbers
+    # ---- output -----------------------------------------------------------------------
+    anomaly_threshold: float = 4.0  # residual |z| the runtime flags as an anomaly by default
+    out: Path = Path("runs/forecast")  # folder for checkpoint.pt, report.json/png, model.onnx
+    export: bool = True  # also export out/model.onnx after training
+    quiet: bool = False  # no progress bar
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        self.features, self.targets, self.columns = tuple(self.features), tuple(self.targets), tuple(self.columns)
+        self.hidden = tuple(self.hidden)
+        self.validate()
+
+    @property
+    def train_frac(self) -> float:
+        """Share of each series (its start) used for training."""
+        return round(1.0 - self.val_frac - self.test_frac, 10)
+
+    def validate(self) -> None:
+        """Raise UsageError naming the first bad setting and how to fix it."""
+        if self.arch not in ARCHS:
+            raise UsageError(f"--arch {self.arch!r} is unknown; choose one of {', '.join(ARCHS)}")
+        if self.scaler not in SCALERS:
+            raise UsageError(f"--scaler {self.scaler!r} is unknown; choose one of {', '.join(SCALERS)}")
+        if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
+            raise UsageError(f"--hidden {self.hidden!r} must be positive integers; give layer sizes like 64,64")
+        _at_least("--window", self.window, 1)
+        _at_least("--stride", self.stride, 1)
+        _at_least("--epochs", self.epochs, 1)
+        _at_least("--batch-size", self.batch_size, 1)
+        _at_least("--patience", self.patience, 0)
+        _at_least("--lr-patience", self.lr_patience, 0)
+        for name, v in (("--val", self.val_frac), ("--test", self.test_frac)):
+            if not 0.0 < v < 1.0:
+                raise UsageError(f"{name} {v} must be a fraction between 0 and 1, like 0.15")
+        if self.train_frac <= 0.0:
+            raise UsageError(f"--val {self.val_frac} + --test {self.test_frac} leave nothing to train on; keep their sum below 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UsageError(f"--dropout {self.dropout} must be in [0, 1), like 0.2")
+        if not self.lr > 0.0:
+            raise UsageError(f"--lr {self.lr} must be positive, like 1e-3")
+        if not self.clip >= 0.0:
+            raise UsageError(f"--clip {self.clip} must be >= 0 (0 turns clipping off)")
+        if not self.anomaly_threshold > 0.0:
+            raise UsageError(f"--anomaly-threshold {self.anomaly_threshold} must be positive, like 4.0")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able values, for the checkpoint and the report."""
+        d = dataclasses.asdict(self)
+        d["out"] = str(self.out)
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def _at_least(name: str, value: int, low: int) -> None:
+    if not isinstance(value, int) or value < low:
+        raise UsageError(f"{name} {value!r} must be an integer >= {low}")
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """``"64,64,32"`` -> (64, 64, 32); UsageError on anything but positive integers."""
+    sizes = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise UsageError(f"--hidden {text!r}: {part!r} is not a positive integer; give layer sizes like 64,64")
+        sizes.append(int(part))
+    return tuple(sizes)
+
+
+def parse_names(text: str | None, option: str) -> tuple[str, ...]:
+    """``"temp, humidity"`` -> ("temp", "humidity"); None or "" -> (); no empty or repeated names."""
+    if not text:
+        return ()
+    names = tuple(n.strip() for n in text.split(","))
+    if any(not n for n in names):
+        raise UsageError(f"{option} {text!r} has an empty name; give column names like temp,humidity")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise UsageError(f"{option} {text!r} names {', '.join(dupes)} twice; give each column once")
+    return names

@@ -1,0 +1,113 @@
+"""The training loop: Adam, gradient clipping, reduce-LR-on-plateau, early stopping, progress.
+
+The loss is the MSE over every step of every window (model units, zero initial state), so
+each step's output is trained to be a good next-step forecast: the runtime streams from a
+zero state forever and uses all of them. The weights of the best validation epoch are kept.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from edgernn.errors import UsageError
+from edgernn.train.config import TrainConfig
+from edgernn.train.models import Forecaster
+from edgernn.train.windows import Windows
+
+EVAL_BATCH = 1024  # windows per forward pass when predicting
+
+
+@dataclass
+class History:
+    """What happened, epoch by epoch (losses are MSE in model units over all steps)."""
+
+    train_loss: list[float] = field(default_factory=list)  # mean training loss per epoch
+    val_loss: list[float] = field(default_factory=list)  # validation loss after each epoch
+    lr: list[float] = field(default_factory=list)  # learning rate used in each epoch
+    best_epoch: int = 0  # 1-based epoch whose weights were kept
+    stopped_early: bool = False  # True if patience ran out before cfg.epochs
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.train_loss)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch, so the same seed gives the same numbers."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def predict(model: Forecaster, x: np.ndarray) -> np.ndarray:
+    """(W, T, F) model-unit inputs -> (W, T, K) model-unit outputs, from a zero state, eval mode."""
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(x), EVAL_BATCH):
+            outs.append(model(torch.from_numpy(x[i : i + EVAL_BATCH]))[0].numpy())
+    return np.concatenate(outs) if outs else np.empty(x.shape[:2] + (model.config.n_targets,), np.float32)
+
+
+def fit(model: Forecaster, train: Windows, val: Windows, cfg: TrainConfig) -> History:
+    """Train ``model`` in place on ``train``; stop on ``val``; keep the best epoch's weights."""
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=cfg.lr_patience)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    x, y = torch.from_numpy(train.x), torch.from_numpy(train.y)  # (W, T, F), (W, T, K)
+    hist, best_state, waited = History(), None, 0
+    epochs = tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch", file=sys.stderr, disable=cfg.quiet)
+    for epoch in epochs:
+        hist.lr.append(opt.param_groups[0]["lr"])
+        hist.train_loss.append(_train_epoch(model, opt, x, y, cfg, gen))
+        hist.val_loss.append(_loss(model, val))
+        _check_finite(hist, epoch)
+        plateau.step(hist.val_loss[-1])
+        epochs.set_postfix(train=f"{hist.train_loss[-1]:.4g}", val=f"{hist.val_loss[-1]:.4g}", lr=f"{hist.lr[-1]:.2g}")
+        if best_state is None or hist.val_loss[-1] < hist.val_loss[hist.best_epoch - 1]:
+            hist.best_epoch, waited = epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            waited += 1
+        if cfg.patience and waited >= cfg.patience:
+            hist.stopped_early = True
+            break
+    epochs.close()
+    model.load_state_dict(best_state)
+    model.eval()
+    return hist
+
+
+def _train_epoch(model: Forecaster, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> float:
+    """One shuffled pass; returns the mean batch loss."""
+    model.train()
+    order = torch.randperm(len(x), generator=gen)
+    total, batches = 0.0, range(0, len(x), cfg.batch_size)
+    for i in tqdm(batches, desc="batches", unit="batch", leave=False, file=sys.stderr, disable=cfg.quiet):
+        idx = order[i : i + cfg.batch_size]
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(model(x[idx])[0], y[idx])  # all steps of each window
+        loss.backward()
+        if cfg.clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        opt.step()
+        total += loss.item() * len(idx)
+    return total / len(x)
+
+
+def _loss(model: Forecaster, w: Windows) -> float:
+    """MSE over all steps of ``w``, model units."""
+    return float(np.mean((predict(model, w.x) - w.y) ** 2))
+
+
+def _check_finite(hist: History, epoch: int) -> None:
+    if not (math.isfinite(hist.train_loss[-1]) and math.isfinite(hist.val_loss[-1])):
+        raise UsageError(f"training diverged (loss is not finite at epoch {epoch}); lower --lr or keep --clip at 1.0")

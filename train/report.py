@@ -1,0 +1,71 @@
+"""Metrics in the user's units, the naive last-value baseline, report.json and report.png.
+
+Metrics use each window's forecast at its LAST step (full context) against the true next
+value, inverse-scaled. The naive baseline forecasts "next = current" on exactly the same
+windows, so the two are directly comparable. matplotlib is optional: without it the plot
+is skipped and the report says so.
+
+>>> m = metrics(np.array([[1.0], [3.0]]), np.array([[2.0], [3.0]]), ("temp",))
+>>> m["mse"], m["mae"], m["per_target"]["temp"]["mae"]
+(0.5, 0.5, 0.5)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+PLOT_POINTS = 500  # test windows drawn in the predictions-vs-actual panels
+
+
+def metrics(pred: np.ndarray, actual: np.ndarray, targets: Sequence[str]) -> dict:
+    """MSE and MAE of (W, K) ``pred`` vs ``actual``: overall (mean over targets) and per target."""
+    err = np.asarray(pred, dtype=np.float64) - np.asarray(actual, dtype=np.float64)  # (W, K)
+    per = {t: {"mse": float(np.mean(err[:, k] ** 2)), "mae": float(np.mean(np.abs(err[:, k])))} for k, t in enumerate(targets)}
+    return {"mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err))), "n": int(len(err)), "per_target": per}
+
+
+def skill(model: dict, baseline: dict) -> float | None:
+    """1 - MSE(model) / MSE(naive): > 0 beats the naive forecast, 1 is perfect."""
+    return None if baseline["mse"] == 0 else 1.0 - model["mse"] / baseline["mse"]
+
+
+def write_json(path: Path, report: dict) -> Path:
+    """Write ``report`` as indented JSON."""
+    path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def plot(path: Path, history, pred: np.ndarray, actual: np.ndarray, targets: Sequence[str]) -> str | None:
+    """Loss curves and test predictions vs actual into ``path``; returns why it was skipped, or None."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return "matplotlib is not installed (pip install matplotlib); report.png was not written"
+    fig = Figure(figsize=(10, 3 * (1 + len(targets))), layout="constrained")
+    axes = fig.subplots(1 + len(targets), 1, squeeze=False)[:, 0]
+    _plot_losses(axes[0], history)
+    n = min(len(actual), PLOT_POINTS)
+    for k, (ax, name) in enumerate(zip(axes[1:], targets)):
+        ax.plot(actual[:n, k], label="actual", color="black", linewidth=1)
+        ax.plot(pred[:n, k], label="forecast", color="tab:orange", linewidth=1)
+        ax.set_title(f"test: next-step {name} (first {n} windows, full context)")
+        ax.set_xlabel("test window")
+        ax.legend(loc="upper right")
+    fig.savefig(path, dpi=100)
+    return None
+
+
+def _plot_losses(ax, history) -> None:
+    epochs = np.arange(1, history.epochs_run + 1)
+    ax.plot(epochs, history.train_loss, marker=".", label="train")
+    ax.plot(epochs, history.val_loss, marker=".", label="validation")
+    ax.axvline(history.best_epoch, color="gray", linestyle="--", label=f"best (epoch {history.best_epoch})")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE (scaled, all steps)")
+    ax.set_title("loss")
+    ax.legend(loc="upper right")

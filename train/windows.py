@@ -1,0 +1,130 @@
+"""From series to training windows: chronological split, scalers fitted on train, sliding windows.
+
+Each series is split by time (first ``train_frac`` of its rows, then ``val_frac``, then the
+rest), so no window ever crosses a key or a split boundary. A window of length T is cut
+from T + 1 consecutive rows: the model reads the features of rows 0..T-1 and must forecast
+the targets of rows 1..T (many-to-many, from a zero state).
+
+>>> a = np.arange(10.0).reshape(5, 2)          # (N=5, C=2)
+>>> w = sliding_windows(a, length=3, stride=2)  # (W, T, C)
+>>> w.shape, w[1, 0].tolist()
+((2, 3, 2), [4.0, 5.0])
+>>> split_bounds(100, 0.15, 0.15)
+(70, 85)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgernn.errors import DataError
+from edgernn.signature import Scaler
+from edgernn.train.config import TrainConfig
+from edgernn.train.data import Series, load_table, to_series
+
+PARTS = ("train", "val", "test")
+
+
+@dataclass
+class Windows:
+    """The windows of one split, ready for the model and for the report."""
+
+    x: np.ndarray  # (W, T, F) features, model units (input scaler), float32
+    y: np.ndarray  # (W, T, K) next-step targets, model units (target scaler), float32
+    current: np.ndarray  # (W, K) target at the window's last step, user units (the naive forecast)
+    actual: np.ndarray  # (W, K) target one step after the window, user units (what is forecast)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass
+class Dataset:
+    """Everything training and the report need from the data."""
+
+    features: tuple[str, ...]  # input columns, in model order
+    targets: tuple[str, ...]  # forecast columns, in model order
+    input_scaler: Scaler  # fitted on the training rows of the features
+    target_scaler: Scaler  # fitted on the training rows of the targets
+    parts: dict[str, Windows]  # "train" / "val" / "test" -> its windows
+    rows: dict[str, int]  # rows per split, summed over series
+    n_series: int  # independent series (key values)
+    source: dict  # provenance of the data: kind, path, sha256, rows
+
+
+def sliding_windows(a: np.ndarray, length: int, stride: int = 1) -> np.ndarray:
+    """(N, C) -> (W, length, C) with window i, step t = a[i * stride + t]; W = 0 if N < length."""
+    if len(a) < length:
+        return np.empty((0, length) + a.shape[1:], dtype=a.dtype)
+    view = np.lib.stride_tricks.sliding_window_view(a, length, axis=0)  # (N-length+1, C, length)
+    return np.moveaxis(view[::stride], -1, 1)
+
+
+def split_bounds(n: int, val_frac: float, test_frac: float) -> tuple[int, int]:
+    """Row indices (a, b): train = [0, a), val = [a, b), test = [b, n)."""
+    n_val = int(np.floor(n * val_frac + 1e-9))
+    n_test = int(np.floor(n * test_frac + 1e-9))
+    return n - n_val - n_test, n - n_test
+
+
+def fit_scaler(values: np.ndarray, kind: str) -> Scaler:
+    """Fit a Scaler on (N, C) values: "standard" (mean, std) or "minmax" (min, max-min); 0 scale -> 1."""
+    v = np.asarray(values, dtype=np.float64)
+    if kind == "standard":
+        offset, scale = v.mean(axis=0), v.std(axis=0)
+    elif kind == "minmax":
+        offset, scale = v.min(axis=0), v.max(axis=0) - v.min(axis=0)
+    else:
+        raise ValueError(f"unknown scaler kind {kind!r}")
+    scale = np.where(scale > 0, scale, 1.0)
+    return Scaler(kind, tuple(float(o) for o in offset), tuple(float(s) for s in scale))
+
+
+def make_windows(series: list[Series], rows: list[slice], window: int, stride: int, sx: Scaler, sy: Scaler) -> Windows:
+    """Windows of length ``window`` over ``rows`` of each series, never across series."""
+    f, k = series[0].x.shape[1], series[0].y.shape[1]
+    cut = []
+    for s, r in zip(series, rows):
+        joined = np.concatenate([sx.transform(s.x[r]), sy.transform(s.y[r]), s.y[r]], axis=1)  # (n, F+2K)
+        cut.append(sliding_windows(joined, window + 1, stride))  # (w, T+1, F+2K)
+    w = np.concatenate(cut) if cut else np.empty((0, window + 1, f + 2 * k))
+    return Windows(
+        x=np.ascontiguousarray(w[:, :window, :f], dtype=np.float32),
+        y=np.ascontiguousarray(w[:, 1:, f : f + k], dtype=np.float32),
+        current=w[:, window - 1, f + k :].astype(np.float64),
+        actual=w[:, window, f + k :].astype(np.float64),
+    )
+
+
+def prepare_data(cfg: TrainConfig) -> Dataset:
+    """Load ``cfg.data``, split each series by time, fit scalers on train, cut the windows."""
+    table = load_table(cfg.data, cfg.columns)
+    features = cfg.features or tuple(n for n in table.names if n not in (cfg.key, cfg.timestamp))
+    targets = cfg.targets or features[:1]
+    series = to_series(table, features, targets, cfg.key, cfg.timestamp)
+    slices = {p: [] for p in PARTS}
+    for s in series:
+        a, b = split_bounds(len(s.x), cfg.val_frac, cfg.test_frac)
+        for p, r in zip(PARTS, (slice(0, a), slice(a, b), slice(b, None))):
+            slices[p].append(r)
+    _check_enough(series, slices, cfg)
+    sx = fit_scaler(np.concatenate([s.x[r] for s, r in zip(series, slices["train"])]), cfg.scaler)
+    sy = fit_scaler(np.concatenate([s.y[r] for s, r in zip(series, slices["train"])]), cfg.scaler)
+    parts = {p: make_windows(series, slices[p], cfg.window, cfg.stride, sx, sy) for p in PARTS}
+    rows = {p: sum(len(s.x[r]) for s, r in zip(series, slices[p])) for p in PARTS}
+    return Dataset(features, targets, sx, sy, parts, rows, len(series), table.source or {"path": cfg.data})
+
+
+def _check_enough(series: list[Series], slices: dict[str, list[slice]], cfg: TrainConfig) -> None:
+    """DataError if some split of every series is shorter than one window (T + 1 rows)."""
+    for p, rows in slices.items():
+        if not any(len(s.x[r]) > cfg.window for s, r in zip(series, rows)):
+            n = max(len(s.x) for s in series)
+            a, b = split_bounds(n, cfg.val_frac, cfg.test_frac)
+            raise DataError(
+                f"too few rows for --window {cfg.window}: the {p} split has no run of {cfg.window + 1} rows "
+                f"(longest series: {n} rows = {a} train / {b - a} val / {n - b} test); "
+                "use more data, a smaller --window, or larger --val/--test fractions"
+            )
