@@ -27,6 +27,7 @@ import numpy as np
 from edgernn.errors import DataError, RecordError
 
 MAX_LINE = 1 << 20  # a longer line is rejected unparsed (1 MiB)
+F32_MAX = float(np.finfo(np.float32).max)  # larger values do not fit the model's float32
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def _number(name: str, v: Any, text: bool) -> float:
         x = float(v)
     except (ValueError, OverflowError):
         raise RecordError(f"{name} is not a number ({str(v)[:40]!r})") from None
-    if not math.isfinite(x) or abs(x) > np.finfo(np.float32).max:
+    if not math.isfinite(x) or abs(x) > F32_MAX:
         raise RecordError(f"{name} is not a finite number ({str(v)[:40]})")
     return x
 

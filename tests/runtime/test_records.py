@@ -1,0 +1,76 @@
+"""The record parser: every line is either a clean record or a RecordError, never a crash."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgernn.errors import DataError, RecordError
+from edgernn.records import CsvRows, RecordParser
+
+P = RecordParser(("temp", "humidity"), key_field="sensor")
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=200))
+def test_any_text_line_is_a_record_or_a_record_error(line):
+    try:
+        r = P.parse_json(line)
+    except RecordError:
+        return
+    assert r.values.shape == (2,) and np.isfinite(r.values).all()
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+                           lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3),
+                           max_leaves=10)
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.sampled_from(["temp", "humidity", "sensor", "timestamp", "x"]), json_values))
+def test_any_json_object_is_a_record_or_a_record_error(obj):
+    try:
+        r = P.parse_json(json.dumps(obj))
+    except RecordError:
+        return
+    assert set(obj) <= {"temp", "humidity", "sensor", "timestamp"}
+    assert r.values.tolist() == pytest.approx([obj["temp"], obj["humidity"]], rel=1e-6)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, width=32), st.floats(allow_nan=False, allow_infinity=False, width=32))
+def test_good_values_round_trip_exactly(t, h):
+    r = P.parse_json(json.dumps({"sensor": 7, "temp": t, "humidity": h}))
+    assert r.key == "7" and r.values.tolist() == [t, h]
+
+
+def test_deeply_nested_json_is_rejected_not_crashed():
+    with pytest.raises(RecordError):
+        P.parse_json("[" * 100_000 + "]" * 100_000)
+
+
+def test_huge_line_is_rejected():
+    with pytest.raises(RecordError, match="longer than"):
+        P.parse_json('{"temp": 1, "humidity": 2, "pad": "' + "x" * (2 << 20) + '"}')
+
+
+def test_csv_rows_parse_against_the_header():
+    rows = CsvRows("sensor,temp,humidity", P)
+    assert rows.parse("a,1.5,2").values.tolist() == [1.5, 2.0]
+    with pytest.raises(RecordError, match="4 cells"):
+        rows.parse("a,1.5,2,9")
+    with pytest.raises(RecordError, match="not a number"):
+        rows.parse("a,warm,2")
+
+
+def test_csv_header_without_a_feature_is_a_data_error():
+    with pytest.raises(DataError, match="'humidity'"):
+        CsvRows("sensor,temp", P)
+
+
+def test_missing_key_is_a_record_error():
+    with pytest.raises(RecordError, match="key field"):
+        P.parse_json('{"temp": 1, "humidity": 2}')
