@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from edgernn.errors import UsageError
 from edgernn.train.config import TrainConfig
-from edgernn.train.models import Forecaster
+from edgernn.train.models import Forecaster, native_kernels
 from edgernn.train.windows import Windows
 
 EVAL_BATCH = 1024  # windows per forward pass when predicting
@@ -51,7 +51,7 @@ def predict(model: Forecaster, x: np.ndarray) -> np.ndarray:
     """(W, T, F) model-unit inputs -> (W, T, K) model-unit outputs, from a zero state, eval mode."""
     model.eval()
     outs = []
-    with torch.no_grad():
+    with native_kernels(), torch.no_grad():
         for i in range(0, len(x), EVAL_BATCH):
             outs.append(model(torch.from_numpy(x[i : i + EVAL_BATCH]))[0].numpy())
     return np.concatenate(outs) if outs else np.empty(x.shape[:2] + (model.config.n_targets,), np.float32)
@@ -59,6 +59,11 @@ def predict(model: Forecaster, x: np.ndarray) -> np.ndarray:
 
 def fit(model: Forecaster, train: Windows, val: Windows, cfg: TrainConfig) -> History:
     """Train ``model`` in place on ``train``; stop on ``val``; keep the best epoch's weights."""
+    with native_kernels():
+        return _fit(model, train, val, cfg)
+
+
+def _fit(model: Forecaster, train: Windows, val: Windows, cfg: TrainConfig) -> History:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=cfg.lr_patience)
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -65,6 +65,7 @@ def _plot_losses(ax, history) -> None:
     ax.plot(epochs, history.val_loss, marker=".", label="validation")
     ax.axvline(history.best_epoch, color="gray", linestyle="--", label=f"best (epoch {history.best_epoch})")
     ax.set_yscale("log")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE (scaled, all steps)")
     ax.set_title("loss")

@@ -2,7 +2,7 @@
 
 Exit codes: 0 ok; 1 unexpected failure; 2 bad usage (unknown flag, bad value); 3 model or
 signature problem; 4 execution provider cannot run; 5 bad input data; 6 bad state snapshot;
-7 export failed its parity check. Commands that need PyTorch import it lazily, inside the
+7 export failed its parity check, or a verify check failed. Commands that need PyTorch import it lazily, inside the
 command, so the runtime commands never load it.
 """
 

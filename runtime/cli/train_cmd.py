@@ -1,5 +1,90 @@
-import click
-@click.command("train")
-def command():
-    """TODO"""
+"""``edgernn train``: train models in PyTorch (the train extra). One subcommand per task.
 
+PyTorch and ``edgernn.train`` are imported inside the subcommands only, so the runtime
+CLI never loads them unless training actually runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.group("train")
+def command() -> None:
+    """Train a model (needs the train extra: pip install 'edgernn[train]')."""
+
+
+@command.command("forecast")
+@click.option("--data", required=True, help="A .csv (with header) or .npy file, or synth:sensor[?n=20000&seed=3].")
+@click.option("--features", help="Input columns, comma-separated. Default: every column but --key/--timestamp.")
+@click.option("--target", help="Columns to forecast, comma-separated (need not be features). Default: the first feature.")
+@click.option("--columns", help="Names for the columns of a .npy file, comma-separated. Default: col0,col1,...")
+@click.option("--key", help="Column naming independent series (windows never cross keys).")
+@click.option("--timestamp", help="Column to sort each series by (numbers or ISO-8601).")
+@click.option("--window", default=50, show_default=True, help="Time steps per training window.")
+@click.option("--stride", default=1, show_default=True, help="Steps between window starts.")
+@click.option("--val", "val_frac", default=0.15, show_default=True, help="Share of each series for validation (after train).")
+@click.option("--test", "test_frac", default=0.15, show_default=True, help="Share of each series held out for the test report (its end).")
+@click.option("--scaler", default="standard", show_default=True, help="standard (mean/std) or minmax, fitted on the training split.")
+@click.option("--arch", default="lstm", show_default=True, help="rnn, lstm or gru.")
+@click.option("--hidden", default="64,64", show_default=True, help="Hidden size per stacked layer, e.g. 50,50,25.")
+@click.option("--dropout", default=0.0, show_default=True, help="Dropout between recurrent layers.")
+@click.option("--epochs", default=30, show_default=True, help="Maximum epochs.")
+@click.option("--batch-size", default=64, show_default=True, help="Windows per optimiser step.")
+@click.option("--lr", default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--clip", default=1.0, show_default=True, help="Max gradient norm (0 = off).")
+@click.option("--patience", default=5, show_default=True, help="Early stopping: epochs without val improvement (0 = off).")
+@click.option("--lr-patience", default=2, show_default=True, help="Halve the lr after this many epochs without val improvement.")
+@click.option("--seed", default=0, show_default=True, help="Seed for python, numpy and torch.")
+@click.option("--anomaly-threshold", default=4.0, show_default=True, help="Residual |z| the runtime flags as an anomaly.")
+@click.option("--out", default="runs/forecast", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--no-export", is_flag=True, help="Do not export out/model.onnx.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout.")
+def forecast(**opts) -> None:
+    """Train a next-step forecaster (RNN / LSTM / GRU) on a time series.
+
+    Writes OUT/checkpoint.pt, OUT/report.json, OUT/report.png and OUT/model.onnx.
+    """
+    from edgernn.train.config import TrainConfig, parse_hidden, parse_names
+    from edgernn.train.forecast import train_forecast
+
+    cfg = TrainConfig(
+        data=opts["data"],
+        features=parse_names(opts["features"], "--features"),
+        targets=parse_names(opts["target"], "--target"),
+        columns=parse_names(opts["columns"], "--columns"),
+        hidden=parse_hidden(opts["hidden"]),
+        out=Path(opts["out"]),
+        export=not opts["no_export"],
+        **{k: opts[k] for k in _PLAIN},
+    )
+    result = train_forecast(cfg)
+    if opts["as_json"]:
+        click.echo(json.dumps(result.report, indent=2))
+    else:
+        click.echo(_summary(result.report, cfg.out))
+
+
+_PLAIN = (
+    "key", "timestamp", "window", "stride", "val_frac", "test_frac", "scaler", "arch", "dropout", "epochs",
+    "batch_size", "lr", "clip", "patience", "lr_patience", "seed", "anomaly_threshold", "quiet",
+)
+
+
+def _summary(report: dict, out: Path) -> str:
+    """A few human lines: what was trained, test error vs the naive forecast, files written."""
+    t, n = report["metrics"]["test"], report["baseline"]["naive_last_value"]["test"]
+    tr = report["training"]
+    stop = ", stopped early" if tr["stopped_early"] else ""
+    files = [f for f in report["files"].values() if f]
+    lines = [
+        f"trained {report['arch']} {','.join(map(str, report['layers']))} on {report['data']['windows']['train']} windows: "
+        f"{tr['epochs_run']} epochs, best {tr['best_epoch']}{stop}",
+        f"test ({t['n']} windows): MSE {t['mse']:.4g}  MAE {t['mae']:.4g}   naive last value: MSE {n['mse']:.4g}  MAE {n['mae']:.4g}",
+        f"wrote {', '.join(str(out / f) for f in files)}",
+    ]
+    return "\n".join(lines + [f"note: {x}" for x in report["notes"]])

@@ -1,0 +1,199 @@
+"""The state contract of a loaded model, checked with the runtime alone (no torch, no onnx).
+
+Whatever produced a graph, a stream over it must behave like one recurrent model:
+
+- ``shapes``: outputs and states have the signature's shapes at batch 3 and length 2;
+- ``steps == chunk``: T single steps give what one chunk of T gives;
+- ``chunks 1/3/7``: any chunking of the same inputs gives the same outputs;
+- ``reset == fresh``: a reset stream is a fresh stream, bit for bit;
+- ``batch independence``: a stream's outputs do not change when another stream shares the
+  graph call (batch 2 vs batch 1);
+- ``snapshot/restore``: a restored snapshot continues bit-identically.
+
+Inputs are random, in the user's units (the input scaler's offset + scale * N(0, 1)).
+Errors are in model units (forecast differences divided by the target scaler's scale,
+float32 rounding of the user-unit values not counted), so one tolerance serves any data
+scale; "bit-identical" checks compare raw values with tolerance 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from edgernn.model import Model
+from edgernn.stream import StepResult
+
+TOLERANCE = 1e-5  # max abs error, model units, for checks that allow rounding differences
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verification check and its outcome."""
+
+    name: str  # short, stable, e.g. "steps == chunk"
+    passed: bool
+    max_abs_error: float | None  # None where no number applies (a skipped check, a shape check)
+    detail: str  # what was compared, or why it failed
+
+    def to_dict(self) -> dict:
+        """JSON-ready: a non-finite error (outputs of another shape) becomes None."""
+        d = asdict(self)
+        if d["max_abs_error"] is not None and not np.isfinite(d["max_abs_error"]):
+            d["max_abs_error"] = None
+        return d
+
+
+@dataclass
+class VerifyReport:
+    """The checks run on one model (and, with a checkpoint, against its PyTorch source)."""
+
+    model: str  # path of the .onnx
+    checks: list[Check] = field(default_factory=list)
+    checkpoint: str | None = None  # path of the checkpoint compared against, if any
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "checkpoint": self.checkpoint, "passed": self.passed,
+                "checks": [c.to_dict() for c in self.checks]}
+
+
+def check_contract(model: Model, steps: int = 50, seed: int = 0, tolerance: float = TOLERANCE) -> list[Check]:
+    """Every state-contract check on ``model`` with ``steps`` random steps."""
+    rng = np.random.default_rng(seed)
+    rows = user_inputs(model, steps, rng)  # (T, F) user units
+    return [
+        check_shapes(model),
+        check_steps_vs_chunk(model, rows, tolerance),
+        check_chunkings(model, rows, tolerance),
+        check_reset(model, rows, user_inputs(model, 7, rng)),
+        check_batch_independence(model, rows, rng, tolerance),
+        check_snapshot(model, rows),
+    ]
+
+
+def user_inputs(model: Model, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, F) random rows in user units: offset + scale * N(0, 1) per feature."""
+    scaler = model.signature.input_scaler
+    z = rng.standard_normal((n, len(model.signature.features)))
+    return (np.asarray(scaler.offset) + np.asarray(scaler.scale) * z).astype(np.float32)
+
+
+# ---- the checks ----------------------------------------------------------------------------
+def check_shapes(model: Model) -> Check:
+    sig = model.signature
+    x = np.zeros((3, 2, len(sig.features)), dtype=np.float32)  # (B, T, F)
+    y, states = model.run(x, model.initial_state(3))
+    want = [(3, 2, len(sig.targets))] + [s.zeros(3).shape for s in sig.states]
+    got = [y.shape] + [s.shape for s in states]
+    ok = got == want
+    detail = "y and states have the signature's shapes at batch 3, length 2" if ok else f"shapes {got}, signature says {want}"
+    return Check("shapes", ok, None, detail)
+
+
+def check_steps_vs_chunk(model: Model, rows: np.ndarray, tolerance: float) -> Check:
+    one, chunk = model.stream(), model.stream()
+    stepped = [one.step(r) for r in rows]
+    whole = chunk.steps(rows)
+    error = max(_forecast_error(model, stepped, whole), _state_error(one.states, chunk.states))
+    return _verdict("steps == chunk", error, tolerance, f"{len(rows)} single steps vs one chunk of {len(rows)}")
+
+
+def check_chunkings(model: Model, rows: np.ndarray, tolerance: float) -> Check:
+    whole_stream = model.stream()
+    whole = whole_stream.steps(rows)
+    error = 0.0
+    for size in (1, 3, 7):
+        s = model.stream()
+        parts = [r for i in range(0, len(rows), size) for r in s.steps(rows[i : i + size])]
+        error = max(error, _forecast_error(model, parts, whole), _state_error(s.states, whole_stream.states))
+    return _verdict("chunks 1/3/7", error, tolerance, f"chunks of 1, 3 and 7 vs one chunk of {len(rows)}")
+
+
+def check_reset(model: Model, rows: np.ndarray, before: np.ndarray) -> Check:
+    used, fresh = model.stream(), model.stream()
+    used.steps(before)
+    used.reset()
+    error = max(_forecast_error(model, used.steps(rows), fresh.steps(rows), exact=True), _state_error(used.states, fresh.states))
+    return _verdict("reset == fresh", error, 0.0, f"{len(before)} steps, reset, {len(rows)} steps vs a fresh stream; bit-identical")
+
+
+def check_batch_independence(model: Model, rows: np.ndarray, rng: np.random.Generator, tolerance: float) -> Check:
+    sig = model.signature
+    mine = sig.input_scaler.transform(rows)[None]  # (1, T, F) model units
+    other = sig.input_scaler.transform(user_inputs(model, len(rows), rng))[None]
+    alone_y, alone_states = model.run(mine, model.initial_state(1))
+    states = [np.concatenate([_random_like(s, rng), s], axis=spec.batch_axis)  # the other stream first
+              for s, spec in zip(model.initial_state(1), sig.states)]
+    both_y, both_states = model.run(np.concatenate([other, mine]), states)  # (2, T, O)
+    mine_states = [np.take(s, [1], axis=spec.batch_axis) for s, spec in zip(both_states, sig.states)]
+    error = max(_max_abs(both_y[1:], alone_y), _state_error(mine_states, alone_states))
+    return _verdict("batch independence", error, tolerance,
+                    f"a stream alone vs next to another stream (batch 2), {len(rows)} steps")
+
+
+def check_snapshot(model: Model, rows: np.ndarray) -> Check:
+    half = len(rows) // 2
+    live = model.stream()
+    live.steps(rows[:half])
+    restored = model.stream(state=live.snapshot())
+    a, b = live.steps(rows[half:]), restored.steps(rows[half:])
+    error = max(_forecast_error(model, a, b, exact=True), _state_error(live.states, restored.states))
+    same_scores = [r.anomaly_score for r in a] == [r.anomaly_score for r in b]
+    check = _verdict("snapshot/restore", error, 0.0, f"snapshot after {half} steps, {len(rows) - half} more steps; bit-identical")
+    if check.passed and not same_scores:
+        return Check(check.name, False, error, "forecasts identical but anomaly scores differ after restore")
+    return check
+
+
+# ---- helpers -------------------------------------------------------------------------------
+def _verdict(name: str, error: float, tolerance: float, detail: str) -> Check:
+    ok = error <= tolerance
+    if not ok:
+        detail = f"{detail}: off by {error:.1e} (> {tolerance:.0e})"
+    return Check(name, ok, error, detail)
+
+
+def _forecast_error(model: Model, a: Sequence[StepResult], b: Sequence[StepResult], exact: bool = False) -> float:
+    """Max abs difference of two runs' forecasts, in model units.
+
+    Forecasts arrive in user units as float32, already rounded at their magnitude (a value
+    near 1013 carries ~6e-5 of rounding). Unless ``exact``, a difference within two float32
+    spacings of the user-unit value is not counted, so the tolerance stays a model-unit one.
+    """
+    if len(a) != len(b):
+        return float("inf")
+    targets, scale = model.signature.targets, np.abs(np.asarray(model.signature.target_scaler.scale))
+    fa = np.array([[r.forecast[t] for t in targets] for r in a], dtype=np.float32).reshape(-1, len(targets))  # (T, O)
+    fb = np.array([[r.forecast[t] for t in targets] for r in b], dtype=np.float32).reshape(-1, len(targets))
+    diff = np.abs(fa.astype(np.float64) - fb)
+    if not exact:
+        diff = np.maximum(diff - 2 * np.spacing(np.maximum(np.abs(fa), np.abs(fb))), 0.0)
+    return float(np.max(diff / scale, initial=0.0))
+
+
+def _state_error(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
+    return max((_max_abs(p, q) for p, q in zip(a, b)), default=0.0)
+
+
+def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return float("inf")
+    return float(np.max(np.abs(a.astype(np.float64) - b), initial=0.0))
+
+
+def _random_like(state: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return (0.5 * rng.standard_normal(state.shape)).astype(np.float32)
+
+
+__all__ = ["Check", "VerifyReport", "check_contract", "user_inputs"]

@@ -1,0 +1,58 @@
+"""The shipped default model still gives the outputs recorded when it was built.
+
+Golden forecasts come from the PyTorch checkpoint (full sequence), so this also checks the
+shipped graph against its source; anomaly flags come from the runtime at build time.
+Rebuild both with `python -m edgernn.exported.rebuild`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import edgernn
+from edgernn.sources import DEMO_SEED, demo_records
+from edgernn.synth import sensor_signal
+
+
+@pytest.fixture(scope="module")
+def golden(model) -> dict:
+    return json.loads(model.path.with_suffix("").with_suffix(".golden.json").read_text())
+
+
+def test_golden_file_belongs_to_the_shipped_model(model, golden):
+    assert golden["model_id"] == model.model_id
+    assert golden["features"] == list(model.signature.features)
+
+
+def test_golden_inputs_are_the_demo_feed(model, golden):
+    recs = [r for _, r in demo_records(len(golden["inputs"]))]
+    rows = [[r[f] for f in golden["features"]] for r in recs]
+    np.testing.assert_array_equal(np.float32(rows), np.float32(golden["inputs"]))
+
+
+def test_stepping_the_shipped_model_matches_pytorch(model, golden):
+    s = model.stream()
+    got = [list(s.step(r).forecast.values()) for r in np.float32(golden["inputs"])]
+    scale = np.float32(model.signature.target_scaler.scale)  # 1e-5 in model units
+    np.testing.assert_allclose(got, golden["torch_forecast"], atol=float(1e-5 * scale.max()), rtol=0)
+
+
+def test_anomaly_flags_match_the_golden_run(model, golden):
+    s = model.stream()
+    results = [s.step(r) for r in np.float32(golden["inputs"])]
+    assert [r.anomaly for r in results] == golden["anomaly"]
+    injected = np.nonzero(sensor_signal(len(results), seed=DEMO_SEED)["anomaly"])[0].tolist()
+    assert [i for i, r in enumerate(results) if r.anomaly] == injected  # every injected spike, nothing else
+    scores = [np.nan if r.anomaly_score is None else r.anomaly_score for r in results]
+    want = [np.nan if v is None else v for v in golden["anomaly_score"]]
+    np.testing.assert_allclose(scores, want, rtol=1e-3)
+
+
+def test_shipped_model_is_small_and_verified():
+    path = edgernn.default_model_path()
+    sig = edgernn.load(path, provider="cpu").signature
+    assert path.stat().st_size < 1_000_000
+    assert sig.parity["max_abs_error"] <= sig.parity["tolerance"] <= 1e-5

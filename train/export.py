@@ -1,0 +1,298 @@
+"""Export a checkpoint to a streaming ONNX graph, verified numerically before it is written.
+
+The graph takes ``x`` (batch, time, features) plus one input ``state_in.N`` per recurrent
+state and returns ``y`` (batch, time, targets) plus ``state_out.N``; batch and time are
+dynamic, so one graph serves a single step, a chunk, and many stacked streams. The
+signature travels in the graph's metadata under ``edgernn.signature``.
+
+Exporters are tried in order (``ExportConfig.exporters``). Each candidate graph must declare
+dynamic batch/time axes and match PyTorch's full-sequence forward within the tolerance at
+every verification shape, run step by step with the state fed back and in one chunk, on
+ONNX Runtime and on ONNX's reference evaluator. The first candidate that passes is written
+(to a temporary file, loaded back by the runtime, then moved into place); when none passes,
+``ExportError`` carries the per-shape report and nothing is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import secrets
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import onnx
+import onnxruntime
+import torch
+
+import edgernn
+from edgernn.errors import DataError, ExportError, UsageError
+from edgernn.signature import METADATA_KEY, Signature, StateSpec, TensorSpec
+from edgernn.train.checkpoint import Checkpoint, load_checkpoint
+from edgernn.train.parity import (BATCH, TIME, GraphNames, ParityResult, check_parity, declared_shape_problems,
+                                  max_abs_error, random_case, run_stepwise, short_reason, torch_runner)
+
+EXPORTERS = ("torchscript", "dynamo")
+_NOISY_LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "torch._export", "torch.fx",
+                  "torch._subclasses", "torch.utils._sympy", "onnxscript", "onnx_ir")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What the exported graph looks like and how hard it is checked."""
+
+    input_name: str = "x"  # graph input (batch, time, features), model units
+    output_name: str = "y"  # graph output (batch, time, targets), model units
+    state_input: str = "state_in.{}"  # name of state input N (format with N)
+    state_output: str = "state_out.{}"  # name of state output N (format with N)
+    opset: int = 17  # ONNX opset; 17 has LSTM/GRU/RNN as single ops and loads on ORT >= 1.14
+    tolerance: float = 1e-5  # max abs error vs PyTorch over y and every state, model units
+    verify_shapes: tuple[tuple[int, int], ...] = ((1, 1), (1, 50), (4, 7))  # (batch, length) checked
+    trace_shape: tuple[int, int] = (2, 3)  # tracing example; batch, length >= 2 keep axes dynamic
+    state_scale: float = 0.5  # std of random initial states in verification (zeros are run too)
+    exporters: tuple[str, ...] = EXPORTERS  # tried in order; the first graph that verifies wins
+    seed: int = 0  # seed of the random verification inputs
+
+    def __post_init__(self) -> None:
+        unknown = [e for e in self.exporters if e not in EXPORTERS]
+        if unknown or not self.exporters:
+            raise UsageError(f"unknown exporter(s) {unknown or '(none given)'}; choose from {', '.join(EXPORTERS)}")
+        if not self.tolerance >= 0:
+            raise UsageError(f"tolerance must be >= 0, got {self.tolerance}")
+        if min(self.trace_shape) < 2:
+            raise UsageError(f"trace_shape needs batch and length >= 2 (1 fixes that axis), got {self.trace_shape}")
+        if not self.verify_shapes or min(min(s) for s in self.verify_shapes) < 1:
+            raise UsageError(f"verify_shapes must be positive (batch, length) pairs, got {self.verify_shapes}")
+
+    def names(self, n_states: int) -> GraphNames:
+        return GraphNames(self.input_name, self.output_name,
+                          tuple(self.state_input.format(i) for i in range(n_states)),
+                          tuple(self.state_output.format(i) for i in range(n_states)))
+
+
+@dataclass
+class Candidate:
+    """One exporter's graph and how it fared."""
+
+    exporter: str
+    graph: onnx.ModelProto | None = None
+    parity: ParityResult | None = None
+    problem: str = ""  # why it was rejected ("" when it passed)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problem
+
+    def to_dict(self) -> dict:
+        cases = [asdict(c) for c in self.parity.cases] if self.parity else []
+        for c in cases:  # inf (could not run) is not JSON
+            c.update({k: None for k in ("step_error", "chunk_error") if not np.isfinite(c[k])})
+        return {"exporter": self.exporter, "passed": self.passed, "problem": self.problem, "cases": cases}
+
+
+# ---- public entry points -------------------------------------------------------------------
+def export_checkpoint(path: str | Path, out: str | Path, config: ExportConfig = ExportConfig()) -> Signature:
+    """Load ``path`` (a checkpoint.pt) and export it to ``out``; see ``export_model``."""
+    return export_model(load_checkpoint(path), out, config)
+
+
+def export_model(checkpoint: Checkpoint, out: str | Path, config: ExportConfig = ExportConfig()) -> Signature:
+    """Export, verify and write ``checkpoint`` to ``out``; the signature written into the graph.
+
+    Raises ``ExportError`` (with the per-shape report) when no exporter passes; nothing is
+    written then, and a file already at ``out`` is left as it was.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise UsageError(f"--out {str(out)!r} is a directory; pass a file path such as model.onnx")
+    model = checkpoint.model.eval()
+    _check_consistent(checkpoint)
+    names = config.names(len(model.state_shapes()))
+    tried: list[Candidate] = []
+    for exporter in config.exporters:
+        tried.append(try_exporter(exporter, model, names, config))
+        if tried[-1].passed:
+            break
+    else:
+        raise _failure(tried, out, config)
+    signature = build_signature(checkpoint, names, config, tried)
+    _write_verified(tried[-1].graph, signature, out, model, config)
+    return signature
+
+
+# ---- exporting -----------------------------------------------------------------------------
+def export_graph(exporter: str, model: torch.nn.Module, names: GraphNames, config: ExportConfig) -> onnx.ModelProto:
+    """Run one exporter quietly on a (batch >= 2, length >= 2) example; the graph, unverified."""
+    batch, length = config.trace_shape
+    x, states = random_case(model.state_shapes(), model.config.n_features, batch, length,
+                            np.random.default_rng(config.seed), config.state_scale)
+    example = (torch.from_numpy(x), *(torch.from_numpy(s) for s in states))
+    with _quiet():
+        if exporter == "torchscript":
+            return _export_torchscript(model, example, names, config.opset)
+        return _export_dynamo(model, example, names, config.opset)
+
+
+def _export_torchscript(model, example: tuple, names: GraphNames, opset: int) -> onnx.ModelProto:
+    axes = {names.input: {0: BATCH, 1: TIME}, names.output: {0: BATCH, 1: TIME}}
+    axes.update({n: {1: BATCH} for n in (*names.state_inputs, *names.state_outputs)})
+    buf = io.BytesIO()
+    torch.onnx.export(model, example, buf, dynamo=False, opset_version=opset, dynamic_axes=axes,
+                      input_names=[names.input, *names.state_inputs], output_names=names.fetches)
+    return onnx.load_from_string(buf.getvalue())
+
+
+def _export_dynamo(model, example: tuple, names: GraphNames, opset: int) -> onnx.ModelProto:
+    from torch.export import Dim
+
+    batch, time = Dim(BATCH), Dim(TIME)
+    shapes = ({0: batch, 1: time}, tuple({1: batch} for _ in names.state_inputs))  # forward(x, *states)
+    program = torch.onnx.export(model, example, dynamo=True, opset_version=opset, dynamic_shapes=shapes,
+                                input_names=[names.input, *names.state_inputs], output_names=names.fetches,
+                                verbose=False)
+    return program.model_proto
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the exporters' deprecation warnings, log lines and prints for a clean report."""
+    loggers = [logging.getLogger(n) for n in _NOISY_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    sink = io.StringIO()
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.CRITICAL)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+# ---- verifying -----------------------------------------------------------------------------
+def try_exporter(exporter: str, model: torch.nn.Module, names: GraphNames, config: ExportConfig) -> Candidate:
+    """Export with one exporter and verify the graph: declared axes and numeric parity."""
+    try:
+        graph = export_graph(exporter, model, names, config)
+    except Exception as e:  # exporters raise anything
+        return Candidate(exporter, problem=f"export raised {short_reason(e)}")
+    fixed = declared_shape_problems(graph, names, model)
+    try:
+        parity = check_parity(model, graph, names, shapes=config.verify_shapes, tolerance=config.tolerance,
+                              state_scale=config.state_scale, seed=config.seed)
+    except Exception as e:  # ORT cannot even load the graph
+        return Candidate(exporter, graph, problem=f"onnxruntime cannot load the graph ({short_reason(e)})")
+    problems = [f"declares {p}" for p in fixed]
+    broken = [c for c in parity.cases if c.failure]
+    if broken:
+        problems.insert(0, f"{broken[0].backend} cannot run it at batch {broken[0].batch}, length {broken[0].length}")
+    elif not parity.passed:
+        worst = max(c.error for c in parity.cases)
+        problems.insert(0, f"max abs error {worst:.1e} > tolerance {config.tolerance:.0e}")
+    return Candidate(exporter, graph, parity, "; ".join(problems))
+
+
+def _check_consistent(checkpoint: Checkpoint) -> None:
+    raw, cfg = checkpoint.signature, checkpoint.model.config
+    try:
+        facts = (raw["arch"], tuple(raw["layers"]), len(raw["features"]), len(raw["targets"]))
+    except KeyError as e:
+        raise DataError(f"the checkpoint's signature lacks {e.args[0]!r}; re-save it with `edgernn train`") from e
+    if facts != (cfg.arch, tuple(cfg.hidden), cfg.n_features, cfg.n_targets):
+        raise DataError(f"the checkpoint's signature {facts} does not match its model "
+                        f"{(cfg.arch, tuple(cfg.hidden), cfg.n_features, cfg.n_targets)}; re-save it with `edgernn train`")
+
+
+def _failure(tried: list[Candidate], out: Path, config: ExportConfig) -> ExportError:
+    lines = [f"export failed: no exporter's graph passed verification against PyTorch (tolerance {config.tolerance:g}; "
+             f"tried {', '.join(c.exporter for c in tried)}); nothing was written to {str(out)!r}"]
+    for c in tried:
+        lines.append(f"  {c.exporter}: {c.problem}")
+        lines += [f"    {line}" for line in (c.parity.report_lines() if c.parity else [])]
+    error = ExportError("\n".join(lines))
+    error.candidates = [c.to_dict() for c in tried]  # for --json
+    return error
+
+
+# ---- the signature and the file ------------------------------------------------------------
+def build_signature(checkpoint: Checkpoint, names: GraphNames, config: ExportConfig,
+                    tried: list[Candidate]) -> Signature:
+    """The checkpoint's training-time fields plus graph names, states and measured parity."""
+    raw, model = checkpoint.signature, checkpoint.model
+    n_f, n_t = model.config.n_features, model.config.n_targets
+    signature = Signature(
+        task=raw.get("task", "forecast"), arch=raw["arch"], layers=tuple(raw["layers"]),
+        features=tuple(raw["features"]), targets=tuple(raw["targets"]),
+        states=tuple(StateSpec(i, o, tuple(s)) for i, o, s in zip(names.state_inputs, names.state_outputs, model.state_shapes())),
+        input_scaler=checkpoint.input_scaler, target_scaler=checkpoint.target_scaler,
+        window=int(raw.get("window", 0)), causal=True,
+        inputs=(TensorSpec(names.input, (BATCH, TIME, n_f)),),
+        outputs=(TensorSpec(names.output, (BATCH, TIME, n_t)),),
+        anomaly_threshold=float(raw.get("anomaly_threshold", 4.0)),
+        parity=parity_record(tried, config),
+        provenance={**raw.get("provenance", {}), "export": _versions()},
+    )
+    return Signature.from_json(signature.to_json())  # exactly what the runtime will read back
+
+
+def parity_record(tried: list[Candidate], config: ExportConfig) -> dict:
+    """``signature.parity``: what was measured on the graph that passed."""
+    winner = tried[-1]
+    parity = winner.parity
+    record = {
+        "max_abs_error": parity.max_error("onnxruntime"),
+        "tolerance": config.tolerance,
+        "shapes": [list(s) for s in config.verify_shapes],
+        "exporter": winner.exporter,
+        "opset": next((o.version for o in winner.graph.opset_import if o.domain in ("", "ai.onnx")), config.opset),
+        "reference_max_abs_error": parity.max_error("reference"),
+        "method": "onnxruntime and onnx.reference, step by step (state fed back) and one chunk, "
+                  "random and zero initial states, vs PyTorch full sequence",
+    }
+    if parity.reference_note:
+        record["reference_note"] = parity.reference_note
+    if len(tried) > 1:
+        record["rejected"] = {c.exporter: c.problem for c in tried[:-1]}
+    return record
+
+
+def _versions() -> dict:
+    return {"edgernn": edgernn.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__}
+
+
+def _write_verified(graph: onnx.ModelProto, signature: Signature, out: Path, model, config: ExportConfig) -> None:
+    """Embed the signature, write a temp file, load it with the runtime, then move it to ``out``."""
+    graph = onnx.ModelProto.FromString(graph.SerializeToString())
+    props = [p for p in graph.metadata_props if p.key != METADATA_KEY]
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(props)
+    graph.metadata_props.add(key=METADATA_KEY, value=signature.to_json())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")  # same directory: os.replace is atomic
+    try:
+        onnx.save(graph, tmp)
+        _check_runtime(tmp, signature, model, config)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_runtime(path: Path, signature: Signature, model, config: ExportConfig) -> None:
+    """The runtime loads the file, reads the same signature, and gets PyTorch's numbers."""
+    loaded = edgernn.load(path, provider="cpu")
+    if loaded.signature != signature:
+        raise ExportError("export failed: the runtime read back a different signature than was written; nothing was written")
+    x, states = random_case(model.state_shapes(), model.config.n_features, 4, 7,
+                            np.random.default_rng(config.seed + 1), config.state_scale)
+    want = torch_runner(model)(x, states)
+    error = max(max_abs_error(run_stepwise(loaded.run, x, states), want), max_abs_error(loaded.run(x, states), want))
+    if not error <= config.tolerance:
+        raise ExportError(f"export failed: edgernn.load() of the written graph is off by {error:.1e} "
+                          f"(> {config.tolerance:.0e}) at batch 4, length 7; nothing was written")

@@ -1,0 +1,153 @@
+"""``train_forecast``: data -> trained forecaster -> checkpoint.pt, report.json, report.png, model.onnx.
+
+>>> cfg = TrainConfig(data="synth:sensor?n=600", window=10, hidden=(8,), epochs=1,
+...                   out=Path(tempfile.mkdtemp()), export=False, quiet=True)
+>>> r = train_forecast(cfg)
+>>> sorted(r.report["metrics"]), r.checkpoint.name
+(['test', 'train', 'val'], 'checkpoint.pt')
+"""
+
+from __future__ import annotations
+
+import platform
+import tempfile  # noqa: F401  (used by the doctest)
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgernn import __version__
+from edgernn.errors import ExportError, UsageError
+from edgernn.train.checkpoint import save_checkpoint
+from edgernn.train.config import TrainConfig
+from edgernn.train.fit import History, fit, predict, seed_everything
+from edgernn.train.models import Forecaster, ForecasterConfig
+from edgernn.train.report import metrics, plot, skill, write_json
+from edgernn.train.windows import Dataset, prepare_data
+
+UNITS = "user units (inverse-scaled): each window's forecast at its last step vs the true next value"
+BAD_ROWS = "refused: a non-numeric, empty, NaN or infinite feature/target cell stops training with its line and column"
+
+
+@dataclass
+class TrainResult:
+    """What ``train_forecast`` made, and where it wrote it."""
+
+    model: Forecaster  # the trained model (best validation epoch), eval mode
+    history: History  # losses per epoch, best epoch, early stop
+    report: dict  # the content of report.json
+    signature: dict  # the signature fields stored in the checkpoint
+    checkpoint: Path  # out/checkpoint.pt
+    report_json: Path  # out/report.json
+    report_png: Path | None  # out/report.png, None when matplotlib is missing
+    onnx: Path | None  # out/model.onnx, None with export=False
+
+
+def train_forecast(cfg: TrainConfig) -> TrainResult:
+    """Train a forecaster as ``cfg`` says and write its checkpoint, report (and ONNX) into cfg.out."""
+    seed_everything(cfg.seed)
+    data = prepare_data(cfg)
+    model = Forecaster(ForecasterConfig(cfg.arch, len(data.features), len(data.targets), cfg.hidden, cfg.dropout))
+    history = fit(model, data.parts["train"], data.parts["val"], cfg)
+    preds = {p: data.target_scaler.inverse(predict(model, w.x)[:, -1]).astype(np.float64) for p, w in data.parts.items()}
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    png = cfg.out / "report.png"
+    skipped = plot(png, history, preds["test"], data.parts["test"].actual, data.targets)
+    report = build_report(cfg, data, history, preds, png_skipped=skipped)
+    signature = build_signature(cfg, data, report)
+    ckpt = save_checkpoint(cfg.out / "checkpoint.pt", model, signature, cfg.to_dict(), report["metrics"])
+    report_json = write_json(cfg.out / "report.json", report)
+    onnx = _export(ckpt, cfg.out / "model.onnx", report, report_json) if cfg.export else None
+    return TrainResult(model, history, report, signature, ckpt, report_json, None if skipped else png, onnx)
+
+
+def build_report(cfg: TrainConfig, data: Dataset, history: History, preds: dict, png_skipped: str | None) -> dict:
+    """report.json: metrics per split, the naive baseline on the same windows, data and training facts."""
+    scores = {p: metrics(preds[p], w.actual, data.targets) for p, w in data.parts.items()}
+    naive = {p: metrics(data.parts[p].current, data.parts[p].actual, data.targets) for p in ("val", "test")}
+    return {
+        "task": "forecast",
+        "arch": cfg.arch,
+        "layers": list(cfg.hidden),
+        "features": list(data.features),
+        "targets": list(data.targets),
+        "window": cfg.window,
+        "units": UNITS,
+        "metrics": scores,
+        "baseline": {"naive_last_value": naive},
+        "skill_vs_naive": skill(scores["test"], naive["test"]),
+        "data": {
+            "source": data.source,
+            "series": data.n_series,
+            "rows": data.rows,
+            "windows": {p: len(w) for p, w in data.parts.items()},
+            "scaler": cfg.scaler,
+            "bad_rows": BAD_ROWS,
+        },
+        "training": {
+            "epochs_run": history.epochs_run,
+            "best_epoch": history.best_epoch,
+            "stopped_early": history.stopped_early,
+            "history": {"train_loss": history.train_loss, "val_loss": history.val_loss, "lr": history.lr},
+        },
+        "files": {"checkpoint": "checkpoint.pt", "report_png": None if png_skipped else "report.png", "onnx": None},
+        "notes": [png_skipped] if png_skipped else [],
+        "config": cfg.to_dict(),
+        "versions": versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def build_signature(cfg: TrainConfig, data: Dataset, report: dict) -> dict:
+    """The signature fields known at training time (names as in ``edgernn.signature.Signature``)."""
+    provenance = {
+        "data": {**data.source, "series": data.n_series, "key": cfg.key, "timestamp": cfg.timestamp},
+        "rows": data.rows,
+        "windows": report["data"]["windows"],
+        "metrics": {"test": _overall(report["metrics"]["test"]), "naive_test": _overall(report["baseline"]["naive_last_value"]["test"])},
+        "versions": report["versions"],
+        "created": report["created"],
+        "seed": cfg.seed,
+    }
+    return {
+        "task": "forecast",
+        "arch": cfg.arch,
+        "layers": tuple(cfg.hidden),
+        "features": tuple(data.features),
+        "targets": tuple(data.targets),
+        "input_scaler": data.input_scaler,
+        "target_scaler": data.target_scaler,
+        "window": cfg.window,
+        "anomaly_threshold": float(cfg.anomaly_threshold),
+        "provenance": provenance,
+    }
+
+
+def versions() -> dict:
+    return {"edgernn": __version__, "torch": str(torch.__version__), "numpy": str(np.__version__), "python": platform.python_version()}
+
+
+def _overall(m: dict) -> dict:
+    return {"mse": m["mse"], "mae": m["mae"], "per_target": m["per_target"]}
+
+
+def _export(ckpt: Path, onnx: Path, report: dict, report_json: Path) -> Path:
+    """Export via edgernn.train.export (imported here: it is optional until it exists)."""
+    try:
+        from edgernn.train.export import export_checkpoint
+    except ModuleNotFoundError as e:
+        if e.name != "edgernn.train.export":
+            raise
+        raise UsageError("this edgernn has no ONNX exporter (edgernn.train.export); rerun with --no-export") from e
+    try:
+        sig = export_checkpoint(ckpt, onnx)
+    except ExportError as e:
+        report["export"] = {"error": str(e)}
+        write_json(report_json, report)
+        raise
+    report["files"]["onnx"] = onnx.name
+    report["export"] = {"parity": getattr(sig, "parity", {})}
+    write_json(report_json, report)
+    return onnx
