@@ -44,11 +44,13 @@ def _lines(m) -> list[tuple[str, str]]:
     if parity:
         lines.append(("parity", f"max abs error {parity.get('max_abs_error', float('nan')):.2e} "
                                 f"(tolerance {parity.get('tolerance')}, exporter {parity.get('exporter')})"))
-    metrics = prov.get("metrics", {})
-    if metrics:
-        lines.append(("metrics", json.dumps(metrics)[:200]))
-    if prov.get("data"):
-        lines.append(("data", str(prov["data"])))
+    test, naive = prov.get("metrics", {}).get("test"), prov.get("metrics", {}).get("naive_test")
+    if test and naive:
+        lines.append(("test error", f"MSE {test['mse']:.4g}, MAE {test['mae']:.4g} "
+                                    f"(naive last value: MSE {naive['mse']:.4g}, MAE {naive['mae']:.4g})"))
+    data = prov.get("data")
+    if data:
+        lines.append(("data", ", ".join(f"{k}={v}" for k, v in data.items() if k != "sha256") if isinstance(data, dict) else str(data)))
     if prov.get("created"):
         lines.append(("created", str(prov["created"])))
     return lines

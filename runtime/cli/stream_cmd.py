@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from contextlib import ExitStack
 from typing import IO, Any
 
@@ -45,7 +46,10 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
     m = load(model, provider=provider, intra_op_threads=threads)
     with ExitStack() as stack:
         rejects_file = stack.enter_context(open(rejects, "a", encoding="utf-8")) if rejects else None
-        runner = StreamRunner(m, key_field, timestamp_field, threshold, emit=_writer(sys.stdout),
+        emit = _writer(sys.stdout)
+        if not quiet and _is_terminal(sys.stderr):
+            emit = _with_status(emit, lambda: runner)
+        runner = StreamRunner(m, key_field, timestamp_field, threshold, emit=emit,
                               reject=_writer(rejects_file) if rejects_file else None)
         items, fmt = _items(source, fmt, limit, stack)
         try:
@@ -57,6 +61,8 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
     if summary_path:
         with open(summary_path, "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2)
+    if not quiet and _is_terminal(sys.stderr):
+        sys.stderr.write("\r\033[K")  # clear the status line
     _say(quiet, _summary_line(summary))
 
 
@@ -75,6 +81,29 @@ def _writer(handle: IO[str]):
     def write(obj: dict[str, Any]) -> None:
         handle.write(json.dumps(obj, default=str) + "\n")
     return write
+
+
+def _is_terminal(handle: Any) -> bool:
+    return bool(getattr(handle, "isatty", None) and handle.isatty())
+
+
+def _with_status(emit, get_runner, every_s: float = 2.0):
+    """Wrap ``emit`` so a one-line status is redrawn on the terminal every ``every_s`` seconds."""
+    state = {"next": time.monotonic() + every_s, "n": 0}
+
+    def emit_and_report(obj: dict[str, Any]) -> None:
+        emit(obj)
+        state["n"] += 1
+        if state["n"] % 64 or time.monotonic() < state["next"]:
+            return
+        state["next"] = time.monotonic() + every_s
+        st = get_runner().stats
+        rate = st.steps / max(time.perf_counter() - st.started, 1e-9)
+        sys.stderr.write(f"\r{st.steps} steps, {len(get_runner().streams)} key(s), {st.anomalies} anomalies, "
+                         f"{st.rejected} rejected, {rate:.0f} steps/s ")
+        sys.stderr.flush()
+
+    return emit_and_report
 
 
 def _summary_line(s: dict[str, Any]) -> str:

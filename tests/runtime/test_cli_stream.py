@@ -141,3 +141,21 @@ def test_inspect_human_and_json():
     assert r.exit_code == 0 and "lstm" in r.stdout and "temp" in r.stdout
     sig = json.loads(run("inspect", "--json").stdout)
     assert sig["task"] == "forecast" and sig["schema"] == 1 and sig["features"] == ["temp", "humidity"]
+
+
+def test_default_source_is_demo_on_a_terminal_and_stdin_when_piped(monkeypatch):
+    import io
+    from contextlib import ExitStack
+
+    from edgernn.cli import stream_cmd
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stdin", Tty(""))
+    items, _ = stream_cmd._items(None, "auto", 3, ExitStack())
+    assert [pos for pos, _ in items] == [1, 2, 3]  # the demo feed
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"temp": 1, "humidity": 2}\n'))
+    items, _ = stream_cmd._items(None, "auto", None, ExitStack())
+    assert list(items) == [(1, '{"temp": 1, "humidity": 2}')]
