@@ -7,18 +7,14 @@ value that just arrived against the forecast made one step earlier (see ``edgern
 
 from __future__ import annotations
 
-import io
-import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from edgernn import snapshot
 from edgernn.anomaly import ResidualStats
 from edgernn.errors import DataError, StateError, UsageError
-
-SNAPSHOT_VERSION = 1
-
 
 @dataclass(frozen=True)
 class StepResult:
@@ -104,19 +100,15 @@ class Stream:
         return np.stack(out)  # (horizon, n_targets)
 
     def snapshot(self) -> bytes:
-        """This stream's whole state as bytes, bound to this exact model."""
+        """This stream's whole state as bytes, bound to this exact model, with a checksum."""
         meta = {
-            "version": SNAPSHOT_VERSION,
-            "model_id": self.model.model_id,
+            "kind": "stream",
             "n_steps": self.n_steps,
             "last_row": None if self._last_row is None else self._last_row.tolist(),
             "last_pred": None if self._last_pred is None else self._last_pred.tolist(),
             "residuals": self.residuals.to_dict(),
         }
-        buf = io.BytesIO()
-        arrays = {f"state_{i}": s for i, s in enumerate(self.states)}
-        np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
-        return buf.getvalue()
+        return snapshot.pack(self.model.model_id, meta, {f"state_{i}": s for i, s in enumerate(self.states)})
 
     # ---- internals ------------------------------------------------------------------------
     def _account(self, row: np.ndarray, pred: np.ndarray) -> StepResult:
@@ -142,25 +134,18 @@ class Stream:
         return rows
 
     def _restore(self, blob: bytes) -> None:
-        try:
-            with np.load(io.BytesIO(blob)) as z:
-                meta = json.loads(z["meta"].tobytes().decode())
-                states = [z[f"state_{i}"] for i in range(len(self.states))]
-        except Exception as e:
-            raise StateError(f"snapshot cannot be read ({type(e).__name__}: {e}); it is corrupt or not an edgernn snapshot") from e
-        if meta.get("version") != SNAPSHOT_VERSION:
-            raise StateError(f"snapshot version {meta.get('version')!r} is not {SNAPSHOT_VERSION}; take a new snapshot with this edgernn")
-        if meta.get("model_id") != self.model.model_id:
-            raise StateError(f"snapshot belongs to model {meta.get('model_id')}, not {self.model.model_id} ({self.model.path.name}); restore it into the model that took it")
+        meta, arrays = snapshot.unpack(blob, self.model.model_id)
+        if meta.get("kind") != "stream":
+            raise StateError(f"this is a {meta.get('kind')!r} snapshot, not a stream's; restore it with the matching API")
+        states = [arrays.get(f"state_{i}") for i in range(len(self.states))]
         for got, want in zip(states, self.states):
-            if got.shape != want.shape or got.dtype != np.float32:
-                raise StateError(f"snapshot state {got.dtype}{got.shape} does not match the model's float32{want.shape}")
+            if got is None or got.shape != want.shape or got.dtype != np.float32:
+                raise StateError(f"snapshot state does not match the model's float32{want.shape}; take a new snapshot")
         self._buf.load(states)
         self.n_steps = int(meta["n_steps"])
         self._last_row = None if meta["last_row"] is None else np.asarray(meta["last_row"], dtype=np.float32)
         self._last_pred = None if meta["last_pred"] is None else np.asarray(meta["last_pred"], dtype=np.float32)
         self.residuals.load_dict(meta["residuals"])
-
 
 def _row(x: Mapping[str, float] | Sequence[float], features: Sequence[str]) -> list[float]:
     if isinstance(x, Mapping):

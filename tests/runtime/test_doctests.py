@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["edgernn", "edgernn.signature", "edgernn.synth", "edgernn.anomaly", "edgernn.records"]
+MODULES = ["edgernn", "edgernn.signature", "edgernn.synth", "edgernn.anomaly", "edgernn.records", "edgernn.snapshot"]
 
 
 @pytest.mark.parametrize("name", MODULES)
