@@ -23,12 +23,13 @@ from edgernn.errors import (
 )
 from edgernn.model import Model, default_model_path, load
 from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec
+from edgernn.pool import BatchResult, Pool
 from edgernn.stream import StepResult, Stream
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "load", "Model", "Stream", "StepResult", "default_model_path",
+    "load", "Model", "Stream", "StepResult", "Pool", "BatchResult", "default_model_path",
     "Signature", "StateSpec", "TensorSpec", "Scaler",
     "EdgernnError", "ModelError", "SignatureError", "ProviderError", "DataError",
     "RecordError", "StateError", "ExportError", "UsageError",

@@ -64,6 +64,12 @@ class Model:
         """Pre-bound buffers for fast one-step calls (what each ``Stream`` uses)."""
         return StepBuffers(self, batch)
 
+    def pool(self, capacity: int = 64, threshold: float | None = None, warmup: int = 20, idle_s: float | None = None):
+        """Many keyed streams in one set of state slabs: one graph call per tick (see ``edgernn.pool``)."""
+        from edgernn.pool import Pool
+
+        return Pool(self, capacity=capacity, threshold=threshold, warmup=warmup, idle_s=idle_s)
+
     def stream(self, state: bytes | None = None, threshold: float | None = None, warmup: int = 20):
         """A new stream with its own state (from a ``Stream.snapshot()`` blob when given)."""
         from edgernn.stream import Stream

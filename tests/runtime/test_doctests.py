@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["edgernn", "edgernn.signature", "edgernn.synth", "edgernn.anomaly", "edgernn.records", "edgernn.snapshot"]
+MODULES = ["edgernn", "edgernn.signature", "edgernn.synth", "edgernn.anomaly", "edgernn.records", "edgernn.snapshot", "edgernn.pool"]
 
 
 @pytest.mark.parametrize("name", MODULES)

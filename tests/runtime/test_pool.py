@@ -1,0 +1,113 @@
+"""The pool gives every key exactly what a separate Stream would, bit for bit."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgernn.errors import StateError, UsageError
+from edgernn.synth import sensor_signal
+
+
+def series(n_keys: int, T: int) -> np.ndarray:
+    """(n_keys, T, 2) distinct demo sensors, user units."""
+    out = []
+    for k in range(n_keys):
+        s = sensor_signal(T, seed=100 + k, anomaly_rate=0.02)
+        out.append(np.stack([s["temp"], s["humidity"]], axis=1))
+    return np.stack(out)
+
+
+def test_pool_equals_separate_streams_with_joins_leaves_and_resets(model):
+    data = series(6, 80)
+    pool, streams = model.pool(capacity=2), {}  # capacity grows
+    cursor = {k: 0 for k in range(6)}
+    rng = np.random.default_rng(1)
+    for tick in range(120):
+        ready = [k for k in range(6) if rng.random() < 0.6 and cursor[k] < 80]
+        if tick == 40:
+            pool.reset(2), streams.get(2) and streams[2].reset()
+        if tick == 60 and 3 in pool:
+            streams[3] = model.stream(state=pool.remove(3))  # leaves the pool, goes on alone
+        ready = [k for k in ready if not (k == 3 and tick >= 60)]
+        if not ready:
+            continue
+        rows = np.stack([data[k, cursor[k]] for k in ready])
+        got = pool.step(ready, rows)
+        for k, r, row in zip(ready, got, rows):
+            s = streams.setdefault(k, model.stream())
+            assert r == s.step(row)  # forecast, score, flag and step count, exactly
+            cursor[k] += 1
+    assert len(pool) == 5 and pool.capacity >= 6
+
+
+@settings(max_examples=20, deadline=None)
+@given(order=st.permutations(range(5)), drop=st.integers(0, 4))
+def test_key_order_and_removals_do_not_matter(model, order, drop):
+    data = series(5, 30)
+    pool = model.pool(capacity=8)
+    alone = [model.stream() for _ in range(5)]
+    for t in range(30):
+        keys = [k for k in order if not (k == drop and t >= 15)]
+        if t == 15:
+            pool.remove(drop)
+        res = pool.step_batch(keys, data[keys, t])
+        want = np.array([[alone[k].step(data[k, t]).forecast["temp"]] for k in keys], dtype=np.float32)
+        np.testing.assert_array_equal(res.forecast, want)
+
+
+def test_idle_streams_are_spilled_and_come_back_transparently(model):
+    data = series(3, 40)
+    pool = model.pool(idle_s=10.0)
+    alone = [model.stream() for _ in range(3)]
+    for t in range(20):
+        pool.step([0, 1, 2], data[:, t])
+        [s.step(data[k, t]) for k, s in enumerate(alone)]
+    evicted = pool.evict_idle(now=1e12)
+    assert sorted(evicted) == [0, 1, 2] and len(pool) == 0 and len(pool.spilled) == 3
+    for t in range(20, 40):
+        assert pool.step([2, 0], data[[2, 0], t]) == [alone[2].step(data[2, t]), alone[0].step(data[0, t])]
+
+
+def test_pool_and_stream_snapshots_are_interchangeable(model):
+    data = series(1, 50)[0]
+    s = model.stream()
+    s.steps(data[:25])
+    pool = model.pool()
+    pool.restore("k", s.snapshot())
+    assert pool.step(["k"], data[25:26]) == [s.step(data[25])]
+    back = model.stream(state=pool.snapshot("k"))
+    assert [back.step(r) for r in data[26:]] == [s.step(r) for r in data[26:]]
+
+
+def test_many_producer_threads_share_one_pool(model):
+    data = series(8, 60)
+    pool = model.pool(capacity=4)
+    results: dict[int, list] = {}
+
+    def produce(k: int) -> None:
+        results[k] = [pool.step([k], data[k, t : t + 1])[0] for t in range(60)]
+
+    threads = [threading.Thread(target=produce, args=(k,)) for k in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    for k in range(8):
+        s = model.stream()
+        assert results[k] == [s.step(r) for r in data[k]]
+
+
+def test_a_key_twice_in_one_tick_is_refused(model):
+    with pytest.raises(UsageError, match="at most once"):
+        model.pool().step_batch(["a", "a"], np.zeros((2, 2)))
+
+
+def test_foreign_snapshot_is_refused_before_anything_changes(model):
+    pool = model.pool()
+    pool.step(["a"], [[20.0, 50.0]])
+    with pytest.raises(StateError):
+        pool.restore("a", b"EDGERNN-STATE\n" + b"\x02" + b"0" * 40)
+    assert pool.step(["a"], [[20.0, 50.0]])[0].step == 2
