@@ -268,6 +268,40 @@ class Pool:
         sl["count"][slot], sl["mean"][slot], sl["var"][slot] = r["count"], r["mean"], r["var"]
 
 
+    # ---- the whole pool, for durable state ------------------------------------------------------
+    def save_state(self, extra: dict | None = None) -> bytes:
+        """Every stream (active and spilled) as one checksummed blob; ``extra`` rides along (JSON)."""
+        with self._lock:
+            n = len(self._keys)
+            arrays = {f"state_{i}": np.ascontiguousarray(s[_at(ax, slice(0, n))])
+                      for i, (s, ax) in enumerate(zip(self._slab["states"], self._axes))}
+            arrays |= {name: arr[:n] for name, arr in self._slab.items() if name not in ("states", "seen")}
+            spilled = list(self.spilled.items())
+            arrays |= {f"spilled_{i}": np.frombuffer(b, np.uint8) for i, (_, b) in enumerate(spilled)}
+            meta = {"kind": "pool", "keys": self._keys, "spilled": [k for k, _ in spilled], "extra": extra or {}}
+            return snapshot.pack(self.model.model_id, meta, arrays)
+
+    def load_state(self, blob: bytes) -> dict:
+        """Replace every stream with those of a ``save_state`` blob; returns its ``extra``."""
+        meta, arrays = snapshot.unpack(blob, self.model.model_id)
+        if meta.get("kind") != "pool":
+            raise StateError(f"this is a {meta.get('kind')!r} snapshot, not a pool's")
+        with self._lock:
+            keys = meta["keys"]
+            self._keys, self.slots, self.spilled = [], {}, {}
+            self._alloc(max(self.capacity, len(keys)))
+            n = len(keys)
+            for i, (s, ax) in enumerate(zip(self._slab["states"], self._axes)):
+                s[_at(ax, slice(0, n))] = arrays[f"state_{i}"]
+            for name, arr in self._slab.items():
+                if name in arrays:
+                    arr[:n] = arrays[name]
+            self._slab["seen"][:n] = time.monotonic()
+            self._keys, self.slots = list(keys), {k: i for i, k in enumerate(keys)}
+            self.spilled = {k: arrays[f"spilled_{i}"].tobytes() for i, k in enumerate(meta["spilled"])}
+            return meta["extra"]
+
+
 def _at(axis: int, index) -> tuple:
     """An index tuple selecting ``index`` along ``axis`` (everything along the axes before it)."""
     return (slice(None),) * axis + (index,)

@@ -1,24 +1,51 @@
 """The streaming loop behind ``edgernn stream``: records in, one output per good record out.
 
-Each key gets its own ``Stream`` (its own recurrent state). Bad records are counted, handed
-to ``reject`` with the reason, and skipped: the good records around them are processed
-exactly as if the bad ones had never been there.
+Every key gets its own stream in one ``Pool``. Records are read on a background thread into a
+bounded queue (backpressure on the source) and grouped into ticks: a tick closes when a key
+would repeat (order within a key is kept), when ``max_batch`` keys are waiting, when the input
+is momentarily drained and the oldest record has waited ``max_delay_ms``, or at the end. Each
+tick is one graph call. Bad records are counted, handed to ``reject`` with the reason, and
+skipped: the good records around them are processed exactly as if they had not been there.
+
+With a ``state_dir`` the pool is checkpointed atomically every ``checkpoint_every_steps`` steps
+or ``checkpoint_every_s`` seconds and when the run ends (also on Ctrl-C / SIGTERM); a new run
+resumes every key from it and skips replayed records (timestamp not after the key's last one).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from edgernn import snapshot
 from edgernn.errors import RecordError
 from edgernn.records import CsvRows, Record, RecordParser, sniff_format
 
 Emit = Callable[[dict[str, Any]], None]
+STATE_FILE = "state.edgernn"
+_END = object()
+
+
+@dataclass
+class RunnerConfig:
+    key_field: str | None = None  # field naming the series; None = one series
+    timestamp_field: str = "timestamp"  # optional field passed through (and used to skip replays)
+    threshold: float | None = None  # anomaly |z| threshold; None = the model's
+    max_batch: int = 1024  # most keys in one tick
+    max_delay_ms: float = 0.0  # how long a record may wait for other keys to join its tick
+    state_dir: Path | None = None  # durable state: resume from and checkpoint to state_dir/state.edgernn
+    checkpoint_every_steps: int = 10_000  # checkpoint after this many steps...
+    checkpoint_every_s: float = 5.0  # ...or this many seconds, whichever comes first
+    idle_s: float | None = None  # spill streams idle this long (they come back on their next record)
+    queue_size: int = 4096  # records read ahead of the model (backpressure beyond)
 
 
 @dataclass
@@ -26,19 +53,19 @@ class RunStats:
     steps: int = 0  # good records stepped through the model
     anomalies: int = 0  # steps flagged as anomalous
     rejected: int = 0  # bad records set aside
+    replayed: int = 0  # records skipped on resume: already in the checkpointed state
+    ticks: int = 0  # graph calls
+    checkpoints: int = 0  # state files written
     reasons: Counter = field(default_factory=Counter)  # rejected records per reason
-    latency_ns: array = field(default_factory=lambda: array("q"))  # per-step wall time
+    latency_ns: array = field(default_factory=lambda: array("q"))  # per record: read -> output
     started: float = field(default_factory=time.perf_counter)
-    first_output_s: float | None = None  # seconds from start to the first output
 
     def summary(self, keys: int, provider: str) -> dict[str, Any]:
         lat = np.frombuffer(self.latency_ns, dtype=np.int64) / 1e3 if self.steps else np.zeros(1)
         elapsed = time.perf_counter() - self.started
         return {
-            "steps": self.steps,
-            "keys": keys,
-            "anomalies": self.anomalies,
-            "rejected": self.rejected,
+            "steps": self.steps, "keys": keys, "anomalies": self.anomalies, "rejected": self.rejected,
+            "replayed": self.replayed, "ticks": self.ticks, "checkpoints": self.checkpoints,
             "reject_reasons": dict(self.reasons.most_common(10)),
             "latency_us": {"p50": round(float(np.percentile(lat, 50)), 1), "p99": round(float(np.percentile(lat, 99)), 1)},
             "elapsed_s": round(elapsed, 3),
@@ -48,43 +75,141 @@ class RunStats:
 
 
 class StreamRunner:
-    """Feeds records to per-key streams of one model and emits one dict per step."""
+    """Feeds records to the keyed streams of one model's pool and emits one dict per step."""
 
-    def __init__(self, model, key_field: str | None = None, timestamp_field: str = "timestamp",
-                 threshold: float | None = None, emit: Emit = print, reject: Emit | None = None):
-        sig = model.signature
-        self.model = model
-        self.parser = RecordParser(sig.features, key_field, timestamp_field, extra_allowed=sig.targets)
-        self.threshold = threshold
+    def __init__(self, model, config: RunnerConfig | None = None, emit: Emit = print, reject: Emit | None = None,
+                 sync: Callable[[], None] | None = None):
+        """``sync`` (e.g. ``sys.stdout.flush``) runs before each checkpoint, so no output
+        older than the saved state can be lost in a buffer."""
+        self.model, self.config = model, config or RunnerConfig()
+        self.sync = sync
+        sig, cfg = model.signature, self.config
+        self.parser = RecordParser(sig.features, cfg.key_field, cfg.timestamp_field, extra_allowed=sig.targets)
+        self.pool = model.pool(threshold=cfg.threshold, idle_s=cfg.idle_s)
         self.emit, self.reject = emit, reject
-        self.streams: dict[str | None, Any] = {}
         self.stats = RunStats()
+        self.last_ts: dict[Any, Any] = {}  # key -> timestamp of its last stepped record
+        self._batch: list[tuple[Record, int]] = []  # records of the open tick, with their read time
         self._csv: CsvRows | None = None
         self._format: str | None = None
+        self._since_checkpoint = (0, time.monotonic())
+        if cfg.state_dir is not None:
+            self._resume(Path(cfg.state_dir) / STATE_FILE)
+
+    @property
+    def keys(self) -> int:
+        return len(self.pool) + len(self.pool.spilled)
 
     def run(self, items: Iterable[tuple[int, str | Mapping[str, Any]]], fmt: str = "auto", limit: int | None = None) -> RunStats:
         """Process ``(position, line-or-mapping)`` items; ``limit`` caps the records read."""
         self._format = None if fmt == "auto" else fmt
+        q: queue.Queue = queue.Queue(self.config.queue_size)
+        threading.Thread(target=_read_into, args=(items, q), daemon=True).start()
         seen = 0
-        for position, item in items:
-            if limit is not None and seen >= limit:
-                break
-            if self._is_header(item):
-                continue
-            seen += 1
-            self.feed(position, item)
+        try:
+            while limit is None or seen < limit:
+                item = self._next(q)
+                if item is _END:
+                    break
+                if item is None:  # waited max_delay_ms: close the tick
+                    self.flush()
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                position, raw = item
+                if not self._is_header(raw):
+                    seen += 1
+                    self.feed(position, raw)
+        finally:
+            self.flush()
+            self.checkpoint()
         return self.stats
 
     def feed(self, position: int, item: str | Mapping[str, Any]) -> None:
-        """One record: step its key's stream, or count and hand it to ``reject``."""
+        """One record: into the open tick, or counted and handed to ``reject``."""
         try:
             record = self._parse(item)
         except RecordError as e:
             self._rejected(position, item, str(e))
             return
-        self._step(record)
+        if self._is_replay(record):
+            self.stats.replayed += 1
+            return
+        if any(r.key == record.key for r, _ in self._batch) or len(self._batch) >= self.config.max_batch:
+            self.flush()
+        self._batch.append((record, time.perf_counter_ns()))
+
+    def flush(self) -> None:
+        """Close the open tick: one graph call for its keys, one output per record."""
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        keys = [r.key for r, _ in batch]
+        out = self.pool.step_batch(keys, np.stack([r.values for r, _ in batch]))
+        self.stats.ticks += 1
+        names = self.model.signature.targets
+        for i, (record, t_read) in enumerate(batch):
+            score = out.anomaly_score[i]
+            line: dict[str, Any] = {} if record.key is None else {"key": record.key}
+            if record.timestamp is not None:
+                line["timestamp"] = record.timestamp
+                self.last_ts[record.key] = record.timestamp
+            line.update(step=int(out.step[i]), forecast={t: float(v) for t, v in zip(names, out.forecast[i])},
+                        anomaly_score=None if np.isnan(score) else float(score), anomaly=bool(out.anomaly[i]))
+            self.emit(line)
+            self.stats.latency_ns.append(time.perf_counter_ns() - t_read)
+        self.stats.steps += len(batch)
+        self.stats.anomalies += int(out.anomaly.sum())
+        self.pool.evict_idle()
+        self._maybe_checkpoint()
+
+    def checkpoint(self) -> None:
+        """Write every stream's state to state_dir atomically (no-op without a state_dir)."""
+        if self.config.state_dir is None:
+            return
+        self.flush()
+        if self.sync is not None:
+            self.sync()
+        blob = self.pool.save_state({"last_ts": [[k, t] for k, t in self.last_ts.items()]})
+        snapshot.write_atomic(Path(self.config.state_dir) / STATE_FILE, blob)
+        self.stats.checkpoints += 1
+        self._since_checkpoint = (self.stats.steps, time.monotonic())
 
     # ---- internals --------------------------------------------------------------------------
+    def _next(self, q: queue.Queue):
+        """The next item, or None when the open tick has waited long enough."""
+        if not self._batch:
+            return q.get()
+        try:
+            return q.get_nowait()
+        except queue.Empty:
+            pass
+        waited_ms = (time.perf_counter_ns() - self._batch[0][1]) / 1e6
+        try:
+            return q.get(timeout=max(0.0, self.config.max_delay_ms - waited_ms) / 1e3)
+        except queue.Empty:
+            return None
+
+    def _maybe_checkpoint(self) -> None:
+        steps, at = self._since_checkpoint
+        cfg = self.config
+        if cfg.state_dir is not None and (self.stats.steps - steps >= cfg.checkpoint_every_steps
+                                          or time.monotonic() - at >= cfg.checkpoint_every_s):
+            self.checkpoint()
+
+    def _resume(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            extra = self.pool.load_state(path.read_bytes())
+            self.last_ts = {k: t for k, t in extra.get("last_ts", [])}
+
+    def _is_replay(self, record: Record) -> bool:
+        """Resuming from a state_dir: is this record already inside the checkpointed state?"""
+        if self.config.state_dir is None or record.timestamp is None:
+            return False
+        last = self.last_ts.get(record.key)
+        return last is not None and _ts_order(record.timestamp) <= _ts_order(last)
+
     def _is_header(self, item: Any) -> bool:
         """The first line of a CSV input is its header: read it and say so."""
         if not isinstance(item, str) or self._csv is not None:
@@ -103,26 +228,29 @@ class StreamRunner:
             return self._csv.parse(item)
         return self.parser.parse_json(item)
 
-    def _step(self, record: Record) -> None:
-        stream = self.streams.get(record.key)
-        if stream is None:
-            stream = self.streams[record.key] = self.model.stream(threshold=self.threshold)
-        t0 = time.perf_counter_ns()
-        result = stream.step(record.values)
-        self.stats.latency_ns.append(time.perf_counter_ns() - t0)
-        self.stats.steps += 1
-        self.stats.anomalies += result.anomaly
-        out: dict[str, Any] = {} if record.key is None else {"key": record.key}
-        if record.timestamp is not None:
-            out["timestamp"] = record.timestamp
-        out.update(result.to_dict())
-        self.emit(out)
-        if self.stats.first_output_s is None:
-            self.stats.first_output_s = time.perf_counter() - self.stats.started
-
     def _rejected(self, position: int, item: Any, reason: str) -> None:
         self.stats.rejected += 1
         self.stats.reasons[reason.split(" (")[0]] += 1
         if self.reject is not None:
-            raw = item if isinstance(item, str) else dict(item)
-            self.reject({"line": position, "reason": reason, "record": raw[:1000] if isinstance(raw, str) else raw})
+            raw = item[:1000] if isinstance(item, str) else dict(item)
+            self.reject({"line": position, "reason": reason, "record": raw})
+
+
+def _ts_order(ts: Any) -> tuple:
+    """A sort key for timestamps: numbers (and numeric strings) by value, other text as text."""
+    if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+        return (0, float(ts), "")
+    try:
+        return (0, float(ts), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(ts))
+
+
+def _read_into(items: Iterable, q: queue.Queue) -> None:
+    """Reader thread: every item into ``q`` (blocking when full), then the end marker."""
+    try:
+        for item in items:
+            q.put(item)
+    except BaseException as e:  # handed to the main thread, which raises it
+        q.put(e)
+    q.put(_END)

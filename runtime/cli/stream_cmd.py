@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from contextlib import ExitStack
+from pathlib import Path
 from typing import IO, Any
 
 import click
 
 from edgernn.model import load
-from edgernn.runner import StreamRunner
+from edgernn.runner import RunnerConfig, StreamRunner
 from edgernn.sources import demo_records, open_source, text_lines
 
 
@@ -32,11 +34,19 @@ from edgernn.sources import demo_records, open_source, text_lines
               help="Anomaly |z| threshold (default: the model's).")
 @click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True, help="ONNX Runtime intra-op threads.")
+@click.option("--max-delay-ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="How long a record may wait for other keys to share its graph call.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=1024, show_default=True, help="Most keys in one graph call.")
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="Keep every key's state here: resume from it, checkpoint to it (atomically).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Checkpoint after this many steps (also every 5 s and at the end).")
 @click.option("--summary", "summary_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write the final summary as JSON to this file.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary or notes on stderr.")
 def command(model: str | None, source: str | None, key_field: str | None, timestamp_field: str, fmt: str,
             limit: int | None, rejects: str | None, threshold: float | None, provider: str, threads: int,
+            max_delay_ms: float, max_batch: int, state_dir: str | None, checkpoint_every: int,
             summary_path: str | None, quiet: bool) -> None:
     """Stream records through MODEL (default: the shipped sensor forecaster).
 
@@ -49,21 +59,30 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
         emit = _writer(sys.stdout)
         if not quiet and _is_terminal(sys.stderr):
             emit = _with_status(emit, lambda: runner)
-        runner = StreamRunner(m, key_field, timestamp_field, threshold, emit=emit,
-                              reject=_writer(rejects_file) if rejects_file else None)
+        config = RunnerConfig(key_field, timestamp_field, threshold, max_batch, max_delay_ms,
+                              Path(state_dir) if state_dir else None, checkpoint_every)
+        runner = StreamRunner(m, config, emit=emit, reject=_writer(rejects_file) if rejects_file else None,
+                              sync=sys.stdout.flush)
         items, fmt = _items(source, fmt, limit, stack)
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
+        interrupted = False
         try:
             stats = runner.run(items, fmt=fmt, limit=limit)
         except KeyboardInterrupt:
+            interrupted = True
             stats = runner.stats
-            _say(quiet, "interrupted")
-    summary = stats.summary(len(runner.streams), m.provider) | {"model": str(m.path), "provider_note": m.provider_note}
+            _say(quiet, "interrupted" + (f"; state saved in {state_dir}" if state_dir else ""))
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    summary = stats.summary(runner.keys, m.provider) | {"model": str(m.path), "provider_note": m.provider_note}
     if summary_path:
         with open(summary_path, "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2)
     if not quiet and _is_terminal(sys.stderr):
         sys.stderr.write("\r\033[K")  # clear the status line
     _say(quiet, _summary_line(summary))
+    if interrupted:
+        sys.exit(130)  # the shell's convention for a run stopped by a signal
 
 
 def _items(source: str | None, fmt: str, limit: int | None, stack: ExitStack):
@@ -98,8 +117,9 @@ def _with_status(emit, get_runner, every_s: float = 2.0):
             return
         state["next"] = time.monotonic() + every_s
         st = get_runner().stats
+        keys = get_runner().keys
         rate = st.steps / max(time.perf_counter() - st.started, 1e-9)
-        sys.stderr.write(f"\r{st.steps} steps, {len(get_runner().streams)} key(s), {st.anomalies} anomalies, "
+        sys.stderr.write(f"\r{st.steps} steps, {keys} key(s), {st.anomalies} anomalies, "
                          f"{st.rejected} rejected, {rate:.0f} steps/s ")
         sys.stderr.flush()
 

@@ -111,3 +111,18 @@ def test_foreign_snapshot_is_refused_before_anything_changes(model):
     with pytest.raises(StateError):
         pool.restore("a", b"EDGERNN-STATE\n" + b"\x02" + b"0" * 40)
     assert pool.step(["a"], [[20.0, 50.0]])[0].step == 2
+
+
+def test_saved_pool_state_resumes_every_key_exactly(model):
+    data = series(4, 40)
+    pool = model.pool(capacity=2, idle_s=1.0)
+    for t in range(20):
+        pool.step([0, 1, 2, 3], data[:, t])
+    pool.spilled[1] = pool.remove(1)  # one stream spilled, three active
+    blob = pool.save_state({"note": "x"})
+    again = model.pool()
+    assert again.load_state(blob) == {"note": "x"}
+    for t in range(20, 40):
+        assert again.step([0, 1, 2, 3], data[:, t]) == pool.step([0, 1, 2, 3], data[:, t])
+    with pytest.raises(StateError):
+        model.pool().load_state(blob[:-3])
