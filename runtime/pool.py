@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Hashable, Sequence
 
 import numpy as np
+import onnxruntime as ort
 
 from edgernn import snapshot
 from edgernn.errors import DataError, StateError, UsageError
@@ -57,6 +58,8 @@ class Pool:
         self.slots: dict[Hashable, int] = {}  # key -> slot
         self._keys: list[Hashable] = []  # slot -> key
         self.spilled: dict[Hashable, bytes] = {}  # evicted streams' snapshots, restored on return
+        self._version = 0  # bumped whenever slots move, so cached key -> slot lookups expire
+        self._last_keys: tuple[list, int, np.ndarray] | None = None  # (keys, version, slots) of the last tick
         self._alloc(max(1, capacity))
 
     # ---- slabs -------------------------------------------------------------------------------
@@ -82,8 +85,13 @@ class Pool:
                 if name != "states":
                     arr[:n] = self._slab[name][:n]
         self._slab = new
+        self._spare = [spec.zeros(capacity) for spec in sig.states]  # output side of dense ticks
+        self._x = np.zeros((capacity, 1, F), np.float32)  # (cap, 1, F) bound input, model units
+        self._y = np.zeros((capacity, 1, K), np.float32)  # (cap, 1, K) bound output
+        self._bindings: dict = {}  # (n, id of the live state set) -> IOBinding
         self._axes = [spec.batch_axis for spec in sig.states]
         self.capacity = capacity
+        self._version += 1
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -107,13 +115,50 @@ class Pool:
             slots = self._slots_for(keys)  # (N,)
             n = len(self._keys)
             dense = len(slots) == n and bool((slots == np.arange(n)).all())  # every slot, in order
-            where = slice(0, n) if dense else slots
-            states = [s[_at(ax, where)] for s, ax in zip(self._slab["states"], self._axes)]  # views when dense
-            y, new_states = self.model.run(sig.input_scaler.transform(rows)[:, None, :], states)  # y (N, 1, K)
-            for slab, ax, new in zip(self._slab["states"], self._axes, new_states):
-                slab[_at(ax, where)] = new
+            y = self._run_dense(rows) if dense else self._run_gather(slots, rows)  # (N, 1, K) model units
             preds = sig.target_scaler.inverse(y[:, 0])  # (N, K) user units
-            return self._account(slots, rows, preds)
+            return self._account(slice(0, n) if dense else slots, rows, preds)
+
+    def _run_dense(self, rows: np.ndarray) -> np.ndarray:
+        """Every slot ready, in slot order: the graph reads the live slabs and writes the spare
+        ones through a cached IOBinding, then the two swap. Nothing is gathered or copied."""
+        n = len(rows)
+        binding = self._binding(n)
+        if binding is None:
+            return self._run_gather(np.arange(n), rows)
+        self.model.signature.input_scaler.transform(rows, out=self._x[:n, 0])
+        self.model.session.run_with_iobinding(binding)  # no RunOptions: they cost ~30 us a call
+        self._slab["states"], self._spare = self._spare, self._slab["states"]
+        return self._y[:n]
+
+    def _binding(self, n: int):
+        live = self._slab["states"]
+        key = (n, id(live[0]))
+        if key not in self._bindings:
+            views_in = [s[_at(ax, slice(0, n))] for s, ax in zip(live, self._axes)]
+            views_out = [s[_at(ax, slice(0, n))] for s, ax in zip(self._spare, self._axes)]
+            if not all(v.flags.c_contiguous for v in views_in + views_out):
+                return None  # this state layout cannot be bound as views: gather instead
+            if len(self._bindings) >= 4:
+                self._bindings.clear()
+            sig, value = self.model.signature, ort.OrtValue.ortvalue_from_numpy
+            b = self.model.session.io_binding()
+            b.bind_ortvalue_input(sig.input_name, value(self._x[:n]))
+            b.bind_ortvalue_output(sig.output_name, value(self._y[:n]))
+            for spec, v_in, v_out in zip(sig.states, views_in, views_out):
+                b.bind_ortvalue_input(spec.input, value(v_in))
+                b.bind_ortvalue_output(spec.output, value(v_out))
+            self._bindings[key] = b
+        return self._bindings[key]
+
+    def _run_gather(self, slots: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Some slots ready: gather their state, one graph call, scatter it back."""
+        sig = self.model.signature
+        states = [np.take(s, slots, axis=ax) for s, ax in zip(self._slab["states"], self._axes)]
+        y, new_states = self.model.run(sig.input_scaler.transform(rows)[:, None, :], states)
+        for slab, ax, new in zip(self._slab["states"], self._axes, new_states):
+            slab[_at(ax, slots)] = new
+        return y
 
     def step(self, keys: Sequence[Hashable], rows) -> list[StepResult]:
         """``step_batch`` as one ``StepResult`` per key (the same values a ``Stream`` gives)."""
@@ -122,44 +167,50 @@ class Pool:
         return [StepResult(int(st), {t: float(v) for t, v in zip(names, f)}, None if np.isnan(z) else float(z), bool(a))
                 for f, z, a, st in zip(out.forecast, out.anomaly_score, out.anomaly, out.step)]
 
-    def _account(self, slots: np.ndarray, rows: np.ndarray, preds: np.ndarray) -> BatchResult:
-        """Vectorised ``Stream._account``: score residuals, update statistics, remember."""
+    def _account(self, slots: np.ndarray | slice, rows: np.ndarray, preds: np.ndarray) -> BatchResult:
+        """Vectorised ``Stream._account``: score residuals, update statistics, remember.
+        ``slots`` is a slice (views, no copies) when every slot stepped, in order."""
         sl = self._slab
-        score = np.full(len(slots), np.nan)
+        score = np.full(len(rows), np.nan)
+        anomaly = np.zeros(len(rows), bool)
         if self._scored:
             has = sl["has_pred"][slots]
             resid = (rows[:, self._tcols] - sl["last_pred"][slots]).astype(np.float64)  # float32 difference, like Stream
             count, mean, var = sl["count"][slots], sl["mean"][slots], sl["var"][slots]
             warm = has & (count >= self.warmup)
-            z = np.max(np.abs(resid - mean) / np.sqrt(np.maximum(var, 1e-12)), axis=1)
-            score = np.where(warm, z, np.nan)
-            absorb = has & ~(warm & (z > self.threshold))
-            count = count + absorb
-            alpha = (1.0 / np.minimum(np.maximum(count, 1), self.horizon))[:, None]
-            delta = resid - mean
-            new_mean = mean + alpha * delta
-            new_var = (1 - alpha) * (var + alpha * delta * delta)
-            a = absorb[:, None]
+            delta = resid - mean  # (N, K)
+            z = np.max(np.abs(delta) / np.sqrt(np.maximum(var, 1e-12)), axis=1)  # (N,)
+            anomaly = warm & (z > self.threshold)
+            score[warm] = z[warm]
+            absorb = has & ~anomaly
+            count += absorb  # in place when slots is a slice
+            # alpha 0 leaves a stream's statistics exactly as they were (x + 0 * d == x)
+            alpha = np.where(absorb, 1.0 / np.minimum(np.maximum(count, 1), self.horizon), 0.0)[:, None]
             sl["count"][slots] = count
-            sl["mean"][slots] = np.where(a, new_mean, mean)
-            sl["var"][slots] = np.where(a, new_var, var)
+            sl["mean"][slots] = mean + alpha * delta
+            sl["var"][slots] = (1 - alpha) * (var + alpha * delta * delta)
         sl["n_steps"][slots] += 1
         sl["last_row"][slots], sl["last_pred"][slots], sl["has_pred"][slots] = rows, preds, True
         sl["seen"][slots] = time.monotonic()
-        anomaly = ~np.isnan(score) & (np.nan_to_num(score, nan=0.0) > self.threshold)
         return BatchResult(preds, score, anomaly, sl["n_steps"][slots].copy())
 
     # ---- keys come and go ----------------------------------------------------------------------
     def _slots_for(self, keys: Sequence[Hashable]) -> np.ndarray:
+        last = self._last_keys
+        if last is not None and last[1] == self._version and keys == last[0]:
+            return last[2]  # the same keys as last tick: a C-speed list compare, no dict lookups
         if len(set(keys)) != len(keys):
             raise UsageError("a tick takes each key at most once; split repeated keys over ticks (order within a key matters)")
-        return np.fromiter((self.slots[k] if k in self.slots else self._add(k) for k in keys), np.int64, len(keys))
+        slots = np.fromiter((self.slots[k] if k in self.slots else self._add(k) for k in keys), np.int64, len(keys))
+        self._last_keys = (list(keys), self._version, slots)
+        return slots
 
     def _add(self, key: Hashable) -> int:
         """A slot for a new key: fresh, or restored from its spilled snapshot."""
         if len(self._keys) == self.capacity:
             self._alloc(2 * self.capacity)
         slot = len(self._keys)
+        self._version += 1
         self._keys.append(key)
         self.slots[key] = slot
         self._clear(slot)
@@ -190,6 +241,7 @@ class Pool:
                 if blob is None:
                     raise UsageError(f"key {key!r} is not in the pool")
                 return blob
+            self._version += 1
             slot, last = self.slots.pop(key), len(self._keys) - 1
             blob = self._snapshot(slot)
             if slot != last:  # keep slots dense: the last stream moves into the hole
@@ -298,6 +350,7 @@ class Pool:
                     arr[:n] = arrays[name]
             self._slab["seen"][:n] = time.monotonic()
             self._keys, self.slots = list(keys), {k: i for i, k in enumerate(keys)}
+            self._version += 1
             self.spilled = {k: arrays[f"spilled_{i}"].tobytes() for i, k in enumerate(meta["spilled"])}
             return meta["extra"]
 
