@@ -25,6 +25,10 @@ class EdgernnGroup(click.Group):
         except EdgernnError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
+        except OSError as e:  # a file the user named cannot be written or read
+            where = f" {e.filename!r}" if e.filename else ""
+            click.echo(f"error: cannot use{where}: {e.strerror or e}; check the path and its permissions", err=True)
+            sys.exit(5)
         except ImportError as e:
             if e.name in ("torch", "onnx", "onnxscript", "tqdm"):
                 click.echo(f"error: this command needs the train extra ({e.name} is missing); pip install 'edgernn[train]'", err=True)

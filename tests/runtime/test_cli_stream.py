@@ -159,3 +159,7 @@ def test_default_source_is_demo_on_a_terminal_and_stdin_when_piped(monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO('{"temp": 1, "humidity": 2}\n'))
     items, _ = stream_cmd._items(None, "auto", None, ExitStack())
     assert list(items) == [(1, '{"temp": 1, "humidity": 2}')]
+
+
+def test_unwritable_rejects_file_is_one_clear_line(tmp_path):
+    one_clear_line(run("stream", "--source", "demo", "--rejects", str(tmp_path / "no" / "such" / "dir.jsonl")), 5, "dir.jsonl")
