@@ -11,6 +11,10 @@ every verification shape, run step by step with the state fed back and in one ch
 ONNX Runtime and on ONNX's reference evaluator. The first candidate that passes is written
 (to a temporary file, loaded back by the runtime, then moved into place); when none passes,
 ``ExportError`` carries the per-shape report and nothing is written.
+
+``--quantize int8`` / ``--precision fp16`` are a post-step on the verified float32 graph
+(``edgernn.train.quantize``): the reduced graph is measured against the float32 one over a
+long stateful run and written instead of it, or refused (nothing written) over tolerance.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import secrets
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import onnx
@@ -36,8 +40,12 @@ from edgernn.signature import METADATA_KEY, Signature, StateSpec, TensorSpec
 from edgernn.train.checkpoint import Checkpoint, load_checkpoint
 from edgernn.train.parity import (BATCH, TIME, GraphNames, ParityResult, check_parity, declared_shape_problems,
                                   max_abs_error, random_case, run_stepwise, short_reason, torch_runner)
+from edgernn.train.quantize import (DEFAULT_STEPS, DEFAULT_TOLERANCE, FP16, INT8, Reduced, ReduceConfig, check_loaded,
+                                    reduce_graph, with_record)
 
 EXPORTERS = ("torchscript", "dynamo")
+QUANTIZE = ("int8",)
+PRECISIONS = ("fp32", "fp16")
 _NOISY_LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "torch._export", "torch.fx",
                   "torch._subclasses", "torch.utils._sympy", "onnxscript", "onnx_ir")
 
@@ -57,6 +65,11 @@ class ExportConfig:
     state_scale: float = 0.5  # std of random initial states in verification (zeros are run too)
     exporters: tuple[str, ...] = EXPORTERS  # tried in order; the first graph that verifies wins
     seed: int = 0  # seed of the random verification inputs
+    quantize: str | None = None  # None | "int8": dynamic int8 weights after verification (CPU provider; see quantize.py)
+    precision: str = "fp32"  # "fp32" | "fp16": float16 recurrent layers, float32 I/O and states (CUDA provider)
+    quant_tolerance: float = DEFAULT_TOLERANCE  # max RMS forecast change vs float32, fraction of the target's scale
+    quant_steps: int = DEFAULT_STEPS  # length of the stateful float32-vs-reduced comparison (batch 1)
+    force: bool = False  # write a reduced graph over quant_tolerance or unmeasured; never overrides float32 parity
 
     def __post_init__(self) -> None:
         unknown = [e for e in self.exporters if e not in EXPORTERS]
@@ -68,6 +81,21 @@ class ExportConfig:
             raise UsageError(f"trace_shape needs batch and length >= 2 (1 fixes that axis), got {self.trace_shape}")
         if not self.verify_shapes or min(min(s) for s in self.verify_shapes) < 1:
             raise UsageError(f"verify_shapes must be positive (batch, length) pairs, got {self.verify_shapes}")
+        if self.quantize not in (None, *QUANTIZE):
+            raise UsageError(f"unknown --quantize {self.quantize!r}; choose {', '.join(QUANTIZE)} (or leave it out)")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.quantize and self.precision == "fp16":
+            raise UsageError("--quantize int8 and --precision fp16 cannot be combined (int8 is for the CPU provider, "
+                             "fp16 for CUDA); pick one")
+        self.reduction()  # checks quant_tolerance and quant_steps
+
+    def reduction(self) -> ReduceConfig | None:
+        """The post-step asked for, or None for a plain float32 export."""
+        mode = INT8 if self.quantize else FP16 if self.precision == "fp16" else None
+        if mode is None:
+            return None
+        return ReduceConfig(mode, self.quant_tolerance, self.quant_steps, self.force, seed=self.seed)
 
     def names(self, n_states: int) -> GraphNames:
         return GraphNames(self.input_name, self.output_name,
@@ -104,8 +132,9 @@ def export_checkpoint(path: str | Path, out: str | Path, config: ExportConfig = 
 def export_model(checkpoint: Checkpoint, out: str | Path, config: ExportConfig = ExportConfig()) -> Signature:
     """Export, verify and write ``checkpoint`` to ``out``; the signature written into the graph.
 
-    Raises ``ExportError`` (with the per-shape report) when no exporter passes; nothing is
-    written then, and a file already at ``out`` is left as it was.
+    Raises ``ExportError`` (with the per-shape report) when no exporter passes, or when the
+    ``--quantize`` / fp16 graph changes the forecast by more than ``quant_tolerance`` and
+    ``force`` is off; nothing is written then, and a file already at ``out`` is left as it was.
     """
     out = Path(out)
     if out.is_dir():
@@ -121,7 +150,10 @@ def export_model(checkpoint: Checkpoint, out: str | Path, config: ExportConfig =
     else:
         raise _failure(tried, out, config)
     signature = build_signature(checkpoint, names, config, tried)
-    _write_verified(tried[-1].graph, signature, out, model, config)
+    reduction = config.reduction()
+    if reduction is not None:
+        return _write_reduced(tried[-1].graph, signature, out, reduction)
+    _write_verified(tried[-1].graph, signature, out, lambda path, sig: _check_runtime(path, sig, model, config))
     return signature
 
 
@@ -267,8 +299,9 @@ def _versions() -> dict:
             "onnxruntime": onnxruntime.__version__}
 
 
-def _write_verified(graph: onnx.ModelProto, signature: Signature, out: Path, model, config: ExportConfig) -> None:
-    """Embed the signature, write a temp file, load it with the runtime, then move it to ``out``."""
+def _write_verified(graph: onnx.ModelProto, signature: Signature, out: Path,
+                    check: Callable[[Path, Signature], None]) -> None:
+    """Embed the signature, write a temp file, ``check`` it with the runtime, then move it to ``out``."""
     graph = onnx.ModelProto.FromString(graph.SerializeToString())
     props = [p for p in graph.metadata_props if p.key != METADATA_KEY]
     del graph.metadata_props[:]
@@ -278,17 +311,40 @@ def _write_verified(graph: onnx.ModelProto, signature: Signature, out: Path, mod
     tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")  # same directory: os.replace is atomic
     try:
         onnx.save(graph, tmp)
-        _check_runtime(tmp, signature, model, config)
+        check(tmp, signature)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _check_runtime(path: Path, signature: Signature, model, config: ExportConfig) -> None:
-    """The runtime loads the file, reads the same signature, and gets PyTorch's numbers."""
+def _write_reduced(graph: onnx.ModelProto, signature: Signature, out: Path, reduction: ReduceConfig) -> Signature:
+    """The verified float32 graph reduced (int8 / fp16) and measured, then written, or refused."""
+    with _quiet():
+        reduced = reduce_graph(graph, signature, reduction)
+    refusal = reduced.refusal(out)
+    if refusal is not None:
+        raise refusal
+    signature = with_record(signature, reduced.record)
+    _write_verified(reduced.graph, signature, out, lambda path, sig: _check_reduced(path, sig, reduced))
+    return signature
+
+
+def _load_back(path: Path, signature: Signature) -> edgernn.Model:
+    """The runtime loads the file (CPU) and reads back exactly the signature written."""
     loaded = edgernn.load(path, provider="cpu")
     if loaded.signature != signature:
         raise ExportError("export failed: the runtime read back a different signature than was written; nothing was written")
+    return loaded
+
+
+def _check_reduced(path: Path, signature: Signature, reduced: Reduced) -> None:
+    """The runtime loads the reduced file and reproduces what was measured (see ``check_loaded``)."""
+    check_loaded(_load_back(path, signature).run, reduced, signature)
+
+
+def _check_runtime(path: Path, signature: Signature, model, config: ExportConfig) -> None:
+    """The runtime loads the file, reads the same signature, and gets PyTorch's numbers."""
+    loaded = _load_back(path, signature)
     x, states = random_case(model.state_shapes(), model.config.n_features, 4, 7,
                             np.random.default_rng(config.seed + 1), config.state_scale)
     want = torch_runner(model)(x, states)

@@ -44,6 +44,11 @@ def _lines(m) -> list[tuple[str, str]]:
     if parity:
         lines.append(("parity", f"max abs error {parity.get('max_abs_error', float('nan')):.2e} "
                                 f"(tolerance {parity.get('tolerance')}, exporter {parity.get('exporter')})"))
+    q = parity.get("quantization")
+    if q:
+        ops = ", ".join(f"{k} x{v}" for k, v in q.get("quantized_ops", {}).items()) or "nothing"
+        change = "not measured" if q.get("rms_change") is None else f"RMS change {q['rms_change']:.2%} of the target scale"
+        lines.append(("reduced", f"{q['mode']} ({ops}); {change}; meant for --provider {q.get('provider')}"))
     test, naive = prov.get("metrics", {}).get("test"), prov.get("metrics", {}).get("naive_test")
     if test and naive:
         lines.append(("test error", f"MSE {test['mse']:.4g}, MAE {test['mae']:.4g} "

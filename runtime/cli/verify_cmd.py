@@ -16,7 +16,7 @@ import json
 
 import click
 
-from edgernn.contract import TOLERANCE, VerifyReport, check_contract
+from edgernn.contract import VerifyReport, check_contract, tolerance_for
 from edgernn.errors import ExportError
 from edgernn.model import load
 
@@ -32,8 +32,7 @@ def command(model: str | None, checkpoint: str | None, provider: str, as_json: b
     """Verify MODEL (default: the shipped sensor forecaster)."""
     m = load(model, provider=provider)
     if checkpoint is None:
-        tolerance = float(m.signature.parity.get("tolerance", TOLERANCE))
-        report = VerifyReport(str(m.path), check_contract(m, tolerance=tolerance))
+        report = VerifyReport(str(m.path), check_contract(m, tolerance=tolerance_for(m.signature)))
     else:
         from edgernn.train.verify import verify_checkpoint  # torch: only here
 
