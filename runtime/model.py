@@ -42,6 +42,8 @@ class Model:
             reason = str(e).splitlines()[0][:200]
             raise ModelError(f"{str(self.path)!r} cannot be loaded by ONNX Runtime ({reason}); pass an .onnx exported by edgernn") from e
         self.signature = _read_signature(self.session, self.path)
+        # where each Stream keeps its state between steps: on the GPU when running on CUDA
+        self.state_device = "cuda" if self.provider == "cuda" else "host"
         self._output_names = [self.signature.output_name] + [s.output for s in self.signature.states]
         self._state_inputs = [s.input for s in self.signature.states]
 
@@ -61,8 +63,8 @@ class Model:
         return y, new_states
 
     def step_buffers(self, batch: int = 1) -> "StepBuffers":
-        """Pre-bound buffers for fast one-step calls (what each ``Stream`` uses)."""
-        return StepBuffers(self, batch)
+        """Pre-bound buffers for fast one-step calls (what each ``Stream`` uses), on ``state_device``."""
+        return StepBuffers(self, batch, self.state_device)
 
     def pool(self, capacity: int = 64, threshold: float | None = None, warmup: int = 20, idle_s: float | None = None):
         """Many keyed streams in one set of state slabs: one graph call per tick (see ``edgernn.pool``)."""
@@ -82,35 +84,53 @@ class StepBuffers:
 
     Binding ``k`` reads states from set ``k`` and writes set ``1 - k``; each call flips
     ``current``, so the new state is where the next call reads it and nothing is copied.
+    On ``device="host"`` the state sets are numpy arrays bound zero-copy; on an ONNX Runtime
+    device ("cuda"; "cpu" runs the same code path on the CPU) they are OrtValues allocated
+    there, so the state never makes a host round trip between steps (only x and y travel).
     """
 
-    def __init__(self, model: Model, batch: int = 1):
+    def __init__(self, model: Model, batch: int = 1, device: str = "host"):
         sig = model.signature
-        self.session = model.session
+        self.session, self.device = model.session, device
         self.x = np.zeros((batch, 1, len(sig.features)), dtype=np.float32)  # (B, 1, F) model units
         self.y = np.zeros((batch, 1, len(sig.targets)), dtype=np.float32)  # (B, 1, n_targets)
-        self.sets = (model.initial_state(batch), model.initial_state(batch))
+        self.sets = (self._new_set(model, batch), self._new_set(model, batch))
         self.bindings = tuple(self._bind(sig, self.sets[k], self.sets[1 - k]) for k in (0, 1))
         self.current = 0
 
-    def _bind(self, sig, states_in: list[np.ndarray], states_out: list[np.ndarray]):
+    def _new_set(self, model: Model, batch: int) -> list:
+        host = model.initial_state(batch)
+        if self.device == "host":
+            return host
+        values = [ort.OrtValue.ortvalue_from_shape_and_type(h.shape, np.float32, self.device, 0) for h in host]
+        for v, h in zip(values, host):
+            v.update_inplace(h)
+        return values
+
+    def _value(self, a):
+        return a if isinstance(a, ort.OrtValue) else ort.OrtValue.ortvalue_from_numpy(a)
+
+    def _bind(self, sig, states_in: list, states_out: list):
         b = self.session.io_binding()
-        value = ort.OrtValue.ortvalue_from_numpy
-        b.bind_ortvalue_input(sig.input_name, value(self.x))
-        b.bind_ortvalue_output(sig.output_name, value(self.y))
+        b.bind_ortvalue_input(sig.input_name, self._value(self.x))
+        b.bind_ortvalue_output(sig.output_name, self._value(self.y))
         for spec, s_in, s_out in zip(sig.states, states_in, states_out):
-            b.bind_ortvalue_input(spec.input, value(s_in))
-            b.bind_ortvalue_output(spec.output, value(s_out))
+            b.bind_ortvalue_input(spec.input, self._value(s_in))
+            b.bind_ortvalue_output(spec.output, self._value(s_out))
         return b
 
     @property
     def states(self) -> list[np.ndarray]:
-        """The live state (read it; write it only with ``load``)."""
-        return self.sets[self.current]
+        """The live state as host arrays (views on the host, copies from a device)."""
+        live = self.sets[self.current]
+        return live if self.device == "host" else [v.numpy() for v in live]
 
     def load(self, states: Sequence[np.ndarray]) -> None:
-        for dst, src in zip(self.states, states):
-            np.copyto(dst, src)
+        for dst, src in zip(self.sets[self.current], states):
+            if self.device == "host":
+                np.copyto(dst, src)
+            else:
+                dst.update_inplace(np.ascontiguousarray(src, dtype=np.float32))
 
     def run(self) -> np.ndarray:
         """One step on ``self.x``; returns ``self.y`` (overwritten by the next call)."""

@@ -143,3 +143,17 @@ def test_spike_is_flagged_as_anomaly(model, rows):
     spike = rows[100].copy()
     spike[0] += 15.0
     assert s.step(spike).anomaly
+
+
+def test_device_resident_state_path_gives_the_same_stream(rows):
+    """The CUDA code path (state in ORT-allocated OrtValues, never copied to the host between
+    steps) run on the CPU device: same numbers, same snapshots."""
+    on_device = edgernn.load(provider="cpu")
+    on_device.state_device = "cpu"
+    host = edgernn.load(provider="cpu")
+    a, b = on_device.stream(), host.stream()
+    assert [a.step(r) for r in rows[:40]] == [b.step(r) for r in rows[:40]]
+    assert a.steps(rows[40:60]) == b.steps(rows[40:60])
+    restored = on_device.stream(state=b.snapshot())
+    assert [restored.step(r) for r in rows[60:]] == [b.step(r) for r in rows[60:]]
+    np.testing.assert_array_equal(restored.forecast(4), b.forecast(4))
