@@ -27,8 +27,12 @@ import numpy as np
 import onnxruntime as ort
 
 from edgernn import snapshot
+from edgernn.anomaly import ResidualStats
 from edgernn.errors import DataError, StateError, UsageError
 from edgernn.stream import StepResult
+
+
+SMALL_TICK = 8  # ticks of at most this many streams score anomalies in Python floats
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Pool:
         self._keys: list[Hashable] = []  # slot -> key
         self.spilled: dict[Hashable, bytes] = {}  # evicted streams' snapshots, restored on return
         self._version = 0  # bumped whenever slots move, so cached key -> slot lookups expire
-        self._last_keys: tuple[list, int, np.ndarray] | None = None  # (keys, version, slots) of the last tick
+        self._last_keys: tuple | None = None  # (keys, version, slots, dense) of the last tick
         self._alloc(max(1, capacity))
 
     # ---- slabs -------------------------------------------------------------------------------
@@ -112,9 +116,8 @@ class Pool:
         if not np.isfinite(rows).all():
             raise DataError("inputs contain NaN or inf; drop or fill those values before streaming them")
         with self._lock:
-            slots = self._slots_for(keys)  # (N,)
+            slots, dense = self._slots_for(keys)  # (N,), and whether that is every slot in order
             n = len(self._keys)
-            dense = len(slots) == n and bool((slots == np.arange(n)).all())  # every slot, in order
             y = self._run_dense(rows) if dense else self._run_gather(slots, rows)  # (N, 1, K) model units
             preds = sig.target_scaler.inverse(y[:, 0])  # (N, K) user units
             return self._account(slice(0, n) if dense else slots, rows, preds)
@@ -173,7 +176,9 @@ class Pool:
         sl = self._slab
         score = np.full(len(rows), np.nan)
         anomaly = np.zeros(len(rows), bool)
-        if self._scored:
+        if self._scored and len(rows) <= SMALL_TICK:
+            self._score_rows(slots, rows, score, anomaly)
+        elif self._scored:
             has = sl["has_pred"][slots]
             resid = (rows[:, self._tcols] - sl["last_pred"][slots]).astype(np.float64)  # float32 difference, like Stream
             count, mean, var = sl["count"][slots], sl["mean"][slots], sl["var"][slots]
@@ -194,16 +199,31 @@ class Pool:
         sl["seen"][slots] = time.monotonic()
         return BatchResult(preds, score, anomaly, sl["n_steps"][slots].copy())
 
+    def _score_rows(self, slots: np.ndarray | slice, rows: np.ndarray, score: np.ndarray, anomaly: np.ndarray) -> None:
+        """Small ticks: the same statistics row by row in Python floats (``ResidualStats``),
+        which beats some 40 numpy calls on tiny arrays. Same arithmetic, same bits."""
+        sl, K = self._slab, len(self.model.signature.targets)
+        for i, slot in enumerate(range(len(self._keys))[slots] if isinstance(slots, slice) else slots.tolist()):
+            if not sl["has_pred"][slot]:
+                continue
+            stats = ResidualStats(K, self.warmup, self.horizon, self.threshold, int(sl["count"][slot]),
+                                  sl["mean"][slot].tolist(), sl["var"][slot].tolist())
+            z = stats.observe((rows[i, self._tcols] - sl["last_pred"][slot]).tolist())  # float32 difference
+            if z is not None:
+                score[i], anomaly[i] = z, z > self.threshold
+            sl["count"][slot], sl["mean"][slot], sl["var"][slot] = stats.count, stats.mean, stats.var
+
     # ---- keys come and go ----------------------------------------------------------------------
-    def _slots_for(self, keys: Sequence[Hashable]) -> np.ndarray:
+    def _slots_for(self, keys: Sequence[Hashable]) -> tuple[np.ndarray, bool]:
         last = self._last_keys
         if last is not None and last[1] == self._version and keys == last[0]:
-            return last[2]  # the same keys as last tick: a C-speed list compare, no dict lookups
+            return last[2], last[3]  # the same keys as last tick: a C-speed list compare, no dict lookups
         if len(set(keys)) != len(keys):
             raise UsageError("a tick takes each key at most once; split repeated keys over ticks (order within a key matters)")
         slots = np.fromiter((self.slots[k] if k in self.slots else self._add(k) for k in keys), np.int64, len(keys))
-        self._last_keys = (list(keys), self._version, slots)
-        return slots
+        dense = len(slots) == len(self._keys) and bool((slots == np.arange(len(slots))).all())
+        self._last_keys = (list(keys), self._version, slots, dense)
+        return slots, dense
 
     def _add(self, key: Hashable) -> int:
         """A slot for a new key: fresh, or restored from its spilled snapshot."""
