@@ -1,0 +1,80 @@
+"""``edgernn bench --plot``: the latency distribution and throughput vs streams with the
+hardware line. matplotlib is optional (``pip install matplotlib``) and imported only here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.bench import BenchRun
+from edgernn.errors import UsageError
+
+
+def plot(run: BenchRun, path: str | Path) -> Path:
+    """Write a two-panel PNG of ``run`` to ``path``; returns the path."""
+    try:
+        from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+        from matplotlib.ticker import ScalarFormatter
+    except ImportError:
+        raise UsageError("--plot needs matplotlib, which is not installed; pip install matplotlib") from None
+    fig = Figure(figsize=(12, 4.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    latency_panel(left, run)
+    throughput_panel(right, run.result)
+    for ax in (left, right):
+        ax.xaxis.set_major_formatter(ScalarFormatter())  # 20, 50, 100 rather than 2x10^1
+    m = run.result["model"]
+    fig.suptitle(f"{Path(m['path']).name}: {m['arch']} {m['layers']} on {run.result['run']['provider']}, "
+                 f"{run.result['run']['threads'] or 'all'} thread(s) - {run.result['machine']['cpu']}")
+    fig.savefig(path, dpi=110)
+    return Path(path)
+
+
+def latency_panel(ax, run: BenchRun) -> None:
+    """Histograms of single-stream step latency, log-spaced bins, p50 and p99 marked."""
+    ax.set_title("single-stream step latency")
+    if not run.samples:
+        ax.text(0.5, 0.5, "not measured", ha="center", transform=ax.transAxes)
+        return
+    us = {name: ns / 1e3 for name, ns in run.samples.items()}
+    lo = min(float(a.min()) for a in us.values())
+    hi = max(float(np.percentile(a, 99.9)) for a in us.values())
+    bins = np.geomspace(max(lo, 1e-3), max(hi, lo * 1.01), 60)
+    labels = {"edgernn": "edgernn Stream.step", "bare_ort": "bare ORT run()"}
+    for (name, a), color in zip(us.items(), ("C0", "C1")):
+        p50, p99 = np.percentile(a, [50, 99])
+        ax.hist(np.clip(a, bins[0], bins[-1]), bins=bins, alpha=0.55, color=color,
+                label=f"{labels.get(name, name)}: p50 {p50:.1f}, p99 {p99:.1f} us")
+        ax.axvline(p50, color=color, lw=1.2)
+        ax.axvline(p99, color=color, lw=1, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("microseconds per step (solid p50, dotted p99; clipped at p99.9)")
+    ax.set_ylabel("steps")
+    ax.legend(fontsize=8)
+
+
+def throughput_panel(ax, result: dict) -> None:
+    """Stream-steps per second vs number of streams, with the sgemm line in the same units."""
+    ax.set_title("throughput vs streams")
+    points = result["streams"]
+    if not points:
+        ax.text(0.5, 0.5, "not measured", ha="center", transform=ax.transAxes)
+        return
+    b = [p["streams"] for p in points]
+    label = "edgernn pool" if result["pool"] == "used" else "edgernn Model.run (no pool)"
+    ax.plot(b, [p["edgernn"]["stream_steps_per_s"] for p in points], "o-", color="C0", label=label)
+    ax.plot(b, [p["bare_ort"]["stream_steps_per_s"] for p in points], "s-", color="C1", label="bare ORT run()")
+    hw, flops = result.get("hardware") or {}, result["model"]["flops_per_step"]
+    if "square" in hw:
+        line = [(p.get("sgemm_gflops") or np.nan) * 1e9 / flops for p in points]
+        ax.plot(b, line, "k--", lw=1, label="sgemm at the same shapes")
+        ax.axhline(hw["square"]["gflops"] * 1e9 / flops, color="k", ls=":", lw=1,
+                   label=f"sgemm {hw['square']['n']}^3: {hw['square']['gflops']:.0f} GFLOP/s")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("streams stepped together")
+    ax.set_ylabel(f"stream-steps per second ({flops / 1e3:.1f} kFLOP each)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
