@@ -20,6 +20,7 @@ import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -46,6 +47,9 @@ class RunnerConfig:
     checkpoint_every_s: float = 5.0  # ...or this many seconds, whichever comes first
     idle_s: float | None = None  # spill streams idle this long (they come back on their next record)
     queue_size: int = 4096  # records read ahead of the model (backpressure beyond)
+    max_keys: int | None = None  # records of further new keys are rejected (bounded memory)
+    gap_limit: float | None = None  # a timestamp gap longer than this (seconds, or timestamp units) is a gap
+    gap_policy: str = "carry"  # on a gap: "carry" the state on, or "reset" the key's stream first
 
 
 @dataclass
@@ -56,6 +60,7 @@ class RunStats:
     replayed: int = 0  # records skipped on resume: already in the checkpointed state
     ticks: int = 0  # graph calls
     checkpoints: int = 0  # state files written
+    gaps: int = 0  # timestamp gaps longer than gap_limit (each handled by gap_policy)
     reasons: Counter = field(default_factory=Counter)  # rejected records per reason
     latency_ns: array = field(default_factory=lambda: array("q"))  # per record: read -> output
     started: float = field(default_factory=time.perf_counter)
@@ -65,7 +70,7 @@ class RunStats:
         elapsed = time.perf_counter() - self.started
         return {
             "steps": self.steps, "keys": keys, "anomalies": self.anomalies, "rejected": self.rejected,
-            "replayed": self.replayed, "ticks": self.ticks, "checkpoints": self.checkpoints,
+            "replayed": self.replayed, "gaps": self.gaps, "ticks": self.ticks, "checkpoints": self.checkpoints,
             "reject_reasons": dict(self.reasons.most_common(10)),
             "latency_us": {"p50": round(float(np.percentile(lat, 50)), 1), "p99": round(float(np.percentile(lat, 99)), 1)},
             "elapsed_s": round(elapsed, 3),
@@ -88,7 +93,8 @@ class StreamRunner:
         self.pool = model.pool(threshold=cfg.threshold, idle_s=cfg.idle_s)
         self.emit, self.reject = emit, reject
         self.stats = RunStats()
-        self.last_ts: dict[Any, Any] = {}  # key -> timestamp of its last stepped record
+        self.last_ts: dict[Any, Any] = {}  # key -> timestamp of its last accepted record
+        self.resumed_ts: dict[Any, Any] = {}  # key -> its last timestamp in the checkpoint resumed from
         self._batch: list[tuple[Record, int]] = []  # records of the open tick, with their read time
         self._csv: CsvRows | None = None
         self._format: str | None = None
@@ -132,11 +138,20 @@ class StreamRunner:
         except RecordError as e:
             self._rejected(position, item, str(e))
             return
-        if self._is_replay(record):
-            self.stats.replayed += 1
+        try:
+            if self._order(record) == "replayed":
+                self.stats.replayed += 1
+                return
+            self._admit(record)
+        except RecordError as e:
+            self._rejected(position, item, str(e))
             return
         if any(r.key == record.key for r, _ in self._batch) or len(self._batch) >= self.config.max_batch:
             self.flush()
+        if self._gap(record) and self.config.gap_policy == "reset":
+            self.pool.reset(record.key)
+        if record.timestamp is not None:
+            self.last_ts[record.key] = record.timestamp
         self._batch.append((record, time.perf_counter_ns()))
 
     def flush(self) -> None:
@@ -153,7 +168,6 @@ class StreamRunner:
             line: dict[str, Any] = {} if record.key is None else {"key": record.key}
             if record.timestamp is not None:
                 line["timestamp"] = record.timestamp
-                self.last_ts[record.key] = record.timestamp
             line.update(step=int(out.step[i]), forecast={t: float(v) for t, v in zip(names, out.forecast[i])},
                         anomaly_score=None if np.isnan(score) else float(score), anomaly=bool(out.anomaly[i]))
             self.emit(line)
@@ -202,13 +216,38 @@ class StreamRunner:
         if path.exists():
             extra = self.pool.load_state(path.read_bytes())
             self.last_ts = {k: t for k, t in extra.get("last_ts", [])}
+            self.resumed_ts = dict(self.last_ts)
 
-    def _is_replay(self, record: Record) -> bool:
-        """Resuming from a state_dir: is this record already inside the checkpointed state?"""
-        if self.config.state_dir is None or record.timestamp is None:
-            return False
+    def _order(self, record: Record) -> str:
+        """"ok", or "replayed" (already inside the resumed checkpoint); RecordError when the
+        record's timestamp is not after its key's last one (out of order or a duplicate)."""
         last = self.last_ts.get(record.key)
-        return last is not None and _ts_order(record.timestamp) <= _ts_order(last)
+        if record.timestamp is None or last is None or _ts_order(record.timestamp) > _ts_order(last):
+            return "ok"
+        resumed = self.resumed_ts.get(record.key)
+        if resumed is not None and _ts_order(record.timestamp) <= _ts_order(resumed):
+            return "replayed"
+        raise RecordError(f"timestamp {record.timestamp!r} is not after this key's last ({last!r}): out of order or duplicate")
+
+    def _admit(self, record: Record) -> None:
+        """RecordError for a new key beyond max_keys."""
+        limit = self.config.max_keys
+        if limit is None or record.key in self.pool or record.key in self.pool.spilled:
+            return
+        pending = {r.key for r, _ in self._batch if r.key not in self.pool}  # new keys not yet stepped
+        if record.key not in pending and self.keys + len(pending) >= limit:
+            raise RecordError(f"new key {str(record.key)[:40]!r} beyond --max-keys {limit}")
+
+    def _gap(self, record: Record) -> bool:
+        """Is the time since this key's last record longer than gap_limit? (counted)"""
+        last = self.last_ts.get(record.key)
+        if self.config.gap_limit is None or last is None or record.timestamp is None:
+            return False
+        gap = _seconds_between(last, record.timestamp)
+        if gap is None or gap <= self.config.gap_limit:
+            return False
+        self.stats.gaps += 1
+        return True
 
     def _is_header(self, item: Any) -> bool:
         """The first line of a CSV input is its header: read it and say so."""
@@ -244,6 +283,18 @@ def _ts_order(ts: Any) -> tuple:
         return (0, float(ts), "")
     except (TypeError, ValueError):
         return (1, 0.0, str(ts))
+
+
+def _seconds_between(a: Any, b: Any) -> float | None:
+    """b - a for numeric timestamps (their own units) or ISO-8601 ones (seconds); else None."""
+    try:
+        return float(b) - float(a)
+    except (TypeError, ValueError):
+        pass
+    try:
+        return (datetime.fromisoformat(str(b)) - datetime.fromisoformat(str(a))).total_seconds()
+    except (TypeError, ValueError):
+        return None
 
 
 def _read_into(items: Iterable, q: queue.Queue) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
+import numpy as np
 
 from edgernn.model import load
 from edgernn.runner import RunnerConfig, StreamRunner
@@ -39,6 +40,16 @@ from edgernn.sources import demo_records, open_source, text_lines
 @click.option("--max-batch", type=click.IntRange(min=1), default=1024, show_default=True, help="Most keys in one graph call.")
 @click.option("--state-dir", type=click.Path(file_okay=False), default=None,
               help="Keep every key's state here: resume from it, checkpoint to it (atomically).")
+@click.option("--max-keys", type=click.IntRange(min=1), default=None,
+              help="Reject records of new keys beyond this many (bounded memory).")
+@click.option("--gap-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="A key's timestamp gap longer than this (seconds for ISO timestamps) is a gap.")
+@click.option("--gap", type=click.Choice(["carry", "reset"]), default="carry", show_default=True,
+              help="On a gap: carry the state on, or start the key's stream over.")
+@click.option("--idle-s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Spill a key's state after this many seconds without records (restored when it returns).")
+@click.option("--status-every", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Seconds between status lines on stderr when it is not a terminal (0: none).")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Checkpoint after this many steps (also every 5 s and at the end).")
 @click.option("--summary", "summary_path", type=click.Path(dir_okay=False, writable=True), default=None,
@@ -47,7 +58,8 @@ from edgernn.sources import demo_records, open_source, text_lines
 def command(model: str | None, source: str | None, key_field: str | None, timestamp_field: str, fmt: str,
             limit: int | None, rejects: str | None, threshold: float | None, provider: str, threads: int,
             max_delay_ms: float, max_batch: int, state_dir: str | None, checkpoint_every: int,
-            summary_path: str | None, quiet: bool) -> None:
+            summary_path: str | None, quiet: bool, max_keys: int | None, gap_limit: float | None, gap: str,
+            idle_s: float | None, status_every: float) -> None:
     """Stream records through MODEL (default: the shipped sensor forecaster).
 
     Prints one JSON object per good record on stdout (key, step, forecast, anomaly_score,
@@ -57,10 +69,12 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
     with ExitStack() as stack:
         rejects_file = stack.enter_context(open(rejects, "a", encoding="utf-8")) if rejects else None
         emit = _writer(sys.stdout)
-        if not quiet and _is_terminal(sys.stderr):
-            emit = _with_status(emit, lambda: runner)
+        terminal = _is_terminal(sys.stderr)
+        if not quiet and (terminal or status_every):
+            emit = _with_status(emit, lambda: runner, 2.0 if terminal else status_every, in_place=terminal)
         config = RunnerConfig(key_field, timestamp_field, threshold, max_batch, max_delay_ms,
-                              Path(state_dir) if state_dir else None, checkpoint_every)
+                              Path(state_dir) if state_dir else None, checkpoint_every, idle_s=idle_s,
+                              max_keys=max_keys, gap_limit=gap_limit, gap_policy=gap)
         runner = StreamRunner(m, config, emit=emit, reject=_writer(rejects_file) if rejects_file else None,
                               sync=sys.stdout.flush)
         items, fmt = _items(source, fmt, limit, stack)
@@ -106,29 +120,34 @@ def _is_terminal(handle: Any) -> bool:
     return bool(getattr(handle, "isatty", None) and handle.isatty())
 
 
-def _with_status(emit, get_runner, every_s: float = 2.0):
-    """Wrap ``emit`` so a one-line status is redrawn on the terminal every ``every_s`` seconds."""
-    state = {"next": time.monotonic() + every_s, "n": 0}
+def _with_status(emit, get_runner, every_s: float, in_place: bool):
+    """Wrap ``emit`` so a one-line status goes to stderr every ``every_s`` seconds: redrawn in
+    place on a terminal, a new line otherwise (logs). Rates and latency are over the interval."""
+    last = {"at": time.monotonic(), "steps": 0, "lat": 0}
 
     def emit_and_report(obj: dict[str, Any]) -> None:
         emit(obj)
-        state["n"] += 1
-        if state["n"] % 64 or time.monotonic() < state["next"]:
+        now = time.monotonic()
+        if now - last["at"] < every_s:
             return
-        state["next"] = time.monotonic() + every_s
-        st = get_runner().stats
-        keys = get_runner().keys
-        rate = st.steps / max(time.perf_counter() - st.started, 1e-9)
-        sys.stderr.write(f"\r{st.steps} steps, {keys} key(s), {st.anomalies} anomalies, "
-                         f"{st.rejected} rejected, {rate:.0f} steps/s ")
+        runner = get_runner()
+        st = runner.stats
+        lat = np.frombuffer(st.latency_ns, dtype=np.int64)[last["lat"]:] / 1e3
+        p50, p99 = (np.percentile(lat, [50, 99]) if len(lat) else (0.0, 0.0))
+        rate = (st.steps - last["steps"]) / (now - last["at"])
+        line = (f"{st.steps} steps ({rate:.0f}/s), {runner.keys} key(s), p50 {p50:.0f} us, p99 {p99:.0f} us, "
+                f"{st.anomalies} anomalies, {st.rejected} rejected")
+        sys.stderr.write(f"\r{line} " if in_place else f"status: {line}\n")
         sys.stderr.flush()
+        last.update(at=now, steps=st.steps, lat=len(st.latency_ns))
 
     return emit_and_report
 
 
 def _summary_line(s: dict[str, Any]) -> str:
     lat = s["latency_us"]
-    return (f"{s['steps']} steps, {s['keys']} key(s), {s['anomalies']} anomalies, {s['rejected']} rejected; "
+    extra = "".join(f", {s[k]} {k}" for k in ("replayed", "gaps") if s.get(k))
+    return (f"{s['steps']} steps, {s['keys']} key(s), {s['anomalies']} anomalies, {s['rejected']} rejected{extra}; "
             f"step latency p50 {lat['p50']} us, p99 {lat['p99']} us on {s['provider']}"
             f"{' (' + s['provider_note'] + ')' if s['provider_note'] else ''}; {s['steps_per_s']} steps/s")
 

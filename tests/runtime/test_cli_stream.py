@@ -163,3 +163,23 @@ def test_default_source_is_demo_on_a_terminal_and_stdin_when_piped(monkeypatch):
 
 def test_unwritable_rejects_file_is_one_clear_line(tmp_path):
     one_clear_line(run("stream", "--source", "demo", "--rejects", str(tmp_path / "no" / "such" / "dir.jsonl")), 5, "dir.jsonl")
+
+
+def test_periodic_status_lines_go_to_stderr_for_logs():
+    r = run("stream", "--source", "demo", "--limit", "3000", "--status-every", "0.001")
+    status = [line for line in r.stderr.splitlines() if line.startswith("status: ")]
+    assert r.exit_code == 0 and status
+    assert "steps (" in status[-1] and "p99" in status[-1] and "rejected" in status[-1]
+    assert len(out_lines(r)) == 3000  # stdout holds only the outputs
+
+
+def test_stream_policies_are_reported_in_the_summary(tmp_path, rows):
+    lines = [json.dumps({"sensor": "a", "timestamp": ts, "temp": float(t), "humidity": float(h)})
+             for ts, (t, h) in zip([0, 1, 1, 50, 51], rows)]
+    summary = tmp_path / "s.json"
+    r = run("stream", "--key", "sensor", "--gap-limit", "10", "--gap", "reset", "--summary", str(summary),
+            input="\n".join(lines) + "\n")
+    s = json.loads(summary.read_text())
+    assert (s["steps"], s["rejected"], s["gaps"]) == (4, 1, 1)
+    assert [o["step"] for o in out_lines(r)] == [1, 2, 1, 2]
+    assert "1 gaps" in r.stderr

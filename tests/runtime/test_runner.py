@@ -44,3 +44,44 @@ def test_max_batch_caps_a_tick(model, rows):
     keys = tuple(f"k{i}" for i in range(10))
     stats, _ = run(model, records(rows[:3], keys=keys), max_batch=4)
     assert stats.steps == 30 and stats.ticks >= 8  # ceil(30 / 4)
+
+
+def timed_records(rows, stamps, key="a"):
+    for i, (row, ts) in enumerate(zip(rows, stamps)):
+        yield i, {"sensor": key, "timestamp": ts, "temp": float(row[0]), "humidity": float(row[1])}
+
+
+def test_out_of_order_and_duplicate_timestamps_are_rejected_and_skipped(model, rows):
+    stamps = [0, 1, 2, 2, 3, 1, 4, 5]  # a duplicate 2 and a late 1
+    rejected = []
+    runner = StreamRunner(model, RunnerConfig(key_field="sensor"), emit=(out := []).append, reject=rejected.append)
+    stats = runner.run(timed_records(rows, stamps))
+    assert stats.steps == 6 and stats.rejected == 2
+    assert all("out of order or duplicate" in r["reason"] for r in rejected)
+    clean = [r for i, r in enumerate(rows[:8]) if i not in (3, 5)]
+    s = model.stream()
+    assert [o["forecast"] for o in out] == [s.step(r).forecast for r in clean]
+
+
+def test_gap_policy_reset_starts_the_key_over_and_carry_keeps_it(model, rows):
+    stamps = [0, 1, 2, 3, 100, 101, 102]
+    _, carried = run(model, timed_records(rows, stamps), gap_limit=10.0, gap_policy="carry")
+    stats, reset = run(model, timed_records(rows, stamps), gap_limit=10.0, gap_policy="reset")
+    assert stats.gaps == 1
+    assert [o["step"] for o in reset] == [1, 2, 3, 4, 1, 2, 3]
+    s = model.stream()
+    assert [o["forecast"] for o in reset[4:]] == [s.step(r).forecast for r in rows[4:7]]
+    assert [o["step"] for o in carried] == list(range(1, 8))
+
+
+def test_iso_timestamps_measure_gaps_in_seconds(model, rows):
+    stamps = ["2026-11-25T10:00:00Z", "2026-11-25T10:00:10Z", "2026-11-25T11:00:00Z"]
+    stats, _ = run(model, timed_records(rows, stamps), gap_limit=60.0, gap_policy="reset")
+    assert stats.gaps == 1
+
+
+def test_max_keys_rejects_new_keys_beyond_the_limit(model, rows):
+    keys = tuple(f"k{i}" for i in range(5))
+    stats, out = run(model, records(rows[:4], keys=keys), max_keys=3)
+    assert {o["key"] for o in out} == {"k0", "k1", "k2"}
+    assert stats.rejected == 2 * 4 and "beyond --max-keys 3" in next(iter(stats.reasons))
