@@ -22,7 +22,7 @@ from edgernn.errors import (
     UsageError,
 )
 from edgernn.model import Model, default_model_path, load
-from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec
+from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec, Tokenizer
 from edgernn.pool import BatchResult, Pool
 from edgernn.stream import StepResult, Stream
 
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "load", "Model", "Stream", "StepResult", "Pool", "BatchResult", "default_model_path",
-    "Signature", "StateSpec", "TensorSpec", "Scaler",
+    "Signature", "StateSpec", "TensorSpec", "Scaler", "Tokenizer",
     "EdgernnError", "ModelError", "SignatureError", "ProviderError", "DataError",
     "RecordError", "StateError", "ExportError", "UsageError",
 ]

@@ -14,9 +14,9 @@ from typing import Sequence
 import numpy as np
 import onnxruntime as ort
 
-from edgernn.errors import ModelError, SignatureError
+from edgernn.errors import ModelError, SignatureError, UsageError
 from edgernn.providers import SessionConfig, create_session
-from edgernn.signature import METADATA_KEY, Signature
+from edgernn.signature import METADATA_KEY, TASKS, Signature
 
 DEFAULT_MODEL = "sensor-forecast.onnx"
 
@@ -74,6 +74,9 @@ class Model:
 
     def stream(self, state: bytes | None = None, threshold: float | None = None, warmup: int = 20):
         """A new stream with its own state (from a ``Stream.snapshot()`` blob when given)."""
+        if self.signature.task != "forecast":
+            raise UsageError(f"{self.path.name} is a {self.signature.task!r} model; model.stream() steps "
+                             "forecasters (use the API for that task)")
         from edgernn.stream import Stream
 
         return Stream(self, state=state, threshold=threshold, warmup=warmup)
@@ -92,8 +95,8 @@ class StepBuffers:
     def __init__(self, model: Model, batch: int = 1, device: str = "host"):
         sig = model.signature
         self.session, self.device = model.session, device
-        self.x = np.zeros((batch, 1, len(sig.features)), dtype=np.float32)  # (B, 1, F) model units
-        self.y = np.zeros((batch, 1, len(sig.targets)), dtype=np.float32)  # (B, 1, n_targets)
+        self.x = sig.inputs[0].zeros(batch)  # one step of the main input, e.g. (B, 1, F) model units
+        self.y = sig.outputs[0].zeros(batch)  # one step of the main output, e.g. (B, 1, n_targets)
         self.sets = (self._new_set(model, batch), self._new_set(model, batch))
         self.bindings = tuple(self._bind(sig, self.sets[k], self.sets[1 - k]) for k in (0, 1))
         self.current = 0
@@ -169,6 +172,9 @@ def _read_signature(session, path: Path) -> Signature:
             "export it with `edgernn export`"
         )
     sig = Signature.from_json(meta[METADATA_KEY])
+    if sig.task not in TASKS:
+        raise SignatureError(f"{str(path)!r} is a {sig.task!r} model, which this edgernn cannot run "
+                             f"(it runs {', '.join(TASKS)}); upgrade edgernn")
     graph_inputs = {i.name for i in session.get_inputs()}
     graph_outputs = {o.name for o in session.get_outputs()}
     wanted_in = {sig.input_name, *(s.input for s in sig.states)}

@@ -51,6 +51,8 @@ class Pool:
     def __init__(self, model, capacity: int = 64, threshold: float | None = None, warmup: int = 20,
                  horizon: int = 500, idle_s: float | None = None):
         sig = model.signature
+        if sig.task != "forecast":
+            raise UsageError(f"{model.path.name} is a {sig.task!r} model; the pool runs forecasters")
         if not sig.causal:
             raise UsageError(f"{model.path.name} needs a window of {sig.window} steps and cannot be pooled step by step")
         self.model = model

@@ -32,8 +32,9 @@ from edgernn.errors import SignatureError
 
 METADATA_KEY = "edgernn.signature"
 SCHEMA_VERSION = 1
-TASKS = ("forecast",)
+TASKS = ("forecast", "classify", "generate")
 ARCHS = ("rnn", "lstm", "gru")
+DTYPES = {"float32": np.float32, "int64": np.int64}
 
 Axis = int | str  # a fixed size, or a symbolic axis such as "batch" or "time"
 
@@ -45,6 +46,14 @@ class TensorSpec:
     name: str
     shape: tuple[Axis, ...]
     dtype: str = "float32"
+
+    def step_shape(self, batch: int) -> tuple[int, ...]:
+        """The concrete shape for one time step of ``batch`` streams."""
+        return tuple(batch if a == "batch" else 1 if a == "time" else int(a) for a in self.shape)
+
+    def zeros(self, batch: int) -> np.ndarray:
+        """A one-step buffer of this tensor for ``batch`` streams."""
+        return np.zeros(self.step_shape(batch), dtype=DTYPES[self.dtype])
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,35 @@ class Scaler:
 
 
 @dataclass(frozen=True)
+class Tokenizer:
+    """Text <-> token ids, stored in the signature of text models.
+
+    >>> tok = Tokenizer("char", ("<unk>", "a", "b", " "))
+    >>> tok.encode("ab ac"), tok.decode([1, 2, 3])
+    ([1, 2, 3, 1, 0], 'ab ')
+    """
+
+    kind: str  # "char" (one token per character) or "word" (whitespace-separated words)
+    vocab: tuple[str, ...]  # token id -> token; includes ``unk``
+    unk: str = "<unk>"  # stands for anything outside the vocabulary
+
+    @cached_property
+    def _ids(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.vocab)}
+
+    def tokens(self, text: str) -> list[str]:
+        return list(text) if self.kind == "char" else text.split()
+
+    def encode(self, text: str) -> list[int]:
+        unk = self._ids[self.unk]
+        return [self._ids.get(t, unk) for t in self.tokens(text)]
+
+    def decode(self, ids) -> str:
+        sep = "" if self.kind == "char" else " "
+        return sep.join(self.vocab[int(i)] for i in ids)
+
+
+@dataclass(frozen=True)
 class Signature:
     """What an exported graph is and how to run it.
 
@@ -121,6 +159,8 @@ class Signature:
     inputs: tuple[TensorSpec, ...] = ()  # graph inputs besides the states
     outputs: tuple[TensorSpec, ...] = ()  # graph outputs besides the states
     anomaly_threshold: float = 4.0  # default z-score of a one-step residual that flags an anomaly
+    labels: tuple[str, ...] = ()  # class names, in output order (classify)
+    tokenizer: Tokenizer | None = None  # text models: how text becomes the input token ids
     parity: dict = field(default_factory=dict)  # export check: max_abs_error, tolerance, shapes, exporter
     provenance: dict = field(default_factory=dict)  # data, metrics, versions, created
     schema: int = SCHEMA_VERSION
@@ -188,6 +228,9 @@ def _from_dict(raw: dict) -> Signature:
         inputs=tuple(TensorSpec(t["name"], tup(t["shape"]), t.get("dtype", "float32")) for t in raw.get("inputs", ())),
         outputs=tuple(TensorSpec(t["name"], tup(t["shape"]), t.get("dtype", "float32")) for t in raw.get("outputs", ())),
         anomaly_threshold=float(raw.get("anomaly_threshold", 4.0)),
+        labels=tup(raw.get("labels", ())),
+        tokenizer=None if not raw.get("tokenizer") else Tokenizer(raw["tokenizer"]["kind"], tup(raw["tokenizer"]["vocab"]),
+                                                                  raw["tokenizer"].get("unk", "<unk>")),
         parity=dict(raw.get("parity", {})),
         provenance=dict(raw.get("provenance", {})),
         schema=int(raw["schema"]),
