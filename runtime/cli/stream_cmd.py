@@ -15,14 +15,29 @@ import numpy as np
 
 from edgernn.model import load
 from edgernn.runner import RunnerConfig, StreamRunner
+from edgernn.sinks import open_sink
+from edgernn.source_urls import LiveOptions, is_live, open_items
 from edgernn.sources import demo_records, open_source, text_lines
 
 
 @click.command("stream")
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
 @click.option("--source", "-s", default=None, metavar="SRC",
-              help="'demo' (built-in sensor feed), '-' (stdin) or a CSV/JSONL file. "
-                   "Default: stdin when data is piped in, else demo.")
+              help="'demo' (built-in sensor feed), '-' (stdin), a CSV/JSONL file, or a live feed: "
+                   "mqtt://[user:pass@]host:port/topic/filter/#, serial:///dev/ttyUSB0?baud=115200, "
+                   "udp://host:port. Default: stdin when data is piped in, else demo.")
+@click.option("--sink", "sink_spec", default=None, metavar="DST",
+              help="Where outputs go: stdout (default, or '-'), a file (JSONL, appended), "
+                   "or mqtt://host:port/prefix (JSON to prefix/<key>, QoS 1).")
+@click.option("--mqtt-key-level", type=click.IntRange(min=0), default=None, metavar="N",
+              help="MQTT: the key is topic level N (0-based; sensors/<id>/data -> 1), stored under --key.")
+@click.option("--client-id", default=None, metavar="ID",
+              help="MQTT: client id of the persistent session (default: stable per broker and topic).")
+@click.option("--csv-header", default=None, metavar="A,B,..",
+              help="Live feeds: column names of CSV payloads (MQTT CSV needs it).")
+@click.option("--tls-ca", type=click.Path(dir_okay=False), default=None, help="MQTT TLS: CA certificates (PEM).")
+@click.option("--tls-cert", type=click.Path(dir_okay=False), default=None, help="MQTT TLS: client certificate (PEM).")
+@click.option("--tls-key", type=click.Path(dir_okay=False), default=None, help="MQTT TLS: client key (PEM).")
 @click.option("--key", "key_field", default=None, metavar="FIELD", help="Field naming the series; each key keeps its own state.")
 @click.option("--timestamp", "timestamp_field", default="timestamp", show_default=True, metavar="FIELD",
               help="Optional field passed through to the output.")
@@ -59,16 +74,20 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
             limit: int | None, rejects: str | None, threshold: float | None, provider: str, threads: int,
             max_delay_ms: float, max_batch: int, state_dir: str | None, checkpoint_every: int,
             summary_path: str | None, quiet: bool, max_keys: int | None, gap_limit: float | None, gap: str,
-            idle_s: float | None, status_every: float) -> None:
+            idle_s: float | None, status_every: float, sink_spec: str | None = None,
+            mqtt_key_level: int | None = None, client_id: str | None = None, csv_header: str | None = None,
+            tls_ca: str | None = None, tls_cert: str | None = None, tls_key: str | None = None) -> None:
     """Stream records through MODEL (default: the shipped sensor forecaster).
 
     Prints one JSON object per good record on stdout (key, step, forecast, anomaly_score,
     anomaly) and a summary on stderr. Bad records are counted and skipped.
     """
     m = load(model, provider=provider, intra_op_threads=threads)
+    live = LiveOptions(key_field, mqtt_key_level, client_id, csv_header, tls_ca, tls_cert, tls_key)
     with ExitStack() as stack:
         rejects_file = stack.enter_context(open(rejects, "a", encoding="utf-8")) if rejects else None
-        emit = _writer(sys.stdout)
+        sink = open_sink(sink_spec, stack, live)
+        emit = sink.emit
         terminal = _is_terminal(sys.stderr)
         if not quiet and (terminal or status_every):
             emit = _with_status(emit, lambda: runner, 2.0 if terminal else status_every, in_place=terminal)
@@ -76,8 +95,8 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
                               Path(state_dir) if state_dir else None, checkpoint_every, idle_s=idle_s,
                               max_keys=max_keys, gap_limit=gap_limit, gap_policy=gap)
         runner = StreamRunner(m, config, emit=emit, reject=_writer(rejects_file) if rejects_file else None,
-                              sync=sys.stdout.flush)
-        items, fmt = _items(source, fmt, limit, stack)
+                              sync=sink.flush)
+        items, fmt = _items(source, fmt, limit, stack, live)
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
         interrupted = False
         try:
@@ -99,9 +118,11 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
         sys.exit(130)  # the shell's convention for a run stopped by a signal
 
 
-def _items(source: str | None, fmt: str, limit: int | None, stack: ExitStack):
+def _items(source: str | None, fmt: str, limit: int | None, stack: ExitStack, live: LiveOptions | None = None):
     if source is None:
         source = "demo" if sys.stdin is None or sys.stdin.isatty() else "-"
+    if is_live(source):
+        return open_items(source, fmt, live or LiveOptions(), stack)
     if source == "demo":
         return demo_records(limit) if limit else demo_records(), "auto"
     handle = open_source(source)

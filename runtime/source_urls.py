@@ -1,0 +1,103 @@
+"""Live sources named by URL: ``mqtt://``, ``mqtts://``, ``serial://`` and ``udp://``.
+
+``open_items(source, options, stack)`` opens one (connected and subscribed, or bound, before it
+returns) and gives the ``(position, item)`` iterable for ``StreamRunner.run`` with its format.
+Whatever needs closing is registered on ``stack``. Live feeds never sniff their format: they
+are JSON unless ``--format csv`` or ``--csv-header`` says CSV (a partial first line read from a
+device must not decide the format of the whole stream).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+from contextlib import ExitStack
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Iterable, Iterator, Mapping
+
+from edgernn.errors import UsageError
+
+Item = tuple[int, "str | Mapping[str, Any]"]
+SCHEMES = ("mqtt://", "mqtts://", "serial://", "udp://")
+FEEDS_HINT = "pip install 'edgernn[feeds]'"
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """What ``edgernn stream`` passes to live sources and sinks."""
+
+    key_field: str | None = None  # the record field naming the series (--key)
+    key_level: int | None = None  # MQTT: take the key from this topic level (0-based)
+    client_id: str | None = None  # MQTT: stable client id of the persistent session
+    csv_header: str | None = None  # CSV payloads: their column names, comma-separated
+    tls_ca: str | None = None  # MQTT TLS: CA bundle, client certificate, client key
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+def is_live(source: str | None) -> bool:
+    """Is ``source`` a URL one of the live sources understands?"""
+    return bool(source) and source.lower().startswith(SCHEMES)  # type: ignore[union-attr]
+
+
+def open_items(source: str, fmt: str, options: LiveOptions, stack: ExitStack) -> tuple[Iterable[Item], str]:
+    """Open a live source; returns its items and the format the runner must read them in."""
+    scheme = source.split("://", 1)[0].lower()
+    if scheme in ("mqtt", "mqtts"):
+        from edgernn.mqtt import open_mqtt_source
+
+        fmt = live_format(fmt, options.csv_header, header_in_feed=False)
+        return open_mqtt_source(source, fmt, options, stack), fmt
+    fmt = live_format(fmt, options.csv_header, header_in_feed=True)
+    if options.key_level is not None:
+        raise UsageError("--mqtt-key-level is for MQTT sources; use --key FIELD for a field of the record")
+    if scheme == "serial":
+        from edgernn.serial_source import open_serial_source
+
+        lines = open_serial_source(source, stack)
+    else:
+        from edgernn.udp_source import open_udp_source
+
+        lines = open_udp_source(source, stack)
+    return with_header(lines, options.csv_header), fmt
+
+
+def live_format(fmt: str, csv_header: str | None, header_in_feed: bool) -> str:
+    """"csv" or "jsonl" for a live feed; UsageError when CSV has no way to get its header."""
+    if csv_header is not None:
+        if fmt == "jsonl":
+            raise UsageError("--csv-header is for CSV payloads; drop it or use --format csv")
+        return "csv"
+    if fmt == "csv" and not header_in_feed:
+        raise UsageError("CSV payloads need their column names: pass --csv-header temp,humidity,... (or send JSON)")
+    return "csv" if fmt == "csv" else "jsonl"
+
+
+def with_header(lines: Iterable[Item], header: str | None) -> Iterator[Item]:
+    """The CSV header (position 0) first when one was given, then the feed's lines."""
+    if header is not None:
+        yield 0, header
+    yield from lines
+
+
+def split_lines(data: bytes) -> list[str]:
+    """Non-blank text lines of a payload or datagram (UTF-8; bad bytes become U+FFFD)."""
+    text = data.decode("utf-8", errors="replace")
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
+def csv_cell(value: str) -> str:
+    """``value`` as one CSV cell, quoted when it must be."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow([value])
+    return buf.getvalue()
+
+
+def require(module: str, package: str) -> ModuleType:
+    """Import an optional dependency of the feeds extra, or say how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UsageError(f"this source/sink needs {package}, which is not installed; {FEEDS_HINT}") from None

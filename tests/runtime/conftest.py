@@ -1,0 +1,67 @@
+"""A real MQTT broker for the feed tests: mosquitto on 127.0.0.1, a free port, a temp dir."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+INSTALL = "apt-get install -y mosquitto mosquitto-clients (Debian/Ubuntu); .ci/run does it in CI"
+
+
+def mosquitto_binary() -> str:
+    """The mosquitto binary: on PATH, or where Debian puts it (/usr/sbin, not on a user's PATH)."""
+    found = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+                                              if Path(p).is_file()), None)
+    if found is None:
+        pytest.fail(f"the MQTT tests need the mosquitto broker, which is not installed: {INSTALL}", pytrace=False)
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mosquitto exited with {proc.returncode}; see {log}: {log.read_text()[-2000:] if log.exists() else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"mosquitto did not listen on 127.0.0.1:{port} within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory) -> Iterator[tuple[str, int]]:
+    """``(host, port)`` of a mosquitto started for this test session and stopped after it."""
+    binary = mosquitto_binary()
+    work = tmp_path_factory.mktemp("mosquitto")
+    port = free_port()
+    conf = work / "mosquitto.conf"
+    log = work / "mosquitto.log"
+    as_root = "user root\n" if os.geteuid() == 0 else ""  # as root it would switch to user mosquitto
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                    f"persistence_location {work}/\nmax_queued_messages 100000\nlog_dest file {log}\n{as_root}")
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc, log)
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,148 @@
+"""Serial (a real pseudo-terminal) and UDP (real datagrams on 127.0.0.1) sources: the lines a
+device sends come out exactly as the same lines read from a file."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+
+import pytest
+from click.testing import CliRunner
+
+from edgernn.cli import main
+from edgernn.runner import RunnerConfig, StreamRunner
+from edgernn.source_urls import LiveOptions, open_items
+from edgernn.synth import sensor_signal
+
+pytest.importorskip("serial")  # pyserial is in the test extra
+
+KEYS = ("a", "b")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lines(T: int = 20) -> list[str]:
+    cols = {k: sensor_signal(T, seed=30 + i) for i, k in enumerate(KEYS)}
+    return [json.dumps({"sensor": k, "timestamp": t, "temp": float(cols[k]["temp"][t]),
+                        "humidity": float(cols[k]["humidity"][t])}) for t in range(T) for k in KEYS]
+
+
+def run_items(model, items, fmt: str, limit: int) -> list[dict]:
+    out: list[dict] = []
+    StreamRunner(model, RunnerConfig(key_field="sensor"), emit=out.append).run(items, fmt=fmt, limit=limit)
+    return out
+
+
+def from_file(model, text_lines: list[str], fmt: str = "auto") -> list[dict]:
+    return run_items(model, list(enumerate(text_lines, start=1)), fmt, limit=len(text_lines))
+
+
+def test_serial_lines_from_a_pty_match_a_file_run(model):
+    master, slave = os.openpty()
+    feed = lines()
+    try:
+        with ExitStack() as stack:
+            items, fmt = open_items(f"serial://{os.ttyname(slave)}?baud=9600", "auto", LiveOptions("sensor"), stack)
+            os.write(master, ("\r\n".join(feed[:7]) + "\r\n").encode())  # a device's CRLF lines
+            os.write(master, ("\n".join(feed[7:]) + "\n").encode())
+            got = run_items(model, items, fmt, limit=len(feed))
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert fmt == "jsonl"
+    assert got == from_file(model, feed)
+
+
+def test_serial_csv_with_a_header_option_and_a_garbled_line(model):
+    master, slave = os.openpty()
+    rows = [json.loads(x) for x in lines(10)]
+    csv_rows = [f"{r['sensor']},{r['timestamp']},{r['temp']!r},{r['humidity']!r}" for r in rows]
+    header = "sensor,timestamp,temp,humidity"
+    try:
+        with ExitStack() as stack:
+            items, fmt = open_items(f"serial://{os.ttyname(slave)}?baud=115200", "auto",
+                                    LiveOptions("sensor", csv_header=header), stack)
+            os.write(master, ("\n".join(csv_rows[:5] + ["a,5,\x00garbage"] + csv_rows[5:]) + "\n").encode())
+            got = run_items(model, items, fmt, limit=len(csv_rows) + 1)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert fmt == "csv"
+    assert got == from_file(model, [header] + csv_rows)
+
+
+def test_serial_errors_are_one_clear_line():
+    r = CliRunner().invoke(main, ["stream", "--source", "serial:///dev/no-such-tty?baud=9600"])
+    assert r.exit_code == 5 and r.stderr.startswith("error: ") and "/dev/no-such-tty" in r.stderr
+    r = CliRunner().invoke(main, ["stream", "--source", "serial:///dev/ttyS0?baud=fast"])
+    assert r.exit_code == 2 and "baud" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_udp_datagrams_match_a_file_run(model):
+    port = free_port()
+    feed = lines()
+    with ExitStack() as stack, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        items, fmt = open_items(f"udp://127.0.0.1:{port}", "auto", LiveOptions("sensor"), stack)
+        for i in range(0, len(feed), 3):  # several lines per datagram, as gateways batch them
+            tx.sendto(("\n".join(feed[i:i + 3]) + "\n").encode(), ("127.0.0.1", port))
+        tx.sendto(b"\xff not a record\n", ("127.0.0.1", port))
+        got = run_items(model, items, fmt, limit=len(feed) + 1)
+    assert got == from_file(model, feed)
+
+
+def wait_until_bound(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """The stream has bound the port once we cannot."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    return
+                raise
+        time.sleep(0.05)
+    raise AssertionError(f"the stream did not bind UDP port {port} (exit {proc.poll()})")
+
+
+def test_udp_source_through_the_cli_to_a_file_sink(tmp_path, model):
+    port = free_port()
+    feed = lines(10)
+    out = tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "edgernn", "stream", "--source", f"udp://127.0.0.1:{port}", "--key", "sensor",
+           "--limit", str(len(feed)), "--sink", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_bound(port, proc)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for line in feed:
+                tx.sendto(line.encode(), ("127.0.0.1", port))
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert stdout == ""
+    got = [json.loads(x) for x in out.read_text().splitlines()]
+    assert got == json.loads(json.dumps(from_file(model, feed)))
+
+
+def test_udp_port_in_use_is_one_clear_line():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        r = CliRunner().invoke(main, ["stream", "--source", f"udp://127.0.0.1:{port}"])
+    assert r.exit_code == 5 and r.stderr.startswith("error: ") and f"127.0.0.1:{port}" in r.stderr
+    r = CliRunner().invoke(main, ["stream", "--source", "udp://127.0.0.1"])
+    assert r.exit_code == 2 and "udp://" in r.stderr
