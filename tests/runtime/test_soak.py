@@ -1,0 +1,20 @@
+"""A fast source into a slow sink: memory stays bounded (backpressure), nothing is lost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SOAK = Path(__file__).parent.parent.parent / "benchmarks" / "stream_soak.py"
+
+
+def test_hundred_thousand_records_through_a_slow_sink_keep_rss_flat():
+    r = subprocess.run([sys.executable, str(SOAK), "--records", "100000", "--keys", "100", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads(r.stdout)
+    assert result["exit"] == 0
+    assert result["outputs"] == 100000 - 100  # one bad line in 1000 rejected, every good one out
+    assert result["rss_growth_after_warmup_mb"] is not None and result["rss_growth_after_warmup_mb"] < 10
