@@ -17,7 +17,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,6 +51,34 @@ class RunnerConfig:
     gap_policy: str = "carry"  # on a gap: "carry" the state on, or "reset" the key's stream first
 
 
+class LatencyWindow:
+    """The latest ``size`` latencies in a fixed ring buffer: constant memory on a stream that
+    runs for months, percentiles over the recent past.
+
+    >>> w = LatencyWindow(size=4)
+    >>> for ns in (1000, 2000, 3000, 4000, 5000):
+    ...     w.add(ns)
+    >>> w.count, w.recent_us().tolist()
+    (5, [2.0, 3.0, 4.0, 5.0])
+    >>> w.recent_us(since=3).tolist()
+    [4.0, 5.0]
+    """
+
+    def __init__(self, size: int = 65_536):
+        self.ring = np.zeros(size, dtype=np.int64)
+        self.count = 0  # latencies ever added
+
+    def add(self, ns: int) -> None:
+        self.ring[self.count % len(self.ring)] = ns
+        self.count += 1
+
+    def recent_us(self, since: int = 0) -> np.ndarray:
+        """Latencies (us) added after the first ``since``, at most the ring's size, oldest first."""
+        n = min(self.count - since, self.count, len(self.ring))
+        idx = np.arange(self.count - n, self.count) % len(self.ring)
+        return self.ring[idx] / 1e3
+
+
 @dataclass
 class RunStats:
     steps: int = 0  # good records stepped through the model
@@ -62,11 +89,11 @@ class RunStats:
     checkpoints: int = 0  # state files written
     gaps: int = 0  # timestamp gaps longer than gap_limit (each handled by gap_policy)
     reasons: Counter = field(default_factory=Counter)  # rejected records per reason
-    latency_ns: array = field(default_factory=lambda: array("q"))  # per record: read -> output
+    latency: LatencyWindow = field(default_factory=LatencyWindow)  # per record: read -> output, recent
     started: float = field(default_factory=time.perf_counter)
 
     def summary(self, keys: int, provider: str) -> dict[str, Any]:
-        lat = np.frombuffer(self.latency_ns, dtype=np.int64) / 1e3 if self.steps else np.zeros(1)
+        lat = self.latency.recent_us() if self.steps else np.zeros(1)
         elapsed = time.perf_counter() - self.started
         return {
             "steps": self.steps, "keys": keys, "anomalies": self.anomalies, "rejected": self.rejected,
@@ -171,7 +198,7 @@ class StreamRunner:
             line.update(step=int(out.step[i]), forecast={t: float(v) for t, v in zip(names, out.forecast[i])},
                         anomaly_score=None if np.isnan(score) else float(score), anomaly=bool(out.anomaly[i]))
             self.emit(line)
-            self.stats.latency_ns.append(time.perf_counter_ns() - t_read)
+            self.stats.latency.add(time.perf_counter_ns() - t_read)
         self.stats.steps += len(batch)
         self.stats.anomalies += int(out.anomaly.sum())
         self.pool.evict_idle()

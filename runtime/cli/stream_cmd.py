@@ -153,14 +153,14 @@ def _with_status(emit, get_runner, every_s: float, in_place: bool):
             return
         runner = get_runner()
         st = runner.stats
-        lat = np.frombuffer(st.latency_ns, dtype=np.int64)[last["lat"]:] / 1e3
+        lat = st.latency.recent_us(since=last["lat"])
         p50, p99 = (np.percentile(lat, [50, 99]) if len(lat) else (0.0, 0.0))
         rate = (st.steps - last["steps"]) / (now - last["at"])
         line = (f"{st.steps} steps ({rate:.0f}/s), {runner.keys} key(s), p50 {p50:.0f} us, p99 {p99:.0f} us, "
                 f"{st.anomalies} anomalies, {st.rejected} rejected")
         sys.stderr.write(f"\r{line} " if in_place else f"status: {line}\n")
         sys.stderr.flush()
-        last.update(at=now, steps=st.steps, lat=len(st.latency_ns))
+        last.update(at=now, steps=st.steps, lat=st.latency.count)
 
     return emit_and_report
 

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["edgernn", "edgernn.signature", "edgernn.synth", "edgernn.anomaly", "edgernn.records", "edgernn.snapshot", "edgernn.pool"]
+MODULES = ["edgernn", "edgernn.signature", "edgernn.synth", "edgernn.anomaly", "edgernn.records", "edgernn.snapshot", "edgernn.pool", "edgernn.runner"]
 
 
 @pytest.mark.parametrize("name", MODULES)
