@@ -1,18 +1,28 @@
-"""Rebuild the shipped default model and its golden outputs, from nothing but this repo.
+"""Rebuild the shipped default models and their golden outputs, from nothing but this repo.
 
-    pip install "torch==2.13.0" -e ".[train]" && python -m edgernn.exported.rebuild
+    pip install "torch==2.13.0" -e ".[train]"
+    python -m edgernn.exported.rebuild              # sensor-forecast (as always)
+    python -m edgernn.exported.rebuild char-lm      # the character LM for `edgernn generate`
+    python -m edgernn.exported.rebuild all          # both
 
 Trains ``sensor-forecast`` with the recipe below (seeded, on the synthetic sensor), exports it
 with verified parity, copies ``model.onnx`` and ``checkpoint.pt`` here, and writes
 ``sensor-forecast.golden.json``: the demo feed's first GOLDEN_STEPS records, the PyTorch
 checkpoint's forecasts for them (full sequence, independent of ONNX Runtime) and the runtime's
 anomaly scores and flags. ``tests/runtime/test_golden.py`` holds the runtime to them.
+
+``char-lm`` trains ``edgernn train charlm`` with CHAR_LM_RECIPE (LSTM 2x192 over Python's own
+documentation text, ``pydoc_data.topics``; ~6-7 min on 2 cores with OMP_NUM_THREADS=1, which
+was faster than 2 threads there), copies ``char-lm.onnx`` / ``.pt`` / ``.report.json`` here and
+writes ``char-lm.golden.json``: the prompt, the runtime's greedy continuation and the PyTorch
+checkpoint's logits for the prompt. ``tests/runtime/test_generate.py`` holds the runtime to them.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,20 +37,33 @@ RECIPE = [  # edgernn train forecast ...
 ]
 
 
-def train() -> Path:
+CHAR_LM = "char-lm"
+CHAR_LM_RECIPE = [  # edgernn train charlm ...
+    "--corpus", "pydoc", "--hidden", "192,192", "--embed", "64", "--window", "128", "--vocab-size", "96",
+    "--steps", "2000", "--batch-size", "32", "--lr", "2e-3", "--seed", "0", "--out", f"runs/{CHAR_LM}",
+]
+CHAR_LM_PROMPT, CHAR_LM_GREEDY = "The ", 80
+
+
+def train(task: str = "forecast", recipe: list[str] = RECIPE, name: str = NAME) -> Path:
     from click.testing import CliRunner
 
     from edgernn.cli import main
 
-    result = CliRunner().invoke(main, ["train", "forecast", *RECIPE], catch_exceptions=False)
+    result = CliRunner().invoke(main, ["train", task, *recipe], catch_exceptions=False)
     print(result.stdout, result.stderr, sep="\n")
     if result.exit_code != 0:
         raise SystemExit(result.exit_code)
-    out = Path(RECIPE[RECIPE.index("--out") + 1])
-    shutil.copy(out / "model.onnx", HERE / f"{NAME}.onnx")
-    shutil.copy(out / "checkpoint.pt", HERE / f"{NAME}.pt")
-    shutil.copy(out / "report.json", HERE / f"{NAME}.report.json")
-    return HERE / f"{NAME}.pt"
+    out = Path(recipe[recipe.index("--out") + 1])
+    return ship(out, name)
+
+
+def ship(out: Path, name: str) -> Path:
+    """Copy a training run's model.onnx, checkpoint.pt and report.json here under ``name``."""
+    shutil.copy(out / "model.onnx", HERE / f"{name}.onnx")
+    shutil.copy(out / "checkpoint.pt", HERE / f"{name}.pt")
+    shutil.copy(out / "report.json", HERE / f"{name}.report.json")
+    return HERE / f"{name}.pt"
 
 
 def golden(checkpoint: Path) -> dict:
@@ -71,11 +94,53 @@ def golden(checkpoint: Path) -> dict:
     }
 
 
-def main() -> None:
+def char_lm_golden(checkpoint: Path) -> dict:
+    """The runtime's greedy continuation of the prompt and PyTorch's logits for the prompt."""
+    import torch
+
+    import edgernn
+    from edgernn.generate import Generator
+    from edgernn.train.charlm import load_charlm
+    from edgernn.train.models import native_kernels
+
+    model = edgernn.load(HERE / f"{CHAR_LM}.onnx", provider="cpu")
+    gen = Generator(model)
+    ids = model.signature.tokenizer.encode(CHAR_LM_PROMPT)
+    net, _ = load_charlm(checkpoint)
+    with native_kernels(), torch.no_grad():
+        logits = net(torch.tensor([ids], dtype=torch.int64))[0][0].numpy()  # (T, V)
+    return {
+        "model_id": model.model_id,
+        "prompt": CHAR_LM_PROMPT,
+        "prompt_ids": ids,
+        "greedy": "".join(gen.generate(CHAR_LM_PROMPT, CHAR_LM_GREEDY, temperature=0.0)),
+        "torch_logits": logits.tolist(),
+    }
+
+
+def rebuild_sensor_forecast() -> None:
     checkpoint = train()
     path = HERE / f"{NAME}.golden.json"
     path.write_text(json.dumps(golden(checkpoint)) + "\n")
     print(f"wrote {HERE / (NAME + '.onnx')} and {path}")
+
+
+def rebuild_char_lm(train_first: bool = True) -> None:
+    checkpoint = train("charlm", CHAR_LM_RECIPE, CHAR_LM) if train_first else HERE / f"{CHAR_LM}.pt"
+    path = HERE / f"{CHAR_LM}.golden.json"
+    path.write_text(json.dumps(char_lm_golden(checkpoint)) + "\n")
+    print(f"wrote {HERE / (CHAR_LM + '.onnx')} and {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``rebuild [sensor-forecast | char-lm | all]`` (default sensor-forecast)."""
+    name = (argv if argv is not None else sys.argv[1:] or [NAME])[0]
+    builders = {NAME: [rebuild_sensor_forecast], CHAR_LM: [rebuild_char_lm],
+                "all": [rebuild_sensor_forecast, rebuild_char_lm]}
+    if name not in builders:
+        raise SystemExit(f"unknown model {name!r}; choose one of {', '.join(builders)}")
+    for build in builders[name]:
+        build()
 
 
 if __name__ == "__main__":

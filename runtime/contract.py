@@ -99,6 +99,51 @@ def check_contract(model: Model, steps: int = 50, seed: int = 0, tolerance: floa
     ]
 
 
+def check_graph_contract(model: Model, steps: int = 50, seed: int = 0, tolerance: float = TOLERANCE) -> list[Check]:
+    """The state contract at the graph level, for any causal model (token models too): one step
+    at a time == one chunk == chunks of 3 and 7; a row's results do not depend on the batch."""
+    rng = np.random.default_rng(seed)
+    x = graph_inputs(model, 2, steps, rng)  # (2, T, ...) two independent streams
+    whole_y, whole_states = model.run(x, model.initial_state(2))
+
+    def chunked_error(size: int) -> float:
+        states, ys = model.initial_state(2), []
+        for i in range(0, steps, size):
+            y, states = model.run(x[:, i : i + size], states)
+            ys.append(y)
+        return max(_max_abs(np.concatenate(ys, axis=1), whole_y), _state_error(states, whole_states))
+
+    alone_y, _ = model.run(x[1:], model.initial_state(1))
+    return [
+        check_shapes_any(model),
+        _verdict("steps == chunk", chunked_error(1), tolerance, f"{steps} single steps vs one chunk, batch 2"),
+        _verdict("chunks 3/7", max(chunked_error(3), chunked_error(7)), tolerance,
+                 f"chunks of 3 and 7 vs one chunk of {steps}, batch 2"),
+        _verdict("batch independence", _max_abs(whole_y[1:], alone_y), tolerance,
+                 f"a stream alone vs next to another stream (batch 2), {steps} steps"),
+    ]
+
+
+def graph_inputs(model: Model, batch: int, length: int, rng: np.random.Generator) -> np.ndarray:
+    """Random graph inputs: token ids for text models, scaled N(0, 1) features otherwise."""
+    spec, sig = model.signature.inputs[0], model.signature
+    if spec.dtype == "int64":
+        return rng.integers(0, len(sig.tokenizer.vocab), size=(batch, length), dtype=np.int64)
+    return sig.input_scaler.transform(user_inputs(model, batch * length, rng)).reshape(batch, length, -1)
+
+
+def check_shapes_any(model: Model) -> Check:
+    """Outputs and states have the signature's shapes at batch 3, length 2."""
+    sig = model.signature
+    x = graph_inputs(model, 3, 2, np.random.default_rng(0))
+    y, states = model.run(x, model.initial_state(3))
+    want = [tuple(3 if a == "batch" else 2 if a == "time" else int(a) for a in sig.outputs[0].shape)]
+    want += [s.zeros(3).shape for s in sig.states]
+    got = [y.shape] + [s.shape for s in states]
+    return Check("shapes", got == want, None, "outputs and states have the signature's shapes at batch 3, length 2"
+                 if got == want else f"shapes {got}, signature says {want}")
+
+
 def user_inputs(model: Model, n: int, rng: np.random.Generator) -> np.ndarray:
     """(n, F) random rows in user units: offset + scale * N(0, 1) per feature."""
     scaler = model.signature.input_scaler

@@ -39,7 +39,7 @@ from edgernn.errors import DataError, ExportError, UsageError
 from edgernn.signature import METADATA_KEY, Signature, StateSpec, TensorSpec
 from edgernn.train.checkpoint import Checkpoint, load_checkpoint
 from edgernn.train.parity import (BATCH, TIME, GraphNames, ParityResult, check_parity, declared_shape_problems,
-                                  max_abs_error, random_case, run_stepwise, short_reason, torch_runner)
+                                  input_maker, max_abs_error, random_case, run_stepwise, short_reason, torch_runner)
 from edgernn.train.quantize import (DEFAULT_STEPS, DEFAULT_TOLERANCE, FP16, INT8, Reduced, ReduceConfig, check_loaded,
                                     reduce_graph, with_record)
 
@@ -59,7 +59,8 @@ class ExportConfig:
     state_input: str = "state_in.{}"  # name of state input N (format with N)
     state_output: str = "state_out.{}"  # name of state output N (format with N)
     opset: int = 17  # ONNX opset; 17 has LSTM/GRU/RNN as single ops and loads on ORT >= 1.14
-    tolerance: float = 1e-5  # max abs error vs PyTorch over y and every state, model units
+    tolerance: float = 1e-5  # max abs error vs PyTorch over y and every state, model units (ONNX Runtime)
+    reference_tolerance: float | None = None  # the same for onnx.reference (None: ``tolerance``)
     verify_shapes: tuple[tuple[int, int], ...] = ((1, 1), (1, 50), (4, 7))  # (batch, length) checked
     trace_shape: tuple[int, int] = (2, 3)  # tracing example; batch, length >= 2 keep axes dynamic
     state_scale: float = 0.5  # std of random initial states in verification (zeros are run too)
@@ -139,8 +140,19 @@ def export_model(checkpoint: Checkpoint, out: str | Path, config: ExportConfig =
     out = Path(out)
     if out.is_dir():
         raise UsageError(f"--out {str(out)!r} is a directory; pass a file path such as model.onnx")
-    model = checkpoint.model.eval()
     _check_consistent(checkpoint)
+    return export_module(checkpoint.model.eval(), out, config,
+                         lambda names, tried: build_signature(checkpoint, names, config, tried))
+
+
+def export_module(model: torch.nn.Module, out: Path, config: ExportConfig,
+                  make_signature: Callable[[GraphNames, list["Candidate"]], Signature]) -> Signature:
+    """Export ``model`` (``forward(x, *states)``, ``state_shapes()``) with each exporter until one
+    verifies, then write it with the signature ``make_signature(names, tried)`` (see ``export_model``).
+    Token models (``model.config.vocab_size``) are verified on random token ids (``parity.input_maker``)."""
+    out = Path(out)
+    if out.is_dir():
+        raise UsageError(f"--out {str(out)!r} is a directory; pass a file path such as model.onnx")
     names = config.names(len(model.state_shapes()))
     tried: list[Candidate] = []
     for exporter in config.exporters:
@@ -149,7 +161,7 @@ def export_model(checkpoint: Checkpoint, out: str | Path, config: ExportConfig =
             break
     else:
         raise _failure(tried, out, config)
-    signature = build_signature(checkpoint, names, config, tried)
+    signature = make_signature(names, tried)
     reduction = config.reduction()
     if reduction is not None:
         return _write_reduced(tried[-1].graph, signature, out, reduction)
@@ -161,7 +173,7 @@ def export_model(checkpoint: Checkpoint, out: str | Path, config: ExportConfig =
 def export_graph(exporter: str, model: torch.nn.Module, names: GraphNames, config: ExportConfig) -> onnx.ModelProto:
     """Run one exporter quietly on a (batch >= 2, length >= 2) example; the graph, unverified."""
     batch, length = config.trace_shape
-    x, states = random_case(model.state_shapes(), model.config.n_features, batch, length,
+    x, states = random_case(model.state_shapes(), input_maker(model), batch, length,
                             np.random.default_rng(config.seed), config.state_scale)
     example = (torch.from_numpy(x), *(torch.from_numpy(s) for s in states))
     with _quiet():
@@ -217,7 +229,8 @@ def try_exporter(exporter: str, model: torch.nn.Module, names: GraphNames, confi
     fixed = declared_shape_problems(graph, names, model)
     try:
         parity = check_parity(model, graph, names, shapes=config.verify_shapes, tolerance=config.tolerance,
-                              state_scale=config.state_scale, seed=config.seed)
+                              state_scale=config.state_scale, seed=config.seed,
+                              reference_tolerance=config.reference_tolerance)
     except Exception as e:  # ORT cannot even load the graph
         return Candidate(exporter, graph, problem=f"onnxruntime cannot load the graph ({short_reason(e)})")
     problems = [f"declares {p}" for p in fixed]
@@ -268,7 +281,7 @@ def build_signature(checkpoint: Checkpoint, names: GraphNames, config: ExportCon
         outputs=(TensorSpec(names.output, (BATCH, TIME, n_t)),),
         anomaly_threshold=float(raw.get("anomaly_threshold", 4.0)),
         parity=parity_record(tried, config),
-        provenance={**raw.get("provenance", {}), "export": _versions()},
+        provenance={**raw.get("provenance", {}), "export": versions()},
     )
     return Signature.from_json(signature.to_json())  # exactly what the runtime will read back
 
@@ -280,6 +293,7 @@ def parity_record(tried: list[Candidate], config: ExportConfig) -> dict:
     record = {
         "max_abs_error": parity.max_error("onnxruntime"),
         "tolerance": config.tolerance,
+        "reference_tolerance": config.reference_tolerance or config.tolerance,
         "shapes": [list(s) for s in config.verify_shapes],
         "exporter": winner.exporter,
         "opset": next((o.version for o in winner.graph.opset_import if o.domain in ("", "ai.onnx")), config.opset),
@@ -294,7 +308,7 @@ def parity_record(tried: list[Candidate], config: ExportConfig) -> dict:
     return record
 
 
-def _versions() -> dict:
+def versions() -> dict:
     return {"edgernn": edgernn.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__}
 
@@ -345,7 +359,7 @@ def _check_reduced(path: Path, signature: Signature, reduced: Reduced) -> None:
 def _check_runtime(path: Path, signature: Signature, model, config: ExportConfig) -> None:
     """The runtime loads the file, reads the same signature, and gets PyTorch's numbers."""
     loaded = _load_back(path, signature)
-    x, states = random_case(model.state_shapes(), model.config.n_features, 4, 7,
+    x, states = random_case(model.state_shapes(), input_maker(model), 4, 7,
                             np.random.default_rng(config.seed + 1), config.state_scale)
     want = torch_runner(model)(x, states)
     error = max(max_abs_error(run_stepwise(loaded.run, x, states), want), max_abs_error(loaded.run(x, states), want))

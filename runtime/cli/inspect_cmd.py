@@ -25,13 +25,31 @@ def command(model: str | None, as_json: bool) -> None:
         click.echo(f"{label:<12} {value}")
 
 
+def _text_lines(m) -> list[tuple[str, str]]:
+    """What a token model is: task, layers, tokenizer, parity, training facts."""
+    sig, tok = m.signature, m.signature.tokenizer
+    metrics = sig.provenance.get("metrics", {})
+    lines = [("task", f"{sig.task}, {'causal (steppable)' if sig.causal else f'window of {sig.window}'}"),
+             ("arch", f"{sig.arch} layers {list(sig.layers)}"),
+             ("tokenizer", f"{tok.kind}, {len(tok.vocab)} tokens, unknown -> {tok.unk!r}" if tok else "none"),
+             ("states", f"{len(sig.states)} tensors: " + "; ".join(f"{list(s.shape)}" for s in sig.states[:2]) + " ...")]
+    if sig.parity:
+        lines.append(("parity", f"max abs error {sig.parity.get('max_abs_error', float('nan')):.2e} "
+                                f"(tolerance {sig.parity.get('tolerance')}, exporter {sig.parity.get('exporter')})"))
+    if "val_bits_per_char" in metrics:
+        lines.append(("quality", f"{metrics['val_bits_per_char']:.3f} bits per character on held-out text"))
+    return lines
+
+
 def _lines(m) -> list[tuple[str, str]]:
     sig = m.signature
     parity = sig.parity
     prov = sig.provenance
     scalers = ", ".join(f"{c}: ({o:.4g}, {s:.4g})" for c, o, s in zip(sig.features, sig.input_scaler.offset, sig.input_scaler.scale))
-    lines = [
-        ("model", f"{m.path} ({m.path.stat().st_size / 1024:.1f} KiB, id {m.model_id})"),
+    lines = [("model", f"{m.path} ({m.path.stat().st_size / 1024:.1f} KiB, id {m.model_id})")]
+    if sig.task != "forecast":
+        return lines + _text_lines(m)
+    lines += [
         ("task", f"{sig.task}, {'causal (steppable)' if sig.causal else f'window of {sig.window}'}"),
         ("arch", f"{sig.arch} layers {list(sig.layers)}"),
         ("features", ", ".join(sig.features)),

@@ -13,6 +13,7 @@ from typing import IO, Any
 import click
 import numpy as np
 
+from edgernn.errors import UsageError
 from edgernn.model import load
 from edgernn.runner import RunnerConfig, StreamRunner
 from edgernn.sinks import open_sink
@@ -83,6 +84,9 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
     anomaly) and a summary on stderr. Bad records are counted and skipped.
     """
     m = load(model, provider=provider, intra_op_threads=threads)
+    if m.signature.task != "forecast":
+        hint = "edgernn generate" if m.signature.task == "generate" else "the API for that task"
+        raise UsageError(f"edgernn stream runs forecast models; {m.path.name} is a {m.signature.task!r} model: use {hint}")
     live = LiveOptions(key_field, mqtt_key_level, client_id, csv_header, tls_ca, tls_cert, tls_key)
     with ExitStack() as stack:
         rejects_file = stack.enter_context(open(rejects, "a", encoding="utf-8")) if rejects else None

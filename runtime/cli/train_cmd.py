@@ -88,3 +88,37 @@ def _summary(report: dict, out: Path) -> str:
         f"wrote {', '.join(str(out / f) for f in files)}",
     ]
     return "\n".join(lines + [f"note: {x}" for x in report["notes"]])
+
+
+@command.command("charlm")
+@click.option("--corpus", default="pydoc", show_default=True, help="'pydoc' (Python's documentation text, offline) or a UTF-8 text file.")
+@click.option("--hidden", default="256,256", show_default=True, help="LSTM hidden size per stacked layer.")
+@click.option("--embed", default=64, show_default=True, help="Character embedding width.")
+@click.option("--window", default=128, show_default=True, help="Characters per training window.")
+@click.option("--vocab-size", default=96, show_default=True, help="Most frequent training characters kept; the rest map to <unk>.")
+@click.option("--steps", default=2000, show_default=True, help="Optimizer steps.")
+@click.option("--epochs", type=float, help="Instead of --steps: passes over the training text (steps = epochs * chars / (batch * window)).")
+@click.option("--batch-size", default=32, show_default=True, help="Windows per optimizer step.")
+@click.option("--lr", default=2e-3, show_default=True, help="Adam learning rate (cosine-decayed to 10%).")
+@click.option("--seed", default=0, show_default=True, help="Seed for numpy and torch.")
+@click.option("--out", default="runs/charlm", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--no-export", is_flag=True, help="Do not export OUT/model.onnx.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout.")
+def charlm(**opts) -> None:
+    """Train a character-level LSTM language model (for `edgernn generate`).
+
+    Writes OUT/checkpoint.pt, OUT/report.json and OUT/model.onnx.
+    """
+    from edgernn.train.charlm import run_charlm_command
+    from edgernn.train.config import parse_hidden
+
+    as_json = opts.pop("as_json")
+    report = run_charlm_command(hidden=parse_hidden(opts.pop("hidden")), out=Path(opts.pop("out")), **opts)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        m = report["metrics"]
+        click.echo(f"trained charlm lstm {','.join(map(str, report['layers']))} on {report['corpus']}: {m['steps']} steps in "
+                   f"{m['seconds']:.0f} s, val loss {m['val_loss']:.3f} ({m['val_bits_per_char']:.3f} bits/char)")
+        click.echo(f"wrote {', '.join(report['files'].values())}")

@@ -16,8 +16,8 @@ import json
 
 import click
 
-from edgernn.contract import VerifyReport, check_contract, tolerance_for
-from edgernn.errors import ExportError
+from edgernn.contract import VerifyReport, check_contract, check_graph_contract, tolerance_for
+from edgernn.errors import ExportError, UsageError
 from edgernn.model import load
 
 
@@ -32,7 +32,12 @@ def command(model: str | None, checkpoint: str | None, provider: str, as_json: b
     """Verify MODEL (default: the shipped sensor forecaster)."""
     m = load(model, provider=provider)
     if checkpoint is None:
-        report = VerifyReport(str(m.path), check_contract(m, tolerance=tolerance_for(m.signature)))
+        contract = check_contract if m.signature.task == "forecast" else check_graph_contract
+        report = VerifyReport(str(m.path), contract(m, tolerance=tolerance_for(m.signature)))
+    elif m.signature.task != "forecast":
+        raise UsageError(f"verify --checkpoint compares forecasters with PyTorch; {m.path.name} is a "
+                         f"{m.signature.task!r} model, whose PyTorch parity was checked at export (signature.parity); "
+                         "run verify without --checkpoint for its state contract")
     else:
         from edgernn.train.verify import verify_checkpoint  # torch: only here
 
