@@ -173,7 +173,8 @@ def _summary_line(s: dict[str, Any]) -> str:
     lat = s["latency_us"]
     extra = "".join(f", {s[k]} {k}" for k in ("replayed", "gaps") if s.get(k))
     return (f"{s['steps']} steps, {s['keys']} key(s), {s['anomalies']} anomalies, {s['rejected']} rejected{extra}; "
-            f"step latency p50 {lat['p50']} us, p99 {lat['p99']} us on {s['provider']}"
+            f"step latency p50 {lat['p50']} us, p99 {lat['p99']} us, read to output p50 {s['end_to_end_us']['p50']} us; "
+            f"on {s['provider']}"
             f"{' (' + s['provider_note'] + ')' if s['provider_note'] else ''}; {s['steps_per_s']} steps/s")
 
 
