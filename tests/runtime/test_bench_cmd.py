@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from edgernn import bench
 from edgernn.cli import main
+from cli_checks import one_clear_line
 
 TINY = ("--streams", "1,4", "--chunks", "1,3", "--repeat", "small")
 LATENCY = {"p50", "p90", "p99", "max", "mean"}
@@ -20,15 +21,6 @@ LATENCY = {"p50", "p90", "p99", "max", "mean"}
 
 def run(*args: str):
     return CliRunner().invoke(main, ["bench", *args])
-
-
-def one_clear_line(result, code: int, *words: str) -> None:
-    assert result.exit_code == code, result.output
-    err = result.stderr.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    for w in words:
-        assert w in err[0]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgernn.cli import main
+from cli_checks import one_clear_line
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -19,15 +20,6 @@ def run(*args: str, input: str | None = None):
 
 def out_lines(result) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines()]
-
-
-def one_clear_line(result, code: int, *words: str) -> None:
-    assert result.exit_code == code, result.output
-    err = result.stderr.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    for w in words:
-        assert w in err[0]
 
 
 def test_demo_feed_prints_one_json_line_per_step_and_a_summary():

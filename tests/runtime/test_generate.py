@@ -20,6 +20,7 @@ from edgernn.cli.generate_cmd import default_model_path
 from edgernn.errors import UsageError
 from edgernn.generate import Generator, sample
 from edgernn.model import default_model_path as forecast_model_path
+from cli_checks import one_clear_line
 
 GOLDEN = json.loads((default_model_path().parent / "char-lm.golden.json").read_text())
 
@@ -31,15 +32,6 @@ def gen() -> Generator:
 
 def run(*args: str):
     return CliRunner().invoke(main, ["generate", *args])
-
-
-def one_clear_line(result, code: int, *words: str) -> None:
-    assert result.exit_code == code, result.output
-    err = result.stderr.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    for w in words:
-        assert w in err[0]
 
 
 # ---- the shipped model -----------------------------------------------------------------------

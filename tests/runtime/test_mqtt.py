@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from edgernn.cli import main
 from edgernn.synth import sensor_signal
+from cli_checks import one_clear_line
 
 mqtt = pytest.importorskip("paho.mqtt.client")  # in the test extra; missing only outside it
 
@@ -172,14 +173,6 @@ def test_persistent_session_keeps_what_was_published_while_stopped(broker):
     second = run("stream", "--source", src, "--client-id", "keep-1", "--limit", "3", "--quiet")
     assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
     assert [o["timestamp"] for o in out_lines(first.stdout) + out_lines(second.stdout)] == list(range(6))
-
-
-def one_clear_line(r, code: int, *words: str) -> None:
-    assert r.exit_code == code, r.output
-    err = r.stderr.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), r.stderr
-    for w in words:
-        assert w in err[0]
 
 
 def test_credentials_are_never_printed(broker, monkeypatch):
