@@ -34,6 +34,8 @@ class History:
     lr: list[float] = field(default_factory=list)  # learning rate used in each epoch
     best_epoch: int = 0  # 1-based epoch whose weights were kept
     stopped_early: bool = False  # True if patience ran out before cfg.epochs
+    # mean L2 norm (before clipping) of each part's gradients per epoch: "layer0", "layer1", ..., "head"
+    grad_norms: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def epochs_run(self) -> int:
@@ -72,7 +74,7 @@ def _fit(model: Forecaster, train: Windows, val: Windows, cfg: TrainConfig) -> H
     epochs = tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch", file=sys.stderr, disable=cfg.quiet)
     for epoch in epochs:
         hist.lr.append(opt.param_groups[0]["lr"])
-        hist.train_loss.append(_train_epoch(model, opt, x, y, cfg, gen))
+        hist.train_loss.append(_train_epoch(model, opt, x, y, cfg, gen, hist.grad_norms))
         hist.val_loss.append(_loss(model, val))
         _check_finite(hist, epoch)
         plateau.step(hist.val_loss[-1])
@@ -91,21 +93,46 @@ def _fit(model: Forecaster, train: Windows, val: Windows, cfg: TrainConfig) -> H
     return hist
 
 
-def _train_epoch(model: Forecaster, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> float:
-    """One shuffled pass; returns the mean batch loss."""
+def _train_epoch(model: Forecaster, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
+                 gen: torch.Generator, grad_norms: dict[str, list[float]] | None = None) -> float:
+    """One shuffled pass; returns the mean batch loss. Appends this epoch's mean gradient norm
+    per part (before clipping) to ``grad_norms`` when given."""
     model.train()
     order = torch.randperm(len(x), generator=gen)
     total, batches = 0.0, range(0, len(x), cfg.batch_size)
+    parts = grad_parts(model)
+    norm_sum = torch.zeros(len(parts), dtype=torch.float64)
     for i in tqdm(batches, desc="batches", unit="batch", leave=False, file=sys.stderr, disable=cfg.quiet):
         idx = order[i : i + cfg.batch_size]
         opt.zero_grad()
         loss = nn.functional.mse_loss(model(x[idx])[0], y[idx])  # all steps of each window
         loss.backward()
+        norm_sum += _part_norms(parts)
         if cfg.clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         opt.step()
         total += loss.item() * len(idx)
+    if grad_norms is not None:
+        for name, v in zip(parts, (norm_sum / max(len(batches), 1)).tolist()):
+            grad_norms.setdefault(name, []).append(v)
     return total / len(x)
+
+
+def grad_parts(model: Forecaster) -> dict[str, list[torch.nn.Parameter]]:
+    """The parameters whose gradient norms are recorded: each recurrent layer and the head."""
+    parts = {f"layer{i}": list(layer.parameters()) for i, layer in enumerate(model.layers)}
+    parts["head"] = list(model.head.parameters())
+    return parts
+
+
+def _part_norms(parts: dict[str, list[torch.nn.Parameter]]) -> torch.Tensor:
+    """L2 norm of each part's current .grad (all its parameters together; 0 without gradients)."""
+    with torch.no_grad():
+        out = []
+        for params in parts.values():
+            grads = [p.grad.detach().reshape(-1) for p in params if p.grad is not None]
+            out.append(torch.linalg.vector_norm(torch.cat(grads)).double() if grads else torch.zeros((), dtype=torch.float64))
+        return torch.stack(out)
 
 
 def _loss(model: Forecaster, w: Windows) -> float:

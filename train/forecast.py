@@ -23,6 +23,7 @@ from edgernn.errors import ExportError, UsageError
 from edgernn.train.checkpoint import save_checkpoint
 from edgernn.train.config import TrainConfig
 from edgernn.train.fit import History, fit, predict, seed_everything
+from edgernn.train.gradients import gradients_report, input_sensitivity
 from edgernn.train.models import Forecaster, ForecasterConfig
 from edgernn.train.report import metrics, plot, skill, write_json
 from edgernn.train.windows import Dataset, prepare_data
@@ -52,10 +53,12 @@ def train_forecast(cfg: TrainConfig) -> TrainResult:
     model = Forecaster(ForecasterConfig(cfg.arch, len(data.features), len(data.targets), cfg.hidden, cfg.dropout))
     history = fit(model, data.parts["train"], data.parts["val"], cfg)
     preds = {p: data.target_scaler.inverse(predict(model, w.x)[:, -1]).astype(np.float64) for p, w in data.parts.items()}
+    val = data.parts["val"]
+    gradients = gradients_report(history, input_sensitivity(model, val.x, val.y))
     cfg.out.mkdir(parents=True, exist_ok=True)
     png = cfg.out / "report.png"
-    skipped = plot(png, history, preds["test"], data.parts["test"].actual, data.targets)
-    report = build_report(cfg, data, history, preds, png_skipped=skipped)
+    skipped = plot(png, history, preds["test"], data.parts["test"].actual, data.targets, gradients)
+    report = build_report(cfg, data, history, preds, png_skipped=skipped, gradients=gradients)
     signature = build_signature(cfg, data, report)
     ckpt = save_checkpoint(cfg.out / "checkpoint.pt", model, signature, cfg.to_dict(), report["metrics"])
     report_json = write_json(cfg.out / "report.json", report)
@@ -63,8 +66,10 @@ def train_forecast(cfg: TrainConfig) -> TrainResult:
     return TrainResult(model, history, report, signature, ckpt, report_json, None if skipped else png, onnx)
 
 
-def build_report(cfg: TrainConfig, data: Dataset, history: History, preds: dict, png_skipped: str | None) -> dict:
-    """report.json: metrics per split, the naive baseline on the same windows, data and training facts."""
+def build_report(cfg: TrainConfig, data: Dataset, history: History, preds: dict, png_skipped: str | None,
+                 gradients: dict | None = None) -> dict:
+    """report.json: metrics per split, the naive baseline on the same windows, data and training facts,
+    and the gradient diagnostics (``edgernn.train.gradients.gradients_report``)."""
     scores = {p: metrics(preds[p], w.actual, data.targets) for p, w in data.parts.items()}
     naive = {p: metrics(data.parts[p].current, data.parts[p].actual, data.targets) for p in ("val", "test")}
     return {
@@ -92,6 +97,7 @@ def build_report(cfg: TrainConfig, data: Dataset, history: History, preds: dict,
             "stopped_early": history.stopped_early,
             "history": {"train_loss": history.train_loss, "val_loss": history.val_loss, "lr": history.lr},
         },
+        "gradients": gradients if gradients is not None else gradients_report(history, []),
         "files": {"checkpoint": "checkpoint.pt", "report_png": None if png_skipped else "report.png", "onnx": None},
         "notes": [png_skipped] if png_skipped else [],
         "config": cfg.to_dict(),

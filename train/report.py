@@ -2,7 +2,9 @@
 
 Metrics use each window's forecast at its LAST step (full context) against the true next
 value, inverse-scaled. The naive baseline forecasts "next = current" on exactly the same
-windows, so the two are directly comparable. matplotlib is optional: without it the plot
+windows, so the two are directly comparable. report.png also draws the gradient diagnostics
+(``edgernn.train.gradients``): per-layer gradient norms per epoch and the last forecast's
+input sensitivity against steps back, both on log scales. matplotlib is optional: without it the plot
 is skipped and the report says so.
 
 >>> m = metrics(np.array([[1.0], [3.0]]), np.array([[2.0], [3.0]]), ("temp",))
@@ -39,15 +41,25 @@ def write_json(path: Path, report: dict) -> Path:
     return path
 
 
-def plot(path: Path, history, pred: np.ndarray, actual: np.ndarray, targets: Sequence[str]) -> str | None:
-    """Loss curves and test predictions vs actual into ``path``; returns why it was skipped, or None."""
+def plot(path: Path, history, pred: np.ndarray, actual: np.ndarray, targets: Sequence[str],
+         gradients: dict | None = None) -> str | None:
+    """Loss curves, test predictions vs actual (one panel per target) and, when there are any, the
+    per-layer gradient norms and the input sensitivity (``gradients``, report.json's section) into
+    ``path``; returns why it was skipped, or None."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
         return "matplotlib is not installed (pip install matplotlib); report.png was not written"
-    fig = Figure(figsize=(10, 3 * (1 + len(targets))), layout="constrained")
-    axes = fig.subplots(1 + len(targets), 1, squeeze=False)[:, 0]
+    norms = getattr(history, "grad_norms", None) or {}
+    sens = (gradients or {}).get("input_sensitivity") or []
+    extra = bool(norms) + bool(sens)
+    fig = Figure(figsize=(10, 3 * (1 + len(targets) + extra)), layout="constrained")
+    axes = fig.subplots(1 + len(targets) + extra, 1, squeeze=False)[:, 0]
     _plot_losses(axes[0], history)
+    if norms:
+        _plot_grad_norms(axes[1 + len(targets)], norms)
+    if sens:
+        _plot_sensitivity(axes[-1], sens)
     n = min(len(actual), PLOT_POINTS)
     for k, (ax, name) in enumerate(zip(axes[1:], targets)):
         ax.plot(actual[:n, k], label="actual", color="black", linewidth=1)
@@ -70,3 +82,23 @@ def _plot_losses(ax, history) -> None:
     ax.set_ylabel("MSE (scaled, all steps)")
     ax.set_title("loss")
     ax.legend(loc="upper right")
+
+
+def _plot_grad_norms(ax, norms: dict) -> None:
+    for name, values in norms.items():
+        ax.plot(np.arange(1, len(values) + 1), np.maximum(values, 1e-30), marker=".", label=name)
+    ax.set_yscale("log")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean gradient L2 norm")
+    ax.set_title("gradient norm per layer (before clipping)")
+    ax.legend(loc="upper right")
+
+
+def _plot_sensitivity(ax, sens: Sequence[float]) -> None:
+    back = np.arange(len(sens))  # 0 = the forecast step itself
+    ax.plot(back, np.maximum(np.asarray(sens, dtype=np.float64)[::-1], 1e-30), marker=".", color="tab:purple")
+    ax.set_yscale("log")
+    ax.set_xlabel("steps back from the forecast step (T - t)")
+    ax.set_ylabel("mean |dL_T / dx_t|")
+    ax.set_title("input sensitivity of the last step's loss (validation windows)")

@@ -1,0 +1,62 @@
+"""`edgernn compare`: every arch exported, verified and timed; JSON fields, the bar chart, bad --archs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from click.testing import CliRunner  # noqa: E402
+
+from edgernn.cli import main  # noqa: E402
+from edgernn.errors import UsageError  # noqa: E402
+from edgernn.train.compare import parse_archs, render  # noqa: E402
+
+FIELDS = {"arch", "layers", "hidden", "features", "params", "onnx_bytes", "flops_per_step", "step_us", "bare_ort_us",
+          "parity_max_abs_error", "exporter"}
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["compare", "--hidden", "8", "--steps", "200", "-q", *args])
+
+
+def test_json_has_the_documented_fields_for_each_arch(tmp_path):
+    png = tmp_path / "compare.png"
+    r = run("--json", "--plot", str(png))
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert [a["arch"] for a in out["archs"]] == ["rnn", "lstm", "gru"]
+    assert out["hidden"] == [8] and out["features"] == 2 and out["steps"] == 200 and out["data"] is None
+    for a in out["archs"]:
+        assert FIELDS <= set(a) and "test_mse" not in a
+        assert a["layers"] == 1 and a["hidden"] == [8] and a["onnx_bytes"] > 0
+        assert 0 < a["step_us"]["p50"] <= a["step_us"]["p99"] and a["bare_ort_us"]["p50"] > 0
+        assert a["parity_max_abs_error"] <= 1e-5
+    params = {a["arch"]: a["params"] for a in out["archs"]}
+    # 1 gate (rnn), 3 (gru), 4 (lstm) of H*(F+H) + 2H biases each, plus the head H+1
+    assert params == {"rnn": 8 * 10 + 16 + 9, "gru": 3 * (8 * 10 + 16) + 9, "lstm": 4 * (8 * 10 + 16) + 9}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "rnn" in render(out) and "parity err" in render(out)
+
+
+def test_with_data_trains_and_reports_test_mse_next_to_naive():
+    r = run("--archs", "gru", "--data", "synth:sensor?n=800", "--epochs", "1", "--window", "10", "--json")
+    assert r.exit_code == 0, r.output
+    (a,) = json.loads(r.stdout)["archs"]
+    assert a["arch"] == "gru" and a["test_mse"] > 0 and a["naive_mse"] > 0 and a["epochs_run"] == 1
+
+
+@pytest.mark.parametrize("archs", ["rnn,transformer", "", " , "])
+def test_bad_archs_is_a_one_line_usage_error(archs):
+    r = run("--archs", archs)
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --archs")
+
+
+def test_parse_archs():
+    assert parse_archs("LSTM, rnn,lstm") == ("lstm", "rnn")
+    with pytest.raises(UsageError, match="unknown architecture 'foo'"):
+        parse_archs("foo")

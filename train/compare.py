@@ -1,0 +1,183 @@
+"""Architectures side by side at matching sizes: parameters, layers, ONNX file size, step latency
+in the runtime, export parity (and, with data, test MSE next to the naive baseline). Behind
+``edgernn compare``.
+
+Without data every architecture is a random-weight ``Forecaster`` (same seed, same sizes),
+exported through ``export_model`` with its parity check. With data each one is trained by
+``train_forecast`` (same config but the arch) into a temporary folder and its verified export
+is measured. Latency is ``edgernn.bench.single_stream``: ``Stream.step`` one step per call,
+interleaved with a bare ``InferenceSession.run`` loop, CPU provider, one thread.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from edgernn.errors import UsageError
+from edgernn.train.models import CELLS
+
+ARCHS = tuple(CELLS)  # ("rnn", "lstm", "gru")
+FIELDS = ("arch", "layers", "hidden", "params", "onnx_bytes", "flops_per_step", "step_us", "bare_ort_us",
+          "parity_max_abs_error", "exporter")
+
+
+def parse_archs(text: str) -> tuple[str, ...]:
+    """'rnn,lstm' -> ("rnn", "lstm"); a one-line UsageError for an unknown or empty list."""
+    archs = tuple(dict.fromkeys(a.strip().lower() for a in text.split(",") if a.strip()))
+    bad = [a for a in archs if a not in ARCHS]
+    if bad or not archs:
+        what = f"unknown architecture {', '.join(map(repr, bad))}" if bad else "no architecture given"
+        raise UsageError(f"--archs {text!r}: {what}; choose from {', '.join(ARCHS)}, comma-separated")
+    return archs
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    archs: tuple[str, ...] = ARCHS
+    hidden: tuple[int, ...] = (64, 64)
+    features: int = 2  # input columns of the random-weight models (with data: the data's)
+    steps: int = 2000  # timed Stream.step calls per architecture
+    data: str | None = None  # train each one on this (a train_forecast --data) instead of random weights
+    epochs: int = 5  # with data
+    window: int = 50  # with data
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.features < 1:
+            raise UsageError(f"--features must be >= 1, got {self.features}")
+        if self.steps < 10:
+            raise UsageError(f"--steps must be >= 10, got {self.steps}")
+        if self.epochs < 1:
+            raise UsageError(f"--epochs must be >= 1, got {self.epochs}")
+
+
+def compare(config: CompareConfig, progress: Callable[[str], None] = lambda _: None) -> dict:
+    """Build (or train), export and measure each architecture; the JSON result."""
+    from edgernn import __version__
+    from edgernn.bench import machine
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="edgernn-compare-") as tmp:
+        for arch in config.archs:
+            progress(f"{arch}: {'training' if config.data else 'random weights'}, export, {config.steps} steps")
+            rows.append(compare_one(arch, config, Path(tmp) / arch))
+    return {"edgernn": __version__, "hidden": list(config.hidden), "features": rows[0]["features"] if rows else config.features,
+            "data": config.data, "epochs": config.epochs if config.data else None, "steps": config.steps,
+            "provider": "cpu", "threads": 1, "machine": machine(), "archs": rows}
+
+
+def compare_one(arch: str, config: CompareConfig, folder: Path) -> dict:
+    """One architecture's row."""
+    import edgernn
+    from edgernn.bench import bare_session, flops_per_step, parse_repeat, sample_rows, single_stream
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model, onnx_path, extra = (_trained if config.data else _random)(arch, config, folder)
+    runtime = edgernn.load(onnx_path, provider="cpu", intra_op_threads=1)
+    sig = runtime.signature
+    single, _ = single_stream(runtime, bare_session(runtime), sample_rows(sig, 1024, config.seed),
+                              parse_repeat(str(config.steps)))
+    parity = sig.parity or {}
+    return {
+        "arch": arch,
+        "layers": len(config.hidden),
+        "hidden": list(config.hidden),
+        "features": len(sig.features),
+        "params": sum(p.numel() for p in model.parameters()),
+        "onnx_bytes": onnx_path.stat().st_size,
+        "flops_per_step": flops_per_step(sig),
+        "step_us": {k: single["edgernn_us"][k] for k in ("p50", "p99", "mean")},
+        "bare_ort_us": {k: single["bare_ort_us"][k] for k in ("p50", "p99", "mean")},
+        "parity_max_abs_error": parity.get("max_abs_error"),
+        "exporter": parity.get("exporter"),
+        **extra,
+    }
+
+
+def _random(arch: str, config: CompareConfig, folder: Path):
+    import torch
+
+    from edgernn.train.checkpoint import Checkpoint
+    from edgernn.train.export import export_model
+    from edgernn.train.models import Forecaster, ForecasterConfig
+
+    torch.manual_seed(config.seed)
+    model = Forecaster(ForecasterConfig(arch, config.features, 1, config.hidden)).eval()
+    names = [f"f{i}" for i in range(config.features)]
+    signature = {
+        "task": "forecast", "arch": arch, "layers": list(config.hidden), "features": names, "targets": names[:1],
+        "input_scaler": {"kind": "standard", "offset": [0.0] * config.features, "scale": [1.0] * config.features},
+        "target_scaler": {"kind": "standard", "offset": [0.0], "scale": [1.0]},
+        "window": config.window, "anomaly_threshold": 4.0,
+        "provenance": {"data": "random weights (edgernn compare)", "seed": config.seed},
+    }
+    out = folder / "model.onnx"
+    export_model(Checkpoint(model, signature, {}, {}), out)
+    return model, out, {}
+
+
+def _trained(arch: str, config: CompareConfig, folder: Path):
+    from edgernn.train.config import TrainConfig
+    from edgernn.train.forecast import train_forecast
+
+    cfg = TrainConfig(data=config.data, arch=arch, hidden=config.hidden, epochs=config.epochs, window=config.window,
+                      seed=config.seed, out=folder, quiet=True, export=True)
+    r = train_forecast(cfg)
+    test, naive = r.report["metrics"]["test"], r.report["baseline"]["naive_last_value"]["test"]
+    return r.model, r.onnx, {"test_mse": test["mse"], "naive_mse": naive["mse"], "skill_vs_naive": r.report["skill_vs_naive"],
+                             "epochs_run": r.history.epochs_run}
+
+
+# ---- output ----------------------------------------------------------------------------------
+def render(result: dict) -> str:
+    """The result as a text table."""
+    trained = result["data"] is not None
+    head = ["arch", "layers", "params", "onnx bytes", "step p50 us", "step p99 us", "bare p50 us", "parity err"]
+    if trained:
+        head += ["test MSE", "naive MSE"]
+    rows = []
+    for r in result["archs"]:
+        row = [r["arch"], f"{r['layers']} ({','.join(map(str, r['hidden']))})", f"{r['params']:,}", f"{r['onnx_bytes']:,}",
+               f"{r['step_us']['p50']:.1f}", f"{r['step_us']['p99']:.1f}", f"{r['bare_ort_us']['p50']:.1f}",
+               "-" if r["parity_max_abs_error"] is None else f"{r['parity_max_abs_error']:.1e}"]
+        if trained:
+            row += [f"{r['test_mse']:.4g}", f"{r['naive_mse']:.4g}"]
+        rows.append(row)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    fmt = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    what = f"trained on {result['data']} ({result['epochs']} epochs max)" if trained else "random weights"
+    lines = [f"compare: hidden {','.join(map(str, result['hidden']))}, {result['features']} feature(s), {what}; "
+             f"Stream.step latency over {result['steps']} steps, CPU, 1 thread",
+             fmt(head), fmt(["-" * w for w in widths])]
+    return "\n".join(lines + [fmt(r) for r in rows])
+
+
+def plot(result: dict, path: str | Path) -> Path:
+    """Bar chart: parameters, ONNX size and step latency (p50, p99 as error bar) per arch."""
+    from matplotlib.figure import Figure
+
+    rows = result["archs"]
+    names = [r["arch"] for r in rows]
+    colors = [f"C{i}" for i in range(len(rows))]
+    trained = result["data"] is not None
+    fig = Figure(figsize=(4 * (3 + trained), 3.5), layout="constrained")
+    axes = fig.subplots(1, 3 + trained)
+    axes[0].bar(names, [r["params"] for r in rows], color=colors)
+    axes[0].set_title("parameters")
+    axes[1].bar(names, [r["onnx_bytes"] / 1024 for r in rows], color=colors)
+    axes[1].set_title("ONNX file size (KiB)")
+    p50 = [r["step_us"]["p50"] for r in rows]
+    p99 = [r["step_us"]["p99"] for r in rows]
+    axes[2].bar(names, p50, color=colors, yerr=[[0] * len(rows), [b - a for a, b in zip(p50, p99)]], capsize=4)
+    axes[2].set_title("Stream.step latency (us, p50; bar to p99)")
+    if trained:
+        axes[3].bar(names, [r["test_mse"] for r in rows], color=colors)
+        axes[3].axhline(rows[0]["naive_mse"], color="black", linestyle="--", label="naive last value")
+        axes[3].set_title("test MSE")
+        axes[3].legend(loc="upper right")
+    fig.suptitle(f"hidden {','.join(map(str, result['hidden']))}")
+    fig.savefig(path, dpi=100)
+    return Path(path)
