@@ -21,6 +21,8 @@ import os
 import queue
 import ssl
 import threading
+import time
+from collections import deque
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,13 +93,13 @@ def default_client_id(url: MqttUrl) -> str:
 
 
 def connect(url: MqttUrl, options: LiveOptions, client_id: str, clean_session: bool,
-            on_connected=None, on_message=None) -> Any:
+            on_connected=None, on_message=None, manual_ack: bool = False) -> Any:
     """A connected paho client with its network loop running; DataError when the broker cannot
     be reached or refuses. ``on_connected(client)`` runs after every (re)connection;
     ``on_message`` is set before connecting (a resumed session delivers right after CONNACK)."""
     mqtt = require("paho.mqtt.client", "paho-mqtt")
     client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                         clean_session=clean_session)
+                         clean_session=clean_session, manual_ack=manual_ack)
     username = url.username or os.environ.get("EDGERNN_MQTT_USERNAME")
     password = url.password or os.environ.get("EDGERNN_MQTT_PASSWORD")
     if username:
@@ -157,8 +159,10 @@ class MqttSource:
         self.columns = _csv_columns(options) if fmt == "csv" else None
         self._subscribed, self._granted = threading.Event(), None
         client_id = options.client_id or default_client_id(url)
+        self._unacked: deque = deque()  # (last item position, mid, qos) per message, in order
+        self._ack_lock = threading.Lock()
         self.client = connect(url, options, client_id, clean_session=False, on_connected=self._subscribe,
-                              on_message=self._on_message)
+                              on_message=self._on_message, manual_ack=True)
         if not self._subscribed.wait(TIMEOUT_S) or self._granted is None or self._granted.is_failure:
             self.close()
             raise DataError(f"the MQTT broker at {url.where} did not grant the subscription to {url.topic!r} "
@@ -177,7 +181,7 @@ class MqttSource:
         """Network thread: hand the message on, waiting (backpressure) while the queue is full."""
         while not self.closed.is_set():
             try:
-                self.queue.put((message.topic, message.payload), timeout=0.2)
+                self.queue.put((message.topic, message.payload, message.mid, message.qos), timeout=0.2)
                 return
             except queue.Full:
                 continue
@@ -190,9 +194,22 @@ class MqttSource:
             msg = self.queue.get()
             if msg is _CLOSED:
                 return
-            for item in self.items(*msg):
+            topic, payload, mid, qos = msg
+            items = self.items(topic, payload)
+            with self._ack_lock:  # registered before its items go out: done() may come at once
+                self._unacked.append((n + len(items), mid, qos))
+            for item in items:
                 n += 1
                 yield n, item
+
+    def done(self, position: int) -> None:
+        """Acknowledge (QoS 1 PUBACK) every message whose items up to ``position`` are finished:
+        a message read but not finished when the process dies is delivered again."""
+        with self._ack_lock:
+            while self._unacked and self._unacked[0][0] <= position:
+                _, mid, qos = self._unacked.popleft()
+                if qos > 0:
+                    self.client.ack(mid, qos)
 
     def items(self, topic: str, payload: bytes) -> list[str | Mapping[str, Any]]:
         """One message as runner items: CSV rows, a JSON object with its key, or raw text."""
@@ -220,12 +237,26 @@ class MqttSource:
         if self.closed.is_set():
             return
         self.closed.set()
-        self.client.disconnect()
-        self.client.loop_stop()
+        disconnect_cleanly(self.client)
         try:
             self.queue.put_nowait(_CLOSED)
         except queue.Full:
             pass
+
+
+def disconnect_cleanly(client: Any, timeout_s: float = 5.0) -> None:
+    """Disconnect once every queued packet (our PUBACKs above all) is on the wire.
+
+    ``loop_stop()`` right after ``disconnect()`` can end the network thread with acks still
+    queued; the broker then redelivers messages that were already processed (seen in tests)."""
+    deadline = time.monotonic() + timeout_s
+    while client.want_write() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gone = threading.Event()
+    client.on_disconnect = lambda *args, **kwargs: gone.set()
+    client.disconnect()
+    gone.wait(max(0.0, deadline - time.monotonic()))
+    client.loop_stop()
 
 
 def _csv_columns(options: LiveOptions) -> list[str]:
@@ -291,8 +322,7 @@ class MqttSink:
         try:
             self.flush()
         finally:
-            self.client.disconnect()
-            self.client.loop_stop()
+            disconnect_cleanly(self.client)
 
 
 def _topic_safe(key: str) -> str:

@@ -112,11 +112,16 @@ class StreamRunner:
     """Feeds records to the keyed streams of one model's pool and emits one dict per step."""
 
     def __init__(self, model, config: RunnerConfig | None = None, emit: Emit = print, reject: Emit | None = None,
-                 sync: Callable[[], None] | None = None):
+                 sync: Callable[[], None] | None = None, done: Callable[[int], None] | None = None):
         """``sync`` (e.g. ``sys.stdout.flush``) runs before each checkpoint, so no output
-        older than the saved state can be lost in a buffer."""
+        older than the saved state can be lost in a buffer. ``done(position)`` is told when
+        every record up to ``position`` is finished: emitted, rejected or skipped. A source
+        acknowledges messages there, so what was read but not finished (beyond --limit, or
+        when the process dies) is delivered again. (Waiting for the next checkpoint instead
+        would stall a broker's in-flight window between checkpoints.)"""
         self.model, self.config = model, config or RunnerConfig()
-        self.sync = sync
+        self.sync, self.done = sync, done
+        self._fed_upto = self._released = 0  # positions fed to the runner / reported done
         sig, cfg = model.signature, self.config
         self.parser = RecordParser(sig.features, cfg.key_field, cfg.timestamp_field, extra_allowed=sig.targets)
         self.pool = model.pool(threshold=cfg.threshold, idle_s=cfg.idle_s)
@@ -125,6 +130,7 @@ class StreamRunner:
         self.last_ts: dict[Any, Any] = {}  # key -> timestamp of its last accepted record
         self.resumed_ts: dict[Any, Any] = {}  # key -> its last timestamp in the checkpoint resumed from
         self._batch: list[tuple[Record, int]] = []  # records of the open tick, with their read time
+        self._batch_from = 0  # position of the open tick's first record
         self._csv: CsvRows | None = None
         self._format: str | None = None
         self._since_checkpoint = (0, time.monotonic())
@@ -158,29 +164,33 @@ class StreamRunner:
         finally:
             self.flush()
             self.checkpoint()
+            self._release()
         return self.stats
 
     def feed(self, position: int, item: str | Mapping[str, Any]) -> None:
         """One record: into the open tick, or counted and handed to ``reject``."""
+        self._fed_upto = max(self._fed_upto, position)
         try:
             record = self._parse(item)
         except RecordError as e:
             self._rejected(position, item, str(e))
-            return
+            return self._release()
         try:
             if self._order(record) == "replayed":
                 self.stats.replayed += 1
-                return
+                return self._release()
             self._admit(record)
         except RecordError as e:
             self._rejected(position, item, str(e))
-            return
+            return self._release()
         if any(r.key == record.key for r, _ in self._batch) or len(self._batch) >= self.config.max_batch:
             self.flush()
         if self._gap(record) and self.config.gap_policy == "reset":
             self.pool.reset(record.key)
         if record.timestamp is not None:
             self.last_ts[record.key] = record.timestamp
+        if not self._batch:
+            self._batch_from = position
         self._batch.append((record, time.perf_counter_ns()))
 
     def flush(self) -> None:
@@ -207,6 +217,7 @@ class StreamRunner:
         self.stats.steps += len(batch)
         self.stats.anomalies += int(out.anomaly.sum())
         self.pool.evict_idle()
+        self._release()
         self._maybe_checkpoint()
 
     def checkpoint(self) -> None:
@@ -220,6 +231,15 @@ class StreamRunner:
         snapshot.write_atomic(Path(self.config.state_dir) / STATE_FILE, blob)
         self.stats.checkpoints += 1
         self._since_checkpoint = (self.stats.steps, time.monotonic())
+        self._release()
+
+    def _release(self) -> None:
+        """Tell ``done`` how far records are finished (see __init__): everything fed, except
+        the open tick's records, which are not emitted yet."""
+        upto = self._batch_from - 1 if self._batch else self._fed_upto
+        if self.done is not None and upto > self._released:
+            self._released = upto
+            self.done(upto)
 
     # ---- internals --------------------------------------------------------------------------
     def _next(self, q: queue.Queue):

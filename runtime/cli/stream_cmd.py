@@ -98,9 +98,9 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
         config = RunnerConfig(key_field, timestamp_field, threshold, max_batch, max_delay_ms,
                               Path(state_dir) if state_dir else None, checkpoint_every, idle_s=idle_s,
                               max_keys=max_keys, gap_limit=gap_limit, gap_policy=gap)
-        runner = StreamRunner(m, config, emit=emit, reject=_writer(rejects_file) if rejects_file else None,
-                              sync=sink.flush)
         items, fmt = _items(source, fmt, limit, stack, live)
+        runner = StreamRunner(m, config, emit=emit, reject=_writer(rejects_file) if rejects_file else None,
+                              sync=sink.flush, done=getattr(items, "done", None))  # MQTT acks when done
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
         interrupted = False
         try:
