@@ -10,6 +10,10 @@ Whatever produced a graph, a stream over it must behave like one recurrent model
   graph call (batch 2 vs batch 1);
 - ``snapshot/restore``: a restored snapshot continues bit-identically.
 
+A window model (``signature.causal`` False, e.g. bidirectional) has no state to step; it gets
+``check_window_contract`` instead: window shapes, ``window re-run == graph`` (each
+``WindowStream`` step gives the graph's forecast on that window) and batch independence.
+
 Inputs are random, in the user's units (the input scaler's offset + scale * N(0, 1)).
 Errors are in model units (forecast differences divided by the target scaler's scale,
 float32 rounding of the user-unit values not counted), so one tolerance serves any data
@@ -84,6 +88,8 @@ def check_contract(model: Model, steps: int = 50, seed: int = 0, tolerance: floa
     An int8 / fp16 graph keeps the exact checks (reset, snapshot) but its chunk and batch
     checks are judged by the RMS of the forecast difference against its export tolerance:
     dynamic int8 quantizes each call's activations together, so they cannot agree to 1e-5."""
+    if not model.signature.causal:
+        return check_window_contract(model, steps=steps, seed=seed, tolerance=tolerance)
     rng = np.random.default_rng(seed)
     rows = user_inputs(model, steps, rng)  # (T, F) user units
     if model.signature.parity.get("quantization"):
@@ -96,6 +102,37 @@ def check_contract(model: Model, steps: int = 50, seed: int = 0, tolerance: floa
         check_reset(model, rows, user_inputs(model, 7, rng)),
         check_batch_independence(model, rows, rng, tolerance),
         check_snapshot(model, rows),
+    ]
+
+
+def check_window_contract(model: Model, steps: int = 50, seed: int = 0, tolerance: float = TOLERANCE) -> list[Check]:
+    """A window model's checks: y is (B, 1, targets) with no states; a ``WindowStream`` over
+    ``window + steps`` rows forecasts what one graph call on each window gives; a window's
+    forecast does not depend on another window in the same call."""
+    sig, rng = model.signature, np.random.default_rng(seed)
+    w = sig.window
+    x = sig.input_scaler.transform(user_inputs(model, 3 * w, rng)).reshape(3, w, -1)  # (3, W, F) model units
+    y, states = model.run(x, [])
+    want = tuple(3 if a == "batch" else w if a == "time" else int(a) for a in sig.outputs[0].shape)
+    ok = y.shape == want and not states and not sig.states
+    shapes = Check("shapes", ok, None, f"y {want} and no states at batch 3, window {w}" if ok
+                   else f"y {y.shape} and {len(states)} state(s); signature says y {want} and none")
+    rows = user_inputs(model, w + steps, rng)  # (W + steps, F) user units
+    stream = model.window_stream()
+    got = [r.forecast for r in stream.steps(rows)][w - 1:]  # the first W - 1 steps warm up
+    windows = np.stack([rows[i : i + w] for i in range(steps + 1)])  # (steps + 1, W, F)
+    direct, _ = model.run(sig.input_scaler.transform(windows), [])
+    direct = sig.target_scaler.inverse(direct[:, -1])  # (steps + 1, n_targets) user units
+    scale = np.abs(np.asarray(sig.target_scaler.scale, dtype=np.float64))
+    got_arr = np.array([[f[t] for t in sig.targets] for f in got], dtype=np.float64) if None not in got else None
+    error = float("inf") if got_arr is None or got_arr.shape != direct.shape else \
+        float(np.max(np.abs(got_arr - direct) / scale, initial=0.0))
+    alone, _ = model.run(x[1:2], [])
+    return [
+        shapes,
+        _verdict("window re-run == graph", error, tolerance,
+                 f"{steps + 1} WindowStream forecasts vs one graph call over the same {steps + 1} windows of {w}"),
+        _verdict("batch independence", _max_abs(y[1:2], alone), tolerance, f"a window alone vs in a batch of 3, window {w}"),
     ]
 
 
@@ -281,4 +318,4 @@ def _random_like(state: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (0.5 * rng.standard_normal(state.shape)).astype(np.float32)
 
 
-__all__ = ["Check", "VerifyReport", "check_contract", "user_inputs"]
+__all__ = ["Check", "VerifyReport", "check_contract", "check_window_contract", "user_inputs"]

@@ -81,6 +81,13 @@ class Model:
 
         return Stream(self, state=state, threshold=threshold, warmup=warmup)
 
+    def window_stream(self, window: int | None = None):
+        """A window-mode stream (``edgernn.window``): keeps the last ``window`` rows (default: the
+        signature's) and re-runs the graph over them each step; how a non-causal model runs live."""
+        from edgernn.window import WindowStream
+
+        return WindowStream(self, window=window)
+
 
 class StepBuffers:
     """One-step calls without per-call allocation: x, y and two state sets bound once.

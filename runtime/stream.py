@@ -36,7 +36,9 @@ class Stream:
         self.model = model
         sig = model.signature
         if not sig.causal:
-            raise UsageError(f"{model.path.name} is not causal (it needs a window of {sig.window} steps) and cannot be stepped; run it over windows instead")
+            raise UsageError(f"{model.path.name} is not causal (a window model: it reads {sig.window} steps at once, e.g. a "
+                             f"bidirectional layer) and cannot be stepped; use model.window_stream(), which re-runs "
+                             f"the latest {sig.window} rows at every step")
         self._targets = sig.targets
         self._target_cols = sig.target_feature_index()  # where each target sits among the features
         self._threshold = sig.anomaly_threshold if threshold is None else float(threshold)

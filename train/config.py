@@ -20,6 +20,7 @@ from pathlib import Path
 from edgernn.errors import UsageError
 
 ARCHS = ("rnn", "lstm", "gru")
+NORMS = ("none", "batch")  # as edgernn.train.models.NORMS (kept here: this module is torch-free)
 SCALERS = ("standard", "minmax")
 
 
@@ -41,6 +42,8 @@ class TrainConfig:
     arch: str = "lstm"  # recurrent cell: "rnn", "lstm" or "gru"
     hidden: tuple[int, ...] = (64, 64)  # hidden size of each stacked layer, bottom to top
     dropout: float = 0.0  # dropout between recurrent layers
+    norm: str = "none"  # "batch": BatchNorm1d between recurrent layers (--arch gru --norm batch: GRU-BN)
+    bidirectional: bool = False  # forward + backward layers: a window model (not steppable), trained many-to-one
     # ---- optimisation -----------------------------------------------------------------
     epochs: int = 30  # upper bound on passes over the training windows
     batch_size: int = 64  # windows per optimiser step
@@ -70,6 +73,10 @@ class TrainConfig:
         """Raise UsageError naming the first bad setting and how to fix it."""
         if self.arch not in ARCHS:
             raise UsageError(f"--arch {self.arch!r} is unknown; choose one of {', '.join(ARCHS)}")
+        if self.norm not in NORMS:
+            raise UsageError(f"--norm {self.norm!r} is unknown; choose one of {', '.join(NORMS)}")
+        if self.norm != "none" and len(self.hidden) < 2:
+            raise UsageError(f"--norm {self.norm} normalises between recurrent layers; give at least two --hidden sizes, like 64,64")
         if self.scaler not in SCALERS:
             raise UsageError(f"--scaler {self.scaler!r} is unknown; choose one of {', '.join(SCALERS)}")
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):

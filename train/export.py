@@ -12,6 +12,11 @@ ONNX Runtime and on ONNX's reference evaluator. The first candidate that passes 
 (to a temporary file, loaded back by the runtime, then moved into place); when none passes,
 ``ExportError`` carries the per-shape report and nothing is written.
 
+A window model (``model.causal`` False: a bidirectional forecaster) has no states: its graph
+takes ``x`` (batch, time, features), a whole window, and returns ``y`` (batch, 1, targets), the
+forecast after the window; its signature says ``causal=False``, ``window=W``, ``states=()``, and
+its parity compares whole windows only (``check_parity(stepwise=False)``).
+
 ``--quantize int8`` / ``--precision fp16`` are a post-step on the verified float32 graph
 (``edgernn.train.quantize``): the reduced graph is measured against the float32 one over a
 long stateful run and written instead of it, or refused (nothing written) over tolerance.
@@ -39,7 +44,8 @@ from edgernn.errors import DataError, ExportError, UsageError
 from edgernn.signature import METADATA_KEY, Signature, StateSpec, TensorSpec
 from edgernn.train.checkpoint import Checkpoint, load_checkpoint
 from edgernn.train.parity import (BATCH, TIME, GraphNames, ParityResult, check_parity, declared_shape_problems,
-                                  input_maker, max_abs_error, random_case, run_stepwise, short_reason, torch_runner)
+                                  input_maker, is_causal, max_abs_error, random_case, run_stepwise, short_reason,
+                                  torch_runner)
 from edgernn.train.quantize import (DEFAULT_STEPS, DEFAULT_TOLERANCE, FP16, INT8, Reduced, ReduceConfig, check_loaded,
                                     reduce_graph, with_record)
 
@@ -183,7 +189,8 @@ def export_graph(exporter: str, model: torch.nn.Module, names: GraphNames, confi
 
 
 def _export_torchscript(model, example: tuple, names: GraphNames, opset: int) -> onnx.ModelProto:
-    axes = {names.input: {0: BATCH, 1: TIME}, names.output: {0: BATCH, 1: TIME}}
+    out_axes = {0: BATCH, 1: TIME} if is_causal(model) else {0: BATCH}  # a window model's y: (B, 1, O)
+    axes = {names.input: {0: BATCH, 1: TIME}, names.output: out_axes}
     axes.update({n: {1: BATCH} for n in (*names.state_inputs, *names.state_outputs)})
     buf = io.BytesIO()
     torch.onnx.export(model, example, buf, dynamo=False, opset_version=opset, dynamic_axes=axes,
@@ -196,6 +203,8 @@ def _export_dynamo(model, example: tuple, names: GraphNames, opset: int) -> onnx
 
     batch, time = Dim(BATCH), Dim(TIME)
     shapes = ({0: batch, 1: time}, tuple({1: batch} for _ in names.state_inputs))  # forward(x, *states)
+    if not names.state_inputs:  # a window model: forward(x)
+        shapes = ({0: batch, 1: time},)
     program = torch.onnx.export(model, example, dynamo=True, opset_version=opset, dynamic_shapes=shapes,
                                 input_names=[names.input, *names.state_inputs], output_names=names.fetches,
                                 verbose=False)
@@ -230,7 +239,7 @@ def try_exporter(exporter: str, model: torch.nn.Module, names: GraphNames, confi
     try:
         parity = check_parity(model, graph, names, shapes=config.verify_shapes, tolerance=config.tolerance,
                               state_scale=config.state_scale, seed=config.seed,
-                              reference_tolerance=config.reference_tolerance)
+                              reference_tolerance=config.reference_tolerance, stepwise=is_causal(model))
     except Exception as e:  # ORT cannot even load the graph
         return Candidate(exporter, graph, problem=f"onnxruntime cannot load the graph ({short_reason(e)})")
     problems = [f"declares {p}" for p in fixed]
@@ -271,14 +280,18 @@ def build_signature(checkpoint: Checkpoint, names: GraphNames, config: ExportCon
     """The checkpoint's training-time fields plus graph names, states and measured parity."""
     raw, model = checkpoint.signature, checkpoint.model
     n_f, n_t = model.config.n_features, model.config.n_targets
+    causal, window = is_causal(model), int(raw.get("window", 0))
+    if not causal and window < 1:
+        raise DataError("a window model (bidirectional) needs the training window in its signature ('window' >= 1); "
+                        "re-save it with `edgernn train`")
     signature = Signature(
         task=raw.get("task", "forecast"), arch=raw["arch"], layers=tuple(raw["layers"]),
         features=tuple(raw["features"]), targets=tuple(raw["targets"]),
         states=tuple(StateSpec(i, o, tuple(s)) for i, o, s in zip(names.state_inputs, names.state_outputs, model.state_shapes())),
         input_scaler=checkpoint.input_scaler, target_scaler=checkpoint.target_scaler,
-        window=int(raw.get("window", 0)), causal=True,
+        window=window, causal=causal,
         inputs=(TensorSpec(names.input, (BATCH, TIME, n_f)),),
-        outputs=(TensorSpec(names.output, (BATCH, TIME, n_t)),),
+        outputs=(TensorSpec(names.output, (BATCH, TIME if causal else 1, n_t)),),
         anomaly_threshold=float(raw.get("anomaly_threshold", 4.0)),
         parity=parity_record(tried, config),
         provenance={**raw.get("provenance", {}), "export": versions()},
@@ -301,6 +314,9 @@ def parity_record(tried: list[Candidate], config: ExportConfig) -> dict:
         "method": "onnxruntime and onnx.reference, step by step (state fed back) and one chunk, "
                   "random and zero initial states, vs PyTorch full sequence",
     }
+    if not all(c.stepped for c in parity.cases):
+        record["method"] = "onnxruntime and onnx.reference, one call per whole window (a window model has no state " \
+                           "to step), vs PyTorch's forward on the same window"
     if parity.reference_note:
         record["reference_note"] = parity.reference_note
     if len(tried) > 1:
@@ -362,7 +378,9 @@ def _check_runtime(path: Path, signature: Signature, model, config: ExportConfig
     x, states = random_case(model.state_shapes(), input_maker(model), 4, 7,
                             np.random.default_rng(config.seed + 1), config.state_scale)
     want = torch_runner(model)(x, states)
-    error = max(max_abs_error(run_stepwise(loaded.run, x, states), want), max_abs_error(loaded.run(x, states), want))
+    error = max_abs_error(loaded.run(x, states), want)
+    if is_causal(model):
+        error = max(error, max_abs_error(run_stepwise(loaded.run, x, states), want))
     if not error <= config.tolerance:
         raise ExportError(f"export failed: edgernn.load() of the written graph is off by {error:.1e} "
                           f"(> {config.tolerance:.0e}) at batch 4, length 7; nothing was written")

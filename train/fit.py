@@ -3,6 +3,10 @@
 The loss is the MSE over every step of every window (model units, zero initial state), so
 each step's output is trained to be a good next-step forecast: the runtime streams from a
 zero state forever and uses all of them. The weights of the best validation epoch are kept.
+
+A bidirectional (window) forecaster is trained many-to-one: it returns one forecast per window
+(B, 1, K) and the loss is on the last step only (the value after the window); its backward
+layers would otherwise see the very values they forecast.
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ def _train_epoch(model: Forecaster, opt: torch.optim.Optimizer, x: torch.Tensor,
     for i in tqdm(batches, desc="batches", unit="batch", leave=False, file=sys.stderr, disable=cfg.quiet):
         idx = order[i : i + cfg.batch_size]
         opt.zero_grad()
-        loss = nn.functional.mse_loss(model(x[idx])[0], y[idx])  # all steps of each window
+        loss = nn.functional.mse_loss(*_last_if_window(model, model(x[idx])[0], y[idx]))  # all steps (causal)
         loss.backward()
         norm_sum += _part_norms(parts)
         if cfg.clip > 0:
@@ -136,8 +140,17 @@ def _part_norms(parts: dict[str, list[torch.nn.Parameter]]) -> torch.Tensor:
 
 
 def _loss(model: Forecaster, w: Windows) -> float:
-    """MSE over all steps of ``w``, model units."""
-    return float(np.mean((predict(model, w.x) - w.y) ** 2))
+    """MSE over all steps of ``w`` (the last step for a window model), model units."""
+    pred, y = _last_if_window(model, predict(model, w.x), w.y)
+    return float(np.mean((pred - y) ** 2))
+
+
+def _last_if_window(model: Forecaster, pred, y):
+    """(pred, y) over every step for a causal model; for a window model, whose output is its one
+    forecast (B, 1, K), the targets' last step (B, 1, K)."""
+    if getattr(model, "causal", True):
+        return pred, y
+    return pred[:, -1:], y[:, -1:]
 
 
 def _check_finite(hist: History, epoch: int) -> None:

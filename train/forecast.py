@@ -50,7 +50,8 @@ def train_forecast(cfg: TrainConfig) -> TrainResult:
     """Train a forecaster as ``cfg`` says and write its checkpoint, report (and ONNX) into cfg.out."""
     seed_everything(cfg.seed)
     data = prepare_data(cfg)
-    model = Forecaster(ForecasterConfig(cfg.arch, len(data.features), len(data.targets), cfg.hidden, cfg.dropout))
+    model = Forecaster(ForecasterConfig(cfg.arch, len(data.features), len(data.targets), cfg.hidden, cfg.dropout,
+                                        norm=cfg.norm, bidirectional=cfg.bidirectional))
     history = fit(model, data.parts["train"], data.parts["val"], cfg)
     preds = {p: data.target_scaler.inverse(predict(model, w.x)[:, -1]).astype(np.float64) for p, w in data.parts.items()}
     val = data.parts["val"]

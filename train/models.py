@@ -3,6 +3,11 @@
 ``forward(x, *states)`` takes the recurrent state as plain tensors and returns the new
 state next to the output. That is exactly the streaming graph's contract: the exporter
 turns every state tensor into a graph input ``state_in.N`` and output ``state_out.N``.
+
+A bidirectional forecaster (``bidirectional=True``) is not causal: its backward layers read a
+window from its end, so it has no state to carry. ``forward(x)`` runs a whole window from zero
+state and returns one forecast, the value after the window; the runtime re-runs the latest
+window at every step (``edgernn.window.WindowStream``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,19 @@ import torch
 from torch import nn
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+NORMS = ("none", "batch")  # between recurrent layers: nothing, or BatchNorm1d (inference statistics when exported)
+
+# Every architecture the project supports, by name -> the ForecasterConfig fields that make it.
+# tests/train/test_architectures.py trains, exports and runs each one, and fails when a cell,
+# a norm or a ForecasterConfig field appears that no entry here uses.
+ARCHITECTURES: dict[str, dict] = {
+    "rnn": {"arch": "rnn"},
+    "lstm": {"arch": "lstm"},
+    "gru": {"arch": "gru"},
+    "gru-bn": {"arch": "gru", "norm": "batch"},  # GRU with BatchNorm1d between layers (streams: eval-mode BN is affine)
+    "lstm-deep": {"arch": "lstm", "hidden": (128, 64, 32)},  # deep stacked LSTM of decreasing width
+    "bilstm": {"arch": "lstm", "bidirectional": True},  # window model: not steppable
+}
 
 
 @contextlib.contextmanager
@@ -36,11 +54,16 @@ class ForecasterConfig:
     n_targets: int = 1  # forecast columns per time step (the next step's targets)
     hidden: tuple[int, ...] = (64, 64)  # hidden size of each stacked layer, bottom to top
     dropout: float = 0.0  # dropout between recurrent layers (training only)
+    norm: str = "none"  # "batch": BatchNorm1d between recurrent layers (with arch "gru": GRU-BN)
+    bidirectional: bool = False  # forward + backward layers (output 2H each); a window model with no state
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
+        self.bidirectional = bool(self.bidirectional)
         if self.arch not in CELLS:
             raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(CELLS)}")
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}")
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"hidden sizes must be positive integers, got {self.hidden}")
 
@@ -49,27 +72,45 @@ class ForecasterConfig:
 
 
 class Forecaster(nn.Module):
-    """Stacked RNN / LSTM / GRU layers (own sizes each), dropout between, dense head."""
+    """Stacked RNN / LSTM / GRU layers (own sizes each), [BatchNorm1d +] dropout between, dense head."""
 
     def __init__(self, config: ForecasterConfig):
         super().__init__()
         self.config = config
-        sizes_in = (config.n_features,) + config.hidden[:-1]
+        d = 2 if config.bidirectional else 1  # a bidirectional layer outputs (B, T, 2H)
+        sizes_in = (config.n_features,) + tuple(d * h for h in config.hidden[:-1])
         cell = CELLS[config.arch]
-        self.layers = nn.ModuleList(cell(i, h, batch_first=True) for i, h in zip(sizes_in, config.hidden))
+        self.layers = nn.ModuleList(cell(i, h, batch_first=True, bidirectional=config.bidirectional)
+                                    for i, h in zip(sizes_in, config.hidden))
+        # BatchNorm1d over each lower layer's output channels; in eval mode a per-channel affine map per step
+        self.norms = nn.ModuleList(nn.BatchNorm1d(d * h) for h in config.hidden[:-1]) if config.norm == "batch" else None
         self.drop = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden[-1], config.n_targets)
+        self.head = nn.Linear(d * config.hidden[-1], config.n_targets)
+
+    @property
+    def causal(self) -> bool:
+        """Steppable with explicit state; False for a bidirectional (window) model."""
+        return not self.config.bidirectional
 
     @property
     def states_per_layer(self) -> int:
+        if not self.causal:
+            return 0
         return 2 if self.config.arch == "lstm" else 1
 
     def initial_state(self, batch: int) -> list[torch.Tensor]:
-        """Zero state: per layer (1, B, H) hidden (and cell, for LSTM)."""
+        """Zero state: per layer (1, B, H) hidden (and cell, for LSTM); none for a window model."""
         return [torch.zeros(1, batch, h) for h in self.config.hidden for _ in range(self.states_per_layer)]
 
     def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """x: (B, T, F) in model units -> (y (B, T, n_targets), *new_states)."""
+        """x: (B, T, F) in model units -> (y (B, T, n_targets), *new_states).
+
+        Bidirectional: x is a whole window, run from zero state -> (y (B, 1, n_targets),): the
+        forecast of the step after the window, from the last step of each direction."""
+        if not self.causal:
+            if states:
+                raise ValueError("a bidirectional forecaster has no state; call it on a whole window: model(x)")
+            return (self._window_forward(x),)
         if not states:
             states = tuple(self.initial_state(x.shape[0]))
         new_states: list[torch.Tensor] = []
@@ -77,7 +118,7 @@ class Forecaster(nn.Module):
         h = x  # (B, T, F)
         for i, layer in enumerate(self.layers):
             if i > 0:
-                h = self.drop(h)
+                h = self.drop(self._norm(i - 1, h))
             state = states[i * k : (i + 1) * k]  # each (1, B, H_i)
             if k == 2:
                 h, (hn, cn) = layer(h, (state[0], state[1]))  # (B, T, H_i)
@@ -88,6 +129,25 @@ class Forecaster(nn.Module):
         y = self.head(h)  # (B, T, n_targets)
         return (y, *new_states)
 
+    def _norm(self, i: int, h: torch.Tensor) -> torch.Tensor:
+        """BatchNorm1d number ``i`` on (B, T, C) (channels last), or ``h`` unchanged without norm."""
+        if self.norms is None:
+            return h
+        return self.norms[i](h.transpose(1, 2)).transpose(1, 2)  # BatchNorm1d wants (B, C, T)
+
+    def _window_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, F) -> y (B, 1, n_targets): bidirectional layers from zero state; the head sees
+        the forward direction at the last step and the backward direction at the first (each has
+        then read the whole window)."""
+        h = x  # (B, T, F)
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                h = self.drop(self._norm(i - 1, h))
+            h, _ = layer(h)  # (B, T, 2H_i): [forward | backward]
+        size = self.config.hidden[-1]
+        last = torch.cat([h[:, -1:, :size], h[:, :1, size:]], dim=2)  # (B, 1, 2H)
+        return self.head(last)  # (B, 1, n_targets)
+
     def state_shapes(self) -> list[tuple]:
-        """Symbolic shapes for the signature: (1, "batch", H) per state tensor."""
+        """Symbolic shapes for the signature: (1, "batch", H) per state tensor (none for a window model)."""
         return [(1, "batch", h) for h in self.config.hidden for _ in range(self.states_per_layer)]

@@ -4,6 +4,9 @@ A backend is a ``Runner``: ``(x (B, T, F) or token ids (B, T), states) -> (y (B,
 same contract as ``edgernn.Model.run``. PyTorch runs each case over the full sequence;
 every graph backend runs it twice: one step at a time with the state fed back, and in one
 chunk. Both must match PyTorch's outputs at every step and its final states.
+
+A window model (not causal: bidirectional, no states) cannot be stepped; with ``stepwise=False``
+each case is one call over the whole window, compared with PyTorch's forward on that window.
 """
 
 from __future__ import annotations
@@ -115,12 +118,18 @@ def features_maker(n_features: int) -> InputMaker:
     return lambda batch, length, rng: rng.standard_normal((batch, length, n_features)).astype(np.float32)
 
 
+def is_causal(model: torch.nn.Module) -> bool:
+    """Steppable with explicit state (every model but a window model, e.g. a bidirectional one)."""
+    return bool(getattr(model, "causal", True))
+
+
 def io_shapes(model: torch.nn.Module) -> tuple[tuple, tuple]:
-    """The graph's main input and output shapes, symbolic axes included."""
+    """The graph's main input and output shapes, symbolic axes included (a window model's
+    output is one step: the forecast after the window)."""
     vocab = getattr(model.config, "vocab_size", None)
     if vocab:
         return (BATCH, TIME), (BATCH, TIME, vocab)
-    return (BATCH, TIME, model.config.n_features), (BATCH, TIME, model.config.n_targets)
+    return (BATCH, TIME, model.config.n_features), (BATCH, TIME if is_causal(model) else 1, model.config.n_targets)
 
 
 def random_case(state_shapes: Sequence[tuple], inputs: int | InputMaker, batch: int, length: int,
@@ -143,20 +152,22 @@ class CaseResult:
     batch: int
     length: int
     states: str  # "random" | "zero": the initial states fed in
-    step_error: float  # max abs error stepping one step at a time, state fed back
+    step_error: float  # max abs error stepping one step at a time, state fed back (nan: not stepped)
     chunk_error: float  # max abs error of one call over the whole chunk
     failure: str = ""  # why the backend could not run the case ("" when it ran)
+    stepped: bool = True  # False for a window model: only whole windows are compared
 
     @property
     def error(self) -> float:
-        return max(self.step_error, self.chunk_error)
+        return max(self.step_error, self.chunk_error) if self.stepped else self.chunk_error
 
     def line(self, tolerance: float) -> str:
         head = f"{self.backend:<11} (batch {self.batch}, length {self.length:>2}) {self.states:<6} states"
         if self.failure:
             return f"{head}  FAILED to run: {self.failure}"
         verdict = "ok" if self.error <= tolerance else f"FAIL (> {tolerance:.0e})"
-        return f"{head}  step {self.step_error:.1e}  chunk {self.chunk_error:.1e}  {verdict}"
+        step = f"step {self.step_error:.1e}" if self.stepped else "step n/a (window model)"
+        return f"{head}  {step}  chunk {self.chunk_error:.1e}  {verdict}"
 
 
 @dataclass
@@ -188,8 +199,9 @@ class ParityResult:
 
 def check_parity(model: torch.nn.Module, graph: onnx.ModelProto, names: GraphNames, *,
                  shapes: Sequence[tuple[int, int]], tolerance: float, state_scale: float,
-                 seed: int, reference_tolerance: float | None = None) -> ParityResult:
-    """Every shape with random and with zero initial states, on ORT and the reference evaluator."""
+                 seed: int, reference_tolerance: float | None = None, stepwise: bool = True) -> ParityResult:
+    """Every shape with random and with zero initial states, on ORT and the reference evaluator.
+    ``stepwise=False`` (window models): whole windows only, no step-by-step run."""
     result = ParityResult(tolerance, reference_tolerance=reference_tolerance)
     backends: dict[str, Runner] = {"onnxruntime": ort_runner(graph.SerializeToString(), names)}
     try:
@@ -202,9 +214,11 @@ def check_parity(model: torch.nn.Module, graph: onnx.ModelProto, names: GraphNam
     for batch, length in shapes:
         x, random_states = random_case(state_shapes, make_input, batch, length, rng, state_scale)
         for kind, states in (("random", random_states), ("zero", [np.zeros_like(s) for s in random_states])):
+            if kind == "zero" and not states:  # no states (a window model): the "random" case was the same run
+                continue
             want = reference(x, states)
             for name, runner in list(backends.items()):
-                case = compare_case(name, runner, x, states, want, kind)
+                case = compare_case(name, runner, x, states, want, kind, stepwise)
                 if name == "reference" and case.failure:  # honest note, not a failed export
                     result.reference_note = f"{case.failure} (at batch {batch}, length {length})"
                     del backends[name]
@@ -215,14 +229,14 @@ def check_parity(model: torch.nn.Module, graph: onnx.ModelProto, names: GraphNam
 
 
 def compare_case(backend: str, runner: Runner, x: np.ndarray, states: list[np.ndarray],
-                 want: Outputs, kind: str) -> CaseResult:
+                 want: Outputs, kind: str, stepwise: bool = True) -> CaseResult:
     batch, length = x.shape[:2]
     try:
-        step = max_abs_error(run_stepwise(runner, x, states), want)
+        step = max_abs_error(run_stepwise(runner, x, states), want) if stepwise else math.nan
         chunk = max_abs_error(runner(x, states), want)
     except Exception as e:  # ORT rejects the shape, an op fails, ...
-        return CaseResult(backend, batch, length, kind, math.inf, math.inf, short_reason(e))
-    return CaseResult(backend, batch, length, kind, step, chunk)
+        return CaseResult(backend, batch, length, kind, math.inf, math.inf, short_reason(e), stepwise)
+    return CaseResult(backend, batch, length, kind, step, chunk, stepped=stepwise)
 
 
 def short_reason(e: BaseException) -> str:

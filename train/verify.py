@@ -20,8 +20,8 @@ from edgernn.contract import Check, VerifyReport, check_contract, tolerance_for
 from edgernn.model import Model
 from edgernn.signature import Scaler, Signature
 from edgernn.train.checkpoint import Checkpoint, load_checkpoint
-from edgernn.train.parity import (GraphNames, Outputs, Runner, max_abs_error, random_case, reference_runner,
-                                  run_stepwise, short_reason, torch_runner)
+from edgernn.train.parity import (GraphNames, Outputs, Runner, is_causal, max_abs_error, random_case,
+                                  reference_runner, run_stepwise, short_reason, torch_runner)
 
 DEFAULT_TOLERANCE = 1e-5
 
@@ -94,15 +94,18 @@ def parity_checks(model: Model, ckpt: Checkpoint, *, steps: int, batches: Sequen
     reference, note = _reference(model.path, names)
     torch_run, rng = torch_runner(net), np.random.default_rng(seed)
     how = f"{steps} steps one at a time, state fed back, random initial state"
+    run = run_stepwise  # a window model (bidirectional) has no state: it is checked on whole windows
+    if not is_causal(net):
+        run, how = (lambda runner, x, states: runner(x, states)), f"whole windows of {steps} steps"
     checks = []
     for batch in batches:
         x, states = random_case(net.state_shapes(), net.config.n_features, batch, steps, rng, 0.5)
         want = torch_run(x, states)  # full sequence, (B, T, O) and final states
-        ort = run_stepwise(model.run, x, states)
+        ort = run(model.run, x, states)
         checks.append(_compare(f"torch vs onnxruntime, batch {batch}", ort, want, tolerance, f"{how}; ORT on {model.provider}"))
         if reference is not None:
             try:
-                ref = run_stepwise(reference, x, states)
+                ref = run(reference, x, states)
             except Exception as e:  # an op it cannot run at these shapes, ...
                 reference, note = None, short_reason(e)
                 continue

@@ -87,6 +87,9 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
     if m.signature.task != "forecast":
         hint = "edgernn generate" if m.signature.task == "generate" else "the API for that task"
         raise UsageError(f"edgernn stream runs forecast models; {m.path.name} is a {m.signature.task!r} model: use {hint}")
+    if not m.signature.causal:
+        raise UsageError(f"edgernn stream steps causal models; {m.path.name} is a window model (window {m.signature.window}, "
+                         "not steppable): run it from Python with model.window_stream()")
     live = LiveOptions(key_field, mqtt_key_level, client_id, csv_header, tls_ca, tls_cert, tls_key)
     with ExitStack() as stack:
         rejects_file = stack.enter_context(open(rejects, "a", encoding="utf-8")) if rejects else None
