@@ -127,8 +127,8 @@ def io_shapes(model: torch.nn.Module) -> tuple[tuple, tuple]:
     """The graph's main input and output shapes, symbolic axes included (a window model's
     output is one step: the forecast after the window)."""
     vocab = getattr(model.config, "vocab_size", None)
-    if vocab:
-        return (BATCH, TIME), (BATCH, TIME, vocab)
+    if vocab:  # token model: a language model has V outputs, a text classifier ``n_outputs`` (its classes)
+        return (BATCH, TIME), (BATCH, TIME, getattr(model.config, "n_outputs", vocab))
     return (BATCH, TIME, model.config.n_features), (BATCH, TIME if is_causal(model) else 1, model.config.n_targets)
 
 

@@ -44,8 +44,9 @@ def main() -> None:
 
 def _register() -> None:
     from edgernn.cli import bench_cmd, compare_cmd, export_cmd, generate_cmd, inspect_cmd, stream_cmd, train_cmd, verify_cmd
+    from edgernn.cli import classify_cmd
 
-    for module in (stream_cmd, inspect_cmd, generate_cmd, train_cmd, export_cmd, verify_cmd, bench_cmd, compare_cmd):
+    for module in (stream_cmd, inspect_cmd, generate_cmd, classify_cmd, train_cmd, export_cmd, verify_cmd, bench_cmd, compare_cmd):
         main.add_command(module.command)
 
 

@@ -26,13 +26,15 @@ def command(model: str | None, as_json: bool) -> None:
 
 
 def _text_lines(m) -> list[tuple[str, str]]:
-    """What a token model is: task, layers, tokenizer, parity, training facts."""
+    """What a non-forecast model is: task, layers, tokenizer, labels, parity, training facts."""
     sig, tok = m.signature, m.signature.tokenizer
     metrics = sig.provenance.get("metrics", {})
     lines = [("task", f"{sig.task}, {'causal (steppable)' if sig.causal else f'window of {sig.window}'}"),
              ("arch", f"{sig.arch} layers {list(sig.layers)}"),
-             ("tokenizer", f"{tok.kind}, {len(tok.vocab)} tokens, unknown -> {tok.unk!r}" if tok else "none"),
-             ("states", f"{len(sig.states)} tensors: " + "; ".join(f"{list(s.shape)}" for s in sig.states[:2]) + " ...")]
+             ("tokenizer", f"{tok.kind}, {len(tok.vocab)} tokens, unknown -> {tok.unk!r}" if tok else "none")]
+    if sig.labels:
+        lines.append(("labels", ", ".join(sig.labels)))
+    lines.append(("states", f"{len(sig.states)} tensors: " + "; ".join(f"{list(s.shape)}" for s in sig.states[:2]) + " ..."))
     if sig.parity:
         lines.append(("parity", f"max abs error {sig.parity.get('max_abs_error', float('nan')):.2e} "
                                 f"(tolerance {sig.parity.get('tolerance')}, exporter {sig.parity.get('exporter')})"))

@@ -30,6 +30,10 @@ def command() -> None:
 @click.option("--test", "test_frac", default=0.15, show_default=True, help="Share of each series held out for the test report (its end).")
 @click.option("--scaler", default="standard", show_default=True, help="standard (mean/std) or minmax, fitted on the training split.")
 @click.option("--arch", default="lstm", show_default=True, help="rnn, lstm or gru.")
+@click.option("--norm", default="none", show_default=True,
+              help="none, or batch: BatchNorm1d between recurrent layers (--arch gru --norm batch = GRU-BN).")
+@click.option("--bidirectional", is_flag=True,
+              help="Forward + backward layers: a window model (not steppable; run it with model.window_stream()).")
 @click.option("--hidden", default="64,64", show_default=True, help="Hidden size per stacked layer, e.g. 50,50,25.")
 @click.option("--dropout", default=0.0, show_default=True, help="Dropout between recurrent layers.")
 @click.option("--epochs", default=30, show_default=True, help="Maximum epochs.")
@@ -70,7 +74,7 @@ def forecast(**opts) -> None:
 
 
 _PLAIN = (
-    "key", "timestamp", "window", "stride", "val_frac", "test_frac", "scaler", "arch", "dropout", "epochs",
+    "key", "timestamp", "window", "stride", "val_frac", "test_frac", "scaler", "arch", "norm", "bidirectional", "dropout", "epochs",
     "batch_size", "lr", "clip", "patience", "lr_patience", "seed", "anomaly_threshold", "quiet",
 )
 
@@ -122,3 +126,52 @@ def charlm(**opts) -> None:
         click.echo(f"trained charlm lstm {','.join(map(str, report['layers']))} on {report['corpus']}: {m['steps']} steps in "
                    f"{m['seconds']:.0f} s, val loss {m['val_loss']:.3f} ({m['val_bits_per_char']:.3f} bits/char)")
         click.echo(f"wrote {', '.join(report['files'].values())}")
+
+
+@command.command("classify")
+@click.option("--data", required=True, help="A CSV with a header, synth:sensor-classes[?n=600&length=80&seed=0] "
+              "(labelled sensor windows) or synth:docstrings (stdlib docstring paragraphs labelled by package).")
+@click.option("--label", help="CSV column holding the class (one per sequence).")
+@click.option("--text", help="Text CSV: the column holding the text (one sequence per row).")
+@click.option("--seq-id", "seq_id", help="Sensor CSV: the column naming the sequence (its rows, in file order).")
+@click.option("--features", help="Sensor CSV: input columns, comma-separated. Default: every column but --seq-id/--label.")
+@click.option("--tokenizer", type=click.Choice(["char", "word"]), default="char", show_default=True, help="Text: how text becomes tokens.")
+@click.option("--vocab-size", default=96, show_default=True, help="Text: most frequent training tokens kept; the rest map to <unk>.")
+@click.option("--max-len", default=256, show_default=True, help="Steps (tokens or rows) kept per sequence; the rest is cut off.")
+@click.option("--arch", default="lstm", show_default=True, help="rnn, lstm or gru.")
+@click.option("--hidden", default="64", show_default=True, help="Hidden size per stacked layer, e.g. 64,32.")
+@click.option("--embed", default=32, show_default=True, help="Text: token embedding width.")
+@click.option("--dropout", default=0.0, show_default=True, help="Dropout between layers and before the head.")
+@click.option("--epochs", default=20, show_default=True, help="Maximum epochs.")
+@click.option("--batch-size", default=32, show_default=True, help="Sequences per optimizer step.")
+@click.option("--lr", default=3e-3, show_default=True, help="Adam learning rate.")
+@click.option("--clip", default=1.0, show_default=True, help="Max gradient norm (0 = off).")
+@click.option("--patience", default=5, show_default=True, help="Early stopping: epochs without a better val loss (0 = off).")
+@click.option("--val", "val_frac", default=0.15, show_default=True, help="Share of the sequences (per class) for validation.")
+@click.option("--test", "test_frac", default=0.15, show_default=True, help="Share of the sequences (per class) for the test report.")
+@click.option("--seed", default=0, show_default=True, help="Seed for the split, numpy and torch.")
+@click.option("--out", default="runs/classify", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--no-export", is_flag=True, help="Do not export OUT/model.onnx.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout.")
+def classify(**opts) -> None:
+    """Train a sequence classifier (sensor windows or text) that emits running class probabilities.
+
+    Writes OUT/checkpoint.pt, OUT/report.json and OUT/model.onnx (for `edgernn classify`).
+    """
+    from edgernn.train.classify import run_classify
+    from edgernn.train.config import parse_hidden, parse_names
+
+    as_json = opts.pop("as_json")
+    report = run_classify(hidden=parse_hidden(opts.pop("hidden")), features=parse_names(opts.pop("features"), "--features"),
+                          out=Path(opts.pop("out")), **opts)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    t, b, tr = report["metrics"]["test"], report["baseline"]["majority"], report["training"]
+    acc = "n/a" if t.get("accuracy") is None else f"{t['accuracy']:.3f}"
+    base = "n/a" if b["test_accuracy"] is None else f"{b['test_accuracy']:.3f}"
+    click.echo(f"trained {report['kind']} classifier {report['arch']} {','.join(map(str, report['layers']))} on "
+               f"{report['data']['sequences']['train']} sequences, {len(report['labels'])} classes: {tr['epochs_run']} epochs, best {tr['best_epoch']}")
+    click.echo(f"test ({t['n']} sequences): accuracy {acc}   majority class {b['class']!r}: {base}")
+    click.echo(f"wrote {', '.join(report['files'].values())}")

@@ -179,3 +179,17 @@ def test_train_export_and_run_each_new_architecture(tmp_path, fields):
     model = edgernn.load(result.onnx, provider="cpu")
     assert model.signature.causal is not fields.get("bidirectional", False) and model.signature.window == 20
     run_as_its_nature_allows(model, ckpt.model.eval())
+
+
+@pytest.mark.parametrize("flags", [["--arch", "gru", "--norm", "batch", "--hidden", "8,4"],
+                                   ["--arch", "lstm", "--bidirectional", "--hidden", "8"]])
+def test_new_architectures_are_reachable_from_the_cli(tmp_path, flags):
+    from click.testing import CliRunner
+
+    from edgernn.cli import main
+
+    r = CliRunner().invoke(main, ["train", "forecast", "--data", "synth:sensor?n=600", "--window", "10", "--epochs", "1",
+                                  "--quiet", "--out", str(tmp_path / "run"), *flags])
+    assert r.exit_code == 0, r.output
+    sig = edgernn.load(tmp_path / "run" / "model.onnx", provider="cpu").signature
+    assert sig.causal is ("--bidirectional" not in flags)

@@ -1,0 +1,112 @@
+"""Sequence classification with a loaded ``classify`` model: torch-free, one step at a time.
+
+After every step (a sensor record, or a token of text) the stream holds the running class
+probabilities of everything it has seen since its last ``reset``: the softmax of that step's
+logits. Sensor values are scaled with the signature's ``input_scaler``; text is tokenized with
+the signature's tokenizer, and tokens outside the vocabulary become ``<unk>`` (counted).
+
+>>> softmax(np.array([0.0, np.log(3.0)])).round(3).tolist()
+[0.25, 0.75]
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from edgernn.errors import UsageError
+from edgernn.model import Model
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis (float64, stable)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+class ClassifierStream:
+    """One sequence's running classification over a ``classify`` model (sensor or text)."""
+
+    def __init__(self, model: Model):
+        sig = model.signature
+        if sig.task != "classify" or not sig.labels:
+            raise UsageError(f"{model.path.name} is a {sig.task!r} model; `edgernn classify` needs a 'classify' model "
+                             "(from `edgernn train classify`)")
+        self.model, self.labels, self.tokenizer = model, tuple(sig.labels), sig.tokenizer
+        self.is_text = sig.tokenizer is not None
+        self.unk_id = sig.tokenizer.vocab.index(sig.tokenizer.unk) if self.is_text else None
+        self.buffers = model.step_buffers(1)  # x (1, 1) int64 or (1, 1, F) float32; logits (1, 1, C)
+        self.steps_seen = 0
+        self.unknown = 0  # tokens fed as <unk> since the last reset
+
+    def reset(self) -> None:
+        """Back to a fresh state: a new sequence starts."""
+        self.buffers.load(self.model.initial_state(1))
+        self.steps_seen = 0
+        self.unknown = 0
+
+    def probabilities(self, logits: np.ndarray) -> dict[str, float]:
+        return dict(zip(self.labels, map(float, softmax(logits))))
+
+    def step(self, value) -> dict[str, float]:
+        """Feed one step: a token (str, or an int id) for text, feature values (F,) in user units
+        for sensors; the running probabilities, label -> p."""
+        if self.is_text:
+            if isinstance(value, str):
+                ids = self.tokenizer.encode(value) if self.tokenizer.kind == "char" else [self._id(value)]
+                if len(ids) != 1:
+                    raise UsageError(f"step() takes one token, got {value!r}; use classify_text() for text")
+                value = ids[0]
+            value = int(value)
+            if not 0 <= value < len(self.tokenizer.vocab):
+                raise UsageError(f"token id {value} is outside the vocabulary (0..{len(self.tokenizer.vocab) - 1})")
+            self.unknown += value == self.unk_id
+            self.buffers.x[0, 0] = value
+        else:
+            values = np.asarray(value, dtype=np.float32).reshape(-1)
+            if values.shape[0] != self.buffers.x.shape[-1]:
+                raise UsageError(f"step() takes {self.buffers.x.shape[-1]} feature values "
+                                 f"({', '.join(self.model.signature.features)}), got {values.shape[0]}")
+            self.model.signature.input_scaler.transform(values, out=self.buffers.x[0, 0])
+        self.steps_seen += 1
+        return self.probabilities(self.buffers.run()[0, 0])
+
+    def steps(self, values: Iterable) -> list[dict[str, float]]:
+        """``step`` for each value in turn; the running probabilities after each."""
+        return [self.step(v) for v in values]
+
+    def _id(self, token: str) -> int:
+        ids = self.tokenizer._ids
+        return ids.get(token, self.unk_id)
+
+    def classify_text(self, text: str) -> tuple[list[tuple[str, dict[str, float]]], str]:
+        """From a fresh state: (token, running probabilities) per token, and the final label.
+        Tokens outside the vocabulary are fed as <unk> and counted in ``self.unknown``."""
+        if not self.is_text:
+            raise UsageError(f"{self.model.path.name} classifies sensor records, not text; feed feature values to step()")
+        tokens = self.tokenizer.tokens(text)
+        if not tokens:
+            raise UsageError("the text is empty (no tokens); give at least one character or word")
+        self.reset()
+        ids = np.array([[self._id(t) for t in tokens]], dtype=np.int64)  # (1, T)
+        self.unknown = int(np.count_nonzero(ids == self.unk_id))
+        logits, states = self.model.run(ids, self.buffers.states)  # (1, T, C)
+        self.buffers.load(states)
+        self.steps_seen = len(tokens)
+        probs = softmax(logits[0])  # (T, C)
+        running = [(t, dict(zip(self.labels, map(float, p)))) for t, p in zip(tokens, probs)]
+        return running, self.labels[int(probs[-1].argmax())]
+
+    def classify_sequence(self, rows: Sequence) -> tuple[list[dict[str, float]], str]:
+        """Sensor rows (T, F) in user units from a fresh state: running probabilities and the final label."""
+        self.reset()
+        running = self.steps(rows)
+        if not running:
+            raise UsageError("the sequence is empty; give at least one record")
+        return running, max(running[-1], key=running[-1].get)
+
+
+def top_label(probabilities: dict[str, float]) -> str:
+    return max(probabilities, key=probabilities.get)

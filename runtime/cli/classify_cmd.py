@@ -1,0 +1,106 @@
+"""``edgernn classify``: running class probabilities from a ``classify`` model, for text or sensor records."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+def _fmt(probs: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.3f}" for k, v in sorted(probs.items(), key=lambda kv: -kv[1]))
+
+
+def _round(probs: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 6) for k, v in probs.items()}
+
+
+@click.command("classify")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--text", help="Text to classify (text models).")
+@click.option("--source", help="Text models: a file with one text per line ('-' for stdin). Sensor models: CSV/JSONL records.")
+@click.option("--seq-id", "seq_id", help="Sensor records: field naming the sequence; a new value starts a fresh state.")
+@click.option("--ignore", help="Sensor records: other fields to pass through, comma-separated (e.g. a label column).")
+@click.option("--format", "fmt", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Text models: print JSON instead of a line of text.")
+@click.option("--every-step", is_flag=True, help="Text models: one JSON line per token with the running probabilities.")
+@click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+def command(model: str, text: str | None, source: str | None, seq_id: str | None, ignore: str | None, fmt: str,
+            as_json: bool, every_step: bool, provider: str) -> None:
+    """Classify text or sensor sequences with a model from `edgernn train classify`.
+
+    Text models print the final label and class probabilities (JSON with --json; with
+    --every-step one JSON line per token). Sensor models read records from --source (or stdin)
+    and print one JSON line per record with the running probabilities, resetting the state when
+    the --seq-id value changes.
+    """
+    from edgernn.classify import ClassifierStream
+    from edgernn.errors import UsageError
+    from edgernn.model import load
+
+    stream = ClassifierStream(load(model, provider=provider))
+    if stream.is_text:
+        if (text is None) == (source is None):
+            raise UsageError("give exactly one of --text TEXT or --source FILE|- (one text per line)")
+        if text is not None:
+            _text(stream, text, as_json, every_step)
+        else:
+            from edgernn.sources import open_source, text_lines
+
+            for _, line in text_lines(open_source(source)):
+                _text(stream, line, as_json, every_step)
+        return
+    if text is not None:
+        raise UsageError(f"{stream.model.path.name} classifies sensor records, not text; pass --source FILE|- with "
+                         f"the fields {', '.join(stream.model.signature.features)}")
+    _records(stream, source or "-", seq_id, tuple(x for x in (ignore or "").split(",") if x), fmt)
+
+
+def _text(stream, text: str, as_json: bool, every_step: bool) -> None:
+    running, label = stream.classify_text(text)
+    final = running[-1][1]
+    if every_step:
+        for i, (tok, probs) in enumerate(running, start=1):
+            click.echo(json.dumps({"step": i, "token": tok, "label": max(probs, key=probs.get), "probabilities": _round(probs)}))
+    if as_json or every_step:
+        click.echo(json.dumps({"text": text, "label": label, "probabilities": _round(final), "tokens": len(running),
+                               "unknown_tokens": stream.unknown}))
+    else:
+        note = f"  ({stream.unknown} unknown token(s))" if stream.unknown else ""
+        click.echo(f"{label}\t{_fmt(final)}{note}")
+
+
+def _records(stream, source: str, seq_id: str | None, ignore: tuple[str, ...], fmt: str) -> None:
+    from edgernn.errors import RecordError
+    from edgernn.records import CsvRows, RecordParser, sniff_format
+    from edgernn.sources import open_source, text_lines
+
+    sig = stream.model.signature
+    parser = RecordParser(sig.features, key_field=seq_id, extra_allowed=ignore)
+    lines = text_lines(open_source(source))
+    csv_rows, current, first, good, bad = None, None, True, 0, 0
+    for n, line in lines:
+        if first:
+            first = False
+            kind = sniff_format(line) if fmt == "auto" else fmt
+            if kind == "csv":
+                csv_rows = CsvRows(line, parser)
+                continue
+        try:
+            record = csv_rows.parse(line) if csv_rows else parser.parse_json(line)
+        except RecordError as e:
+            bad += 1
+            click.echo(f"line {n}: skipped ({e})", err=True)
+            continue
+        if record.key != current or stream.steps_seen == 0:
+            stream.reset()
+            current = record.key
+        probs = stream.step(record.values)
+        good += 1
+        out = {"seq_id": record.key, "step": stream.steps_seen, "label": max(probs, key=probs.get), "probabilities": _round(probs)}
+        if seq_id is None:
+            out.pop("seq_id")
+        click.echo(json.dumps(out))
+    click.echo(f"{good} records classified, {bad} rejected", err=True)
+    sys.stdout.flush()
