@@ -12,6 +12,16 @@ from edgernn.bench import BenchRun
 from edgernn.errors import UsageError
 
 
+def check_plot_path(path: str) -> None:
+    """Fail before measuring, not after: matplotlib present, the folder there."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("--plot needs matplotlib, which is not installed; pip install matplotlib") from None
+    if not Path(path).resolve().parent.is_dir():
+        raise UsageError(f"--plot {path!r}: folder {str(Path(path).parent)!r} does not exist; create it or pick another path")
+
+
 def plot(run: BenchRun, path: str | Path) -> Path:
     """Write a two-panel PNG of ``run`` to ``path``; returns the path."""
     try:

@@ -129,10 +129,10 @@ class Generator:
         self.reset()
         logits = self.feed(prompt)
         for i in range(max_tokens):
-            if i:
-                logits = self.step(token)
             token = sample(logits, temperature, top_k, top_p, rng)
             self.stats.tokens += 1
             self.stats.seconds = time.perf_counter() - start
             yield self.tokenizer.vocab[token] if token != self.unk_id else "\ufffd"
+            if i + 1 < max_tokens:
+                logits = self.step(token)  # the token just produced is the next input
         self.stats.seconds = time.perf_counter() - start

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from edgernn.bench import BenchConfig, BenchRun, parse_repeat, parse_sizes, run_bench
+from edgernn.benchplot import check_plot_path
 from edgernn.errors import UsageError
 from edgernn.model import load
 
@@ -52,7 +53,7 @@ def command(model: str | None, streams: str, chunks: str, provider: str, threads
     config = BenchConfig(parse_sizes(streams, "--streams"), parse_sizes(chunks, "--chunks"),
                          parse_repeat(repeat_text), startup)
     if plot_path:
-        _check_plot(plot_path)
+        check_plot_path(plot_path)
     m = load(model, provider=provider, intra_op_threads=threads)
     progress = _Progress(3 + len(config.streams) + len(config.chunks) - (not startup), quiet)
     run = run_bench(m, config, progress)
@@ -82,15 +83,6 @@ class _Progress:
         if note:
             click.echo(note, err=True)
 
-
-def _check_plot(path: str) -> None:
-    """Fail before measuring, not after: matplotlib present, the folder there."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise UsageError("--plot needs matplotlib, which is not installed; pip install matplotlib") from None
-    if not Path(path).resolve().parent.is_dir():
-        raise UsageError(f"--plot {path!r}: folder {str(Path(path).parent)!r} does not exist; create it or pick another path")
 
 
 def _plot(run: BenchRun, path: str) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
+from edgernn.benchplot import check_plot_path
 from edgernn.errors import UsageError
 
 
@@ -41,7 +41,7 @@ def command(archs: str, hidden: str, features: int, steps: int, data: str | None
 
     config = CompareConfig(parse_archs(archs), parse_hidden(hidden), features, steps, data, epochs, window, seed)
     if plot_path:
-        _check_plot(plot_path)
+        check_plot_path(plot_path)
     progress = (lambda _: None) if quiet else (lambda text: click.echo(f"compare: {text}", err=True))
     result = compare(config, progress)
     if plot_path:
@@ -50,13 +50,3 @@ def command(archs: str, hidden: str, features: int, steps: int, data: str | None
         except OSError as e:
             raise UsageError(f"--plot {plot_path!r} cannot be written ({e.strerror or e}); pick another path") from e
     click.echo(json.dumps(result, indent=2) if as_json else render(result))
-
-
-def _check_plot(path: str) -> None:
-    """Fail before measuring: matplotlib present, the folder there."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise UsageError("--plot needs matplotlib, which is not installed; pip install matplotlib") from None
-    if not Path(path).resolve().parent.is_dir():
-        raise UsageError(f"--plot {path!r}: folder {str(Path(path).parent)!r} does not exist; create it or pick another path")

@@ -16,7 +16,7 @@ from edgernn.window import WindowStream
 
 from cli_checks import one_clear_line
 
-BILSTM = Path(__file__).parent.parent / "data" / "tiny-bilstm.onnx"  # rebuilt by tests/data/make_tiny_bilstm.py
+BILSTM = Path(__file__).parent.parent / "data" / "tiny-bilstm.onnx"  # rebuilt by tests/data/make_tiny.py
 TINY = Path(__file__).parent.parent / "data" / "tiny-lstm.onnx"
 
 

@@ -17,7 +17,7 @@ import edgernn  # noqa: E402
 from edgernn.classify import ClassifierStream  # noqa: E402
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import DataError  # noqa: E402
-from edgernn.train.classify import (Classifier, ClassifierConfig, export_classifier, last_logits, load_classifier,  # noqa: E402
+from edgernn.train.classify import (Classifier, ClassifierConfig, last_logits, load_classifier,  # noqa: E402
                                     pad_batch, run_classify)
 from edgernn.train.classify_data import build_tokenizer, docstrings, encode_texts, load_dataset, split_indices  # noqa: E402
 
