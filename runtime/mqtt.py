@@ -158,6 +158,7 @@ class MqttSource:
         self.closed = threading.Event()
         self.columns = _csv_columns(options) if fmt == "csv" else None
         self._subscribed, self._granted = threading.Event(), None
+        self.connections = 0  # successful (re)connections to the broker
         client_id = options.client_id or default_client_id(url)
         self._unacked: deque = deque()  # (last item position, mid, qos) per message, in order
         self._ack_lock = threading.Lock()
@@ -168,8 +169,14 @@ class MqttSource:
             raise DataError(f"the MQTT broker at {url.where} did not grant the subscription to {url.topic!r} "
                             f"({self._granted or 'no answer'}); check the topic filter and the broker's ACL")
 
+    @property
+    def reconnects(self) -> int:
+        """Times the connection was lost and made again (paho retries with backoff)."""
+        return max(0, self.connections - 1)
+
     def _subscribe(self, client: Any) -> None:
         """(Re)subscribe on every connection: a broker that lost the session gets it back."""
+        self.connections += 1
         def on_subscribe(c, userdata, mid, reason_codes, properties) -> None:
             self._granted = reason_codes[0]
             self._subscribed.set()

@@ -94,14 +94,14 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
     with ExitStack() as stack:
         rejects_file = stack.enter_context(open(rejects, "a", encoding="utf-8")) if rejects else None
         sink = open_sink(sink_spec, stack, live)
+        items, fmt = _items(source, fmt, limit, stack, live)
         emit = sink.emit
         terminal = _is_terminal(sys.stderr)
         if not quiet and (terminal or status_every):
-            emit = _with_status(emit, lambda: runner, 2.0 if terminal else status_every, in_place=terminal)
+            emit = _with_status(emit, lambda: runner, 2.0 if terminal else status_every, in_place=terminal, source=items)
         config = RunnerConfig(key_field, timestamp_field, threshold, max_batch, max_delay_ms,
                               Path(state_dir) if state_dir else None, checkpoint_every, idle_s=idle_s,
                               max_keys=max_keys, gap_limit=gap_limit, gap_policy=gap)
-        items, fmt = _items(source, fmt, limit, stack, live)
         runner = StreamRunner(m, config, emit=emit, reject=_writer(rejects_file) if rejects_file else None,
                               sync=sink.flush, done=getattr(items, "done", None))  # MQTT acks when done
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
@@ -115,6 +115,8 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
         finally:
             signal.signal(signal.SIGTERM, previous)
     summary = stats.summary(runner.keys, m.provider) | {"model": str(m.path), "provider_note": m.provider_note}
+    if getattr(items, "reconnects", None) is not None:  # a live source that can lose its connection
+        summary["reconnects"] = items.reconnects
     if summary_path:
         with open(summary_path, "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2)
@@ -148,7 +150,7 @@ def _is_terminal(handle: Any) -> bool:
     return bool(getattr(handle, "isatty", None) and handle.isatty())
 
 
-def _with_status(emit, get_runner, every_s: float, in_place: bool):
+def _with_status(emit, get_runner, every_s: float, in_place: bool, source: Any = None):
     """Wrap ``emit`` so a one-line status goes to stderr every ``every_s`` seconds: redrawn in
     place on a terminal, a new line otherwise (logs). Rates and latency are over the interval."""
     last = {"at": time.monotonic(), "steps": 0, "lat": 0}
@@ -164,7 +166,8 @@ def _with_status(emit, get_runner, every_s: float, in_place: bool):
         p50, p99 = (np.percentile(lat, [50, 99]) if len(lat) else (0.0, 0.0))
         rate = (st.steps - last["steps"]) / (now - last["at"])
         line = (f"{st.steps} steps ({rate:.0f}/s), {runner.keys} key(s), p50 {p50:.0f} us, p99 {p99:.0f} us, "
-                f"{st.anomalies} anomalies, {st.rejected} rejected")
+                f"{st.anomalies} anomalies, {st.rejected} rejected"
+                + (f", {source.reconnects} reconnects" if getattr(source, "reconnects", None) is not None else ""))
         sys.stderr.write(f"\r{line} " if in_place else f"status: {line}\n")
         sys.stderr.flush()
         last.update(at=now, steps=st.steps, lat=st.latency.count)
@@ -174,7 +177,7 @@ def _with_status(emit, get_runner, every_s: float, in_place: bool):
 
 def _summary_line(s: dict[str, Any]) -> str:
     lat = s["latency_us"]
-    extra = "".join(f", {s[k]} {k}" for k in ("replayed", "gaps") if s.get(k))
+    extra = "".join(f", {s[k]} {k}" for k in ("replayed", "gaps", "reconnects") if s.get(k))
     return (f"{s['steps']} steps, {s['keys']} key(s), {s['anomalies']} anomalies, {s['rejected']} rejected{extra}; "
             f"step latency p50 {lat['p50']} us, p99 {lat['p99']} us, read to output p50 {s['end_to_end_us']['p50']} us; "
             f"on {s['provider']}"

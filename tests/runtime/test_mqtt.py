@@ -282,8 +282,8 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path):
     prime(src, "restart-1", *opts[2:])
     recs, sink = records(), tmp_path / "out.jsonl"
     half = len(recs) // 2
-    stream = subprocess.Popen([sys.executable, "-m", "edgernn", "stream", "--source", src, *opts, "--sink", str(sink)],
-                              stderr=subprocess.PIPE, text=True)
+    stream = subprocess.Popen([sys.executable, "-m", "edgernn", "stream", "--source", src, *opts, "--sink", str(sink),
+                               "--summary", str(tmp_path / "summary.json")], stderr=subprocess.PIPE, text=True)
 
     def wait_for_outputs(n: int) -> None:
         deadline = time.monotonic() + 30
@@ -308,6 +308,7 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path):
     # every sample arrived once in the outputs; QoS 1 redeliveries after the restart, if any, were
     # suppressed as duplicate timestamps (counted in the summary's rejects)
     assert by_key(out_lines(sink.read_text())) == file_fed(tmp_path, recs), summary
+    assert json.loads((tmp_path / "summary.json").read_text())["reconnects"] == 1 and "1 reconnects" in summary
 
 
 def test_messages_read_but_not_processed_are_delivered_again(broker, tmp_path):
@@ -324,3 +325,52 @@ def test_messages_read_but_not_processed_are_delivered_again(broker, tmp_path):
     assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
     got = [(o["key"], o["timestamp"]) for o in out_lines(first.stdout) + out_lines(second.stdout)]
     assert sorted(got) == sorted((k, rec["timestamp"]) for k, rec in recs)  # none lost, none twice
+
+
+def test_tls_broker_with_our_ca_streams_and_a_wrong_ca_is_refused(tmp_path):
+    """A real TLS listener (a throwaway CA and server certificate made with openssl)."""
+    from conftest import free_port, mosquitto_binary, wait_for_port
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("the TLS test needs openssl (Debian package openssl)", pytrace=False)
+
+    def sh(*args: str) -> None:
+        subprocess.run([openssl, *args], cwd=tmp_path, check=True, capture_output=True)
+
+    sh("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=edgernn-test-ca",
+       "-keyout", "ca.key", "-out", "ca.pem")
+    sh("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
+    (tmp_path / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    sh("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1",
+       "-extfile", "san.cnf", "-out", "server.pem")
+    sh("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other-ca",
+       "-keyout", "other.key", "-out", "other.pem")
+    port = free_port()
+    conf = tmp_path / "tls.conf"
+    as_root = "user root\n" if os.geteuid() == 0 else ""
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\ncafile {tmp_path}/ca.pem\n"
+                    f"certfile {tmp_path}/server.pem\nkeyfile {tmp_path}/server.key\nlog_dest file {tmp_path}/log\n{as_root}")
+    broker = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, broker, tmp_path / "log")
+        src = f"mqtts://127.0.0.1:{port}/tls/+/data"
+        opts = ["--client-id", "tls-1", "--mqtt-key-level", "1", "--key", "sensor", "--tls-ca", str(tmp_path / "ca.pem")]
+        assert run("stream", "--source", src, *opts, "--limit", "0", "--quiet").exit_code == 0
+        recs = records()[:9]
+        c = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
+        c.tls_set(ca_certs=str(tmp_path / "ca.pem"))
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        for k, rec in recs:
+            c.publish(f"tls/{k}/data", json.dumps(rec), qos=1).wait_for_publish(timeout=10)
+        c.disconnect()
+        c.loop_stop()
+        r = run("stream", "--source", src, *opts, "--limit", str(len(recs)), "--quiet")
+        assert r.exit_code == 0, r.output
+        assert by_key(out_lines(r.stdout)) == file_fed(tmp_path, recs)
+        wrong = run("stream", "--source", src, "--client-id", "tls-2", "--tls-ca", str(tmp_path / "other.pem"), "--limit", "0")
+        one_clear_line(wrong, 5, "MQTT broker")
+    finally:
+        broker.terminate()
+        broker.wait(timeout=10)
