@@ -32,7 +32,7 @@ from edgernn.errors import SignatureError
 
 METADATA_KEY = "edgernn.signature"
 SCHEMA_VERSION = 1
-TASKS = ("forecast", "classify", "generate")
+TASKS = ("forecast", "classify", "generate", "seq2seq")
 ARCHS = ("rnn", "lstm", "gru")
 DTYPES = {"float32": np.float32, "int64": np.int64}
 

@@ -85,7 +85,7 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
     """
     m = load(model, provider=provider, intra_op_threads=threads)
     if m.signature.task != "forecast":
-        hint = {"generate": "edgernn generate", "classify": "edgernn classify"}.get(m.signature.task, "the API for that task")
+        hint = {"generate": "edgernn generate", "classify": "edgernn classify", "seq2seq": "edgernn generate MODEL --input TEXT"}.get(m.signature.task, "the API for that task")
         raise UsageError(f"edgernn stream runs forecast models; {m.path.name} is a {m.signature.task!r} model: use {hint}")
     if not m.signature.causal:
         raise UsageError(f"edgernn stream steps causal models; {m.path.name} is a window model (window {m.signature.window}, "
