@@ -26,8 +26,9 @@ from torch import nn
 from edgernn.errors import DataError, UsageError
 from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec, Tokenizer
 from edgernn.train.models import native_kernels
+from edgernn.train.checkpoint import load_module, save_module
 
-FORMAT, VERSION, KIND = "edgernn.checkpoint", 1, "charlm"
+KIND = "charlm"  # checkpoint kind (format and version: edgernn.train.checkpoint)
 UNK = "<unk>"
 
 
@@ -214,26 +215,13 @@ def signature_fields(model: CharLM, corpus_source: str, vocab: tuple[str, ...], 
 
 
 def save_charlm(path: str | Path, model: CharLM, signature: dict) -> Path:
-    """A self-describing checkpoint: format, version, kind "charlm", config, weights, signature fields."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "version": VERSION, "kind": KIND, "model_config": model.config.to_dict(),
-                "state_dict": model.state_dict(), "signature": signature}, path)
-    return path
+    """A self-describing checkpoint (``edgernn.train.checkpoint.save_module``)."""
+    return save_module(path, KIND, model, signature)
 
 
 def load_charlm(path: str | Path) -> tuple[CharLM, dict]:
-    """(model in eval mode, signature fields) from ``save_charlm``; a clear DataError otherwise."""
-    path = Path(path)
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a bad file
-        raise DataError(f"checkpoint {str(path)!r} cannot be read ({type(e).__name__}); pass a charlm checkpoint.pt") from e
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("kind") != KIND or raw.get("version") != VERSION:
-        raise DataError(f"{str(path)!r} is not an edgernn charlm checkpoint (version {VERSION}); retrain with `edgernn train charlm`")
-    model = CharLM(CharLMConfig(**raw["model_config"]))
-    model.load_state_dict(raw["state_dict"])
-    return model.eval(), raw["signature"]
+    """(model in eval mode, signature fields); a clear DataError for anything else."""
+    return load_module(path, KIND, lambda config: CharLM(CharLMConfig(**config)))
 
 
 def build_signature(model: CharLM, fields: dict, states: tuple[StateSpec, ...], parity: dict, export: dict) -> Signature:

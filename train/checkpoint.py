@@ -17,8 +17,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
+from torch import nn
 
 from edgernn.errors import DataError
 from edgernn.signature import Scaler
@@ -81,3 +83,28 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     model.load_state_dict(raw["state_dict"])
     model.eval()
     return Checkpoint(model, raw["signature"], raw.get("train_config", {}), raw.get("metrics", {}))
+
+
+# ---- the other tasks' checkpoints: same format, a ``kind`` naming the model class ----------------
+def save_module(path: str | Path, kind: str, model: nn.Module, signature: dict) -> Path:
+    """Save a char LM, classifier or seq2seq net: format, version, kind, config, weights, signature fields."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": FORMAT, "version": VERSION, "kind": kind, "model_config": model.config.to_dict(),
+                "state_dict": model.state_dict(), "signature": signature}, path)
+    return path
+
+
+def load_module(path: str | Path, kind: str, build: Callable[[dict], nn.Module]) -> tuple[nn.Module, dict]:
+    """(model rebuilt by ``build(model_config)`` in eval mode, signature fields) from ``save_module``."""
+    path = Path(path)
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a bad file
+        raise DataError(f"checkpoint {str(path)!r} cannot be read ({type(e).__name__}); pass a {kind} checkpoint.pt") from e
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("kind") != kind or raw.get("version") != VERSION:
+        raise DataError(f"{str(path)!r} is not an edgernn {kind} checkpoint (version {VERSION}); "
+                        f"retrain with `edgernn train {kind}`")
+    model = build(raw["model_config"])
+    model.load_state_dict(raw["state_dict"])
+    return model.eval(), raw["signature"]

@@ -28,8 +28,9 @@ from edgernn.errors import DataError, UsageError
 from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec, Tokenizer
 from edgernn.train.classify_data import Dataset, build_tokenizer, encode_texts, load_dataset, split_indices
 from edgernn.train.models import CELLS, native_kernels
+from edgernn.train.checkpoint import load_module, save_module
 
-FORMAT, VERSION, KIND = "edgernn.checkpoint", 1, "classify"
+KIND = "classify"  # checkpoint kind (format and version: edgernn.train.checkpoint)
 
 
 @dataclass
@@ -270,24 +271,13 @@ def export_classifier(model: Classifier, fields: dict, out: str | Path, config=N
 
 
 def save_classifier(path: str | Path, model: Classifier, fields: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "version": VERSION, "kind": KIND, "model_config": model.config.to_dict(),
-                "state_dict": model.state_dict(), "signature": fields}, path)
-    return path
+    """A self-describing checkpoint (``edgernn.train.checkpoint.save_module``)."""
+    return save_module(path, KIND, model, fields)
 
 
 def load_classifier(path: str | Path) -> tuple[Classifier, dict]:
-    path = Path(path)
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise DataError(f"checkpoint {str(path)!r} cannot be read ({type(e).__name__}); pass a classify checkpoint.pt") from e
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("kind") != KIND or raw.get("version") != VERSION:
-        raise DataError(f"{str(path)!r} is not an edgernn classify checkpoint; retrain with `edgernn train classify`")
-    model = Classifier(ClassifierConfig(**raw["model_config"]))
-    model.load_state_dict(raw["state_dict"])
-    return model.eval(), raw["signature"]
+    """(model in eval mode, signature fields); a clear DataError for anything else."""
+    return load_module(path, KIND, lambda config: Classifier(ClassifierConfig(**config)))
 
 
 # ---- the `edgernn train classify` command -----------------------------------------------------

@@ -30,8 +30,9 @@ from torch import nn
 from edgernn.errors import DataError, UsageError
 from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec, Tokenizer
 from edgernn.train.models import native_kernels
+from edgernn.train.checkpoint import load_module, save_module
 
-FORMAT, VERSION, KIND = "edgernn.checkpoint", 1, "seq2seq"
+KIND = "seq2seq"  # checkpoint kind (format and version: edgernn.train.checkpoint)
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 SYNTH = "synth:reverse"
@@ -296,24 +297,13 @@ def signature_fields(net: Seq2SeqNet, vocab, source: str, metrics: dict, extra: 
 
 
 def save_seq2seq(path: str | Path, net: Seq2SeqNet, fields: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "version": VERSION, "kind": KIND, "model_config": net.config.to_dict(),
-                "state_dict": net.state_dict(), "signature": fields}, path)
-    return path
+    """A self-describing checkpoint (``edgernn.train.checkpoint.save_module``)."""
+    return save_module(path, KIND, net, fields)
 
 
 def load_seq2seq(path: str | Path) -> tuple[Seq2SeqNet, dict]:
-    path = Path(path)
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a bad file
-        raise DataError(f"checkpoint {str(path)!r} cannot be read ({type(e).__name__}); pass a seq2seq checkpoint.pt") from e
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("kind") != KIND or raw.get("version") != VERSION:
-        raise DataError(f"{str(path)!r} is not an edgernn seq2seq checkpoint (version {VERSION}); retrain with `edgernn train seq2seq`")
-    net = Seq2SeqNet(Seq2SeqConfig(**raw["model_config"]))
-    net.load_state_dict(raw["state_dict"])
-    return net.eval(), raw["signature"]
+    """(model in eval mode, signature fields); a clear DataError for anything else."""
+    return load_module(path, KIND, lambda config: Seq2SeqNet(Seq2SeqConfig(**config)))
 
 
 def encoder_path(decoder_path: str | Path) -> Path:
