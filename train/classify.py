@@ -27,6 +27,7 @@ from torch import nn
 from edgernn.errors import DataError, UsageError
 from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec, Tokenizer
 from edgernn.train.classify_data import Dataset, build_tokenizer, encode_texts, load_dataset, split_indices
+from edgernn.train.attention import AttentionPool
 from edgernn.train.models import CELLS, native_kernels
 from edgernn.train.checkpoint import load_module, save_module
 
@@ -44,6 +45,7 @@ class ClassifierConfig:
     hidden: tuple[int, ...] = (64,)  # hidden size of each stacked recurrent layer, bottom to top
     n_classes: int = 2  # classes (logits per step)
     dropout: float = 0.0  # dropout between recurrent layers and before the head (training only)
+    attention: bool = False  # attention pooling over the steps so far before the head (online softmax as state)
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -67,7 +69,7 @@ class ClassifierConfig:
 
 
 class Classifier(nn.Module):
-    """[Embedding] + stacked RNN / LSTM / GRU layers + linear head on every step."""
+    """[Embedding] + stacked RNN / LSTM / GRU layers [+ attention pooling] + linear head on every step."""
 
     def __init__(self, config: ClassifierConfig):
         super().__init__()
@@ -78,18 +80,21 @@ class Classifier(nn.Module):
         cell = CELLS[config.arch]
         self.layers = nn.ModuleList(cell(i, h, batch_first=True) for i, h in zip(sizes_in, config.hidden))
         self.drop = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden[-1], config.n_classes)
+        self.attn = AttentionPool(config.hidden[-1]) if config.attention else None
+        self.head = nn.Linear(config.hidden[-1] * (2 if config.attention else 1), config.n_classes)  # [h_t, context_t]
 
     @property
     def states_per_layer(self) -> int:
         return 2 if self.config.arch == "lstm" else 1
 
     def initial_state(self, batch: int) -> list[torch.Tensor]:
-        """Zero state: per layer (1, B, H) hidden (and cell, for LSTM)."""
-        return [torch.zeros(1, batch, h) for h in self.config.hidden for _ in range(self.states_per_layer)]
+        """Zero state: per layer (1, B, H) hidden (and cell, for LSTM), then the attention pool's."""
+        pool = self.attn.initial_state(batch) if self.attn is not None else []
+        return [torch.zeros(1, batch, h) for h in self.config.hidden for _ in range(self.states_per_layer)] + pool
 
     def state_shapes(self) -> list[tuple]:
-        return [(1, "batch", h) for h in self.config.hidden for _ in range(self.states_per_layer)]
+        pool = self.attn.state_shapes() if self.attn is not None else []
+        return [(1, "batch", h) for h in self.config.hidden for _ in range(self.states_per_layer)] + pool
 
     def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """x: (B, T, F) model units or (B, T) int64 ids -> (logits (B, T, C), *new_states)."""
@@ -107,6 +112,10 @@ class Classifier(nn.Module):
             else:
                 h, hn = layer(h, states[i])
                 new_states.append(hn)
+        if self.attn is not None:
+            context, *pool = self.attn(h, *states[len(new_states):])  # (B, T, H): attention over steps 1..t
+            new_states += pool
+            h = torch.cat([h, context], dim=2)  # (B, T, 2H): the latest step and what attention picked
         return (self.head(self.drop(h)), *new_states)
 
 
@@ -308,7 +317,7 @@ def prepare(data: Dataset, idx: tuple[list, list, list], tokenizer: str, vocab_s
 def run_classify(*, data: str, text: str | None = None, label: str | None = None, seq_id: str | None = None,
                  features: tuple[str, ...] | None = None, tokenizer: str = "char", vocab_size: int = 96,
                  max_len: int = 256, arch: str = "lstm", hidden: tuple[int, ...] = (64,), embed: int = 32,
-                 dropout: float = 0.0, epochs: int = 20, batch_size: int = 32, lr: float = 3e-3, clip: float = 1.0,
+                 dropout: float = 0.0, attention: bool = False, epochs: int = 20, batch_size: int = 32, lr: float = 3e-3, clip: float = 1.0,
                  patience: int = 5, val_frac: float = 0.15, test_frac: float = 0.15, seed: int = 0,
                  out: Path = Path("runs/classify"), no_export: bool = False, quiet: bool = False) -> dict:
     """Load, split, train, evaluate; write OUT/checkpoint.pt, OUT/report.json and OUT/model.onnx."""
@@ -324,7 +333,7 @@ def run_classify(*, data: str, text: str | None = None, label: str | None = None
     token = dataset.kind == "text"
     config = ClassifierConfig(arch=arch, n_features=1 if token else len(dataset.features),
                               vocab_size=data_notes["vocab_size"] if token else 0, embed=embed, hidden=hidden,
-                              n_classes=len(dataset.labels), dropout=dropout)
+                              n_classes=len(dataset.labels), dropout=dropout, attention=attention)
     torch.manual_seed(seed)
     model = Classifier(config)
     result = train_classifier(model, tr, va, TrainConfig(epochs, batch_size, lr, clip, patience, seed, quiet))
@@ -337,7 +346,8 @@ def run_classify(*, data: str, text: str | None = None, label: str | None = None
         "data": {"source": dataset.source, "kind": dataset.kind, "sequences": split_sizes,
                  "split": "seeded stratified shuffle of whole sequences", **data_notes},
         "metrics": {"test_accuracy": test.get("accuracy"), "majority_baseline": baseline["test_accuracy"]},
-        "model": {"arch": arch, "hidden": list(config.hidden), "embed": embed if token else None}}})
+        "model": {"arch": arch, "hidden": list(config.hidden), "embed": embed if token else None,
+                  "attention": attention}}})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {"checkpoint": str(save_classifier(out / "checkpoint.pt", model, fields))}

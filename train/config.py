@@ -44,6 +44,7 @@ class TrainConfig:
     dropout: float = 0.0  # dropout between recurrent layers
     norm: str = "none"  # "batch": BatchNorm1d between recurrent layers (--arch gru --norm batch: GRU-BN)
     bidirectional: bool = False  # forward + backward layers: a window model (not steppable), trained many-to-one
+    attention: bool = False  # attention pooling over time before the head (its online softmax streams as state)
     # ---- optimisation -----------------------------------------------------------------
     epochs: int = 30  # upper bound on passes over the training windows
     batch_size: int = 64  # windows per optimiser step
@@ -77,6 +78,8 @@ class TrainConfig:
             raise UsageError(f"--norm {self.norm!r} is unknown; choose one of {', '.join(NORMS)}")
         if self.norm != "none" and len(self.hidden) < 2:
             raise UsageError(f"--norm {self.norm} normalises between recurrent layers; give at least two --hidden sizes, like 64,64")
+        if self.attention and self.bidirectional:
+            raise UsageError("--attention pools causally, step by step; it does not combine with --bidirectional (drop one)")
         if self.scaler not in SCALERS:
             raise UsageError(f"--scaler {self.scaler!r} is unknown; choose one of {', '.join(SCALERS)}")
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):

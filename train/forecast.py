@@ -51,7 +51,7 @@ def train_forecast(cfg: TrainConfig) -> TrainResult:
     seed_everything(cfg.seed)
     data = prepare_data(cfg)
     model = Forecaster(ForecasterConfig(cfg.arch, len(data.features), len(data.targets), cfg.hidden, cfg.dropout,
-                                        norm=cfg.norm, bidirectional=cfg.bidirectional))
+                                        norm=cfg.norm, bidirectional=cfg.bidirectional, attention=cfg.attention))
     history = fit(model, data.parts["train"], data.parts["val"], cfg)
     preds = {p: data.target_scaler.inverse(predict(model, w.x)[:, -1]).astype(np.float64) for p, w in data.parts.items()}
     val = data.parts["val"]
@@ -117,6 +117,7 @@ def build_signature(cfg: TrainConfig, data: Dataset, report: dict) -> dict:
         "versions": report["versions"],
         "created": report["created"],
         "seed": cfg.seed,
+        "model": {"norm": cfg.norm, "bidirectional": cfg.bidirectional, "attention": cfg.attention},
     }
     return {
         "task": "forecast",

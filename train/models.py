@@ -19,6 +19,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from edgernn.train.attention import AttentionPool
+
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 NORMS = ("none", "batch")  # between recurrent layers: nothing, or BatchNorm1d (inference statistics when exported)
 
@@ -32,6 +34,7 @@ ARCHITECTURES: dict[str, dict] = {
     "gru-bn": {"arch": "gru", "norm": "batch"},  # GRU with BatchNorm1d between layers (streams: eval-mode BN is affine)
     "lstm-deep": {"arch": "lstm", "hidden": (128, 64, 32)},  # deep stacked LSTM of decreasing width
     "bilstm": {"arch": "lstm", "bidirectional": True},  # window model: not steppable
+    "lstm-attn": {"arch": "lstm", "attention": True},  # LSTM + additive attention pooling (online softmax as state)
 }
 
 
@@ -56,23 +59,28 @@ class ForecasterConfig:
     dropout: float = 0.0  # dropout between recurrent layers (training only)
     norm: str = "none"  # "batch": BatchNorm1d between recurrent layers (with arch "gru": GRU-BN)
     bidirectional: bool = False  # forward + backward layers (output 2H each); a window model with no state
+    attention: bool = False  # attention pooling over time before the head (edgernn.train.attention), causal only
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
         self.bidirectional = bool(self.bidirectional)
+        self.attention = bool(self.attention)
         if self.arch not in CELLS:
             raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(CELLS)}")
         if self.norm not in NORMS:
             raise ValueError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}")
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"hidden sizes must be positive integers, got {self.hidden}")
+        if self.attention and self.bidirectional:
+            raise ValueError("attention pooling streams causally; it does not combine with bidirectional layers")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class Forecaster(nn.Module):
-    """Stacked RNN / LSTM / GRU layers (own sizes each), [BatchNorm1d +] dropout between, dense head."""
+    """Stacked RNN / LSTM / GRU layers (own sizes each), [BatchNorm1d +] dropout between,
+    [attention pooling over time,] dense head."""
 
     def __init__(self, config: ForecasterConfig):
         super().__init__()
@@ -85,7 +93,9 @@ class Forecaster(nn.Module):
         # BatchNorm1d over each lower layer's output channels; in eval mode a per-channel affine map per step
         self.norms = nn.ModuleList(nn.BatchNorm1d(d * h) for h in config.hidden[:-1]) if config.norm == "batch" else None
         self.drop = nn.Dropout(config.dropout)
-        self.head = nn.Linear(d * config.hidden[-1], config.n_targets)
+        self.attn = AttentionPool(config.hidden[-1]) if config.attention else None
+        head_in = d * config.hidden[-1] * (2 if config.attention else 1)  # with attention: [h_t, context_t]
+        self.head = nn.Linear(head_in, config.n_targets)
 
     @property
     def causal(self) -> bool:
@@ -99,8 +109,10 @@ class Forecaster(nn.Module):
         return 2 if self.config.arch == "lstm" else 1
 
     def initial_state(self, batch: int) -> list[torch.Tensor]:
-        """Zero state: per layer (1, B, H) hidden (and cell, for LSTM); none for a window model."""
-        return [torch.zeros(1, batch, h) for h in self.config.hidden for _ in range(self.states_per_layer)]
+        """Zero state: per layer (1, B, H) hidden (and cell, for LSTM), then the attention pool's
+        (m, s, acc); none for a window model."""
+        pool = self.attn.initial_state(batch) if self.attn is not None else []
+        return [torch.zeros(1, batch, h) for h in self.config.hidden for _ in range(self.states_per_layer)] + pool
 
     def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """x: (B, T, F) in model units -> (y (B, T, n_targets), *new_states).
@@ -126,6 +138,10 @@ class Forecaster(nn.Module):
             else:
                 h, hn = layer(h, state[0])  # (B, T, H_i)
                 new_states.append(hn)
+        if self.attn is not None:
+            context, *pool = self.attn(h, *states[len(new_states):])  # (B, T, H): attention over steps 1..t
+            new_states += pool
+            h = torch.cat([h, context], dim=2)  # (B, T, 2H): the latest step and what attention picked
         y = self.head(h)  # (B, T, n_targets)
         return (y, *new_states)
 
@@ -150,4 +166,5 @@ class Forecaster(nn.Module):
 
     def state_shapes(self) -> list[tuple]:
         """Symbolic shapes for the signature: (1, "batch", H) per state tensor (none for a window model)."""
-        return [(1, "batch", h) for h in self.config.hidden for _ in range(self.states_per_layer)]
+        pool = self.attn.state_shapes() if self.attn is not None else []
+        return [(1, "batch", h) for h in self.config.hidden for _ in range(self.states_per_layer)] + pool

@@ -34,6 +34,8 @@ def command() -> None:
               help="none, or batch: BatchNorm1d between recurrent layers (--arch gru --norm batch = GRU-BN).")
 @click.option("--bidirectional", is_flag=True,
               help="Forward + backward layers: a window model (not steppable; run it with model.window_stream()).")
+@click.option("--attention", is_flag=True,
+              help="Attention pooling over time before the head (additive score, softmax kept as running state).")
 @click.option("--hidden", default="64,64", show_default=True, help="Hidden size per stacked layer, e.g. 50,50,25.")
 @click.option("--dropout", default=0.0, show_default=True, help="Dropout between recurrent layers.")
 @click.option("--epochs", default=30, show_default=True, help="Maximum epochs.")
@@ -74,8 +76,8 @@ def forecast(**opts) -> None:
 
 
 _PLAIN = (
-    "key", "timestamp", "window", "stride", "val_frac", "test_frac", "scaler", "arch", "norm", "bidirectional", "dropout", "epochs",
-    "batch_size", "lr", "clip", "patience", "lr_patience", "seed", "anomaly_threshold", "quiet",
+    "key", "timestamp", "window", "stride", "val_frac", "test_frac", "scaler", "arch", "norm", "bidirectional", "attention",
+    "dropout", "epochs", "batch_size", "lr", "clip", "patience", "lr_patience", "seed", "anomaly_threshold", "quiet",
 )
 
 
@@ -141,6 +143,8 @@ def charlm(**opts) -> None:
 @click.option("--arch", default="lstm", show_default=True, help="rnn, lstm or gru.")
 @click.option("--hidden", default="64", show_default=True, help="Hidden size per stacked layer, e.g. 64,32.")
 @click.option("--embed", default=32, show_default=True, help="Text: token embedding width.")
+@click.option("--attention", is_flag=True,
+              help="Attention pooling over the steps so far before the head (its online softmax streams as state).")
 @click.option("--dropout", default=0.0, show_default=True, help="Dropout between layers and before the head.")
 @click.option("--epochs", default=20, show_default=True, help="Maximum epochs.")
 @click.option("--batch-size", default=32, show_default=True, help="Sequences per optimizer step.")

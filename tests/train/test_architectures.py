@@ -34,9 +34,10 @@ TESTED = {
     "gru-bn": {"arch": "gru", "norm": "batch", "hidden": (8, 4)},
     "lstm-deep": {"arch": "lstm", "hidden": (32, 16, 8)},
     "bilstm": {"arch": "lstm", "bidirectional": True, "hidden": (8, 4)},
+    "lstm-attn": {"arch": "lstm", "attention": True, "hidden": (8, 4)},
 }
 # every ForecasterConfig field; a new one is a new architecture option: add it to ARCHITECTURES and TESTED
-KNOWN_FIELDS = {"arch", "n_features", "n_targets", "hidden", "dropout", "norm", "bidirectional"}
+KNOWN_FIELDS = {"arch", "n_features", "n_targets", "hidden", "dropout", "norm", "bidirectional", "attention"}
 WINDOW = 12
 SIGNATURE = {
     "task": "forecast", "features": ["temp", "humidity"], "targets": ["temp"],
@@ -105,6 +106,7 @@ def test_every_supported_architecture_is_tested():
     assert {c.norm for c in used} == set(NORMS), "a norm in train.models.NORMS has no ARCHITECTURES entry"
     assert {c.bidirectional for c in used} == {False, True}
     assert any(len(c.hidden) >= 3 for c in used), "the deep stacked LSTM is gone from ARCHITECTURES"
+    assert {c.attention for c in used} == {False, True}, "attention pooling is gone from ARCHITECTURES"
     fields = {f.name for f in dataclasses.fields(ForecasterConfig)}
     assert fields == KNOWN_FIELDS, f"ForecasterConfig gained/lost options {fields ^ KNOWN_FIELDS}: register and test them"
     # the CLI's torch-free validation knows the same cells and norms
@@ -122,7 +124,8 @@ def test_architecture_exports_with_parity_and_runs_in_the_runtime(tmp_path, name
     assert sig.causal is causal and sig.window == WINDOW
     if causal:
         per_layer = 2 if TESTED[name]["arch"] == "lstm" else 1
-        assert len(sig.states) == per_layer * len(TESTED[name]["hidden"])
+        pool = 3 if TESTED[name].get("attention") else 0  # the online softmax: m, s, acc
+        assert len(sig.states) == per_layer * len(TESTED[name]["hidden"]) + pool
         assert "step by step" in sig.parity["method"]
     else:
         assert sig.states == () and sig.outputs[0].shape == ("batch", 1, 1)
@@ -166,7 +169,8 @@ def test_train_config_validates_norm_and_bidirectional():
     {"arch": "gru", "norm": "batch", "hidden": (16, 8)},
     {"arch": "lstm", "hidden": (32, 16, 8)},
     {"arch": "lstm", "bidirectional": True, "hidden": (16, 8)},
-], ids=["gru-bn", "lstm-deep", "bilstm"])
+    {"arch": "lstm", "attention": True, "hidden": (16, 8)},
+], ids=["gru-bn", "lstm-deep", "bilstm", "lstm-attn"])
 def test_train_export_and_run_each_new_architecture(tmp_path, fields):
     cfg = TrainConfig(data="synth:sensor?n=1500", window=20, epochs=1, out=tmp_path / "run", quiet=True, **fields)
     result = train_forecast(cfg)
@@ -176,6 +180,7 @@ def test_train_export_and_run_each_new_architecture(tmp_path, fields):
     ckpt = load_checkpoint(result.checkpoint)
     assert ckpt.model.config.norm == fields.get("norm", "none")
     assert ckpt.model.config.bidirectional is fields.get("bidirectional", False)
+    assert ckpt.model.config.attention is fields.get("attention", False)
     model = edgernn.load(result.onnx, provider="cpu")
     assert model.signature.causal is not fields.get("bidirectional", False) and model.signature.window == 20
     run_as_its_nature_allows(model, ckpt.model.eval())
