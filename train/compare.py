@@ -2,11 +2,15 @@
 in the runtime, export parity (and, with data, test MSE next to the naive baseline). Behind
 ``edgernn compare``.
 
-Without data every architecture is a random-weight ``Forecaster`` (same seed, same sizes),
-exported through ``export_model`` with its parity check. With data each one is trained by
-``train_forecast`` (same config but the arch) into a temporary folder and its verified export
-is measured. Latency is ``edgernn.bench.single_stream``: ``Stream.step`` one step per call,
-interleaved with a bare ``InferenceSession.run`` loop, CPU provider, one thread.
+Every entry of ``edgernn.train.models.ARCHITECTURES`` can be compared. Sizes match: each uses
+``--hidden``, except the deep stack (three layers of decreasing width from the first size,
+e.g. 64 -> 64,32,16) and GRU-BN given one size (two layers of it: a norm sits between layers).
+Without data every architecture is a random-weight ``Forecaster`` (same seed), exported through
+``export_model`` with its parity check. With data each one is trained by ``train_forecast`` (same
+config but the architecture) into a temporary folder and its verified export is measured.
+Latency is ``edgernn.bench.single_stream``: ``Stream.step`` one step per call, interleaved with a
+bare ``InferenceSession.run`` loop, CPU provider, one thread; a window model (bilstm) is timed
+as it runs live, ``WindowStream.step`` re-running the window, against a bare run over the window.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from pathlib import Path
 from typing import Callable
 
 from edgernn.errors import UsageError
-from edgernn.train.models import CELLS
+from edgernn.train.models import ARCHITECTURES
 
-ARCHS = tuple(CELLS)  # ("rnn", "lstm", "gru")
+ARCHS = tuple(ARCHITECTURES)  # rnn, lstm, gru, gru-bn, lstm-deep, bilstm, lstm-attn
 FIELDS = ("arch", "layers", "hidden", "params", "onnx_bytes", "flops_per_step", "step_us", "bare_ort_us",
           "parity_max_abs_error", "exporter")
 
@@ -69,26 +73,40 @@ def compare(config: CompareConfig, progress: Callable[[str], None] = lambda _: N
             "provider": "cpu", "threads": 1, "machine": machine(), "archs": rows}
 
 
+def arch_fields(name: str, hidden: tuple[int, ...]) -> dict:
+    """The ForecasterConfig fields of registered architecture ``name`` at the compared size."""
+    fields = {**ARCHITECTURES[name], "hidden": hidden}
+    if name == "lstm-deep":  # n layers of decreasing width
+        fields["hidden"] = tuple(max(1, hidden[0] // 2**k) for k in range(3))
+    if fields.get("norm", "none") != "none" and len(hidden) < 2:  # the norm sits between two layers
+        fields["hidden"] = (hidden[0], hidden[0])
+    return fields
+
+
 def compare_one(arch: str, config: CompareConfig, folder: Path) -> dict:
     """One architecture's row."""
     import edgernn
     from edgernn.bench import bare_session, flops_per_step, parse_repeat, sample_rows, single_stream
 
     folder.mkdir(parents=True, exist_ok=True)
-    model, onnx_path, extra = (_trained if config.data else _random)(arch, config, folder)
+    fields = arch_fields(arch, config.hidden)
+    model, onnx_path, extra = (_trained if config.data else _random)(fields, config, folder)
     runtime = edgernn.load(onnx_path, provider="cpu", intra_op_threads=1)
     sig = runtime.signature
-    single, _ = single_stream(runtime, bare_session(runtime), sample_rows(sig, 1024, config.seed),
-                              parse_repeat(str(config.steps)))
+    rows, repeat = sample_rows(sig, 1024, config.seed), parse_repeat(str(config.steps))
+    timing = single_stream if sig.causal else window_stream
+    single, _ = timing(runtime, bare_session(runtime), rows, repeat)
     parity = sig.parity or {}
+    plain = sig.causal and not fields.get("attention")  # what flops_per_step counts: gates and head
     return {
         "arch": arch,
-        "layers": len(config.hidden),
-        "hidden": list(config.hidden),
+        "layers": len(fields["hidden"]),
+        "hidden": list(fields["hidden"]),
         "features": len(sig.features),
         "params": sum(p.numel() for p in model.parameters()),
         "onnx_bytes": onnx_path.stat().st_size,
-        "flops_per_step": flops_per_step(sig),
+        "flops_per_step": flops_per_step(sig) if plain else None,
+        "mode": "step" if sig.causal else f"window of {sig.window}",
         "step_us": {k: single["edgernn_us"][k] for k in ("p50", "p99", "mean")},
         "bare_ort_us": {k: single["bare_ort_us"][k] for k in ("p50", "p99", "mean")},
         "parity_max_abs_error": parity.get("max_abs_error"),
@@ -97,7 +115,22 @@ def compare_one(arch: str, config: CompareConfig, folder: Path) -> dict:
     }
 
 
-def _random(arch: str, config: CompareConfig, folder: Path):
+def window_stream(model, session, rows, repeat) -> tuple[dict, dict]:
+    """``WindowStream.step`` (a full window re-run per step) vs a bare run() over the same window."""
+    from edgernn.bench import interleaved, percentiles
+
+    sig, live = model.signature, model.window_stream()
+    live.steps(rows[: sig.window])  # warmed up: every timed step forecasts
+    user = list(rows)
+    window = sig.input_scaler.transform(rows[: sig.window])[None]  # (1, W, F) model units
+    samples = interleaved({"edgernn": lambda i: live.step(user[i % len(user)]),
+                           "bare_ort": lambda i: session.run(None, {sig.input_name: window})},
+                          repeat.steps, repeat.warmup)
+    out = {"edgernn_us": percentiles(samples["edgernn"]), "bare_ort_us": percentiles(samples["bare_ort"])}
+    return out, samples
+
+
+def _random(fields: dict, config: CompareConfig, folder: Path):
     import torch
 
     from edgernn.train.checkpoint import Checkpoint
@@ -105,10 +138,10 @@ def _random(arch: str, config: CompareConfig, folder: Path):
     from edgernn.train.models import Forecaster, ForecasterConfig
 
     torch.manual_seed(config.seed)
-    model = Forecaster(ForecasterConfig(arch, config.features, 1, config.hidden)).eval()
+    model = Forecaster(ForecasterConfig(n_features=config.features, n_targets=1, **fields)).eval()
     names = [f"f{i}" for i in range(config.features)]
     signature = {
-        "task": "forecast", "arch": arch, "layers": list(config.hidden), "features": names, "targets": names[:1],
+        "task": "forecast", "arch": fields["arch"], "layers": list(fields["hidden"]), "features": names, "targets": names[:1],
         "input_scaler": {"kind": "standard", "offset": [0.0] * config.features, "scale": [1.0] * config.features},
         "target_scaler": {"kind": "standard", "offset": [0.0], "scale": [1.0]},
         "window": config.window, "anomaly_threshold": 4.0,
@@ -119,12 +152,12 @@ def _random(arch: str, config: CompareConfig, folder: Path):
     return model, out, {}
 
 
-def _trained(arch: str, config: CompareConfig, folder: Path):
+def _trained(fields: dict, config: CompareConfig, folder: Path):
     from edgernn.train.config import TrainConfig
     from edgernn.train.forecast import train_forecast
 
-    cfg = TrainConfig(data=config.data, arch=arch, hidden=config.hidden, epochs=config.epochs, window=config.window,
-                      seed=config.seed, out=folder, quiet=True, export=True)
+    cfg = TrainConfig(data=config.data, epochs=config.epochs, window=config.window, seed=config.seed, out=folder,
+                      quiet=True, export=True, **fields)
     r = train_forecast(cfg)
     test, naive = r.report["metrics"]["test"], r.report["baseline"]["naive_last_value"]["test"]
     return r.model, r.onnx, {"test_mse": test["mse"], "naive_mse": naive["mse"], "skill_vs_naive": r.report["skill_vs_naive"],
@@ -135,12 +168,12 @@ def _trained(arch: str, config: CompareConfig, folder: Path):
 def render(result: dict) -> str:
     """The result as a text table."""
     trained = result["data"] is not None
-    head = ["arch", "layers", "params", "onnx bytes", "step p50 us", "step p99 us", "bare p50 us", "parity err"]
+    head = ["arch", "layers", "mode", "params", "onnx bytes", "step p50 us", "step p99 us", "bare p50 us", "parity err"]
     if trained:
         head += ["test MSE", "naive MSE"]
     rows = []
     for r in result["archs"]:
-        row = [r["arch"], f"{r['layers']} ({','.join(map(str, r['hidden']))})", f"{r['params']:,}", f"{r['onnx_bytes']:,}",
+        row = [r["arch"], f"{r['layers']} ({','.join(map(str, r['hidden']))})", r["mode"], f"{r['params']:,}", f"{r['onnx_bytes']:,}",
                f"{r['step_us']['p50']:.1f}", f"{r['step_us']['p99']:.1f}", f"{r['bare_ort_us']['p50']:.1f}",
                "-" if r["parity_max_abs_error"] is None else f"{r['parity_max_abs_error']:.1e}"]
         if trained:
@@ -150,7 +183,7 @@ def render(result: dict) -> str:
     fmt = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     what = f"trained on {result['data']} ({result['epochs']} epochs max)" if trained else "random weights"
     lines = [f"compare: hidden {','.join(map(str, result['hidden']))}, {result['features']} feature(s), {what}; "
-             f"Stream.step latency over {result['steps']} steps, CPU, 1 thread",
+             f"step latency over {result['steps']} steps (Stream.step; window models: WindowStream.step), CPU, 1 thread",
              fmt(head), fmt(["-" * w for w in widths])]
     return "\n".join(lines + [fmt(r) for r in rows])
 
@@ -172,12 +205,15 @@ def plot(result: dict, path: str | Path) -> Path:
     p50 = [r["step_us"]["p50"] for r in rows]
     p99 = [r["step_us"]["p99"] for r in rows]
     axes[2].bar(names, p50, color=colors, yerr=[[0] * len(rows), [b - a for a, b in zip(p50, p99)]], capsize=4)
-    axes[2].set_title("Stream.step latency (us, p50; bar to p99)")
+    axes[2].set_title("step latency (us, p50; bar to p99)")
+    axes[2].set_yscale("log")  # a window model re-runs its whole window: orders of magnitude apart
     if trained:
         axes[3].bar(names, [r["test_mse"] for r in rows], color=colors)
         axes[3].axhline(rows[0]["naive_mse"], color="black", linestyle="--", label="naive last value")
         axes[3].set_title("test MSE")
         axes[3].legend(loc="upper right")
+    for ax in axes:
+        ax.tick_params(axis="x", labelrotation=45)
     fig.suptitle(f"hidden {','.join(map(str, result['hidden']))}")
     fig.savefig(path, dpi=100)
     return Path(path)

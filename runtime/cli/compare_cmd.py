@@ -1,4 +1,4 @@
-"""``edgernn compare``: RNN / LSTM / GRU side by side at matching sizes (needs the train extra)."""
+"""``edgernn compare``: every supported architecture side by side at matching sizes (needs the train extra)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from edgernn.errors import UsageError
 
 
 @click.command("compare")
-@click.option("--archs", default="rnn,lstm,gru", show_default=True, metavar="A,A,...", help="Architectures: rnn, lstm, gru.")
+@click.option("--archs", default="rnn,lstm,gru,gru-bn,lstm-deep,bilstm,lstm-attn", show_default=True, metavar="A,A,...",
+              help="Architectures, comma-separated: rnn, lstm, gru, gru-bn, lstm-deep, bilstm, lstm-attn.")
 @click.option("--hidden", default="64,64", show_default=True, help="Hidden size per stacked layer, the same for every arch.")
 @click.option("--features", default=2, show_default=True, help="Input columns of the random-weight models (ignored with --data).")
 @click.option("--steps", default=2000, show_default=True, help="Timed Stream.step calls per architecture (>= 10).")
@@ -25,14 +26,18 @@ from edgernn.errors import UsageError
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 def command(archs: str, hidden: str, features: int, steps: int, data: str | None, epochs: int, window: int, seed: int,
             as_json: bool, plot_path: str | None, quiet: bool) -> None:
-    """Compare architectures at matching sizes: parameters, layers, ONNX file size, Stream.step
-    latency in the runtime (p50/p99, next to a bare ONNX Runtime loop) and export parity.
+    """Compare architectures at matching sizes: parameters, layers, ONNX file size, step latency
+    in the runtime (p50/p99, next to a bare ONNX Runtime loop) and export parity.
+
+    Every architecture uses --hidden, but lstm-deep (three layers of decreasing width from the
+    first size) and gru-bn given one size (two layers of it). bilstm is a window model: its
+    latency is WindowStream.step, re-running the whole --window at every step.
 
     Without --data the models have random weights (exported and verified like a trained one);
     with --data each is trained first and its test MSE is shown next to the naive baseline.
 
     JSON fields: edgernn, hidden, features, data, epochs, steps, provider, threads, machine,
-    archs [{arch, layers, hidden, features, params, onnx_bytes, flops_per_step, step_us {p50,
+    archs [{arch, layers, hidden, features, mode, params, onnx_bytes, flops_per_step, step_us {p50,
     p99, mean}, bare_ort_us {p50, p99, mean}, parity_max_abs_error, exporter; with --data also
     test_mse, naive_mse, skill_vs_naive, epochs_run}]. Needs the train extra.
     """

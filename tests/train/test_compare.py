@@ -13,8 +13,9 @@ from click.testing import CliRunner  # noqa: E402
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import UsageError  # noqa: E402
 from edgernn.train.compare import parse_archs, render  # noqa: E402
+from edgernn.train.models import ARCHITECTURES  # noqa: E402
 
-FIELDS = {"arch", "layers", "hidden", "features", "params", "onnx_bytes", "flops_per_step", "step_us", "bare_ort_us",
+FIELDS = {"arch", "layers", "hidden", "features", "mode", "params", "onnx_bytes", "flops_per_step", "step_us", "bare_ort_us",
           "parity_max_abs_error", "exporter"}
 
 
@@ -27,14 +28,18 @@ def test_json_has_the_documented_fields_for_each_arch(tmp_path):
     r = run("--json", "--plot", str(png))
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    assert [a["arch"] for a in out["archs"]] == ["rnn", "lstm", "gru"]
+    assert [a["arch"] for a in out["archs"]] == list(ARCHITECTURES)  # every supported architecture by default
     assert out["hidden"] == [8] and out["features"] == 2 and out["steps"] == 200 and out["data"] is None
     for a in out["archs"]:
         assert FIELDS <= set(a) and "test_mse" not in a
-        assert a["layers"] == 1 and a["hidden"] == [8] and a["onnx_bytes"] > 0
+        assert a["onnx_bytes"] > 0 and a["parity_max_abs_error"] <= 1e-5
         assert 0 < a["step_us"]["p50"] <= a["step_us"]["p99"] and a["bare_ort_us"]["p50"] > 0
-        assert a["parity_max_abs_error"] <= 1e-5
-    params = {a["arch"]: a["params"] for a in out["archs"]}
+    by = {a["arch"]: a for a in out["archs"]}
+    assert {n: (a["hidden"], a["mode"]) for n, a in by.items()} == {
+        "rnn": ([8], "step"), "lstm": ([8], "step"), "gru": ([8], "step"), "gru-bn": ([8, 8], "step"),
+        "lstm-deep": ([8, 4, 2], "step"), "bilstm": ([8], "window of 50"), "lstm-attn": ([8], "step")}
+    assert by["bilstm"]["step_us"]["p50"] > by["lstm"]["step_us"]["p50"]  # a window re-run per step
+    params = {a["arch"]: a["params"] for a in out["archs"] if a["arch"] in ("rnn", "gru", "lstm")}
     # 1 gate (rnn), 3 (gru), 4 (lstm) of H*(F+H) + 2H biases each, plus the head H+1
     assert params == {"rnn": 8 * 10 + 16 + 9, "gru": 3 * (8 * 10 + 16) + 9, "lstm": 4 * (8 * 10 + 16) + 9}
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -57,6 +62,6 @@ def test_bad_archs_is_a_one_line_usage_error(archs):
 
 
 def test_parse_archs():
-    assert parse_archs("LSTM, rnn,lstm") == ("lstm", "rnn")
+    assert parse_archs("LSTM, rnn,lstm,lstm-attn") == ("lstm", "rnn", "lstm-attn")
     with pytest.raises(UsageError, match="unknown architecture 'foo'"):
         parse_archs("foo")
