@@ -21,6 +21,7 @@ Torch-free and onnx-free: numpy and onnxruntime only. The JSON fields are listed
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import gc
 import json
@@ -36,6 +37,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edgernn.errors import UsageError
+from edgernn.providers import provider_list
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile")
@@ -172,7 +174,9 @@ def bare_session(model) -> ort.InferenceSession:
     so.intra_op_num_threads = model.config.intra_op_threads
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3
-    providers = model.session.get_providers()
+    # the same providers with the same options (TF32 off on CUDA, TensorRT's engine cache), but no
+    # CUDA graph: a plain run() with numpy feeds cannot replay one
+    providers = provider_list(dataclasses.replace(model.config, cuda_graph=False), model.provider)
     return ort.InferenceSession(str(model.path), so, providers=providers)
 
 

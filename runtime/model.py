@@ -15,7 +15,8 @@ import numpy as np
 import onnxruntime as ort
 
 from edgernn.errors import ModelError, SignatureError, UsageError
-from edgernn.providers import SessionConfig, create_session
+from edgernn.placement import GPU_PROVIDERS, assigned_nodes, assignments, note_fallback, profiled_run
+from edgernn.providers import SessionConfig, create_session, no_graph_run_options
 from edgernn.signature import METADATA_KEY, TASKS, Signature
 
 DEFAULT_MODEL = "sensor-forecast.onnx"
@@ -41,9 +42,22 @@ class Model:
                 raise
             reason = str(e).splitlines()[0][:200]
             raise ModelError(f"{str(self.path)!r} cannot be loaded by ONNX Runtime ({reason}); pass an .onnx exported by edgernn") from e
-        self.signature = _read_signature(self.session, self.path)
-        # where each Stream keeps its state between steps: on the GPU when running on CUDA
-        self.state_device = "cuda" if self.provider == "cuda" else "host"
+        # RunOptions for every call that is not a captured CUDA graph (gpu_graph_id=-1); None
+        # unless config.cuda_graph. See providers.graph_run_options for the graph-bound calls.
+        self.run_options = no_graph_run_options(self.config)
+        probe = None
+        try:
+            self.signature = _read_signature(self.session, self.path)
+            probe = {i.name: i.zeros(1) for i in self.signature.inputs} | {s.input: s.zeros(1) for s in self.signature.states}
+        finally:  # a GPU session is profiling: one call shows where each node ran, then it stops
+            executed = profiled_run(self.session, probe, self.run_options)
+        # where each Stream keeps its state between steps: on the GPU when running on CUDA/TensorRT
+        self.state_device = "cuda" if self.provider in GPU_PROVIDERS else "host"
+        # {ORT provider: {op type: nodes}} as partitioned; cpu_fallback: the nodes of a GPU session
+        # that run on the CPU anyway (shape arithmetic excepted; see edgernn.placement), warned once
+        self.placement = assignments(self.session)
+        self.cpu_fallback, note = note_fallback(self.provider, executed or assigned_nodes(self.session))
+        self.provider_note = "; ".join(n for n in (self.provider_note, note) if n)
         self._output_names = [self.signature.output_name] + [s.output for s in self.signature.states]
         self._state_inputs = [s.input for s in self.signature.states]
 
@@ -59,7 +73,7 @@ class Model:
         """One graph call. x: (B, T, F) float32 in model units -> (y (B, T, n_targets), new states)."""
         feeds = {self.signature.input_name: x}
         feeds.update(zip(self._state_inputs, states))
-        y, *new_states = self.session.run(self._output_names, feeds)
+        y, *new_states = self.session.run(self._output_names, feeds, self.run_options)  # no CUDA graph here
         return y, new_states
 
     def step_buffers(self, batch: int = 1) -> "StepBuffers":
@@ -97,6 +111,8 @@ class StepBuffers:
     On ``device="host"`` the state sets are numpy arrays bound zero-copy; on an ONNX Runtime
     device ("cuda"; "cpu" runs the same code path on the CPU) they are OrtValues allocated
     there, so the state never makes a host round trip between steps (only x and y travel).
+    ``x_mem`` and ``y_mem`` are flat float memoryviews of ``x`` and ``y``: a hot loop writes a
+    step's input and reads its output through them (item stores, ``tolist``) without numpy.
     """
 
     def __init__(self, model: Model, batch: int = 1, device: str = "host"):
@@ -104,8 +120,19 @@ class StepBuffers:
         self.session, self.device = model.session, device
         self.x = sig.inputs[0].zeros(batch)  # one step of the main input, e.g. (B, 1, F) model units
         self.y = sig.outputs[0].zeros(batch)  # one step of the main output, e.g. (B, 1, n_targets)
+        self.x_mem, self.y_mem = self.flat(self.x), self.flat(self.y)
+        # with CUDA graphs each binding replays its own captured graph: two graph ids, else None
+        from edgernn.providers import graph_run_options
+
+        self.run_options = graph_run_options(model.config) if device == "cuda" else None
+        self._io = None  # (x, y) on the device when a CUDA graph replays: it reads fixed device addresses
+        if self.run_options is not None:
+            self._io = tuple(self._device_copy(a, device) for a in (self.x, self.y))
+            self.run = self._run_graph  # type: ignore[method-assign]
         self.sets = (self._new_set(model, batch), self._new_set(model, batch))
         self.bindings = tuple(self._bind(sig, self.sets[k], self.sets[1 - k]) for k in (0, 1))
+        self._calls = tuple(self.run_call(self.session, b, None if self.run_options is None else self.run_options[k])
+                            for k, b in enumerate(self.bindings))  # binding k, ready to call
         self.current = 0
 
     def _new_set(self, model: Model, batch: int) -> list:
@@ -120,10 +147,17 @@ class StepBuffers:
     def _value(self, a):
         return a if isinstance(a, ort.OrtValue) else ort.OrtValue.ortvalue_from_numpy(a)
 
+    @staticmethod
+    def _device_copy(a: np.ndarray, device: str) -> ort.OrtValue:
+        v = ort.OrtValue.ortvalue_from_shape_and_type(a.shape, a.dtype, device, 0)
+        v.update_inplace(a)
+        return v
+
     def _bind(self, sig, states_in: list, states_out: list):
         b = self.session.io_binding()
-        b.bind_ortvalue_input(sig.input_name, self._value(self.x))
-        b.bind_ortvalue_output(sig.output_name, self._value(self.y))
+        x, y = self._io if self._io is not None else (self._value(self.x), self._value(self.y))
+        b.bind_ortvalue_input(sig.input_name, x)
+        b.bind_ortvalue_output(sig.output_name, y)
         for spec, s_in, s_out in zip(sig.states, states_in, states_out):
             b.bind_ortvalue_input(spec.input, self._value(s_in))
             b.bind_ortvalue_output(spec.output, self._value(s_out))
@@ -144,20 +178,52 @@ class StepBuffers:
 
     def run(self) -> np.ndarray:
         """One step on ``self.x``; returns ``self.y`` (overwritten by the next call)."""
-        # No RunOptions: with them, this wrapper costs ~30 us more per call (onnxruntime 1.31).
-        self.session.run_with_iobinding(self.bindings[self.current])
+        self._calls[self.current]()
         self.current ^= 1
         return self.y
 
+    def _run_graph(self) -> np.ndarray:
+        """``run`` under CUDA graphs: x goes up into, and y comes down from, the fixed device buffers."""
+        x, y = self._io
+        x.update_inplace(self.x)
+        self._calls[self.current]()
+        self.current ^= 1
+        np.copyto(self.y, y.numpy())
+        return self.y
+
+    @staticmethod
+    def flat(a: np.ndarray) -> memoryview:
+        """A flat, typed, writable memoryview of a C-contiguous array (reads and writes reach ``a``)."""
+        return memoryview(a).cast("B").cast(a.dtype.char)
+
+    @staticmethod
+    def run_call(session: ort.InferenceSession, binding: ort.IOBinding,
+                 run_options: ort.RunOptions | None = None) -> "functools.partial[None]":
+        """A call that runs ``binding``: ``session.run_with_iobinding(binding, run_options)``, or
+        its compiled core when this onnxruntime has one where 1.31 does. The wrapper only adds
+        checks for WebGPU graph capture, ~0.4 us a call here. Run options only when needed (CUDA
+        graph ids): with them a call costs ~30 us more (onnxruntime 1.31 queries a run-config
+        entry every call)."""
+        import functools
+
+        core, raw = getattr(session, "_sess", None), getattr(binding, "_iobinding", None)
+        if core is not None and raw is not None and hasattr(core, "run_with_iobinding"):
+            return functools.partial(core.run_with_iobinding, raw, run_options)
+        return functools.partial(session.run_with_iobinding, binding, run_options)
+
 
 def load(path: str | Path | None = None, provider: str = "auto", intra_op_threads: int = 1,
-         inter_op_threads: int = 1, spinning: bool = False) -> Model:
+         inter_op_threads: int = 1, spinning: bool = False, cuda_graph: bool = False,
+         trt_cache_dir: str | None = None) -> Model:
     """Load an exported model (the shipped default when ``path`` is None).
 
     ``provider``: "auto" (CUDA when it really runs, else CPU; ``model.provider`` says which),
-    "cpu", or "cuda" (an error when CUDA cannot run).
+    "cpu", "cuda" or "tensorrt" (errors when they cannot run; TensorRT caches its engines in
+    ``trt_cache_dir``, default ~/.cache/edgernn/trt). ``cuda_graph``: CUDA graphs for
+    fixed-shape steps (CUDA only). A GPU model whose graph runs partly on the CPU anyway warns
+    (``edgernn.placement.CpuFallbackWarning``) and lists the nodes in ``model.cpu_fallback``.
     """
-    return Model(path, SessionConfig(provider, intra_op_threads, inter_op_threads, spinning))
+    return Model(path, SessionConfig(provider, intra_op_threads, inter_op_threads, spinning, cuda_graph, trt_cache_dir))
 
 
 def _read_model_bytes(path: Path) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from edgernn.bench import BenchConfig, BenchRun, parse_repeat, parse_sizes, run_
 from edgernn.benchplot import check_plot_path
 from edgernn.errors import UsageError
 from edgernn.model import load
+from edgernn.placement import CpuFallbackWarning
+from edgernn.providers import PROVIDERS
 
 
 @click.command("bench")
@@ -21,7 +24,8 @@ from edgernn.model import load
               help="Stream counts of the throughput sweep (one step of every stream per tick).")
 @click.option("--chunks", default="1,10,100", show_default=True, metavar="T,T,...",
               help="Steps per call of the chunk measurement (one stream).")
-@click.option("--provider", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
+@click.option("--provider", type=click.Choice(PROVIDERS), default="cpu", show_default=True)
+@click.option("--cuda-graph", is_flag=True, help="CUDA graphs for fixed-shape steps (CUDA only).")
 @click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
               help="ONNX Runtime intra-op threads (and the sgemm line's BLAS threads); 0 = all cores.")
 @click.option("--repeat", "repeat_text", default="normal", show_default=True, metavar="small|normal|large|N",
@@ -33,7 +37,7 @@ from edgernn.model import load
               help="Time fresh `edgernn stream` processes to their first output, with peak RSS.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 def command(model: str | None, streams: str, chunks: str, provider: str, threads: int, repeat_text: str,
-            as_json: bool, plot_path: str | None, startup: bool, quiet: bool) -> None:
+            as_json: bool, plot_path: str | None, startup: bool, quiet: bool, cuda_graph: bool = False) -> None:
     """Measure MODEL (default: the shipped sensor forecaster) on this machine.
 
     Single-stream step latency (p50/p90/p99/max), throughput and cost per stream-step over
@@ -54,7 +58,9 @@ def command(model: str | None, streams: str, chunks: str, provider: str, threads
                          parse_repeat(repeat_text), startup)
     if plot_path:
         check_plot_path(plot_path)
-    m = load(model, provider=provider, intra_op_threads=threads)
+    with warnings.catch_warnings():  # a GPU session's CPU fallback shows in the header's provider note
+        warnings.simplefilter("ignore", CpuFallbackWarning)
+        m = load(model, provider=provider, intra_op_threads=threads, cuda_graph=cuda_graph)
     progress = _Progress(3 + len(config.streams) + len(config.chunks) - (not startup), quiet)
     run = run_bench(m, config, progress)
     progress.done("interrupted: reporting what was measured" if run.result["interrupted"] else None)

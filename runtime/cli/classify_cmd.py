@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from edgernn.providers import PROVIDERS
+
 
 def _fmt(probs: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.3f}" for k, v in sorted(probs.items(), key=lambda kv: -kv[1]))
@@ -25,7 +27,7 @@ def _round(probs: dict[str, float]) -> dict[str, float]:
 @click.option("--format", "fmt", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Text models: print JSON instead of a line of text.")
 @click.option("--every-step", is_flag=True, help="Text models: one JSON line per token with the running probabilities.")
-@click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--provider", type=click.Choice(PROVIDERS), default="cpu", show_default=True)
 def command(model: str, text: str | None, source: str | None, seq_id: str | None, ignore: str | None, fmt: str,
             as_json: bool, every_step: bool, provider: str) -> None:
     """Classify text or sensor sequences with a model from `edgernn train classify`.

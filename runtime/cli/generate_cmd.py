@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from edgernn.providers import PROVIDERS
+
 DEFAULT_MODEL = "char-lm.onnx"
 
 
@@ -28,7 +30,7 @@ def default_model_path() -> Path:
 @click.option("--top-p", type=float, default=None, help="Nucleus: sample among the most likely characters whose probability reaches P.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same text).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end instead of streaming text.")
-@click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--provider", type=click.Choice(PROVIDERS), default="cpu", show_default=True)
 def command(model: str | None, prompt: str | None, input_text: str | None, beam: int | None, max_tokens: int, temperature: float, top_k: int | None, top_p: float | None,
             seed: int, as_json: bool, provider: str) -> None:
     """Generate text with a character-level model (MODEL: default the shipped exported/char-lm.onnx),

@@ -4,25 +4,49 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 
 import click
 
 from edgernn.model import load
+from edgernn.placement import CpuFallbackWarning
+from edgernn.providers import PROVIDERS
 
 
 @click.command("inspect")
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the whole signature as JSON.")
-def command(model: str | None, as_json: bool) -> None:
+@click.option("--provider", type=click.Choice(PROVIDERS), default="cpu", show_default=True,
+              help="Load the graph on this provider and show where its nodes run (and any CPU fallback).")
+def command(model: str | None, as_json: bool, provider: str = "cpu") -> None:
     """Show MODEL's signature (default: the shipped sensor forecaster)."""
-    m = load(model, provider="cpu")
+    with warnings.catch_warnings():  # the fallback is shown below instead
+        warnings.simplefilter("ignore", CpuFallbackWarning)
+        m = load(model, provider=provider)
     sig = m.signature
     if as_json:
-        out = dataclasses.asdict(sig) | {"path": str(m.path), "model_id": m.model_id}
+        out = dataclasses.asdict(sig) | {"path": str(m.path), "model_id": m.model_id, "placement": _placement(m)}
         click.echo(json.dumps(out, indent=2))
         return
-    for label, value in _lines(m):
+    for label, value in _lines(m) + _placement_lines(m):
         click.echo(f"{label:<12} {value}")
+
+
+def _placement(m) -> dict:
+    """Where the graph runs: the provider edgernn got, its note, ORT's node assignment, fallback."""
+    return {"provider": m.provider, "provider_note": m.provider_note, "nodes": m.placement,
+            "cpu_fallback": m.cpu_fallback}
+
+
+def _placement_lines(m) -> list[tuple[str, str]]:
+    per_ep = "; ".join(f"{ep.removesuffix('ExecutionProvider')}: " + ", ".join(f"{op} x{k}" if k > 1 else op
+                                                                             for op, k in ops.items())
+                       for ep, ops in m.placement.items())
+    lines = [("provider", m.provider + (f" ({m.provider_note})" if m.provider_note else "")),
+             ("placement", per_ep or "not recorded")]
+    if m.cpu_fallback:
+        lines.append(("fallback", ", ".join(m.cpu_fallback)))
+    return lines
 
 
 def _text_lines(m) -> list[tuple[str, str]]:
@@ -30,7 +54,7 @@ def _text_lines(m) -> list[tuple[str, str]]:
     sig, tok = m.signature, m.signature.tokenizer
     metrics = sig.provenance.get("metrics", {})
     lines = [("task", f"{sig.task}, {'causal (steppable)' if sig.causal else f'window of {sig.window}'}"),
-             ("arch", f"{sig.arch} layers {list(sig.layers)}"),
+             ("arch", _arch(sig)),
              ("tokenizer", f"{tok.kind}, {len(tok.vocab)} tokens, unknown -> {tok.unk!r}" if tok else "none")]
     if sig.labels:
         lines.append(("labels", ", ".join(sig.labels)))
@@ -53,7 +77,7 @@ def _lines(m) -> list[tuple[str, str]]:
         return lines + _text_lines(m)
     lines += [
         ("task", f"{sig.task}, {'causal (steppable)' if sig.causal else f'window of {sig.window}'}"),
-        ("arch", f"{sig.arch} layers {list(sig.layers)}"),
+        ("arch", _arch(sig)),
         ("features", ", ".join(sig.features)),
         ("targets", ", ".join(sig.targets) + " (next step)"),
         ("scaling", f"{sig.input_scaler.kind} {scalers}"),
@@ -79,3 +103,11 @@ def _lines(m) -> list[tuple[str, str]]:
     if prov.get("created"):
         lines.append(("created", str(prov["created"])))
     return lines
+
+
+def _arch(sig) -> str:
+    """The cell and layer sizes, plus what training recorded on top (norm, attention)."""
+    model = sig.provenance.get("model") or {}
+    extras = [name for name, on in (("batch norm", model.get("norm") == "batch"),
+                                    ("attention pooling", model.get("attention"))) if on]
+    return f"{sig.arch} layers {list(sig.layers)}" + "".join(f" + {e}" for e in extras)

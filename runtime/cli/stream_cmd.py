@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import time
+import warnings
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
@@ -15,6 +16,8 @@ import numpy as np
 
 from edgernn.errors import UsageError
 from edgernn.model import load
+from edgernn.placement import CpuFallbackWarning
+from edgernn.providers import PROVIDERS
 from edgernn.runner import RunnerConfig, StreamRunner
 from edgernn.sinks import open_sink
 from edgernn.source_urls import LiveOptions, is_live, open_items
@@ -49,7 +52,9 @@ from edgernn.sources import demo_records, open_source, text_lines
               help="Append rejected records (JSONL, with the reason) to this file.")
 @click.option("--threshold", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Anomaly |z| threshold (default: the model's).")
-@click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--provider", type=click.Choice(PROVIDERS), default="auto", show_default=True,
+              help="auto: CUDA when it really runs, else CPU; cuda/tensorrt: an error when they cannot run.")
+@click.option("--cuda-graph", is_flag=True, help="CUDA graphs: each fixed-shape step replays one captured launch (CUDA only).")
 @click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True, help="ONNX Runtime intra-op threads.")
 @click.option("--max-delay-ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="How long a record may wait for other keys to share its graph call.")
@@ -77,13 +82,16 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
             summary_path: str | None, quiet: bool, max_keys: int | None, gap_limit: float | None, gap: str,
             idle_s: float | None, status_every: float, sink_spec: str | None = None,
             mqtt_key_level: int | None = None, client_id: str | None = None, csv_header: str | None = None,
-            tls_ca: str | None = None, tls_cert: str | None = None, tls_key: str | None = None) -> None:
+            tls_ca: str | None = None, tls_cert: str | None = None, tls_key: str | None = None,
+            cuda_graph: bool = False) -> None:
     """Stream records through MODEL (default: the shipped sensor forecaster).
 
     Prints one JSON object per good record on stdout (key, step, forecast, anomaly_score,
     anomaly) and a summary on stderr. Bad records are counted and skipped.
     """
-    m = load(model, provider=provider, intra_op_threads=threads)
+    with warnings.catch_warnings():  # a GPU session's CPU fallback is reported in the summary instead
+        warnings.simplefilter("ignore", CpuFallbackWarning)
+        m = load(model, provider=provider, intra_op_threads=threads, cuda_graph=cuda_graph)
     if m.signature.task != "forecast":
         hint = {"generate": "edgernn generate", "classify": "edgernn classify", "seq2seq": "edgernn generate MODEL --input TEXT"}.get(m.signature.task, "the API for that task")
         raise UsageError(f"edgernn stream runs forecast models; {m.path.name} is a {m.signature.task!r} model: use {hint}")
@@ -114,7 +122,8 @@ def command(model: str | None, source: str | None, key_field: str | None, timest
             _say(quiet, "interrupted" + (f"; state saved in {state_dir}" if state_dir else ""))
         finally:
             signal.signal(signal.SIGTERM, previous)
-    summary = stats.summary(runner.keys, m.provider) | {"model": str(m.path), "provider_note": m.provider_note}
+    summary = stats.summary(runner.keys, m.provider) | {"model": str(m.path), "provider_note": m.provider_note,
+                                                         "cpu_fallback": m.cpu_fallback}
     if getattr(items, "reconnects", None) is not None:  # a live source that can lose its connection
         summary["reconnects"] = items.reconnects
     if summary_path:
