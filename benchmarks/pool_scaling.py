@@ -3,10 +3,13 @@
     python benchmarks/pool_scaling.py [--model M.onnx] [--soak-steps 10000000] [--json]
 
 1. throughput: 1024 streams all stepping every tick, `Pool.step_batch` vs one bare
-   `InferenceSession.run` over the same (1024, 1, F) batch with the state fed back;
-2. memory: resident memory after growing the pool to 1k, 4k, 16k and 64k streams, per stream,
+   `InferenceSession.run` over the same (1024, 1, F) batch with the state fed back; also with
+   the device-slab code path (what CUDA runs) on the CPU device;
+2. small ticks: one ready key per tick (dense: a one-key pool; sparse: one of 64 keys), next
+   to `Stream.step` and a bare one-stream run;
+3. memory: resident memory after growing the pool to 1k, 4k, 16k and 64k streams, per stream,
    next to the bytes of state each stream really holds;
-3. soak: `--soak-steps` stream-steps over 10 000 keys with churn (each tick a random half of
+4. soak: `--soak-steps` stream-steps over 10 000 keys with churn (each tick a random half of
    the keys steps, 1% of keys leave and new ones join, idle ones are spilled), RSS sampled as it
    goes: after warm-up it must stay flat.
 Needs an LSTM 2x64 model with 2 features (the default builds one with the train extra).
@@ -20,6 +23,7 @@ import resource
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -48,33 +52,66 @@ def lstm_2x64() -> Path:
     return d / "lstm-2x64.onnx"
 
 
-def timed(f, n: int) -> float:
-    for _ in range(max(3, n // 10)):
-        f()
-    ts = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
+def interleaved(fns: dict[str, Callable[[], object]], n: int, block: int) -> dict[str, float]:
+    """Median seconds per call of each function, run in turns of ``block`` calls (after a
+    warm-up turn each), so a noisy neighbour slows them alike. The order rotates every turn:
+    the block right after a bare 1024-stream run measured ~2% slower, whoever ran in it."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for turn in range(-1, -(-n // block)):
+        for name in names[turn % len(names):] + names[:turn % len(names)]:
+            f = fns[name]
+            for _ in range(block):
+                t0 = time.perf_counter()
+                f()
+                if turn >= 0:
+                    times[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(ts)) for name, ts in times.items()}
 
 
-def throughput(model, B: int = 1024, reps: int = 300) -> dict:
+def bare_batch(model, rows: np.ndarray) -> Callable[[], None]:
+    """One bare ``InferenceSession.run`` over the (B, 1, F) batch (pre-scaled), state fed back."""
     sig = model.signature
-    rows = (np.random.default_rng(0).normal(size=(B, 2)) * 3 + [20, 60]).astype(np.float32)
     feeds = {sig.input_name: sig.input_scaler.transform(rows)[:, None, :]}
-    feeds.update({s.input: v for s, v in zip(sig.states, model.initial_state(B))})
+    feeds.update({s.input: v for s, v in zip(sig.states, model.initial_state(len(rows)))})
     names = [sig.output_name] + [s.output for s in sig.states]
 
     def bare() -> None:
         _, *new = model.session.run(names, feeds)
         feeds.update({s.input: v for s, v in zip(sig.states, new)})
 
-    pool, keys = model.pool(capacity=B), list(range(B))
-    t_bare = timed(bare, reps)
-    t_pool = timed(lambda: pool.step_batch(keys, rows), reps)
-    return {"streams": B, "bare_run_us_per_tick": round(t_bare * 1e6, 1), "pool_us_per_tick": round(t_pool * 1e6, 1),
-            "pool_us_per_stream_step": round(t_pool * 1e6 / B, 3), "pool_vs_bare_throughput": round(t_bare / t_pool, 3)}
+    return bare
+
+
+def throughput(model, B: int = 1024, reps: int = 300) -> dict:
+    """Every stream every tick: the pool (host slabs, and the device-slab code path run on the
+    CPU device) against one bare batched run, interleaved in blocks of 10 ticks."""
+    rows = (np.random.default_rng(0).normal(size=(B, 2)) * 3 + [20, 60]).astype(np.float32)
+    on_device = edgernn.load(model.path, provider="cpu", intra_op_threads=1)
+    on_device.state_device = "cpu"  # what CUDA runs, with OrtValues on the CPU
+    pool, dev_pool, keys = model.pool(capacity=B), on_device.pool(capacity=B), list(range(B))
+    t = interleaved({"bare": bare_batch(model, rows), "pool": lambda: pool.step_batch(keys, rows),
+                     "device": lambda: dev_pool.step_batch(keys, rows)}, reps, 10)
+    return {"streams": B, "bare_run_us_per_tick": round(t["bare"] * 1e6, 1), "pool_us_per_tick": round(t["pool"] * 1e6, 1),
+            "pool_us_per_stream_step": round(t["pool"] * 1e6 / B, 3), "pool_vs_bare_throughput": round(t["bare"] / t["pool"], 3),
+            "device_slabs_us_per_tick": round(t["device"] * 1e6, 1),
+            "device_slabs_vs_bare_throughput": round(t["bare"] / t["device"], 3)}
+
+
+def small_ticks(model, reps: int = 20000) -> dict:
+    """Ticks of one ready key (an unkeyed stream, or one key of many) next to ``Stream.step``
+    and a bare one-stream run, interleaved in blocks of 500 calls; microseconds per call."""
+    rows = (np.random.default_rng(1).normal(size=(64, 2)) * 3 + [20, 60]).astype(np.float32)
+    one, many, stream = model.pool(), model.pool(), model.stream()
+    many.step_batch(list(range(64)), rows)  # 64 keys; then one of them per tick: a sparse tick
+    t = interleaved({
+        "bare_run_1": bare_batch(model, rows[:1]),
+        "stream_step": lambda: stream.step(rows[0]),
+        "pool_step_1_key": lambda: one.step([0], rows[:1]),
+        "pool_step_batch_1_key": lambda: one.step_batch([0], rows[:1]),
+        "pool_step_1_of_64_keys": lambda: many.step([17], rows[17:18]),
+    }, reps, 500)
+    return {name: round(v * 1e6, 2) for name, v in t.items()}
 
 
 def memory(model) -> dict:
@@ -122,7 +159,7 @@ def main() -> None:
     args = ap.parse_args()
     model = edgernn.load(args.model or lstm_2x64(), provider="cpu", intra_op_threads=1)
     result = {"model": f"{model.signature.arch} {list(model.signature.layers)}", "throughput": throughput(model),
-              "memory": memory(model), "soak": soak(model, args.soak_steps)}
+              "small_ticks": small_ticks(model), "memory": memory(model), "soak": soak(model, args.soak_steps)}
     print(json.dumps(result, indent=None if args.json else 2))
 
 

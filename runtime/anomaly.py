@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
+_sqrt = math.sqrt
+
 
 @dataclass
 class ResidualStats:
@@ -47,19 +49,30 @@ class ResidualStats:
 
     def observe(self, residual: Sequence[float]) -> float | None:
         """Score ``residual``, then absorb it unless it was anomalous."""
-        r = [float(v) for v in residual]
-        z = self.score(r)
-        if z is None or z <= self.threshold:
-            self._absorb(r)
-        return z
+        return self.observe_floats([float(v) for v in residual])
 
-    def _absorb(self, r: list[float]) -> None:
-        self.count += 1
-        alpha = 1.0 / min(self.count, self.horizon)
-        for i, (x, m, v) in enumerate(zip(r, self.mean, self.var)):
-            delta = x - m
-            self.mean[i] = m + alpha * delta
-            self.var[i] = (1 - alpha) * (v + alpha * delta * delta)
+    def observe_floats(self, residual: Sequence[float]) -> float | None:
+        """``observe`` for a residual that already holds Python floats: the per-step hot path,
+        so ``score`` is inlined as an index loop (a generator inside ``max``, or ``zip``, costs
+        more than the arithmetic with a few targets); it picks the value ``max`` picks, NaN
+        included, and updates the statistics with the very same operations as always."""
+        mean, var = self.mean, self.var
+        z = None
+        if self.count >= self.warmup:
+            for i in range(len(mean)):
+                v = var[i]
+                zi = abs(residual[i] - mean[i]) / _sqrt(1e-12 if 1e-12 > v else v)  # max(v, 1e-12)
+                if z is None or zi > z:
+                    z = zi
+        if z is None or z <= self.threshold:
+            count = self.count = self.count + 1
+            alpha = 1.0 / (self.horizon if self.horizon < count else count)  # min(count, horizon)
+            for i in range(len(mean)):
+                m, v = mean[i], var[i]
+                delta = residual[i] - m
+                mean[i] = m + alpha * delta
+                var[i] = (1 - alpha) * (v + alpha * delta * delta)
+        return z
 
     def to_dict(self) -> dict:
         return {"count": self.count, "mean": list(self.mean), "var": list(self.var)}

@@ -2,10 +2,20 @@
 
 Each key owns a slot. Every state tensor lives in one slab whose batch axis is the slot, and
 so do the per-stream extras (step count, last input and forecast, anomaly statistics). Active
-slots are kept dense (0..n-1; a removed slot is refilled from the last one), so a tick is:
-gather the ready slots' state (a plain view when every slot is ready, in order), one
-``Model.run`` over the stacked batch, scatter the new state back, and vectorised anomaly
-scoring. No Python loop over streams on the hot path.
+slots are kept dense (0..n-1; a removed slot is refilled from the last one), so a tick is one
+graph call over the ready slots' state, then the anomaly bookkeeping. Three kinds of tick:
+
+- **Dense ticks** (every slot ready, in slot order: the common case at scale) read the live
+  slabs and write the spare ones through a cached IOBinding, then the two swap; nothing is
+  gathered or copied. On a device (``model.state_device``: "cuda"; "cpu" runs the same code
+  path on the CPU) the slabs are OrtValues there, so between dense ticks the state never
+  comes back to the host (see ``Slabs``).
+- **Small ticks** (at most ``SMALL_TICK`` keys, e.g. the one key of an unkeyed stream) do the
+  scaling and the bookkeeping in Python numbers, like ``Stream.step``: numpy's per-call
+  overhead costs more than the arithmetic on a few rows. When they are not dense, the ready
+  slots' state is copied into small buffers bound once per tick size.
+- **Other ticks** are vectorised: gather the ready slots' state with ``np.take``, one
+  ``Model.run``, scatter it back, numpy statistics over the rows.
 
 Results are bit-for-bit those of separate ``Stream`` objects (tests/runtime/test_pool.py).
 
@@ -18,21 +28,25 @@ Results are bit-for-bit those of separate ``Stream`` objects (tests/runtime/test
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Hashable, Sequence
+from typing import Any, Hashable, Sequence
 
 import numpy as np
-import onnxruntime as ort
 
 from edgernn import snapshot
 from edgernn.anomaly import ResidualStats
 from edgernn.errors import DataError, StateError, UsageError
-from edgernn.stream import StepResult
+from edgernn.model import StepBuffers
+from edgernn.slabs import Slabs, at as _at
+from edgernn.stream import NOT_FINITE, StepResult
 
-
-SMALL_TICK = 8  # ticks of at most this many streams score anomalies in Python floats
+SMALL_TICK = 8  # ticks of at most this many streams run in Python numbers
+_FIELDS = ("n_steps", "has_pred", "last_row", "last_pred", "count", "mean", "var", "seen")  # the per-slot arrays
+_FAST_ARRAYS = (np.dtype(np.float32), np.dtype(np.float64))
+_isfinite = math.isfinite
 
 
 @dataclass(frozen=True)
@@ -60,21 +74,26 @@ class Pool:
         self.warmup, self.horizon, self.idle_s = warmup, horizon, idle_s
         self._tcols = sig.target_feature_index()
         self._scored = None not in self._tcols  # residuals need every target among the inputs
+        self._device = model.state_device  # "host", or the ORT device the dense ticks' state lives on
+        self._axes = [spec.batch_axis for spec in sig.states]
+        self._stats = ResidualStats(len(sig.targets), warmup, horizon, self.threshold)  # scratch of small ticks
+        self._residual = StepBuffers.flat(np.zeros(len(sig.targets), np.float32))  # rounds a residual to float32
         self._lock = threading.RLock()
         self.slots: dict[Hashable, int] = {}  # key -> slot
         self._keys: list[Hashable] = []  # slot -> key
         self.spilled: dict[Hashable, bytes] = {}  # evicted streams' snapshots, restored on return
         self._version = 0  # bumped whenever slots move, so cached key -> slot lookups expire
         self._last_keys: tuple | None = None  # (keys, version, slots, dense) of the last tick
+        self._slabs: Slabs | None = None
         self._alloc(max(1, capacity))
 
     # ---- slabs -------------------------------------------------------------------------------
     def _alloc(self, capacity: int) -> None:
-        """(Re)allocate every slab at ``capacity`` slots, keeping the active ones."""
+        """(Re)allocate the slabs and the per-slot arrays at ``capacity`` slots, keeping the active ones."""
         sig, n = self.model.signature, len(self._keys)
         F, K = len(sig.features), len(sig.targets)
+        slabs = Slabs(self.model, capacity, self._device)
         new = {
-            "states": [spec.zeros(capacity) for spec in sig.states],  # batch axis = slot
             "n_steps": np.zeros(capacity, np.int64),
             "has_pred": np.zeros(capacity, bool),
             "last_row": np.zeros((capacity, F), np.float32),
@@ -85,17 +104,12 @@ class Pool:
             "seen": np.zeros(capacity, np.float64),  # monotonic time of the last step
         }
         if n:
-            for dst, src, ax in zip(new["states"], self._slab["states"], self._axes):
+            for dst, src, ax in zip(slabs.states(), self._slabs.states(write=False), self._axes):
                 dst[_at(ax, slice(0, n))] = src[_at(ax, slice(0, n))]
             for name, arr in new.items():
-                if name != "states":
-                    arr[:n] = self._slab[name][:n]
-        self._slab = new
-        self._spare = [spec.zeros(capacity) for spec in sig.states]  # output side of dense ticks
-        self._x = np.zeros((capacity, 1, F), np.float32)  # (cap, 1, F) bound input, model units
-        self._y = np.zeros((capacity, 1, K), np.float32)  # (cap, 1, K) bound output
-        self._bindings: dict = {}  # (n, id of the live state set) -> IOBinding
-        self._axes = [spec.batch_axis for spec in sig.states]
+                arr[:n] = self._slab[name][:n]
+        self._slabs, self._slab = slabs, new
+        self._mem = tuple(StepBuffers.flat(new[name]) for name in _FIELDS)  # flat views, for small ticks
         self.capacity = capacity
         self._version += 1
 
@@ -111,12 +125,18 @@ class Pool:
     # ---- the tick ----------------------------------------------------------------------------
     def step_batch(self, keys: Sequence[Hashable], rows) -> BatchResult:
         """One step for each key (keys unique), in one graph call. rows: (N, F) user units."""
+        small = self._step_small(keys, rows) if len(keys) <= SMALL_TICK else None
+        if small is not None:
+            steps, preds, scores, flags = zip(*small)
+            return BatchResult(np.array(preds, np.float32).reshape(len(small), len(self.model.signature.targets)),
+                               np.array([np.nan if s is None else s for s in scores], np.float64),
+                               np.array(flags, bool), np.array(steps, np.int64))
         sig = self.model.signature
         rows = np.asarray(rows, dtype=np.float32).reshape(len(keys), -1)  # (N, F)
         if rows.shape[1] != len(sig.features):
             raise DataError(f"expected rows of {len(sig.features)} values ({', '.join(sig.features)}), got {rows.shape[1]}")
         if not np.isfinite(rows).all():
-            raise DataError("inputs contain NaN or inf; drop or fill those values before streaming them")
+            raise DataError(NOT_FINITE)
         with self._lock:
             slots, dense = self._slots_for(keys)  # (N,), and whether that is every slot in order
             n = len(self._keys)
@@ -124,76 +144,55 @@ class Pool:
             preds = sig.target_scaler.inverse(y[:, 0])  # (N, K) user units
             return self._account(slice(0, n) if dense else slots, rows, preds)
 
-    def _run_dense(self, rows: np.ndarray) -> np.ndarray:
-        """Every slot ready, in slot order: the graph reads the live slabs and writes the spare
-        ones through a cached IOBinding, then the two swap. Nothing is gathered or copied."""
-        n = len(rows)
-        binding = self._binding(n)
-        if binding is None:
-            return self._run_gather(np.arange(n), rows)
-        self.model.signature.input_scaler.transform(rows, out=self._x[:n, 0])
-        self.model.session.run_with_iobinding(binding)  # no RunOptions: they cost ~30 us a call
-        self._slab["states"], self._spare = self._spare, self._slab["states"]
-        return self._y[:n]
+    def step(self, keys: Sequence[Hashable], rows) -> list[StepResult]:
+        """``step_batch`` as one ``StepResult`` per key (the same values a ``Stream`` gives)."""
+        names = self.model.signature.targets
+        small = self._step_small(keys, rows) if len(keys) <= SMALL_TICK else None
+        if small is not None:
+            return [StepResult(st, dict(zip(names, pred)), z, a) for st, pred, z, a in small]
+        out = self.step_batch(keys, rows)
+        return [StepResult(int(st), {t: float(v) for t, v in zip(names, f)}, None if np.isnan(z) else float(z), bool(a))
+                for f, z, a, st in zip(out.forecast, out.anomaly_score, out.anomaly, out.step)]
 
-    def _binding(self, n: int):
-        live = self._slab["states"]
-        key = (n, id(live[0]))
-        if key not in self._bindings:
-            views_in = [s[_at(ax, slice(0, n))] for s, ax in zip(live, self._axes)]
-            views_out = [s[_at(ax, slice(0, n))] for s, ax in zip(self._spare, self._axes)]
-            if not all(v.flags.c_contiguous for v in views_in + views_out):
-                return None  # this state layout cannot be bound as views: gather instead
-            if len(self._bindings) >= 4:
-                self._bindings.clear()
-            sig, value = self.model.signature, ort.OrtValue.ortvalue_from_numpy
-            b = self.model.session.io_binding()
-            b.bind_ortvalue_input(sig.input_name, value(self._x[:n]))
-            b.bind_ortvalue_output(sig.output_name, value(self._y[:n]))
-            for spec, v_in, v_out in zip(sig.states, views_in, views_out):
-                b.bind_ortvalue_input(spec.input, value(v_in))
-                b.bind_ortvalue_output(spec.output, value(v_out))
-            self._bindings[key] = b
-        return self._bindings[key]
+    def _run_dense(self, rows: np.ndarray) -> np.ndarray:
+        """Every slot ready, in slot order: no gather, no scatter (see ``Slabs``)."""
+        n, slabs = len(rows), self._slabs
+        self.model.signature.input_scaler.transform(rows, out=slabs.x[:n, 0])
+        if not slabs.run_dense(n):
+            return self._run_gather(np.arange(n), rows)
+        return slabs.y[:n]
 
     def _run_gather(self, slots: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Some slots ready: gather their state, one graph call, scatter it back."""
         sig = self.model.signature
-        states = [np.take(s, slots, axis=ax) for s, ax in zip(self._slab["states"], self._axes)]
+        slabs = self._slabs.states()
+        states = [np.take(s, slots, axis=ax) for s, ax in zip(slabs, self._axes)]
         y, new_states = self.model.run(sig.input_scaler.transform(rows)[:, None, :], states)
-        for slab, ax, new in zip(self._slab["states"], self._axes, new_states):
+        for slab, ax, new in zip(slabs, self._axes, new_states):
             slab[_at(ax, slots)] = new
         return y
-
-    def step(self, keys: Sequence[Hashable], rows) -> list[StepResult]:
-        """``step_batch`` as one ``StepResult`` per key (the same values a ``Stream`` gives)."""
-        out = self.step_batch(keys, rows)
-        names = self.model.signature.targets
-        return [StepResult(int(st), {t: float(v) for t, v in zip(names, f)}, None if np.isnan(z) else float(z), bool(a))
-                for f, z, a, st in zip(out.forecast, out.anomaly_score, out.anomaly, out.step)]
 
     def _account(self, slots: np.ndarray | slice, rows: np.ndarray, preds: np.ndarray) -> BatchResult:
         """Vectorised ``Stream._account``: score residuals, update statistics, remember.
         ``slots`` is a slice (views, no copies) when every slot stepped, in order."""
         sl = self._slab
-        score = np.full(len(rows), np.nan)
-        anomaly = np.zeros(len(rows), bool)
-        if self._scored and len(rows) <= SMALL_TICK:
-            self._score_rows(slots, rows, score, anomaly)
-        elif self._scored:
+        score, anomaly = np.full(len(rows), np.nan), np.zeros(len(rows), bool)  # (N,) unscored
+        if self._scored:
             has = sl["has_pred"][slots]
-            resid = (rows[:, self._tcols] - sl["last_pred"][slots]).astype(np.float64)  # float32 difference, like Stream
+            resid = rows[:, self._tcols] - sl["last_pred"][slots]  # (N, K) float32 difference, like Stream
             count, mean, var = sl["count"][slots], sl["mean"][slots], sl["var"][slots]
             warm = has & (count >= self.warmup)
-            delta = resid - mean  # (N, K)
-            z = np.max(np.abs(delta) / np.sqrt(np.maximum(var, 1e-12)), axis=1)  # (N,)
+            delta = resid - mean  # (N, K) float64: the float32 residual, exactly, minus the mean
+            q = np.abs(delta) / np.sqrt(np.maximum(var, 1e-12))  # (N, K) |z| per target
+            z = q[:, 0] if q.shape[1] == 1 else q.max(axis=1)  # (N,)
             anomaly = warm & (z > self.threshold)
-            score[warm] = z[warm]
+            score = np.where(warm, z, np.nan)
             absorb = has & ~anomaly
             count += absorb  # in place when slots is a slice
             # alpha 0 leaves a stream's statistics exactly as they were (x + 0 * d == x)
             alpha = np.where(absorb, 1.0 / np.minimum(np.maximum(count, 1), self.horizon), 0.0)[:, None]
-            sl["count"][slots] = count
+            if not isinstance(slots, slice):
+                sl["count"][slots] = count
             sl["mean"][slots] = mean + alpha * delta
             sl["var"][slots] = (1 - alpha) * (var + alpha * delta * delta)
         sl["n_steps"][slots] += 1
@@ -201,19 +200,60 @@ class Pool:
         sl["seen"][slots] = time.monotonic()
         return BatchResult(preds, score, anomaly, sl["n_steps"][slots].copy())
 
-    def _score_rows(self, slots: np.ndarray | slice, rows: np.ndarray, score: np.ndarray, anomaly: np.ndarray) -> None:
-        """Small ticks: the same statistics row by row in Python floats (``ResidualStats``),
-        which beats some 40 numpy calls on tiny arrays. Same arithmetic, same bits."""
-        sl, K = self._slab, len(self.model.signature.targets)
-        for i, slot in enumerate(range(len(self._keys))[slots] if isinstance(slots, slice) else slots.tolist()):
-            if not sl["has_pred"][slot]:
-                continue
-            stats = ResidualStats(K, self.warmup, self.horizon, self.threshold, int(sl["count"][slot]),
-                                  sl["mean"][slot].tolist(), sl["var"][slot].tolist())
-            z = stats.observe((rows[i, self._tcols] - sl["last_pred"][slot]).tolist())  # float32 difference
-            if z is not None:
-                score[i], anomaly[i] = z, z > self.threshold
-            sl["count"][slot], sl["mean"][slot], sl["var"][slot] = stats.count, stats.mean, stats.var
+    # ---- small ticks, in Python numbers ----------------------------------------------------------
+    def _step_small(self, keys: Sequence[Hashable], rows: Any) -> list[tuple[int, list[float], float | None, bool]] | None:
+        """A tick of at most ``SMALL_TICK`` keys as (step, forecast, score, anomaly) per key,
+        like ``Stream.step``: scaling through the bound buffers' memoryviews and bookkeeping in
+        the per-slot arrays, in Python floats with float32 rounding where numpy rounds. None when
+        ``rows`` is not a list of rows or an (N, F) float array of numbers: the numpy path has
+        those (and their errors)."""
+        scaler, F = self.model.signature.input_scaler, len(self.model.signature.features)
+        rows = _row_lists(rows, len(keys), F) if 0 < len(keys) <= self.capacity else None
+        if rows is None:
+            return None
+        with self._lock:
+            slabs = self._slabs
+            try:
+                rows = [scaler.transform_into(row, slabs.x_mem, i * F) for i, row in enumerate(rows)]  # float32 rows
+            except (TypeError, ValueError, OverflowError):  # a value that is not a number
+                return None
+            if not _isfinite(sum(map(sum, rows))):  # any NaN/inf shows; finite float32s cannot overflow it
+                raise DataError(NOT_FINITE)
+            slots, dense = self._slots_for(keys)
+            if self._slabs is not slabs:  # a new key grew the slabs: write x again, in the new ones
+                slabs = self._slabs
+                rows = [scaler.transform_into(row, slabs.x_mem, i * F) for i, row in enumerate(rows)]
+            slots = slots.tolist()
+            if not (dense and slabs.run_dense(len(slots))):
+                slabs.run_gathered(slots)
+            K = len(self.model.signature.targets)
+            self.model.signature.target_scaler.inverse_inplace(slabs.y_mem, len(slots))
+            y = slabs.y_mem[:len(slots) * K].tolist()  # (N * K,) user units
+            now = time.monotonic()
+            return [self._account_one(slot, row, y[i * K:(i + 1) * K], now) for i, (slot, row) in enumerate(zip(slots, rows))]
+
+    def _account_one(self, slot: int, row: list[float], pred: list[float], now: float) -> tuple[int, list[float], float | None, bool]:
+        """``Stream._account`` for one slot, through flat memoryviews of the per-slot arrays:
+        the same arithmetic, the same bits, no numpy scalars."""
+        n_steps, has_pred, last_row, last_pred, count, mean, var, seen = self._mem
+        F, K = len(row), len(pred)
+        score = None
+        if has_pred[slot] and self._scored:
+            residual, cols, stats, at = self._residual, self._tcols, self._stats, slot * K
+            for k in range(K):
+                residual[k] = row[cols[k]] - last_pred[at + k]  # the float32 residual numpy gave
+            stats.count, stats.mean, stats.var = count[slot], mean[at:at + K].tolist(), var[at:at + K].tolist()
+            score = stats.observe_floats(residual)
+            count[slot] = stats.count
+            for k in range(K):
+                mean[at + k], var[at + k] = stats.mean[k], stats.var[k]
+        for i in range(F):
+            last_row[slot * F + i] = row[i]
+        for k in range(K):
+            last_pred[slot * K + k] = pred[k]
+        step = n_steps[slot] = n_steps[slot] + 1
+        has_pred[slot], seen[slot] = True, now
+        return step, pred, score, score is not None and score > self.threshold
 
     # ---- keys come and go ----------------------------------------------------------------------
     def _slots_for(self, keys: Sequence[Hashable]) -> tuple[np.ndarray, bool]:
@@ -242,9 +282,9 @@ class Pool:
         return slot
 
     def _clear(self, slot: int) -> None:
-        for slab, ax, spec in zip(self._slab["states"], self._axes, self.model.signature.states):
+        for slab, ax, spec in zip(self._slabs.states(), self._axes, self.model.signature.states):
             slab[_at(ax, slot)] = spec.init
-        for name in ("n_steps", "has_pred", "last_row", "last_pred", "count", "mean", "var"):
+        for name in _FIELDS[:-1]:
             self._slab[name][slot] = 0
         self._slab["seen"][slot] = time.monotonic()
 
@@ -274,11 +314,10 @@ class Pool:
             return blob
 
     def _move(self, src: int, dst: int) -> None:
-        for slab, ax in zip(self._slab["states"], self._axes):
+        for slab, ax in zip(self._slabs.states(), self._axes):
             slab[_at(ax, dst)] = slab[_at(ax, src)]
-        for name, arr in self._slab.items():
-            if name != "states":
-                arr[dst] = arr[src]
+        for arr in self._slab.values():
+            arr[dst] = arr[src]
 
     def evict_idle(self, now: float | None = None) -> list[Hashable]:
         """Spill streams idle longer than ``idle_s``; they come back on their next step."""
@@ -321,7 +360,7 @@ class Pool:
             "residuals": {"count": int(sl["count"][slot]), "mean": sl["mean"][slot].tolist(), "var": sl["var"][slot].tolist()},
         }
         arrays = {f"state_{i}": np.ascontiguousarray(np.expand_dims(s[_at(ax, slot)], ax))
-                  for i, (s, ax) in enumerate(zip(sl["states"], self._axes))}
+                  for i, (s, ax) in enumerate(zip(self._slabs.states(write=False), self._axes))}
         return snapshot.pack(self.model.model_id, meta, arrays)
 
     def _load(self, slot: int, blob: bytes) -> None:
@@ -329,7 +368,7 @@ class Pool:
         if meta.get("kind") != "stream":
             raise StateError(f"this is a {meta.get('kind')!r} snapshot, not a stream's")
         sl = self._slab
-        for i, (s, ax) in enumerate(zip(sl["states"], self._axes)):
+        for i, (s, ax) in enumerate(zip(self._slabs.states(), self._axes)):
             got = arrays.get(f"state_{i}")
             if got is None or got.shape != np.expand_dims(s[_at(ax, slot)], ax).shape:
                 raise StateError("snapshot state does not match this model's state shapes; take a new snapshot")
@@ -341,15 +380,14 @@ class Pool:
         r = meta["residuals"]
         sl["count"][slot], sl["mean"][slot], sl["var"][slot] = r["count"], r["mean"], r["var"]
 
-
     # ---- the whole pool, for durable state ------------------------------------------------------
     def save_state(self, extra: dict | None = None) -> bytes:
         """Every stream (active and spilled) as one checksummed blob; ``extra`` rides along (JSON)."""
         with self._lock:
             n = len(self._keys)
             arrays = {f"state_{i}": np.ascontiguousarray(s[_at(ax, slice(0, n))])
-                      for i, (s, ax) in enumerate(zip(self._slab["states"], self._axes))}
-            arrays |= {name: arr[:n] for name, arr in self._slab.items() if name not in ("states", "seen")}
+                      for i, (s, ax) in enumerate(zip(self._slabs.states(write=False), self._axes))}
+            arrays |= {name: np.ascontiguousarray(arr[:n]) for name, arr in self._slab.items() if name != "seen"}
             spilled = list(self.spilled.items())
             arrays |= {f"spilled_{i}": np.frombuffer(b, np.uint8) for i, (_, b) in enumerate(spilled)}
             meta = {"kind": "pool", "keys": self._keys, "spilled": [k for k, _ in spilled], "extra": extra or {}}
@@ -365,7 +403,7 @@ class Pool:
             self._keys, self.slots, self.spilled = [], {}, {}
             self._alloc(max(self.capacity, len(keys)))
             n = len(keys)
-            for i, (s, ax) in enumerate(zip(self._slab["states"], self._axes)):
+            for i, (s, ax) in enumerate(zip(self._slabs.states(), self._axes)):
                 s[_at(ax, slice(0, n))] = arrays[f"state_{i}"]
             for name, arr in self._slab.items():
                 if name in arrays:
@@ -377,6 +415,20 @@ class Pool:
             return meta["extra"]
 
 
-def _at(axis: int, index) -> tuple:
-    """An index tuple selecting ``index`` along ``axis`` (everything along the axes before it)."""
-    return (slice(None),) * axis + (index,)
+def _row_lists(rows: Any, n: int, F: int) -> list | None:
+    """``rows`` as n rows of F numbers (lists, tuples or 1-D float arrays), or None."""
+    if type(rows) is np.ndarray:
+        return rows.tolist() if rows.shape == (n, F) and rows.dtype in _FAST_ARRAYS else None
+    if (type(rows) is not list and type(rows) is not tuple) or len(rows) != n:
+        return None
+    out = []
+    for row in rows:
+        kind = type(row)
+        if kind is np.ndarray:
+            if row.shape != (F,) or row.dtype not in _FAST_ARRAYS:
+                return None
+            row = row.tolist()
+        elif (kind is not list and kind is not tuple) or len(row) != F:
+            return None
+        out.append(row)
+    return out

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import astuple
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgernn.errors import StateError, UsageError
+import edgernn
+from edgernn import snapshot
+from edgernn.errors import DataError, StateError, UsageError
+from edgernn.pool import SMALL_TICK
 from edgernn.synth import sensor_signal
 
 
@@ -126,3 +131,98 @@ def test_saved_pool_state_resumes_every_key_exactly(model):
         assert again.step([0, 1, 2, 3], data[:, t]) == pool.step([0, 1, 2, 3], data[:, t])
     with pytest.raises(StateError):
         model.pool().load_state(blob[:-3])
+
+
+# ---- fast paths and device slabs -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def device_model():
+    """The CUDA code path (state slabs in ORT-allocated OrtValues, kept there by dense ticks)
+    run on the CPU device."""
+    m = edgernn.load(provider="cpu")
+    m.state_device = "cpu"
+    return m
+
+
+def churn(model, n_keys: int = 24, ticks: int = 160, seed: int = 2) -> list:
+    """Every kind of tick over a pool that grows, loses keys and resets some: dense ticks (all
+    keys in slot order), small and large sparse ticks in random order; results and snapshots."""
+    data, rng = series(n_keys, ticks), np.random.default_rng(seed)
+    pool, cursor, out = model.pool(capacity=2), dict.fromkeys(range(n_keys), 0), []
+    for tick in range(ticks):
+        kind = tick % 4
+        if kind < 2:
+            ready = pool.keys() + [k for k in range(n_keys) if k not in pool][:1]  # dense, plus a newcomer
+        else:
+            ready = rng.choice(n_keys, size=int(rng.integers(1, 4 if kind == 2 else n_keys)), replace=False).tolist()
+        ready = [k for k in ready if cursor[k] < ticks]
+        rows = np.stack([data[k, cursor[k]] for k in ready])
+        got = pool.step_batch(ready, rows) if tick % 2 else pool.step(ready, rows.tolist())
+        out.append(astuple(got) if tick % 2 else got)
+        for k in ready:
+            cursor[k] += 1
+        if tick % 37 == 36:
+            out.append(contents(model, pool.remove(pool.keys()[1])))
+        if tick % 23 == 22:
+            pool.reset(pool.keys()[0])
+    return out + [contents(model, pool.save_state())]
+
+
+def contents(model, blob: bytes) -> tuple:
+    """A snapshot's header and arrays, byte for byte (the blob itself holds the zip's file times)."""
+    meta, arrays = snapshot.unpack(blob, model.model_id)
+    return meta, {k: (v.dtype.str, v.shape, v.tobytes()) for k, v in arrays.items()}
+
+
+def test_device_slabs_give_the_host_pools_results_bit_for_bit(model, device_model):
+    host, device = churn(model), churn(device_model)
+    assert len(host) == len(device)
+    for a, b in zip(host, device):
+        if isinstance(a, tuple) and isinstance(a[0], np.ndarray):  # a BatchResult
+            assert all(x.dtype == y.dtype and x.tobytes() == y.tobytes() for x, y in zip(a, b))
+        else:
+            assert a == b
+
+
+def test_dense_ticks_keep_the_state_on_the_device(device_model, monkeypatch):
+    data = series(5, 30)
+    pool, alone = device_model.pool(), [device_model.stream() for _ in range(5)]
+    pool.step_batch(list(range(5)), data[:, 0])  # new keys join on the host; this tick uploads them
+    copies = []
+    monkeypatch.setattr(ort.OrtValue, "numpy", lambda self: copies.append("to the host"))
+    monkeypatch.setattr(ort.OrtValue, "update_inplace", lambda self, a: copies.append("to the device"))
+    for t in range(1, 20):
+        pool.step_batch(list(range(5)), data[:, t])
+    assert copies == [] and isinstance(pool._slabs.sets[0][0], ort.OrtValue)
+    monkeypatch.undo()
+    for t in range(20):
+        [s.step(data[k, t]) for k, s in enumerate(alone)]
+    assert pool.step([3], data[3, 20:21]) == [alone[3].step(data[3, 20])]  # sparse: one round trip
+    assert pool.step(list(range(5)), data[:, 21]) == [s.step(data[k, 21]) for k, s in enumerate(alone)]
+@pytest.mark.parametrize("n_keys", [1, 3, SMALL_TICK, SMALL_TICK + 1, 40])
+def test_every_tick_size_equals_separate_streams(model, n_keys):
+    """Small ticks run in Python numbers, larger ones vectorised: both give what a Stream gives,
+    dense (all keys in slot order) or not (a shuffled subset)."""
+    data, rng = series(n_keys, 60), np.random.default_rng(n_keys)
+    pool, alone = model.pool(), [model.stream() for _ in range(n_keys)]
+    for t in range(60):
+        keys = list(range(n_keys)) if t % 3 else rng.permutation(n_keys)[: max(1, n_keys // 2)].tolist()
+        got = pool.step(keys, data[keys, t] if t % 2 else [list(r) for r in data[keys, t]])
+        assert got == [alone[k].step(data[k, t]) for k in keys]
+        for k in set(range(n_keys)) - set(keys):  # the others step alone: a 1-key sparse tick
+            assert pool.step([k], data[k, t][None]) == [alone[k].step(data[k, t])]
+
+
+@pytest.mark.parametrize("rows, match", [
+    ([[float("nan"), 50.0]], "NaN or inf"),
+    (np.array([[np.inf, 50.0]], np.float32), "NaN or inf"),
+    ([[1e39, 50.0]], "NaN or inf"),  # finite in Python, inf in float32
+    ([[20.0]], "expected rows of 2 values"),
+])
+def test_bad_rows_are_refused_before_any_key_joins(model, rows, match):
+    pool = model.pool()
+    with pytest.raises(DataError, match=match):
+        pool.step(["new"], rows)
+    assert "new" not in pool and len(pool) == 0
+    with pytest.raises(DataError, match=match):
+        pool.step_batch(["new"], rows)
+    assert len(pool) == 0

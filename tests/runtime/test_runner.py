@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 
+import pytest
 
-from edgernn.runner import RunnerConfig, StreamRunner
+from edgernn.runner import Inbox, RunnerConfig, StreamRunner
 
 
 def records(rows, keys=("a", "b"), pause_s: float = 0.0):
@@ -84,3 +87,18 @@ def test_max_keys_rejects_new_keys_beyond_the_limit(model, rows):
     stats, out = run(model, records(rows[:4], keys=keys), max_keys=3)
     assert {o["key"] for o in out} == {"k0", "k1", "k2"}
     assert stats.rejected == 2 * 4 and "beyond --max-keys 3" in next(iter(stats.reasons))
+
+
+def test_inbox_keeps_order_through_backpressure_and_times_out():
+    box = Inbox(size=8)  # the reader sleeps at 8 until the loop is down to 4
+    threading.Thread(target=lambda: [box.put(i) for i in range(5000)], daemon=True).start()
+    assert [box.get() for _ in range(5000)] == list(range(5000))
+    with pytest.raises(queue.Empty):
+        box.get(timeout=0)
+    with pytest.raises(queue.Empty):
+        box.get(timeout=0.01)
+
+
+def test_a_full_inbox_does_not_lose_or_reorder_records(model, rows):
+    stats, out = run(model, records(rows[:100]), queue_size=3)
+    assert stats.steps == 200 and [o["step"] for o in out if o["key"] == "a"] == list(range(1, 101))
