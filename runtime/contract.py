@@ -138,7 +138,8 @@ def check_window_contract(model: Model, steps: int = 50, seed: int = 0, toleranc
 
 def check_graph_contract(model: Model, steps: int = 50, seed: int = 0, tolerance: float = TOLERANCE) -> list[Check]:
     """The state contract at the graph level, for any causal model (token models too): one step
-    at a time == one chunk == chunks of 3 and 7; a row's results do not depend on the batch."""
+    at a time == one chunk == chunks of 3 and 7; a row's results do not depend on the batch;
+    reset step buffers (what ``Generator`` / ``ClassifierStream.reset`` do) == fresh ones."""
     rng = np.random.default_rng(seed)
     x = graph_inputs(model, 2, steps, rng)  # (2, T, ...) two independent streams
     whole_y, whole_states = model.run(x, model.initial_state(2))
@@ -158,7 +159,27 @@ def check_graph_contract(model: Model, steps: int = 50, seed: int = 0, tolerance
                  f"chunks of 3 and 7 vs one chunk of {steps}, batch 2"),
         _verdict("batch independence", _max_abs(whole_y[1:], alone_y), tolerance,
                  f"a stream alone vs next to another stream (batch 2), {steps} steps"),
+        check_buffers_reset(model, x[0]),
     ]
+
+
+def check_buffers_reset(model: Model, x: np.ndarray) -> Check:
+    """Step buffers run over ``x`` (T, ...), reset to the initial state, run again: the same
+    outputs, exactly, as fresh buffers (the reset of every token-model API)."""
+    def run(buffers) -> np.ndarray:
+        out = []
+        for row in x:  # one step per call, the state fed back inside the buffers
+            buffers.x[0, 0] = row
+            out.append(buffers.run()[0, 0].copy())
+        return np.stack(out)
+
+    used = model.step_buffers(1)
+    run(used)
+    used.load(model.initial_state(1))
+    error = _max_abs(run(used), run(model.step_buffers(1)))
+    ok = error == 0.0
+    return Check("reset == fresh", ok, error, f"{len(x)} steps after a reset vs fresh buffers" if ok
+                 else f"a reset stream differs from a fresh one by {error:.1e}: the reset leaves state behind")
 
 
 def graph_inputs(model: Model, batch: int, length: int, rng: np.random.Generator) -> np.ndarray:

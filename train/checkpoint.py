@@ -28,6 +28,7 @@ from edgernn.train.models import Forecaster, ForecasterConfig
 
 FORMAT = "edgernn.checkpoint"
 VERSION = 1
+FORECAST = "forecast"  # the kind of a checkpoint with no "kind" field: save_checkpoint's forecasters
 
 
 @dataclass
@@ -66,19 +67,35 @@ def save_checkpoint(path: str | Path, model: Forecaster, signature: dict, train_
     return path
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint written by ``save_checkpoint``; a clear DataError otherwise."""
+def read_raw(path: str | Path, want: str = "a checkpoint.pt from `edgernn train`") -> dict:
+    """The stored dict of any edgernn checkpoint (format and version checked); a clear DataError
+    otherwise, ending with "pass ``want``"."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"checkpoint {str(path)!r} does not exist; pass the checkpoint.pt that `edgernn train` wrote")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a bad file
-        raise DataError(f"checkpoint {str(path)!r} cannot be read ({type(e).__name__}); pass a checkpoint.pt from `edgernn train`") from e
+        raise DataError(f"checkpoint {str(path)!r} cannot be read ({type(e).__name__}); pass {want}") from e
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise DataError(f"{str(path)!r} is not an edgernn checkpoint; pass a checkpoint.pt from `edgernn train`")
+        raise DataError(f"{str(path)!r} is not an edgernn checkpoint; pass {want}")
     if raw.get("version") != VERSION:
         raise DataError(f"checkpoint {str(path)!r} has version {raw.get('version')!r}, this edgernn reads {VERSION}; retrain or upgrade")
+    return raw
+
+
+def checkpoint_kind(path: str | Path) -> str:
+    """What a checkpoint holds: "forecast", or the ``kind`` of ``save_module`` (charlm, classify, seq2seq)."""
+    return str(read_raw(path).get("kind", FORECAST))
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a forecaster checkpoint written by ``save_checkpoint``; a clear DataError otherwise."""
+    raw = read_raw(path)
+    kind = raw.get("kind", FORECAST)
+    if kind != FORECAST:
+        raise DataError(f"{str(path)!r} is a {kind} checkpoint, not a forecaster's; load it with the {kind} loader "
+                        f"(edgernn.train.{kind}), or pass a checkpoint from `edgernn train forecast`")
     model = Forecaster(ForecasterConfig(**raw["model_config"]))
     model.load_state_dict(raw["state_dict"])
     model.eval()
@@ -97,14 +114,10 @@ def save_module(path: str | Path, kind: str, model: nn.Module, signature: dict) 
 
 def load_module(path: str | Path, kind: str, build: Callable[[dict], nn.Module]) -> tuple[nn.Module, dict]:
     """(model rebuilt by ``build(model_config)`` in eval mode, signature fields) from ``save_module``."""
-    path = Path(path)
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a bad file
-        raise DataError(f"checkpoint {str(path)!r} cannot be read ({type(e).__name__}); pass a {kind} checkpoint.pt") from e
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("kind") != kind or raw.get("version") != VERSION:
-        raise DataError(f"{str(path)!r} is not an edgernn {kind} checkpoint (version {VERSION}); "
-                        f"retrain with `edgernn train {kind}`")
+    raw = read_raw(path, f"a {kind} checkpoint.pt from `edgernn train {kind}`")
+    if raw.get("kind", FORECAST) != kind:
+        raise DataError(f"{str(path)!r} is a {raw.get('kind', FORECAST)} checkpoint, not a {kind} one; "
+                        f"pass the checkpoint `edgernn train {kind}` wrote")
     model = build(raw["model_config"])
     model.load_state_dict(raw["state_dict"])
     return model.eval(), raw["signature"]

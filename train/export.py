@@ -42,7 +42,7 @@ import torch
 import edgernn
 from edgernn.errors import DataError, ExportError, UsageError
 from edgernn.signature import METADATA_KEY, Signature, StateSpec, TensorSpec
-from edgernn.train.checkpoint import Checkpoint, load_checkpoint
+from edgernn.train.checkpoint import FORECAST, Checkpoint, checkpoint_kind, load_checkpoint
 from edgernn.train.parity import (BATCH, TIME, GraphNames, ParityResult, check_parity, declared_shape_problems,
                                   input_maker, is_causal, max_abs_error, random_case, run_stepwise, short_reason,
                                   torch_runner)
@@ -132,8 +132,30 @@ class Candidate:
 
 # ---- public entry points -------------------------------------------------------------------
 def export_checkpoint(path: str | Path, out: str | Path, config: ExportConfig = ExportConfig()) -> Signature:
-    """Load ``path`` (a checkpoint.pt) and export it to ``out``; see ``export_model``."""
-    return export_model(load_checkpoint(path), out, config)
+    """Load ``path`` (a checkpoint.pt of any task) and export it to ``out``; see ``export_model``.
+
+    A char LM, classifier or seq2seq checkpoint goes through its own task's exporter (graph names
+    and tolerances of that task; a seq2seq model also writes its encoder next to ``out``);
+    reduced precision and a custom tolerance are forecaster options."""
+    kind = checkpoint_kind(path)
+    if kind == FORECAST:
+        return export_model(load_checkpoint(path), out, config)
+    if config.reduction() is not None:
+        raise UsageError(f"--quantize / --precision fp16 are supported for forecasters; {Path(path).name} is a {kind} "
+                         "checkpoint: export it in float32")
+    if config.tolerance != ExportConfig.tolerance:
+        raise UsageError(f"--tolerance applies to forecasters; a {kind} export holds ONNX Runtime to its own "
+                         f"{ExportConfig.tolerance:g}: drop --tolerance")
+    from edgernn.train import charlm, classify, seq2seq
+
+    if kind == seq2seq.KIND:
+        return seq2seq.export_seq2seq(*seq2seq.load_seq2seq(path), out)[0]
+    exporters = {charlm.KIND: (charlm.load_charlm, charlm.export_charlm),
+                 classify.KIND: (classify.load_classifier, classify.export_classifier)}
+    if kind not in exporters:
+        raise DataError(f"{Path(path).name} is a {kind!r} checkpoint, which this edgernn cannot export; upgrade edgernn")
+    load, export = exporters[kind]
+    return export(*load(path), out)
 
 
 def export_model(checkpoint: Checkpoint, out: str | Path, config: ExportConfig = ExportConfig()) -> Signature:

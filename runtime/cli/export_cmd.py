@@ -44,7 +44,10 @@ DEFAULT_QUANT_TOLERANCE = 0.02  # = edgernn.train.quantize.DEFAULT_TOLERANCE (no
 @click.pass_context
 def command(ctx: click.Context, checkpoint: str, out: str, tolerance: float, quantize: str | None, precision: str,
             quant_tolerance: float, force: bool, as_json: bool) -> None:
-    """Export CHECKPOINT (a checkpoint.pt from `edgernn train`) to a streaming ONNX graph."""
+    """Export CHECKPOINT (a checkpoint.pt from any `edgernn train` task) to a streaming ONNX graph.
+
+    A seq2seq checkpoint writes the decoder step graph to OUT and the encoder next to it
+    (OUT with .encoder.onnx). --quantize, --precision and --tolerance are forecaster options."""
     _check_reduction_options(ctx, quantize, precision)
     from edgernn.train.export import ExportConfig, export_checkpoint  # torch: only here
 
@@ -60,7 +63,7 @@ def command(ctx: click.Context, checkpoint: str, out: str, tolerance: float, qua
             click.echo(json.dumps(failure, indent=2))
         raise
     if as_json:
-        click.echo(json.dumps({"ok": True, "out": out, "arch": sig.arch, "layers": list(sig.layers),
+        click.echo(json.dumps({"ok": True, "out": out, "task": sig.task, "arch": sig.arch, "layers": list(sig.layers),
                                "features": list(sig.features), "targets": list(sig.targets),
                                "size_bytes": os.path.getsize(out), "parity": sig.parity}, indent=2))
         return
@@ -88,7 +91,7 @@ def summary_lines(sig: Signature, out: str) -> list[str]:
     ref_text = f"max abs error {ref:.1e}" if ref is not None else f"not run ({p.get('reference_note', 'unknown reason')})"
     head = "parity of the float32 graph vs PyTorch" if "quantization" in p else "parity vs PyTorch"
     lines = [
-        f"wrote {out}: {sig.arch} {list(sig.layers)}, {', '.join(sig.features)} -> {', '.join(sig.targets)}",
+        f"wrote {out}: {sig.task} {sig.arch} {list(sig.layers)}, {_io(sig)}",
         f"{head}: max abs error {p['max_abs_error']:.1e} <= {p['tolerance']:g} on onnxruntime, "
         f"step by step and in one chunk, at (batch, length) {shapes}",
         f"reference evaluator: {ref_text}",
@@ -97,6 +100,15 @@ def summary_lines(sig: Signature, out: str) -> list[str]:
     if "quantization" in p:
         lines += quantization_lines(p["quantization"], os.path.getsize(out))
     return lines
+
+
+def _io(sig: Signature) -> str:
+    """What goes in and comes out, in the user's words: columns, or tokens and labels."""
+    source = f"{sig.tokenizer.kind} tokens ({len(sig.tokenizer.vocab)})" if sig.tokenizer else ", ".join(sig.features)
+    if sig.task == "forecast":
+        return f"{source} -> {', '.join(sig.targets)}"
+    outputs = {"classify": f"{len(sig.labels)} class probabilities", "generate": "next-token logits"}
+    return f"{source} -> {outputs.get(sig.task, 'next-token logits (decoder step)')}"
 
 
 def quantization_lines(q: dict, size: int) -> list[str]:

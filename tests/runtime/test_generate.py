@@ -184,6 +184,6 @@ def test_other_commands_treat_the_char_model_for_what_it_is():
     inspect = runner.invoke(main, ["inspect", path])
     assert inspect.exit_code == 0 and "tokenizer    char" in inspect.stdout and "bits per character" in inspect.stdout
     verify = runner.invoke(main, ["verify", path])
-    assert verify.exit_code == 0 and "all 4 checks passed" in verify.stdout
+    assert verify.exit_code == 0 and "all 5 checks passed" in verify.stdout
     stream = runner.invoke(main, ["stream", path, "--source", "demo"])
     assert stream.exit_code == 2 and "use edgernn generate" in stream.stderr and "Traceback" not in stream.output

@@ -98,6 +98,8 @@ def test_train_forecast_with_attention_from_the_cli(tmp_path):
     model = edgernn.load(tmp_path / "run" / "model.onnx", provider="cpu")
     assert len(model.signature.states) == 2 + 3 and model.signature.provenance["model"]["attention"] is True
     assert len(model.stream().steps([[20.0, 50.0]] * 5)) == 5
+    shown = CliRunner().invoke(main, ["inspect", str(tmp_path / "run" / "model.onnx")])
+    assert "lstm layers [8] + attention pooling" in shown.stdout
 
 
 def test_sensor_classifier_with_attention_streams_running_probabilities(tmp_path):

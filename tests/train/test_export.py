@@ -201,7 +201,7 @@ def test_cli_export_prints_a_short_parity_summary(tmp_path, checkpoint_path):
     out = tmp_path / "temp.onnx"
     r = run("export", str(checkpoint_path), "--out", str(out))
     assert r.exit_code == 0, r.output
-    assert r.stdout.startswith(f"wrote {out}: lstm [8, 4]")
+    assert r.stdout.startswith(f"wrote {out}: forecast lstm [8, 4], temp, humidity -> temp")
     assert "parity vs PyTorch: max abs error" in r.stdout and "reference evaluator: max abs error" in r.stdout
     assert "exporter: torchscript, opset 17" in r.stdout and r.stderr == ""
     edgernn.load(out, provider="cpu")
