@@ -70,7 +70,10 @@ class Stream:
     # ---- the verbs ----------------------------------------------------------------------
     def reset(self) -> None:
         """Back to a fresh stream: zero state, no history, anomaly statistics forgotten."""
-        self._buf = self.model.step_buffers(1)  # pre-bound x, y and two state sets (batch 1)
+        if getattr(self, "_buf", None) is None:
+            self._buf = self.model.step_buffers(1)  # pre-bound x, y and two state sets (batch 1)
+        else:  # the same buffers (and, under CUDA graphs, the same captured graphs), zeroed
+            self._buf.load(self.model.initial_state(1))
         self.n_steps = 0
         self._last_row: list[float] | None = None  # last input, float32 values in user units (F,)
         self._last_pred: list[float] | None = None  # last forecast, float32 values in user units (n_targets,)
