@@ -6,6 +6,7 @@ in, model units out, states passed explicitly. Streams (``model.stream()``) keep
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from importlib import resources
 from pathlib import Path
@@ -127,7 +128,7 @@ class StepBuffers:
         self.run_options = graph_run_options(model.config) if device == "cuda" else None
         self._io = None  # (x, y) on the device when a CUDA graph replays: it reads fixed device addresses
         if self.run_options is not None:
-            self._io = tuple(self._device_copy(a, device) for a in (self.x, self.y))
+            self._io = tuple(self.device_copy(a, device) for a in (self.x, self.y))
             self.run = self._run_graph  # type: ignore[method-assign]
         self.sets = (self._new_set(model, batch), self._new_set(model, batch))
         self.bindings = tuple(self._bind(sig, self.sets[k], self.sets[1 - k]) for k in (0, 1))
@@ -139,16 +140,14 @@ class StepBuffers:
         host = model.initial_state(batch)
         if self.device == "host":
             return host
-        values = [ort.OrtValue.ortvalue_from_shape_and_type(h.shape, np.float32, self.device, 0) for h in host]
-        for v, h in zip(values, host):
-            v.update_inplace(h)
-        return values
+        return [self.device_copy(h, self.device) for h in host]
 
     def _value(self, a):
         return a if isinstance(a, ort.OrtValue) else ort.OrtValue.ortvalue_from_numpy(a)
 
     @staticmethod
-    def _device_copy(a: np.ndarray, device: str) -> ort.OrtValue:
+    def device_copy(a: np.ndarray, device: str) -> ort.OrtValue:
+        """A copy of ``a`` allocated by ONNX Runtime on ``device`` ("cuda", or "cpu" in tests)."""
         v = ort.OrtValue.ortvalue_from_shape_and_type(a.shape, a.dtype, device, 0)
         v.update_inplace(a)
         return v
@@ -204,8 +203,6 @@ class StepBuffers:
         checks for WebGPU graph capture, ~0.4 us a call here. Run options only when needed (CUDA
         graph ids): with them a call costs ~30 us more (onnxruntime 1.31 queries a run-config
         entry every call)."""
-        import functools
-
         core, raw = getattr(session, "_sess", None), getattr(binding, "_iobinding", None)
         if core is not None and raw is not None and hasattr(core, "run_with_iobinding"):
             return functools.partial(core.run_with_iobinding, raw, run_options)

@@ -57,10 +57,7 @@ class Slabs:
         host = [spec.zeros(self.capacity) for spec in self.sig.states]
         if self.device == "host":
             return host
-        values = [ort.OrtValue.ortvalue_from_shape_and_type(h.shape, np.float32, self.device, 0) for h in host]
-        for v, h in zip(values, host):
-            v.update_inplace(h)
-        return values
+        return [StepBuffers.device_copy(h, self.device) for h in host]
 
     def states(self, write: bool = True) -> list[np.ndarray]:
         """The state slabs as host arrays, for everything but dense ticks (see the class)."""
