@@ -4,10 +4,12 @@
     python -m edgernn.exported.rebuild              # sensor-forecast (as always)
     python -m edgernn.exported.rebuild char-lm      # the character LM for `edgernn generate`
     python -m edgernn.exported.rebuild all          # both
+    python -m edgernn.exported.rebuild golden       # sensor-forecast.golden.json only, from the shipped .pt/.onnx
 
 Trains ``sensor-forecast`` with the recipe below (seeded, on the synthetic sensor), exports it
 with verified parity, copies ``model.onnx`` and ``checkpoint.pt`` here, and writes
-``sensor-forecast.golden.json``: the demo feed's first GOLDEN_STEPS records, the PyTorch
+``sensor-forecast.golden.json``: the demo feed's first GOLDEN_STEPS records (exactly what
+``edgernn stream --source demo`` reads first, whatever its --limit), the PyTorch
 checkpoint's forecasts for them (full sequence, independent of ONNX Runtime) and the runtime's
 anomaly scores and flags. ``tests/runtime/test_golden.py`` holds the runtime to them.
 
@@ -70,7 +72,7 @@ def golden(checkpoint: Path) -> dict:
     import torch
 
     import edgernn
-    from edgernn.sources import demo_records
+    from edgernn.sources import DEMO_SEED, demo_records
     from edgernn.train.checkpoint import load_checkpoint
     from edgernn.train.models import native_kernels
 
@@ -84,6 +86,11 @@ def golden(checkpoint: Path) -> dict:
     s = model.stream()
     steps = [s.step(r) for r in rows]
     return {
+        "description": (f"The demo feed's first {GOLDEN_STEPS} records (edgernn.sources.demo_records: the first "
+                        f"{GOLDEN_STEPS} lines `edgernn stream --source demo` reads, seed {DEMO_SEED}) in feature order, "
+                        "the PyTorch checkpoint's next-step forecasts for them (one full-sequence pass from a zero "
+                        "state), and the runtime's anomaly scores and flags when stepping them one by one. Written by "
+                        "python -m edgernn.exported.rebuild golden; checked by tests/runtime/test_golden.py."),
         "model_id": model.model_id,
         "features": list(sig.features),
         "targets": list(sig.targets),
@@ -118,11 +125,11 @@ def char_lm_golden(checkpoint: Path) -> dict:
     }
 
 
-def rebuild_sensor_forecast() -> None:
-    checkpoint = train()
+def rebuild_sensor_forecast(train_first: bool = True) -> None:
+    checkpoint = train() if train_first else HERE / f"{NAME}.pt"
     path = HERE / f"{NAME}.golden.json"
     path.write_text(json.dumps(golden(checkpoint)) + "\n")
-    print(f"wrote {HERE / (NAME + '.onnx')} and {path}")
+    print(f"wrote {HERE / (NAME + '.onnx')} and {path}" if train_first else f"wrote {path}")
 
 
 def rebuild_char_lm(train_first: bool = True) -> None:
@@ -133,10 +140,11 @@ def rebuild_char_lm(train_first: bool = True) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``rebuild [sensor-forecast | char-lm | all]`` (default sensor-forecast)."""
+    """``rebuild [sensor-forecast | char-lm | all | golden]`` (default sensor-forecast)."""
     name = (argv if argv is not None else sys.argv[1:] or [NAME])[0]
     builders = {NAME: [rebuild_sensor_forecast], CHAR_LM: [rebuild_char_lm],
-                "all": [rebuild_sensor_forecast, rebuild_char_lm]}
+                "all": [rebuild_sensor_forecast, rebuild_char_lm],
+                "golden": [lambda: rebuild_sensor_forecast(train_first=False)]}
     if name not in builders:
         raise SystemExit(f"unknown model {name!r}; choose one of {', '.join(builders)}")
     for build in builders[name]:

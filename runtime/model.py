@@ -241,7 +241,10 @@ def _read_signature(session, path: Path) -> Signature:
             f"{str(path)!r} has no {METADATA_KEY} metadata, so edgernn does not know how to run it; "
             "export it with `edgernn export`"
         )
-    sig = Signature.from_json(meta[METADATA_KEY])
+    try:
+        sig = Signature.from_json(meta[METADATA_KEY])
+    except SignatureError as e:
+        raise SignatureError(f"{str(path)!r}: {e}") from e
     if sig.task not in TASKS:
         raise SignatureError(f"{str(path)!r} is a {sig.task!r} model, which this edgernn cannot run "
                              f"(it runs {', '.join(TASKS)}); upgrade edgernn")

@@ -12,6 +12,12 @@ feature column) is a ``DataError`` that stops the stream.
 Traceback (most recent call last):
 ...
 edgernn.errors.RecordError: temp is not a finite number (nan)
+
+CSV cells are text; a timestamp cell that reads as a finite number passes through as one,
+so CSV and JSON input give the same output:
+
+>>> CsvRows("timestamp,sensor,temp,humidity", p).parse("7,a,21.5,40").timestamp
+7
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -69,7 +76,8 @@ class RecordParser:
         if missing:
             raise RecordError(f"missing feature(s) {', '.join(missing)}")
         values = np.array([_number(f, obj[f], text) for f in self.features], dtype=np.float32)
-        return Record(self._key(obj), values, obj.get(self.timestamp_field))
+        stamp = obj.get(self.timestamp_field)
+        return Record(self._key(obj), values, _cell_value(stamp) if text else stamp)
 
     def _key(self, obj: Mapping[str, Any]) -> str | None:
         if not self.key_field:
@@ -96,7 +104,7 @@ class CsvRows:
         if extra:
             raise DataError(
                 f"CSV column(s) {', '.join(map(repr, extra))} are not inputs of the model; "
-                f"keep only {', '.join(parser.features)} plus the key/timestamp columns"
+                f"keep only {', '.join(parser.features)} plus the key/timestamp columns{_extra_hint(extra, parser, self.columns)}"
             )
 
     def parse(self, line: str) -> Record:
@@ -109,6 +117,34 @@ class CsvRows:
         if len(cells) != len(self.columns):
             raise RecordError(f"{len(cells)} cells, the header has {len(self.columns)}")
         return self.parser.parse_mapping(dict(zip(self.columns, cells)), text=True)
+
+
+def _extra_hint(extra: list[str], parser: RecordParser, columns: list[str]) -> str:
+    """For one extra column while the key (or timestamp) column is absent: the option it may be."""
+    if len(extra) != 1:
+        return ""
+    name = extra[0]
+    if re.search(r"time|date|^ts$", name, re.IGNORECASE) and parser.timestamp_field not in columns:
+        return f" (is {name!r} the timestamp? pass --timestamp {name})"
+    if parser.key_field is None or parser.key_field not in columns:
+        return f" (is {name!r} the key? pass --key {name})"
+    return ""
+
+
+_INT = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def _cell_value(cell: Any) -> Any:
+    """A CSV cell as an int or float when it reads as a finite number, else as it is (text)."""
+    if not isinstance(cell, str) or "_" in cell:
+        return cell
+    if _INT.fullmatch(cell):
+        return int(cell)
+    try:
+        x = float(cell)
+    except ValueError:
+        return cell
+    return x if math.isfinite(x) else cell
 
 
 def _number(name: str, v: Any, text: bool) -> float:

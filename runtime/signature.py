@@ -249,7 +249,9 @@ class Signature:
             )
         try:
             return _from_dict(raw)
-        except (KeyError, TypeError, ValueError) as e:
+        except KeyError as e:
+            raise SignatureError(f"the {METADATA_KEY} metadata lacks the field {e.args[0]!r}; re-export the model") from e
+        except (TypeError, ValueError) as e:
             raise SignatureError(f"the {METADATA_KEY} metadata is incomplete or malformed ({e}); re-export the model") from e
 
     # ---- derived facts ---------------------------------------------------------------

@@ -10,18 +10,33 @@ import sys
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+import numpy as np
+
 from edgernn.errors import DataError
-from edgernn.synth import sensor_signal
+from edgernn.synth import sensor_blocks
 
 DEMO_LENGTH = 1000  # samples in the demo feed when no --limit is given
 DEMO_SEED = 2024  # not the training seed: the demo is data the shipped model has not seen
 
 
+def demo_signal(n: int = DEMO_LENGTH, seed: int = DEMO_SEED) -> dict[str, np.ndarray]:
+    """The demo feed's first ``n`` samples as arrays: temp, humidity, anomaly (where a spike or
+    dip was injected). Prefix-stable: sample i is the same whatever ``n`` is."""
+    blocks = sensor_blocks(seed, block=DEMO_LENGTH)
+    parts = [next(blocks) for _ in range(max(1, -(-n // DEMO_LENGTH)))]
+    return {c: np.concatenate([p[c] for p in parts])[:n] for c in parts[0]}
+
+
 def demo_records(n: int = DEMO_LENGTH, seed: int = DEMO_SEED) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The synthetic temperature/humidity sensor (with injected spikes and dips), as records."""
-    signal = sensor_signal(n, seed=seed)
-    for i in range(n):
-        yield i + 1, {"timestamp": i, "temp": float(signal["temp"][i]), "humidity": float(signal["humidity"][i])}
+    """The synthetic temperature/humidity sensor (with injected spikes and dips), as records:
+    the first ``n`` of one endless feed, so ``--limit`` cuts it and never changes it."""
+    i = 0
+    for block in sensor_blocks(seed, block=DEMO_LENGTH):
+        for temp, humidity in zip(block["temp"].tolist(), block["humidity"].tolist()):
+            if i >= n:
+                return
+            yield i + 1, {"timestamp": i, "temp": temp, "humidity": humidity}
+            i += 1
 
 
 def text_lines(handle: IO[str]) -> Iterator[tuple[int, str]]:

@@ -75,14 +75,17 @@ def _fit(model: Forecaster, train: Windows, val: Windows, cfg: TrainConfig) -> H
     gen = torch.Generator().manual_seed(cfg.seed)
     x, y = torch.from_numpy(train.x), torch.from_numpy(train.y)  # (W, T, F), (W, T, K)
     hist, best_state, waited = History(), None, 0
-    epochs = tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch", file=sys.stderr, disable=cfg.quiet)
+    epochs = tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch", file=sys.stderr, disable=not _live(cfg))
     for epoch in epochs:
         hist.lr.append(opt.param_groups[0]["lr"])
         hist.train_loss.append(_train_epoch(model, opt, x, y, cfg, gen, hist.grad_norms))
         hist.val_loss.append(_loss(model, val))
         _check_finite(hist, epoch)
         plateau.step(hist.val_loss[-1])
-        epochs.set_postfix(train=f"{hist.train_loss[-1]:.4g}", val=f"{hist.val_loss[-1]:.4g}", lr=f"{hist.lr[-1]:.2g}")
+        losses = dict(train=f"{hist.train_loss[-1]:.4g}", val=f"{hist.val_loss[-1]:.4g}", lr=f"{hist.lr[-1]:.2g}")
+        epochs.set_postfix(losses)
+        if not cfg.quiet and not _live(cfg):  # a log file: one plain line per epoch, no redrawn bars
+            print(f"epoch {epoch}/{cfg.epochs}: " + ", ".join(f"{k} {v}" for k, v in losses.items()), file=sys.stderr, flush=True)
         if best_state is None or hist.val_loss[-1] < hist.val_loss[hist.best_epoch - 1]:
             hist.best_epoch, waited = epoch, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -106,7 +109,7 @@ def _train_epoch(model: Forecaster, opt: torch.optim.Optimizer, x: torch.Tensor,
     total, batches = 0.0, range(0, len(x), cfg.batch_size)
     parts = grad_parts(model)
     norm_sum = torch.zeros(len(parts), dtype=torch.float64)
-    for i in tqdm(batches, desc="batches", unit="batch", leave=False, file=sys.stderr, disable=cfg.quiet):
+    for i in tqdm(batches, desc="batches", unit="batch", leave=False, file=sys.stderr, disable=not _live(cfg)):
         idx = order[i : i + cfg.batch_size]
         opt.zero_grad()
         loss = nn.functional.mse_loss(*_last_if_window(model, model(x[idx])[0], y[idx]))  # all steps (causal)
@@ -120,6 +123,11 @@ def _train_epoch(model: Forecaster, opt: torch.optim.Optimizer, x: torch.Tensor,
         for name, v in zip(parts, (norm_sum / max(len(batches), 1)).tolist()):
             grad_norms.setdefault(name, []).append(v)
     return total / len(x)
+
+
+def _live(cfg: TrainConfig) -> bool:
+    """Progress bars redrawn in place: only on a terminal (a log gets one line per epoch instead)."""
+    return not cfg.quiet and bool(getattr(sys.stderr, "isatty", None) and sys.stderr.isatty())
 
 
 def grad_parts(model: Forecaster) -> dict[str, list[torch.nn.Parameter]]:

@@ -58,7 +58,8 @@ def train_forecast(cfg: TrainConfig) -> TrainResult:
     gradients = gradients_report(history, input_sensitivity(model, val.x, val.y))
     cfg.out.mkdir(parents=True, exist_ok=True)
     png = cfg.out / "report.png"
-    skipped = plot(png, history, preds["test"], data.parts["test"].actual, data.targets, gradients)
+    skipped = plot(png, history, preds["test"], data.parts["test"].actual, data.targets, gradients,
+                   series=data.parts["test"].series)
     report = build_report(cfg, data, history, preds, png_skipped=skipped, gradients=gradients)
     signature = build_signature(cfg, data, report)
     ckpt = save_checkpoint(cfg.out / "checkpoint.pt", model, signature, cfg.to_dict(), report["metrics"])
@@ -84,6 +85,7 @@ def build_report(cfg: TrainConfig, data: Dataset, history: History, preds: dict,
         "metrics": scores,
         "baseline": {"naive_last_value": naive},
         "skill_vs_naive": skill(scores["test"], naive["test"]),
+        "beats_naive": scores["test"]["mse"] < naive["test"]["mse"],
         "data": {
             "source": data.source,
             "series": data.n_series,

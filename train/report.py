@@ -41,11 +41,26 @@ def write_json(path: Path, report: dict) -> Path:
     return path
 
 
+def beats_naive(report: dict) -> bool:
+    """Whether the test MSE is below the naive last-value forecast's on the same windows."""
+    return report["metrics"]["test"]["mse"] < report["baseline"]["naive_last_value"]["test"]["mse"]
+
+
+def naive_warning(report: dict) -> str | None:
+    """One line when the model forecasts worse than "next = current", with what to try; else None."""
+    if beats_naive(report):
+        return None
+    mse, naive = report["metrics"]["test"]["mse"], report["baseline"]["naive_last_value"]["test"]["mse"]
+    return (f"warning: test MSE {mse:.3g} is worse than the naive last-value baseline {naive:.3g}; "
+            "train longer (--epochs), or try a smaller --window / larger --hidden")
+
+
 def plot(path: Path, history, pred: np.ndarray, actual: np.ndarray, targets: Sequence[str],
-         gradients: dict | None = None) -> str | None:
+         gradients: dict | None = None, series: np.ndarray | None = None) -> str | None:
     """Loss curves, test predictions vs actual (one panel per target) and, when there are any, the
     per-layer gradient norms and the input sensitivity (``gradients``, report.json's section) into
-    ``path``; returns why it was skipped, or None."""
+    ``path``; returns why it was skipped, or None. ``series`` (W,): each test window's series, so
+    the lines break (and a dotted line marks it) where one key's windows end and the next begin."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -61,14 +76,34 @@ def plot(path: Path, history, pred: np.ndarray, actual: np.ndarray, targets: Seq
     if sens:
         _plot_sensitivity(axes[-1], sens)
     n = min(len(actual), PLOT_POINTS)
+    x, cuts = gapped_index(n, None if series is None else series[:n])
     for k, (ax, name) in enumerate(zip(axes[1:], targets)):
-        ax.plot(actual[:n, k], label="actual", color="black", linewidth=1)
-        ax.plot(pred[:n, k], label="forecast", color="tab:orange", linewidth=1)
-        ax.set_title(f"test: next-step {name} (first {n} windows, full context)")
+        ax.plot(x, _gapped(actual[:n, k], cuts), label="actual", color="black", linewidth=1)
+        ax.plot(x, _gapped(pred[:n, k], cuts), label="forecast", color="tab:orange", linewidth=1)
+        for i, c in enumerate(cuts):
+            ax.axvline(c - 0.5, color="gray", linestyle=":", linewidth=1, label="next series" if i == 0 else None)
+        ax.set_title(f"test: next-step {name} (first {n} windows, full context"
+                     f"{f', {len(cuts) + 1} series' if cuts else ''})")
         ax.set_xlabel("test window")
         ax.legend(loc="upper right")
     fig.savefig(path, dpi=100)
     return None
+
+
+def gapped_index(n: int, series: np.ndarray | None) -> tuple[np.ndarray, list[int]]:
+    """x positions for ``n`` windows with a NaN between series, and the windows that start a new series.
+
+    >>> x, cuts = gapped_index(4, np.array([0, 0, 1, 1]))
+    >>> x.tolist(), cuts, _gapped(np.arange(4.0), cuts).tolist()
+    ([0.0, 1.0, nan, 2.0, 3.0], [2], [0.0, 1.0, nan, 2.0, 3.0])
+    """
+    cuts = [] if series is None else (np.flatnonzero(np.diff(series)) + 1).tolist()
+    return _gapped(np.arange(n, dtype=np.float64), cuts), cuts
+
+
+def _gapped(values: np.ndarray, cuts: list[int]) -> np.ndarray:
+    """``values`` with a NaN inserted before each cut, so a plotted line breaks there."""
+    return np.insert(np.asarray(values, dtype=np.float64), cuts, np.nan)
 
 
 def _plot_losses(ax, history) -> None:

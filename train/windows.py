@@ -15,14 +15,16 @@ the targets of rows 1..T (many-to-many, from a zero state).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
 from edgernn.errors import DataError
 from edgernn.signature import Scaler
 from edgernn.train.config import TrainConfig
-from edgernn.train.data import Series, load_table, to_series
+from edgernn.train.data import Series, Table, load_table, to_series
 
 PARTS = ("train", "val", "test")
 
@@ -35,6 +37,7 @@ class Windows:
     y: np.ndarray  # (W, T, K) next-step targets, model units (target scaler), float32
     current: np.ndarray  # (W, K) target at the window's last step, user units (the naive forecast)
     actual: np.ndarray  # (W, K) target one step after the window, user units (what is forecast)
+    series: np.ndarray | None = None  # (W,) index of the series (key) each window was cut from
 
     def __len__(self) -> int:
         return len(self.x)
@@ -95,6 +98,7 @@ def make_windows(series: list[Series], rows: list[slice], window: int, stride: i
         y=np.ascontiguousarray(w[:, 1:, f : f + k], dtype=np.float32),
         current=w[:, window - 1, f + k :].astype(np.float64),
         actual=w[:, window, f + k :].astype(np.float64),
+        series=np.repeat(np.arange(len(cut)), [len(c) for c in cut]),
     )
 
 
@@ -103,6 +107,7 @@ def prepare_data(cfg: TrainConfig) -> Dataset:
     table = load_table(cfg.data, cfg.columns)
     features = cfg.features or tuple(n for n in table.names if n not in (cfg.key, cfg.timestamp))
     targets = cfg.targets or features[:1]
+    _check_numeric(table, features, targets, cfg)
     series = to_series(table, features, targets, cfg.key, cfg.timestamp)
     slices = {p: [] for p in PARTS}
     for s in series:
@@ -126,5 +131,45 @@ def _check_enough(series: list[Series], slices: dict[str, list[slice]], cfg: Tra
             raise DataError(
                 f"too few rows for --window {cfg.window}: the {p} split has no run of {cfg.window + 1} rows "
                 f"(longest series: {n} rows = {a} train / {b - a} val / {n - b} test); "
-                "use more data, a smaller --window, or larger --val/--test fractions"
+                f"use more data, a smaller --window, or {_larger_split(p)}"
             )
+
+
+def _larger_split(part: str) -> str:
+    """The fraction change that lengthens ``part``: the train split grows when val/test shrink."""
+    return {"train": "smaller --val/--test fractions (more rows for training)",
+            "val": "a larger --val fraction", "test": "a larger --test fraction"}[part]
+
+
+def _check_numeric(table: Table, features: tuple[str, ...], targets: tuple[str, ...], cfg: TrainConfig) -> None:
+    """DataError naming the likely option when a feature or target column holds no number at all:
+    such a column is a key or a time column, not data with a bad cell."""
+    for name in dict.fromkeys(features + targets):
+        raw = table.columns.get(name)
+        if raw is None or isinstance(raw, np.ndarray) or not len(raw) or any(map(_is_number, raw)):
+            continue
+        fixes = []
+        if cfg.timestamp is None and _is_time(raw[0]):
+            fixes.append(f"if it is the time, pass --timestamp {name}")
+        elif cfg.key is None:
+            fixes.append(f"if it names the series, pass --key {name}")
+        rest = [f for f in features if f != name]
+        fixes.append(f"choose the inputs with --features {','.join(rest)}" if rest and not cfg.features
+                     else "leave it out of --features/--target")
+        raise DataError(f"{table.where}: column {name!r} holds no numbers (first value {raw[0]!r}), so it cannot be "
+                        f"a {'feature' if name in features else 'target'}; {', or '.join(fixes)}")
+
+
+def _is_number(cell) -> bool:
+    try:
+        return math.isfinite(float(cell))
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_time(cell) -> bool:
+    try:
+        datetime.fromisoformat(str(cell).strip())
+    except ValueError:
+        return False
+    return True

@@ -68,11 +68,16 @@ def forecast(**opts) -> None:
         export=not opts["no_export"],
         **{k: opts[k] for k in _PLAIN},
     )
-    result = train_forecast(cfg)
+    from edgernn.train.report import naive_warning
+
+    result = train_forecast(cfg)  # report.json, with beats_naive, is written by then
     if opts["as_json"]:
         click.echo(json.dumps(result.report, indent=2))
     else:
         click.echo(_summary(result.report, cfg.out))
+    warning = naive_warning(result.report)
+    if warning:
+        click.echo(warning, err=True)
 
 
 _PLAIN = (

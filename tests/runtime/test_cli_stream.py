@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,7 +62,7 @@ def test_csv_file_source(tmp_path, rows):
     r = run("stream", "--source", str(f))
     assert r.exit_code == 0, r.output
     out = out_lines(r)
-    assert len(out) == 20 and out[3]["timestamp"] == "3"
+    assert len(out) == 20 and out[3]["timestamp"] == 3  # a numeric cell is a number, as in JSON input
 
 
 def test_bad_records_are_counted_set_aside_and_do_not_disturb_good_ones(tmp_path, rows):
@@ -115,9 +117,98 @@ def test_missing_source_file_is_one_clear_line():
     one_clear_line(run("stream", "--source", "nowhere.csv"), 5, "nowhere.csv")
 
 
-def test_unknown_flag_is_a_usage_error():
-    r = run("stream", "--bogus")
-    assert r.exit_code == 2 and "No such option" in r.stderr and "Traceback" not in r.output
+def test_unknown_flag_is_one_usage_line():
+    r = run("stream", "--frobnicate", "3")
+    one_clear_line(r, 2)
+    assert r.stderr == "error: no such option '--frobnicate' (did you mean '--format'?); see 'edgernn stream --help'\n"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["stream", "--limit", "x"], ["invalid value for '--limit'", "'x'", "see 'edgernn stream --help'"]),
+    (["stream", "--limit"], ["'--limit' requires an argument", "see 'edgernn stream --help'"]),
+    (["stream", "--format", "xml"], ["'xml' is not one of", "see 'edgernn stream --help'"]),
+    (["export"], ["missing argument 'CHECKPOINT'", "see 'edgernn export --help'"]),
+    (["inspect", "a.onnx", "b.onnx"], ["unexpected extra argument (b.onnx)", "see 'edgernn inspect --help'"]),
+    (["frobnicate"], ["no such command 'frobnicate'", "see 'edgernn --help'"]),
+    (["--frobnicate"], ["no such option '--frobnicate'", "see 'edgernn --help'"]),
+    (["train", "frobnicate"], ["no such command 'frobnicate'", "see 'edgernn train --help'"]),
+    (["stream", "--thr"], ["no such option '--thr' (did you mean one of: '--threads', '--threshold'?)"]),
+])
+def test_every_usage_error_is_one_line_with_exit_2(args, words):
+    one_clear_line(run(*args), 2, *words)
+
+
+def test_help_is_still_click_help():
+    assert run("stream", "--help").exit_code == 0 and "Usage: edgernn stream" in run("stream", "--help").stdout
+    bare = run()  # no command: the group's help, as click shows it
+    assert bare.exit_code == 2 and "Usage: edgernn [OPTIONS] COMMAND" in bare.output and "error:" not in bare.output
+
+
+@pytest.mark.parametrize("command", ["stream", "inspect", "generate", "classify", "bench", "verify"])
+def test_a_directory_as_model_is_a_model_error(command, tmp_path):
+    one_clear_line(run(command, str(tmp_path)), 3, repr(str(tmp_path)), "is a directory")
+
+
+def test_ctrl_c_outside_the_stream_loop_says_interrupted_and_exits_130(monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("edgernn.cli.inspect_cmd.load", interrupted)
+    r = run("inspect")
+    assert (r.exit_code, r.stderr, r.stdout) == (130, "interrupted\n", "")
+
+
+def test_a_closed_stdout_ends_the_stream_quietly():
+    proc = subprocess.Popen([sys.executable, "-m", "edgernn", "stream", "--source", "demo", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()  # like `| head -1`: read one line, then go away
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0 and err == b"", err.decode()
+    assert json.loads(first)["step"] == 1
+
+
+def test_limit_cuts_the_demo_feed_without_changing_it():
+    full = out_lines(run("stream", "--source", "demo", "--quiet"))
+    assert full[0]["forecast"]["temp"] == 17.668554306030273  # the README's first line
+    for n in (1, 2, 50, 999):
+        assert out_lines(run("stream", "--source", "demo", "--limit", str(n), "--quiet")) == full[:n]
+    longer = out_lines(run("stream", "--source", "demo", "--limit", "1500", "--quiet"))
+    assert longer[:1000] == full and [x["timestamp"] for x in longer[1000:]] == list(range(1000, 1500))
+
+
+def test_a_csv_key_column_without_key_names_the_option(tmp_path, rows):
+    f = tmp_path / "keyed.csv"
+    f.write_text("sensor,temp,humidity\n" + "".join(f"a,{t},{h}\n" for t, h in rows[:5]))
+    one_clear_line(run("stream", "--source", str(f)), 5, "'sensor'", "pass --key sensor")
+    one_clear_line(run("stream", "--source", str(f), "--key", "device"), 5, "pass --key sensor")
+    assert run("stream", "--source", str(f), "--key", "sensor").exit_code == 0
+
+
+def _with_signature(text: str, tmp_path: Path) -> Path:
+    """no-signature.onnx plus an edgernn.signature metadata entry holding ``text`` (protobuf
+    ModelProto field 14, appended: no onnx package needed)."""
+    def field(tag: int, payload: bytes) -> bytes:
+        n, size = len(payload), b""
+        while True:
+            size += bytes([(n & 0x7F) | (0x80 if n > 0x7F else 0)])
+            n >>= 7
+            if not n:
+                return bytes([tag]) + size + payload
+    entry = field(0x0A, b"edgernn.signature") + field(0x12, text.encode())
+    path = tmp_path / "odd-signature.onnx"
+    path.write_bytes((DATA / "no-signature.onnx").read_bytes() + field(0x72, entry))
+    return path
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"schema": 99}', ["schema 99", "upgrade edgernn"]),
+    ("{not json", ["not valid JSON"]),
+    ('{"schema": 1}', ["lacks the field", "re-export"]),
+])
+def test_signature_problems_name_the_model_file(tmp_path, text, words):
+    path = _with_signature(text, tmp_path)
+    one_clear_line(run("inspect", str(path)), 3, repr(str(path)), *words)
 
 
 def test_cuda_on_a_machine_without_it_is_an_error_not_a_fallback():

@@ -11,9 +11,10 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import edgernn
-from edgernn.sources import DEMO_SEED, demo_records
+from edgernn.sources import DEMO_LENGTH, DEMO_SEED, demo_records, demo_signal
 from edgernn.synth import sensor_signal
 
 
@@ -28,9 +29,33 @@ def test_golden_file_belongs_to_the_shipped_model(model, golden):
 
 
 def test_golden_inputs_are_the_demo_feed(model, golden):
-    recs = [r for _, r in demo_records(len(golden["inputs"]))]
+    recs = [r for _, r in demo_records()][: len(golden["inputs"])]  # the default run's first records
     rows = [[r[f] for f in golden["features"]] for r in recs]
     np.testing.assert_array_equal(np.float32(rows), np.float32(golden["inputs"]))
+    assert f"first {len(golden['inputs'])} records" in golden["description"]
+
+
+DEFAULT_FEED = [r for _, r in demo_records()]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=0, max_value=3 * DEMO_LENGTH + 7))
+def test_the_demo_feed_is_the_same_whatever_the_limit(n):
+    got = list(demo_records(n))
+    assert [pos for pos, _ in got] == list(range(1, n + 1))
+    assert [r for _, r in got][:DEMO_LENGTH] == DEFAULT_FEED[:n]
+    longer = [r for _, r in demo_records(n + 500)]
+    assert longer[:n] == [r for _, r in got]
+    assert [r["timestamp"] for _, r in got] == list(range(n))
+
+
+def test_the_default_demo_feed_is_the_classic_sensor_signal():
+    s = sensor_signal(DEMO_LENGTH, seed=DEMO_SEED)  # what `edgernn stream` has always printed first
+    assert [r["temp"] for r in DEFAULT_FEED] == s["temp"].tolist()
+    assert [r["humidity"] for r in DEFAULT_FEED] == s["humidity"].tolist()
+    sig = demo_signal(2 * DEMO_LENGTH + 3)
+    assert sig["temp"].tolist()[:DEMO_LENGTH] == s["temp"].tolist() and len(sig["anomaly"]) == 2 * DEMO_LENGTH + 3
+    assert abs(float(sig["temp"][DEMO_LENGTH]) - float(sig["temp"][DEMO_LENGTH - 1])) < 2.0  # the cycle goes on
 
 
 def test_stepping_the_shipped_model_matches_pytorch(model, golden):
@@ -44,7 +69,7 @@ def test_anomaly_flags_match_the_golden_run(model, golden):
     s = model.stream()
     results = [s.step(r) for r in np.float32(golden["inputs"])]
     assert [r.anomaly for r in results] == golden["anomaly"]
-    injected = np.nonzero(sensor_signal(len(results), seed=DEMO_SEED)["anomaly"])[0].tolist()
+    injected = np.nonzero(demo_signal(len(results))["anomaly"])[0].tolist()
     assert [i for i, r in enumerate(results) if r.anomaly] == injected  # every injected spike, nothing else
     scores = [np.nan if r.anomaly_score is None else r.anomaly_score for r in results]
     want = [np.nan if v is None else v for v in golden["anomaly_score"]]

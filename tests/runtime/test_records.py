@@ -74,3 +74,36 @@ def test_csv_header_without_a_feature_is_a_data_error():
 def test_missing_key_is_a_record_error():
     with pytest.raises(RecordError, match="key field"):
         P.parse_json('{"temp": 1, "humidity": 2}')
+
+
+UNKEYED = RecordParser(("temp", "humidity"))
+
+
+@pytest.mark.parametrize("parser", [UNKEYED, RecordParser(("temp", "humidity"), key_field="device")])
+def test_a_csv_key_column_without_its_key_option_names_the_fix(parser):
+    with pytest.raises(DataError, match=r"\(is 'sensor' the key\? pass --key sensor\)$"):
+        CsvRows("sensor,temp,humidity", parser)
+
+
+def test_a_csv_time_column_under_another_name_points_at_timestamp():
+    with pytest.raises(DataError, match=r"pass --timestamp ts\)$"):
+        CsvRows("ts,temp,humidity", UNKEYED)
+
+
+def test_no_key_hint_when_the_extra_columns_are_not_one_missing_key():
+    for header in ("sensor,x,temp,humidity", "a,b,c,temp,humidity"):
+        with pytest.raises(DataError) as e:
+            CsvRows(header, UNKEYED)
+        assert "--key" not in str(e.value)
+    with pytest.raises(DataError) as e:
+        CsvRows("sensor,x,temp,humidity", P)  # the key is there; 'x' is just not an input
+    assert "--key" not in str(e.value)
+
+
+@pytest.mark.parametrize("cell, want", [("0", 0), ("42", 42), ("-3", -3), ("1.5", 1.5), ("1e3", 1000.0),
+                                        ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00Z"), ("nan", "nan"),
+                                        ("inf", "inf"), ("1_000", "1_000"), ("", "")])
+def test_csv_timestamps_that_read_as_numbers_pass_through_as_numbers(cell, want):
+    r = CsvRows("timestamp,temp,humidity", UNKEYED).parse(f"{cell},1,2")
+    assert r.timestamp == want and type(r.timestamp) is type(want)
+    assert UNKEYED.parse_json(json.dumps({"timestamp": want, "temp": 1, "humidity": 2})).timestamp == want  # as JSON
