@@ -4,6 +4,7 @@ hardware line. matplotlib is optional (``pip install matplotlib``) and imported 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -26,20 +27,55 @@ def plot(run: BenchRun, path: str | Path) -> Path:
     """Write a two-panel PNG of ``run`` to ``path``; returns the path."""
     try:
         from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
-        from matplotlib.ticker import ScalarFormatter
     except ImportError:
         raise UsageError("--plot needs matplotlib, which is not installed; pip install matplotlib") from None
     fig = Figure(figsize=(12, 4.8), layout="constrained")
     left, right = fig.subplots(1, 2)
     latency_panel(left, run)
     throughput_panel(right, run.result)
-    for ax in (left, right):
-        ax.xaxis.set_major_formatter(ScalarFormatter())  # 20, 50, 100 rather than 2x10^1
     m = run.result["model"]
-    fig.suptitle(f"{Path(m['path']).name}: {m['arch']} {m['layers']} on {run.result['run']['provider']}, "
-                 f"{run.result['run']['threads'] or 'all'} thread(s) - {run.result['machine']['cpu']}")
+    mode = "" if m.get("mode", "step") == "step" else f" ({m['mode']})"
+    fig.suptitle(f"{Path(m['path']).name}: {m.get('task', 'forecast')} {m['arch']} {m['layers']}{mode} on "
+                 f"{run.result['run']['provider']}, {run.result['run']['threads'] or 'all'} thread(s) - {run.result['machine']['cpu']}")
     fig.savefig(path, dpi=110)
     return Path(path)
+
+
+def plain(value: float, _pos: object = None) -> str:
+    """A tick label as a plain number: 20, 0.5, 150k, 1.2M (never 2x10^1 or 100.0).
+
+    >>> [plain(v) for v in (20, 0.5, 100.0, 150000, 1200000)]
+    ['20', '0.5', '100', '150k', '1.2M']
+    """
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Tick values in [lo, hi] at 1, 2, 5 x 10^n, finer (1, 1.5, 2, 3, 5, 7) when that gives
+    fewer than three.
+
+    >>> log_ticks(12, 110), log_ticks(12, 40)
+    ([20.0, 50.0, 100.0], [15.0, 20.0, 30.0])
+    """
+    decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    ticks: list[float] = []
+    for subs in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7)):
+        ticks = [float(f"{m * 10.0 ** e:g}") for e in decades for m in subs if lo <= m * 10.0 ** e <= hi]
+        if len(ticks) >= 3:
+            break
+    return ticks
+
+
+def plain_log_axis(axis, lo: float, hi: float) -> None:
+    """Explicit ticks from ``log_ticks`` labelled with plain numbers; minor ticks unlabelled."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    axis.set_major_locator(FixedLocator(log_ticks(lo, hi)))
+    axis.set_major_formatter(FuncFormatter(plain))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def latency_panel(ax, run: BenchRun) -> None:
@@ -52,7 +88,8 @@ def latency_panel(ax, run: BenchRun) -> None:
     lo = min(float(a.min()) for a in us.values())
     hi = max(float(np.percentile(a, 99.9)) for a in us.values())
     bins = np.geomspace(max(lo, 1e-3), max(hi, lo * 1.01), 60)
-    labels = {"edgernn": "edgernn Stream.step", "bare_ort": "bare ORT run()"}
+    api = (run.result.get("api") or {}).get("single_stream") or "Stream.step"
+    labels = {"edgernn": f"edgernn {api.split(' (')[0]}", "bare_ort": "bare ORT run()"}
     for (name, a), color in zip(us.items(), ("C0", "C1")):
         p50, p99 = np.percentile(a, [50, 99])
         ax.hist(np.clip(a, bins[0], bins[-1]), bins=bins, alpha=0.55, color=color,
@@ -60,6 +97,7 @@ def latency_panel(ax, run: BenchRun) -> None:
         ax.axvline(p50, color=color, lw=1.2)
         ax.axvline(p99, color=color, lw=1, ls=":")
     ax.set_xscale("log")
+    plain_log_axis(ax.xaxis, bins[0], bins[-1])
     ax.set_xlabel("microseconds per step (solid p50, dotted p99; clipped at p99.9)")
     ax.set_ylabel("steps")
     ax.legend(fontsize=8)
@@ -73,7 +111,8 @@ def throughput_panel(ax, result: dict) -> None:
         ax.text(0.5, 0.5, "not measured", ha="center", transform=ax.transAxes)
         return
     b = [p["streams"] for p in points]
-    label = "edgernn pool" if result["pool"] == "used" else "edgernn Model.run (no pool)"
+    how = (result.get("api") or {}).get("streams") or ""
+    label = "edgernn pool" if result["pool"] == "used" else f"edgernn {how.split(',')[0] or 'Model.run'}"
     ax.plot(b, [p["edgernn"]["stream_steps_per_s"] for p in points], "o-", color="C0", label=label)
     ax.plot(b, [p["bare_ort"]["stream_steps_per_s"] for p in points], "s-", color="C1", label="bare ORT run()")
     hw, flops = result.get("hardware") or {}, result["model"]["flops_per_step"]
@@ -84,7 +123,17 @@ def throughput_panel(ax, result: dict) -> None:
                    label=f"sgemm {hw['square']['n']}^3: {hw['square']['gflops']:.0f} GFLOP/s")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(b, [str(v) for v in b])  # the measured stream counts, as they are
+    ax.xaxis.set_minor_formatter(_null())
+    ax.autoscale_view()
+    plain_log_axis(ax.yaxis, *ax.get_ylim())
     ax.set_xlabel("streams stepped together")
     ax.set_ylabel(f"stream-steps per second ({flops / 1e3:.1f} kFLOP each)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+
+
+def _null():
+    from matplotlib.ticker import NullFormatter
+
+    return NullFormatter()

@@ -11,12 +11,30 @@ the signature's tokenizer, and tokens outside the vocabulary become ``<unk>`` (c
 
 from __future__ import annotations
 
+import math
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from edgernn.errors import UsageError
 from edgernn.model import Model
+
+_exp = math.exp
+
+
+PYTHON_SOFTMAX = 32  # up to this many classes, a step's softmax runs in Python floats
+
+
+def softmax_floats(logits: list[float]) -> list[float]:
+    """``softmax`` of a few Python floats, without numpy calls (the per-step path).
+
+    >>> [round(p, 3) for p in softmax_floats([0.0, math.log(3.0)])]
+    [0.25, 0.75]
+    """
+    top = max(logits)
+    e = [_exp(v - top) for v in logits]
+    total = sum(e)
+    return [v / total for v in e]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -38,6 +56,7 @@ class ClassifierStream:
         self.is_text = sig.tokenizer is not None
         self.unk_id = sig.tokenizer.vocab.index(sig.tokenizer.unk) if self.is_text else None
         self.buffers = model.step_buffers(1)  # x (1, 1) int64 or (1, 1, F) float32; logits (1, 1, C)
+        self._python_softmax = len(self.labels) <= PYTHON_SOFTMAX  # few classes: Python floats beat numpy calls
         self.steps_seen = 0
         self.unknown = 0  # tokens fed as <unk> since the last reset
 
@@ -71,7 +90,10 @@ class ClassifierStream:
                                  f"({', '.join(self.model.signature.features)}), got {values.shape[0]}")
             self.model.signature.input_scaler.transform(values, out=self.buffers.x[0, 0])
         self.steps_seen += 1
-        return self.probabilities(self.buffers.run()[0, 0])
+        logits = self.buffers.run()
+        if self._python_softmax:
+            return dict(zip(self.labels, softmax_floats(self.buffers.y_mem.tolist())))
+        return self.probabilities(logits[0, 0])
 
     def steps(self, values: Iterable) -> list[dict[str, float]]:
         """``step`` for each value in turn; the running probabilities after each."""

@@ -13,17 +13,22 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from edgernn.errors import DataError, UsageError
+from edgernn.model import StepBuffers
+
+_isfinite = math.isfinite
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WindowResult:
-    """What one window-mode step gives back, in the user's units."""
+    """What one window-mode step gives back, in the user's units. (Slots, not frozen: a frozen
+    dataclass sets each field through ``object.__setattr__``, slower on the per-step path.)"""
 
     step: int  # rows seen since the start (or the last reset), counting this one (1-based)
     forecast: dict[str, float] | None  # each target's forecast for the next step; None while warming up
@@ -52,8 +57,26 @@ class WindowStream:
 
     def reset(self) -> None:
         """Forget every row: the next ``window`` steps warm up again."""
+        sig = self.model.signature
         self.rows = np.zeros((self.window, len(self._features)), dtype=np.float32)  # (W, F) user units, oldest first
         self.n_steps = 0
+        if getattr(self, "_call", None) is None:  # x and y bound once: each step is one call, no allocation
+            self._x = np.zeros((1, self.window, len(self._features)), dtype=np.float32)  # (1, W, F) model units
+            y, _ = self.model.run(self._x, self.model.initial_state(1))  # (1, 1 or W, n_targets): learn its shape
+            self._y = np.zeros_like(y)
+            b = self.model.session.io_binding()
+            b.bind_cpu_input(sig.input_name, self._x)
+            b.bind_output(sig.output_name, "cpu", 0, np.float32, self._y.shape, self._y.ctypes.data)
+            self._states = [(s.zeros(1), s.zeros(1)) for s in sig.states]  # a causal model re-run from zero state
+            for spec, (s_in, s_out) in zip(sig.states, self._states):
+                b.bind_cpu_input(spec.input, s_in)
+                b.bind_output(spec.output, "cpu", 0, np.float32, s_out.shape, s_out.ctypes.data)
+            self._call = StepBuffers.run_call(self.model.session, b, self.model.run_options)
+            self._new = np.zeros(len(self._features), dtype=np.float32)  # (F,) the newest row, model units
+            self._new_mem = StepBuffers.flat(self._new)
+            self._y_last = StepBuffers.flat(self._y)[-len(self._targets):]  # (n_targets,) of the last step
+            self._in, self._out = sig.input_scaler, sig.target_scaler
+        self._x.fill(0.0)
 
     @property
     def ready(self) -> bool:
@@ -62,21 +85,52 @@ class WindowStream:
 
     def step(self, x: Mapping[str, float] | Sequence[float] | np.ndarray) -> WindowResult:
         """Add one row (feature -> value mapping, or values in feature order); forecast once W rows are in."""
-        row = _row(x, self._features)
-        self.rows[:-1] = self.rows[1:]  # shift the window by one row (W is small)
+        row = self._scaled(x)  # float32 values in user units; the row in model units in self._new
+        self.rows[:-1] = self.rows[1:]  # shift both windows by one row (W is small); nothing changed before
         self.rows[-1] = row
+        xs = self._x[0]  # (W, F) model units, bound to the graph's input
+        xs[:-1] = xs[1:]
+        xs[-1] = self._new
         self.n_steps += 1
         if not self.ready:
             return WindowResult(self.n_steps, None, True)
-        sig = self.model.signature
-        x = sig.input_scaler.transform(self.rows)[None]  # (1, W, F) model units
-        y, _ = self.model.run(x, self.model.initial_state(1))  # y (1, 1 or W, n_targets); no states: a window model
-        pred = sig.target_scaler.inverse(y[0, -1])  # (n_targets,) user units
-        return WindowResult(self.n_steps, {t: float(v) for t, v in zip(self._targets, pred)}, False)
+        self._call()  # one run over the bound window; y (1, 1 or W, n_targets) model units
+        self._out.inverse_inplace(self._y_last)  # the last step's forecast, now in user units
+        return WindowResult(self.n_steps, dict(zip(self._targets, self._y_last.tolist())), False)
+
+    def _scaled(self, x: Any) -> list[float]:
+        """Check and scale one row into ``self._new`` (F,); its float32 values in user units.
+        The usual inputs take Python floats; anything unusual, or bad, takes ``_row``, which raises."""
+        values = _fast_values(x, self._features)
+        if values is not None:
+            try:
+                row = self._in.transform_into(values, self._new_mem)
+                if _isfinite(sum(row)):
+                    return row
+            except (TypeError, ValueError, OverflowError):
+                pass
+        row = _row(x, self._features).tolist()
+        self._in.transform_into(row, self._new_mem)
+        return row
 
     def steps(self, xs: Iterable[Mapping[str, float] | Sequence[float]] | np.ndarray) -> list[WindowResult]:
         """``step`` for each row, in order."""
         return [self.step(x) for x in xs]
+
+
+def _fast_values(x: Any, features: Sequence[str]) -> Sequence | None:
+    """The row's values in feature order for the usual inputs (a list, tuple, mapping or 1-D
+    array of the right length); None for anything else, which takes the checked path."""
+    if isinstance(x, np.ndarray):
+        x = x.tolist() if x.ndim == 1 else None
+    elif isinstance(x, Mapping):
+        try:
+            x = [x[f] for f in features]
+        except KeyError:
+            return None
+    elif not isinstance(x, (list, tuple)):
+        return None
+    return x if x is not None and len(x) == len(features) else None
 
 
 def _row(x: Mapping[str, float] | Sequence[float] | np.ndarray, features: Sequence[str]) -> np.ndarray:

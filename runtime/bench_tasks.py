@@ -1,0 +1,333 @@
+"""What ``edgernn bench`` times for each kind of model: one workload per kind, from the signature.
+
+A workload makes valid inputs (sensor rows in user units, scaled for the graph; or token ids
+drawn from the tokenizer's vocabulary) and pairs each edgernn call with a bare
+``InferenceSession.run`` loop (``edgernn.bench.bare_loop``) doing the same graph work:
+
+========  =================================  ===============================  ===============================
+kind      one step (single stream)           many streams, one tick           a chunk of T steps
+========  =================================  ===============================  ===============================
+forecast  ``Stream.step``                    ``Pool.step_batch``              ``Stream.steps`` (T=1: ``step``)
+window    ``WindowStream.step`` (warmed up)  ``Model.run`` over B windows     does not apply (no state)
+classify  ``ClassifierStream.step``          ``Model.run``, stacked states    ``Model.run`` over (1, T)
+generate  ``Generator.step``                 ``Model.run``, stacked states    ``Model.run`` over (1, T)
+seq2seq   decoder ``Model.step_buffers``     ``Model.run``, stacked encoder   ``Model.run`` over (1, T),
+          from ``Seq2Seq.encode``'s state    states                           teacher-forced
+========  =================================  ===============================  ===============================
+
+A window model is a non-causal forecaster (bidirectional): no state, one graph run over the
+last W rows per step. Each workload also says how to time a fresh command's start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import numpy as np
+
+from edgernn.bench import Launch, Step, bare_loop, edgernn_batch, sample_rows
+
+Pair = dict[str, Step]  # {"edgernn": ..., "bare_ort": ...}: the same graph work, timed side by side
+VARIANTS = 4  # distinct inputs per shape, cycled, so no call reuses the last call's data
+SINGLE = 1024  # distinct inputs of the single-stream loop
+BARE = "InferenceSession.run with numpy feeds, inputs already in model units, state carried"
+NO_POOL = "Model.run over stacked states, (B, 1) inputs; no pool for this task"
+
+
+def kind(sig) -> str:
+    """forecast, window (a non-causal forecaster), classify, generate or seq2seq."""
+    return "window" if sig.task == "forecast" and not sig.causal else sig.task
+
+
+def chunks_apply(sig) -> bool:
+    return kind(sig) != "window"
+
+
+def describe(sig) -> dict:
+    """{task, mode, input, outputs} of the model, for the result's ``model``."""
+    tok = sig.tokenizer
+    inputs = f"token ids ({tok.kind}, {len(tok.vocab)} tokens)" if tok else f"sensor rows ({len(sig.features)} features)"
+    outputs = (f"{len(sig.labels)} labels" if sig.task == "classify" else f"{len(tok.vocab)} logits" if tok
+               else f"{len(sig.targets)} target(s)")
+    return {"task": sig.task, "mode": "step" if sig.causal else f"window of {sig.window}", "input": inputs, "outputs": outputs}
+
+
+def workload_for(model, session, seed: int = 0) -> Workload:
+    """The workload of ``model``'s kind; ``session`` is the bare loop's own session."""
+    work = {"forecast": Forecast, "window": Window, "classify": Classify, "generate": Generate,
+            "seq2seq": Seq2SeqDecode}[kind(model.signature)]
+    return work(model, session, seed)
+
+
+# ---- valid inputs from the signature -----------------------------------------------------------
+def content_ids(sig) -> np.ndarray:
+    """Token ids to draw from: the vocabulary without <unk>, seq2seq specials and unprintable tokens."""
+    tok = sig.tokenizer
+    special = {tok.unk, *sig.provenance.get("special", {}).values()}
+    ids = [i for i, t in enumerate(tok.vocab) if t not in special and t.isprintable()]
+    return np.asarray(ids or range(len(tok.vocab)), dtype=np.int64)
+
+
+def token_ids(sig, shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """int64 ids of ``shape`` drawn uniformly from ``content_ids``."""
+    return np.random.default_rng(seed).choice(content_ids(sig), size=shape).astype(np.int64)
+
+
+def sample_text(sig, n: int, seed: int) -> str:
+    """``n`` tokens of valid text (no specials, printable) for a command line."""
+    return sig.tokenizer.decode(token_ids(sig, (n,), seed))
+
+
+class Feeds:
+    """Valid inputs of one signature: sensor rows in user units (scaled for the graph), or token ids."""
+
+    def __init__(self, sig, seed: int):
+        self.sig, self.seed, self.tokens = sig, seed, sig.tokenizer is not None
+
+    def user(self, batch: int, steps: int, k: int = 0) -> np.ndarray:
+        """Variant ``k``: (B, T, F) rows in user units, or (B, T) token ids."""
+        if self.tokens:
+            return token_ids(self.sig, (batch, steps), self.seed + k)
+        return sample_rows(self.sig, batch * steps, self.seed + k).reshape(batch, steps, -1)
+
+    def graph(self, user: np.ndarray) -> np.ndarray:
+        """What the graph reads: rows scaled to model units, token ids unchanged."""
+        return user if self.tokens else self.sig.input_scaler.transform(user)
+
+    def variants(self, batch: int, steps: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``VARIANTS`` inputs of (batch, steps): user units, and the graph's."""
+        users = [self.user(batch, steps, k) for k in range(VARIANTS)]
+        return users, [self.graph(u) for u in users]
+
+    def singles(self) -> tuple[list, list[np.ndarray]]:
+        """``SINGLE`` one-step inputs: what the step API takes (an int id or a row), and (1, 1[, F])."""
+        user = self.user(SINGLE, 1)[:, 0]  # (N,) ids or (N, F) rows
+        graph = [g[None, None] for g in self.graph(user)]
+        return (user.tolist() if self.tokens else list(user)), graph
+
+
+def run_loop(model, feeds: Feeds, users: list[np.ndarray], states: list[np.ndarray]) -> Step:
+    """``Model.run`` on user inputs (scaled as the task's API scales them), the state carried."""
+
+    def step(i: int) -> None:
+        nonlocal states
+        _, states = model.run(feeds.graph(users[i % len(users)]), states)
+
+    return step
+
+
+# ---- the workloads -------------------------------------------------------------------------------
+class Workload:
+    """One kind of model: ``single``, ``batch`` and ``chunk`` give edgernn/bare pairs; ``launch``
+    the start-up command (or why there is none). ``api`` says which edgernn calls are timed."""
+
+    chunk_skip: str | None = None  # why chunks do not apply, when they do not
+
+    def __init__(self, model, session, seed: int = 0):
+        self.model, self.session, self.sig = model, session, model.signature
+        self.feeds = Feeds(self.sig, seed)
+
+    def api(self) -> dict[str, str | None]:
+        """{single_stream, bare_ort, streams, chunks}: the calls timed, in words (chunks None: n/a)."""
+        raise NotImplementedError
+
+    def single(self) -> Pair:
+        raise NotImplementedError
+
+    def batch(self, b: int) -> Pair:
+        raise NotImplementedError
+
+    def chunk(self, t: int) -> tuple[Pair, str]:
+        """The pair for ``t`` steps per call, and the edgernn call timed (T=1: the one-step API)."""
+        raise NotImplementedError
+
+    def launch(self) -> Launch | str:
+        raise NotImplementedError
+
+    def bare(self, graphs: list[np.ndarray], batch: int, init: list[np.ndarray] | None = None) -> Step:
+        return bare_loop(self.session, self.sig, graphs, batch, init)
+
+    def option_args(self) -> list[str]:
+        return ["--provider", self.model.provider]
+
+
+class Forecast(Workload):
+    """A causal forecaster: its stream, its pool, its chunks."""
+
+    def api(self) -> dict[str, str | None]:
+        return {"single_stream": "Stream.step", "bare_ort": BARE, "streams": "Stream pool",
+                "chunks": "Stream.steps (Stream.step at T=1)"}
+
+    def single(self) -> Pair:
+        stream, (user, graph) = self.model.stream(), self.feeds.singles()
+        return {"edgernn": lambda i: stream.step(user[i % len(user)]), "bare_ort": self.bare(graph, 1)}
+
+    def batch(self, b: int) -> Pair:
+        users, graphs = self.feeds.variants(b, 1)
+        edge, _ = edgernn_batch(self.model, [u[:, 0] for u in users], b)
+        return {"edgernn": edge, "bare_ort": self.bare(graphs, b)}
+
+    def chunk(self, t: int) -> tuple[Pair, str]:
+        stream, (users, graphs) = self.model.stream(), self.feeds.variants(1, t)
+        if t == 1:  # what a one-step caller uses
+            rows = [u[0, 0] for u in users]
+            return {"edgernn": lambda i: stream.step(rows[i % len(rows)]), "bare_ort": self.bare(graphs, 1)}, "Stream.step"
+        rows = [u[0] for u in users]  # (T, F) each
+        return {"edgernn": lambda i: stream.steps(rows[i % len(rows)]), "bare_ort": self.bare(graphs, 1)}, "Stream.steps"
+
+    def launch(self) -> Launch:
+        sig = self.sig
+        rows = sample_rows(sig, 50, seed=99)
+        feed = "".join(json.dumps(dict(zip(sig.features, map(float, r)))) + "\n" for r in rows).encode()
+        args = ["stream", str(self.model.path), "--source", "-", "--quiet", *self.option_args(),
+                "--threads", str(self.model.config.intra_op_threads)]
+        return Launch(args, feed, 1, "python -m edgernn stream MODEL --source - (JSONL records on stdin)", "first output line")
+
+
+class Window(Workload):
+    """A non-causal (bidirectional) forecaster: every step re-runs the last W rows; no state."""
+
+    chunk_skip = "a window model re-reads its whole window every step and carries no state between calls"
+
+    def api(self) -> dict[str, str | None]:
+        w = self.sig.window
+        return {"single_stream": f"WindowStream.step (warmed up: one graph run over the last {w} rows)",
+                "bare_ort": f"InferenceSession.run over one (1, {w}, F) window in model units, no state",
+                "streams": f"Model.run over B windows of {w} rows, scaled both ways; no pool for window models",
+                "chunks": None}
+
+    def single(self) -> Pair:
+        live, rows = self.model.window_stream(), sample_rows(self.sig, SINGLE, self.feeds.seed)
+        live.steps(rows[: live.window])  # warmed up: every timed step forecasts
+        _, windows = self.feeds.variants(1, live.window)
+        return {"edgernn": lambda i: live.step(rows[i % len(rows)]), "bare_ort": self.bare(windows, 1)}
+
+    def batch(self, b: int) -> Pair:
+        users, windows = self.feeds.variants(b, self.sig.window)
+        sig, model = self.sig, self.model
+
+        def step(i: int) -> None:  # B windows in user units -> B forecasts in user units
+            y, _ = model.run(sig.input_scaler.transform(users[i % len(users)]), [])
+            sig.target_scaler.inverse(y[:, -1])
+
+        return {"edgernn": step, "bare_ort": self.bare(windows, b)}
+
+    def launch(self) -> str:
+        return "no edgernn command runs a window model: `edgernn stream` steps causal models; use model.window_stream()"
+
+
+class Stateful(Workload):
+    """classify, generate, seq2seq: a recurrent graph with no pool; many streams and chunks are
+    ``Model.run`` calls over stacked states, the state carried from call to call."""
+
+    def start(self, batch: int) -> list[np.ndarray]:
+        """The state the streams start from."""
+        return self.model.initial_state(batch)
+
+    def step_api(self):
+        """The task's one-step call, taking what ``Feeds.singles`` gives."""
+        raise NotImplementedError
+
+    def single(self) -> Pair:
+        call, (user, graph) = self.step_api(), self.feeds.singles()
+        return {"edgernn": lambda i: call(user[i % len(user)]), "bare_ort": self.bare(graph, 1, self.start(1))}
+
+    def batch(self, b: int) -> Pair:
+        return self.runs(b, 1)
+
+    def chunk(self, t: int) -> tuple[Pair, str]:
+        if t == 1:
+            return self.single(), self.api()["single_stream"]
+        return self.runs(1, t), "Model.run"
+
+    def runs(self, batch: int, steps: int) -> Pair:
+        users, graphs = self.feeds.variants(batch, steps)
+        return {"edgernn": run_loop(self.model, self.feeds, users, self.start(batch)),
+                "bare_ort": self.bare(graphs, batch, self.start(batch))}
+
+
+class Classify(Stateful):
+    def api(self) -> dict[str, str | None]:
+        what = "a token id" if self.feeds.tokens else "a row in user units"
+        chunk = "(1, T) token ids" if self.feeds.tokens else "(1, T, F) rows, scaled"
+        return {"single_stream": f"ClassifierStream.step ({what}; running probabilities)", "bare_ort": BARE,
+                "streams": NO_POOL, "chunks": f"Model.run over {chunk} from the carried state, as "
+                "ClassifierStream.classify_text runs a text (T=1: ClassifierStream.step)"}
+
+    def step_api(self):
+        from edgernn.classify import ClassifierStream
+
+        return ClassifierStream(self.model).step
+
+    def launch(self) -> Launch:
+        path = str(self.model.path)
+        if self.feeds.tokens:
+            text = sample_text(self.sig, 20, seed=99)
+            return Launch(["classify", path, "--text", text, *self.option_args()], b"", 1,
+                          f"python -m edgernn classify MODEL --text {shlex.quote(text)}", "output line")
+        rows = sample_rows(self.sig, 50, seed=99)
+        feed = "".join(json.dumps(dict(zip(self.sig.features, map(float, r)))) + "\n" for r in rows).encode()
+        return Launch(["classify", path, "--source", "-", *self.option_args()], feed, 1,
+                      "python -m edgernn classify MODEL --source - (JSONL records on stdin)", "first output line")
+
+
+class Generate(Stateful):
+    PROMPT = "The "
+
+    def api(self) -> dict[str, str | None]:
+        return {"single_stream": "Generator.step (a token id; next-token logits)", "bare_ort": BARE, "streams": NO_POOL,
+                "chunks": "Model.run over (1, T) token ids from the carried state, as Generator.feed runs a prompt "
+                          "(T=1: Generator.step)"}
+
+    def step_api(self):
+        from edgernn.generate import Generator
+
+        return Generator(self.model).step
+
+    def launch(self) -> Launch:
+        args = ["generate", str(self.model.path), "--prompt", self.PROMPT, "--max-tokens", "5", *self.option_args()]
+        need = len(self.PROMPT.encode()) + 1  # it echoes the prompt first: the byte after it is generated
+        return Launch(args, b"", need, f"python -m edgernn generate MODEL --prompt {self.PROMPT!r} --max-tokens 5",
+                      "first generated character (after the echoed prompt)")
+
+
+class Seq2SeqDecode(Stateful):
+    """The decoder graph, one token per call, from the encoder's final state (the encoder runs untimed)."""
+
+    def __init__(self, model, session, seed: int = 0):
+        from edgernn.seq2seq import Seq2Seq
+
+        super().__init__(model, session, seed)
+        self.s2s = Seq2Seq(model)  # loads the encoder graph named in the decoder's provenance
+        self.source_len = int((self.sig.provenance.get("data") or {}).get("max_source_len") or 10)
+
+    def api(self) -> dict[str, str | None]:
+        return {"single_stream": "StepBuffers.run (the decoder's Model.step_buffers, one token from Seq2Seq.encode's "
+                                 "state; Seq2Seq.greedy calls Model.run per token)",
+                "bare_ort": BARE + ", from the same encoder state",
+                "streams": "Model.run over stacked encoder states, (B, 1) tokens; no pool for this task",
+                "chunks": "Model.run over (1, T) tokens from an encoder state, teacher-forced as Seq2Seq.logprob "
+                          "runs (T=1: StepBuffers.run)"}
+
+    def start(self, batch: int) -> list[np.ndarray]:
+        """The encoder's final states for ``batch`` random source lines (one encoder run)."""
+        ids = token_ids(self.sig, (batch, self.source_len), self.feeds.seed + 100)
+        _, states = self.s2s.encoder.run(ids, self.s2s.encoder.initial_state(batch))
+        return states
+
+    def step_api(self):
+        buffers = self.model.step_buffers(1)
+        buffers.load(self.s2s.encode(sample_text(self.sig, self.source_len, self.feeds.seed + 100)))
+
+        def step(token: int):
+            buffers.x[0, 0] = token
+            return buffers.run()
+
+        return step
+
+    def launch(self) -> Launch:
+        text = sample_text(self.sig, self.source_len, seed=99)
+        args = ["generate", str(self.model.path), "--input", text, "--max-tokens", "5", *self.option_args()]
+        return Launch(args, b"", 1, f"python -m edgernn generate MODEL --input {shlex.quote(text)} --max-tokens 5",
+                      "decoded line (greedy; printed when decoding ends)")
