@@ -6,22 +6,28 @@ would repeat (order within a key is kept), when ``max_batch`` keys are waiting, 
 is momentarily drained and the oldest record has waited ``max_delay_ms``, or at the end. Each
 tick is one graph call. Bad records are counted, handed to ``reject`` with the reason, and
 skipped: the good records around them are processed exactly as if they had not been there.
+A record with the same key, timestamp and values as one of the latest accepted ones (a
+redelivery) is a duplicate: skipped and counted, not rejected.
 
 With a ``state_dir`` the pool is checkpointed atomically every ``checkpoint_every_steps`` steps
 or ``checkpoint_every_s`` seconds and when the run ends (also on Ctrl-C / SIGTERM); a new run
 resumes every key from it and skips replayed records (timestamp not after the key's last one).
+A checkpoint waits for ``sync`` (the sink) to confirm every output; when it cannot (an MQTT
+broker that is down), the checkpoint is postponed, so the saved state never runs ahead of the
+outputs delivered. ``stop()`` ends ``run`` after the record in hand (a signal handler's way out).
 """
 
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Hashable, Iterable, Mapping
 
 import numpy as np
 
@@ -38,7 +44,7 @@ _END = object()
 @dataclass
 class RunnerConfig:
     key_field: str | None = None  # field naming the series; None = one series
-    timestamp_field: str = "timestamp"  # optional field passed through (and used to skip replays)
+    timestamp_field: str = "timestamp"  # optional; passed through, and orders each key (duplicates, replays, gaps)
     threshold: float | None = None  # anomaly |z| threshold; None = the model's
     max_batch: int = 1024  # most keys in one tick
     max_delay_ms: float = 0.0  # how long a record may wait for other keys to join its tick
@@ -90,17 +96,23 @@ class RunStats:
     ticks: int = 0  # graph calls
     checkpoints: int = 0  # state files written
     gaps: int = 0  # timestamp gaps longer than gap_limit (each handled by gap_policy)
-    reasons: Counter = field(default_factory=Counter)  # rejected records per reason
+    duplicates: int = 0  # records seen before (same key, timestamp, values): skipped, not rejected
+    spills: int = 0  # times an idle key's state was spilled (idle_s)
+    deferred: int = 0  # checkpoints postponed because the sink could not confirm its outputs
+    reasons: Counter = field(default_factory=Counter)  # rejected records per kind of reason
     latency: LatencyWindow = field(default_factory=LatencyWindow)  # per step: its tick's graph call + bookkeeping
     end_to_end: LatencyWindow = field(default_factory=LatencyWindow)  # per record: read -> output written
     started: float = field(default_factory=time.perf_counter)
 
-    def summary(self, keys: int, provider: str) -> dict[str, Any]:
+    def summary(self, keys: int, provider: str, spilled: int = 0) -> dict[str, Any]:
+        """The run as JSON; ``keys`` counts every key, ``spilled`` those idle (spilled) now."""
         lat = self.latency.recent_us() if self.steps else np.zeros(1)
         elapsed = time.perf_counter() - self.started
         return {
-            "steps": self.steps, "keys": keys, "anomalies": self.anomalies, "rejected": self.rejected,
-            "replayed": self.replayed, "gaps": self.gaps, "ticks": self.ticks, "checkpoints": self.checkpoints,
+            "steps": self.steps, "keys": keys, "keys_active": keys - spilled, "keys_spilled": spilled,
+            "spills": self.spills, "anomalies": self.anomalies, "rejected": self.rejected,
+            "duplicates": self.duplicates, "replayed": self.replayed, "gaps": self.gaps, "ticks": self.ticks,
+            "checkpoints": self.checkpoints, "checkpoints_postponed": self.deferred,
             "reject_reasons": dict(self.reasons.most_common(10)),
             "latency_us": _percentiles(lat),
             "end_to_end_us": _percentiles(self.end_to_end.recent_us() if self.steps else np.zeros(1)),
@@ -130,6 +142,10 @@ class StreamRunner:
         self.emit, self.reject = emit, reject
         self.stats = RunStats()
         self.last_ts: dict[Any, Any] = {}  # key -> timestamp of its last accepted record
+        self._recent = Recent()  # digests of the latest accepted timestamped records (duplicates)
+        self._stop = False
+        self.waiting = False  # blocked waiting for input: nothing is half done
+        self.behind = False  # the last checkpoint was postponed: the saved state is older
         self.resumed_ts: dict[Any, Any] = {}  # key -> its last timestamp in the checkpoint resumed from
         self._batch: list[tuple[Record, int]] = []  # records of the open tick, with their read time
         self._batch_from = 0  # position of the open tick's first record
@@ -143,6 +159,10 @@ class StreamRunner:
     def keys(self) -> int:
         return len(self.pool) + len(self.pool.spilled)
 
+    def stop(self) -> None:
+        """Make ``run`` return after the record in hand (its tick is finished and checkpointed)."""
+        self._stop = True
+
     def run(self, items: Iterable[tuple[int, str | Mapping[str, Any]]], fmt: str = "auto", limit: int | None = None) -> RunStats:
         """Process ``(position, line-or-mapping)`` items; ``limit`` caps the records read."""
         self._format = None if fmt == "auto" else fmt
@@ -150,7 +170,7 @@ class StreamRunner:
         threading.Thread(target=_read_into, args=(items, q), daemon=True).start()
         seen = 0
         try:
-            while limit is None or seen < limit:
+            while (limit is None or seen < limit) and not self._stop:
                 item = self._next(q)
                 if item is _END:
                     break
@@ -178,8 +198,10 @@ class StreamRunner:
             self._rejected(position, item, str(e))
             return self._release()
         try:
-            if self._order(record) == "replayed":
-                self.stats.replayed += 1
+            order = self._order(record)
+            if order != "ok":
+                self.stats.replayed += order == "replayed"
+                self.stats.duplicates += order == "duplicate"
                 return self._release()
             self._admit(record)
         except RecordError as e:
@@ -191,6 +213,7 @@ class StreamRunner:
             self.pool.reset(record.key)
         if record.timestamp is not None:
             self.last_ts[record.key] = record.timestamp
+            self._recent.add(_digest(record))
         if not self._batch:
             self._batch_from = position
         self._batch.append((record, time.perf_counter_ns()))
@@ -217,7 +240,7 @@ class StreamRunner:
             self.stats.end_to_end.add(time.perf_counter_ns() - t_read)
         self.stats.steps += len(batch)
         self.stats.anomalies += anomalies
-        self.pool.evict_idle()
+        self.stats.spills += len(self.pool.evict_idle())
         self._release()
         self._maybe_checkpoint()
 
@@ -238,11 +261,15 @@ class StreamRunner:
         if self.config.state_dir is None:
             return
         self.flush()
-        if self.sync is not None:
-            self.sync()
+        if self.sync is not None and self.sync() is False:  # the sink could not confirm: try later
+            self.stats.deferred += 1
+            self.behind = True
+            self._since_checkpoint = (self.stats.steps, time.monotonic())
+            return
         blob = self.pool.save_state({"last_ts": [[k, t] for k, t in self.last_ts.items()]})
         snapshot.write_atomic(Path(self.config.state_dir) / STATE_FILE, blob)
         self.stats.checkpoints += 1
+        self.behind = False
         self._since_checkpoint = (self.stats.steps, time.monotonic())
         self._release()
 
@@ -256,18 +283,23 @@ class StreamRunner:
 
     # ---- internals --------------------------------------------------------------------------
     def _next(self, q: Inbox):
-        """The next item, or None when the open tick has waited long enough."""
-        if not self._batch:
-            return q.get()
+        """The next item, or None when the open tick has waited long enough. While it blocks,
+        ``waiting`` is True: a signal handler may stop the run right there."""
         try:
-            return q.get(timeout=0)
+            return q.get(timeout=0)  # the busy path: no wait
         except queue.Empty:
             pass
-        waited_ms = (time.perf_counter_ns() - self._batch[0][1]) / 1e6
+        self.waiting = True
         try:
-            return q.get(timeout=max(0.0, self.config.max_delay_ms - waited_ms) / 1e3)
-        except queue.Empty:
-            return None
+            if not self._batch:
+                return q.get()
+            waited_ms = (time.perf_counter_ns() - self._batch[0][1]) / 1e6
+            try:
+                return q.get(timeout=max(0.0, self.config.max_delay_ms - waited_ms) / 1e3)
+            except queue.Empty:
+                return None
+        finally:
+            self.waiting = False
 
     def _maybe_checkpoint(self) -> None:
         steps, at = self._since_checkpoint
@@ -284,15 +316,18 @@ class StreamRunner:
             self.resumed_ts = dict(self.last_ts)
 
     def _order(self, record: Record) -> str:
-        """"ok", or "replayed" (already inside the resumed checkpoint); RecordError when the
-        record's timestamp is not after its key's last one (out of order or a duplicate)."""
+        """"ok", "replayed" (already inside the resumed checkpoint) or "duplicate" (the same as a
+        recent record); RecordError when the record's timestamp is not after its key's last."""
         last = self.last_ts.get(record.key)
         if record.timestamp is None or last is None or _ts_order(record.timestamp) > _ts_order(last):
             return "ok"
         resumed = self.resumed_ts.get(record.key)
         if resumed is not None and _ts_order(record.timestamp) <= _ts_order(resumed):
             return "replayed"
-        raise RecordError(f"timestamp {record.timestamp!r} is not after this key's last ({last!r}): out of order or duplicate")
+        if _digest(record) in self._recent:
+            return "duplicate"
+        raise RecordError(f"timestamp {record.timestamp!r} is not after this key's last ({last!r}): "
+                          "out of order, or a repeat with other values")
 
     def _admit(self, record: Record) -> None:
         """RecordError for a new key beyond max_keys."""
@@ -334,10 +369,62 @@ class StreamRunner:
 
     def _rejected(self, position: int, item: Any, reason: str) -> None:
         self.stats.rejected += 1
-        self.stats.reasons[reason.split(" (")[0]] += 1
+        self.stats.reasons[reason_kind(reason)] += 1
         if self.reject is not None:
             raw = item[:1000] if isinstance(item, str) else dict(item)
             self.reject({"line": position, "reason": reason, "record": raw})
+
+
+class Recent:
+    """Whether a value is among the latest added: the last ``size`` at least, ``2 * size`` at
+    most (two generations of a set: bounded memory, one set operation per add).
+
+    >>> r = Recent(size=2)
+    >>> for v in "abcde":
+    ...     r.add(v)
+    >>> "a" in r, "c" in r, "e" in r
+    (False, True, True)
+    """
+
+    def __init__(self, size: int = 10_000):
+        self._new: set = set()
+        self._old: set = set()
+        self._size = size
+
+    def __contains__(self, value: Hashable) -> bool:
+        return value in self._new or value in self._old
+
+    def add(self, value: Hashable) -> None:
+        self._new.add(value)
+        if len(self._new) >= self._size:
+            self._old, self._new = self._new, set()
+
+
+def _digest(record: Record) -> int:
+    """A record's identity for spotting repeats: key, timestamp and values."""
+    try:
+        return hash((record.key, record.timestamp, record.values.tobytes()))
+    except TypeError:  # a timestamp that is a list or an object
+        return hash((record.key, repr(record.timestamp), record.values.tobytes()))
+
+
+_PARENS = re.compile(r"\s+\([^()]*\)")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_NUMBER = re.compile(r"(--[\w-]+ )?(?<![\w.-])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")  # not an option's
+
+
+def reason_kind(reason: str) -> str:
+    """A reject reason without its values, to count rejects by kind (the rejects file keeps the
+    full reason).
+
+    >>> reason_kind("timestamp 3 is not after this key's last (2): out of order, or a repeat with other values")
+    "timestamp <n> is not after this key's last: out of order, or a repeat with other values"
+    >>> reason_kind("unexpected field(s) 'device', 'x'; the model takes temp, humidity")
+    'unexpected field(s) <value>; the model takes temp, humidity'
+    """
+    kind = _QUOTED.sub("<value>", _PARENS.sub("", reason))
+    kind = re.sub(r"<value>(?:, <value>)+", "<value>", kind)
+    return _NUMBER.sub(lambda m: m.group(0) if m.group(1) else "<n>", kind)
 
 
 def _percentiles(us: np.ndarray) -> dict[str, float]:

@@ -9,13 +9,18 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO, Any, Callable
 
-from edgernn.source_urls import LiveOptions
+from edgernn.errors import DataError
+from edgernn.source_urls import LiveOptions, check_spec, redact
+
+SINK_SCHEMES = {"mqtt": "mqtt://host:1883/out", "mqtts": "mqtts://host:8883/out"}
 
 
 @dataclass(frozen=True)
 class Sink:
     emit: Callable[[dict[str, Any]], None]  # one output
-    flush: Callable[[], None]  # everything emitted so far is out (runs before each checkpoint)
+    flush: Callable[[], bool | None]  # everything emitted so far is out (before each checkpoint); False: not yet
+    close: Callable[[], int] = lambda: 0  # deliver what is left; how many outputs never got out
+    live: Any = None  # the MQTT sink (reconnects, waiting, link), None for stdout and files
 
 
 def open_sink(spec: str | None, stack: ExitStack, options: LiveOptions | None = None) -> Sink:
@@ -26,8 +31,12 @@ def open_sink(spec: str | None, stack: ExitStack, options: LiveOptions | None = 
         from edgernn.mqtt import open_mqtt_sink
 
         mqtt = open_mqtt_sink(spec, options or LiveOptions(), stack)
-        return Sink(mqtt.emit, mqtt.flush)
-    handle = stack.enter_context(open(spec, "a", encoding="utf-8", buffering=1))  # OSError: exit 5
+        return Sink(mqtt.emit, mqtt.flush, mqtt.close, mqtt)
+    check_spec(spec, "--sink", SINK_SCHEMES)
+    try:
+        handle = stack.enter_context(open(spec, "a", encoding="utf-8", buffering=1))
+    except OSError as e:
+        raise DataError(f"cannot use {redact(spec)!r}: {e.strerror or e}; check the path and its permissions") from None
     return Sink(json_lines(handle), handle.flush)
 
 

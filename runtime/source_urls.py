@@ -5,6 +5,9 @@ returns) and gives the ``(position, item)`` iterable for ``StreamRunner.run`` wi
 Whatever needs closing is registered on ``stack``. Live feeds never sniff their format: they
 are JSON unless ``--format csv`` or ``--csv-header`` says CSV (a partial first line read from a
 device must not decide the format of the whole stream).
+
+Every message that shows a URL shows it through ``redact`` (``mqtt://edge:***@host/t``), and
+``check_spec`` refuses what looks like a mistyped URL before it could be taken for a file name.
 """
 
 from __future__ import annotations
@@ -12,16 +15,23 @@ from __future__ import annotations
 import csv
 import importlib
 import io
+import re
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from edgernn.errors import UsageError
 
 Item = tuple[int, "str | Mapping[str, Any]"]
 SCHEMES = ("mqtt://", "mqtts://", "serial://", "udp://")
 FEEDS_HINT = "pip install 'edgernn[feeds]'"
+EXAMPLES = {"mqtt": "mqtt://host:1883/sensors/#", "mqtts": "mqtts://host:8883/sensors/#",
+            "serial": "serial:///dev/ttyUSB0?baud=115200", "udp": "udp://0.0.0.0:5005"}
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\data is a path
+_USERINFO = re.compile(r"([^\s/@:]*):\S*@")  # user:password@ (to the last @: over-redacting is safe)
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,8 @@ class LiveOptions:
     tls_ca: str | None = None  # MQTT TLS: CA bundle, client certificate, client key
     tls_cert: str | None = None
     tls_key: str | None = None
+    notify: Callable[[str], None] | None = None  # told "connection lost" / "reconnected" (stderr)
+    stop: threading.Event | None = None  # set when the stream is stopping: stop waiting for room
 
 
 def is_live(source: str | None) -> bool:
@@ -62,6 +74,33 @@ def open_items(source: str, fmt: str, options: LiveOptions, stack: ExitStack) ->
 
         lines = open_udp_source(source, stack)
     return with_header(lines, options.csv_header), fmt
+
+
+def redact(spec: str) -> str:
+    """``spec`` (a URL or path) with any password as ``***``, safe to print.
+
+    >>> redact("mqtt://edge:Pa55/word@127.0.0.1:1883/t/#"), redact("mqtt:/edge:S3cret@h/t"), redact("out.jsonl")
+    ('mqtt://edge:***@127.0.0.1:1883/t/#', 'mqtt:/edge:***@h/t', 'out.jsonl')
+    """
+    head = re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/+", spec)  # scheme:/ or scheme://
+    start = head.end() if head else 0
+    return spec[:start] + _USERINFO.sub(r"\1:***@", spec[start:], count=1)
+
+
+def check_spec(spec: str, what: str, examples: Mapping[str, str]) -> None:
+    """UsageError for ``spec`` (a --source or --sink) that names a scheme not in ``examples`` or
+    misses the ``//`` of one, so a mistyped URL never becomes a file name. A file that exists
+    under that name is still a file."""
+    m = _SCHEME.match(spec)
+    if m is None or Path(spec).exists():
+        return
+    scheme, slashes = m.group(1).lower(), spec[m.end():].startswith("//")
+    uses = f"use {', '.join(f'{s}://' for s in examples)}, a file path or -"
+    if scheme in examples and not slashes:
+        raise UsageError(f"{what} {redact(spec)!r} misses '//' after '{scheme}:'; write it as {examples[scheme]}")
+    if slashes and scheme not in examples:
+        known = scheme in EXAMPLES  # a source scheme given as a sink
+        raise UsageError(f"{what} cannot be a {scheme}:// URL; {uses}" if known else f"unknown scheme {scheme!r}; {uses}")
 
 
 def live_format(fmt: str, csv_header: str | None, header_in_feed: bool) -> str:

@@ -1,6 +1,6 @@
 """``udp://HOST:PORT``: bind there and read datagrams, each holding one or more lines of CSV
-or JSON. UDP may drop or reorder datagrams; records with timestamps make that visible (a
-record not after its key's last one is rejected)."""
+or JSON. UDP may drop, repeat or reorder datagrams; records with timestamps make that visible
+(a repeated record is skipped as a duplicate, an older one is rejected)."""
 
 from __future__ import annotations
 

@@ -43,6 +43,28 @@ def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float =
     raise RuntimeError(f"mosquitto did not listen on 127.0.0.1:{port} within {timeout} s")
 
 
+def start_mosquitto(work: Path, port: int, conf: str = "allow_anonymous true\n") -> subprocess.Popen:
+    """A mosquitto of a test's own on 127.0.0.1:``port`` with ``conf`` lines, persistence and
+    log in ``work`` (so it can be stopped and started again with its state); stop it with
+    ``stop_mosquitto``."""
+    as_root = "user root\n" if os.geteuid() == 0 else ""
+    path, log = work / f"mosquitto-{port}.conf", work / f"mosquitto-{port}.log"
+    path.write_text(f"listener {port} 127.0.0.1\n{conf}persistence true\npersistence_location {work}/\n"
+                    f"autosave_interval 1\nlog_dest file {log}\n{as_root}")
+    proc = subprocess.Popen([mosquitto_binary(), "-c", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port, proc, log)
+    return proc
+
+
+def stop_mosquitto(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory) -> Iterator[tuple[str, int]]:
     """``(host, port)`` of a mosquitto started for this test session and stopped after it."""

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from edgernn.synth import sensor_signal
 
 KEYS = ("s1", "s2", "s3")
@@ -67,7 +69,9 @@ def test_sigkill_then_restart_continues_every_key_exactly(tmp_path: Path):
     assert [json.loads(x) for x in second] == [json.loads(x) for x in full[len(full) - len(second):]]
 
 
-def test_sigterm_saves_state_and_says_so(tmp_path: Path):
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGTERM, 0, "stopped (SIGTERM)"), (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_saves_state_and_says_so(tmp_path: Path, sig, code, said):
+    """SIGTERM (systemd's stop) is a clean end, exit 0; Ctrl-C exits 130. Both save the state."""
     state = tmp_path / "state"
     cmd = [c for c in stream_cmd("--state-dir", str(state)) if c != "--quiet"]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
@@ -76,7 +80,25 @@ def test_sigterm_saves_state_and_says_so(tmp_path: Path):
     proc.stdin.flush()
     for _ in range(60):
         proc.stdout.readline()
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
-    assert "state saved" in err and (state / "state.edgernn").exists()
+    assert proc.returncode == code, err
+    assert "60 steps" in err and f"{said}; state saved in {state}" in err and (state / "state.edgernn").exists()
+
+
+def test_sigterm_mid_file_stops_between_records_and_resumes_exactly(tmp_path: Path):
+    """A stop never cuts a tick in half: what the stopped run printed plus what a restart
+    prints is exactly one full run's output."""
+    src = tmp_path / "feed.jsonl"
+    src.write_text("\n".join(feed_lines(2000)) + "\n")
+    full = subprocess.run(stream_cmd("--source", str(src)), capture_output=True, text=True, check=True).stdout.splitlines()
+    state = tmp_path / "state"
+    proc = subprocess.Popen(stream_cmd("--state-dir", str(state), "--source", str(src)), stdout=subprocess.PIPE, text=True)
+    first = [proc.stdout.readline() for _ in range(100)]
+    proc.send_signal(signal.SIGTERM)
+    first += proc.stdout.read().splitlines()
+    assert proc.wait(timeout=30) == 0
+    second = subprocess.run(stream_cmd("--state-dir", str(state), "--source", str(src)),
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    assert len(first) < len(full), "the stop came before the end of the file"
+    assert [json.loads(x) for x in first + second] == [json.loads(x) for x in full]

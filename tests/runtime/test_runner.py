@@ -53,16 +53,74 @@ def timed_records(rows, stamps, key="a"):
         yield i, {"sensor": key, "timestamp": ts, "temp": float(row[0]), "humidity": float(row[1])}
 
 
-def test_out_of_order_and_duplicate_timestamps_are_rejected_and_skipped(model, rows):
-    stamps = [0, 1, 2, 2, 3, 1, 4, 5]  # a duplicate 2 and a late 1
+def test_repeats_are_duplicates_and_late_records_rejects(model, rows):
+    stamps = [0, 1, 2, 2, 4, 1, 3, 5]  # 2 again (same values): a duplicate; 1 again: one too; 3: late
+    recs = list(timed_records(rows, stamps))
+    recs[3] = (3, dict(recs[2][1]))  # the repeat of 2 is the very same record (a redelivery)
+    recs[5] = (5, dict(recs[1][1]))
     rejected = []
     runner = StreamRunner(model, RunnerConfig(key_field="sensor"), emit=(out := []).append, reject=rejected.append)
-    stats = runner.run(timed_records(rows, stamps))
-    assert stats.steps == 6 and stats.rejected == 2
-    assert all("out of order or duplicate" in r["reason"] for r in rejected)
-    clean = [r for i, r in enumerate(rows[:8]) if i not in (3, 5)]
+    stats = runner.run(recs)
+    assert (stats.steps, stats.duplicates, stats.rejected) == (5, 2, 1)
+    assert "out of order" in rejected[0]["reason"] and rejected[0]["line"] == 6
+    clean = [rows[i] for i in (0, 1, 2, 4, 7)]
     s = model.stream()
     assert [o["forecast"] for o in out] == [s.step(r).forecast for r in clean]
+
+
+def test_a_repeated_timestamp_with_other_values_is_rejected(model, rows):
+    stats, _ = run(model, timed_records(rows, [0, 1, 1, 2]))
+    assert (stats.steps, stats.duplicates, stats.rejected) == (3, 0, 1)
+
+
+def test_reject_reasons_are_counted_by_kind(model, rows):
+    recs = [(i, {"sensor": "a", "timestamp": 100 - i, "temp": 1.0, "humidity": 2.0}) for i in range(12)]
+    recs += [(20 + i, {"sensor": "a", f"x{i}": 1, "temp": 1.0, "humidity": 2.0}) for i in range(3)]
+    rejected = []
+    runner = StreamRunner(model, RunnerConfig(key_field="sensor"), emit=lambda o: None, reject=rejected.append)
+    stats = runner.run(recs)
+    assert stats.rejected == 14 and len(stats.reasons) == 2  # 11 late timestamps, 3 unknown fields
+    assert stats.reasons["unexpected field(s) <value>; the model takes temp, humidity"] == 3
+    assert "timestamp 99 is not after this key's last (100)" in rejected[0]["reason"]  # the file keeps it all
+
+
+def test_idle_keys_are_spilled_and_counted(model, rows):
+    def feed():
+        yield 1, {"sensor": "a", "temp": 1.0, "humidity": 2.0}
+        yield 2, {"sensor": "b", "temp": 1.0, "humidity": 2.0}
+        time.sleep(0.08)
+        for i in range(3):
+            yield 3 + i, {"sensor": "b", "temp": 1.0, "humidity": 2.0}
+
+    runner = StreamRunner(model, RunnerConfig(key_field="sensor", idle_s=0.05), emit=lambda o: None)
+    stats = runner.run(feed())
+    s = stats.summary(runner.keys, "cpu", spilled=len(runner.pool.spilled))
+    assert (s["keys"], s["keys_active"], s["keys_spilled"], s["spills"]) == (2, 1, 1, 1)  # a went quiet
+
+
+def test_stop_ends_the_run_after_the_record_in_hand(model, rows):
+    out = []
+
+    def emit(o):
+        out.append(o)
+        if len(out) == 10:
+            runner.stop()
+
+    runner = StreamRunner(model, RunnerConfig(key_field="sensor"), emit=emit)
+    stats = runner.run(records(rows[:50]))
+    assert 10 <= stats.steps <= 12 and len(out) == stats.steps  # its tick finished, nothing half done
+
+
+def test_a_checkpoint_waits_for_a_sink_that_cannot_confirm(model, rows, tmp_path):
+    confirmed = [False]
+    runner = StreamRunner(model, RunnerConfig(key_field="sensor", state_dir=tmp_path, checkpoint_every_steps=10),
+                          emit=lambda o: None, sync=lambda: confirmed[0])
+    stats = runner.run(records(rows[:20]))
+    assert stats.checkpoints == 0 and stats.deferred >= 1 and runner.behind
+    assert not (tmp_path / "state.edgernn").exists()  # never ahead of what the sink delivered
+    confirmed[0] = True
+    runner.checkpoint()
+    assert runner.stats.checkpoints == 1 and not runner.behind and (tmp_path / "state.edgernn").exists()
 
 
 def test_gap_policy_reset_starts_the_key_over_and_carry_keeps_it(model, rows):
@@ -102,3 +160,29 @@ def test_inbox_keeps_order_through_backpressure_and_times_out():
 def test_a_full_inbox_does_not_lose_or_reorder_records(model, rows):
     stats, out = run(model, records(rows[:100]), queue_size=3)
     assert stats.steps == 200 and [o["step"] for o in out if o["key"] == "a"] == list(range(1, 101))
+
+
+def cli(*args: str, input: str):
+    from click.testing import CliRunner
+    from edgernn.cli import main
+
+    return CliRunner().invoke(main, ["stream", *args], input=input)
+
+
+def keyed_lines(rows, n: int = 5) -> str:
+    return "".join(f'{{"sensor": "a", "temp": {float(t)}, "humidity": {float(h)}}}\n' for t, h in rows[:n])
+
+
+def test_the_first_reject_is_explained_once_when_nothing_else_shows_it(rows, tmp_path):
+    r = cli(input=keyed_lines(rows))  # keyed records without --key
+    assert r.exit_code == 0 and "0 steps" in r.stderr and "5 rejected" in r.stderr
+    notes = [x for x in r.stderr.splitlines() if x.startswith("note: ")]
+    assert notes == [("note: record 1 rejected: unexpected field(s) 'sensor'; the model takes temp, humidity; "
+                      "rejects are skipped; --rejects PATH keeps them all")]
+    assert "note:" not in cli("--quiet", input=keyed_lines(rows)).stderr
+    rejects = tmp_path / "rejects.jsonl"
+    r = cli("--key", "device", "--rejects", str(rejects), input=keyed_lines(rows))
+    assert "note: every record was rejected; the first (record 1): unexpected field(s) 'sensor'" in r.stderr
+    assert f"all are in {rejects}" in r.stderr and len(rejects.read_text().splitlines()) == 5
+    r = cli("--key", "sensor", "--rejects", str(rejects), input=keyed_lines(rows) + "junk\n")
+    assert "note:" not in r.stderr  # some records went through and the file has the rest

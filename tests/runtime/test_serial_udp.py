@@ -6,9 +6,11 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import ExitStack
 
@@ -146,3 +148,36 @@ def test_udp_port_in_use_is_one_clear_line():
     assert r.exit_code == 5 and r.stderr.startswith("error: ") and f"127.0.0.1:{port}" in r.stderr
     r = CliRunner().invoke(main, ["stream", "--source", "udp://127.0.0.1"])
     assert r.exit_code == 2 and "udp://" in r.stderr
+
+
+def test_status_lines_come_on_time_without_outputs_and_the_first_reject_is_explained():
+    """A live feed of rejects only (--key device, the records say sensor): no output ever, yet
+    status lines keep coming, and the first reject's reason is shown once; SIGTERM ends it, 0."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "edgernn", "stream", "--source", f"udp://127.0.0.1:{port}", "--key", "device",
+           "--status-every", "0.1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
+    reader.start()
+    try:
+        wait_until_bound(port, proc)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for line in lines(3):
+                tx.sendto(line.encode(), ("127.0.0.1", port))
+        deadline = time.monotonic() + 20
+        while sum("0 steps" in x and "6 rejected" in x for x in err) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        reader.join(10)
+        stdout = proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and stdout == "", "".join(err)
+    assert sum(x.startswith("status: 0 steps") and "6 rejected" in x for x in err) >= 2, "".join(err)
+    notes = [x for x in err if x.startswith("note: ")]
+    assert len(notes) == 1 and "record 1 rejected: unexpected field(s) 'sensor'" in notes[0]
+    assert "--rejects PATH keeps them all" in notes[0] and "stopped (SIGTERM)" in err[-1]
