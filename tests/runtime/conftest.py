@@ -12,13 +12,40 @@ from typing import Iterator
 
 import pytest
 
-INSTALL = "apt-get install -y mosquitto mosquitto-clients (Debian/Ubuntu); .ci/run does it in CI"
+INSTALL = "apt-get install -y mosquitto mosquitto-clients openssl (Debian/Ubuntu)"
+PACKAGES = ("mosquitto", "mosquitto-clients", "openssl")
+
+
+def _mosquitto_path() -> str | None:
+    return shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+                                              if Path(p).is_file()), None)
+
+
+def install_broker_packages() -> None:
+    """Install mosquitto, its clients and openssl from the Debian packages when one is missing,
+    as the README's plain ``pytest`` on a fresh machine needs them (root, or password-less sudo);
+    a clear failure naming the command otherwise.
+    Every test starts its own broker on 127.0.0.1 and a free port."""
+    if _mosquitto_path() and shutil.which("mosquitto_pub") and shutil.which("openssl"):
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    steps = [[*sudo, "apt-get", "update", "-qq"], [*sudo, "apt-get", "install", "-y", "-qq", *PACKAGES]]
+    for cmd in steps:
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            pytest.fail(f"the MQTT tests need {', '.join(PACKAGES)}, and installing them failed ({e}): {INSTALL}", pytrace=False)
+        if r.returncode != 0:
+            pytest.fail(f"the MQTT tests need {', '.join(PACKAGES)}, and `{' '.join(cmd)}` failed "
+                        f"({(r.stderr.strip().splitlines() or ['exit %d' % r.returncode])[-1]}): {INSTALL}", pytrace=False)
 
 
 def mosquitto_binary() -> str:
-    """The mosquitto binary: on PATH, or where Debian puts it (/usr/sbin, not on a user's PATH)."""
-    found = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-                                              if Path(p).is_file()), None)
+    """The mosquitto binary: on PATH, or where Debian puts it (/usr/sbin, not on a user's PATH);
+    installed first when missing (see ``install_broker_packages``)."""
+    install_broker_packages()
+    found = _mosquitto_path()
     if found is None:
         pytest.fail(f"the MQTT tests need the mosquitto broker, which is not installed: {INSTALL}", pytrace=False)
     return found
