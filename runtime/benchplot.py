@@ -1,5 +1,5 @@
 """``edgernn bench --plot``: the latency distribution and throughput vs streams with the
-hardware line. matplotlib is optional (``pip install matplotlib``) and imported only here.
+hardware line. matplotlib is optional (``pip install 'edgernn[plot]'``) and imported only here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def check_plot_path(path: str) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise UsageError("--plot needs matplotlib, which is not installed; pip install matplotlib") from None
+        raise UsageError("--plot needs matplotlib, which is not installed; pip install 'edgernn[plot]' (or matplotlib)") from None
     if not Path(path).resolve().parent.is_dir():
         raise UsageError(f"--plot {path!r}: folder {str(Path(path).parent)!r} does not exist; create it or pick another path")
 
@@ -28,7 +28,7 @@ def plot(run: BenchRun, path: str | Path) -> Path:
     try:
         from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
     except ImportError:
-        raise UsageError("--plot needs matplotlib, which is not installed; pip install matplotlib") from None
+        raise UsageError("--plot needs matplotlib, which is not installed; pip install 'edgernn[plot]' (or matplotlib)") from None
     fig = Figure(figsize=(12, 4.8), layout="constrained")
     left, right = fig.subplots(1, 2)
     latency_panel(left, run)
