@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -32,7 +35,7 @@ REJECTS_HINT = "rejects are skipped; --rejects PATH keeps them all"
 @click.option("--source", "-s", default=None, metavar="SRC",
               help="'demo' (built-in sensor feed), '-' (stdin), a CSV/JSONL file, or a live feed: "
                    "mqtt://[user:pass@]host:port/topic/filter/# (percent-encoding accepted in user:pass), "
-                   "serial:///dev/ttyUSB0?baud=115200, udp://host:port. Default: stdin when data is piped in, else demo.")
+                   "serial:///dev/ttyUSB0?baud=115200, udp://host:port. Default: stdin when data is piped or redirected in, else demo.")
 @click.option("--sink", "sink_spec", default=None, metavar="DST",
               help="Where outputs go: stdout (default, or '-'), a file (JSONL, appended), "
                    "or mqtt://host:port/prefix (JSON to prefix/<key>, QoS 1; a broker outage "
@@ -181,7 +184,7 @@ def _check_task(m: Any) -> None:
 
 def _items(source: str | None, fmt: str, limit: int | None, stack: ExitStack, live: LiveOptions | None = None):
     if source is None:
-        source = "demo" if sys.stdin is None or sys.stdin.isatty() else "-"
+        source = "-" if _piped_stdin() else "demo"
     if is_live(source):
         return open_items(source, fmt, live or LiveOptions(), stack)
     if source == "demo":
@@ -308,6 +311,18 @@ class Rejects:
         if self.first is not None and self.handle is not None and stats.steps == 0:
             self.status.note(f"note: every record was rejected; the first (record {self.first['line']}): "
                              f"{self.first['reason']}; all are in {self.path}")
+
+
+def _piped_stdin() -> bool:
+    """Whether data is piped or redirected in: a pipe, a file or a socket. A terminal, /dev/null
+    (how cron, CI and ``nohup`` start a program) or no stdin at all means the demo feed."""
+    if sys.stdin is None:
+        return False
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, io.UnsupportedOperation):  # an in-memory stdin (a test runner's): data
+        return not _is_terminal(sys.stdin)
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)
 
 
 def _is_terminal(handle: Any) -> bool:

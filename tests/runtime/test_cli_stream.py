@@ -244,6 +244,18 @@ def test_default_source_is_demo_on_a_terminal_and_stdin_when_piped(monkeypatch):
     assert list(items) == [(1, '{"temp": 1, "humidity": 2}')]
 
 
+@pytest.mark.parametrize("stdin, lines", [(subprocess.DEVNULL, 1000), (b'{"temp": 1, "humidity": 2}\n', 1), (b"", 0)])
+def test_stdin_at_dev_null_means_the_demo_and_piped_data_is_read(stdin, lines, tmp_path):
+    """cron, CI and nohup start programs with stdin at /dev/null: that is no data, so the demo
+    (the README's quick start must print forecasts there too); a pipe, even an empty one, is read."""
+    cmd = [sys.executable, "-m", "edgernn", "stream", "--quiet"]
+    if stdin is subprocess.DEVNULL:
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    else:
+        r = subprocess.run(cmd, input=stdin, capture_output=True, timeout=120)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == lines
+
+
 def test_unwritable_rejects_file_is_one_clear_line(tmp_path):
     one_clear_line(run("stream", "--source", "demo", "--rejects", str(tmp_path / "no" / "such" / "dir.jsonl")), 5, "dir.jsonl")
 
