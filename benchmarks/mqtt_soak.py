@@ -23,13 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS"))
-    except (OSError, StopIteration):
-        return None
+from stream_soak import rss_mb  # benchmarks/ is on the path when run as a script
 
 
 def free_port() -> int:

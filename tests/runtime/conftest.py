@@ -108,9 +108,4 @@ def broker(tmp_path_factory) -> Iterator[tuple[str, int]]:
         wait_for_port(port, proc, log)
         yield "127.0.0.1", port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_mosquitto(proc)
