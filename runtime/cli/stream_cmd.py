@@ -271,12 +271,12 @@ def _describe(runner: StreamRunner, source: Any, sink: Sink) -> Callable[[], str
     def describe() -> str:
         now, st = time.monotonic(), runner.stats
         lat = st.latency.recent_us(since=last["lat"])
-        p50, p99 = (np.percentile(lat, [50, 99]) if len(lat) else (0.0, 0.0))
+        latency = "p50 {:.0f} us, p99 {:.0f} us".format(*np.percentile(lat, [50, 99])) if len(lat) else "no steps since the last line"
         rate = (st.steps - last["steps"]) / max(now - last["at"], 1e-9)
         last.update(at=now, steps=st.steps, lat=st.latency.count)
         spilled = len(runner.pool.spilled)
         parts = [f"{st.steps} steps ({rate:.0f}/s)", f"{runner.keys} key(s)" + (f" ({spilled} spilled)" if spilled else ""),
-                 f"p50 {p50:.0f} us, p99 {p99:.0f} us", f"{st.anomalies} anomalies", f"{st.rejected} rejected"]
+                 latency, f"{st.anomalies} anomalies", f"{st.rejected} rejected"]
         duplicates = st.duplicates + getattr(source, "duplicates", 0)
         parts += [f"{duplicates} duplicates"] if duplicates else []
         if getattr(source, "reconnects", None) is not None:
