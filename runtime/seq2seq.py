@@ -98,6 +98,12 @@ class Seq2Seq:
         _, states = self.encoder.run(ids, self.encoder.initial_state(1))
         return states
 
+    def _buffers(self):
+        """The decoder's pre-bound one-step buffers (``Model.step_buffers``), made on first use."""
+        if getattr(self, "_step_buffers", None) is None:
+            self._step_buffers = self.model.step_buffers(1)  # x (1, 1) int64, y (1, 1, V)
+        return self._step_buffers
+
     def _step(self, tokens: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """tokens (K,) -> (log-probs (K, V) float64, new states)."""
         logits, states = self.model.run(tokens.astype(np.int64)[:, None], states)
@@ -113,12 +119,15 @@ class Seq2Seq:
     def greedy_hypothesis(self, text: str, max_len: int = 100) -> Hypothesis:
         check_decode_options(max_len)
         start, self.stats = time.perf_counter(), Stats()
-        states = self.encode(text)
+        buffers = self._buffers()
+        buffers.load(self.encode(text))  # the decoder starts from the encoder's final state
         token, tokens, logprob, finished = self.bos_id, [], 0.0, False
         for _ in range(max_len):
-            logp, states = self._step(np.array([token]), states)
-            token = int(np.argmax(logp[0]))
-            logprob += float(logp[0, token])
+            buffers.x[0, 0] = token  # one token through the pre-bound buffers: no feeds, no allocation
+            logp = log_softmax(buffers.run()[0, 0])  # (V,)
+            self.stats.decoder_calls += 1
+            token = int(np.argmax(logp))
+            logprob += float(logp[token])
             if token == self.eos_id:
                 finished = True
                 break
