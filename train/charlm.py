@@ -27,6 +27,7 @@ from edgernn.errors import DataError, UsageError
 from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec, Tokenizer
 from edgernn.train.models import native_kernels
 from edgernn.train.checkpoint import load_module, save_module
+from edgernn.train.steps import StepTrainer
 
 KIND = "charlm"  # checkpoint kind (format and version: edgernn.train.checkpoint)
 UNK = "<unk>"
@@ -169,35 +170,22 @@ def evaluate(model: CharLM, ids: np.ndarray, config: CharLMConfig, rng: np.rando
 
 def train_charlm(config: CharLMConfig) -> TrainResult:
     """Seeded Adam training on random windows; progress (tqdm) on stderr."""
-    from tqdm import tqdm
-
     text, source = read_corpus(config.corpus)
     corpus = Corpus.from_text(text, config.max_vocab, config.val_frac, source)
     config.vocab_size = len(corpus.vocab)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = CharLM(config)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / config.steps)))
-    start, running = time.perf_counter(), None
-    bar = tqdm(range(config.steps), desc="charlm", disable=config.quiet, unit="step")
+    trainer = StepTrainer(model, config.lr, config.steps, config.clip, "charlm", config.quiet)
+    start = time.perf_counter()
     with native_kernels():
-        for _ in bar:
+        for _ in trainer:
             model.train()
             x, y = windows(corpus.train, config.batch_size, config.window, rng)
-            loss = nn.functional.cross_entropy(model(x)[0].flatten(0, 1), y.flatten())  # nats per char
-            opt.zero_grad()
-            loss.backward()
-            if config.clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-            opt.step()
-            sched.step()
-            value = loss.item()
-            running = value if running is None else 0.95 * running + 0.05 * value
-            bar.set_postfix(loss=f"{running:.3f}")
+            trainer.update(nn.functional.cross_entropy(model(x)[0].flatten(0, 1), y.flatten()))  # nats per char
     seconds = time.perf_counter() - start
     val = evaluate(model, corpus.val, config, np.random.default_rng(config.seed + 1))
-    metrics = {"train_loss": running, "val_loss": val, "val_bits_per_char": val / math.log(2),
+    metrics = {"train_loss": trainer.running, "val_loss": val, "val_bits_per_char": val / math.log(2),
                "seconds": round(seconds, 1), "steps": config.steps}
     return TrainResult(model.eval(), corpus, metrics)
 

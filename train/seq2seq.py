@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from edgernn.errors import DataError, UsageError
 from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec, Tokenizer
 from edgernn.train.models import native_kernels
 from edgernn.train.checkpoint import load_module, save_module
+from edgernn.train.steps import StepTrainer
 
 KIND = "seq2seq"  # checkpoint kind (format and version: edgernn.train.checkpoint)
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
@@ -244,8 +244,6 @@ class TrainResult:
 
 def train_seq2seq(config: Seq2SeqConfig) -> TrainResult:
     """Seeded Adam with teacher forcing on random batches of training pairs."""
-    from tqdm import tqdm
-
     train, val, source = load_pairs(config)
     vocab = build_vocab(train)
     tok = tokenizer(vocab)
@@ -253,32 +251,22 @@ def train_seq2seq(config: Seq2SeqConfig) -> TrainResult:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     net = Seq2SeqNet(config)
-    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / config.steps)))
-    start, running = time.perf_counter(), None
-    bar = tqdm(range(config.steps), desc="seq2seq", disable=config.quiet, unit="step")
+    trainer = StepTrainer(net, config.lr, config.steps, config.clip, "seq2seq", config.quiet)
+    start = time.perf_counter()
     with native_kernels():
-        for _ in bar:
+        for _ in trainer:
             net.train()
             idx = rng.integers(0, len(train), size=min(config.batch_size, len(train)))
             x, lengths, tin, tout = batch_tensors([train[i] for i in idx], tok)
             logits = net(x, lengths, tin)
-            loss = nn.functional.cross_entropy(logits.flatten(0, 1), tout.flatten(), ignore_index=PAD_ID)
-            opt.zero_grad()
-            loss.backward()
-            if config.clip > 0:
-                nn.utils.clip_grad_norm_(net.parameters(), config.clip)
-            opt.step()
-            sched.step()
-            running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
-            bar.set_postfix(loss=f"{running:.3f}")
+            trainer.update(nn.functional.cross_entropy(logits.flatten(0, 1), tout.flatten(), ignore_index=PAD_ID))
         seconds = time.perf_counter() - start
         net.eval()
         with torch.no_grad():
             x, lengths, tin, tout = batch_tensors(val, tok)
             val_loss = float(nn.functional.cross_entropy(net(x, lengths, tin).flatten(0, 1), tout.flatten(), ignore_index=PAD_ID))
         acc = exact_match(net, val, tok)
-    metrics = {"train_loss": running, "val_loss": val_loss, "val_exact_match": acc, "seconds": round(seconds, 1),
+    metrics = {"train_loss": trainer.running, "val_loss": val_loss, "val_exact_match": acc, "seconds": round(seconds, 1),
                "steps": config.steps}
     lengths = {"train": len(train), "val": len(val), "max_source_len": max(len(s) for s, _ in train),
                "max_target_len": max(len(t) for _, t in train)}
