@@ -44,6 +44,7 @@ TIMEOUT_S = 10.0  # connecting, subscribing, and waiting for the last publishes 
 QUEUE_SIZE = 10_000  # messages held between the network thread and the runner (backpressure)
 OUT_BUFFER = 10_000  # sink outputs published but not yet confirmed by the broker, at most
 RECONNECT_S = (0.5, 30.0)  # reconnect backoff: first wait, doubling up to the last
+ACK_BARRIER_TOPIC = "edgernn/ack-barrier"  # unsubscribed at close, never subscribed: see confirm_sent
 _CLOSED = None
 _PUBLISH_OK = (0, 4)  # paho's MQTT_ERR_SUCCESS, MQTT_ERR_NO_CONN
 
@@ -373,15 +374,36 @@ class MqttSource:
         return parts[level] if level < len(parts) and parts[level] else None
 
     def close(self) -> None:
-        """Stop the network loop, leave the session at the broker, end the iteration."""
+        """Stop the network loop, leave the session at the broker, end the iteration. The acks
+        sent so far are confirmed first (``confirm_sent``): a run started right after this one
+        with the same client id takes the session over, and the broker drops whatever the old
+        connection still had in flight, so unconfirmed acks would mean messages sent twice."""
         if self.closed.is_set():
             return
         self.closed.set()
+        confirm_sent(self.client)
         disconnect_cleanly(self.client)
         try:
             self.queue.put_nowait(_CLOSED)
         except queue.Full:
             pass
+
+
+def confirm_sent(client: Any, timeout_s: float = TIMEOUT_S) -> bool:
+    """Wait until the broker has read every packet sent so far (our PUBACKs): False when it
+    could not be confirmed (not connected, or no answer in ``timeout_s``).
+
+    MQTT 3.1.1 does not answer a PUBACK, so a round trip stands in for it: an UNSUBSCRIBE of a
+    topic this client never subscribed to, which the broker answers (UNSUBACK) after the
+    packets before it. Writing the acks to the socket is not enough: a new connection with the
+    same client id can reach the broker first and take the session over, and the broker then
+    closes the old connection without reading its last acks (seen under load in CI)."""
+    if not client.is_connected():
+        return False
+    answered = threading.Event()
+    client.on_unsubscribe = lambda *args, **kwargs: answered.set()  # the only UNSUBSCRIBE we send
+    rc, _ = client.unsubscribe(ACK_BARRIER_TOPIC)
+    return rc == 0 and answered.wait(timeout_s)
 
 
 def disconnect_cleanly(client: Any, timeout_s: float = 5.0) -> None:

@@ -5,6 +5,7 @@ again (DUP) after a lost connection are skipped as duplicates, not processed twi
 from __future__ import annotations
 
 import json
+import queue
 import socket
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from conftest import free_port, start_mosquitto, stop_mosquitto
 from edgernn.mqtt import MqttSink, parse_url
 from edgernn.source_urls import LiveOptions
-from test_mqtt import by_key, file_fed, out_lines, prime, publish, records
+from test_mqtt import by_key, file_fed, out_lines, prime, publish, records, run
 
 mqtt = pytest.importorskip("paho.mqtt.client")
 
@@ -191,3 +192,84 @@ def test_messages_sent_again_after_a_lost_connection_are_skipped_as_duplicates(b
     s = json.loads(summary.read_text())
     assert (s["steps"], s["duplicates"], s["reconnects"]) == (7, 6, 1)
     assert by_key(out_lines(out.read_text())) == file_fed(tmp_path, recs)  # each message processed once
+
+
+class SlowTail:
+    """A TCP relay to the broker that passes each connection's CONNECT at once and everything
+    the client sends after it ``delay_s`` late, in order. A run's last PUBACKs then reach the
+    broker after the next run (same client id) has connected and taken the session over, the
+    race a quick restart (systemd, a cron'd --limit run) meets on a loaded machine."""
+
+    def __init__(self, broker_port: int, delay_s: float = 0.3):
+        self.broker_port, self.delay_s = broker_port, delay_s
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            client, _ = self.server.accept()
+            upstream = socket.create_connection(("127.0.0.1", self.broker_port))
+            late: queue.Queue = queue.Queue()
+            threading.Thread(target=self._pump_up, args=(client, upstream, late), daemon=True).start()
+            threading.Thread(target=self._send_late, args=(upstream, late), daemon=True).start()
+            threading.Thread(target=self._pump_down, args=(upstream, client), daemon=True).start()
+
+    def _pump_up(self, src: socket.socket, dst: socket.socket, late: queue.Queue) -> None:
+        buf, first = b"", True
+        try:
+            while data := src.recv(65536):
+                buf += data
+                while (n := _packet_length(buf)) is not None:
+                    packet, buf = buf[:n], buf[n:]
+                    if first:  # CONNECT: at once
+                        dst.sendall(packet)
+                        first = False
+                    else:
+                        late.put((time.monotonic() + self.delay_s, packet))
+        except OSError:
+            pass
+        late.put((time.monotonic() + self.delay_s, None))
+
+    @staticmethod
+    def _send_late(dst: socket.socket, late: queue.Queue) -> None:
+        while True:
+            due, packet = late.get()
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                if packet is None:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                dst.sendall(packet)
+            except OSError:
+                return
+
+    @staticmethod
+    def _pump_down(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def test_acks_reach_the_broker_before_the_next_run_takes_the_session_over(broker, tmp_path):
+    """Many short --limit runs, one persistent session, each run's last acks late: every record
+    comes out exactly once across the runs (the ack race behind a flaky CI run)."""
+    host, port = broker
+    relay = SlowTail(port)
+    opts = ["--client-id", "tail-1", "--mqtt-key-level", "1", "--key", "sensor"]
+    prime(f"mqtt://{host}:{port}/tail/+/data", "tail-1", *opts[2:])
+    recs = records()[:24]
+    publish(host, port, [(f"tail/{k}/data", json.dumps(rec)) for k, rec in recs])
+    got = []
+    for _ in range(len(recs) // 3):
+        r = run("stream", "--source", f"mqtt://127.0.0.1:{relay.port}/tail/+/data", *opts, "--limit", "3", "--quiet")
+        assert r.exit_code == 0, r.output
+        got += [(o["key"], o["timestamp"]) for o in out_lines(r.stdout)]
+    assert sorted(got) == sorted((k, rec["timestamp"]) for k, rec in recs)  # none lost, none twice
