@@ -4,7 +4,7 @@ One call steps ``batch`` streams by ``chunk`` time steps with the state carried 
 call. The same weights everywhere (``benchmarks/models.py``):
 
 - ``edgernn``: ``Stream.step`` (one step), ``Stream.steps`` (a chunk), the pool's
-  ``step_batch`` (many streams; see ``edgernn.bench.edgernn_batch``). User units in and out.
+  ``step_batch`` (many streams; see ``edgernn.bench.run.edgernn_batch``). User units in and out.
 - ``bare_ort``: ``InferenceSession.run`` with numpy feeds, what a user writes by hand.
 - ``torch``: PyTorch eager ``model(x, *states)`` under ``torch.inference_mode()``, one thread,
   with PyTorch's defaults (oneDNN on); ``torch_native``: the same with oneDNN off
@@ -22,7 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 import edgernn
-from edgernn.bench import Step, bare_loop, bare_session, edgernn_batch, sample_rows
+from edgernn.bench.measure import Step, bare_loop, bare_session, edgernn_batch, sample_rows
 from models import BenchModel
 from numpy_cell import NumpyForecaster
 

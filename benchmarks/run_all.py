@@ -33,8 +33,9 @@ import numpy as np  # noqa: E402
 
 import impls  # noqa: E402
 import models  # noqa: E402
-from edgernn.bench import (GATES, Repeat, flops_per_step, hardware_line, interleaved, layer_shapes,  # noqa: E402
-                           machine, percentiles, reps_for, sgemm_ns)
+from edgernn.bench.cost import GATES, flops_per_step, layer_shapes  # noqa: E402
+from edgernn.bench.machine import hardware_line, machine, sgemm_ns  # noqa: E402
+from edgernn.bench.measure import Repeat, interleaved, percentiles, reps_for  # noqa: E402
 
 HERE = Path(__file__).parent
 BEGIN, END = "<!-- run_all.py: begin -->", "<!-- run_all.py: end -->"

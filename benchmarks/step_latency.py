@@ -22,7 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 import edgernn
-from edgernn.synth import sensor_signal
+from edgernn.feeds.synth import sensor_signal
 
 Loop = Callable[[int], None]  # one step: the index of the row to feed
 

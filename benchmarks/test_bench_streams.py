@@ -10,7 +10,7 @@ import itertools
 import pytest
 
 import impls
-from edgernn.bench import flops_per_step
+from edgernn.bench.cost import flops_per_step
 
 
 @pytest.mark.parametrize("streams", [64, 1024])

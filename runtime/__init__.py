@@ -10,6 +10,7 @@
 (3, 1)
 """
 
+from edgernn.version import __version__
 from edgernn.errors import (
     DataError,
     EdgernnError,
@@ -21,12 +22,11 @@ from edgernn.errors import (
     StateError,
     UsageError,
 )
-from edgernn.model import Model, default_model_path, load
+from edgernn.core.model import Model, default_model_path, load
 from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec, Tokenizer
-from edgernn.pool import BatchResult, Pool
-from edgernn.stream import StepResult, Stream
+from edgernn.core.pool import BatchResult, Pool
+from edgernn.core.stream import StepResult, Stream
 
-__version__ = "0.1.0"
 
 __all__ = [
     "load", "Model", "Stream", "StepResult", "Pool", "BatchResult", "default_model_path",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import edgernn
-from edgernn.synth import sensor_signal
+from edgernn.feeds.synth import sensor_signal
 
 DATA = Path(__file__).parent / "data"
 

@@ -175,7 +175,7 @@ def synth_sensor_classes(n: int = 600, seed: int = 0, length: int = 80) -> Datas
     """Seeded labelled sensor windows of variable length (length/2 .. length) from ``sensor_signal``:
     "normal" (no anomaly), "spike" (a 3-step temp spike or dip of 4-7 degrees in the second half),
     "drift" (temp ramps away by 3-6 degrees from somewhere in the first half)."""
-    from edgernn.synth import sensor_signal
+    from edgernn.feeds.synth import sensor_signal
 
     if n < 3 or length < 8:
         raise UsageError(f"synth:sensor-classes needs n >= 3 and length >= 8, got n={n}, length={length}")

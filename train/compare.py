@@ -8,7 +8,7 @@ e.g. 64 -> 64,32,16) and GRU-BN given one size (two layers of it: a norm sits be
 Without data every architecture is a random-weight ``Forecaster`` (same seed), exported through
 ``export_model`` with its parity check. With data each one is trained by ``train_forecast`` (same
 config but the architecture) into a temporary folder and its verified export is measured.
-Latency is ``edgernn.bench.single_stream``: ``Stream.step`` one step per call, interleaved with a
+Latency is ``edgernn.bench.run.single_stream``: ``Stream.step`` one step per call, interleaved with a
 bare ``InferenceSession.run`` loop, CPU provider, one thread; a window model (bilstm) is timed
 as it runs live, ``WindowStream.step`` re-running the window, against a bare run over the window.
 """
@@ -61,7 +61,7 @@ class CompareConfig:
 def compare(config: CompareConfig, progress: Callable[[str], None] = lambda _: None) -> dict:
     """Build (or train), export and measure each architecture; the JSON result."""
     from edgernn import __version__
-    from edgernn.bench import machine
+    from edgernn.bench.machine import machine
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgernn-compare-") as tmp:
@@ -86,7 +86,9 @@ def arch_fields(name: str, hidden: tuple[int, ...]) -> dict:
 def compare_one(arch: str, config: CompareConfig, folder: Path) -> dict:
     """One architecture's row."""
     import edgernn
-    from edgernn.bench import bare_session, flops_per_step, parse_repeat, sample_rows, single_stream
+    from edgernn.bench.cost import flops_per_step
+    from edgernn.bench.measure import bare_session, parse_repeat, sample_rows
+    from edgernn.bench.run import single_stream
 
     folder.mkdir(parents=True, exist_ok=True)
     fields = arch_fields(arch, config.hidden)
@@ -117,7 +119,7 @@ def compare_one(arch: str, config: CompareConfig, folder: Path) -> dict:
 
 def window_stream(model, session, rows, repeat) -> tuple[dict, dict]:
     """``WindowStream.step`` (a full window re-run per step) vs a bare run() over the same window."""
-    from edgernn.bench import interleaved, percentiles
+    from edgernn.bench.measure import interleaved, percentiles
 
     sig, live = model.signature, model.window_stream()
     live.steps(rows[: sig.window])  # warmed up: every timed step forecasts

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 
 from edgernn.errors import DataError, UsageError
-from edgernn.synth import COLUMNS as SYNTH_COLUMNS, sensor_signal
+from edgernn.feeds.synth import COLUMNS as SYNTH_COLUMNS, sensor_signal
 
 SYNTH_DEFAULTS = {"n": 10_000, "seed": 0}
 

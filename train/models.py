@@ -7,7 +7,7 @@ turns every state tensor into a graph input ``state_in.N`` and output ``state_ou
 A bidirectional forecaster (``bidirectional=True``) is not causal: its backward layers read a
 window from its end, so it has no state to carry. ``forward(x)`` runs a whole window from zero
 state and returns one forecast, the value after the window; the runtime re-runs the latest
-window at every step (``edgernn.window.WindowStream``).
+window at every step (``edgernn.core.window.WindowStream``).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 import torch
 
-from edgernn.providers import SessionConfig, create_session
+from edgernn.core.providers import SessionConfig, create_session
 from edgernn.train.models import native_kernels
 
 BATCH, TIME = "batch", "time"  # the graph's symbolic axes (the runtime stacks streams on "batch")

@@ -55,7 +55,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgernn.errors import ExportError, UsageError
 from edgernn.signature import Signature
-from edgernn.synth import COLUMNS as SENSOR_COLUMNS, sensor_signal
+from edgernn.feeds.synth import COLUMNS as SENSOR_COLUMNS, sensor_signal
 from edgernn.train.parity import GraphNames, Outputs, Runner, ort_runner, reference_runner, run_stepwise, short_reason
 
 INT8, FP16 = "int8-dynamic", "fp16"

@@ -6,7 +6,7 @@ encoder graph named in its signature). It
 
 - checks the checkpoint is of the kind the model's task was trained as (a char LM checkpoint
   cannot verify a classifier: a single failing ``checkpoint kind`` check, and nothing else);
-- runs the runtime's state-contract checks (``edgernn.contract``) on every graph;
+- runs the runtime's state-contract checks (``edgernn.checks``) on every graph;
 - checks that the signature describes the checkpoint (architecture, layers, inputs, tokenizer,
   classes, scalers: whatever the task records);
 - steps random sequences (``steps`` >= 50 by default) one step at a time with the state fed
@@ -36,9 +36,9 @@ import numpy as np
 import onnx
 from torch import nn
 
-from edgernn.contract import Check, VerifyReport, check_contract, check_graph_contract, tolerance_for
+from edgernn.checks import Check, VerifyReport, check_contract, check_graph_contract, tolerance_for
 from edgernn.errors import DataError, UsageError
-from edgernn.model import Model
+from edgernn.core.model import Model
 from edgernn.signature import Scaler, Signature
 from edgernn.train import charlm, classify, seq2seq
 from edgernn.train.checkpoint import FORECAST, Checkpoint, checkpoint_kind, load_checkpoint
@@ -225,7 +225,7 @@ def graphs_of(model: Model, source: Loaded) -> list[Graph]:
     decoder file plus the encoder graph its signature names (encoder first)."""
     if source.kind != seq2seq.KIND:
         return [Graph(model, source.net)]
-    from edgernn.seq2seq import Seq2Seq  # finds and checks the encoder graph next to the decoder
+    from edgernn.tasks.seq2seq import Seq2Seq  # finds and checks the encoder graph next to the decoder
 
     encoder, decoder = source.net.graphs()
     return [Graph(Seq2Seq(model).encoder, encoder, "encoder"), Graph(model, decoder, "decoder")]

@@ -10,13 +10,14 @@ from typing import Any
 
 import click
 
-from edgernn.bench import BenchConfig, BenchRun, parse_repeat, parse_sizes, phases, run_bench
-from edgernn.bench_tasks import BARE
-from edgernn.benchplot import check_plot_path
+from edgernn.bench.measure import parse_repeat, parse_sizes
+from edgernn.bench.run import BenchConfig, BenchRun, phases, run_bench
+from edgernn.bench.workloads import BARE
+from edgernn.bench.plot import check_plot_path
 from edgernn.errors import UsageError
-from edgernn.model import load
-from edgernn.placement import CpuFallbackWarning
-from edgernn.providers import PROVIDERS
+from edgernn.core.model import load
+from edgernn.core.placement import CpuFallbackWarning
+from edgernn.core.providers import PROVIDERS
 
 
 @click.command("bench")
@@ -114,7 +115,7 @@ class _Progress:
 
 
 def _plot(run: BenchRun, path: str) -> None:
-    from edgernn.benchplot import plot
+    from edgernn.bench.plot import plot
 
     try:
         plot(run, path)

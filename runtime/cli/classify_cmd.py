@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from edgernn.providers import PROVIDERS
+from edgernn.core.providers import PROVIDERS
 
 
 def _fmt(probs: dict[str, float]) -> str:
@@ -37,9 +37,9 @@ def command(model: str, text: str | None, source: str | None, seq_id: str | None
     and print one JSON line per record with the running probabilities, resetting the state when
     the --seq-id value changes.
     """
-    from edgernn.classify import ClassifierStream
+    from edgernn.tasks.classify import ClassifierStream
     from edgernn.errors import UsageError
-    from edgernn.model import load
+    from edgernn.core.model import load
 
     stream = ClassifierStream(load(model, provider=provider))
     if stream.is_text:
@@ -48,7 +48,7 @@ def command(model: str, text: str | None, source: str | None, seq_id: str | None
         if text is not None:
             _text(stream, text, as_json, every_step)
         else:
-            from edgernn.sources import open_source, text_lines
+            from edgernn.feeds.files import open_source, text_lines
 
             for _, line in text_lines(open_source(source)):
                 _text(stream, line, as_json, every_step)
@@ -75,8 +75,8 @@ def _text(stream, text: str, as_json: bool, every_step: bool) -> None:
 
 def _records(stream, source: str, seq_id: str | None, ignore: tuple[str, ...], fmt: str) -> None:
     from edgernn.errors import RecordError
-    from edgernn.records import CsvRows, RecordParser, sniff_format
-    from edgernn.sources import open_source, text_lines
+    from edgernn.feeds.records import CsvRows, RecordParser, sniff_format
+    from edgernn.feeds.files import open_source, text_lines
 
     sig = stream.model.signature
     parser = RecordParser(sig.features, key_field=seq_id, extra_allowed=ignore)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from edgernn.benchplot import check_plot_path
+from edgernn.bench.plot import check_plot_path
 from edgernn.errors import UsageError
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.providers import PROVIDERS
+from edgernn.core.providers import PROVIDERS
 
 DEFAULT_MODEL = "char-lm.onnx"
 
@@ -36,8 +36,8 @@ def command(model: str | None, prompt: str | None, input_text: str | None, beam:
     """Generate text with a character-level model (MODEL: default the shipped exported/char-lm.onnx),
     or decode an --input line with a seq2seq model (greedy, or --beam K)."""
     from edgernn.errors import UsageError
-    from edgernn.generate import Generator, check_options, check_prompt
-    from edgernn.model import load
+    from edgernn.tasks.generate import Generator, check_options, check_prompt
+    from edgernn.core.model import load
 
     if prompt is not None:
         check_prompt(prompt)  # before loading anything
@@ -71,7 +71,7 @@ def command(model: str | None, prompt: str | None, input_text: str | None, beam:
 def _seq2seq(m, prompt: str | None, input_text: str | None, beam: int | None, max_tokens: int, as_json: bool) -> None:
     """Decode one --input line with a seq2seq model: greedy, or beam search with --beam K."""
     from edgernn.errors import UsageError
-    from edgernn.seq2seq import Seq2Seq, check_decode_options
+    from edgernn.tasks.seq2seq import Seq2Seq, check_decode_options
 
     if input_text is None:
         hint = f" (not --prompt {prompt!r})" if prompt is not None else ""

@@ -8,9 +8,9 @@ import warnings
 
 import click
 
-from edgernn.model import load
-from edgernn.placement import CpuFallbackWarning
-from edgernn.providers import PROVIDERS
+from edgernn.core.model import load
+from edgernn.core.placement import CpuFallbackWarning
+from edgernn.core.providers import PROVIDERS
 
 
 @click.command("inspect")

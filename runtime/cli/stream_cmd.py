@@ -19,13 +19,14 @@ import click
 import numpy as np
 
 from edgernn.errors import DataError, UsageError
-from edgernn.model import load
-from edgernn.placement import CpuFallbackWarning
-from edgernn.providers import PROVIDERS
-from edgernn.runner import RunnerConfig, StreamRunner
-from edgernn.sinks import Sink, open_sink
-from edgernn.source_urls import EXAMPLES, LiveOptions, check_spec, is_live, open_items, redact
-from edgernn.sources import demo_records, open_source, text_lines
+from edgernn.core.model import load
+from edgernn.core.placement import CpuFallbackWarning
+from edgernn.core.providers import PROVIDERS
+from edgernn.serve.runner import RunnerConfig, StreamRunner
+from edgernn.feeds.sinks import Sink, open_sink
+from edgernn.feeds.options import EXAMPLES, LiveOptions, check_spec, is_live, redact
+from edgernn.feeds.live import open_items
+from edgernn.feeds.files import demo_records, open_source, text_lines
 
 REJECTS_HINT = "rejects are skipped; --rejects PATH keeps them all"
 

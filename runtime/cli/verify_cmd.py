@@ -3,7 +3,7 @@
 Every task is verified: forecasters, char LMs, classifiers and seq2seq models (whose decoder
 file brings the encoder graph its signature names: both are checked).
 
-Without ``--checkpoint`` only the runtime runs (``edgernn.contract``: no torch, no onnx).
+Without ``--checkpoint`` only the runtime runs (``edgernn.checks``: no torch, no onnx).
 With it, ``edgernn.train.verify`` adds PyTorch <-> ONNX Runtime <-> reference evaluator
 parity (needs the train extra). The table (or ``--json``) is printed either way.
 
@@ -23,11 +23,11 @@ from dataclasses import replace
 
 import click
 
-from edgernn.contract import Check, VerifyReport, check_contract, check_graph_contract, tolerance_for
+from edgernn.checks import Check, VerifyReport, check_contract, check_graph_contract, tolerance_for
 from edgernn.errors import ExportError, UsageError
-from edgernn.model import Model, load
-from edgernn.placement import CpuFallbackWarning
-from edgernn.providers import PROVIDERS
+from edgernn.core.model import Model, load
+from edgernn.core.placement import CpuFallbackWarning
+from edgernn.core.providers import PROVIDERS
 
 
 @click.command("verify")
@@ -70,7 +70,7 @@ def contract_checks(m: Model) -> list[Check]:
     checks = check_graph_contract(m, tolerance=tolerance)
     if m.signature.task != "seq2seq" or m.signature.provenance.get("role") != "decoder":
         return checks
-    from edgernn.seq2seq import Seq2Seq  # finds and checks the encoder graph next to the decoder
+    from edgernn.tasks.seq2seq import Seq2Seq  # finds and checks the encoder graph next to the decoder
 
     encoder = Seq2Seq(m).encoder
     own = check_graph_contract(encoder, tolerance=tolerance_for(encoder.signature))

@@ -14,7 +14,10 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from edgernn import bench, benchplot
+from edgernn.bench import plot as benchplot
+from edgernn.bench import cost as bench_cost
+from edgernn.bench import measure
+from edgernn.bench import run as bench
 from edgernn.cli import main
 from cli_checks import one_clear_line
 
@@ -182,9 +185,9 @@ def test_missing_model_is_a_model_error(tmp_path):
 
 def test_flops_count_the_matrix_products():
     sig = SimpleNamespace(arch="lstm", layers=(64, 64), features=("a", "b"), targets=("t",))
-    assert bench.flops_per_step(sig) == 2 * 4 * 64 * (2 + 64) + 2 * 4 * 64 * (64 + 64) + 2 * 64 * 1
+    assert bench_cost.flops_per_step(sig) == 2 * 4 * 64 * (2 + 64) + 2 * 4 * 64 * (64 + 64) + 2 * 64 * 1
     gru = SimpleNamespace(arch="gru", layers=(32,), features=("a",), targets=("t", "u"))
-    assert bench.flops_per_step(gru) == 2 * 3 * 32 * 33 + 2 * 32 * 2
+    assert bench_cost.flops_per_step(gru) == 2 * 3 * 32 * 33 + 2 * 32 * 2
 
 
 def sig_of(**kw) -> SimpleNamespace:
@@ -196,23 +199,23 @@ def sig_of(**kw) -> SimpleNamespace:
 def test_flops_of_text_models_use_the_embedding_and_the_vocabulary_or_say_what_they_leave_out():
     vocab = SimpleNamespace(vocab=tuple("abcdefghij"))
     lm = sig_of(task="generate", features=(), targets=(), tokenizer=vocab, provenance={"model": {"embed": 6}})
-    cost = bench.step_cost(lm)
+    cost = bench_cost.step_cost(lm)
     assert cost["flops"] == 2 * 4 * 16 * (6 + 16) + 2 * 4 * 8 * (16 + 8) + 2 * 8 * 10 and cost["notes"] == []
     clf = sig_of(task="classify", arch="gru", layers=(8,), features=(), targets=(), labels=("x", "y", "z"), tokenizer=vocab)
-    cost = bench.step_cost(clf)
+    cost = bench_cost.step_cost(clf)
     assert cost["flops"] == 2 * 3 * 8 * (0 + 8) + 2 * 8 * 3 and "input projection" in cost["notes"][0]
 
 
 def test_flops_of_window_attention_and_int8_models():
     bi = sig_of(causal=False, window=12)  # both directions over 12 steps; layer 1 reads 2 x 16; the head reads 2 x 8, once
-    assert bench.flops_per_step(bi) == 12 * 2 * (2 * 4 * 16 * (2 + 16) + 2 * 4 * 8 * (32 + 8)) + 2 * 16 * 1
+    assert bench_cost.flops_per_step(bi) == 12 * 2 * (2 * 4 * 16 * (2 + 16) + 2 * 4 * 8 * (32 + 8)) + 2 * 16 * 1
     attn = sig_of(provenance={"model": {"attention": True}})  # score layer 8x8 + 8; the head reads [h, context]
-    cost = bench.step_cost(attn)
+    cost = bench_cost.step_cost(attn)
     assert cost["flops"] == 2 * 4 * 16 * (2 + 16) + 2 * 4 * 8 * (16 + 8) + (2 * 8 * 8 + 2 * 8) + 2 * 16 * 1
     assert "attention" in cost["notes"][0]
-    int8 = bench.step_cost(sig_of(parity={"quantization": {"mode": "int8-dynamic"}}))
+    int8 = bench_cost.step_cost(sig_of(parity={"quantization": {"mode": "int8-dynamic"}}))
     assert int8["nominal"] is True and "nominal" in int8["notes"][-1]
-    assert bench.step_cost(sig_of())["nominal"] is False
+    assert bench_cost.step_cost(sig_of())["nominal"] is False
 
 
 def test_plot_ticks_are_plain_numbers():
@@ -323,6 +326,6 @@ def test_tables_for_other_kinds(name, words, tmp_path):
 
 
 def test_sizes_and_repeat_parse():
-    assert bench.parse_sizes("1,16,16,64", "--streams") == (1, 16, 64)
-    assert bench.parse_repeat("small") == bench.PRESETS["small"]
-    assert bench.parse_repeat("1000").steps == 1000
+    assert measure.parse_sizes("1,16,16,64", "--streams") == (1, 16, 64)
+    assert measure.parse_repeat("small") == measure.PRESETS["small"]
+    assert measure.parse_repeat("1000").steps == 1000

@@ -1,4 +1,4 @@
-"""``edgernn.classify`` and `edgernn classify` on the tiny shipped-for-tests text classifier (torch-free)."""
+"""``edgernn.tasks.classify`` and `edgernn classify` on the tiny shipped-for-tests text classifier (torch-free)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 import edgernn
-from edgernn.classify import ClassifierStream, softmax
+from edgernn.tasks.classify import ClassifierStream, softmax
 from edgernn.cli import main
 from edgernn.errors import UsageError
-from edgernn.model import default_model_path
+from edgernn.core.model import default_model_path
 from cli_checks import one_clear_line
 
 TINY = Path(__file__).parent.parent / "data" / "tiny-classifier.onnx"

@@ -212,7 +212,7 @@ def test_signature_problems_name_the_model_file(tmp_path, text, words):
 
 
 def test_cuda_on_a_machine_without_it_is_an_error_not_a_fallback():
-    from edgernn.providers import cuda_missing
+    from edgernn.core.providers import cuda_missing
 
     if cuda_missing() is None:
         pytest.skip("this machine may run CUDA")

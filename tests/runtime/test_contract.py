@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import edgernn
 from edgernn.cli import main
 from edgernn.cli import verify_cmd
-from edgernn.contract import Check, VerifyReport, check_contract, user_inputs
+from edgernn.checks import Check, VerifyReport, check_contract, user_inputs
 
 DATA = Path(__file__).parent.parent / "data"
 TINY = DATA / "tiny-lstm.onnx"  # rebuilt by tests/data/make_tiny.py

@@ -18,9 +18,9 @@ from click.testing import CliRunner
 import edgernn
 from edgernn.cli import main
 from edgernn.errors import ProviderError
-from edgernn.placement import CpuFallbackWarning, cpu_fallback, profiled_run
-from edgernn.providers import SessionConfig, cuda_missing, provider_list, session_options, tensorrt_missing
-from edgernn.synth import sensor_signal
+from edgernn.core.placement import CpuFallbackWarning, cpu_fallback, profiled_run
+from edgernn.core.providers import SessionConfig, cuda_missing, provider_list, session_options, tensorrt_missing
+from edgernn.feeds.synth import sensor_signal
 
 DATA = Path(__file__).parent.parent / "data"
 SHIPPED = edgernn.default_model_path()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edgernn.synth import sensor_signal
+from edgernn.feeds.synth import sensor_signal
 
 KEYS = ("s1", "s2", "s3")
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgernn.anomaly import ResidualStats
+from edgernn.core.anomaly import ResidualStats
 from edgernn.errors import DataError
 from edgernn.signature import Scaler
 

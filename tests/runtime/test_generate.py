@@ -1,4 +1,4 @@
-"""`edgernn generate` and ``edgernn.generate``: the shipped char LM, sampling semantics, every error path."""
+"""`edgernn generate` and ``edgernn.tasks.generate``: the shipped char LM, sampling semantics, every error path."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import edgernn
-import edgernn.generate as generate_module
+import edgernn.tasks.generate as generate_module
 from edgernn.cli import main
 from edgernn.cli.generate_cmd import default_model_path
 from edgernn.errors import UsageError
-from edgernn.generate import Generator, sample
-from edgernn.model import default_model_path as forecast_model_path
+from edgernn.tasks.generate import Generator, sample
+from edgernn.core.model import default_model_path as forecast_model_path
 from cli_checks import one_clear_line
 
 GOLDEN = json.loads((default_model_path().parent / "char-lm.golden.json").read_text())

@@ -2,7 +2,7 @@
 
 Golden forecasts come from the PyTorch checkpoint (full sequence), so this also checks the
 shipped graph against its source; anomaly flags come from the runtime at build time.
-Rebuild both with `python -m edgernn.exported.rebuild`.
+Rebuild both with `python -m edgernn.train.rebuild`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import edgernn
-from edgernn.sources import DEMO_LENGTH, DEMO_SEED, demo_records, demo_signal
-from edgernn.synth import sensor_signal
+from edgernn.feeds.files import DEMO_LENGTH, DEMO_SEED, demo_records, demo_signal
+from edgernn.feeds.synth import sensor_signal
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgernn.cli import main
-from edgernn.synth import sensor_signal
+from edgernn.feeds.synth import sensor_signal
 from cli_checks import one_clear_line
 
 mqtt = pytest.importorskip("paho.mqtt.client")  # in the test extra; missing only outside it

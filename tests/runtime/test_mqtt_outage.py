@@ -15,8 +15,9 @@ import time
 import pytest
 
 from conftest import free_port, start_mosquitto, stop_mosquitto
-from edgernn.mqtt import MqttSink, parse_url
-from edgernn.source_urls import LiveOptions
+from edgernn.feeds.mqtt import parse_url
+from edgernn.feeds.mqtt_sink import MqttSink
+from edgernn.feeds.options import LiveOptions
 from test_mqtt import by_key, file_fed, out_lines, prime, publish, records, run
 
 mqtt = pytest.importorskip("paho.mqtt.client")

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from edgernn.cli import main
 from edgernn.errors import UsageError
-from edgernn.mqtt import check_filter, parse_url
-from edgernn.source_urls import redact
+from edgernn.feeds.mqtt import check_filter, parse_url
+from edgernn.feeds.options import redact
 from cli_checks import one_clear_line
 
 pytest.importorskip("paho.mqtt.client")
@@ -112,7 +112,7 @@ def test_a_port_that_closes_or_stays_silent_is_not_called_a_credentials_problem(
     assert "credentials" not in r.stderr
     held: list = []
     port = serve(held.append)
-    monkeypatch.setattr("edgernn.mqtt.TIMEOUT_S", 0.5)
+    monkeypatch.setattr("edgernn.feeds.mqtt.TIMEOUT_S", 0.5)
     r = run("--source", f"mqtt://127.0.0.1:{port}/t/#")
     one_clear_line(r, 5, f"no MQTT answer from 127.0.0.1:{port} within 0.5 s")
     assert "credentials" not in r.stderr

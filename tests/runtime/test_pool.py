@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import edgernn
-from edgernn import snapshot
+from edgernn.core import snapshot
 from edgernn.errors import DataError, StateError, UsageError
-from edgernn.pool import SMALL_TICK
-from edgernn.synth import sensor_signal
+from edgernn.core.pool import SMALL_TICK
+from edgernn.feeds.synth import sensor_signal
 
 
 def series(n_keys: int, T: int) -> np.ndarray:

@@ -22,9 +22,9 @@ import edgernn
 from cli_checks import one_clear_line
 from edgernn.cli import main
 from edgernn.errors import ProviderError, UsageError
-from edgernn.placement import (CpuFallbackWarning, NodeRun, assigned_nodes, cpu_fallback, fallback_message,
+from edgernn.core.placement import (CpuFallbackWarning, NodeRun, assigned_nodes, cpu_fallback, fallback_message,
                                is_shape_arithmetic, note_fallback, profiled_run)
-from edgernn.providers import (PROVIDERS, SessionConfig, cuda_missing, graph_run_options, no_graph_run_options,
+from edgernn.core.providers import (PROVIDERS, SessionConfig, cuda_missing, graph_run_options, no_graph_run_options,
                                open_gpu, provider_list, session_options, tensorrt_missing)
 
 DATA = Path(__file__).parent.parent / "data"

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgernn.errors import DataError, RecordError
-from edgernn.records import CsvRows, RecordParser
+from edgernn.feeds.records import CsvRows, RecordParser
 
 P = RecordParser(("temp", "humidity"), key_field="sensor")
 

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from edgernn.runner import Inbox, RunnerConfig, StreamRunner
+from edgernn.serve.inbox import Inbox
+from edgernn.serve.runner import RunnerConfig, StreamRunner
 
 
 def records(rows, keys=("a", "b"), pause_s: float = 0.0):

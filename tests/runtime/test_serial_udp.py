@@ -18,9 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from edgernn.cli import main
-from edgernn.runner import RunnerConfig, StreamRunner
-from edgernn.source_urls import LiveOptions, open_items
-from edgernn.synth import sensor_signal
+from edgernn.serve.runner import RunnerConfig, StreamRunner
+from edgernn.feeds.options import LiveOptions
+from edgernn.feeds.live import open_items
+from edgernn.feeds.synth import sensor_signal
 
 pytest.importorskip("serial")  # pyserial is in the test extra
 

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 import edgernn
 from edgernn.cli import main
-from edgernn.contract import check_contract
+from edgernn.checks import check_contract
 from edgernn.errors import DataError, UsageError
-from edgernn.window import WindowStream
+from edgernn.core.window import WindowStream
 
 from cli_checks import one_clear_line
 

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 import numpy as np  # noqa: E402
 
 import edgernn  # noqa: E402
-from edgernn.contract import check_contract  # noqa: E402
+from edgernn.checks import check_contract  # noqa: E402
 from edgernn.errors import UsageError  # noqa: E402
 from edgernn.train import config as train_config  # noqa: E402
 from edgernn.train.checkpoint import Checkpoint, load_checkpoint  # noqa: E402

@@ -16,7 +16,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import edgernn  # noqa: E402
-from edgernn.classify import ClassifierStream  # noqa: E402
+from edgernn.tasks.classify import ClassifierStream  # noqa: E402
 from edgernn.errors import UsageError  # noqa: E402
 from edgernn.train.attention import AttentionPool  # noqa: E402
 from edgernn.train.checkpoint import Checkpoint  # noqa: E402

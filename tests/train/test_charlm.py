@@ -17,7 +17,7 @@ from pydoc_data.topics import topics  # noqa: E402
 import edgernn  # noqa: E402
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import DataError, UsageError  # noqa: E402
-from edgernn.generate import Generator  # noqa: E402
+from edgernn.tasks.generate import Generator  # noqa: E402
 from edgernn.train.charlm import (CharLM, CharLMConfig, Corpus, export_charlm, load_charlm, save_charlm,  # noqa: E402
                                   signature_fields, train_charlm)
 from edgernn.train.export import ExportConfig  # noqa: E402

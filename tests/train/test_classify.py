@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 import edgernn  # noqa: E402
-from edgernn.classify import ClassifierStream  # noqa: E402
+from edgernn.tasks.classify import ClassifierStream  # noqa: E402
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import DataError  # noqa: E402
 from edgernn.train.classify import (Classifier, ClassifierConfig, last_logits, load_classifier,  # noqa: E402

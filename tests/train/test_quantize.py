@@ -50,7 +50,7 @@ def initializer_types(path: Path) -> Counter:
 
 
 def sensor_rows(n: int) -> np.ndarray:
-    s = edgernn.synth.sensor_signal(n, seed=5)
+    s = edgernn.feeds.synth.sensor_signal(n, seed=5)
     return np.stack([s["temp"], s["humidity"]], axis=1)
 
 
@@ -191,7 +191,7 @@ def test_comparison_inputs_follow_the_training_data():
     sig = Signature.from_json(export_signature_json({"kind": "synth", "name": "sensor", "seed": 3}))
     rows, source = comparison_inputs(sig, 50, seed=0)
     assert source == "synth:sensor?n=50&seed=4" and rows.shape == (50, 2)
-    assert np.array_equal(rows[:, 0], edgernn.synth.sensor_signal(50, seed=4)["temp"])
+    assert np.array_equal(rows[:, 0], edgernn.feeds.synth.sensor_signal(50, seed=4)["temp"])
     rows, source = comparison_inputs(Signature.from_json(export_signature_json("random")), 2000, seed=0)
     assert source.startswith("sines") and rows.shape == (2000, 2)
     np.testing.assert_allclose(rows.mean(axis=0), [20.0, 60.0], atol=0.5)  # the input scaler's level

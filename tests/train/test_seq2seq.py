@@ -15,7 +15,7 @@ from click.testing import CliRunner  # noqa: E402
 import edgernn  # noqa: E402
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import DataError, UsageError  # noqa: E402
-from edgernn.seq2seq import Seq2Seq  # noqa: E402
+from edgernn.tasks.seq2seq import Seq2Seq  # noqa: E402
 from edgernn.train.seq2seq import (Seq2SeqConfig, encoder_path, export_seq2seq, greedy_torch, load_seq2seq,  # noqa: E402
                                    read_pairs, save_seq2seq, signature_fields, synth_reverse, tokenizer, train_seq2seq)
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner  # noqa: E402
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import ExportError  # noqa: E402
 from edgernn.signature import Scaler, Signature  # noqa: E402
-from edgernn.synth import sensor_signal  # noqa: E402
+from edgernn.feeds.synth import sensor_signal  # noqa: E402
 from edgernn.train.checkpoint import load_checkpoint  # noqa: E402
 
 N = 400

@@ -16,7 +16,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import DataError  # noqa: E402
-from edgernn.synth import sensor_signal  # noqa: E402
+from edgernn.feeds.synth import sensor_signal  # noqa: E402
 from edgernn.train.config import TrainConfig  # noqa: E402
 from edgernn.train.fit import fit, seed_everything  # noqa: E402
 from edgernn.train.models import Forecaster, ForecasterConfig  # noqa: E402

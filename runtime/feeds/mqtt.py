@@ -21,23 +21,17 @@ never appear in a message: errors name the broker as ``host:port`` only. ``mqtts
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import queue
 import ssl
 import threading
 import time
-from collections import deque
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable
 from urllib.parse import unquote
 
 from edgernn.errors import DataError, UsageError
-from edgernn.records import MAX_LINE
-from edgernn.runner import Recent
-from edgernn.source_urls import Item, LiveOptions, csv_cell, require, split_lines
+from edgernn.feeds.options import LiveOptions, require
 
 QOS = 1
 TIMEOUT_S = 10.0  # connecting, subscribing, and waiting for the last publishes at the end
@@ -262,133 +256,6 @@ def _why(e: BaseException) -> str:
     return str(getattr(e, "strerror", None) or getattr(e, "reason", None) or e or type(e).__name__)
 
 
-# ---- source -------------------------------------------------------------------------------------
-class MqttSource:
-    """Messages of one subscription as runner items; iterate from one thread, close from any.
-
-    A message the broker sends again (MQTT DUP flag, e.g. after a reconnection) whose topic and
-    payload match one of the last ``RECENT`` messages is acknowledged and skipped, counted in
-    ``duplicates``: feeds without timestamps get no double outputs from redeliveries."""
-
-    RECENT = 10_000
-
-    def __init__(self, url: MqttUrl, fmt: str, options: LiveOptions):
-        if options.key_level is not None and not options.key_field:
-            raise UsageError("--mqtt-key-level needs --key FIELD: the name the topic's key gets in each record")
-        self.url, self.fmt, self.options = url, fmt, options
-        self.queue: queue.Queue = queue.Queue(QUEUE_SIZE)
-        self.closed = threading.Event()
-        self.columns = _csv_columns(options) if fmt == "csv" else None
-        self._subscribed, self._granted = threading.Event(), None
-        self.link = Link(f"MQTT source {url.where}", options.notify)
-        self.duplicates = 0  # redelivered messages skipped
-        self._seen = Recent(self.RECENT)  # digests of the latest messages
-        client_id = options.client_id or default_client_id(url)
-        self._unacked: deque = deque()  # (last item position, mid, qos) per message, in order
-        self._ack_lock = threading.Lock()
-        self._done_upto = 0
-        self.client = connect(url, options, client_id, clean_session=False, link=self.link,
-                              on_connected=self._subscribe, on_message=self._on_message, manual_ack=True)
-        if not self._subscribed.wait(TIMEOUT_S) or self._granted is None or self._granted.is_failure:
-            self.close()
-            raise DataError(f"the MQTT broker at {url.where} did not grant the subscription to {url.topic!r} "
-                            f"({self._granted or 'no answer'}); check the topic filter and the broker's ACL")
-
-    @property
-    def reconnects(self) -> int:
-        """Times the connection was lost and made again (paho retries with backoff)."""
-        return self.link.reconnects
-
-    def _subscribe(self, client: Any) -> None:
-        """(Re)subscribe on every connection: a broker that lost the session gets it back."""
-        def on_subscribe(c, userdata, mid, reason_codes, properties) -> None:
-            self._granted = reason_codes[0]
-            self._subscribed.set()
-
-        client.on_subscribe = on_subscribe
-        client.subscribe(self.url.topic, qos=QOS)
-
-    def _on_message(self, client, userdata, message) -> None:
-        """Network thread: hand the message on, waiting (backpressure) while the queue is full."""
-        msg = (message.topic, message.payload, message.mid, message.qos, message.dup)
-        while not self.closed.is_set():
-            try:
-                self.queue.put(msg, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def __iter__(self) -> Iterator[Item]:
-        n = 0
-        if self.columns is not None:
-            yield 0, ",".join(map(csv_cell, self.columns))
-        while True:
-            msg = self.queue.get()
-            if msg is _CLOSED:
-                return
-            topic, payload, mid, qos, dup = msg
-            digest = hash((topic, payload))
-            if dup and digest in self._seen:
-                self.duplicates += 1
-                with self._ack_lock:  # acked as soon as what came before it is done
-                    self._unacked.append((n, mid, qos))
-                self.done(self._done_upto)
-                continue
-            self._seen.add(digest)
-            items = self.items(topic, payload)
-            with self._ack_lock:  # registered before its items go out: done() may come at once
-                self._unacked.append((n + len(items), mid, qos))
-            for item in items:
-                n += 1
-                yield n, item
-
-    def done(self, position: int) -> None:
-        """Acknowledge (QoS 1 PUBACK) every message whose items up to ``position`` are finished:
-        a message read but not finished when the process dies is delivered again."""
-        with self._ack_lock:
-            self._done_upto = max(self._done_upto, position)
-            while self._unacked and self._unacked[0][0] <= self._done_upto:
-                _, mid, qos = self._unacked.popleft()
-                if qos > 0:
-                    self.client.ack(mid, qos)
-
-    def items(self, topic: str, payload: bytes) -> list[str | Mapping[str, Any]]:
-        """One message as runner items: CSV rows, a JSON object with its key, or raw text."""
-        key = self._topic_key(topic)
-        if self.fmt == "csv":
-            rows = split_lines(payload) or [""]
-            return rows if self.options.key_level is None else [f"{row},{csv_cell(key or '')}" for row in rows]
-        text = payload.decode("utf-8", errors="replace")
-        obj = _json_object(text)
-        if obj is None:
-            return [text]  # not a JSON object: the runner rejects it with the reason
-        if key is not None:
-            obj[self.options.key_field] = key  # type: ignore[index]
-        return [obj]
-
-    def _topic_key(self, topic: str) -> str | None:
-        level = self.options.key_level
-        if level is None:
-            return None
-        parts = topic.split("/")
-        return parts[level] if level < len(parts) and parts[level] else None
-
-    def close(self) -> None:
-        """Stop the network loop, leave the session at the broker, end the iteration. The acks
-        sent so far are confirmed first (``confirm_sent``): a run started right after this one
-        with the same client id takes the session over, and the broker drops whatever the old
-        connection still had in flight, so unconfirmed acks would mean messages sent twice."""
-        if self.closed.is_set():
-            return
-        self.closed.set()
-        confirm_sent(self.client)
-        disconnect_cleanly(self.client)
-        try:
-            self.queue.put_nowait(_CLOSED)
-        except queue.Full:
-            pass
-
-
 def confirm_sent(client: Any, timeout_s: float = TIMEOUT_S) -> bool:
     """Wait until the broker has read every packet sent so far (our PUBACKs): False when it
     could not be confirmed (not connected, or no answer in ``timeout_s``).
@@ -421,118 +288,3 @@ def disconnect_cleanly(client: Any, timeout_s: float = 5.0) -> None:
     if connected:
         gone.wait(max(0.0, deadline - time.monotonic()))
     client.loop_stop()
-
-
-def _csv_columns(options: LiveOptions) -> list[str]:
-    columns = [c.strip() for c in (options.csv_header or "").split(",")]
-    if options.key_level is not None:
-        if options.key_field in columns:
-            raise UsageError(f"--csv-header already has the key column {options.key_field!r}; "
-                             "drop it there or drop --mqtt-key-level")
-        columns.append(options.key_field)  # type: ignore[arg-type]
-    return columns
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    if len(text) > MAX_LINE:
-        return None
-    try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    return obj if isinstance(obj, dict) else None
-
-
-def open_mqtt_source(source: str, fmt: str, options: LiveOptions, stack: ExitStack) -> MqttSource:
-    """Connect and subscribe now (errors surface before the stream starts); closed by ``stack``."""
-    src = MqttSource(parse_url(source), fmt, options)
-    stack.callback(src.close)
-    return src
-
-
-# ---- sink ---------------------------------------------------------------------------------------
-class MqttSink:
-    """Publishes each output as JSON to ``prefix/<key>`` (``prefix`` when unkeyed), QoS 1.
-
-    paho keeps every output until the broker confirms it (PUBACK) and sends it again after a
-    reconnection, so an outage delays outputs but loses none. A broker session is not needed
-    for that (the sink publishes only), so the client id is the broker's choice."""
-
-    def __init__(self, url: MqttUrl, options: LiveOptions, buffer: int = OUT_BUFFER):
-        self.prefix, self.url, self.buffer, self.stop = url.topic.rstrip("/"), url, buffer, options.stop
-        self.link = Link(f"MQTT sink {url.where}", options.notify)
-        self._cond = threading.Condition()
-        self._sent = self._confirmed = 0  # outputs published / confirmed by the broker
-        self._noted = False
-        self.client = connect(url, options, client_id="", clean_session=True, link=self.link)
-        self.client.on_publish = self._on_publish
-        self.closed = False
-
-    @property
-    def waiting(self) -> int:
-        """Outputs published but not yet confirmed by the broker."""
-        return self._sent - self._confirmed
-
-    @property
-    def reconnects(self) -> int:
-        return self.link.reconnects
-
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        with self._cond:
-            self._confirmed += 1
-            self._cond.notify_all()
-
-    def emit(self, obj: dict[str, Any]) -> None:
-        """Publish one output; while ``buffer`` outputs wait for the broker, wait for room."""
-        key = obj.get("key")
-        topic = self.prefix if key is None else f"{self.prefix}/{_topic_safe(str(key))}"
-        with self._cond:
-            while self.waiting >= self.buffer and not (self.stop is not None and self.stop.is_set()):
-                self._cond.wait(0.2)
-            self._sent += 1
-        info = self.client.publish(topic, json.dumps(obj, default=str), qos=QOS)
-        if info.rc not in _PUBLISH_OK:  # NO_CONN: paho keeps it and sends it after reconnecting
-            raise DataError(f"publishing to {topic!r} at {self.url.where} failed (paho error {info.rc}); check the broker")
-
-    def flush(self) -> bool:
-        """Wait (at most TIMEOUT_S) until the broker has confirmed every output: True when it
-        has. While the broker is unreachable it does not wait and says False, so a checkpoint
-        waits for a later chance instead of saving state ahead of what was delivered."""
-        ok = self._wait(TIMEOUT_S, connected_only=True)
-        if not ok and not self._noted and self.link.notify is not None:
-            self._noted = True
-            self.link.notify(f"{self.link.name}: {self.waiting} output(s) wait for the broker; "
-                             "checkpoints are postponed until it has them")
-        return ok
-
-    def _wait(self, timeout_s: float, connected_only: bool) -> bool:
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while self.waiting > 0:
-                left = deadline - time.monotonic()
-                if left <= 0 or (connected_only and not self.link.connected):
-                    return False
-                self._cond.wait(min(left, 0.2))
-        return True
-
-    def close(self) -> int:
-        """Wait up to TIMEOUT_S for the broker to confirm the last outputs (reconnecting if it
-        must), disconnect; the number it never confirmed (0: all delivered)."""
-        if self.closed:
-            return 0
-        self.closed = True
-        self._wait(TIMEOUT_S, connected_only=False)
-        left = self.waiting
-        disconnect_cleanly(self.client)
-        return left
-
-
-def _topic_safe(key: str) -> str:
-    """A key as one topic level: wildcards and separators would change where it goes."""
-    return "".join("_" if c in "+#/\x00" else c for c in key) or "_"
-
-
-def open_mqtt_sink(spec: str, options: LiveOptions, stack: ExitStack) -> MqttSink:
-    sink = MqttSink(parse_url(spec, sink=True), options)
-    stack.callback(sink.close)
-    return sink

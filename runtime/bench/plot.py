@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.bench import BenchRun
+from edgernn.bench.run import BenchRun
 from edgernn.errors import UsageError
 
 

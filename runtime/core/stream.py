@@ -2,7 +2,7 @@
 
 A stream speaks the user's units: inputs are scaled with the signature's input scaler before
 the graph and forecasts are unscaled after it. For forecast models every step also scores the
-value that just arrived against the forecast made one step earlier (see ``edgernn.anomaly``).
+value that just arrived against the forecast made one step earlier (see ``edgernn.core.anomaly``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from edgernn import snapshot
-from edgernn.anomaly import ResidualStats
+from edgernn.core import snapshot
+from edgernn.core.anomaly import ResidualStats
 from edgernn.errors import DataError, StateError, UsageError
 
 

@@ -36,12 +36,12 @@ from typing import Any, Hashable, Sequence
 
 import numpy as np
 
-from edgernn import snapshot
-from edgernn.anomaly import ResidualStats
+from edgernn.core import snapshot
+from edgernn.core.anomaly import ResidualStats
 from edgernn.errors import DataError, StateError, UsageError
-from edgernn.model import StepBuffers
-from edgernn.slabs import Slabs, at as _at
-from edgernn.stream import NOT_FINITE, StepResult
+from edgernn.core.buffers import StepBuffers
+from edgernn.core.slabs import Slabs, at as _at
+from edgernn.core.stream import NOT_FINITE, StepResult
 
 SMALL_TICK = 8  # ticks of at most this many streams run in Python numbers
 _FIELDS = ("n_steps", "has_pred", "last_row", "last_pred", "count", "mean", "var", "seen")  # the per-slot arrays

@@ -1,4 +1,6 @@
-"""Live sources named by URL: ``mqtt://``, ``mqtts://``, ``serial://`` and ``udp://``.
+"""What live sources and sinks share: options, URL checks and redaction, line helpers.
+
+Live sources are named by URL: ``mqtt://``, ``mqtts://``, ``serial://`` and ``udp://``.
 
 ``open_items(source, options, stack)`` opens one (connected and subscribed, or bound, before it
 returns) and gives the ``(position, item)`` iterable for ``StreamRunner.run`` with its format.
@@ -17,7 +19,6 @@ import importlib
 import io
 import re
 import threading
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -52,28 +53,6 @@ class LiveOptions:
 def is_live(source: str | None) -> bool:
     """Is ``source`` a URL one of the live sources understands?"""
     return bool(source) and source.lower().startswith(SCHEMES)  # type: ignore[union-attr]
-
-
-def open_items(source: str, fmt: str, options: LiveOptions, stack: ExitStack) -> tuple[Iterable[Item], str]:
-    """Open a live source; returns its items and the format the runner must read them in."""
-    scheme = source.split("://", 1)[0].lower()
-    if scheme in ("mqtt", "mqtts"):
-        from edgernn.mqtt import open_mqtt_source
-
-        fmt = live_format(fmt, options.csv_header, header_in_feed=False)
-        return open_mqtt_source(source, fmt, options, stack), fmt
-    fmt = live_format(fmt, options.csv_header, header_in_feed=True)
-    if options.key_level is not None:
-        raise UsageError("--mqtt-key-level is for MQTT sources; use --key FIELD for a field of the record")
-    if scheme == "serial":
-        from edgernn.serial_source import open_serial_source
-
-        lines = open_serial_source(source, stack)
-    else:
-        from edgernn.udp_source import open_udp_source
-
-        lines = open_udp_source(source, stack)
-    return with_header(lines, options.csv_header), fmt
 
 
 def redact(spec: str) -> str:

@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from edgernn.errors import UsageError
-from edgernn.model import Model
+from edgernn.core.model import Model
 
 _exp = math.exp
 

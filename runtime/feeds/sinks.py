@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import IO, Any, Callable
 
 from edgernn.errors import DataError
-from edgernn.source_urls import LiveOptions, check_spec, redact
+from edgernn.feeds.mqtt_sink import open_mqtt_sink
+from edgernn.feeds.options import LiveOptions, check_spec, redact
 
 SINK_SCHEMES = {"mqtt": "mqtt://host:1883/out", "mqtts": "mqtts://host:8883/out"}
 
@@ -28,8 +29,6 @@ def open_sink(spec: str | None, stack: ExitStack, options: LiveOptions | None = 
     if spec is None or spec == "-":
         return Sink(json_lines(sys.stdout), sys.stdout.flush)
     if spec.lower().startswith(("mqtt://", "mqtts://")):
-        from edgernn.mqtt import open_mqtt_sink
-
         mqtt = open_mqtt_sink(spec, options or LiveOptions(), stack)
         return Sink(mqtt.emit, mqtt.flush, mqtt.close, mqtt)
     check_spec(spec, "--sink", SINK_SCHEMES)

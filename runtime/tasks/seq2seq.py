@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgernn.errors import ModelError, UsageError
-from edgernn.model import Model
+from edgernn.core.model import Model
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

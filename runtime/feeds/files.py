@@ -13,7 +13,7 @@ from typing import IO, Any, Iterator
 import numpy as np
 
 from edgernn.errors import DataError
-from edgernn.synth import sensor_blocks
+from edgernn.feeds.synth import sensor_blocks
 
 DEMO_LENGTH = 1000  # samples in the demo feed when no --limit is given
 DEMO_SEED = 2024  # not the training seed: the demo is data the shipped model has not seen

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from edgernn.errors import DataError, UsageError
-from edgernn.model import StepBuffers
+from edgernn.core.buffers import StepBuffers
 
 _isfinite = math.isfinite
 

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import onnxruntime as ort
 
-from edgernn.model import StepBuffers
+from edgernn.core.buffers import StepBuffers
 
 
 class Slabs:

@@ -22,7 +22,7 @@ from typing import Iterator
 import numpy as np
 
 from edgernn.errors import UsageError
-from edgernn.model import Model
+from edgernn.core.model import Model
 
 
 def check_options(max_tokens: int = 200, temperature: float = 0.8, top_k: int | None = None,

@@ -1,13 +1,13 @@
 """Rebuild the shipped default models and their golden outputs, from nothing but this repo.
 
     pip install "torch==2.13.0" -e ".[train]"
-    python -m edgernn.exported.rebuild              # sensor-forecast (as always)
-    python -m edgernn.exported.rebuild char-lm      # the character LM for `edgernn generate`
-    python -m edgernn.exported.rebuild all          # both
-    python -m edgernn.exported.rebuild golden       # sensor-forecast.golden.json only, from the shipped .pt/.onnx
+    python -m edgernn.train.rebuild              # sensor-forecast (as always)
+    python -m edgernn.train.rebuild char-lm      # the character LM for `edgernn generate`
+    python -m edgernn.train.rebuild all          # both
+    python -m edgernn.train.rebuild golden       # sensor-forecast.golden.json only, from the shipped .pt/.onnx
 
 Trains ``sensor-forecast`` with the recipe below (seeded, on the synthetic sensor), exports it
-with verified parity, copies ``model.onnx`` and ``checkpoint.pt`` here, and writes
+with verified parity, copies ``model.onnx`` and ``checkpoint.pt`` into ``exported/``, and writes
 ``sensor-forecast.golden.json``: the demo feed's first GOLDEN_STEPS records (exactly what
 ``edgernn stream --source demo`` reads first, whatever its --limit), the PyTorch
 checkpoint's forecasts for them (full sequence, independent of ONNX Runtime) and the runtime's
@@ -25,11 +25,12 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).parent
+HERE = Path(str(resources.files("edgernn.exported")))  # the repository's exported/ (editable install)
 NAME = "sensor-forecast"
 GOLDEN_STEPS = 400
 RECIPE = [  # edgernn train forecast ...
@@ -72,7 +73,7 @@ def golden(checkpoint: Path) -> dict:
     import torch
 
     import edgernn
-    from edgernn.sources import DEMO_SEED, demo_records
+    from edgernn.feeds.files import DEMO_SEED, demo_records
     from edgernn.train.checkpoint import load_checkpoint
     from edgernn.train.models import native_kernels
 
@@ -90,7 +91,7 @@ def golden(checkpoint: Path) -> dict:
                         f"{GOLDEN_STEPS} lines `edgernn stream --source demo` reads, seed {DEMO_SEED}) in feature order, "
                         "the PyTorch checkpoint's next-step forecasts for them (one full-sequence pass from a zero "
                         "state), and the runtime's anomaly scores and flags when stepping them one by one. Written by "
-                        "python -m edgernn.exported.rebuild golden; checked by tests/runtime/test_golden.py."),
+                        "python -m edgernn.exported.rebuild golden; checked by tests/runtime/test_golden.py."),  # as first written (old module names): the file stays byte-identical
         "model_id": model.model_id,
         "features": list(sig.features),
         "targets": list(sig.targets),
@@ -106,7 +107,7 @@ def char_lm_golden(checkpoint: Path) -> dict:
     import torch
 
     import edgernn
-    from edgernn.generate import Generator
+    from edgernn.tasks.generate import Generator
     from edgernn.train.charlm import load_charlm
     from edgernn.train.models import native_kernels
 

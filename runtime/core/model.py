@@ -6,18 +6,20 @@ in, model units out, states passed explicitly. Streams (``model.stream()``) keep
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import onnxruntime as ort
 
 from edgernn.errors import ModelError, SignatureError, UsageError
-from edgernn.placement import GPU_PROVIDERS, assigned_nodes, assignments, note_fallback, profiled_run
-from edgernn.providers import SessionConfig, create_session, no_graph_run_options
+from edgernn.core.placement import GPU_PROVIDERS, assigned_nodes, assignments, note_fallback, profiled_run
+from edgernn.core.buffers import StepBuffers
+from edgernn.core.pool import Pool
+from edgernn.core.providers import SessionConfig, create_session, no_graph_run_options
+from edgernn.core.stream import Stream
+from edgernn.core.window import WindowStream
 from edgernn.signature import METADATA_KEY, TASKS, Signature
 
 DEFAULT_MODEL = "sensor-forecast.onnx"
@@ -55,7 +57,7 @@ class Model:
         # where each Stream keeps its state between steps: on the GPU when running on CUDA/TensorRT
         self.state_device = "cuda" if self.provider in GPU_PROVIDERS else "host"
         # {ORT provider: {op type: nodes}} as partitioned; cpu_fallback: the nodes of a GPU session
-        # that run on the CPU anyway (shape arithmetic excepted; see edgernn.placement), warned once
+        # that run on the CPU anyway (shape arithmetic excepted; see edgernn.core.placement), warned once
         self.placement = assignments(self.session)
         self.cpu_fallback, note = note_fallback(self.provider, executed or assigned_nodes(self.session))
         self.provider_note = "; ".join(n for n in (self.provider_note, note) if n)
@@ -82,9 +84,7 @@ class Model:
         return StepBuffers(self, batch, self.state_device)
 
     def pool(self, capacity: int = 64, threshold: float | None = None, warmup: int = 20, idle_s: float | None = None):
-        """Many keyed streams in one set of state slabs: one graph call per tick (see ``edgernn.pool``)."""
-        from edgernn.pool import Pool
-
+        """Many keyed streams in one set of state slabs: one graph call per tick (see ``edgernn.core.pool``)."""
         return Pool(self, capacity=capacity, threshold=threshold, warmup=warmup, idle_s=idle_s)
 
     def stream(self, state: bytes | None = None, threshold: float | None = None, warmup: int = 20):
@@ -92,121 +92,12 @@ class Model:
         if self.signature.task != "forecast":
             raise UsageError(f"{self.path.name} is a {self.signature.task!r} model; model.stream() steps "
                              "forecasters (use the API for that task)")
-        from edgernn.stream import Stream
-
         return Stream(self, state=state, threshold=threshold, warmup=warmup)
 
     def window_stream(self, window: int | None = None):
-        """A window-mode stream (``edgernn.window``): keeps the last ``window`` rows (default: the
+        """A window-mode stream (``edgernn.core.window``): keeps the last ``window`` rows (default: the
         signature's) and re-runs the graph over them each step; how a non-causal model runs live."""
-        from edgernn.window import WindowStream
-
         return WindowStream(self, window=window)
-
-
-class StepBuffers:
-    """One-step calls without per-call allocation: x, y and two state sets bound once.
-
-    Binding ``k`` reads states from set ``k`` and writes set ``1 - k``; each call flips
-    ``current``, so the new state is where the next call reads it and nothing is copied.
-    On ``device="host"`` the state sets are numpy arrays bound zero-copy; on an ONNX Runtime
-    device ("cuda"; "cpu" runs the same code path on the CPU) they are OrtValues allocated
-    there, so the state never makes a host round trip between steps (only x and y travel).
-    ``x_mem`` and ``y_mem`` are flat float memoryviews of ``x`` and ``y``: a hot loop writes a
-    step's input and reads its output through them (item stores, ``tolist``) without numpy.
-    """
-
-    def __init__(self, model: Model, batch: int = 1, device: str = "host"):
-        sig = model.signature
-        self.session, self.device = model.session, device
-        self.x = sig.inputs[0].zeros(batch)  # one step of the main input, e.g. (B, 1, F) model units
-        self.y = sig.outputs[0].zeros(batch)  # one step of the main output, e.g. (B, 1, n_targets)
-        self.x_mem, self.y_mem = self.flat(self.x), self.flat(self.y)
-        # with CUDA graphs each binding replays its own captured graph: two graph ids, else None
-        from edgernn.providers import graph_run_options
-
-        self.run_options = graph_run_options(model.config) if device == "cuda" else None
-        self._io = None  # (x, y) on the device when a CUDA graph replays: it reads fixed device addresses
-        if self.run_options is not None:
-            self._io = tuple(self.device_copy(a, device) for a in (self.x, self.y))
-            self.run = self._run_graph  # type: ignore[method-assign]
-        self.sets = (self._new_set(model, batch), self._new_set(model, batch))
-        self.bindings = tuple(self._bind(sig, self.sets[k], self.sets[1 - k]) for k in (0, 1))
-        self._calls = tuple(self.run_call(self.session, b, None if self.run_options is None else self.run_options[k])
-                            for k, b in enumerate(self.bindings))  # binding k, ready to call
-        self.current = 0
-
-    def _new_set(self, model: Model, batch: int) -> list:
-        host = model.initial_state(batch)
-        if self.device == "host":
-            return host
-        return [self.device_copy(h, self.device) for h in host]
-
-    def _value(self, a):
-        return a if isinstance(a, ort.OrtValue) else ort.OrtValue.ortvalue_from_numpy(a)
-
-    @staticmethod
-    def device_copy(a: np.ndarray, device: str) -> ort.OrtValue:
-        """A copy of ``a`` allocated by ONNX Runtime on ``device`` ("cuda", or "cpu" in tests)."""
-        v = ort.OrtValue.ortvalue_from_shape_and_type(a.shape, a.dtype, device, 0)
-        v.update_inplace(a)
-        return v
-
-    def _bind(self, sig, states_in: list, states_out: list):
-        b = self.session.io_binding()
-        x, y = self._io if self._io is not None else (self._value(self.x), self._value(self.y))
-        b.bind_ortvalue_input(sig.input_name, x)
-        b.bind_ortvalue_output(sig.output_name, y)
-        for spec, s_in, s_out in zip(sig.states, states_in, states_out):
-            b.bind_ortvalue_input(spec.input, self._value(s_in))
-            b.bind_ortvalue_output(spec.output, self._value(s_out))
-        return b
-
-    @property
-    def states(self) -> list[np.ndarray]:
-        """The live state as host arrays (views on the host, copies from a device)."""
-        live = self.sets[self.current]
-        return live if self.device == "host" else [v.numpy() for v in live]
-
-    def load(self, states: Sequence[np.ndarray]) -> None:
-        for dst, src in zip(self.sets[self.current], states):
-            if self.device == "host":
-                np.copyto(dst, src)
-            else:
-                dst.update_inplace(np.ascontiguousarray(src, dtype=np.float32))
-
-    def run(self) -> np.ndarray:
-        """One step on ``self.x``; returns ``self.y`` (overwritten by the next call)."""
-        self._calls[self.current]()
-        self.current ^= 1
-        return self.y
-
-    def _run_graph(self) -> np.ndarray:
-        """``run`` under CUDA graphs: x goes up into, and y comes down from, the fixed device buffers."""
-        x, y = self._io
-        x.update_inplace(self.x)
-        self._calls[self.current]()
-        self.current ^= 1
-        np.copyto(self.y, y.numpy())
-        return self.y
-
-    @staticmethod
-    def flat(a: np.ndarray) -> memoryview:
-        """A flat, typed, writable memoryview of a C-contiguous array (reads and writes reach ``a``)."""
-        return memoryview(a).cast("B").cast(a.dtype.char)
-
-    @staticmethod
-    def run_call(session: ort.InferenceSession, binding: ort.IOBinding,
-                 run_options: ort.RunOptions | None = None) -> "functools.partial[None]":
-        """A call that runs ``binding``: ``session.run_with_iobinding(binding, run_options)``, or
-        its compiled core when this onnxruntime has one where 1.31 does. The wrapper only adds
-        checks for WebGPU graph capture, ~0.4 us a call here. Run options only when needed (CUDA
-        graph ids): with them a call costs ~30 us more (onnxruntime 1.31 queries a run-config
-        entry every call)."""
-        core, raw = getattr(session, "_sess", None), getattr(binding, "_iobinding", None)
-        if core is not None and raw is not None and hasattr(core, "run_with_iobinding"):
-            return functools.partial(core.run_with_iobinding, raw, run_options)
-        return functools.partial(session.run_with_iobinding, binding, run_options)
 
 
 def load(path: str | Path | None = None, provider: str = "auto", intra_op_threads: int = 1,
@@ -218,7 +109,7 @@ def load(path: str | Path | None = None, provider: str = "auto", intra_op_thread
     "cpu", "cuda" or "tensorrt" (errors when they cannot run; TensorRT caches its engines in
     ``trt_cache_dir``, default ~/.cache/edgernn/trt). ``cuda_graph``: CUDA graphs for
     fixed-shape steps (CUDA only). A GPU model whose graph runs partly on the CPU anyway warns
-    (``edgernn.placement.CpuFallbackWarning``) and lists the nodes in ``model.cpu_fallback``.
+    (``edgernn.core.placement.CpuFallbackWarning``) and lists the nodes in ``model.cpu_fallback``.
     """
     return Model(path, SessionConfig(provider, intra_op_threads, inter_op_threads, spinning, cuda_graph, trt_cache_dir))
 

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 from edgernn.errors import DataError, UsageError
-from edgernn.source_urls import Item, require, split_lines
+from edgernn.feeds.options import Item, require, split_lines
 
 DEFAULT_BAUD = 9600
 

@@ -2,7 +2,7 @@
 
 A workload makes valid inputs (sensor rows in user units, scaled for the graph; or token ids
 drawn from the tokenizer's vocabulary) and pairs each edgernn call with a bare
-``InferenceSession.run`` loop (``edgernn.bench.bare_loop``) doing the same graph work:
+``InferenceSession.run`` loop (``edgernn.bench.run.bare_loop``) doing the same graph work:
 
 ========  =================================  ===============================  ===============================
 kind      one step (single stream)           many streams, one tick           a chunk of T steps
@@ -26,7 +26,10 @@ import shlex
 
 import numpy as np
 
-from edgernn.bench import Launch, Step, bare_loop, edgernn_batch, sample_rows
+from edgernn.bench.measure import Launch, Step, bare_loop, edgernn_batch, sample_rows
+from edgernn.tasks.classify import ClassifierStream
+from edgernn.tasks.generate import Generator
+from edgernn.tasks.seq2seq import Seq2Seq
 
 Pair = dict[str, Step]  # {"edgernn": ..., "bare_ort": ...}: the same graph work, timed side by side
 VARIANTS = 4  # distinct inputs per shape, cycled, so no call reuses the last call's data
@@ -256,8 +259,6 @@ class Classify(Stateful):
                 "ClassifierStream.classify_text runs a text (T=1: ClassifierStream.step)"}
 
     def step_api(self):
-        from edgernn.classify import ClassifierStream
-
         return ClassifierStream(self.model).step
 
     def launch(self) -> Launch:
@@ -281,8 +282,6 @@ class Generate(Stateful):
                           "(T=1: Generator.step)"}
 
     def step_api(self):
-        from edgernn.generate import Generator
-
         return Generator(self.model).step
 
     def launch(self) -> Launch:
@@ -296,8 +295,6 @@ class Seq2SeqDecode(Stateful):
     """The decoder graph, one token per call, from the encoder's final state (the encoder runs untimed)."""
 
     def __init__(self, model, session, seed: int = 0):
-        from edgernn.seq2seq import Seq2Seq
-
         super().__init__(model, session, seed)
         self.s2s = Seq2Seq(model)  # loads the encoder graph named in the decoder's provenance
         self.source_len = int((self.sig.provenance.get("data") or {}).get("max_source_len") or 10)

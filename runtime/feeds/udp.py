@@ -10,7 +10,7 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 from edgernn.errors import DataError, UsageError
-from edgernn.source_urls import Item, split_lines
+from edgernn.feeds.options import Item, split_lines
 
 MAX_DATAGRAM = 65_535
 

@@ -20,25 +20,25 @@ outputs delivered. ``stop()`` ends ``run`` after the record in hand (a signal ha
 from __future__ import annotations
 
 import queue
-import re
 import threading
 import time
-from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from edgernn import snapshot
+from edgernn.core import snapshot
 from edgernn.errors import RecordError
-from edgernn.pool import SMALL_TICK
-from edgernn.records import CsvRows, Record, RecordParser, sniff_format
+from edgernn.core.pool import SMALL_TICK
+from edgernn.feeds.dedup import Recent
+from edgernn.serve.inbox import END, Inbox, read_into
+from edgernn.serve.stats import RunStats, reason_kind
+from edgernn.feeds.records import CsvRows, Record, RecordParser, sniff_format
 
 Emit = Callable[[dict[str, Any]], None]
 STATE_FILE = "state.edgernn"
-_END = object()
 
 
 @dataclass
@@ -56,70 +56,6 @@ class RunnerConfig:
     max_keys: int | None = None  # records of further new keys are rejected (bounded memory)
     gap_limit: float | None = None  # a timestamp gap longer than this (seconds, or timestamp units) is a gap
     gap_policy: str = "carry"  # on a gap: "carry" the state on, or "reset" the key's stream first
-
-
-class LatencyWindow:
-    """The latest ``size`` latencies in a fixed ring buffer: constant memory on a stream that
-    runs for months, percentiles over the recent past.
-
-    >>> w = LatencyWindow(size=4)
-    >>> for ns in (1000, 2000, 3000, 4000, 5000):
-    ...     w.add(ns)
-    >>> w.count, w.recent_us().tolist()
-    (5, [2.0, 3.0, 4.0, 5.0])
-    >>> w.recent_us(since=3).tolist()
-    [4.0, 5.0]
-    """
-
-    def __init__(self, size: int = 65_536):
-        self.ring = np.zeros(size, dtype=np.int64)
-        self._ring = memoryview(self.ring)  # item writes without numpy's per-call overhead (twice a record)
-        self.count = 0  # latencies ever added
-
-    def add(self, ns: int) -> None:
-        self._ring[self.count % len(self._ring)] = ns
-        self.count += 1
-
-    def recent_us(self, since: int = 0) -> np.ndarray:
-        """Latencies (us) added after the first ``since``, at most the ring's size, oldest first."""
-        n = min(self.count - since, self.count, len(self.ring))
-        idx = np.arange(self.count - n, self.count) % len(self.ring)
-        return self.ring[idx] / 1e3
-
-
-@dataclass
-class RunStats:
-    steps: int = 0  # good records stepped through the model
-    anomalies: int = 0  # steps flagged as anomalous
-    rejected: int = 0  # bad records set aside
-    replayed: int = 0  # records skipped on resume: already in the checkpointed state
-    ticks: int = 0  # graph calls
-    checkpoints: int = 0  # state files written
-    gaps: int = 0  # timestamp gaps longer than gap_limit (each handled by gap_policy)
-    duplicates: int = 0  # records seen before (same key, timestamp, values): skipped, not rejected
-    spills: int = 0  # times an idle key's state was spilled (idle_s)
-    deferred: int = 0  # checkpoints postponed because the sink could not confirm its outputs
-    reasons: Counter = field(default_factory=Counter)  # rejected records per kind of reason
-    latency: LatencyWindow = field(default_factory=LatencyWindow)  # per step: its tick's graph call + bookkeeping
-    end_to_end: LatencyWindow = field(default_factory=LatencyWindow)  # per record: read -> output written
-    started: float = field(default_factory=time.perf_counter)
-
-    def summary(self, keys: int, provider: str, spilled: int = 0) -> dict[str, Any]:
-        """The run as JSON; ``keys`` counts every key, ``spilled`` those idle (spilled) now."""
-        lat = self.latency.recent_us() if self.steps else np.zeros(1)
-        elapsed = time.perf_counter() - self.started
-        return {
-            "steps": self.steps, "keys": keys, "keys_active": keys - spilled, "keys_spilled": spilled,
-            "spills": self.spills, "anomalies": self.anomalies, "rejected": self.rejected,
-            "duplicates": self.duplicates, "replayed": self.replayed, "gaps": self.gaps, "ticks": self.ticks,
-            "checkpoints": self.checkpoints, "checkpoints_postponed": self.deferred,
-            "reject_reasons": dict(self.reasons.most_common(10)),
-            "latency_us": _percentiles(lat),
-            "end_to_end_us": _percentiles(self.end_to_end.recent_us() if self.steps else np.zeros(1)),
-            "elapsed_s": round(elapsed, 3),
-            "steps_per_s": round(self.steps / elapsed, 1) if elapsed > 0 else None,
-            "provider": provider,
-        }
 
 
 class StreamRunner:
@@ -167,12 +103,12 @@ class StreamRunner:
         """Process ``(position, line-or-mapping)`` items; ``limit`` caps the records read."""
         self._format = None if fmt == "auto" else fmt
         q = Inbox(self.config.queue_size)
-        threading.Thread(target=_read_into, args=(items, q), daemon=True).start()
+        threading.Thread(target=read_into, args=(items, q), daemon=True).start()
         seen = 0
         try:
             while (limit is None or seen < limit) and not self._stop:
                 item = self._next(q)
-                if item is _END:
+                if item is END:
                     break
                 if item is None:  # waited max_delay_ms: close the tick
                     self.flush()
@@ -375,60 +311,12 @@ class StreamRunner:
             self.reject({"line": position, "reason": reason, "record": raw})
 
 
-class Recent:
-    """Whether a value is among the latest added: the last ``size`` at least, ``2 * size`` at
-    most (two generations of a set: bounded memory, one set operation per add).
-
-    >>> r = Recent(size=2)
-    >>> for v in "abcde":
-    ...     r.add(v)
-    >>> "a" in r, "c" in r, "e" in r
-    (False, True, True)
-    """
-
-    def __init__(self, size: int = 10_000):
-        self._new: set = set()
-        self._old: set = set()
-        self._size = size
-
-    def __contains__(self, value: Hashable) -> bool:
-        return value in self._new or value in self._old
-
-    def add(self, value: Hashable) -> None:
-        self._new.add(value)
-        if len(self._new) >= self._size:
-            self._old, self._new = self._new, set()
-
-
 def _digest(record: Record) -> int:
     """A record's identity for spotting repeats: key, timestamp and values."""
     try:
         return hash((record.key, record.timestamp, record.values.tobytes()))
     except TypeError:  # a timestamp that is a list or an object
         return hash((record.key, repr(record.timestamp), record.values.tobytes()))
-
-
-_PARENS = re.compile(r"\s+\([^()]*\)")
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-_NUMBER = re.compile(r"(--[\w-]+ )?(?<![\w.-])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")  # not an option's
-
-
-def reason_kind(reason: str) -> str:
-    """A reject reason without its values, to count rejects by kind (the rejects file keeps the
-    full reason).
-
-    >>> reason_kind("timestamp 3 is not after this key's last (2): out of order, or a repeat with other values")
-    "timestamp <n> is not after this key's last: out of order, or a repeat with other values"
-    >>> reason_kind("unexpected field(s) 'device', 'x'; the model takes temp, humidity")
-    'unexpected field(s) <value>; the model takes temp, humidity'
-    """
-    kind = _QUOTED.sub("<value>", _PARENS.sub("", reason))
-    kind = re.sub(r"<value>(?:, <value>)+", "<value>", kind)
-    return _NUMBER.sub(lambda m: m.group(0) if m.group(1) else "<n>", kind)
-
-
-def _percentiles(us: np.ndarray) -> dict[str, float]:
-    return {"p50": round(float(np.percentile(us, 50)), 1), "p99": round(float(np.percentile(us, 99)), 1)}
 
 
 def _ts_order(ts: Any) -> tuple:
@@ -451,59 +339,3 @@ def _seconds_between(a: Any, b: Any) -> float | None:
         return (datetime.fromisoformat(str(b)) - datetime.fromisoformat(str(a))).total_seconds()
     except (TypeError, ValueError):
         return None
-
-
-class Inbox:
-    """The bounded FIFO from the reader thread to the loop, with hysteresis: once it is full,
-    the reader sleeps until the loop has drained it to half, instead of being woken for every
-    record. (``queue.Queue`` woke the reader, and so passed the GIL back and forth, once per
-    record: with a fast source that halved `edgernn stream`'s throughput.) A record put into
-    an empty inbox wakes the loop at once, so a live feed waits no longer than before.
-
-    >>> box = Inbox(size=4)
-    >>> for i in range(3):
-    ...     box.put(i)
-    >>> box.get(), box.get(timeout=0), box.get(timeout=0)
-    (0, 1, 2)
-    >>> box.get(timeout=0)
-    Traceback (most recent call last):
-    ...
-    _queue.Empty
-    """
-
-    def __init__(self, size: int):
-        self._items: deque = deque()
-        self._size, self._low = max(1, size), max(1, size) // 2
-        self._lock = threading.Lock()
-        self._not_empty = threading.Condition(self._lock)  # the loop waits here for records
-        self._drained = threading.Condition(self._lock)  # a full inbox's reader waits here
-
-    def put(self, item: Any) -> None:
-        """Append ``item``; when the inbox is full, first wait until it is down to half."""
-        with self._lock:
-            if len(self._items) >= self._size:
-                while len(self._items) > self._low:
-                    self._drained.wait()
-            self._items.append(item)
-            self._not_empty.notify()
-
-    def get(self, timeout: float | None = None) -> Any:
-        """The oldest item; ``queue.Empty`` when none arrives within ``timeout`` seconds (0:
-        do not wait, None: wait for ever)."""
-        with self._lock:
-            if not self._items and (timeout == 0 or not self._not_empty.wait_for(lambda: self._items, timeout)):
-                raise queue.Empty
-            item = self._items.popleft()
-            if len(self._items) == self._low:
-                self._drained.notify()
-            return item
-
-
-def _read_into(items: Iterable, q: Inbox) -> None:
-    """Reader thread: every item into ``q`` (blocking when full), then the end marker."""
-    try:
-        for item in items:
-            q.put(item)
-    except BaseException as e:  # handed to the main thread, which raises it
-        q.put(e)
-    q.put(_END)

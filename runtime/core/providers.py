@@ -26,7 +26,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from edgernn.errors import ProviderError, UsageError
-from edgernn.placement import assignments, profiled_run
+from edgernn.core.placement import assignments, profiled_run
 
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
 _ORT_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
@@ -59,7 +59,7 @@ class SessionConfig:
 
 def session_options(config: SessionConfig, profile: bool = False) -> ort.SessionOptions:
     """Options for every edgernn session. ``profile`` turns ORT profiling on, for the one
-    probe call that reads node placement (``edgernn.placement.profiled_run`` ends it)."""
+    probe call that reads node placement (``edgernn.core.placement.profiled_run`` ends it)."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = config.intra_op_threads
     so.inter_op_num_threads = config.inter_op_threads
@@ -150,7 +150,7 @@ def provider_list(config: SessionConfig, kind: str) -> list:
 
 def _open(model: bytes | str, config: SessionConfig, kind: str) -> ort.InferenceSession:
     """A session for ``kind`` with ORT's silent Python fallback off. GPU kinds profile their
-    first call (``edgernn.placement``); ORT errors propagate as they are."""
+    first call (``edgernn.core.placement``); ORT errors propagate as they are."""
     if kind == "tensorrt":
         trt_cache_dir(config).mkdir(parents=True, exist_ok=True)
     so = session_options(config, profile=kind != "cpu")

@@ -27,8 +27,8 @@ from typing import Sequence
 
 import numpy as np
 
-from edgernn.model import Model
-from edgernn.stream import StepResult
+from edgernn.core.model import Model
+from edgernn.core.stream import StepResult
 
 TOLERANCE = 1e-5  # max abs error, model units, for checks that allow rounding differences
 

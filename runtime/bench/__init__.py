@@ -1,0 +1,2 @@
+"""Latency and throughput benchmarks: measure, cost model, machine line, workloads, run, plot.
+"""

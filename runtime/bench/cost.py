@@ -1,0 +1,84 @@
+"""What one stream-step costs: FLOPs per recurrent layer and head, read off a model's signature.
+
+See ``edgernn.bench.run`` for what the counts include and leave out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+# ---- what a step costs -----------------------------------------------------------------------
+def flops_per_step(sig) -> int:
+    """Matrix-product FLOPs of one stream-step (gates of every layer and the head); see ``step_cost``."""
+    return step_cost(sig)["flops"]
+
+
+def step_cost(sig) -> dict[str, Any]:
+    """{flops, nominal, notes}: the matrix-product FLOPs of one stream-step, whether they are
+    nominal (an int8 graph: the count is of the float32 products it replaces), and what the
+    count assumes or leaves out, one note each."""
+    gates = GATES[sig.arch]
+    d, hidden = directions(sig), sig.layers[-1]
+    recurrent = d * sum(2 * gates * h * (i + h) for i, h in layer_shapes(sig))
+    attn = attention_width(sig)
+    score = 2 * hidden * attn + 2 * attn if attn else 0  # dense H -> A, then the score A -> 1
+    head = 2 * d * hidden * (2 if attn else 1) * head_width(sig)  # with attention the head reads [h, context]
+    steps = 1 if d == 1 else max(int(getattr(sig, "window", 1)), 1)
+    notes = []
+    if input_width(sig) is None:
+        notes.append("excludes layer 0's input projection (the embedding width is not in the signature)")
+    if attn:
+        notes.append(f"attention: score layer {hidden}x{attn} + {attn} counted at its default width (= hidden)")
+    if d == 2:
+        notes.append(f"window model: one stream-step = a run over the {steps}-step window, both directions, the head once")
+    quant = (getattr(sig, "parity", None) or {}).get("quantization") or {}
+    nominal = "int8" in str(quant.get("mode", ""))
+    if nominal:
+        notes.append(f"nominal: an {quant['mode']} graph; counted as the float32 products it replaces")
+    return {"flops": steps * (recurrent + score) + head, "nominal": nominal, "notes": notes}
+
+
+def layer_shapes(sig) -> list[tuple[int, int]]:
+    """(input size, hidden size) of each recurrent layer (one direction). Layer 0's input is 0
+    when a text model's embedding width is unknown (its projection is then not counted)."""
+    d = directions(sig)
+    sizes_in = (input_width(sig) or 0,) + tuple(d * h for h in sig.layers[:-1])
+    return list(zip(sizes_in, sig.layers))
+
+
+def input_width(sig) -> int | None:
+    """Layer 0's input size: the features of sensor inputs, the embedding width of token inputs
+    (``provenance['model']['embed']``), None when the signature does not say."""
+    if getattr(sig, "tokenizer", None) is None:
+        return len(sig.features)
+    embed = _model_facts(sig).get("embed")
+    return int(embed) if embed else None
+
+
+def directions(sig) -> int:
+    """2 for a window (bidirectional, non-causal) model, else 1."""
+    return 1 if getattr(sig, "causal", True) else 2
+
+
+def attention_width(sig) -> int | None:
+    """The attention score layer's width when the model pools with attention (its default: hidden)."""
+    return sig.layers[-1] if _model_facts(sig).get("attention") else None
+
+
+def head_width(sig) -> int:
+    """Outputs of the dense head: labels (classify), vocabulary (generate, seq2seq) or targets."""
+    task, tok = getattr(sig, "task", "forecast"), getattr(sig, "tokenizer", None)
+    if task == "classify" and getattr(sig, "labels", ()):
+        return len(sig.labels)
+    if task in ("generate", "seq2seq") and tok is not None:
+        return len(tok.vocab)
+    return len(sig.targets)
+
+
+def _model_facts(sig) -> dict:
+    model = (getattr(sig, "provenance", None) or {}).get("model")
+    return model if isinstance(model, dict) else {}

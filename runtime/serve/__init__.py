@@ -1,0 +1,2 @@
+"""The stream runner: order, admit, batch into ticks, emit; checkpoints and acks; stats.
+"""
