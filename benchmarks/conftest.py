@@ -7,7 +7,11 @@ from __future__ import annotations
 import os
 import sys
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # one BLAS thread, like every loop
+for _var in (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+):  # one BLAS thread, like every loop
     os.environ.setdefault(_var, "1")
 from pathlib import Path
 
@@ -21,8 +25,12 @@ import models  # noqa: E402
 
 
 def pytest_addoption(parser) -> None:
-    parser.addoption("--bench-grid", choices=("headline", "quick", "full"), default="headline",
-                     help="which benchmark models to run (benchmarks/models.py)")
+    parser.addoption(
+        "--bench-grid",
+        choices=("headline", "quick", "full"),
+        default="headline",
+        help="which benchmark models to run (benchmarks/models.py)",
+    )
 
 
 def pytest_generate_tests(metafunc) -> None:

@@ -20,15 +20,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnxruntime as ort
-
-import edgernn
-from edgernn.bench.measure import Step, bare_loop, bare_session, edgernn_batch, sample_rows
 from models import BenchModel
 from numpy_cell import NumpyForecaster
 
+import edgernn
+from edgernn.bench.measure import Step, bare_loop, bare_session, edgernn_batch, sample_rows
+
 IMPLS = ("edgernn", "bare_ort", "torch", "torch_native", "numpy")
-LABELS = {"edgernn": "edgernn", "bare_ort": "bare ORT run()", "torch": "torch eager (oneDNN on)",
-          "torch_native": "torch eager (oneDNN off)", "numpy": "numpy cell"}
+LABELS = {
+    "edgernn": "edgernn",
+    "bare_ort": "bare ORT run()",
+    "torch": "torch eager (oneDNN on)",
+    "torch_native": "torch eager (oneDNN off)",
+    "numpy": "numpy cell",
+}
 
 
 @dataclass
@@ -49,10 +54,18 @@ def load(bm: BenchModel) -> Loaded:
 
     torch.set_num_threads(1)
     model = edgernn.load(bm.path("onnx"), provider="cpu", intra_op_threads=1)
-    return Loaded(bm, model, bare_session(model), load_checkpoint(bm.path("pt")).model.eval(), NumpyForecaster(bm.path("npz")))
+    return Loaded(
+        bm,
+        model,
+        bare_session(model),
+        load_checkpoint(bm.path("pt")).model.eval(),
+        NumpyForecaster(bm.path("npz")),
+    )
 
 
-def inputs(L: Loaded, batch: int, chunk: int, seed: int = 0, n: int = 8) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def inputs(
+    L: Loaded, batch: int, chunk: int, seed: int = 0, n: int = 8
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``n`` input sets (batch, chunk, F): user units and model units."""
     sig = L.model.signature
     user = [sample_rows(sig, batch * chunk, seed + k).reshape(batch, chunk, -1) for k in range(n)]
@@ -62,8 +75,13 @@ def inputs(L: Loaded, batch: int, chunk: int, seed: int = 0, n: int = 8) -> tupl
 def make(impl: str, L: Loaded, batch: int = 1, chunk: int = 1) -> Step:
     """The ``Step`` of ``impl`` over ``batch`` streams and ``chunk`` steps per call."""
     user, scaled = inputs(L, batch, chunk)
-    return {"edgernn": _edgernn, "bare_ort": _bare, "torch": _torch, "torch_native": _torch,
-            "numpy": _numpy}[impl](L, user, scaled, batch, chunk, impl)
+    return {
+        "edgernn": _edgernn,
+        "bare_ort": _bare,
+        "torch": _torch,
+        "torch_native": _torch,
+        "numpy": _numpy,
+    }[impl](L, user, scaled, batch, chunk, impl)
 
 
 def _edgernn(L: Loaded, user, scaled, batch: int, chunk: int, impl: str) -> Step:
@@ -109,6 +127,7 @@ def _numpy(L: Loaded, user, scaled, batch: int, chunk: int, impl: str) -> Step:
             nonlocal states
             _, states = cell.step(xs[i % len(xs)], states)
     else:
+
         def step(i: int) -> None:
             nonlocal states
             _, states = cell.run(scaled[i % len(scaled)], states)

@@ -21,10 +21,14 @@ HIDDEN = (32, 64, 256)
 DEPTHS = (1, 2)
 HEADLINE = ("lstm", 64, 2)  # the model the targets are stated for
 SIGNATURE = {
-    "task": "forecast", "features": ["temp", "humidity"], "targets": ["temp"],
+    "task": "forecast",
+    "features": ["temp", "humidity"],
+    "targets": ["temp"],
     "input_scaler": {"kind": "standard", "offset": [20.0, 60.0], "scale": [3.0, 5.0]},
     "target_scaler": {"kind": "standard", "offset": [20.0], "scale": [3.0]},
-    "window": 50, "anomaly_threshold": 4.0, "provenance": {"data": "random weights for benchmarks"},
+    "window": 50,
+    "anomaly_threshold": 4.0,
+    "provenance": {"data": "random weights for benchmarks"},
 }
 
 
@@ -72,9 +76,13 @@ def ensure(m: BenchModel) -> BenchModel:
     hidden = (m.hidden,) * m.depth
     net = Forecaster(ForecasterConfig(arch=m.arch, n_features=2, n_targets=1, hidden=hidden)).eval()
     signature = SIGNATURE | {"arch": m.arch, "layers": list(hidden)}
-    export_model(Checkpoint(net, signature, {}, {}), m.path("onnx"), ExportConfig(exporters=("torchscript",)))
+    export_model(
+        Checkpoint(net, signature, {}, {}), m.path("onnx"), ExportConfig(exporters=("torchscript",))
+    )
     save_checkpoint(m.path("pt"), net, signature, {"seeded": True}, {})
-    np.savez(m.path("npz"), arch=np.array(m.arch), **{k: v.numpy() for k, v in net.state_dict().items()})
+    np.savez(
+        m.path("npz"), arch=np.array(m.arch), **{k: v.numpy() for k, v in net.state_dict().items()}
+    )
     return m
 
 

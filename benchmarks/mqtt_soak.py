@@ -35,9 +35,13 @@ def free_port() -> int:
 def broker(work: Path, port: int) -> subprocess.Popen:
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     conf = work / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 2000000\n"
-                    + ("user root\n" if os.geteuid() == 0 else ""))
-    proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 2000000\n"
+        + ("user root\n" if os.geteuid() == 0 else "")
+    )
+    proc = subprocess.Popen(
+        [mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     for _ in range(100):
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
@@ -56,7 +60,11 @@ def publish(port: int, n: int, keys: int) -> float:
     t0, last = time.monotonic(), None
     for i in range(n):
         t = i // keys
-        last = c.publish(f"s/k{i % keys}", json.dumps({"timestamp": t, "temp": 20 + (t % 96) / 10, "humidity": 55.0}), qos=1)
+        last = c.publish(
+            f"s/k{i % keys}",
+            json.dumps({"timestamp": t, "temp": 20 + (t % 96) / 10, "humidity": 55.0}),
+            qos=1,
+        )
         if i % 2000 == 1999:
             last.wait_for_publish(60)
     last.wait_for_publish(60)
@@ -75,8 +83,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         mosq = broker(Path(tmp), port)
-        cmd = [sys.executable, "-m", "edgernn", "stream", "--source", f"mqtt://127.0.0.1:{port}/s/+",
-               "--mqtt-key-level", "1", "--key", "sensor", "--client-id", "soak", "--quiet"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "edgernn",
+            "stream",
+            "--source",
+            f"mqtt://127.0.0.1:{port}/s/+",
+            "--mqtt-key-level",
+            "1",
+            "--key",
+            "sensor",
+            "--client-id",
+            "soak",
+            "--quiet",
+        ]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
         time.sleep(1.5)  # subscribed before the first publish
         counted = [0]
@@ -110,11 +131,18 @@ def main() -> None:
         mosq.terminate()
         mosq.wait(10)
     warm = [r for n, r in samples if n >= args.records // 5]
-    result = {"records": args.records, "keys": args.keys, "outputs": counted[0], "publish_s": round(pub_s, 1),
-              "seconds": round(total, 1), "records_per_s": round(counted[0] / total), "exit": proc.returncode,
-              "rss_mb_first": samples[0][1] if samples else None,
-              "rss_mb_after_warmup": [min(warm), max(warm)] if warm else None,
-              "rss_growth_after_warmup_mb": round(max(warm) - min(warm), 1) if warm else None}
+    result = {
+        "records": args.records,
+        "keys": args.keys,
+        "outputs": counted[0],
+        "publish_s": round(pub_s, 1),
+        "seconds": round(total, 1),
+        "records_per_s": round(counted[0] / total),
+        "exit": proc.returncode,
+        "rss_mb_first": samples[0][1] if samples else None,
+        "rss_mb_after_warmup": [min(warm), max(warm)] if warm else None,
+        "rss_growth_after_warmup_mb": round(max(warm) - min(warm), 1) if warm else None,
+    }
     print(json.dumps(result, indent=None if args.json else 2))
 
 

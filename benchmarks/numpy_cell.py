@@ -27,22 +27,34 @@ class NumpyForecaster:
             self.layers = []
             for i in range(sum(1 for k in w.files if k.endswith(".weight_ih_l0"))):
                 p = f"layers.{i}."
-                self.layers.append((np.ascontiguousarray(w[p + "weight_ih_l0"].T),  # (I, G*H)
-                                    np.ascontiguousarray(w[p + "weight_hh_l0"].T),  # (H, G*H)
-                                    w[p + "bias_ih_l0"], w[p + "bias_hh_l0"],
-                                    w[p + "bias_ih_l0"] + w[p + "bias_hh_l0"]))  # both biases, summed once
-            self.head_w, self.head_b = np.ascontiguousarray(w["head.weight"].T), w["head.bias"]  # (H, K), (K,)
+                self.layers.append(
+                    (
+                        np.ascontiguousarray(w[p + "weight_ih_l0"].T),  # (I, G*H)
+                        np.ascontiguousarray(w[p + "weight_hh_l0"].T),  # (H, G*H)
+                        w[p + "bias_ih_l0"],
+                        w[p + "bias_hh_l0"],
+                        w[p + "bias_ih_l0"] + w[p + "bias_hh_l0"],
+                    )
+                )  # both biases, summed once
+            self.head_w, self.head_b = (
+                np.ascontiguousarray(w["head.weight"].T),
+                w["head.bias"],
+            )  # (H, K), (K,)
         self.per_layer = 2 if self.arch == "lstm" else 1
 
     def initial_state(self, batch: int) -> list[np.ndarray]:
-        return [np.zeros((1, batch, wh.shape[0]), np.float32) for _, wh, *_ in self.layers for _ in range(self.per_layer)]
+        return [
+            np.zeros((1, batch, wh.shape[0]), np.float32)
+            for _, wh, *_ in self.layers
+            for _ in range(self.per_layer)
+        ]
 
     def step(self, x: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """x (B, F) model units -> (y (B, K), new states)."""
         h, new = x, []
         k = self.per_layer
         for i, weights in enumerate(self.layers):
-            state = [s[0] for s in states[i * k:(i + 1) * k]]  # each (B, H)
+            state = [s[0] for s in states[i * k : (i + 1) * k]]  # each (B, H)
             h, out = getattr(self, f"_{self.arch}")(h, state, *weights)
             new += [s[None] for s in out]
         return h @ self.head_w + self.head_b, new
@@ -80,7 +92,7 @@ class NumpyForecaster:
         gx, gh = x @ wx + bx, h @ wh + bh
         H = h.shape[1]
         r = sigmoid(gx[:, :H] + gh[:, :H])
-        z = sigmoid(gx[:, H:2 * H] + gh[:, H:2 * H])
-        n = np.tanh(gx[:, 2 * H:] + r * gh[:, 2 * H:])
+        z = sigmoid(gx[:, H : 2 * H] + gh[:, H : 2 * H])
+        n = np.tanh(gx[:, 2 * H :] + r * gh[:, 2 * H :])
         h = n + z * (h - n)
         return h, [h]

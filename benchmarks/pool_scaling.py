@@ -22,8 +22,8 @@ import json
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -44,9 +44,18 @@ def lstm_2x64() -> Path:
 
     d = Path(tempfile.mkdtemp())
     model = Forecaster(ForecasterConfig("lstm", 2, 1, (64, 64)))
-    sig = {"task": "forecast", "arch": "lstm", "layers": (64, 64), "features": ("temp", "humidity"), "targets": ("temp",),
-           "input_scaler": Scaler("standard", (20.0, 60.0), (3.0, 6.0)), "target_scaler": Scaler("standard", (20.0,), (3.0,)),
-           "window": 50, "anomaly_threshold": 4.0, "provenance": {"data": "random weights (benchmark)"}}
+    sig = {
+        "task": "forecast",
+        "arch": "lstm",
+        "layers": (64, 64),
+        "features": ("temp", "humidity"),
+        "targets": ("temp",),
+        "input_scaler": Scaler("standard", (20.0, 60.0), (3.0, 6.0)),
+        "target_scaler": Scaler("standard", (20.0,), (3.0,)),
+        "window": 50,
+        "anomaly_threshold": 4.0,
+        "provenance": {"data": "random weights (benchmark)"},
+    }
     save_checkpoint(d / "c.pt", model, sig, {}, {})
     export_model(load_checkpoint(d / "c.pt"), d / "lstm-2x64.onnx")
     return d / "lstm-2x64.onnx"
@@ -59,7 +68,7 @@ def interleaved(fns: dict[str, Callable[[], object]], n: int, block: int) -> dic
     times: dict[str, list[float]] = {name: [] for name in fns}
     names = list(fns)
     for turn in range(-1, -(-n // block)):
-        for name in names[turn % len(names):] + names[:turn % len(names)]:
+        for name in names[turn % len(names) :] + names[: turn % len(names)]:
             f = fns[name]
             for _ in range(block):
                 t0 = time.perf_counter()
@@ -90,12 +99,24 @@ def throughput(model, B: int = 1024, reps: int = 300) -> dict:
     on_device = edgernn.load(model.path, provider="cpu", intra_op_threads=1)
     on_device.state_device = "cpu"  # what CUDA runs, with OrtValues on the CPU
     pool, dev_pool, keys = model.pool(capacity=B), on_device.pool(capacity=B), list(range(B))
-    t = interleaved({"bare": bare_batch(model, rows), "pool": lambda: pool.step_batch(keys, rows),
-                     "device": lambda: dev_pool.step_batch(keys, rows)}, reps, 10)
-    return {"streams": B, "bare_run_us_per_tick": round(t["bare"] * 1e6, 1), "pool_us_per_tick": round(t["pool"] * 1e6, 1),
-            "pool_us_per_stream_step": round(t["pool"] * 1e6 / B, 3), "pool_vs_bare_throughput": round(t["bare"] / t["pool"], 3),
-            "device_slabs_us_per_tick": round(t["device"] * 1e6, 1),
-            "device_slabs_vs_bare_throughput": round(t["bare"] / t["device"], 3)}
+    t = interleaved(
+        {
+            "bare": bare_batch(model, rows),
+            "pool": lambda: pool.step_batch(keys, rows),
+            "device": lambda: dev_pool.step_batch(keys, rows),
+        },
+        reps,
+        10,
+    )
+    return {
+        "streams": B,
+        "bare_run_us_per_tick": round(t["bare"] * 1e6, 1),
+        "pool_us_per_tick": round(t["pool"] * 1e6, 1),
+        "pool_us_per_stream_step": round(t["pool"] * 1e6 / B, 3),
+        "pool_vs_bare_throughput": round(t["bare"] / t["pool"], 3),
+        "device_slabs_us_per_tick": round(t["device"] * 1e6, 1),
+        "device_slabs_vs_bare_throughput": round(t["bare"] / t["device"], 3),
+    }
 
 
 def small_ticks(model, reps: int = 20000) -> dict:
@@ -104,13 +125,17 @@ def small_ticks(model, reps: int = 20000) -> dict:
     rows = (np.random.default_rng(1).normal(size=(64, 2)) * 3 + [20, 60]).astype(np.float32)
     one, many, stream = model.pool(), model.pool(), model.stream()
     many.step_batch(list(range(64)), rows)  # 64 keys; then one of them per tick: a sparse tick
-    t = interleaved({
-        "bare_run_1": bare_batch(model, rows[:1]),
-        "stream_step": lambda: stream.step(rows[0]),
-        "pool_step_1_key": lambda: one.step([0], rows[:1]),
-        "pool_step_batch_1_key": lambda: one.step_batch([0], rows[:1]),
-        "pool_step_1_of_64_keys": lambda: many.step([17], rows[17:18]),
-    }, reps, 500)
+    t = interleaved(
+        {
+            "bare_run_1": bare_batch(model, rows[:1]),
+            "stream_step": lambda: stream.step(rows[0]),
+            "pool_step_1_key": lambda: one.step([0], rows[:1]),
+            "pool_step_batch_1_key": lambda: one.step_batch([0], rows[:1]),
+            "pool_step_1_of_64_keys": lambda: many.step([17], rows[17:18]),
+        },
+        reps,
+        500,
+    )
     return {name: round(v * 1e6, 2) for name, v in t.items()}
 
 
@@ -124,8 +149,11 @@ def memory(model) -> dict:
             pool.step_batch(keys, np.repeat(row, len(keys), axis=0))
             n += len(keys)
         out[target] = round((rss_mb() - base) * 2**20 / target, 1)
-    return {"state_bytes_per_stream": state_bytes, "rss_bytes_per_stream": out,
-            "note": "two state sets per slot (live + spare) plus per-slot anomaly statistics and last input/forecast; capacity doubles"}
+    return {
+        "state_bytes_per_stream": state_bytes,
+        "rss_bytes_per_stream": out,
+        "note": "two state sets per slot (live + spare) plus per-slot anomaly statistics and last input/forecast; capacity doubles",
+    }
 
 
 def soak(model, total_steps: int, n_keys: int = 10_000, seed: int = 0) -> dict:
@@ -138,7 +166,9 @@ def soak(model, total_steps: int, n_keys: int = 10_000, seed: int = 0) -> dict:
         rows = (rng.normal(size=(len(keys), 2)) * 3 + [20, 60]).astype(np.float32)
         pool.step_batch(keys, rows)
         done += len(keys)
-        for i in rng.choice(len(live), size=len(live) // 100, replace=False):  # churn: 1% leave, new ones join
+        for i in rng.choice(
+            len(live), size=len(live) // 100, replace=False
+        ):  # churn: 1% leave, new ones join
             if live[i] in pool:
                 pool.remove(live[i])
             pool.spilled.pop(live[i], None)
@@ -147,8 +177,13 @@ def soak(model, total_steps: int, n_keys: int = 10_000, seed: int = 0) -> dict:
         if not samples or done - samples[-1][0] >= total_steps // 20:
             samples.append((done, round(rss_mb(), 1)))
     warm = [r for s, r in samples if s >= total_steps // 5]
-    return {"stream_steps": done, "keys": n_keys, "seconds": round(time.perf_counter() - t0, 1),
-            "rss_mb_samples": samples, "rss_growth_after_warmup_mb": round(max(warm) - min(warm), 1)}
+    return {
+        "stream_steps": done,
+        "keys": n_keys,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "rss_mb_samples": samples,
+        "rss_growth_after_warmup_mb": round(max(warm) - min(warm), 1),
+    }
 
 
 def main() -> None:
@@ -158,8 +193,13 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     model = edgernn.load(args.model or lstm_2x64(), provider="cpu", intra_op_threads=1)
-    result = {"model": f"{model.signature.arch} {list(model.signature.layers)}", "throughput": throughput(model),
-              "small_ticks": small_ticks(model), "memory": memory(model), "soak": soak(model, args.soak_steps)}
+    result = {
+        "model": f"{model.signature.arch} {list(model.signature.layers)}",
+        "throughput": throughput(model),
+        "small_ticks": small_ticks(model),
+        "memory": memory(model),
+        "soak": soak(model, args.soak_steps),
+    }
     print(json.dumps(result, indent=None if args.json else 2))
 
 

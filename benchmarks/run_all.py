@@ -19,9 +19,17 @@ from __future__ import annotations
 
 import os
 
-USER_ENV = dict(os.environ)  # for the child processes that stand for a user's own (start-up, edgernn bench)
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy/torch load their BLAS:
-    os.environ[_var] = "1"  # one thread everywhere (a 2-thread OpenBLAS next to torch ran 100x slower here)
+USER_ENV = dict(
+    os.environ
+)  # for the child processes that stand for a user's own (start-up, edgernn bench)
+for _var in (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+):  # before numpy/torch load their BLAS:
+    os.environ[_var] = (
+        "1"  # one thread everywhere (a 2-thread OpenBLAS next to torch ran 100x slower here)
+    )
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -29,10 +37,10 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 import impls  # noqa: E402
 import models  # noqa: E402
+import numpy as np  # noqa: E402
+
 from edgernn.bench.cost import GATES, flops_per_step, layer_shapes  # noqa: E402
 from edgernn.bench.machine import hardware_line, machine, sgemm_ns  # noqa: E402
 from edgernn.bench.measure import Repeat, interleaved, percentiles, reps_for  # noqa: E402
@@ -44,8 +52,13 @@ CHUNKS = (1, 10, 100)
 
 
 def settings(quick: bool) -> dict:
-    return {"steps": 600 if quick else 3000, "warmup": 100 if quick else 300, "budget_s": 0.12 if quick else 0.4,
-            "startup_runs": 3 if quick else 7, "bench_repeat": "small" if quick else "normal"}
+    return {
+        "steps": 600 if quick else 3000,
+        "warmup": 100 if quick else 300,
+        "budget_s": 0.12 if quick else 0.4,
+        "startup_runs": 3 if quick else 7,
+        "bench_repeat": "small" if quick else "normal",
+    }
 
 
 # ---- measurements ----------------------------------------------------------------------------
@@ -63,7 +76,11 @@ def many_streams(L: impls.Loaded, batch: int, s: dict, names=impls.IMPLS) -> dic
     out = {}
     for name, ns in interleaved(fns, n, warmup=2, blocks=5).items():
         p50_s = float(np.median(ns)) / 1e9
-        out[name] = {"tick_us": percentiles(ns), "per_stream_step_us": p50_s * 1e6 / batch, "gflops": flops * batch / p50_s / 1e9}
+        out[name] = {
+            "tick_us": percentiles(ns),
+            "per_stream_step_us": p50_s * 1e6 / batch,
+            "gflops": flops * batch / p50_s / 1e9,
+        }
     return out
 
 
@@ -71,8 +88,10 @@ def chunks(L: impls.Loaded, chunk: int, s: dict) -> dict[str, dict]:
     names = ("edgernn", "bare_ort", "torch_native", "numpy")
     fns = {name: impls.make(name, L, chunk=chunk) for name in names}
     n = reps_for(fns, Repeat(s["steps"], 2, s["budget_s"] * len(fns), 10, 1))
-    return {name: {"call_us": percentiles(ns), "per_step_us": float(np.median(ns)) / 1e3 / chunk}
-            for name, ns in interleaved(fns, n, warmup=3, blocks=5).items()}
+    return {
+        name: {"call_us": percentiles(ns), "per_step_us": float(np.median(ns)) / 1e3 / chunk}
+        for name, ns in interleaved(fns, n, warmup=3, blocks=5).items()
+    }
 
 
 def matched_line(sig, batch: int, budget_s: float) -> float:
@@ -85,15 +104,33 @@ def matched_line(sig, batch: int, budget_s: float) -> float:
 def startup_costs(runtime_python: str, runs: int) -> dict:
     """benchmarks/startup.py in its own small process: a child's peak RSS starts at its parent's
     high-water mark on Linux, so measuring from this (large) process would inflate it."""
-    cmd = [sys.executable, str(HERE / "startup.py"), "--python", runtime_python, "--torch-python", sys.executable,
-           "--repeat", str(runs), "--json"]
-    return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600, env=USER_ENV).stdout)
+    cmd = [
+        sys.executable,
+        str(HERE / "startup.py"),
+        "--python",
+        runtime_python,
+        "--torch-python",
+        sys.executable,
+        "--repeat",
+        str(runs),
+        "--json",
+    ]
+    return json.loads(
+        subprocess.run(
+            cmd, capture_output=True, text=True, check=True, timeout=600, env=USER_ENV
+        ).stdout
+    )
 
 
 def bench_command(python: str, repeat: str) -> str:
     """`edgernn bench` on the shipped model, as a user would run it."""
-    r = subprocess.run([python, "-m", "edgernn", "bench", "--repeat", repeat, "--quiet"], capture_output=True, text=True,
-                       timeout=900, env=USER_ENV)
+    r = subprocess.run(
+        [python, "-m", "edgernn", "bench", "--repeat", repeat, "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=USER_ENV,
+    )
     return r.stdout.strip() if r.returncode == 0 else f"(failed: {r.stderr.strip()[-500:]})"
 
 
@@ -101,23 +138,37 @@ def bench_command(python: str, repeat: str) -> str:
 def run(quick: bool, runtime_python: str) -> dict:
     s = settings(quick)
     grid = [models.ensure(m) for m in models.grid(quick)]
-    data: dict = {"settings": s, "quick": quick, "machine": machine(), "versions": versions(), "models": {}}
+    data: dict = {
+        "settings": s,
+        "quick": quick,
+        "machine": machine(),
+        "versions": versions(),
+        "models": {},
+    }
     say(f"hardware line and headline sweep ({models.headline().name})")
     head = impls.load(models.ensure(models.headline()))
-    data["hardware"] = hardware_line(head.model.signature, SWEEP, 1, Repeat(1, 1, s["budget_s"], 1, 1))
+    data["hardware"] = hardware_line(
+        head.model.signature, SWEEP, 1, Repeat(1, 1, s["budget_s"], 1, 1)
+    )
     data["sweep"] = {b: many_streams(head, b, s) for b in SWEEP}
     data["chunks"] = {c: chunks(head, c, s) for c in CHUNKS}
     for m in grid:
         say(f"{m.name}: single stream, 1024 streams")
         L = impls.load(m)
-        data["models"][m.name] = {"label": m.label, "flops": flops_per_step(L.model.signature),
-                                  "single": single_stream(L, s), "streams_1024": many_streams(L, 1024, s),
-                                  "line_1024": matched_line(L.model.signature, 1024, s["budget_s"] / 4)}
+        data["models"][m.name] = {
+            "label": m.label,
+            "flops": flops_per_step(L.model.signature),
+            "single": single_stream(L, s),
+            "streams_1024": many_streams(L, 1024, s),
+            "line_1024": matched_line(L.model.signature, 1024, s["budget_s"] / 4),
+        }
     say("start-up")
     data["startup"] = startup_costs(runtime_python, s["startup_runs"])
     say("edgernn bench on the shipped model")
     data["bench_text"] = bench_command(runtime_python, s["bench_repeat"])
-    data["bench_command"] = f"{runtime_python} -m edgernn bench --repeat {s['bench_repeat']} --quiet"
+    data["bench_command"] = (
+        f"{runtime_python} -m edgernn bench --repeat {s['bench_repeat']} --quiet"
+    )
     data["runtime_python"] = runtime_python
     return data
 
@@ -138,15 +189,22 @@ def say(text: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2-layer models only, fewer repetitions")
-    ap.add_argument("--runtime-python", default=sys.executable,
-                    help="interpreter of a runtime-only environment (pip install . without extras)")
+    ap.add_argument(
+        "--runtime-python",
+        default=sys.executable,
+        help="interpreter of a runtime-only environment (pip install . without extras)",
+    )
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
     args = ap.parse_args()
     import report
 
     data = run(args.quick, args.runtime_python)
     # the raw numbers next to the markdown: benchmarks/.cache for the default RESULTS.md, else OUT.json
-    raw = HERE / ".cache" / "results.json" if Path(args.out) == HERE / "RESULTS.md" else Path(args.out).with_suffix(".json")
+    raw = (
+        HERE / ".cache" / "results.json"
+        if Path(args.out) == HERE / "RESULTS.md"
+        else Path(args.out).with_suffix(".json")
+    )
     raw.parent.mkdir(exist_ok=True)
     raw.write_text(json.dumps(data, indent=1, default=str))
     section = report.render(data, " ".join(["python benchmarks/run_all.py"] + sys.argv[1:]))

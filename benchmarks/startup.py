@@ -39,8 +39,12 @@ def measure(python: str, code: str) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--python", default=sys.executable, help="interpreter of the environment to measure")
-    ap.add_argument("--torch-python", default=sys.executable, help="interpreter that has torch installed")
+    ap.add_argument(
+        "--python", default=sys.executable, help="interpreter of the environment to measure"
+    )
+    ap.add_argument(
+        "--torch-python", default=sys.executable, help="interpreter that has torch installed"
+    )
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -49,15 +53,20 @@ def main() -> None:
         python = args.python if "runtime only" in name else args.torch_python
         runs = [measure(python, template.format(args=STREAM)) for _ in range(args.repeat)]
         firsts, rss = zip(*runs)
-        results[name] = {"first_output_s_median": round(statistics.median(firsts), 3),
-                         "first_output_s_min": round(min(firsts), 3),
-                         "peak_rss_mb_median": round(statistics.median(rss), 1), "python": python}
+        results[name] = {
+            "first_output_s_median": round(statistics.median(firsts), 3),
+            "first_output_s_min": round(min(firsts), 3),
+            "peak_rss_mb_median": round(statistics.median(rss), 1),
+            "python": python,
+        }
     if args.json:
         print(json.dumps(results, indent=2))
         return
     for name, r in results.items():
-        print(f"{name:<32} first output {r['first_output_s_median']:.3f} s (min {r['first_output_s_min']:.3f})"
-              f"   peak RSS {r['peak_rss_mb_median']:.1f} MB")
+        print(
+            f"{name:<32} first output {r['first_output_s_median']:.3f} s (min {r['first_output_s_min']:.3f})"
+            f"   peak RSS {r['peak_rss_mb_median']:.1f} MB"
+        )
 
 
 if __name__ == "__main__":

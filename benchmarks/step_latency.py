@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import onnxruntime as ort
@@ -29,8 +29,11 @@ Loop = Callable[[int], None]  # one step: the index of the row to feed
 
 def percentiles(ns: list[int]) -> dict[str, float]:
     a = np.asarray(ns, dtype=np.float64) / 1e3
-    return {"p50_us": round(float(np.percentile(a, 50)), 2), "p99_us": round(float(np.percentile(a, 99)), 2),
-            "mean_us": round(float(a.mean()), 2)}
+    return {
+        "p50_us": round(float(np.percentile(a, 50)), 2),
+        "p99_us": round(float(np.percentile(a, 99)), 2),
+        "mean_us": round(float(a.mean()), 2),
+    }
 
 
 def bare_run(model: edgernn.Model, rows: np.ndarray) -> Loop:
@@ -81,35 +84,52 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", nargs="?", default=None)
     ap.add_argument("--steps", type=int, default=20000)
-    ap.add_argument("--block", type=int, default=500, help="steps of one loop before the next takes over")
+    ap.add_argument(
+        "--block", type=int, default=500, help="steps of one loop before the next takes over"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     model = edgernn.load(args.model, provider="cpu")
     sig = model.signature
     s = sensor_signal(args.steps + 1000, seed=11)
     rows = np.stack([s[f] for f in sig.features], axis=1).astype(np.float32)  # (T, F) user units
-    loops = {"bare_session_run": bare_run(model, rows), "edgernn_stream_step": edgernn_step(model, list(rows)),
-             "edgernn_stream_step_lists": edgernn_step(model, rows.astype(np.float64).tolist()),
-             "graph_call_only": graph_call(model)}
+    loops = {
+        "bare_session_run": bare_run(model, rows),
+        "edgernn_stream_step": edgernn_step(model, list(rows)),
+        "edgernn_stream_step_lists": edgernn_step(model, rows.astype(np.float64).tolist()),
+        "graph_call_only": graph_call(model),
+    }
     interleaved(loops, 1000, args.block)  # warm-up: the first 1000 rows
-    loops = {"bare_session_run": bare_run(model, rows[1000:]), "edgernn_stream_step": edgernn_step(model, list(rows[1000:])),
-             "edgernn_stream_step_lists": edgernn_step(model, rows[1000:].astype(np.float64).tolist()),
-             "graph_call_only": graph_call(model)}
+    loops = {
+        "bare_session_run": bare_run(model, rows[1000:]),
+        "edgernn_stream_step": edgernn_step(model, list(rows[1000:])),
+        "edgernn_stream_step_lists": edgernn_step(model, rows[1000:].astype(np.float64).tolist()),
+        "graph_call_only": graph_call(model),
+    }
     times = interleaved(loops, args.steps, args.block)
-    result = {"model": model.path.name, "arch": sig.arch, "layers": list(sig.layers), "steps": args.steps,
-              "block": args.block} | {name: percentiles(ns) for name, ns in times.items()}
+    result = {
+        "model": model.path.name,
+        "arch": sig.arch,
+        "layers": list(sig.layers),
+        "steps": args.steps,
+        "block": args.block,
+    } | {name: percentiles(ns) for name, ns in times.items()}
     bare = result["bare_session_run"]["p50_us"]
     result["ratio_p50"] = round(result["edgernn_stream_step"]["p50_us"] / bare, 3)
     result["ratio_p50_lists"] = round(result["edgernn_stream_step_lists"]["p50_us"] / bare, 3)
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{model.path.name}: {sig.arch} {list(sig.layers)}, {args.steps} steps per loop in blocks of {args.block}, 1 thread, CPU")
+    print(
+        f"{model.path.name}: {sig.arch} {list(sig.layers)}, {args.steps} steps per loop in blocks of {args.block}, 1 thread, CPU"
+    )
     for name in times:
         r = result[name]
         print(f"  {name:<26} p50 {r['p50_us']:>7.2f} us   p99 {r['p99_us']:>7.2f} us")
-    print(f"  Stream.step / bare run at p50: {result['ratio_p50']:.2f}x (float32 rows), "
-          f"{result['ratio_p50_lists']:.2f}x (lists of floats)")
+    print(
+        f"  Stream.step / bare run at p50: {result['ratio_p50']:.2f}x (float32 rows), "
+        f"{result['ratio_p50_lists']:.2f}x (lists of floats)"
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ def feed(stdin, n: int, keys: int) -> None:
             stdin.write(b'{"sensor": "s0", "temp": "oops"}\n')
             continue
         t = i // keys
-        stdin.write(f'{{"sensor": "s{i % keys}", "timestamp": {t}, "temp": {20 + (t % 96) / 10}, "humidity": 55.0}}\n'.encode())
+        stdin.write(
+            f'{{"sensor": "s{i % keys}", "timestamp": {t}, "temp": {20 + (t % 96) / 10}, "humidity": 55.0}}\n'.encode()
+        )
     stdin.close()
 
 
@@ -47,14 +49,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--keys", type=int, default=100)
-    ap.add_argument("--sink-delay-us", type=float, default=5.0, help="reader's delay per output line")
+    ap.add_argument(
+        "--sink-delay-us", type=float, default=5.0, help="reader's delay per output line"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    proc = subprocess.Popen([sys.executable, "-m", "edgernn", "stream", "--key", "sensor", "--quiet"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgernn", "stream", "--key", "sensor", "--quiet"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     counted = [0]
-    threads = [threading.Thread(target=feed, args=(proc.stdin, args.records, args.keys)),
-               threading.Thread(target=slow_reader, args=(proc.stdout, args.sink_delay_us / 1e6, counted))]
+    threads = [
+        threading.Thread(target=feed, args=(proc.stdin, args.records, args.keys)),
+        threading.Thread(target=slow_reader, args=(proc.stdout, args.sink_delay_us / 1e6, counted)),
+    ]
     t0 = time.monotonic()
     [t.start() for t in threads]
     samples = []
@@ -65,11 +74,17 @@ def main() -> None:
         time.sleep(0.5)
     [t.join() for t in threads]
     warm = [r for _, n, r in samples if n >= args.records // 5]
-    result = {"records": args.records, "keys": args.keys, "outputs": counted[0], "seconds": round(time.monotonic() - t0, 1),
-              "exit": proc.returncode, "rss_mb_first": samples[0][2] if samples else None,
-              "rss_mb_after_warmup": [min(warm), max(warm)] if warm else None,
-              "rss_growth_after_warmup_mb": round(max(warm) - min(warm), 1) if warm else None,
-              "samples": samples[:: max(1, len(samples) // 20)]}
+    result = {
+        "records": args.records,
+        "keys": args.keys,
+        "outputs": counted[0],
+        "seconds": round(time.monotonic() - t0, 1),
+        "exit": proc.returncode,
+        "rss_mb_first": samples[0][2] if samples else None,
+        "rss_mb_after_warmup": [min(warm), max(warm)] if warm else None,
+        "rss_growth_after_warmup_mb": round(max(warm) - min(warm), 1) if warm else None,
+        "samples": samples[:: max(1, len(samples) // 20)],
+    }
     print(json.dumps(result, indent=None if args.json else 2))
 
 

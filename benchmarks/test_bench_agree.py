@@ -9,7 +9,9 @@ import torch
 def test_numpy_cell_and_torch_match_onnx_runtime(loaded):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 7, 2)).astype(np.float32)
-    states = [0.5 * rng.standard_normal(s.shape).astype(np.float32) for s in loaded.model.initial_state(3)]
+    states = [
+        0.5 * rng.standard_normal(s.shape).astype(np.float32) for s in loaded.model.initial_state(3)
+    ]
     want_y, want_states = loaded.model.run(x, states)
     with torch.inference_mode():
         y, *st = loaded.net(torch.from_numpy(x), *map(torch.from_numpy, states))

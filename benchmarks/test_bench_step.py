@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
-
 import impls
+import pytest
 
 
 @pytest.mark.parametrize("impl", impls.IMPLS)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import itertools
 
+import impls
 import pytest
 
-import impls
 from edgernn.bench.cost import flops_per_step
 
 
@@ -22,4 +22,6 @@ def test_streams(benchmark, loaded, impl, streams):
     benchmark.extra_info["flops_per_tick"] = flops
     benchmark(lambda: step(next(i)))
     if benchmark.stats:  # None under --benchmark-disable
-        benchmark.extra_info["gflops_at_median"] = round(flops / benchmark.stats.stats.median / 1e9, 2)
+        benchmark.extra_info["gflops_at_median"] = round(
+            flops / benchmark.stats.stats.median / 1e9, 2
+        )

@@ -10,7 +10,9 @@
 (3, 1)
 """
 
-from edgernn.version import __version__
+from edgernn.core.model import Model, default_model_path, load
+from edgernn.core.pool import BatchResult, Pool
+from edgernn.core.stream import StepResult, Stream
 from edgernn.errors import (
     DataError,
     EdgernnError,
@@ -22,15 +24,29 @@ from edgernn.errors import (
     StateError,
     UsageError,
 )
-from edgernn.core.model import Model, default_model_path, load
 from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec, Tokenizer
-from edgernn.core.pool import BatchResult, Pool
-from edgernn.core.stream import StepResult, Stream
-
+from edgernn.version import __version__
 
 __all__ = [
-    "load", "Model", "Stream", "StepResult", "Pool", "BatchResult", "default_model_path",
-    "Signature", "StateSpec", "TensorSpec", "Scaler", "Tokenizer",
-    "EdgernnError", "ModelError", "SignatureError", "ProviderError", "DataError",
-    "RecordError", "StateError", "ExportError", "UsageError",
+    "load",
+    "Model",
+    "Stream",
+    "StepResult",
+    "Pool",
+    "BatchResult",
+    "default_model_path",
+    "Signature",
+    "StateSpec",
+    "TensorSpec",
+    "Scaler",
+    "Tokenizer",
+    "EdgernnError",
+    "ModelError",
+    "SignatureError",
+    "ProviderError",
+    "DataError",
+    "RecordError",
+    "StateError",
+    "ExportError",
+    "UsageError",
 ]

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -130,7 +131,9 @@ class Scaler:
     # rounds it to float32 (a C cast, as numpy's). A double has 53 bits >= 2 * 24 + 2, so
     # rounding the double result of +, -, *, / twice (exact -> double -> float32) equals
     # rounding it once: the correctly rounded float32 result, which is what numpy computes.
-    def transform_into(self, values: Sequence[float], out: memoryview, start: int = 0) -> list[float]:
+    def transform_into(
+        self, values: Sequence[float], out: memoryview, start: int = 0
+    ) -> list[float]:
         """``transform`` of one row of numbers into ``out[start:]``, a flat float32 memoryview.
         Like ``transform``, it first rounds ``values`` to float32; it returns that row (float32
         values in Python floats). A value that is not a number raises TypeError or ValueError."""
@@ -139,7 +142,9 @@ class Scaler:
         try:
             for i in range(len(offset)):
                 j = start + i
-                out[j] = values[i]  # rounded to float32 as it is stored, as np.asarray(float32) does
+                out[j] = values[
+                    i
+                ]  # rounded to float32 as it is stored, as np.asarray(float32) does
                 v = out[j]
                 row.append(v)
                 out[j] = v - offset[i]  # float32(value - offset)
@@ -160,7 +165,7 @@ class Scaler:
             values[j] = values[j] + offset[i]  # float32(scaled + offset)
 
     @staticmethod
-    def identity(n: int) -> "Scaler":
+    def identity(n: int) -> Scaler:
         return Scaler("none", (0.0,) * n, (1.0,) * n)
 
 
@@ -217,7 +222,9 @@ class Signature:
     anomaly_threshold: float = 4.0  # default z-score of a one-step residual that flags an anomaly
     labels: tuple[str, ...] = ()  # class names, in output order (classify)
     tokenizer: Tokenizer | None = None  # text models: how text becomes the input token ids
-    parity: dict = field(default_factory=dict)  # export check: max_abs_error, tolerance, shapes, exporter
+    parity: dict = field(
+        default_factory=dict
+    )  # export check: max_abs_error, tolerance, shapes, exporter
     provenance: dict = field(default_factory=dict)  # data, metrics, versions, created
     schema: int = SCHEMA_VERSION
 
@@ -234,13 +241,17 @@ class Signature:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Signature":
+    def from_json(cls, text: str) -> Signature:
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as e:
-            raise SignatureError(f"the {METADATA_KEY} metadata is not valid JSON ({e}); re-export the model") from e
+            raise SignatureError(
+                f"the {METADATA_KEY} metadata is not valid JSON ({e}); re-export the model"
+            ) from e
         if not isinstance(raw, dict):
-            raise SignatureError(f"the {METADATA_KEY} metadata is not a JSON object; re-export the model")
+            raise SignatureError(
+                f"the {METADATA_KEY} metadata is not a JSON object; re-export the model"
+            )
         schema = raw.get("schema")
         if schema != SCHEMA_VERSION:
             raise SignatureError(
@@ -250,9 +261,13 @@ class Signature:
         try:
             return _from_dict(raw)
         except KeyError as e:
-            raise SignatureError(f"the {METADATA_KEY} metadata lacks the field {e.args[0]!r}; re-export the model") from e
+            raise SignatureError(
+                f"the {METADATA_KEY} metadata lacks the field {e.args[0]!r}; re-export the model"
+            ) from e
         except (TypeError, ValueError) as e:
-            raise SignatureError(f"the {METADATA_KEY} metadata is incomplete or malformed ({e}); re-export the model") from e
+            raise SignatureError(
+                f"the {METADATA_KEY} metadata is incomplete or malformed ({e}); re-export the model"
+            ) from e
 
     # ---- derived facts ---------------------------------------------------------------
     @property
@@ -278,17 +293,39 @@ def _from_dict(raw: dict) -> Signature:
         layers=tup(raw["layers"]),
         features=tup(raw["features"]),
         targets=tup(raw["targets"]),
-        states=tuple(StateSpec(s["input"], s["output"], tup(s["shape"]), float(s.get("init", 0.0))) for s in raw["states"]),
-        input_scaler=Scaler(raw["input_scaler"]["kind"], tup(raw["input_scaler"]["offset"]), tup(raw["input_scaler"]["scale"])),
-        target_scaler=Scaler(raw["target_scaler"]["kind"], tup(raw["target_scaler"]["offset"]), tup(raw["target_scaler"]["scale"])),
+        states=tuple(
+            StateSpec(s["input"], s["output"], tup(s["shape"]), float(s.get("init", 0.0)))
+            for s in raw["states"]
+        ),
+        input_scaler=Scaler(
+            raw["input_scaler"]["kind"],
+            tup(raw["input_scaler"]["offset"]),
+            tup(raw["input_scaler"]["scale"]),
+        ),
+        target_scaler=Scaler(
+            raw["target_scaler"]["kind"],
+            tup(raw["target_scaler"]["offset"]),
+            tup(raw["target_scaler"]["scale"]),
+        ),
         window=int(raw.get("window", 0)),
         causal=bool(raw.get("causal", True)),
-        inputs=tuple(TensorSpec(t["name"], tup(t["shape"]), t.get("dtype", "float32")) for t in raw.get("inputs", ())),
-        outputs=tuple(TensorSpec(t["name"], tup(t["shape"]), t.get("dtype", "float32")) for t in raw.get("outputs", ())),
+        inputs=tuple(
+            TensorSpec(t["name"], tup(t["shape"]), t.get("dtype", "float32"))
+            for t in raw.get("inputs", ())
+        ),
+        outputs=tuple(
+            TensorSpec(t["name"], tup(t["shape"]), t.get("dtype", "float32"))
+            for t in raw.get("outputs", ())
+        ),
         anomaly_threshold=float(raw.get("anomaly_threshold", 4.0)),
         labels=tup(raw.get("labels", ())),
-        tokenizer=None if not raw.get("tokenizer") else Tokenizer(raw["tokenizer"]["kind"], tup(raw["tokenizer"]["vocab"]),
-                                                                  raw["tokenizer"].get("unk", "<unk>")),
+        tokenizer=None
+        if not raw.get("tokenizer")
+        else Tokenizer(
+            raw["tokenizer"]["kind"],
+            tup(raw["tokenizer"]["vocab"]),
+            raw["tokenizer"].get("unk", "<unk>"),
+        ),
         parity=dict(raw.get("parity", {})),
         provenance=dict(raw.get("provenance", {})),
         schema=int(raw["schema"]),

@@ -48,13 +48,18 @@ class AttentionPool(nn.Module):
 
     def initial_state(self, batch: int) -> list[torch.Tensor]:
         """A fresh pool: seen, lse and pooled all zero."""
-        return [torch.zeros(1, batch, 1), torch.zeros(1, batch, 1), torch.zeros(1, batch, self.hidden)]
+        return [
+            torch.zeros(1, batch, 1),
+            torch.zeros(1, batch, 1),
+            torch.zeros(1, batch, self.hidden),
+        ]
 
     def state_shapes(self) -> list[tuple]:
         return [(1, "batch", 1), (1, "batch", 1), (1, "batch", self.hidden)]
 
-    def forward(self, h: torch.Tensor, seen: torch.Tensor, lse: torch.Tensor,
-                pooled: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, h: torch.Tensor, seen: torch.Tensor, lse: torch.Tensor, pooled: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
         """h (B, T, H) and the running state -> (attention over everything seen up to each step
         (B, T, H), new seen, new lse, new pooled)."""
         e = self.score(h)  # (B, T, 1)
@@ -62,9 +67,13 @@ class AttentionPool(nn.Module):
         lse0, p0 = lse.transpose(0, 1), pooled.transpose(0, 1)  # (B, 1, 1), (B, 1, H)
         top = e.amax(dim=1, keepdim=True)  # (B, 1, 1)
         ref = torch.where(started, torch.maximum(lse0, top), top)  # this chunk's reference
-        carry = torch.where(started, torch.exp(torch.clamp(lse0 - ref, max=0.0)), torch.zeros_like(ref))  # (B, 1, 1)
+        carry = torch.where(
+            started, torch.exp(torch.clamp(lse0 - ref, max=0.0)), torch.zeros_like(ref)
+        )  # (B, 1, 1)
         w = torch.exp(e - ref)  # (B, T, 1), each <= 1
-        norm = carry + torch.cumsum(w, dim=1)  # (B, T, 1): the normaliser up to each step, / exp(ref)
+        norm = carry + torch.cumsum(
+            w, dim=1
+        )  # (B, T, 1): the normaliser up to each step, / exp(ref)
         out = (p0 * carry + torch.cumsum(w * h, dim=1)) / norm  # (B, T, H)
         new_lse = ref + torch.log(norm[:, -1:])  # (B, 1, 1)
         return out, torch.ones_like(seen), new_lse.transpose(0, 1), out[:, -1:].transpose(0, 1)

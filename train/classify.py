@@ -26,10 +26,16 @@ from torch import nn
 
 from edgernn.errors import DataError, UsageError
 from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec, Tokenizer
-from edgernn.train.classify_data import Dataset, build_tokenizer, encode_texts, load_dataset, split_indices
 from edgernn.train.attention import AttentionPool
-from edgernn.train.models import CELLS, native_kernels
 from edgernn.train.checkpoint import load_module, save_module
+from edgernn.train.classify_data import (
+    Dataset,
+    build_tokenizer,
+    encode_texts,
+    load_dataset,
+    split_indices,
+)
+from edgernn.train.models import CELLS, native_kernels
 
 KIND = "classify"  # checkpoint kind (format and version: edgernn.train.checkpoint)
 
@@ -40,24 +46,32 @@ class ClassifierConfig:
 
     arch: str = "lstm"  # recurrent cell: "rnn" (tanh), "lstm" or "gru"
     n_features: int = 1  # sensor: input columns per step (ignored for text)
-    vocab_size: int = 0  # text: token ids in [0, vocab_size), "<unk>" = 0 included; 0 = sensor model
+    vocab_size: int = (
+        0  # text: token ids in [0, vocab_size), "<unk>" = 0 included; 0 = sensor model
+    )
     embed: int = 32  # text: token embedding width
     hidden: tuple[int, ...] = (64,)  # hidden size of each stacked recurrent layer, bottom to top
     n_classes: int = 2  # classes (logits per step)
     dropout: float = 0.0  # dropout between recurrent layers and before the head (training only)
-    attention: bool = False  # attention pooling over the steps so far before the head (online softmax as state)
+    attention: bool = (
+        False  # attention pooling over the steps so far before the head (online softmax as state)
+    )
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
         if self.arch not in CELLS:
             raise UsageError(f"unknown --arch {self.arch!r}; choose one of {', '.join(CELLS)}")
         if not self.hidden or min(self.hidden) < 1 or self.embed < 1 or self.n_features < 1:
-            raise UsageError(f"--hidden and --embed must be positive, got {self.hidden} and {self.embed}")
+            raise UsageError(
+                f"--hidden and --embed must be positive, got {self.hidden} and {self.embed}"
+            )
         if self.n_classes < 2:
             raise DataError(f"classification needs at least 2 classes, got {self.n_classes}")
 
     @property
-    def n_targets(self) -> int:  # the graph's output width, as parity.io_shapes reads it for feature models
+    def n_targets(
+        self,
+    ) -> int:  # the graph's output width, as parity.io_shapes reads it for feature models
         return self.n_classes
 
     @property
@@ -78,10 +92,14 @@ class Classifier(nn.Module):
         self.embed = nn.Embedding(config.vocab_size, config.embed) if config.vocab_size else None
         sizes_in = (first,) + config.hidden[:-1]
         cell = CELLS[config.arch]
-        self.layers = nn.ModuleList(cell(i, h, batch_first=True) for i, h in zip(sizes_in, config.hidden))
+        self.layers = nn.ModuleList(
+            cell(i, h, batch_first=True) for i, h in zip(sizes_in, config.hidden)
+        )
         self.drop = nn.Dropout(config.dropout)
         self.attn = AttentionPool(config.hidden[-1]) if config.attention else None
-        self.head = nn.Linear(config.hidden[-1] * (2 if config.attention else 1), config.n_classes)  # [h_t, context_t]
+        self.head = nn.Linear(
+            config.hidden[-1] * (2 if config.attention else 1), config.n_classes
+        )  # [h_t, context_t]
 
     @property
     def states_per_layer(self) -> int:
@@ -90,11 +108,17 @@ class Classifier(nn.Module):
     def initial_state(self, batch: int) -> list[torch.Tensor]:
         """Zero state: per layer (1, B, H) hidden (and cell, for LSTM), then the attention pool's."""
         pool = self.attn.initial_state(batch) if self.attn is not None else []
-        return [torch.zeros(1, batch, h) for h in self.config.hidden for _ in range(self.states_per_layer)] + pool
+        return [
+            torch.zeros(1, batch, h)
+            for h in self.config.hidden
+            for _ in range(self.states_per_layer)
+        ] + pool
 
     def state_shapes(self) -> list[tuple]:
         pool = self.attn.state_shapes() if self.attn is not None else []
-        return [(1, "batch", h) for h in self.config.hidden for _ in range(self.states_per_layer)] + pool
+        return [
+            (1, "batch", h) for h in self.config.hidden for _ in range(self.states_per_layer)
+        ] + pool
 
     def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """x: (B, T, F) model units or (B, T) int64 ids -> (logits (B, T, C), *new_states)."""
@@ -113,9 +137,13 @@ class Classifier(nn.Module):
                 h, hn = layer(h, states[i])
                 new_states.append(hn)
         if self.attn is not None:
-            context, *pool = self.attn(h, *states[len(new_states):])  # (B, T, H): attention over steps 1..t
+            context, *pool = self.attn(
+                h, *states[len(new_states) :]
+            )  # (B, T, H): attention over steps 1..t
             new_states += pool
-            h = torch.cat([h, context], dim=2)  # (B, T, 2H): the latest step and what attention picked
+            h = torch.cat(
+                [h, context], dim=2
+            )  # (B, T, 2H): the latest step and what attention picked
         return (self.head(self.drop(h)), *new_states)
 
 
@@ -129,7 +157,7 @@ def pad_batch(seqs: list[np.ndarray], token: bool) -> tuple[torch.Tensor, torch.
     else:
         out = np.zeros((len(seqs), t, seqs[0].shape[1]), dtype=np.float32)
     for i, s in enumerate(seqs):
-        out[i, :len(s)] = s
+        out[i, : len(s)] = s
     return torch.from_numpy(out), lengths
 
 
@@ -147,7 +175,7 @@ def predict(model: Classifier, seqs: list[np.ndarray], batch_size: int = 128) ->
     model.eval()
     with native_kernels(), torch.no_grad():
         for i in range(0, len(seqs), batch_size):
-            x, lengths = pad_batch(seqs[i:i + batch_size], token)
+            x, lengths = pad_batch(seqs[i : i + batch_size], token)
             out.append(last_logits(model(x)[0], lengths).numpy())
     return np.concatenate(out) if out else np.zeros((0, model.config.n_classes), np.float32)
 
@@ -165,9 +193,18 @@ def metrics(logits: np.ndarray, y: np.ndarray, labels: tuple[str, ...]) -> dict:
     per = {}
     for c, name in enumerate(labels):
         tp, pp, ap = cm[c, c], cm[:, c].sum(), cm[c].sum()
-        per[name] = {"precision": float(tp / pp) if pp else None, "recall": float(tp / ap) if ap else None, "n": int(ap)}
-    return {"n": n, "accuracy": float((pred == y).mean()), "loss": float(-logp[np.arange(n), y].mean()),
-            "per_class": per, "confusion": cm.tolist()}
+        per[name] = {
+            "precision": float(tp / pp) if pp else None,
+            "recall": float(tp / ap) if ap else None,
+            "n": int(ap),
+        }
+    return {
+        "n": n,
+        "accuracy": float((pred == y).mean()),
+        "loss": float(-logp[np.arange(n), y].mean()),
+        "per_class": per,
+        "confusion": cm.tolist(),
+    }
 
 
 # ---- training -------------------------------------------------------------------------------
@@ -193,8 +230,12 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def train_classifier(model: Classifier, train: tuple[list, np.ndarray], val: tuple[list, np.ndarray],
-                     cfg: TrainConfig) -> TrainResult:
+def train_classifier(
+    model: Classifier,
+    train: tuple[list, np.ndarray],
+    val: tuple[list, np.ndarray],
+    cfg: TrainConfig,
+) -> TrainResult:
     """Seeded Adam on shuffled padded batches; cross-entropy of the logits at each sequence's
     last real step; the weights of the best val loss (val accuracy breaks ties) are kept."""
     from tqdm import tqdm
@@ -212,22 +253,42 @@ def train_classifier(model: Classifier, train: tuple[list, np.ndarray], val: tup
             model.train()
             order, losses = rng.permutation(len(seqs)), []
             for i in range(0, len(order), cfg.batch_size):
-                idx = order[i:i + cfg.batch_size]
+                idx = order[i : i + cfg.batch_size]
                 x, lengths = pad_batch([seqs[j] for j in idx], token)
-                loss = nn.functional.cross_entropy(last_logits(model(x)[0], lengths), torch.from_numpy(y[idx]))
+                loss = nn.functional.cross_entropy(
+                    last_logits(model(x)[0], lengths), torch.from_numpy(y[idx])
+                )
                 opt.zero_grad()
                 loss.backward()
                 if cfg.clip > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
                 opt.step()
                 losses.append(loss.item())
-            m = metrics(predict(model, val[0]), val[1], tuple(map(str, range(model.config.n_classes)))) if len(val[1]) else {}
-            row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": m.get("loss"), "val_accuracy": m.get("accuracy")}
+            m = (
+                metrics(
+                    predict(model, val[0]), val[1], tuple(map(str, range(model.config.n_classes)))
+                )
+                if len(val[1])
+                else {}
+            )
+            row = {
+                "epoch": epoch,
+                "train_loss": float(np.mean(losses)),
+                "val_loss": m.get("loss"),
+                "val_accuracy": m.get("accuracy"),
+            }
             result.history.append(row)
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{m.get('accuracy', float('nan')):.3f}")
+            bar.set_postfix(
+                loss=f"{row['train_loss']:.3f}", val_acc=f"{m.get('accuracy', float('nan')):.3f}"
+            )
             score = (m["loss"], -m["accuracy"]) if m else (row["train_loss"], 0.0)
             if best is None or score < best:
-                best, best_state, bad, result.best_epoch = score, copy.deepcopy(model.state_dict()), 0, epoch
+                best, best_state, bad, result.best_epoch = (
+                    score,
+                    copy.deepcopy(model.state_dict()),
+                    0,
+                    epoch,
+                )
             else:
                 bad += 1
                 if cfg.patience and bad >= cfg.patience:
@@ -239,7 +300,9 @@ def train_classifier(model: Classifier, train: tuple[list, np.ndarray], val: tup
 
 
 # ---- signature, checkpoint, export ----------------------------------------------------------
-def build_signature(model: Classifier, fields: dict, states: tuple[StateSpec, ...], parity: dict, export: dict) -> Signature:
+def build_signature(
+    model: Classifier, fields: dict, states: tuple[StateSpec, ...], parity: dict, export: dict
+) -> Signature:
     """The runtime's signature of an exported classifier (``fields`` from ``run_classify``)."""
     cfg = model.config
     none = Scaler("none", (), ())
@@ -252,11 +315,22 @@ def build_signature(model: Classifier, fields: dict, states: tuple[StateSpec, ..
         s = fields["input_scaler"]
         tokenizer, scaler = None, Scaler(s["kind"], tuple(s["offset"]), tuple(s["scale"]))
     return Signature(
-        task="classify", arch=cfg.arch, layers=cfg.hidden, features=tuple(fields.get("features", ())), targets=(),
-        states=states, input_scaler=scaler, target_scaler=none, window=int(fields.get("window", 0)), causal=True,
-        inputs=inputs, outputs=(TensorSpec("logits", ("batch", "time", cfg.n_classes)),),
-        labels=tuple(fields["labels"]), tokenizer=tokenizer,
-        parity=parity, provenance={**fields.get("provenance", {}), "export": export},
+        task="classify",
+        arch=cfg.arch,
+        layers=cfg.hidden,
+        features=tuple(fields.get("features", ())),
+        targets=(),
+        states=states,
+        input_scaler=scaler,
+        target_scaler=none,
+        window=int(fields.get("window", 0)),
+        causal=True,
+        inputs=inputs,
+        outputs=(TensorSpec("logits", ("batch", "time", cfg.n_classes)),),
+        labels=tuple(fields["labels"]),
+        tokenizer=tokenizer,
+        parity=parity,
+        provenance={**fields.get("provenance", {}), "export": export},
     )
 
 
@@ -266,13 +340,22 @@ def export_classifier(model: Classifier, fields: dict, out: str | Path, config=N
 
     token = bool(model.config.vocab_size)
     # as for the char LM: the reference evaluator accumulates in another order (2e-5 for it)
-    config = config or ExportConfig(input_name="tokens" if token else "x", output_name="logits", tolerance=1e-5,
-                                    reference_tolerance=2e-5)
+    config = config or ExportConfig(
+        input_name="tokens" if token else "x",
+        output_name="logits",
+        tolerance=1e-5,
+        reference_tolerance=2e-5,
+    )
     if config.reduction() is not None:
-        raise UsageError("--quantize / --precision fp16 are not supported for classifiers yet; export float32")
+        raise UsageError(
+            "--quantize / --precision fp16 are not supported for classifiers yet; export float32"
+        )
 
     def make(names, tried) -> Signature:
-        states = tuple(StateSpec(i, o, tuple(s)) for i, o, s in zip(names.state_inputs, names.state_outputs, model.state_shapes()))
+        states = tuple(
+            StateSpec(i, o, tuple(s))
+            for i, o, s in zip(names.state_inputs, names.state_outputs, model.state_shapes())
+        )
         signature = build_signature(model, fields, states, parity_record(tried, config), versions())
         return Signature.from_json(signature.to_json())
 
@@ -290,7 +373,9 @@ def load_classifier(path: str | Path) -> tuple[Classifier, dict]:
 
 
 # ---- the `edgernn train classify` command -----------------------------------------------------
-def prepare(data: Dataset, idx: tuple[list, list, list], tokenizer: str, vocab_size: int, max_len: int):
+def prepare(
+    data: Dataset, idx: tuple[list, list, list], tokenizer: str, vocab_size: int, max_len: int
+):
     """Model inputs per split plus the signature fields they imply (tokenizer or scaler)."""
     train_i, val_i, test_i = idx
     if data.kind == "text":
@@ -302,63 +387,147 @@ def prepare(data: Dataset, idx: tuple[list, list, list], tokenizer: str, vocab_s
             dropped[name] = len(enc) - len(keep)
             splits.append(([enc[k] for k in keep], data.y[[ids[k] for k in keep]]))
         fields = {"tokenizer": {"kind": tok.kind, "vocab": list(tok.vocab), "unk": tok.unk}}
-        return splits, fields, {"unknown_tokens": unknown, "empty_dropped": dropped, "vocab_size": len(tok.vocab)}
+        return (
+            splits,
+            fields,
+            {"unknown_tokens": unknown, "empty_dropped": dropped, "vocab_size": len(tok.vocab)},
+        )
     seqs = [data.sequences[i][:max_len] for i in train_i]
     rows = np.concatenate(seqs)
     mean, std = rows.mean(0), rows.std(0)
     std = np.where(std > 1e-8, std, 1.0)
     scaler = Scaler("standard", tuple(map(float, mean)), tuple(map(float, std)))
-    splits = [([scaler.transform(data.sequences[i][:max_len]) for i in ids], data.y[ids]) for ids in idx]
-    fields = {"features": list(data.features),
-              "input_scaler": {"kind": scaler.kind, "offset": list(scaler.offset), "scale": list(scaler.scale)}}
+    splits = [
+        ([scaler.transform(data.sequences[i][:max_len]) for i in ids], data.y[ids]) for ids in idx
+    ]
+    fields = {
+        "features": list(data.features),
+        "input_scaler": {
+            "kind": scaler.kind,
+            "offset": list(scaler.offset),
+            "scale": list(scaler.scale),
+        },
+    }
     return splits, fields, {}
 
 
-def run_classify(*, data: str, text: str | None = None, label: str | None = None, seq_id: str | None = None,
-                 features: tuple[str, ...] | None = None, tokenizer: str = "char", vocab_size: int = 96,
-                 max_len: int = 256, arch: str = "lstm", hidden: tuple[int, ...] = (64,), embed: int = 32,
-                 dropout: float = 0.0, attention: bool = False, epochs: int = 20, batch_size: int = 32, lr: float = 3e-3, clip: float = 1.0,
-                 patience: int = 5, val_frac: float = 0.15, test_frac: float = 0.15, seed: int = 0,
-                 out: Path = Path("runs/classify"), no_export: bool = False, quiet: bool = False) -> dict:
+def run_classify(
+    *,
+    data: str,
+    text: str | None = None,
+    label: str | None = None,
+    seq_id: str | None = None,
+    features: tuple[str, ...] | None = None,
+    tokenizer: str = "char",
+    vocab_size: int = 96,
+    max_len: int = 256,
+    arch: str = "lstm",
+    hidden: tuple[int, ...] = (64,),
+    embed: int = 32,
+    dropout: float = 0.0,
+    attention: bool = False,
+    epochs: int = 20,
+    batch_size: int = 32,
+    lr: float = 3e-3,
+    clip: float = 1.0,
+    patience: int = 5,
+    val_frac: float = 0.15,
+    test_frac: float = 0.15,
+    seed: int = 0,
+    out: Path = Path("runs/classify"),
+    no_export: bool = False,
+    quiet: bool = False,
+) -> dict:
     """Load, split, train, evaluate; write OUT/checkpoint.pt, OUT/report.json and OUT/model.onnx."""
     if max_len < 1:
         raise UsageError(f"--max-len must be >= 1, got {max_len}")
     dataset = load_dataset(data, text=text, label=label, seq_id=seq_id, features=features)
     if len(dataset.labels) < 2:
-        raise DataError(f"--label has {len(dataset.labels)} distinct value(s); classification needs at least 2")
+        raise DataError(
+            f"--label has {len(dataset.labels)} distinct value(s); classification needs at least 2"
+        )
     idx = split_indices(dataset.y, val_frac, test_frac, seed)
     (tr, va, te), fields, data_notes = prepare(dataset, idx, tokenizer, vocab_size, max_len)
     if not len(tr[1]):
         raise DataError("no non-empty training sequences; check --text / --data")
     token = dataset.kind == "text"
-    config = ClassifierConfig(arch=arch, n_features=1 if token else len(dataset.features),
-                              vocab_size=data_notes["vocab_size"] if token else 0, embed=embed, hidden=hidden,
-                              n_classes=len(dataset.labels), dropout=dropout, attention=attention)
+    config = ClassifierConfig(
+        arch=arch,
+        n_features=1 if token else len(dataset.features),
+        vocab_size=data_notes["vocab_size"] if token else 0,
+        embed=embed,
+        hidden=hidden,
+        n_classes=len(dataset.labels),
+        dropout=dropout,
+        attention=attention,
+    )
     torch.manual_seed(seed)
     model = Classifier(config)
-    result = train_classifier(model, tr, va, TrainConfig(epochs, batch_size, lr, clip, patience, seed, quiet))
+    result = train_classifier(
+        model, tr, va, TrainConfig(epochs, batch_size, lr, clip, patience, seed, quiet)
+    )
     labels = dataset.labels
     test = metrics(predict(model, te[0]), te[1], labels)
     majority = int(np.bincount(tr[1], minlength=len(labels)).argmax())
-    baseline = {"class": labels[majority], "test_accuracy": float((te[1] == majority).mean()) if len(te[1]) else None}
+    baseline = {
+        "class": labels[majority],
+        "test_accuracy": float((te[1] == majority).mean()) if len(te[1]) else None,
+    }
     split_sizes = {"train": len(tr[1]), "val": len(va[1]), "test": len(te[1])}
-    fields.update({"labels": list(labels), "window": max_len, "provenance": {
-        "data": {"source": dataset.source, "kind": dataset.kind, "sequences": split_sizes,
-                 "split": "seeded stratified shuffle of whole sequences", **data_notes},
-        "metrics": {"test_accuracy": test.get("accuracy"), "majority_baseline": baseline["test_accuracy"]},
-        "model": {"arch": arch, "hidden": list(config.hidden), "embed": embed if token else None,
-                  "attention": attention}}})
+    fields.update(
+        {
+            "labels": list(labels),
+            "window": max_len,
+            "provenance": {
+                "data": {
+                    "source": dataset.source,
+                    "kind": dataset.kind,
+                    "sequences": split_sizes,
+                    "split": "seeded stratified shuffle of whole sequences",
+                    **data_notes,
+                },
+                "metrics": {
+                    "test_accuracy": test.get("accuracy"),
+                    "majority_baseline": baseline["test_accuracy"],
+                },
+                "model": {
+                    "arch": arch,
+                    "hidden": list(config.hidden),
+                    "embed": embed if token else None,
+                    "attention": attention,
+                },
+            },
+        }
+    )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {"checkpoint": str(save_classifier(out / "checkpoint.pt", model, fields))}
-    report = {"task": "classify", "kind": dataset.kind, "arch": arch, "layers": list(config.hidden), "labels": list(labels),
-              "data": fields["provenance"]["data"], "metrics": {"test": test, "val": metrics(predict(model, va[0]), va[1], labels)},
-              "baseline": {"majority": baseline},
-              "training": {"epochs_run": len(result.history), "best_epoch": result.best_epoch,
-                           "stopped_early": result.stopped_early, "seconds": result.seconds, "history": result.history},
-              "config": {"model": config.to_dict(), "tokenizer": tokenizer if token else None, "max_len": max_len,
-                         "batch_size": batch_size, "lr": lr, "seed": seed},
-              "files": files}
+    report = {
+        "task": "classify",
+        "kind": dataset.kind,
+        "arch": arch,
+        "layers": list(config.hidden),
+        "labels": list(labels),
+        "data": fields["provenance"]["data"],
+        "metrics": {"test": test, "val": metrics(predict(model, va[0]), va[1], labels)},
+        "baseline": {"majority": baseline},
+        "training": {
+            "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "seconds": result.seconds,
+            "history": result.history,
+        },
+        "config": {
+            "model": config.to_dict(),
+            "tokenizer": tokenizer if token else None,
+            "max_len": max_len,
+            "batch_size": batch_size,
+            "lr": lr,
+            "seed": seed,
+        },
+        "files": files,
+    }
     if not no_export:
         t0 = time.perf_counter()
         sig = export_classifier(model, fields, out / "model.onnx")

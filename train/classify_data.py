@@ -51,20 +51,26 @@ class Dataset:
 
 
 # ---- splitting ------------------------------------------------------------------------------
-def split_indices(y: np.ndarray, val_frac: float, test_frac: float, seed: int) -> tuple[list[int], list[int], list[int]]:
+def split_indices(
+    y: np.ndarray, val_frac: float, test_frac: float, seed: int
+) -> tuple[list[int], list[int], list[int]]:
     """Seeded shuffle of the sequences of each class, cut into train / val / test (stratified)."""
     if not (0 <= val_frac < 1 and 0 <= test_frac < 1 and val_frac + test_frac < 1):
-        raise UsageError(f"--val {val_frac} and --test {test_frac} must be in [0, 1) and leave some training data")
+        raise UsageError(
+            f"--val {val_frac} and --test {test_frac} must be in [0, 1) and leave some training data"
+        )
     rng = np.random.default_rng(seed)
     train, val, test = [], [], []
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c)).tolist()
         n_test, n_val = round(len(idx) * test_frac), round(len(idx) * val_frac)
         test += idx[:n_test]
-        val += idx[n_test:n_test + n_val]
-        train += idx[n_test + n_val:]
+        val += idx[n_test : n_test + n_val]
+        train += idx[n_test + n_val :]
     if not train:
-        raise DataError("no training sequences are left after the val/test split; use more data or smaller --val/--test")
+        raise DataError(
+            "no training sequences are left after the val/test split; use more data or smaller --val/--test"
+        )
     return sorted(train), sorted(val), sorted(test)
 
 
@@ -100,51 +106,79 @@ def _options(spec: str) -> tuple[str, dict]:
     return name, dict(parse_qsl(query))
 
 
-def load_dataset(data: str, *, text: str | None = None, label: str | None = None, seq_id: str | None = None,
-                 features: tuple[str, ...] | None = None) -> Dataset:
+def load_dataset(
+    data: str,
+    *,
+    text: str | None = None,
+    label: str | None = None,
+    seq_id: str | None = None,
+    features: tuple[str, ...] | None = None,
+) -> Dataset:
     """``synth:sensor-classes[?n=600&length=80&seed=0]``, ``synth:docstrings``, or a CSV file."""
     if data.startswith("synth:"):
-        name, opts = _options(data[len("synth:"):])
+        name, opts = _options(data[len("synth:") :])
         try:
             if name == "sensor-classes":
-                return synth_sensor_classes(int(opts.get("n", 600)), int(opts.get("seed", 0)), int(opts.get("length", 80)))
+                return synth_sensor_classes(
+                    int(opts.get("n", 600)), int(opts.get("seed", 0)), int(opts.get("length", 80))
+                )
             if name == "docstrings":
                 return docstrings(int(opts.get("min_chars", 40)))
         except ValueError as e:
             raise UsageError(f"bad option in --data {data!r} ({e})") from e
-        raise UsageError(f"unknown --data {data!r}; use synth:sensor-classes, synth:docstrings or a CSV file")
+        raise UsageError(
+            f"unknown --data {data!r}; use synth:sensor-classes, synth:docstrings or a CSV file"
+        )
     path = Path(data)
     if not path.is_file():
-        raise DataError(f"--data {data!r} is not a file; pass a CSV with a header, synth:sensor-classes or synth:docstrings")
+        raise DataError(
+            f"--data {data!r} is not a file; pass a CSV with a header, synth:sensor-classes or synth:docstrings"
+        )
     if not label:
-        raise UsageError("--label COL is required for a CSV: the column holding each sequence's class")
+        raise UsageError(
+            "--label COL is required for a CSV: the column holding each sequence's class"
+        )
     rows, columns = _read_csv(path)
     if label not in columns:
-        raise DataError(f"--label {label!r} is not a column of {data!r} (it has {', '.join(columns)})")
+        raise DataError(
+            f"--label {label!r} is not a column of {data!r} (it has {', '.join(columns)})"
+        )
     if text:
         if text not in columns:
-            raise DataError(f"--text {text!r} is not a column of {data!r} (it has {', '.join(columns)})")
+            raise DataError(
+                f"--text {text!r} is not a column of {data!r} (it has {', '.join(columns)})"
+            )
         texts = [r[text] for r in rows]
         names = sorted({r[label] for r in rows})
         y = np.array([names.index(r[label]) for r in rows], dtype=np.int64)
         return Dataset("text", texts, y, tuple(names), source=str(path))
     if not seq_id:
-        raise UsageError("a sensor CSV needs --seq-id COL (rows of one sequence share it) and --features a,b,...; "
-                         "a text CSV needs --text COL")
+        raise UsageError(
+            "a sensor CSV needs --seq-id COL (rows of one sequence share it) and --features a,b,...; "
+            "a text CSV needs --text COL"
+        )
     if seq_id not in columns:
-        raise DataError(f"--seq-id {seq_id!r} is not a column of {data!r} (it has {', '.join(columns)})")
+        raise DataError(
+            f"--seq-id {seq_id!r} is not a column of {data!r} (it has {', '.join(columns)})"
+        )
     features = tuple(features or (c for c in columns if c not in (seq_id, label)))
     missing = [f for f in features if f not in columns]
     if missing:
-        raise DataError(f"--features {', '.join(missing)} not in {data!r} (it has {', '.join(columns)})")
+        raise DataError(
+            f"--features {', '.join(missing)} not in {data!r} (it has {', '.join(columns)})"
+        )
     groups: dict[str, list[dict]] = {}
     for r in rows:
-        groups.setdefault(r[seq_id], []).append(r)  # file order within a sequence; sequences by first appearance
+        groups.setdefault(r[seq_id], []).append(
+            r
+        )  # file order within a sequence; sequences by first appearance
     seqs, labels = [], []
     for sid, rs in groups.items():
         found = {r[label] for r in rs}
         if len(found) != 1:
-            raise DataError(f"sequence {sid!r} has more than one label ({', '.join(sorted(found))}); one label per sequence")
+            raise DataError(
+                f"sequence {sid!r} has more than one label ({', '.join(sorted(found))}); one label per sequence"
+            )
         try:
             seqs.append(np.array([[float(r[f]) for f in features] for r in rs], dtype=np.float32))
         except ValueError as e:
@@ -178,7 +212,9 @@ def synth_sensor_classes(n: int = 600, seed: int = 0, length: int = 80) -> Datas
     from edgernn.feeds.synth import sensor_signal
 
     if n < 3 or length < 8:
-        raise UsageError(f"synth:sensor-classes needs n >= 3 and length >= 8, got n={n}, length={length}")
+        raise UsageError(
+            f"synth:sensor-classes needs n >= 3 and length >= 8, got n={n}, length={length}"
+        )
     rng = np.random.default_rng(seed)
     seqs, y = [], []
     for i in range(n):
@@ -188,14 +224,22 @@ def synth_sensor_classes(n: int = 600, seed: int = 0, length: int = 80) -> Datas
         temp, hum = s["temp"].astype(np.float64), s["humidity"].astype(np.float64)
         if c == 1:
             at = int(rng.integers(t // 2, t - 2))
-            temp[at:at + 3] += rng.choice([-1.0, 1.0]) * rng.uniform(4.0, 7.0)
+            temp[at : at + 3] += rng.choice([-1.0, 1.0]) * rng.uniform(4.0, 7.0)
         elif c == 2:
             start = int(rng.integers(0, t // 2))
-            temp[start:] += rng.choice([-1.0, 1.0]) * np.linspace(0, rng.uniform(3.0, 6.0), t - start)
+            temp[start:] += rng.choice([-1.0, 1.0]) * np.linspace(
+                0, rng.uniform(3.0, 6.0), t - start
+            )
         seqs.append(np.stack([temp, hum], axis=1).astype(np.float32))
         y.append(c)
-    return Dataset("sensor", seqs, np.array(y, dtype=np.int64), SENSOR_CLASSES, ("temp", "humidity"),
-                   f"synth:sensor-classes?n={n}&length={length}&seed={seed}")
+    return Dataset(
+        "sensor",
+        seqs,
+        np.array(y, dtype=np.int64),
+        SENSOR_CLASSES,
+        ("temp", "humidity"),
+        f"synth:sensor-classes?n={n}&length={length}&seed={seed}",
+    )
 
 
 def docstrings(min_chars: int = 40, families: tuple[str, ...] = DOC_FAMILIES) -> Dataset:
@@ -209,14 +253,22 @@ def docstrings(min_chars: int = 40, families: tuple[str, ...] = DOC_FAMILIES) ->
                 seen.add(para)
                 texts.append(para)
                 y.append(c)
-    return Dataset("text", texts, np.array(y, dtype=np.int64), families,
-                   source=f"synth:docstrings: standard-library docstring paragraphs of {', '.join(families)}")
+    return Dataset(
+        "text",
+        texts,
+        np.array(y, dtype=np.int64),
+        families,
+        source=f"synth:docstrings: standard-library docstring paragraphs of {', '.join(families)}",
+    )
 
 
 def _doc_paragraphs(family: str):
     pkg = importlib.import_module(family)
-    names = [family] + sorted(m.name for m in pkgutil.walk_packages(pkg.__path__, family + ".")
-                              if "__main__" not in m.name and ".test" not in m.name)
+    names = [family] + sorted(
+        m.name
+        for m in pkgutil.walk_packages(pkg.__path__, family + ".")
+        if "__main__" not in m.name and ".test" not in m.name
+    )
     for name in names:
         try:
             module = importlib.import_module(name)
@@ -224,7 +276,9 @@ def _doc_paragraphs(family: str):
             continue
         objs = [module]
         for _, obj in sorted(vars(module).items()):
-            if (inspect.isclass(obj) or inspect.isfunction(obj)) and getattr(obj, "__module__", None) == name:
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and getattr(
+                obj, "__module__", None
+            ) == name:
                 objs.append(obj)
                 if inspect.isclass(obj):
                     objs += [f for _, f in sorted(vars(obj).items()) if inspect.isfunction(f)]

@@ -16,16 +16,26 @@ as it runs live, ``WindowStream.step`` re-running the window, against a bare run
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from edgernn.errors import UsageError
 from edgernn.train.models import ARCHITECTURES
 
 ARCHS = tuple(ARCHITECTURES)  # rnn, lstm, gru, gru-bn, lstm-deep, bilstm, lstm-attn
-FIELDS = ("arch", "layers", "hidden", "params", "onnx_bytes", "flops_per_step", "step_us", "bare_ort_us",
-          "parity_max_abs_error", "exporter")
+FIELDS = (
+    "arch",
+    "layers",
+    "hidden",
+    "params",
+    "onnx_bytes",
+    "flops_per_step",
+    "step_us",
+    "bare_ort_us",
+    "parity_max_abs_error",
+    "exporter",
+)
 
 
 def parse_archs(text: str) -> tuple[str, ...]:
@@ -33,8 +43,12 @@ def parse_archs(text: str) -> tuple[str, ...]:
     archs = tuple(dict.fromkeys(a.strip().lower() for a in text.split(",") if a.strip()))
     bad = [a for a in archs if a not in ARCHS]
     if bad or not archs:
-        what = f"unknown architecture {', '.join(map(repr, bad))}" if bad else "no architecture given"
-        raise UsageError(f"--archs {text!r}: {what}; choose from {', '.join(ARCHS)}, comma-separated")
+        what = (
+            f"unknown architecture {', '.join(map(repr, bad))}" if bad else "no architecture given"
+        )
+        raise UsageError(
+            f"--archs {text!r}: {what}; choose from {', '.join(ARCHS)}, comma-separated"
+        )
     return archs
 
 
@@ -44,7 +58,9 @@ class CompareConfig:
     hidden: tuple[int, ...] = (64, 64)
     features: int = 2  # input columns of the random-weight models (with data: the data's)
     steps: int = 2000  # timed Stream.step calls per architecture
-    data: str | None = None  # train each one on this (a train_forecast --data) instead of random weights
+    data: str | None = (
+        None  # train each one on this (a train_forecast --data) instead of random weights
+    )
     epochs: int = 5  # with data
     window: int = 50  # with data
     seed: int = 0
@@ -66,11 +82,22 @@ def compare(config: CompareConfig, progress: Callable[[str], None] = lambda _: N
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgernn-compare-") as tmp:
         for arch in config.archs:
-            progress(f"{arch}: {'training' if config.data else 'random weights'}, export, {config.steps} steps")
+            progress(
+                f"{arch}: {'training' if config.data else 'random weights'}, export, {config.steps} steps"
+            )
             rows.append(compare_one(arch, config, Path(tmp) / arch))
-    return {"edgernn": __version__, "hidden": list(config.hidden), "features": rows[0]["features"] if rows else config.features,
-            "data": config.data, "epochs": config.epochs if config.data else None, "steps": config.steps,
-            "provider": "cpu", "threads": 1, "machine": machine(), "archs": rows}
+    return {
+        "edgernn": __version__,
+        "hidden": list(config.hidden),
+        "features": rows[0]["features"] if rows else config.features,
+        "data": config.data,
+        "epochs": config.epochs if config.data else None,
+        "steps": config.steps,
+        "provider": "cpu",
+        "threads": 1,
+        "machine": machine(),
+        "archs": rows,
+    }
 
 
 def arch_fields(name: str, hidden: tuple[int, ...]) -> dict:
@@ -125,10 +152,18 @@ def window_stream(model, session, rows, repeat) -> tuple[dict, dict]:
     live.steps(rows[: sig.window])  # warmed up: every timed step forecasts
     user = list(rows)
     window = sig.input_scaler.transform(rows[: sig.window])[None]  # (1, W, F) model units
-    samples = interleaved({"edgernn": lambda i: live.step(user[i % len(user)]),
-                           "bare_ort": lambda i: session.run(None, {sig.input_name: window})},
-                          repeat.steps, repeat.warmup)
-    out = {"edgernn_us": percentiles(samples["edgernn"]), "bare_ort_us": percentiles(samples["bare_ort"])}
+    samples = interleaved(
+        {
+            "edgernn": lambda i: live.step(user[i % len(user)]),
+            "bare_ort": lambda i: session.run(None, {sig.input_name: window}),
+        },
+        repeat.steps,
+        repeat.warmup,
+    )
+    out = {
+        "edgernn_us": percentiles(samples["edgernn"]),
+        "bare_ort_us": percentiles(samples["bare_ort"]),
+    }
     return out, samples
 
 
@@ -143,10 +178,19 @@ def _random(fields: dict, config: CompareConfig, folder: Path):
     model = Forecaster(ForecasterConfig(n_features=config.features, n_targets=1, **fields)).eval()
     names = [f"f{i}" for i in range(config.features)]
     signature = {
-        "task": "forecast", "arch": fields["arch"], "layers": list(fields["hidden"]), "features": names, "targets": names[:1],
-        "input_scaler": {"kind": "standard", "offset": [0.0] * config.features, "scale": [1.0] * config.features},
+        "task": "forecast",
+        "arch": fields["arch"],
+        "layers": list(fields["hidden"]),
+        "features": names,
+        "targets": names[:1],
+        "input_scaler": {
+            "kind": "standard",
+            "offset": [0.0] * config.features,
+            "scale": [1.0] * config.features,
+        },
         "target_scaler": {"kind": "standard", "offset": [0.0], "scale": [1.0]},
-        "window": config.window, "anomaly_threshold": 4.0,
+        "window": config.window,
+        "anomaly_threshold": 4.0,
         "provenance": {"data": "random weights (edgernn compare)", "seed": config.seed},
     }
     out = folder / "model.onnx"
@@ -158,35 +202,78 @@ def _trained(fields: dict, config: CompareConfig, folder: Path):
     from edgernn.train.config import TrainConfig
     from edgernn.train.forecast import train_forecast
 
-    cfg = TrainConfig(data=config.data, epochs=config.epochs, window=config.window, seed=config.seed, out=folder,
-                      quiet=True, export=True, **fields)
+    cfg = TrainConfig(
+        data=config.data,
+        epochs=config.epochs,
+        window=config.window,
+        seed=config.seed,
+        out=folder,
+        quiet=True,
+        export=True,
+        **fields,
+    )
     r = train_forecast(cfg)
     test, naive = r.report["metrics"]["test"], r.report["baseline"]["naive_last_value"]["test"]
-    return r.model, r.onnx, {"test_mse": test["mse"], "naive_mse": naive["mse"], "skill_vs_naive": r.report["skill_vs_naive"],
-                             "epochs_run": r.history.epochs_run}
+    return (
+        r.model,
+        r.onnx,
+        {
+            "test_mse": test["mse"],
+            "naive_mse": naive["mse"],
+            "skill_vs_naive": r.report["skill_vs_naive"],
+            "epochs_run": r.history.epochs_run,
+        },
+    )
 
 
 # ---- output ----------------------------------------------------------------------------------
 def render(result: dict) -> str:
     """The result as a text table."""
     trained = result["data"] is not None
-    head = ["arch", "layers", "mode", "params", "onnx bytes", "step p50 us", "step p99 us", "bare p50 us", "parity err"]
+    head = [
+        "arch",
+        "layers",
+        "mode",
+        "params",
+        "onnx bytes",
+        "step p50 us",
+        "step p99 us",
+        "bare p50 us",
+        "parity err",
+    ]
     if trained:
         head += ["test MSE", "naive MSE"]
     rows = []
     for r in result["archs"]:
-        row = [r["arch"], f"{r['layers']} ({','.join(map(str, r['hidden']))})", r["mode"], f"{r['params']:,}", f"{r['onnx_bytes']:,}",
-               f"{r['step_us']['p50']:.1f}", f"{r['step_us']['p99']:.1f}", f"{r['bare_ort_us']['p50']:.1f}",
-               "-" if r["parity_max_abs_error"] is None else f"{r['parity_max_abs_error']:.1e}"]
+        row = [
+            r["arch"],
+            f"{r['layers']} ({','.join(map(str, r['hidden']))})",
+            r["mode"],
+            f"{r['params']:,}",
+            f"{r['onnx_bytes']:,}",
+            f"{r['step_us']['p50']:.1f}",
+            f"{r['step_us']['p99']:.1f}",
+            f"{r['bare_ort_us']['p50']:.1f}",
+            "-" if r["parity_max_abs_error"] is None else f"{r['parity_max_abs_error']:.1e}",
+        ]
         if trained:
             row += [f"{r['test_mse']:.4g}", f"{r['naive_mse']:.4g}"]
         rows.append(row)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    fmt = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
-    what = f"trained on {result['data']} ({result['epochs']} epochs max)" if trained else "random weights"
-    lines = [f"compare: hidden {','.join(map(str, result['hidden']))}, {result['features']} feature(s), {what}; "
-             f"step latency over {result['steps']} steps (Stream.step; window models: WindowStream.step), CPU, 1 thread",
-             fmt(head), fmt(["-" * w for w in widths])]
+    fmt = lambda cells: "  ".join(
+        c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+    )  # noqa: E731
+    what = (
+        f"trained on {result['data']} ({result['epochs']} epochs max)"
+        if trained
+        else "random weights"
+    )
+    lines = [
+        f"compare: hidden {','.join(map(str, result['hidden']))}, {result['features']} feature(s), {what}; "
+        f"step latency over {result['steps']} steps (Stream.step; window models: WindowStream.step), CPU, 1 thread",
+        fmt(head),
+        fmt(["-" * w for w in widths]),
+    ]
     return "\n".join(lines + [fmt(r) for r in rows])
 
 
@@ -206,12 +293,20 @@ def plot(result: dict, path: str | Path) -> Path:
     axes[1].set_title("ONNX file size (KiB)")
     p50 = [r["step_us"]["p50"] for r in rows]
     p99 = [r["step_us"]["p99"] for r in rows]
-    axes[2].bar(names, p50, color=colors, yerr=[[0] * len(rows), [b - a for a, b in zip(p50, p99)]], capsize=4)
+    axes[2].bar(
+        names,
+        p50,
+        color=colors,
+        yerr=[[0] * len(rows), [b - a for a, b in zip(p50, p99)]],
+        capsize=4,
+    )
     axes[2].set_title("step latency (us, p50; bar to p99)")
     axes[2].set_yscale("log")  # a window model re-runs its whole window: orders of magnitude apart
     if trained:
         axes[3].bar(names, [r["test_mse"] for r in rows], color=colors)
-        axes[3].axhline(rows[0]["naive_mse"], color="black", linestyle="--", label="naive last value")
+        axes[3].axhline(
+            rows[0]["naive_mse"], color="black", linestyle="--", label="naive last value"
+        )
         axes[3].set_title("test MSE")
         axes[3].legend(loc="upper right")
     for ax in axes:

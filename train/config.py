@@ -42,9 +42,15 @@ class TrainConfig:
     arch: str = "lstm"  # recurrent cell: "rnn", "lstm" or "gru"
     hidden: tuple[int, ...] = (64, 64)  # hidden size of each stacked layer, bottom to top
     dropout: float = 0.0  # dropout between recurrent layers
-    norm: str = "none"  # "batch": BatchNorm1d between recurrent layers (--arch gru --norm batch: GRU-BN)
-    bidirectional: bool = False  # forward + backward layers: a window model (not steppable), trained many-to-one
-    attention: bool = False  # attention pooling over time before the head (its online softmax streams as state)
+    norm: str = (
+        "none"  # "batch": BatchNorm1d between recurrent layers (--arch gru --norm batch: GRU-BN)
+    )
+    bidirectional: bool = (
+        False  # forward + backward layers: a window model (not steppable), trained many-to-one
+    )
+    attention: bool = (
+        False  # attention pooling over time before the head (its online softmax streams as state)
+    )
     # ---- optimisation -----------------------------------------------------------------
     epochs: int = 30  # upper bound on passes over the training windows
     batch_size: int = 64  # windows per optimiser step
@@ -61,7 +67,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
-        self.features, self.targets, self.columns = tuple(self.features), tuple(self.targets), tuple(self.columns)
+        self.features, self.targets, self.columns = (
+            tuple(self.features),
+            tuple(self.targets),
+            tuple(self.columns),
+        )
         self.hidden = tuple(self.hidden)
         self.validate()
 
@@ -77,13 +87,21 @@ class TrainConfig:
         if self.norm not in NORMS:
             raise UsageError(f"--norm {self.norm!r} is unknown; choose one of {', '.join(NORMS)}")
         if self.norm != "none" and len(self.hidden) < 2:
-            raise UsageError(f"--norm {self.norm} normalises between recurrent layers; give at least two --hidden sizes, like 64,64")
+            raise UsageError(
+                f"--norm {self.norm} normalises between recurrent layers; give at least two --hidden sizes, like 64,64"
+            )
         if self.attention and self.bidirectional:
-            raise UsageError("--attention pools causally, step by step; it does not combine with --bidirectional (drop one)")
+            raise UsageError(
+                "--attention pools causally, step by step; it does not combine with --bidirectional (drop one)"
+            )
         if self.scaler not in SCALERS:
-            raise UsageError(f"--scaler {self.scaler!r} is unknown; choose one of {', '.join(SCALERS)}")
+            raise UsageError(
+                f"--scaler {self.scaler!r} is unknown; choose one of {', '.join(SCALERS)}"
+            )
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
-            raise UsageError(f"--hidden {self.hidden!r} must be positive integers; give layer sizes like 64,64")
+            raise UsageError(
+                f"--hidden {self.hidden!r} must be positive integers; give layer sizes like 64,64"
+            )
         _at_least("--window", self.window, 1)
         _at_least("--stride", self.stride, 1)
         _at_least("--epochs", self.epochs, 1)
@@ -94,7 +112,9 @@ class TrainConfig:
             if not 0.0 < v < 1.0:
                 raise UsageError(f"{name} {v} must be a fraction between 0 and 1, like 0.15")
         if self.train_frac <= 0.0:
-            raise UsageError(f"--val {self.val_frac} + --test {self.test_frac} leave nothing to train on; keep their sum below 1")
+            raise UsageError(
+                f"--val {self.val_frac} + --test {self.test_frac} leave nothing to train on; keep their sum below 1"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise UsageError(f"--dropout {self.dropout} must be in [0, 1), like 0.2")
         if not self.lr > 0.0:
@@ -102,7 +122,9 @@ class TrainConfig:
         if not self.clip >= 0.0:
             raise UsageError(f"--clip {self.clip} must be >= 0 (0 turns clipping off)")
         if not self.anomaly_threshold > 0.0:
-            raise UsageError(f"--anomaly-threshold {self.anomaly_threshold} must be positive, like 4.0")
+            raise UsageError(
+                f"--anomaly-threshold {self.anomaly_threshold} must be positive, like 4.0"
+            )
 
     def to_dict(self) -> dict:
         """Plain JSON-able values, for the checkpoint and the report."""
@@ -122,7 +144,9 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     for part in text.split(","):
         part = part.strip()
         if not part.isdigit() or int(part) < 1:
-            raise UsageError(f"--hidden {text!r}: {part!r} is not a positive integer; give layer sizes like 64,64")
+            raise UsageError(
+                f"--hidden {text!r}: {part!r} is not a positive integer; give layer sizes like 64,64"
+            )
         sizes.append(int(part))
     return tuple(sizes)
 
@@ -133,7 +157,9 @@ def parse_names(text: str | None, option: str) -> tuple[str, ...]:
         return ()
     names = tuple(n.strip() for n in text.split(","))
     if any(not n for n in names):
-        raise UsageError(f"{option} {text!r} has an empty name; give column names like temp,humidity")
+        raise UsageError(
+            f"{option} {text!r} has an empty name; give column names like temp,humidity"
+        )
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise UsageError(f"{option} {text!r} names {', '.join(dupes)} twice; give each column once")

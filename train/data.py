@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
 from edgernn.errors import DataError, UsageError
-from edgernn.feeds.synth import COLUMNS as SYNTH_COLUMNS, sensor_signal
+from edgernn.feeds.synth import COLUMNS as SYNTH_COLUMNS
+from edgernn.feeds.synth import sensor_signal
 
 SYNTH_DEFAULTS = {"n": 10_000, "seed": 0}
 
@@ -47,13 +48,19 @@ class Table:
 
     def row_name(self, i: int) -> str:
         """``"sensors.csv line 12"`` or ``"data.npy row 11"`` for row index ``i``."""
-        return f"{self.where} line {self.lines[i]}" if self.lines is not None else f"{self.where} row {i}"
+        return (
+            f"{self.where} line {self.lines[i]}"
+            if self.lines is not None
+            else f"{self.where} row {i}"
+        )
 
     def require(self, name: str, option: str) -> None:
         """DataError naming ``name`` and the columns there are, if the table lacks it."""
         if name not in self.columns:
             have = ", ".join(self.names)
-            raise DataError(f"{self.where} has no column {name!r} (from {option}); its columns are: {have}")
+            raise DataError(
+                f"{self.where} has no column {name!r} (from {option}); its columns are: {have}"
+            )
 
 
 @dataclass
@@ -71,26 +78,38 @@ def load_table(source: str, columns: Sequence[str] = ()) -> Table:
         return _synth_table(source)
     path = Path(source)
     if not path.is_file():
-        raise DataError(f"data file {source!r} does not exist; pass a .csv or .npy path, or synth:sensor")
+        raise DataError(
+            f"data file {source!r} does not exist; pass a .csv or .npy path, or synth:sensor"
+        )
     if path.suffix.lower() == ".npy":
         return _npy_table(path, tuple(columns))
     if columns:
-        raise UsageError(f"--columns names the columns of a .npy file; {source!r} is a CSV with its own header")
+        raise UsageError(
+            f"--columns names the columns of a .npy file; {source!r} is a CSV with its own header"
+        )
     return _csv_table(path)
 
 
 def _source(kind: str, path: Path) -> dict:
-    return {"kind": kind, "path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return {
+        "kind": kind,
+        "path": str(path),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
 
 
 def _synth_table(source: str) -> Table:
     parts = urlsplit(source)
     if parts.path != "sensor":
-        raise UsageError(f"--data {source!r}: unknown synthetic source {parts.path!r}; use synth:sensor")
+        raise UsageError(
+            f"--data {source!r}: unknown synthetic source {parts.path!r}; use synth:sensor"
+        )
     params = dict(SYNTH_DEFAULTS)
     for k, v in parse_qsl(parts.query, keep_blank_values=True):
         if k not in params or not v.isdigit():
-            raise UsageError(f"--data {source!r}: bad parameter {k}={v!r}; use synth:sensor?n=20000&seed=3")
+            raise UsageError(
+                f"--data {source!r}: bad parameter {k}={v!r}; use synth:sensor?n=20000&seed=3"
+            )
         params[k] = int(v)
     signal = sensor_signal(params["n"], seed=params["seed"])
     cols = {c: signal[c].astype(np.float64) for c in SYNTH_COLUMNS}
@@ -101,14 +120,20 @@ def _npy_table(path: Path, columns: tuple[str, ...]) -> Table:
     try:
         a = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as e:
-        raise DataError(f"{path} is not a readable .npy array ({e}); save it with numpy.save") from e
+        raise DataError(
+            f"{path} is not a readable .npy array ({e}); save it with numpy.save"
+        ) from e
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2 or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise DataError(f"{path} holds a {a.ndim}-D {a.dtype} array; save a 2-D numeric array (rows = time steps)")
+        raise DataError(
+            f"{path} holds a {a.ndim}-D {a.dtype} array; save a 2-D numeric array (rows = time steps)"
+        )
     names = columns or tuple(f"col{i}" for i in range(a.shape[1]))
     if len(names) != a.shape[1]:
-        raise UsageError(f"--columns gives {len(names)} names but {path} has {a.shape[1]} columns; name each once")
+        raise UsageError(
+            f"--columns gives {len(names)} names but {path} has {a.shape[1]} columns; name each once"
+        )
     cols = {n: a[:, i].astype(np.float64) for i, n in enumerate(names)}
     return Table(names, cols, str(path), source={**_source("npy", path), "rows": len(a)})
 
@@ -120,14 +145,18 @@ def _csv_table(path: Path) -> Table:
             header = [h.strip() for h in next(reader, [])]
             rows, lines = _csv_rows(reader, path, len(header))
     except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not a UTF-8 text CSV ({e.reason}); pass a CSV or a .npy file") from e
+        raise DataError(
+            f"{path} is not a UTF-8 text CSV ({e.reason}); pass a CSV or a .npy file"
+        ) from e
     except csv.Error as e:
         raise DataError(f"{path} is not a well-formed CSV ({e}); fix the file") from e
     if not header or not any(header):
         raise DataError(f"{path} is empty; the first line must be a header naming the columns")
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes or "" in header:
-        raise DataError(f"{path} header has empty or repeated column names ({', '.join(dupes) or 'empty'}); name each column once")
+        raise DataError(
+            f"{path} header has empty or repeated column names ({', '.join(dupes) or 'empty'}); name each column once"
+        )
     cols = {h: [r[i] for r in rows] for i, h in enumerate(header)}
     return Table(tuple(header), cols, str(path), lines, {**_source("csv", path), "rows": len(rows)})
 
@@ -138,7 +167,9 @@ def _csv_rows(reader, path: Path, width: int) -> tuple[list[list[str]], list[int
         if not row:  # blank line
             continue
         if len(row) != width:
-            raise DataError(f"{path} line {reader.line_num} has {len(row)} cells but the header has {width}; fix that row")
+            raise DataError(
+                f"{path} line {reader.line_num} has {len(row)} cells but the header has {width}; fix that row"
+            )
         rows.append(row)
         lines.append(reader.line_num)
     return rows, lines
@@ -180,7 +211,9 @@ def time_column(table: Table, name: str) -> np.ndarray:
         try:
             t = datetime.fromisoformat(str(v).strip())
         except ValueError:
-            raise DataError(f"{table.row_name(i)}, column {name!r}: {v!r} is neither a number nor an ISO-8601 time; fix that row") from None
+            raise DataError(
+                f"{table.row_name(i)}, column {name!r}: {v!r} is neither a number nor an ISO-8601 time; fix that row"
+            ) from None
         out[i] = (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
     return out
 
@@ -215,7 +248,9 @@ def _groups(table: Table, key: str | None) -> list[tuple[str, np.ndarray]]:
     keys = np.asarray([str(v).strip() for v in table.columns[key]])
     empty = np.flatnonzero(keys == "")
     if empty.size:
-        raise DataError(f"{table.row_name(int(empty[0]))}, column {key!r} (--key) is empty; give every row a key")
+        raise DataError(
+            f"{table.row_name(int(empty[0]))}, column {key!r} (--key) is empty; give every row a key"
+        )
     uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     order = np.argsort(first)
     rows = np.argsort(inverse, kind="stable")  # rows grouped by key, file order within

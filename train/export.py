@@ -30,9 +30,9 @@ import logging
 import os
 import secrets
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import onnx
@@ -43,17 +43,47 @@ import edgernn
 from edgernn.errors import DataError, ExportError, UsageError
 from edgernn.signature import METADATA_KEY, Signature, StateSpec, TensorSpec
 from edgernn.train.checkpoint import FORECAST, Checkpoint, checkpoint_kind, load_checkpoint
-from edgernn.train.parity import (BATCH, TIME, GraphNames, ParityResult, check_parity, declared_shape_problems,
-                                  input_maker, is_causal, max_abs_error, random_case, run_stepwise, short_reason,
-                                  torch_runner)
-from edgernn.train.quantize import (DEFAULT_STEPS, DEFAULT_TOLERANCE, FP16, INT8, Reduced, ReduceConfig, check_loaded,
-                                    reduce_graph, with_record)
+from edgernn.train.parity import (
+    BATCH,
+    TIME,
+    GraphNames,
+    ParityResult,
+    check_parity,
+    declared_shape_problems,
+    input_maker,
+    is_causal,
+    max_abs_error,
+    random_case,
+    run_stepwise,
+    short_reason,
+    torch_runner,
+)
+from edgernn.train.quantize import (
+    DEFAULT_STEPS,
+    DEFAULT_TOLERANCE,
+    FP16,
+    INT8,
+    ReduceConfig,
+    Reduced,
+    check_loaded,
+    reduce_graph,
+    with_record,
+)
 
 EXPORTERS = ("torchscript", "dynamo")
 QUANTIZE = ("int8",)
 PRECISIONS = ("fp32", "fp16")
-_NOISY_LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "torch._export", "torch.fx",
-                  "torch._subclasses", "torch.utils._sympy", "onnxscript", "onnx_ir")
+_NOISY_LOGGERS = (
+    "torch.onnx",
+    "torch.export",
+    "torch._dynamo",
+    "torch._export",
+    "torch.fx",
+    "torch._subclasses",
+    "torch.utils._sympy",
+    "onnxscript",
+    "onnx_ir",
+)
 
 
 @dataclass(frozen=True)
@@ -65,36 +95,62 @@ class ExportConfig:
     state_input: str = "state_in.{}"  # name of state input N (format with N)
     state_output: str = "state_out.{}"  # name of state output N (format with N)
     opset: int = 17  # ONNX opset; 17 has LSTM/GRU/RNN as single ops and loads on ORT >= 1.14
-    tolerance: float = 1e-5  # max abs error vs PyTorch over y and every state, model units (ONNX Runtime)
+    tolerance: float = (
+        1e-5  # max abs error vs PyTorch over y and every state, model units (ONNX Runtime)
+    )
     reference_tolerance: float | None = None  # the same for onnx.reference (None: ``tolerance``)
-    verify_shapes: tuple[tuple[int, int], ...] = ((1, 1), (1, 50), (4, 7))  # (batch, length) checked
+    verify_shapes: tuple[tuple[int, int], ...] = (
+        (1, 1),
+        (1, 50),
+        (4, 7),
+    )  # (batch, length) checked
     trace_shape: tuple[int, int] = (2, 3)  # tracing example; batch, length >= 2 keep axes dynamic
     state_scale: float = 0.5  # std of random initial states in verification (zeros are run too)
     exporters: tuple[str, ...] = EXPORTERS  # tried in order; the first graph that verifies wins
     seed: int = 0  # seed of the random verification inputs
-    quantize: str | None = None  # None | "int8": dynamic int8 weights after verification (CPU provider; see quantize.py)
-    precision: str = "fp32"  # "fp32" | "fp16": float16 recurrent layers, float32 I/O and states (CUDA provider)
-    quant_tolerance: float = DEFAULT_TOLERANCE  # max RMS forecast change vs float32, fraction of the target's scale
-    quant_steps: int = DEFAULT_STEPS  # length of the stateful float32-vs-reduced comparison (batch 1)
+    quantize: str | None = (
+        None  # None | "int8": dynamic int8 weights after verification (CPU provider; see quantize.py)
+    )
+    precision: str = (
+        "fp32"  # "fp32" | "fp16": float16 recurrent layers, float32 I/O and states (CUDA provider)
+    )
+    quant_tolerance: float = (
+        DEFAULT_TOLERANCE  # max RMS forecast change vs float32, fraction of the target's scale
+    )
+    quant_steps: int = (
+        DEFAULT_STEPS  # length of the stateful float32-vs-reduced comparison (batch 1)
+    )
     force: bool = False  # write a reduced graph over quant_tolerance or unmeasured; never overrides float32 parity
 
     def __post_init__(self) -> None:
         unknown = [e for e in self.exporters if e not in EXPORTERS]
         if unknown or not self.exporters:
-            raise UsageError(f"unknown exporter(s) {unknown or '(none given)'}; choose from {', '.join(EXPORTERS)}")
+            raise UsageError(
+                f"unknown exporter(s) {unknown or '(none given)'}; choose from {', '.join(EXPORTERS)}"
+            )
         if not self.tolerance >= 0:
             raise UsageError(f"tolerance must be >= 0, got {self.tolerance}")
         if min(self.trace_shape) < 2:
-            raise UsageError(f"trace_shape needs batch and length >= 2 (1 fixes that axis), got {self.trace_shape}")
+            raise UsageError(
+                f"trace_shape needs batch and length >= 2 (1 fixes that axis), got {self.trace_shape}"
+            )
         if not self.verify_shapes or min(min(s) for s in self.verify_shapes) < 1:
-            raise UsageError(f"verify_shapes must be positive (batch, length) pairs, got {self.verify_shapes}")
+            raise UsageError(
+                f"verify_shapes must be positive (batch, length) pairs, got {self.verify_shapes}"
+            )
         if self.quantize not in (None, *QUANTIZE):
-            raise UsageError(f"unknown --quantize {self.quantize!r}; choose {', '.join(QUANTIZE)} (or leave it out)")
+            raise UsageError(
+                f"unknown --quantize {self.quantize!r}; choose {', '.join(QUANTIZE)} (or leave it out)"
+            )
         if self.precision not in PRECISIONS:
-            raise UsageError(f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+            raise UsageError(
+                f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}"
+            )
         if self.quantize and self.precision == "fp16":
-            raise UsageError("--quantize int8 and --precision fp16 cannot be combined (int8 is for the CPU provider, "
-                             "fp16 for CUDA); pick one")
+            raise UsageError(
+                "--quantize int8 and --precision fp16 cannot be combined (int8 is for the CPU provider, "
+                "fp16 for CUDA); pick one"
+            )
         self.reduction()  # checks quant_tolerance and quant_steps
 
     def reduction(self) -> ReduceConfig | None:
@@ -102,12 +158,17 @@ class ExportConfig:
         mode = INT8 if self.quantize else FP16 if self.precision == "fp16" else None
         if mode is None:
             return None
-        return ReduceConfig(mode, self.quant_tolerance, self.quant_steps, self.force, seed=self.seed)
+        return ReduceConfig(
+            mode, self.quant_tolerance, self.quant_steps, self.force, seed=self.seed
+        )
 
     def names(self, n_states: int) -> GraphNames:
-        return GraphNames(self.input_name, self.output_name,
-                          tuple(self.state_input.format(i) for i in range(n_states)),
-                          tuple(self.state_output.format(i) for i in range(n_states)))
+        return GraphNames(
+            self.input_name,
+            self.output_name,
+            tuple(self.state_input.format(i) for i in range(n_states)),
+            tuple(self.state_output.format(i) for i in range(n_states)),
+        )
 
 
 @dataclass
@@ -127,11 +188,18 @@ class Candidate:
         cases = [asdict(c) for c in self.parity.cases] if self.parity else []
         for c in cases:  # inf (could not run) is not JSON
             c.update({k: None for k in ("step_error", "chunk_error") if not np.isfinite(c[k])})
-        return {"exporter": self.exporter, "passed": self.passed, "problem": self.problem, "cases": cases}
+        return {
+            "exporter": self.exporter,
+            "passed": self.passed,
+            "problem": self.problem,
+            "cases": cases,
+        }
 
 
 # ---- public entry points -------------------------------------------------------------------
-def export_checkpoint(path: str | Path, out: str | Path, config: ExportConfig = ExportConfig()) -> Signature:
+def export_checkpoint(
+    path: str | Path, out: str | Path, config: ExportConfig = ExportConfig()
+) -> Signature:
     """Load ``path`` (a checkpoint.pt of any task) and export it to ``out``; see ``export_model``.
 
     A char LM, classifier or seq2seq checkpoint goes through its own task's exporter (graph names
@@ -141,24 +209,34 @@ def export_checkpoint(path: str | Path, out: str | Path, config: ExportConfig = 
     if kind == FORECAST:
         return export_model(load_checkpoint(path), out, config)
     if config.reduction() is not None:
-        raise UsageError(f"--quantize / --precision fp16 are supported for forecasters; {Path(path).name} is a {kind} "
-                         "checkpoint: export it in float32")
+        raise UsageError(
+            f"--quantize / --precision fp16 are supported for forecasters; {Path(path).name} is a {kind} "
+            "checkpoint: export it in float32"
+        )
     if config.tolerance != ExportConfig.tolerance:
-        raise UsageError(f"--tolerance applies to forecasters; a {kind} export holds ONNX Runtime to its own "
-                         f"{ExportConfig.tolerance:g}: drop --tolerance")
+        raise UsageError(
+            f"--tolerance applies to forecasters; a {kind} export holds ONNX Runtime to its own "
+            f"{ExportConfig.tolerance:g}: drop --tolerance"
+        )
     from edgernn.train import charlm, classify, seq2seq
 
     if kind == seq2seq.KIND:
         return seq2seq.export_seq2seq(*seq2seq.load_seq2seq(path), out)[0]
-    exporters = {charlm.KIND: (charlm.load_charlm, charlm.export_charlm),
-                 classify.KIND: (classify.load_classifier, classify.export_classifier)}
+    exporters = {
+        charlm.KIND: (charlm.load_charlm, charlm.export_charlm),
+        classify.KIND: (classify.load_classifier, classify.export_classifier),
+    }
     if kind not in exporters:
-        raise DataError(f"{Path(path).name} is a {kind!r} checkpoint, which this edgernn cannot export; upgrade edgernn")
+        raise DataError(
+            f"{Path(path).name} is a {kind!r} checkpoint, which this edgernn cannot export; upgrade edgernn"
+        )
     load, export = exporters[kind]
     return export(*load(path), out)
 
 
-def export_model(checkpoint: Checkpoint, out: str | Path, config: ExportConfig = ExportConfig()) -> Signature:
+def export_model(
+    checkpoint: Checkpoint, out: str | Path, config: ExportConfig = ExportConfig()
+) -> Signature:
     """Export, verify and write ``checkpoint`` to ``out``; the signature written into the graph.
 
     Raises ``ExportError`` (with the per-shape report) when no exporter passes, or when the
@@ -169,12 +247,20 @@ def export_model(checkpoint: Checkpoint, out: str | Path, config: ExportConfig =
     if out.is_dir():
         raise UsageError(f"--out {str(out)!r} is a directory; pass a file path such as model.onnx")
     _check_consistent(checkpoint)
-    return export_module(checkpoint.model.eval(), out, config,
-                         lambda names, tried: build_signature(checkpoint, names, config, tried))
+    return export_module(
+        checkpoint.model.eval(),
+        out,
+        config,
+        lambda names, tried: build_signature(checkpoint, names, config, tried),
+    )
 
 
-def export_module(model: torch.nn.Module, out: Path, config: ExportConfig,
-                  make_signature: Callable[[GraphNames, list["Candidate"]], Signature]) -> Signature:
+def export_module(
+    model: torch.nn.Module,
+    out: Path,
+    config: ExportConfig,
+    make_signature: Callable[[GraphNames, list[Candidate]], Signature],
+) -> Signature:
     """Export ``model`` (``forward(x, *states)``, ``state_shapes()``) with each exporter until one
     verifies, then write it with the signature ``make_signature(names, tried)`` (see ``export_model``).
     Token models (``model.config.vocab_size``) are verified on random token ids (``parity.input_maker``)."""
@@ -193,16 +279,26 @@ def export_module(model: torch.nn.Module, out: Path, config: ExportConfig,
     reduction = config.reduction()
     if reduction is not None:
         return _write_reduced(tried[-1].graph, signature, out, reduction)
-    _write_verified(tried[-1].graph, signature, out, lambda path, sig: _check_runtime(path, sig, model, config))
+    _write_verified(
+        tried[-1].graph, signature, out, lambda path, sig: _check_runtime(path, sig, model, config)
+    )
     return signature
 
 
 # ---- exporting -----------------------------------------------------------------------------
-def export_graph(exporter: str, model: torch.nn.Module, names: GraphNames, config: ExportConfig) -> onnx.ModelProto:
+def export_graph(
+    exporter: str, model: torch.nn.Module, names: GraphNames, config: ExportConfig
+) -> onnx.ModelProto:
     """Run one exporter quietly on a (batch >= 2, length >= 2) example; the graph, unverified."""
     batch, length = config.trace_shape
-    x, states = random_case(model.state_shapes(), input_maker(model), batch, length,
-                            np.random.default_rng(config.seed), config.state_scale)
+    x, states = random_case(
+        model.state_shapes(),
+        input_maker(model),
+        batch,
+        length,
+        np.random.default_rng(config.seed),
+        config.state_scale,
+    )
     example = (torch.from_numpy(x), *(torch.from_numpy(s) for s in states))
     with _quiet():
         if exporter == "torchscript":
@@ -211,12 +307,22 @@ def export_graph(exporter: str, model: torch.nn.Module, names: GraphNames, confi
 
 
 def _export_torchscript(model, example: tuple, names: GraphNames, opset: int) -> onnx.ModelProto:
-    out_axes = {0: BATCH, 1: TIME} if is_causal(model) else {0: BATCH}  # a window model's y: (B, 1, O)
+    out_axes = (
+        {0: BATCH, 1: TIME} if is_causal(model) else {0: BATCH}
+    )  # a window model's y: (B, 1, O)
     axes = {names.input: {0: BATCH, 1: TIME}, names.output: out_axes}
     axes.update({n: {1: BATCH} for n in (*names.state_inputs, *names.state_outputs)})
     buf = io.BytesIO()
-    torch.onnx.export(model, example, buf, dynamo=False, opset_version=opset, dynamic_axes=axes,
-                      input_names=[names.input, *names.state_inputs], output_names=names.fetches)
+    torch.onnx.export(
+        model,
+        example,
+        buf,
+        dynamo=False,
+        opset_version=opset,
+        dynamic_axes=axes,
+        input_names=[names.input, *names.state_inputs],
+        output_names=names.fetches,
+    )
     return onnx.load_from_string(buf.getvalue())
 
 
@@ -224,12 +330,22 @@ def _export_dynamo(model, example: tuple, names: GraphNames, opset: int) -> onnx
     from torch.export import Dim
 
     batch, time = Dim(BATCH), Dim(TIME)
-    shapes = ({0: batch, 1: time}, tuple({1: batch} for _ in names.state_inputs))  # forward(x, *states)
+    shapes = (
+        {0: batch, 1: time},
+        tuple({1: batch} for _ in names.state_inputs),
+    )  # forward(x, *states)
     if not names.state_inputs:  # a window model: forward(x)
         shapes = ({0: batch, 1: time},)
-    program = torch.onnx.export(model, example, dynamo=True, opset_version=opset, dynamic_shapes=shapes,
-                                input_names=[names.input, *names.state_inputs], output_names=names.fetches,
-                                verbose=False)
+    program = torch.onnx.export(
+        model,
+        example,
+        dynamo=True,
+        opset_version=opset,
+        dynamic_shapes=shapes,
+        input_names=[names.input, *names.state_inputs],
+        output_names=names.fetches,
+        verbose=False,
+    )
     return program.model_proto
 
 
@@ -242,7 +358,11 @@ def _quiet() -> Iterator[None]:
     try:
         for lg in loggers:
             lg.setLevel(logging.CRITICAL)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(sink),
+            contextlib.redirect_stderr(sink),
+        ):
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -251,7 +371,9 @@ def _quiet() -> Iterator[None]:
 
 
 # ---- verifying -----------------------------------------------------------------------------
-def try_exporter(exporter: str, model: torch.nn.Module, names: GraphNames, config: ExportConfig) -> Candidate:
+def try_exporter(
+    exporter: str, model: torch.nn.Module, names: GraphNames, config: ExportConfig
+) -> Candidate:
     """Export with one exporter and verify the graph: declared axes and numeric parity."""
     try:
         graph = export_graph(exporter, model, names, config)
@@ -259,15 +381,28 @@ def try_exporter(exporter: str, model: torch.nn.Module, names: GraphNames, confi
         return Candidate(exporter, problem=f"export raised {short_reason(e)}")
     fixed = declared_shape_problems(graph, names, model)
     try:
-        parity = check_parity(model, graph, names, shapes=config.verify_shapes, tolerance=config.tolerance,
-                              state_scale=config.state_scale, seed=config.seed,
-                              reference_tolerance=config.reference_tolerance, stepwise=is_causal(model))
+        parity = check_parity(
+            model,
+            graph,
+            names,
+            shapes=config.verify_shapes,
+            tolerance=config.tolerance,
+            state_scale=config.state_scale,
+            seed=config.seed,
+            reference_tolerance=config.reference_tolerance,
+            stepwise=is_causal(model),
+        )
     except Exception as e:  # ORT cannot even load the graph
-        return Candidate(exporter, graph, problem=f"onnxruntime cannot load the graph ({short_reason(e)})")
+        return Candidate(
+            exporter, graph, problem=f"onnxruntime cannot load the graph ({short_reason(e)})"
+        )
     problems = [f"declares {p}" for p in fixed]
     broken = [c for c in parity.cases if c.failure]
     if broken:
-        problems.insert(0, f"{broken[0].backend} cannot run it at batch {broken[0].batch}, length {broken[0].length}")
+        problems.insert(
+            0,
+            f"{broken[0].backend} cannot run it at batch {broken[0].batch}, length {broken[0].length}",
+        )
     elif not parity.passed:
         worst = max(c.error for c in parity.cases)
         problems.insert(0, f"max abs error {worst:.1e} > tolerance {config.tolerance:.0e}")
@@ -279,15 +414,21 @@ def _check_consistent(checkpoint: Checkpoint) -> None:
     try:
         facts = (raw["arch"], tuple(raw["layers"]), len(raw["features"]), len(raw["targets"]))
     except KeyError as e:
-        raise DataError(f"the checkpoint's signature lacks {e.args[0]!r}; re-save it with `edgernn train`") from e
+        raise DataError(
+            f"the checkpoint's signature lacks {e.args[0]!r}; re-save it with `edgernn train`"
+        ) from e
     if facts != (cfg.arch, tuple(cfg.hidden), cfg.n_features, cfg.n_targets):
-        raise DataError(f"the checkpoint's signature {facts} does not match its model "
-                        f"{(cfg.arch, tuple(cfg.hidden), cfg.n_features, cfg.n_targets)}; re-save it with `edgernn train`")
+        raise DataError(
+            f"the checkpoint's signature {facts} does not match its model "
+            f"{(cfg.arch, tuple(cfg.hidden), cfg.n_features, cfg.n_targets)}; re-save it with `edgernn train`"
+        )
 
 
 def _failure(tried: list[Candidate], out: Path, config: ExportConfig) -> ExportError:
-    lines = [f"export failed: no exporter's graph passed verification against PyTorch (tolerance {config.tolerance:g}; "
-             f"tried {', '.join(c.exporter for c in tried)}); nothing was written to {str(out)!r}"]
+    lines = [
+        f"export failed: no exporter's graph passed verification against PyTorch (tolerance {config.tolerance:g}; "
+        f"tried {', '.join(c.exporter for c in tried)}); nothing was written to {str(out)!r}"
+    ]
     for c in tried:
         lines.append(f"  {c.exporter}: {c.problem}")
         lines += [f"    {line}" for line in (c.parity.report_lines() if c.parity else [])]
@@ -297,21 +438,32 @@ def _failure(tried: list[Candidate], out: Path, config: ExportConfig) -> ExportE
 
 
 # ---- the signature and the file ------------------------------------------------------------
-def build_signature(checkpoint: Checkpoint, names: GraphNames, config: ExportConfig,
-                    tried: list[Candidate]) -> Signature:
+def build_signature(
+    checkpoint: Checkpoint, names: GraphNames, config: ExportConfig, tried: list[Candidate]
+) -> Signature:
     """The checkpoint's training-time fields plus graph names, states and measured parity."""
     raw, model = checkpoint.signature, checkpoint.model
     n_f, n_t = model.config.n_features, model.config.n_targets
     causal, window = is_causal(model), int(raw.get("window", 0))
     if not causal and window < 1:
-        raise DataError("a window model (bidirectional) needs the training window in its signature ('window' >= 1); "
-                        "re-save it with `edgernn train`")
+        raise DataError(
+            "a window model (bidirectional) needs the training window in its signature ('window' >= 1); "
+            "re-save it with `edgernn train`"
+        )
     signature = Signature(
-        task=raw.get("task", "forecast"), arch=raw["arch"], layers=tuple(raw["layers"]),
-        features=tuple(raw["features"]), targets=tuple(raw["targets"]),
-        states=tuple(StateSpec(i, o, tuple(s)) for i, o, s in zip(names.state_inputs, names.state_outputs, model.state_shapes())),
-        input_scaler=checkpoint.input_scaler, target_scaler=checkpoint.target_scaler,
-        window=window, causal=causal,
+        task=raw.get("task", "forecast"),
+        arch=raw["arch"],
+        layers=tuple(raw["layers"]),
+        features=tuple(raw["features"]),
+        targets=tuple(raw["targets"]),
+        states=tuple(
+            StateSpec(i, o, tuple(s))
+            for i, o, s in zip(names.state_inputs, names.state_outputs, model.state_shapes())
+        ),
+        input_scaler=checkpoint.input_scaler,
+        target_scaler=checkpoint.target_scaler,
+        window=window,
+        causal=causal,
         inputs=(TensorSpec(names.input, (BATCH, TIME, n_f)),),
         outputs=(TensorSpec(names.output, (BATCH, TIME if causal else 1, n_t)),),
         anomaly_threshold=float(raw.get("anomaly_threshold", 4.0)),
@@ -331,14 +483,19 @@ def parity_record(tried: list[Candidate], config: ExportConfig) -> dict:
         "reference_tolerance": config.reference_tolerance or config.tolerance,
         "shapes": [list(s) for s in config.verify_shapes],
         "exporter": winner.exporter,
-        "opset": next((o.version for o in winner.graph.opset_import if o.domain in ("", "ai.onnx")), config.opset),
+        "opset": next(
+            (o.version for o in winner.graph.opset_import if o.domain in ("", "ai.onnx")),
+            config.opset,
+        ),
         "reference_max_abs_error": parity.max_error("reference"),
         "method": "onnxruntime and onnx.reference, step by step (state fed back) and one chunk, "
-                  "random and zero initial states, vs PyTorch full sequence",
+        "random and zero initial states, vs PyTorch full sequence",
     }
     if not all(c.stepped for c in parity.cases):
-        record["method"] = "onnxruntime and onnx.reference, one call per whole window (a window model has no state " \
-                           "to step), vs PyTorch's forward on the same window"
+        record["method"] = (
+            "onnxruntime and onnx.reference, one call per whole window (a window model has no state "
+            "to step), vs PyTorch's forward on the same window"
+        )
     if parity.reference_note:
         record["reference_note"] = parity.reference_note
     if len(tried) > 1:
@@ -347,12 +504,20 @@ def parity_record(tried: list[Candidate], config: ExportConfig) -> dict:
 
 
 def versions() -> dict:
-    return {"edgernn": edgernn.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__}
+    return {
+        "edgernn": edgernn.__version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
 
 
-def _write_verified(graph: onnx.ModelProto, signature: Signature, out: Path,
-                    check: Callable[[Path, Signature], None]) -> None:
+def _write_verified(
+    graph: onnx.ModelProto,
+    signature: Signature,
+    out: Path,
+    check: Callable[[Path, Signature], None],
+) -> None:
     """Embed the signature, write a temp file, ``check`` it with the runtime, then move it to ``out``."""
     graph = onnx.ModelProto.FromString(graph.SerializeToString())
     props = [p for p in graph.metadata_props if p.key != METADATA_KEY]
@@ -360,7 +525,9 @@ def _write_verified(graph: onnx.ModelProto, signature: Signature, out: Path,
     graph.metadata_props.extend(props)
     graph.metadata_props.add(key=METADATA_KEY, value=signature.to_json())
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")  # same directory: os.replace is atomic
+    tmp = out.with_name(
+        f".{out.name}.{secrets.token_hex(4)}.tmp"
+    )  # same directory: os.replace is atomic
     try:
         onnx.save(graph, tmp)
         check(tmp, signature)
@@ -369,7 +536,9 @@ def _write_verified(graph: onnx.ModelProto, signature: Signature, out: Path,
         tmp.unlink(missing_ok=True)
 
 
-def _write_reduced(graph: onnx.ModelProto, signature: Signature, out: Path, reduction: ReduceConfig) -> Signature:
+def _write_reduced(
+    graph: onnx.ModelProto, signature: Signature, out: Path, reduction: ReduceConfig
+) -> Signature:
     """The verified float32 graph reduced (int8 / fp16) and measured, then written, or refused."""
     with _quiet():
         reduced = reduce_graph(graph, signature, reduction)
@@ -377,7 +546,9 @@ def _write_reduced(graph: onnx.ModelProto, signature: Signature, out: Path, redu
     if refusal is not None:
         raise refusal
     signature = with_record(signature, reduced.record)
-    _write_verified(reduced.graph, signature, out, lambda path, sig: _check_reduced(path, sig, reduced))
+    _write_verified(
+        reduced.graph, signature, out, lambda path, sig: _check_reduced(path, sig, reduced)
+    )
     return signature
 
 
@@ -385,7 +556,9 @@ def _load_back(path: Path, signature: Signature) -> edgernn.Model:
     """The runtime loads the file (CPU) and reads back exactly the signature written."""
     loaded = edgernn.load(path, provider="cpu")
     if loaded.signature != signature:
-        raise ExportError("export failed: the runtime read back a different signature than was written; nothing was written")
+        raise ExportError(
+            "export failed: the runtime read back a different signature than was written; nothing was written"
+        )
     return loaded
 
 
@@ -397,12 +570,20 @@ def _check_reduced(path: Path, signature: Signature, reduced: Reduced) -> None:
 def _check_runtime(path: Path, signature: Signature, model, config: ExportConfig) -> None:
     """The runtime loads the file, reads the same signature, and gets PyTorch's numbers."""
     loaded = _load_back(path, signature)
-    x, states = random_case(model.state_shapes(), input_maker(model), 4, 7,
-                            np.random.default_rng(config.seed + 1), config.state_scale)
+    x, states = random_case(
+        model.state_shapes(),
+        input_maker(model),
+        4,
+        7,
+        np.random.default_rng(config.seed + 1),
+        config.state_scale,
+    )
     want = torch_runner(model)(x, states)
     error = max_abs_error(loaded.run(x, states), want)
     if is_causal(model):
         error = max(error, max_abs_error(run_stepwise(loaded.run, x, states), want))
     if not error <= config.tolerance:
-        raise ExportError(f"export failed: edgernn.load() of the written graph is off by {error:.1e} "
-                          f"(> {config.tolerance:.0e}) at batch 4, length 7; nothing was written")
+        raise ExportError(
+            f"export failed: edgernn.load() of the written graph is off by {error:.1e} "
+            f"(> {config.tolerance:.0e}) at batch 4, length 7; nothing was written"
+        )

@@ -60,7 +60,11 @@ def predict(model: Forecaster, x: np.ndarray) -> np.ndarray:
     with native_kernels(), torch.no_grad():
         for i in range(0, len(x), EVAL_BATCH):
             outs.append(model(torch.from_numpy(x[i : i + EVAL_BATCH]))[0].numpy())
-    return np.concatenate(outs) if outs else np.empty(x.shape[:2] + (model.config.n_targets,), np.float32)
+    return (
+        np.concatenate(outs)
+        if outs
+        else np.empty(x.shape[:2] + (model.config.n_targets,), np.float32)
+    )
 
 
 def fit(model: Forecaster, train: Windows, val: Windows, cfg: TrainConfig) -> History:
@@ -71,21 +75,39 @@ def fit(model: Forecaster, train: Windows, val: Windows, cfg: TrainConfig) -> Hi
 
 def _fit(model: Forecaster, train: Windows, val: Windows, cfg: TrainConfig) -> History:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=cfg.lr_patience)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="min", factor=0.5, patience=cfg.lr_patience
+    )
     gen = torch.Generator().manual_seed(cfg.seed)
     x, y = torch.from_numpy(train.x), torch.from_numpy(train.y)  # (W, T, F), (W, T, K)
     hist, best_state, waited = History(), None, 0
-    epochs = tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch", file=sys.stderr, disable=not _live(cfg))
+    epochs = tqdm(
+        range(1, cfg.epochs + 1),
+        desc="train",
+        unit="epoch",
+        file=sys.stderr,
+        disable=not _live(cfg),
+    )
     for epoch in epochs:
         hist.lr.append(opt.param_groups[0]["lr"])
         hist.train_loss.append(_train_epoch(model, opt, x, y, cfg, gen, hist.grad_norms))
         hist.val_loss.append(_loss(model, val))
         _check_finite(hist, epoch)
         plateau.step(hist.val_loss[-1])
-        losses = dict(train=f"{hist.train_loss[-1]:.4g}", val=f"{hist.val_loss[-1]:.4g}", lr=f"{hist.lr[-1]:.2g}")
+        losses = dict(
+            train=f"{hist.train_loss[-1]:.4g}",
+            val=f"{hist.val_loss[-1]:.4g}",
+            lr=f"{hist.lr[-1]:.2g}",
+        )
         epochs.set_postfix(losses)
-        if not cfg.quiet and not _live(cfg):  # a log file: one plain line per epoch, no redrawn bars
-            print(f"epoch {epoch}/{cfg.epochs}: " + ", ".join(f"{k} {v}" for k, v in losses.items()), file=sys.stderr, flush=True)
+        if not cfg.quiet and not _live(
+            cfg
+        ):  # a log file: one plain line per epoch, no redrawn bars
+            print(
+                f"epoch {epoch}/{cfg.epochs}: " + ", ".join(f"{k} {v}" for k, v in losses.items()),
+                file=sys.stderr,
+                flush=True,
+            )
         if best_state is None or hist.val_loss[-1] < hist.val_loss[hist.best_epoch - 1]:
             hist.best_epoch, waited = epoch, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -100,8 +122,15 @@ def _fit(model: Forecaster, train: Windows, val: Windows, cfg: TrainConfig) -> H
     return hist
 
 
-def _train_epoch(model: Forecaster, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
-                 gen: torch.Generator, grad_norms: dict[str, list[float]] | None = None) -> float:
+def _train_epoch(
+    model: Forecaster,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: TrainConfig,
+    gen: torch.Generator,
+    grad_norms: dict[str, list[float]] | None = None,
+) -> float:
     """One shuffled pass; returns the mean batch loss. Appends this epoch's mean gradient norm
     per part (before clipping) to ``grad_norms`` when given."""
     model.train()
@@ -109,10 +138,14 @@ def _train_epoch(model: Forecaster, opt: torch.optim.Optimizer, x: torch.Tensor,
     total, batches = 0.0, range(0, len(x), cfg.batch_size)
     parts = grad_parts(model)
     norm_sum = torch.zeros(len(parts), dtype=torch.float64)
-    for i in tqdm(batches, desc="batches", unit="batch", leave=False, file=sys.stderr, disable=not _live(cfg)):
+    for i in tqdm(
+        batches, desc="batches", unit="batch", leave=False, file=sys.stderr, disable=not _live(cfg)
+    ):
         idx = order[i : i + cfg.batch_size]
         opt.zero_grad()
-        loss = nn.functional.mse_loss(*_last_if_window(model, model(x[idx])[0], y[idx]))  # all steps (causal)
+        loss = nn.functional.mse_loss(
+            *_last_if_window(model, model(x[idx])[0], y[idx])
+        )  # all steps (causal)
         loss.backward()
         norm_sum += _part_norms(parts)
         if cfg.clip > 0:
@@ -143,7 +176,11 @@ def _part_norms(parts: dict[str, list[torch.nn.Parameter]]) -> torch.Tensor:
         out = []
         for params in parts.values():
             grads = [p.grad.detach().reshape(-1) for p in params if p.grad is not None]
-            out.append(torch.linalg.vector_norm(torch.cat(grads)).double() if grads else torch.zeros((), dtype=torch.float64))
+            out.append(
+                torch.linalg.vector_norm(torch.cat(grads)).double()
+                if grads
+                else torch.zeros((), dtype=torch.float64)
+            )
         return torch.stack(out)
 
 
@@ -163,4 +200,6 @@ def _last_if_window(model: Forecaster, pred, y):
 
 def _check_finite(hist: History, epoch: int) -> None:
     if not (math.isfinite(hist.train_loss[-1]) and math.isfinite(hist.val_loss[-1])):
-        raise UsageError(f"training diverged (loss is not finite at epoch {epoch}); lower --lr or keep --clip at 1.0")
+        raise UsageError(
+            f"training diverged (loss is not finite at epoch {epoch}); lower --lr or keep --clip at 1.0"
+        )

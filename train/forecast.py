@@ -28,7 +28,9 @@ from edgernn.train.models import Forecaster, ForecasterConfig
 from edgernn.train.report import metrics, plot, skill, write_json
 from edgernn.train.windows import Dataset, prepare_data
 
-UNITS = "user units (inverse-scaled): each window's forecast at its last step vs the true next value"
+UNITS = (
+    "user units (inverse-scaled): each window's forecast at its last step vs the true next value"
+)
 BAD_ROWS = "refused: a non-numeric, empty, NaN or infinite feature/target cell stops training with its line and column"
 
 
@@ -50,30 +52,63 @@ def train_forecast(cfg: TrainConfig) -> TrainResult:
     """Train a forecaster as ``cfg`` says and write its checkpoint, report (and ONNX) into cfg.out."""
     seed_everything(cfg.seed)
     data = prepare_data(cfg)
-    model = Forecaster(ForecasterConfig(cfg.arch, len(data.features), len(data.targets), cfg.hidden, cfg.dropout,
-                                        norm=cfg.norm, bidirectional=cfg.bidirectional, attention=cfg.attention))
+    model = Forecaster(
+        ForecasterConfig(
+            cfg.arch,
+            len(data.features),
+            len(data.targets),
+            cfg.hidden,
+            cfg.dropout,
+            norm=cfg.norm,
+            bidirectional=cfg.bidirectional,
+            attention=cfg.attention,
+        )
+    )
     history = fit(model, data.parts["train"], data.parts["val"], cfg)
-    preds = {p: data.target_scaler.inverse(predict(model, w.x)[:, -1]).astype(np.float64) for p, w in data.parts.items()}
+    preds = {
+        p: data.target_scaler.inverse(predict(model, w.x)[:, -1]).astype(np.float64)
+        for p, w in data.parts.items()
+    }
     val = data.parts["val"]
     gradients = gradients_report(history, input_sensitivity(model, val.x, val.y))
     cfg.out.mkdir(parents=True, exist_ok=True)
     png = cfg.out / "report.png"
-    skipped = plot(png, history, preds["test"], data.parts["test"].actual, data.targets, gradients,
-                   series=data.parts["test"].series)
+    skipped = plot(
+        png,
+        history,
+        preds["test"],
+        data.parts["test"].actual,
+        data.targets,
+        gradients,
+        series=data.parts["test"].series,
+    )
     report = build_report(cfg, data, history, preds, png_skipped=skipped, gradients=gradients)
     signature = build_signature(cfg, data, report)
-    ckpt = save_checkpoint(cfg.out / "checkpoint.pt", model, signature, cfg.to_dict(), report["metrics"])
+    ckpt = save_checkpoint(
+        cfg.out / "checkpoint.pt", model, signature, cfg.to_dict(), report["metrics"]
+    )
     report_json = write_json(cfg.out / "report.json", report)
     onnx = _export(ckpt, cfg.out / "model.onnx", report, report_json) if cfg.export else None
-    return TrainResult(model, history, report, signature, ckpt, report_json, None if skipped else png, onnx)
+    return TrainResult(
+        model, history, report, signature, ckpt, report_json, None if skipped else png, onnx
+    )
 
 
-def build_report(cfg: TrainConfig, data: Dataset, history: History, preds: dict, png_skipped: str | None,
-                 gradients: dict | None = None) -> dict:
+def build_report(
+    cfg: TrainConfig,
+    data: Dataset,
+    history: History,
+    preds: dict,
+    png_skipped: str | None,
+    gradients: dict | None = None,
+) -> dict:
     """report.json: metrics per split, the naive baseline on the same windows, data and training facts,
     and the gradient diagnostics (``edgernn.train.gradients.gradients_report``)."""
     scores = {p: metrics(preds[p], w.actual, data.targets) for p, w in data.parts.items()}
-    naive = {p: metrics(data.parts[p].current, data.parts[p].actual, data.targets) for p in ("val", "test")}
+    naive = {
+        p: metrics(data.parts[p].current, data.parts[p].actual, data.targets)
+        for p in ("val", "test")
+    }
     return {
         "task": "forecast",
         "arch": cfg.arch,
@@ -98,10 +133,18 @@ def build_report(cfg: TrainConfig, data: Dataset, history: History, preds: dict,
             "epochs_run": history.epochs_run,
             "best_epoch": history.best_epoch,
             "stopped_early": history.stopped_early,
-            "history": {"train_loss": history.train_loss, "val_loss": history.val_loss, "lr": history.lr},
+            "history": {
+                "train_loss": history.train_loss,
+                "val_loss": history.val_loss,
+                "lr": history.lr,
+            },
         },
         "gradients": gradients if gradients is not None else gradients_report(history, []),
-        "files": {"checkpoint": "checkpoint.pt", "report_png": None if png_skipped else "report.png", "onnx": None},
+        "files": {
+            "checkpoint": "checkpoint.pt",
+            "report_png": None if png_skipped else "report.png",
+            "onnx": None,
+        },
         "notes": [png_skipped] if png_skipped else [],
         "config": cfg.to_dict(),
         "versions": versions(),
@@ -112,10 +155,18 @@ def build_report(cfg: TrainConfig, data: Dataset, history: History, preds: dict,
 def build_signature(cfg: TrainConfig, data: Dataset, report: dict) -> dict:
     """The signature fields known at training time (names as in ``edgernn.signature.Signature``)."""
     provenance = {
-        "data": {**data.source, "series": data.n_series, "key": cfg.key, "timestamp": cfg.timestamp},
+        "data": {
+            **data.source,
+            "series": data.n_series,
+            "key": cfg.key,
+            "timestamp": cfg.timestamp,
+        },
         "rows": data.rows,
         "windows": report["data"]["windows"],
-        "metrics": {"test": _overall(report["metrics"]["test"]), "naive_test": _overall(report["baseline"]["naive_last_value"]["test"])},
+        "metrics": {
+            "test": _overall(report["metrics"]["test"]),
+            "naive_test": _overall(report["baseline"]["naive_last_value"]["test"]),
+        },
         "versions": report["versions"],
         "created": report["created"],
         "seed": cfg.seed,
@@ -136,7 +187,12 @@ def build_signature(cfg: TrainConfig, data: Dataset, report: dict) -> dict:
 
 
 def versions() -> dict:
-    return {"edgernn": __version__, "torch": str(torch.__version__), "numpy": str(np.__version__), "python": platform.python_version()}
+    return {
+        "edgernn": __version__,
+        "torch": str(torch.__version__),
+        "numpy": str(np.__version__),
+        "python": platform.python_version(),
+    }
 
 
 def _overall(m: dict) -> dict:
@@ -150,7 +206,9 @@ def _export(ckpt: Path, onnx: Path, report: dict, report_json: Path) -> Path:
     except ModuleNotFoundError as e:
         if e.name != "edgernn.train.export":
             raise
-        raise UsageError("this edgernn has no ONNX exporter (edgernn.train.export); rerun with --no-export") from e
+        raise UsageError(
+            "this edgernn has no ONNX exporter (edgernn.train.export); rerun with --no-export"
+        ) from e
     try:
         sig = export_checkpoint(ckpt, onnx)
     except ExportError as e:

@@ -26,8 +26,12 @@ from edgernn.train.models import Forecaster, native_kernels
 SENSITIVITY_WINDOWS = 256  # validation windows averaged over
 
 
-def input_sensitivity(model: Forecaster, x: np.ndarray, y: np.ndarray | None = None,
-                      max_windows: int = SENSITIVITY_WINDOWS) -> list[float]:
+def input_sensitivity(
+    model: Forecaster,
+    x: np.ndarray,
+    y: np.ndarray | None = None,
+    max_windows: int = SENSITIVITY_WINDOWS,
+) -> list[float]:
     """Mean |dL_T / dx_t| for t = 1..T (index 0 = the window's first step, -1 = its last).
 
     ``x`` (W, T, F) model units; ``y`` (W, T, K) targets, or None to use L_T = mean(y_T^2).
@@ -35,13 +39,19 @@ def input_sensitivity(model: Forecaster, x: np.ndarray, y: np.ndarray | None = N
     """
     if len(x) == 0:
         return []
-    xs = torch.from_numpy(np.ascontiguousarray(x[:max_windows], dtype=np.float32)).requires_grad_(True)
+    xs = torch.from_numpy(np.ascontiguousarray(x[:max_windows], dtype=np.float32)).requires_grad_(
+        True
+    )
     was_training = model.training
     model.eval()
     try:
         with native_kernels(), torch.enable_grad():
             last = model(xs)[0][:, -1]  # (B, K)
-            target = torch.zeros_like(last) if y is None else torch.from_numpy(np.asarray(y[:max_windows, -1], np.float32))
+            target = (
+                torch.zeros_like(last)
+                if y is None
+                else torch.from_numpy(np.asarray(y[:max_windows, -1], np.float32))
+            )
             loss = nn.functional.mse_loss(last, target)
             (grad,) = torch.autograd.grad(loss, xs)
     finally:
@@ -63,5 +73,5 @@ def gradients_report(history, sensitivity: list[float]) -> dict:
         "input_sensitivity": list(sensitivity),
         "input_sensitivity_ratio": sensitivity_ratio(sensitivity),
         "notes": "per_layer_norms: mean L2 norm of each part's gradients per epoch, before clipping; "
-                 "input_sensitivity: mean |dL_T/dx_t| over validation windows for t = 1..T (last = the forecast step)",
+        "input_sensitivity: mean |dL_T/dx_t| over validation windows for t = 1..T (last = the forecast step)",
     }

@@ -13,8 +13,8 @@ window at every step (``edgernn.core.window.WindowStream``).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -22,7 +22,10 @@ from torch import nn
 from edgernn.train.attention import AttentionPool
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-NORMS = ("none", "batch")  # between recurrent layers: nothing, or BatchNorm1d (inference statistics when exported)
+NORMS = (
+    "none",
+    "batch",
+)  # between recurrent layers: nothing, or BatchNorm1d (inference statistics when exported)
 
 # Every architecture the project supports, by name -> the ForecasterConfig fields that make it.
 # tests/train/test_architectures.py trains, exports and runs each one, and fails when a cell,
@@ -31,10 +34,16 @@ ARCHITECTURES: dict[str, dict] = {
     "rnn": {"arch": "rnn"},
     "lstm": {"arch": "lstm"},
     "gru": {"arch": "gru"},
-    "gru-bn": {"arch": "gru", "norm": "batch"},  # GRU with BatchNorm1d between layers (streams: eval-mode BN is affine)
+    "gru-bn": {
+        "arch": "gru",
+        "norm": "batch",
+    },  # GRU with BatchNorm1d between layers (streams: eval-mode BN is affine)
     "lstm-deep": {"arch": "lstm", "hidden": (128, 64, 32)},  # deep stacked LSTM of decreasing width
     "bilstm": {"arch": "lstm", "bidirectional": True},  # window model: not steppable
-    "lstm-attn": {"arch": "lstm", "attention": True},  # LSTM + additive attention pooling (online softmax as state)
+    "lstm-attn": {
+        "arch": "lstm",
+        "attention": True,
+    },  # LSTM + additive attention pooling (online softmax as state)
 }
 
 
@@ -58,8 +67,12 @@ class ForecasterConfig:
     hidden: tuple[int, ...] = (64, 64)  # hidden size of each stacked layer, bottom to top
     dropout: float = 0.0  # dropout between recurrent layers (training only)
     norm: str = "none"  # "batch": BatchNorm1d between recurrent layers (with arch "gru": GRU-BN)
-    bidirectional: bool = False  # forward + backward layers (output 2H each); a window model with no state
-    attention: bool = False  # attention pooling over time before the head (edgernn.train.attention), causal only
+    bidirectional: bool = (
+        False  # forward + backward layers (output 2H each); a window model with no state
+    )
+    attention: bool = (
+        False  # attention pooling over time before the head (edgernn.train.attention), causal only
+    )
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -72,7 +85,9 @@ class ForecasterConfig:
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"hidden sizes must be positive integers, got {self.hidden}")
         if self.attention and self.bidirectional:
-            raise ValueError("attention pooling streams causally; it does not combine with bidirectional layers")
+            raise ValueError(
+                "attention pooling streams causally; it does not combine with bidirectional layers"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,13 +103,21 @@ class Forecaster(nn.Module):
         d = 2 if config.bidirectional else 1  # a bidirectional layer outputs (B, T, 2H)
         sizes_in = (config.n_features,) + tuple(d * h for h in config.hidden[:-1])
         cell = CELLS[config.arch]
-        self.layers = nn.ModuleList(cell(i, h, batch_first=True, bidirectional=config.bidirectional)
-                                    for i, h in zip(sizes_in, config.hidden))
+        self.layers = nn.ModuleList(
+            cell(i, h, batch_first=True, bidirectional=config.bidirectional)
+            for i, h in zip(sizes_in, config.hidden)
+        )
         # BatchNorm1d over each lower layer's output channels; in eval mode a per-channel affine map per step
-        self.norms = nn.ModuleList(nn.BatchNorm1d(d * h) for h in config.hidden[:-1]) if config.norm == "batch" else None
+        self.norms = (
+            nn.ModuleList(nn.BatchNorm1d(d * h) for h in config.hidden[:-1])
+            if config.norm == "batch"
+            else None
+        )
         self.drop = nn.Dropout(config.dropout)
         self.attn = AttentionPool(config.hidden[-1]) if config.attention else None
-        head_in = d * config.hidden[-1] * (2 if config.attention else 1)  # with attention: [h_t, context_t]
+        head_in = (
+            d * config.hidden[-1] * (2 if config.attention else 1)
+        )  # with attention: [h_t, context_t]
         self.head = nn.Linear(head_in, config.n_targets)
 
     @property
@@ -112,7 +135,11 @@ class Forecaster(nn.Module):
         """Zero state: per layer (1, B, H) hidden (and cell, for LSTM), then the attention pool's
         (m, s, acc); none for a window model."""
         pool = self.attn.initial_state(batch) if self.attn is not None else []
-        return [torch.zeros(1, batch, h) for h in self.config.hidden for _ in range(self.states_per_layer)] + pool
+        return [
+            torch.zeros(1, batch, h)
+            for h in self.config.hidden
+            for _ in range(self.states_per_layer)
+        ] + pool
 
     def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """x: (B, T, F) in model units -> (y (B, T, n_targets), *new_states).
@@ -121,7 +148,9 @@ class Forecaster(nn.Module):
         forecast of the step after the window, from the last step of each direction."""
         if not self.causal:
             if states:
-                raise ValueError("a bidirectional forecaster has no state; call it on a whole window: model(x)")
+                raise ValueError(
+                    "a bidirectional forecaster has no state; call it on a whole window: model(x)"
+                )
             return (self._window_forward(x),)
         if not states:
             states = tuple(self.initial_state(x.shape[0]))
@@ -139,9 +168,13 @@ class Forecaster(nn.Module):
                 h, hn = layer(h, state[0])  # (B, T, H_i)
                 new_states.append(hn)
         if self.attn is not None:
-            context, *pool = self.attn(h, *states[len(new_states):])  # (B, T, H): attention over steps 1..t
+            context, *pool = self.attn(
+                h, *states[len(new_states) :]
+            )  # (B, T, H): attention over steps 1..t
             new_states += pool
-            h = torch.cat([h, context], dim=2)  # (B, T, 2H): the latest step and what attention picked
+            h = torch.cat(
+                [h, context], dim=2
+            )  # (B, T, 2H): the latest step and what attention picked
         y = self.head(h)  # (B, T, n_targets)
         return (y, *new_states)
 
@@ -167,4 +200,6 @@ class Forecaster(nn.Module):
     def state_shapes(self) -> list[tuple]:
         """Symbolic shapes for the signature: (1, "batch", H) per state tensor (none for a window model)."""
         pool = self.attn.state_shapes() if self.attn is not None else []
-        return [(1, "batch", h) for h in self.config.hidden for _ in range(self.states_per_layer)] + pool
+        return [
+            (1, "batch", h) for h in self.config.hidden for _ in range(self.states_per_layer)
+        ] + pool

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import onnx
@@ -110,12 +110,16 @@ def input_maker(model: torch.nn.Module) -> InputMaker:
     (``model.config.vocab_size``), else features (B, T, F) ~ N(0, 1) float32 in model units."""
     vocab = getattr(model.config, "vocab_size", None)
     if vocab:
-        return lambda batch, length, rng: rng.integers(0, vocab, size=(batch, length), dtype=np.int64)
+        return lambda batch, length, rng: rng.integers(
+            0, vocab, size=(batch, length), dtype=np.int64
+        )
     return features_maker(model.config.n_features)
 
 
 def features_maker(n_features: int) -> InputMaker:
-    return lambda batch, length, rng: rng.standard_normal((batch, length, n_features)).astype(np.float32)
+    return lambda batch, length, rng: rng.standard_normal((batch, length, n_features)).astype(
+        np.float32
+    )
 
 
 def is_causal(model: torch.nn.Module) -> bool:
@@ -127,13 +131,25 @@ def io_shapes(model: torch.nn.Module) -> tuple[tuple, tuple]:
     """The graph's main input and output shapes, symbolic axes included (a window model's
     output is one step: the forecast after the window)."""
     vocab = getattr(model.config, "vocab_size", None)
-    if vocab:  # token model: a language model has V outputs, a text classifier ``n_outputs`` (its classes)
+    if (
+        vocab
+    ):  # token model: a language model has V outputs, a text classifier ``n_outputs`` (its classes)
         return (BATCH, TIME), (BATCH, TIME, getattr(model.config, "n_outputs", vocab))
-    return (BATCH, TIME, model.config.n_features), (BATCH, TIME if is_causal(model) else 1, model.config.n_targets)
+    return (BATCH, TIME, model.config.n_features), (
+        BATCH,
+        TIME if is_causal(model) else 1,
+        model.config.n_targets,
+    )
 
 
-def random_case(state_shapes: Sequence[tuple], inputs: int | InputMaker, batch: int, length: int,
-                rng: np.random.Generator, state_scale: float) -> tuple[np.ndarray, list[np.ndarray]]:
+def random_case(
+    state_shapes: Sequence[tuple],
+    inputs: int | InputMaker,
+    batch: int,
+    length: int,
+    rng: np.random.Generator,
+    state_scale: float,
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """x from ``inputs`` (an ``InputMaker``, or F for (B, T, F) ~ N(0, 1) in model units);
     states (1, B, H) ~ N(0, state_scale^2) (zeros if 0)."""
     make = features_maker(inputs) if isinstance(inputs, int) else inputs
@@ -152,7 +168,9 @@ class CaseResult:
     batch: int
     length: int
     states: str  # "random" | "zero": the initial states fed in
-    step_error: float  # max abs error stepping one step at a time, state fed back (nan: not stepped)
+    step_error: (
+        float  # max abs error stepping one step at a time, state fed back (nan: not stepped)
+    )
     chunk_error: float  # max abs error of one call over the whole chunk
     failure: str = ""  # why the backend could not run the case ("" when it ran)
     stepped: bool = True  # False for a window model: only whole windows are compared
@@ -194,12 +212,23 @@ class ParityResult:
 
     def report_lines(self) -> list[str]:
         lines = [c.line(self.allowed(c)) for c in self.cases]
-        return lines + ([f"reference   not run: {self.reference_note}"] if self.reference_note else [])
+        return lines + (
+            [f"reference   not run: {self.reference_note}"] if self.reference_note else []
+        )
 
 
-def check_parity(model: torch.nn.Module, graph: onnx.ModelProto, names: GraphNames, *,
-                 shapes: Sequence[tuple[int, int]], tolerance: float, state_scale: float,
-                 seed: int, reference_tolerance: float | None = None, stepwise: bool = True) -> ParityResult:
+def check_parity(
+    model: torch.nn.Module,
+    graph: onnx.ModelProto,
+    names: GraphNames,
+    *,
+    shapes: Sequence[tuple[int, int]],
+    tolerance: float,
+    state_scale: float,
+    seed: int,
+    reference_tolerance: float | None = None,
+    stepwise: bool = True,
+) -> ParityResult:
     """Every shape with random and with zero initial states, on ORT and the reference evaluator.
     ``stepwise=False`` (window models): whole windows only, no step-by-step run."""
     result = ParityResult(tolerance, reference_tolerance=reference_tolerance)
@@ -213,8 +242,13 @@ def check_parity(model: torch.nn.Module, graph: onnx.ModelProto, names: GraphNam
     make_input = input_maker(model)
     for batch, length in shapes:
         x, random_states = random_case(state_shapes, make_input, batch, length, rng, state_scale)
-        for kind, states in (("random", random_states), ("zero", [np.zeros_like(s) for s in random_states])):
-            if kind == "zero" and not states:  # no states (a window model): the "random" case was the same run
+        for kind, states in (
+            ("random", random_states),
+            ("zero", [np.zeros_like(s) for s in random_states]),
+        ):
+            if (
+                kind == "zero" and not states
+            ):  # no states (a window model): the "random" case was the same run
                 continue
             want = reference(x, states)
             for name, runner in list(backends.items()):
@@ -228,14 +262,23 @@ def check_parity(model: torch.nn.Module, graph: onnx.ModelProto, names: GraphNam
     return result
 
 
-def compare_case(backend: str, runner: Runner, x: np.ndarray, states: list[np.ndarray],
-                 want: Outputs, kind: str, stepwise: bool = True) -> CaseResult:
+def compare_case(
+    backend: str,
+    runner: Runner,
+    x: np.ndarray,
+    states: list[np.ndarray],
+    want: Outputs,
+    kind: str,
+    stepwise: bool = True,
+) -> CaseResult:
     batch, length = x.shape[:2]
     try:
         step = max_abs_error(run_stepwise(runner, x, states), want) if stepwise else math.nan
         chunk = max_abs_error(runner(x, states), want)
     except Exception as e:  # ORT rejects the shape, an op fails, ...
-        return CaseResult(backend, batch, length, kind, math.inf, math.inf, short_reason(e), stepwise)
+        return CaseResult(
+            backend, batch, length, kind, math.inf, math.inf, short_reason(e), stepwise
+        )
     return CaseResult(backend, batch, length, kind, step, chunk, stepped=stepwise)
 
 
@@ -248,20 +291,30 @@ def short_reason(e: BaseException) -> str:
 
 
 # ---- declared shapes -----------------------------------------------------------------------
-def declared_shape_problems(graph: onnx.ModelProto, names: GraphNames, model: torch.nn.Module) -> list[str]:
+def declared_shape_problems(
+    graph: onnx.ModelProto, names: GraphNames, model: torch.nn.Module
+) -> list[str]:
     """Axes the graph declares fixed where the contract needs them dynamic (or of another size)."""
     shape_in, shape_out = io_shapes(model)
     want = {names.input: shape_in, names.output: shape_out}
     for i, o, shape in zip(names.state_inputs, names.state_outputs, model.state_shapes()):
         want[i] = want[o] = tuple(shape)
-    declared = {v.name: v.type.tensor_type.shape.dim for v in (*graph.graph.input, *graph.graph.output)}
+    declared = {
+        v.name: v.type.tensor_type.shape.dim for v in (*graph.graph.input, *graph.graph.output)
+    }
     problems = []
     for name, shape in want.items():
         dims = declared.get(name)
         if dims is None or len(dims) != len(shape):
-            problems.append(f"{name} missing or of rank {len(dims) if dims is not None else 0}, not {len(shape)}")
+            problems.append(
+                f"{name} missing or of rank {len(dims) if dims is not None else 0}, not {len(shape)}"
+            )
             continue
         for axis, (dim, expected) in enumerate(zip(dims, shape)):
-            if dim.HasField("dim_value") and (isinstance(expected, str) or dim.dim_value != expected):
-                problems.append(f"{name} axis {axis} fixed to {dim.dim_value} (expected {expected!r})")
+            if dim.HasField("dim_value") and (
+                isinstance(expected, str) or dim.dim_value != expected
+            ):
+                problems.append(
+                    f"{name} axis {axis} fixed to {dim.dim_value} (expected {expected!r})"
+                )
     return problems

@@ -45,18 +45,27 @@ import logging
 import math
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgernn.errors import ExportError, UsageError
+from edgernn.feeds.synth import COLUMNS as SENSOR_COLUMNS
+from edgernn.feeds.synth import sensor_signal
 from edgernn.signature import Signature
-from edgernn.feeds.synth import COLUMNS as SENSOR_COLUMNS, sensor_signal
-from edgernn.train.parity import GraphNames, Outputs, Runner, ort_runner, reference_runner, run_stepwise, short_reason
+from edgernn.train.parity import (
+    GraphNames,
+    Outputs,
+    Runner,
+    ort_runner,
+    reference_runner,
+    run_stepwise,
+    short_reason,
+)
 
 INT8, FP16 = "int8-dynamic", "fp16"
 MODES = (INT8, FP16)
@@ -66,17 +75,24 @@ SIDE_STEPS = 200  # length of the chunk-vs-steps and batch-coupling checks
 RECURRENT = ("LSTM", "GRU", "RNN")
 DENSE = ("MatMul", "Gemm")
 INT8_OP_TYPES = ("LSTM", "MatMul")  # what quantize_dynamic is asked to convert
-INT8_NODES = {"DynamicQuantizeLSTM": "LSTM", "MatMulInteger": "MatMul"}  # quantized node -> source op
+INT8_NODES = {
+    "DynamicQuantizeLSTM": "LSTM",
+    "MatMulInteger": "MatMul",
+}  # quantized node -> source op
 APPLIES_TO = {
     INT8: "LSTM layers (int8 weights, DynamicQuantizeLSTM, CPU provider only) and the dense head "
-          "(MatMulInteger); GRU and RNN layers stay float32 (ONNX Runtime has no int8 GRU/RNN kernel), "
-          "so for gru/rnn only the dense head is quantized",
+    "(MatMulInteger); GRU and RNN layers stay float32 (ONNX Runtime has no int8 GRU/RNN kernel), "
+    "so for gru/rnn only the dense head is quantized",
     FP16: "LSTM, GRU and RNN layers (float16 weights and arithmetic); inputs, outputs, states and the "
-          "dense head stay float32; meant for --provider cuda",
+    "dense head stay float32; meant for --provider cuda",
 }
 PROVIDER = {INT8: "cpu", FP16: "cuda"}
-WEIGHT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16", TensorProto.INT8: "int8",
-                TensorProto.UINT8: "uint8"}  # initializer element types counted in "weights"
+WEIGHT_TYPES = {
+    TensorProto.FLOAT: "float32",
+    TensorProto.FLOAT16: "float16",
+    TensorProto.INT8: "int8",
+    TensorProto.UINT8: "uint8",
+}  # initializer element types counted in "weights"
 
 
 @dataclass(frozen=True)
@@ -87,12 +103,16 @@ class ReduceConfig:
     tolerance: float = DEFAULT_TOLERANCE  # max RMS forecast change vs float32, model units (fraction of target scale)
     steps: int = DEFAULT_STEPS  # length of the stateful comparison, batch 1, one step per call
     force: bool = False  # write even when over tolerance or unmeasured; the record says "forced"
-    per_channel: bool = True  # int8: one scale per gate row (measured 2.5x smaller change than per tensor)
+    per_channel: bool = (
+        True  # int8: one scale per gate row (measured 2.5x smaller change than per tensor)
+    )
     seed: int = 0  # seed of the comparison inputs
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise UsageError(f"unknown reduced precision {self.mode!r}; choose one of {', '.join(MODES)}")
+            raise UsageError(
+                f"unknown reduced precision {self.mode!r}; choose one of {', '.join(MODES)}"
+            )
         if not self.tolerance >= 0:
             raise UsageError(f"--quant-tolerance must be >= 0, got {self.tolerance}")
         if self.steps < 2:
@@ -105,7 +125,9 @@ class Reduced:
 
     graph: onnx.ModelProto
     record: dict
-    expected: Outputs | None  # the runtime's own numbers on the check inputs (None: not its provider)
+    expected: (
+        Outputs | None
+    )  # the runtime's own numbers on the check inputs (None: not its provider)
     check_x: np.ndarray  # (1, T, F) model units: inputs the written file is re-run on
 
     @property
@@ -119,12 +141,16 @@ class Reduced:
             return None
         r, where = self.record, f"nothing was written to {str(out)!r}"
         if r["rms_change"] is None:
-            text = (f"export refused: the {r['mode']} graph's accuracy could not be measured here "
-                    f"({r['not_measured']}); {where}; pass --force to write it unmeasured and check it on {r['provider']}")
+            text = (
+                f"export refused: the {r['mode']} graph's accuracy could not be measured here "
+                f"({r['not_measured']}); {where}; pass --force to write it unmeasured and check it on {r['provider']}"
+            )
         else:
-            text = (f"export refused: {r['mode']} changes the forecast by RMS {r['rms_change']:.2%} of the target "
-                    f"scale (max {r['max_abs_change']:.2%}) over {r['steps']} stateful steps, above --quant-tolerance "
-                    f"{r['tolerance']:g} ({r['tolerance']:.2%}); {where}; raise --quant-tolerance or pass --force")
+            text = (
+                f"export refused: {r['mode']} changes the forecast by RMS {r['rms_change']:.2%} of the target "
+                f"scale (max {r['max_abs_change']:.2%}) over {r['steps']} stateful steps, above --quant-tolerance "
+                f"{r['tolerance']:g} ({r['tolerance']:.2%}); {where}; raise --quant-tolerance or pass --force"
+            )
         error = ExportError(text)
         error.quantization = r  # for --json
         return error
@@ -134,17 +160,27 @@ class Reduced:
 def reduce_graph(graph: onnx.ModelProto, signature: Signature, config: ReduceConfig) -> Reduced:
     """Pre-process, reduce and measure ``graph`` (the verified float32 graph of ``signature``)."""
     if config.mode == INT8 and signature.arch != "lstm" and not config.force:
-        raise ExportError(f"--quantize int8 applies to LSTM layers only: a {signature.arch} model would get only its "
-                          "dense head quantized (no smaller, no faster); nothing was written; export it in float32, "
-                          "use --precision fp16 for CUDA, or pass --force to quantize the head anyway")
+        raise ExportError(
+            f"--quantize int8 applies to LSTM layers only: a {signature.arch} model would get only its "
+            "dense head quantized (no smaller, no faster); nothing was written; export it in float32, "
+            "use --precision fp16 for CUDA, or pass --force to quantize the head anyway"
+        )
     reduced = _reduce(graph, config)
     x_user, source = comparison_inputs(signature, config.steps, config.seed)
     x = signature.input_scaler.transform(x_user)[None]  # (1, T, F) model units
-    record = {"mode": config.mode, "applies_to": APPLIES_TO[config.mode], "provider": PROVIDER[config.mode],
-              **count_reduced(reduced), "steps": config.steps, "inputs": source, "tolerance": config.tolerance,
-              "units": "model units: a fraction of each target's scale (its training std for standard scaling); "
-                       "per_target in the user's units",
-              "float32_bytes": graph.ByteSize(), "bytes": reduced.ByteSize()}
+    record = {
+        "mode": config.mode,
+        "applies_to": APPLIES_TO[config.mode],
+        "provider": PROVIDER[config.mode],
+        **count_reduced(reduced),
+        "steps": config.steps,
+        "inputs": source,
+        "tolerance": config.tolerance,
+        "units": "model units: a fraction of each target's scale (its training std for standard scaling); "
+        "per_target in the user's units",
+        "float32_bytes": graph.ByteSize(),
+        "bytes": reduced.ByteSize(),
+    }
     record["note"] = coverage_note(signature.arch, record)
     measured, expected = measure(graph, reduced, signature, x, config)
     record.update(measured)
@@ -157,16 +193,27 @@ def _reduce(graph: onnx.ModelProto, config: ReduceConfig) -> onnx.ModelProto:
     """Pre-process and reduce; a failure of ORT's tools is an ExportError (nothing written)."""
     try:
         prepared = prepare(graph)
-        return quantize_int8(prepared, config.per_channel) if config.mode == INT8 else convert_fp16(prepared)
+        return (
+            quantize_int8(prepared, config.per_channel)
+            if config.mode == INT8
+            else convert_fp16(prepared)
+        )
     except ExportError:
         raise
     except Exception as e:  # ORT's quantization tools raise anything
-        raise ExportError(f"export failed: {config.mode} reduction of the verified graph raised {short_reason(e)}; "
-                          "nothing was written; export without --quantize / --precision fp16") from e
+        raise ExportError(
+            f"export failed: {config.mode} reduction of the verified graph raised {short_reason(e)}; "
+            "nothing was written; export without --quantize / --precision fp16"
+        ) from e
 
 
-def measure(graph: onnx.ModelProto, reduced: onnx.ModelProto, signature: Signature, x: np.ndarray,
-            config: ReduceConfig) -> tuple[dict, Outputs | None]:
+def measure(
+    graph: onnx.ModelProto,
+    reduced: onnx.ModelProto,
+    signature: Signature,
+    x: np.ndarray,
+    config: ReduceConfig,
+) -> tuple[dict, Outputs | None]:
     """Float32 vs reduced over ``x`` step by step from zero state; and the runtime's expected numbers.
 
     The second value is the reduced graph's outputs over the first ``SIDE_STEPS`` steps when
@@ -175,11 +222,19 @@ def measure(graph: onnx.ModelProto, reduced: onnx.ModelProto, signature: Signatu
     names = graph_names(signature)
     backend, run, why = reduced_runner(reduced, names, config.mode)
     if run is None:
-        return {"measured_with": None, "not_measured": why, "rms_change": None, "max_abs_change": None}, None
+        return {
+            "measured_with": None,
+            "not_measured": why,
+            "rms_change": None,
+            "max_abs_change": None,
+        }, None
     want = run_stepwise(ort_runner(graph.SerializeToString(), names), x, zero_states(signature, 1))
     got = run_stepwise(run, x, zero_states(signature, 1))
-    found = {"measured_with": backend, **forecast_change(got[0], want[0], signature),
-             **side_effects(run, x[:, :SIDE_STEPS], signature, config)}
+    found = {
+        "measured_with": backend,
+        **forecast_change(got[0], want[0], signature),
+        **side_effects(run, x[:, :SIDE_STEPS], signature, config),
+    }
     if not backend.startswith("onnxruntime cpu"):
         return found, None
     return found, run_stepwise(run, x[:, :SIDE_STEPS], zero_states(signature, 1))
@@ -214,8 +269,13 @@ def quantize_int8(graph: onnx.ModelProto, per_channel: bool = True) -> onnx.Mode
 
     with _quiet_root_logger(), tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "int8.onnx"
-        quantize_dynamic(_copy(graph), path, op_types_to_quantize=list(INT8_OP_TYPES), per_channel=per_channel,
-                         weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            _copy(graph),
+            path,
+            op_types_to_quantize=list(INT8_OP_TYPES),
+            per_channel=per_channel,
+            weight_type=QuantType.QInt8,
+        )
         return onnx.load(str(path))
 
 
@@ -242,12 +302,16 @@ def convert_fp16(graph: onnx.ModelProto) -> onnx.ModelProto:
     try:
         onnx.checker.check_model(graph, full_check=True)
     except Exception as e:  # ValidationError, InferenceError
-        raise ExportError(f"export failed: the float16 graph does not pass onnx.checker ({short_reason(e)}); "
-                          "export without --precision fp16") from e
+        raise ExportError(
+            f"export failed: the float16 graph does not pass onnx.checker ({short_reason(e)}); "
+            "export without --precision fp16"
+        ) from e
     return graph
 
 
-def _to_fp16(node: onnx.NodeProto, inits: dict, users: Counter, g: onnx.GraphProto) -> list[onnx.NodeProto]:
+def _to_fp16(
+    node: onnx.NodeProto, inits: dict, users: Counter, g: onnx.GraphProto
+) -> list[onnx.NodeProto]:
     """Casts in, ``node`` on float16, casts out; its float initializers converted in place."""
     label = node.name or node.output[0]
     before, after = [], []
@@ -256,18 +320,28 @@ def _to_fp16(node: onnx.NodeProto, inits: dict, users: Counter, g: onnx.GraphPro
             continue
         t = inits.get(name)
         if t is not None and t.data_type == TensorProto.FLOAT:
-            half = numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), f"{name}.fp16")
+            half = numpy_helper.from_array(
+                numpy_helper.to_array(t).astype(np.float16), f"{name}.fp16"
+            )
             if users[name] == 1:
                 g.initializer.remove(t)
             g.initializer.append(half)
             node.input[k] = half.name
         elif t is None:
-            before.append(helper.make_node("Cast", [name], [f"{name}.fp16"], f"{label}/to_fp16_{k}", to=TensorProto.FLOAT16))
+            before.append(
+                helper.make_node(
+                    "Cast", [name], [f"{name}.fp16"], f"{label}/to_fp16_{k}", to=TensorProto.FLOAT16
+                )
+            )
             node.input[k] = f"{name}.fp16"
     for k, name in enumerate(node.output):
         if name:
             node.output[k] = f"{name}.fp16"
-            after.append(helper.make_node("Cast", [f"{name}.fp16"], [name], f"{label}/to_fp32_{k}", to=TensorProto.FLOAT))
+            after.append(
+                helper.make_node(
+                    "Cast", [f"{name}.fp16"], [name], f"{label}/to_fp32_{k}", to=TensorProto.FLOAT
+                )
+            )
     return [*before, node, *after]
 
 
@@ -323,9 +397,11 @@ def coverage_note(arch: str, record: dict) -> str:
         return "nothing was quantized: the graph has no op this mode converts; the file is the float32 model"
     if recurrent_left and not any(k in RECURRENT for k in reduced):
         ops = ", ".join(f"{k} x{v}" for k, v in recurrent_left.items())
-        return (f"only the dense head was quantized; the recurrent layers ({ops}) stay float32 because ONNX Runtime "
-                f"has no int8 {'/'.join(recurrent_left)} kernel, so the file is no smaller and no faster; "
-                f"export {arch} without --quantize, or use --precision fp16 on CUDA")
+        return (
+            f"only the dense head was quantized; the recurrent layers ({ops}) stay float32 because ONNX Runtime "
+            f"has no int8 {'/'.join(recurrent_left)} kernel, so the file is no smaller and no faster; "
+            f"export {arch} without --quantize, or use --precision fp16 on CUDA"
+        )
     if recurrent_left:
         return f"some recurrent layers stay float32 ({', '.join(recurrent_left)}): their weights are not constant"
     return "every recurrent layer was converted"
@@ -333,15 +409,21 @@ def coverage_note(arch: str, record: dict) -> str:
 
 # ---- measuring -----------------------------------------------------------------------------
 def graph_names(signature: Signature) -> GraphNames:
-    return GraphNames(signature.input_name, signature.output_name, tuple(s.input for s in signature.states),
-                      tuple(s.output for s in signature.states))
+    return GraphNames(
+        signature.input_name,
+        signature.output_name,
+        tuple(s.input for s in signature.states),
+        tuple(s.output for s in signature.states),
+    )
 
 
 def zero_states(signature: Signature, batch: int) -> list[np.ndarray]:
     return [s.zeros(batch) for s in signature.states]
 
 
-def reduced_runner(graph: onnx.ModelProto, names: GraphNames, mode: str) -> tuple[str, Runner | None, str]:
+def reduced_runner(
+    graph: onnx.ModelProto, names: GraphNames, mode: str
+) -> tuple[str, Runner | None, str]:
     """Where the reduced graph's accuracy is measured here: (backend, runner or None, why not).
 
     int8 runs on ONNX Runtime's CPU provider, its real target. fp16 is measured with the
@@ -362,12 +444,18 @@ def reduced_runner(graph: onnx.ModelProto, names: GraphNames, mode: str) -> tupl
         runner(*_tiny_case(graph, names))
         return "onnxruntime cpu (float32 arithmetic on float16 weights)", runner, ""
     except Exception as e:
-        return "", None, f"needs CUDA: reference evaluator: {reason}; onnxruntime cpu: {short_reason(e)}"
+        return (
+            "",
+            None,
+            f"needs CUDA: reference evaluator: {reason}; onnxruntime cpu: {short_reason(e)}",
+        )
 
 
 def _tiny_case(graph: onnx.ModelProto, names: GraphNames) -> tuple[np.ndarray, list[np.ndarray]]:
     """A one-step, batch-1 input from the graph's declared shapes (symbolic axes -> 1)."""
-    dims = {v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim] for v in graph.graph.input}
+    dims = {
+        v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim] for v in graph.graph.input
+    }
     zeros = [np.zeros(dims[n], dtype=np.float32) for n in (names.input, *names.state_inputs)]
     return zeros[0], zeros[1:]
 
@@ -381,17 +469,29 @@ def comparison_inputs(signature: Signature, steps: int, seed: int) -> tuple[np.n
     """
     data = signature.provenance.get("data")
     features = signature.features
-    if isinstance(data, dict) and data.get("kind") == "synth" and data.get("name") == "sensor" \
-            and set(features) <= set(SENSOR_COLUMNS):
+    if (
+        isinstance(data, dict)
+        and data.get("kind") == "synth"
+        and data.get("name") == "sensor"
+        and set(features) <= set(SENSOR_COLUMNS)
+    ):
         draw = int(data.get("seed", 0)) + 1 + seed
         signal = sensor_signal(steps, seed=draw)
-        return np.stack([signal[f] for f in features], axis=1), f"synth:sensor?n={steps}&seed={draw}"
+        return np.stack(
+            [signal[f] for f in features], axis=1
+        ), f"synth:sensor?n={steps}&seed={draw}"
     rng = np.random.default_rng(seed)
     t = np.arange(steps)[:, None]
     phases = rng.uniform(0, 2 * np.pi, (3, len(features)))
-    wave = sum(a * np.sin(2 * np.pi * t / p + phases[i]) for i, (a, p) in enumerate(((0.5, 24), (1.0, 96), (0.3, 500))))
+    wave = sum(
+        a * np.sin(2 * np.pi * t / p + phases[i])
+        for i, (a, p) in enumerate(((0.5, 24), (1.0, 96), (0.3, 500)))
+    )
     wave = wave / wave.std(axis=0) + 0.1 * rng.standard_normal(wave.shape)
-    offset, scale = (np.asarray(v, dtype=np.float64) for v in (signature.input_scaler.offset, signature.input_scaler.scale))
+    offset, scale = (
+        np.asarray(v, dtype=np.float64)
+        for v in (signature.input_scaler.offset, signature.input_scaler.scale)
+    )
     source = "sines (periods 24, 96, 500) + 10% noise at the input scaler's offset and scale"
     return (offset + scale * wave).astype(np.float32), source
 
@@ -401,9 +501,15 @@ def forecast_change(got: np.ndarray, want: np.ndarray, signature: Signature) -> 
     diff = (got - want).reshape(-1, got.shape[-1]).astype(np.float64)  # (T, targets) model units
     rms, top = np.sqrt(np.mean(diff**2, axis=0)), np.max(np.abs(diff), axis=0)
     scale = np.abs(np.asarray(signature.target_scaler.scale, dtype=np.float64))
-    per_target = {name: {"rms_change": float(r * s), "max_abs_change": float(m * s)}
-                  for name, r, m, s in zip(signature.targets, rms, top, scale)}
-    return {"rms_change": float(rms.max()), "max_abs_change": float(top.max()), "per_target": per_target}
+    per_target = {
+        name: {"rms_change": float(r * s), "max_abs_change": float(m * s)}
+        for name, r, m, s in zip(signature.targets, rms, top, scale)
+    }
+    return {
+        "rms_change": float(rms.max()),
+        "max_abs_change": float(top.max()),
+        "per_target": per_target,
+    }
 
 
 def side_effects(run: Runner, x: np.ndarray, signature: Signature, config: ReduceConfig) -> dict:
@@ -413,9 +519,11 @@ def side_effects(run: Runner, x: np.ndarray, signature: Signature, config: Reduc
     other_user, _ = comparison_inputs(signature, x.shape[1], config.seed + 1)
     other = signature.input_scaler.transform(other_user)[None]
     batched = run_stepwise(run, np.concatenate([x, other]), zero_states(signature, 2))
-    return {"chunk_vs_steps_change": _max_abs(chunk[0], steps[0]),
-            "batch_coupling_change": _max_abs(batched[0][:1], steps[0]),
-            "side_effect_steps": int(x.shape[1])}
+    return {
+        "chunk_vs_steps_change": _max_abs(chunk[0], steps[0]),
+        "batch_coupling_change": _max_abs(batched[0][:1], steps[0]),
+        "side_effect_steps": int(x.shape[1]),
+    }
 
 
 def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
@@ -423,13 +531,22 @@ def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
     return value if math.isfinite(value) else float("inf")
 
 
-def check_loaded(loaded_run: Runner, reduced: Reduced, signature: Signature, tolerance: float = 1e-5) -> None:
+def check_loaded(
+    loaded_run: Runner, reduced: Reduced, signature: Signature, tolerance: float = 1e-5
+) -> None:
     """The written file, loaded by the runtime, gives the measured numbers (when measured on its provider)."""
     got = run_stepwise(loaded_run, reduced.check_x, zero_states(signature, 1))
     if not all(np.isfinite(a).all() for a in (got[0], *got[1])):
-        raise ExportError("export failed: edgernn.load() of the reduced graph gives non-finite outputs; nothing was written")
+        raise ExportError(
+            "export failed: edgernn.load() of the reduced graph gives non-finite outputs; nothing was written"
+        )
     if reduced.expected is not None:
-        error = max(_max_abs(got[0], reduced.expected[0]), *(_max_abs(g, w) for g, w in zip(got[1], reduced.expected[1])))
+        error = max(
+            _max_abs(got[0], reduced.expected[0]),
+            *(_max_abs(g, w) for g, w in zip(got[1], reduced.expected[1])),
+        )
         if not error <= tolerance:
-            raise ExportError(f"export failed: edgernn.load() of the reduced graph is off by {error:.1e} from what "
-                              f"was measured (> {tolerance:.0e}); nothing was written")
+            raise ExportError(
+                f"export failed: edgernn.load() of the reduced graph is off by {error:.1e} from what "
+                f"was measured (> {tolerance:.0e}); nothing was written"
+            )

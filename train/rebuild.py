@@ -30,20 +30,55 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(str(resources.files("edgernn.exported")))  # the repository's exported/ (editable install)
+HERE = Path(
+    str(resources.files("edgernn.exported"))
+)  # the repository's exported/ (editable install)
 NAME = "sensor-forecast"
 GOLDEN_STEPS = 400
 RECIPE = [  # edgernn train forecast ...
-    "--data", "synth:sensor?n=20000&seed=0", "--features", "temp,humidity", "--target", "temp",
-    "--window", "50", "--arch", "lstm", "--hidden", "32,32", "--epochs", "30", "--seed", "0",
-    "--out", f"runs/{NAME}",
+    "--data",
+    "synth:sensor?n=20000&seed=0",
+    "--features",
+    "temp,humidity",
+    "--target",
+    "temp",
+    "--window",
+    "50",
+    "--arch",
+    "lstm",
+    "--hidden",
+    "32,32",
+    "--epochs",
+    "30",
+    "--seed",
+    "0",
+    "--out",
+    f"runs/{NAME}",
 ]
 
 
 CHAR_LM = "char-lm"
 CHAR_LM_RECIPE = [  # edgernn train charlm ...
-    "--corpus", "pydoc", "--hidden", "192,192", "--embed", "64", "--window", "128", "--vocab-size", "96",
-    "--steps", "2000", "--batch-size", "32", "--lr", "2e-3", "--seed", "0", "--out", f"runs/{CHAR_LM}",
+    "--corpus",
+    "pydoc",
+    "--hidden",
+    "192,192",
+    "--embed",
+    "64",
+    "--window",
+    "128",
+    "--vocab-size",
+    "96",
+    "--steps",
+    "2000",
+    "--batch-size",
+    "32",
+    "--lr",
+    "2e-3",
+    "--seed",
+    "0",
+    "--out",
+    f"runs/{CHAR_LM}",
 ]
 CHAR_LM_PROMPT, CHAR_LM_GREEDY = "The ", 80
 
@@ -83,15 +118,19 @@ def golden(checkpoint: Path) -> dict:
     rows = np.array([[r[f] for f in sig.features] for r in records], dtype=np.float32)  # (T, F)
     ckpt = load_checkpoint(checkpoint)
     with native_kernels(), torch.no_grad():
-        y = ckpt.model(torch.from_numpy(sig.input_scaler.transform(rows)[None]))[0][0].numpy()  # (T, K)
+        y = ckpt.model(torch.from_numpy(sig.input_scaler.transform(rows)[None]))[0][
+            0
+        ].numpy()  # (T, K)
     s = model.stream()
     steps = [s.step(r) for r in rows]
     return {
-        "description": (f"The demo feed's first {GOLDEN_STEPS} records (edgernn.sources.demo_records: the first "
-                        f"{GOLDEN_STEPS} lines `edgernn stream --source demo` reads, seed {DEMO_SEED}) in feature order, "
-                        "the PyTorch checkpoint's next-step forecasts for them (one full-sequence pass from a zero "
-                        "state), and the runtime's anomaly scores and flags when stepping them one by one. Written by "
-                        "python -m edgernn.exported.rebuild golden; checked by tests/runtime/test_golden.py."),  # as first written (old module names): the file stays byte-identical
+        "description": (
+            f"The demo feed's first {GOLDEN_STEPS} records (edgernn.sources.demo_records: the first "
+            f"{GOLDEN_STEPS} lines `edgernn stream --source demo` reads, seed {DEMO_SEED}) in feature order, "
+            "the PyTorch checkpoint's next-step forecasts for them (one full-sequence pass from a zero "
+            "state), and the runtime's anomaly scores and flags when stepping them one by one. Written by "
+            "python -m edgernn.exported.rebuild golden; checked by tests/runtime/test_golden.py."
+        ),  # as first written (old module names): the file stays byte-identical
         "model_id": model.model_id,
         "features": list(sig.features),
         "targets": list(sig.targets),
@@ -143,9 +182,12 @@ def rebuild_char_lm(train_first: bool = True) -> None:
 def main(argv: list[str] | None = None) -> None:
     """``rebuild [sensor-forecast | char-lm | all | golden]`` (default sensor-forecast)."""
     name = (argv if argv is not None else sys.argv[1:] or [NAME])[0]
-    builders = {NAME: [rebuild_sensor_forecast], CHAR_LM: [rebuild_char_lm],
-                "all": [rebuild_sensor_forecast, rebuild_char_lm],
-                "golden": [lambda: rebuild_sensor_forecast(train_first=False)]}
+    builders = {
+        NAME: [rebuild_sensor_forecast],
+        CHAR_LM: [rebuild_char_lm],
+        "all": [rebuild_sensor_forecast, rebuild_char_lm],
+        "golden": [lambda: rebuild_sensor_forecast(train_first=False)],
+    }
     if name not in builders:
         raise SystemExit(f"unknown model {name!r}; choose one of {', '.join(builders)}")
     for build in builders[name]:

@@ -15,8 +15,8 @@ is skipped and the report says so.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -26,8 +26,16 @@ PLOT_POINTS = 500  # test windows drawn in the predictions-vs-actual panels
 def metrics(pred: np.ndarray, actual: np.ndarray, targets: Sequence[str]) -> dict:
     """MSE and MAE of (W, K) ``pred`` vs ``actual``: overall (mean over targets) and per target."""
     err = np.asarray(pred, dtype=np.float64) - np.asarray(actual, dtype=np.float64)  # (W, K)
-    per = {t: {"mse": float(np.mean(err[:, k] ** 2)), "mae": float(np.mean(np.abs(err[:, k])))} for k, t in enumerate(targets)}
-    return {"mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err))), "n": int(len(err)), "per_target": per}
+    per = {
+        t: {"mse": float(np.mean(err[:, k] ** 2)), "mae": float(np.mean(np.abs(err[:, k])))}
+        for k, t in enumerate(targets)
+    }
+    return {
+        "mse": float(np.mean(err**2)),
+        "mae": float(np.mean(np.abs(err))),
+        "n": int(len(err)),
+        "per_target": per,
+    }
 
 
 def skill(model: dict, baseline: dict) -> float | None:
@@ -50,13 +58,25 @@ def naive_warning(report: dict) -> str | None:
     """One line when the model forecasts worse than "next = current", with what to try; else None."""
     if beats_naive(report):
         return None
-    mse, naive = report["metrics"]["test"]["mse"], report["baseline"]["naive_last_value"]["test"]["mse"]
-    return (f"warning: test MSE {mse:.3g} is worse than the naive last-value baseline {naive:.3g}; "
-            "train longer (--epochs), or try a smaller --window / larger --hidden")
+    mse, naive = (
+        report["metrics"]["test"]["mse"],
+        report["baseline"]["naive_last_value"]["test"]["mse"],
+    )
+    return (
+        f"warning: test MSE {mse:.3g} is worse than the naive last-value baseline {naive:.3g}; "
+        "train longer (--epochs), or try a smaller --window / larger --hidden"
+    )
 
 
-def plot(path: Path, history, pred: np.ndarray, actual: np.ndarray, targets: Sequence[str],
-         gradients: dict | None = None, series: np.ndarray | None = None) -> str | None:
+def plot(
+    path: Path,
+    history,
+    pred: np.ndarray,
+    actual: np.ndarray,
+    targets: Sequence[str],
+    gradients: dict | None = None,
+    series: np.ndarray | None = None,
+) -> str | None:
     """Loss curves, test predictions vs actual (one panel per target) and, when there are any, the
     per-layer gradient norms and the input sensitivity (``gradients``, report.json's section) into
     ``path``; returns why it was skipped, or None. ``series`` (W,): each test window's series, so
@@ -81,9 +101,17 @@ def plot(path: Path, history, pred: np.ndarray, actual: np.ndarray, targets: Seq
         ax.plot(x, _gapped(actual[:n, k], cuts), label="actual", color="black", linewidth=1)
         ax.plot(x, _gapped(pred[:n, k], cuts), label="forecast", color="tab:orange", linewidth=1)
         for i, c in enumerate(cuts):
-            ax.axvline(c - 0.5, color="gray", linestyle=":", linewidth=1, label="next series" if i == 0 else None)
-        ax.set_title(f"test: next-step {name} (first {n} windows, full context"
-                     f"{f', {len(cuts) + 1} series' if cuts else ''})")
+            ax.axvline(
+                c - 0.5,
+                color="gray",
+                linestyle=":",
+                linewidth=1,
+                label="next series" if i == 0 else None,
+            )
+        ax.set_title(
+            f"test: next-step {name} (first {n} windows, full context"
+            f"{f', {len(cuts) + 1} series' if cuts else ''})"
+        )
         ax.set_xlabel("test window")
         ax.legend(loc="upper right")
     fig.savefig(path, dpi=100)
@@ -110,7 +138,9 @@ def _plot_losses(ax, history) -> None:
     epochs = np.arange(1, history.epochs_run + 1)
     ax.plot(epochs, history.train_loss, marker=".", label="train")
     ax.plot(epochs, history.val_loss, marker=".", label="validation")
-    ax.axvline(history.best_epoch, color="gray", linestyle="--", label=f"best (epoch {history.best_epoch})")
+    ax.axvline(
+        history.best_epoch, color="gray", linestyle="--", label=f"best (epoch {history.best_epoch})"
+    )
     ax.set_yscale("log")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("epoch")
@@ -132,7 +162,12 @@ def _plot_grad_norms(ax, norms: dict) -> None:
 
 def _plot_sensitivity(ax, sens: Sequence[float]) -> None:
     back = np.arange(len(sens))  # 0 = the forecast step itself
-    ax.plot(back, np.maximum(np.asarray(sens, dtype=np.float64)[::-1], 1e-30), marker=".", color="tab:purple")
+    ax.plot(
+        back,
+        np.maximum(np.asarray(sens, dtype=np.float64)[::-1], 1e-30),
+        marker=".",
+        color="tab:purple",
+    )
     ax.set_yscale("log")
     ax.set_xlabel("steps back from the forecast step (T - t)")
     ax.set_ylabel("mean |dL_T / dx_t|")

@@ -28,8 +28,8 @@ from torch import nn
 
 from edgernn.errors import DataError, UsageError
 from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec, Tokenizer
-from edgernn.train.models import native_kernels
 from edgernn.train.checkpoint import load_module, save_module
+from edgernn.train.models import native_kernels
 from edgernn.train.steps import StepTrainer
 
 KIND = "seq2seq"  # checkpoint kind (format and version: edgernn.train.checkpoint)
@@ -59,7 +59,9 @@ class Seq2SeqConfig:
     def __post_init__(self) -> None:
         for name in ("embed", "hidden", "steps", "batch_size", "synth_pairs"):
             if int(getattr(self, name)) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise UsageError(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
         if not 0 < self.val_frac < 1:
             raise UsageError(f"val_frac must be in (0, 1), got {self.val_frac}")
 
@@ -90,15 +92,21 @@ class Seq2SeqNet(nn.Module):
         z = torch.zeros(1, batch, self.config.hidden)
         return z, z.clone()
 
-    def encode(self, src: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(
+        self, src: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """src (B, S) -> final (h, c) each (1, B, H); ``lengths`` reads padded rows at their last real step."""
         emb = self.src_embed(src)
         if lengths is not None:
-            emb = nn.utils.rnn.pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            emb = nn.utils.rnn.pack_padded_sequence(
+                emb, lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
         _, (h, c) = self.encoder(emb, self.zeros(src.shape[0]))
         return h, c
 
-    def decode(self, tgt_in: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def decode(
+        self, tgt_in: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
         """Teacher-forced decoder: tgt_in (B, T) -> (logits (B, T, V), h, c)."""
         out, (h, c) = self.decoder(self.tgt_embed(tgt_in), (h, c))
         return self.head(out), h, c
@@ -106,7 +114,7 @@ class Seq2SeqNet(nn.Module):
     def forward(self, src, lengths, tgt_in):
         return self.decode(tgt_in, *self.encode(src, lengths))[0]
 
-    def graphs(self) -> tuple["EncoderGraph", "DecoderGraph"]:
+    def graphs(self) -> tuple[EncoderGraph, DecoderGraph]:
         return EncoderGraph(self), DecoderGraph(self)
 
 
@@ -158,9 +166,13 @@ def read_pairs(path: str) -> list[tuple[str, str]]:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError as e:
-        raise DataError(f"--data {path!r} does not exist; pass synth:reverse or a two-column CSV/TSV (source, target)") from e
+        raise DataError(
+            f"--data {path!r} does not exist; pass synth:reverse or a two-column CSV/TSV (source, target)"
+        ) from e
     except UnicodeDecodeError as e:
-        raise DataError(f"--data {path!r} is not UTF-8 text; convert it (e.g. iconv -t utf-8)") from e
+        raise DataError(
+            f"--data {path!r} is not UTF-8 text; convert it (e.g. iconv -t utf-8)"
+        ) from e
     lines = text.splitlines()
     delim = "\t" if p.suffix.lower() == ".tsv" or (lines and "\t" in lines[0]) else ","
     rows = [r for r in csv.reader(lines, delimiter=delim) if r]
@@ -168,9 +180,13 @@ def read_pairs(path: str) -> list[tuple[str, str]]:
         rows = rows[1:]
     for i, r in enumerate(rows, 1):
         if len(r) != 2 or not r[0] or not r[1]:
-            raise DataError(f"--data {path!r} row {i} has {len(r)} column(s) ({r!r:.60}); each row must be: source, target (both non-empty)")
+            raise DataError(
+                f"--data {path!r} row {i} has {len(r)} column(s) ({r!r:.60}); each row must be: source, target (both non-empty)"
+            )
     if len(rows) < 2:
-        raise DataError(f"--data {path!r} has {len(rows)} pair(s); give at least 2 rows of source, target")
+        raise DataError(
+            f"--data {path!r} has {len(rows)} pair(s); give at least 2 rows of source, target"
+        )
     return [(r[0], r[1]) for r in rows]
 
 
@@ -206,9 +222,9 @@ def batch_tensors(pairs, tok: Tokenizer):
     tin = torch.zeros(len(pairs), T, dtype=torch.long)
     tout = torch.zeros(len(pairs), T, dtype=torch.long)
     for i, (s, t) in enumerate(zip(src, tgt)):
-        x[i, :len(s)] = torch.tensor(s)
-        tin[i, :len(t) + 1] = torch.tensor([BOS_ID, *t])
-        tout[i, :len(t) + 1] = torch.tensor([*t, EOS_ID])
+        x[i, : len(s)] = torch.tensor(s)
+        tin[i, : len(t) + 1] = torch.tensor([BOS_ID, *t])
+        tout[i, : len(t) + 1] = torch.tensor([*t, EOS_ID])
     return x, torch.tensor([len(s) for s in src]), tin, tout
 
 
@@ -230,7 +246,11 @@ def greedy_torch(net: Seq2SeqNet, text: str, tok: Tokenizer, max_len: int = 50) 
 
 def exact_match(net: Seq2SeqNet, pairs, tok: Tokenizer) -> float:
     net.eval()
-    return float(np.mean([greedy_torch(net, s, tok, 2 * len(t) + 5) == t for s, t in pairs])) if pairs else float("nan")
+    return (
+        float(np.mean([greedy_torch(net, s, tok, 2 * len(t) + 5) == t for s, t in pairs]))
+        if pairs
+        else float("nan")
+    )
 
 
 @dataclass
@@ -259,28 +279,56 @@ def train_seq2seq(config: Seq2SeqConfig) -> TrainResult:
             idx = rng.integers(0, len(train), size=min(config.batch_size, len(train)))
             x, lengths, tin, tout = batch_tensors([train[i] for i in idx], tok)
             logits = net(x, lengths, tin)
-            trainer.update(nn.functional.cross_entropy(logits.flatten(0, 1), tout.flatten(), ignore_index=PAD_ID))
+            trainer.update(
+                nn.functional.cross_entropy(
+                    logits.flatten(0, 1), tout.flatten(), ignore_index=PAD_ID
+                )
+            )
         seconds = time.perf_counter() - start
         net.eval()
         with torch.no_grad():
             x, lengths, tin, tout = batch_tensors(val, tok)
-            val_loss = float(nn.functional.cross_entropy(net(x, lengths, tin).flatten(0, 1), tout.flatten(), ignore_index=PAD_ID))
+            val_loss = float(
+                nn.functional.cross_entropy(
+                    net(x, lengths, tin).flatten(0, 1), tout.flatten(), ignore_index=PAD_ID
+                )
+            )
         acc = exact_match(net, val, tok)
-    metrics = {"train_loss": trainer.running, "val_loss": val_loss, "val_exact_match": acc, "seconds": round(seconds, 1),
-               "steps": config.steps}
-    lengths = {"train": len(train), "val": len(val), "max_source_len": max(len(s) for s, _ in train),
-               "max_target_len": max(len(t) for _, t in train)}
+    metrics = {
+        "train_loss": trainer.running,
+        "val_loss": val_loss,
+        "val_exact_match": acc,
+        "seconds": round(seconds, 1),
+        "steps": config.steps,
+    }
+    lengths = {
+        "train": len(train),
+        "val": len(val),
+        "max_source_len": max(len(s) for s, _ in train),
+        "max_target_len": max(len(t) for _, t in train),
+    }
     return TrainResult(net.eval(), vocab, metrics, source, lengths)
 
 
 # ---- signature, checkpoint, export ---------------------------------------------------------
-def signature_fields(net: Seq2SeqNet, vocab, source: str, metrics: dict, extra: dict | None = None) -> dict:
+def signature_fields(
+    net: Seq2SeqNet, vocab, source: str, metrics: dict, extra: dict | None = None
+) -> dict:
     cfg = net.config
     return {
-        "task": "seq2seq", "arch": "lstm", "layers": [cfg.hidden],
+        "task": "seq2seq",
+        "arch": "lstm",
+        "layers": [cfg.hidden],
         "tokenizer": {"kind": "char", "vocab": list(vocab), "unk": UNK},
-        "provenance": {"data": {"source": source, "vocab_size": len(vocab), **(extra or {})}, "metrics": metrics,
-                       "model": {"embed": cfg.embed, "hidden": cfg.hidden, "shared_embedding": cfg.shared_embedding}},
+        "provenance": {
+            "data": {"source": source, "vocab_size": len(vocab), **(extra or {})},
+            "metrics": metrics,
+            "model": {
+                "embed": cfg.embed,
+                "hidden": cfg.hidden,
+                "shared_embedding": cfg.shared_embedding,
+            },
+        },
     }
 
 
@@ -314,57 +362,141 @@ def export_seq2seq(net: Seq2SeqNet, fields: dict, out: str | Path) -> tuple[Sign
 
     def maker(role: str, output: TensorSpec, config: ExportConfig, extra: dict):
         def make(names, tried) -> Signature:
-            states = tuple(StateSpec(i, o, (1, "batch", hidden)) for i, o in zip(names.state_inputs, names.state_outputs))
+            states = tuple(
+                StateSpec(i, o, (1, "batch", hidden))
+                for i, o in zip(names.state_inputs, names.state_outputs)
+            )
             sig = Signature(
-                task="seq2seq", arch="lstm", layers=(hidden,), features=(), targets=(), states=states,
-                input_scaler=none, target_scaler=none, causal=True,
-                inputs=(TensorSpec("tokens", ("batch", "time"), "int64"),), outputs=(output,),
+                task="seq2seq",
+                arch="lstm",
+                layers=(hidden,),
+                features=(),
+                targets=(),
+                states=states,
+                input_scaler=none,
+                target_scaler=none,
+                causal=True,
+                inputs=(TensorSpec("tokens", ("batch", "time"), "int64"),),
+                outputs=(output,),
                 tokenizer=Tokenizer(tok["kind"], tuple(tok["vocab"]), tok["unk"]),
                 parity=parity_record(tried, config),
-                provenance={**fields.get("provenance", {}), "role": role, **extra,
-                            "special": {"bos": BOS, "eos": EOS, "pad": UNK}, "export": versions()},
+                provenance={
+                    **fields.get("provenance", {}),
+                    "role": role,
+                    **extra,
+                    "special": {"bos": BOS, "eos": EOS, "pad": UNK},
+                    "export": versions(),
+                },
             )
             return Signature.from_json(sig.to_json())
+
         return make
 
     # Verified up to the longest training line (at least 12 steps): an LSTM's cell state grows with
     # the line (|c| ~ 40 after 50 random tokens on synth:reverse), where float32 rounding alone puts
     # ORT 1.5e-5-2.7e-5 off PyTorch in absolute terms; within the trained lengths it is < 1e-5.
     data = fields.get("provenance", {}).get("data", {})
-    src_len, tgt_len = max(12, int(data.get("max_source_len", 50))), max(12, int(data.get("max_target_len", 50)) + 1)
+    src_len, tgt_len = (
+        max(12, int(data.get("max_source_len", 50))),
+        max(12, int(data.get("max_target_len", 50)) + 1),
+    )
     common = dict(input_name="tokens", tolerance=1e-5, reference_tolerance=2e-5)
-    enc_cfg = ExportConfig(output_name="hidden", verify_shapes=((1, 1), (1, src_len), (4, 7)), **common)
-    dec_cfg = ExportConfig(output_name="logits", verify_shapes=((1, 1), (1, tgt_len), (4, 7)), **common)
-    enc_sig = export_module(encoder, enc_out, enc_cfg,
-                            maker("encoder", TensorSpec("hidden", ("batch", "time", hidden)), enc_cfg, {"decoder": out.name}))
-    dec_sig = export_module(decoder, out, dec_cfg,
-                            maker("decoder", TensorSpec("logits", ("batch", "time", net.config.vocab_size)), dec_cfg,
-                                  {"encoder": enc_out.name}))
+    enc_cfg = ExportConfig(
+        output_name="hidden", verify_shapes=((1, 1), (1, src_len), (4, 7)), **common
+    )
+    dec_cfg = ExportConfig(
+        output_name="logits", verify_shapes=((1, 1), (1, tgt_len), (4, 7)), **common
+    )
+    enc_sig = export_module(
+        encoder,
+        enc_out,
+        enc_cfg,
+        maker(
+            "encoder",
+            TensorSpec("hidden", ("batch", "time", hidden)),
+            enc_cfg,
+            {"decoder": out.name},
+        ),
+    )
+    dec_sig = export_module(
+        decoder,
+        out,
+        dec_cfg,
+        maker(
+            "decoder",
+            TensorSpec("logits", ("batch", "time", net.config.vocab_size)),
+            dec_cfg,
+            {"encoder": enc_out.name},
+        ),
+    )
     return dec_sig, enc_sig
 
 
 # ---- the `edgernn train seq2seq` command ---------------------------------------------------
-def run_seq2seq_command(*, data: str, hidden: int, embed: int, separate_embeddings: bool, pairs: int, steps: int,
-                        batch_size: int, lr: float, seed: int, out: Path, no_export: bool, quiet: bool) -> dict:
+def run_seq2seq_command(
+    *,
+    data: str,
+    hidden: int,
+    embed: int,
+    separate_embeddings: bool,
+    pairs: int,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    out: Path,
+    no_export: bool,
+    quiet: bool,
+) -> dict:
     """Train, save OUT/checkpoint.pt, export OUT/model.onnx + OUT/model.encoder.onnx, write OUT/report.json."""
-    config = Seq2SeqConfig(embed=embed, hidden=hidden, shared_embedding=not separate_embeddings, data=data,
-                           synth_pairs=pairs, steps=steps, batch_size=batch_size, lr=lr, seed=seed, quiet=quiet)
+    config = Seq2SeqConfig(
+        embed=embed,
+        hidden=hidden,
+        shared_embedding=not separate_embeddings,
+        data=data,
+        synth_pairs=pairs,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        quiet=quiet,
+    )
     result = train_seq2seq(config)
     p = result.pairs
-    fields = signature_fields(result.model, result.vocab, result.source, result.metrics,
-                              {"pairs": {"train": p["train"], "val": p["val"]}, "max_source_len": p["max_source_len"],
-                               "max_target_len": p["max_target_len"]})
+    fields = signature_fields(
+        result.model,
+        result.vocab,
+        result.source,
+        result.metrics,
+        {
+            "pairs": {"train": p["train"], "val": p["val"]},
+            "max_source_len": p["max_source_len"],
+            "max_target_len": p["max_target_len"],
+        },
+    )
     out.mkdir(parents=True, exist_ok=True)
     files = {"checkpoint": str(save_seq2seq(out / "checkpoint.pt", result.model, fields))}
-    report = {"task": "seq2seq", "arch": "lstm", "layers": [hidden], "data": result.source, "pairs": result.pairs,
-              "vocab_size": len(result.vocab), "metrics": result.metrics, "config": config.to_dict(), "files": files}
+    report = {
+        "task": "seq2seq",
+        "arch": "lstm",
+        "layers": [hidden],
+        "data": result.source,
+        "pairs": result.pairs,
+        "vocab_size": len(result.vocab),
+        "metrics": result.metrics,
+        "config": config.to_dict(),
+        "files": files,
+    }
     if not no_export:
         t0 = time.perf_counter()
         dec, enc = export_seq2seq(result.model, fields, out / "model.onnx")
         files["onnx"] = str(out / "model.onnx")
         files["encoder"] = str(encoder_path(out / "model.onnx"))
-        report["export"] = {"decoder_parity": dec.parity, "encoder_parity": enc.parity,
-                            "seconds": round(time.perf_counter() - t0, 1)}
+        report["export"] = {
+            "decoder_parity": dec.parity,
+            "encoder_parity": enc.parity,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
     files["report"] = str(out / "report.json")
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

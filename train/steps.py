@@ -7,7 +7,7 @@ and a running (exponentially smoothed) training loss shown on a tqdm bar on stde
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -16,12 +16,16 @@ from torch import nn
 class StepTrainer:
     """``for _ in trainer: ...; trainer.update(loss)`` runs ``steps`` optimizer steps."""
 
-    def __init__(self, module: nn.Module, lr: float, steps: int, clip: float, desc: str, quiet: bool):
+    def __init__(
+        self, module: nn.Module, lr: float, steps: int, clip: float, desc: str, quiet: bool
+    ):
         from tqdm import tqdm
 
         self.params = list(module.parameters())
         self.opt = torch.optim.Adam(self.params, lr=lr)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / steps)))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / steps))
+        )
         self.clip = clip  # max gradient L2 norm; 0 = no clipping
         self.running: float | None = None  # smoothed training loss (0.95 / 0.05)
         self.bar = tqdm(range(steps), desc=desc, disable=quiet, unit="step")

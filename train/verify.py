@@ -28,31 +28,52 @@ values within [-1, 1] this is the absolute tolerance. ``max_abs_error`` stays th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import onnx
 from torch import nn
 
 from edgernn.checks import Check, VerifyReport, check_contract, check_graph_contract, tolerance_for
-from edgernn.errors import DataError, UsageError
 from edgernn.core.model import Model
+from edgernn.errors import DataError, UsageError
 from edgernn.signature import Scaler, Signature
 from edgernn.train import charlm, classify, seq2seq
 from edgernn.train.checkpoint import FORECAST, Checkpoint, checkpoint_kind, load_checkpoint
-from edgernn.train.parity import (GraphNames, Outputs, Runner, input_maker, is_causal, max_abs_error, random_case,
-                                  reference_runner, run_stepwise, short_reason, torch_runner)
+from edgernn.train.parity import (
+    GraphNames,
+    Outputs,
+    Runner,
+    input_maker,
+    is_causal,
+    max_abs_error,
+    random_case,
+    reference_runner,
+    run_stepwise,
+    short_reason,
+    torch_runner,
+)
 
 DEFAULT_TOLERANCE = 1e-5
 STATE_SCALE = 0.5  # std of the random initial states, as in the export's parity check
 KIND_CHECK = "checkpoint kind"  # the check that fails when the checkpoint is of another kind
-KIND_OF_TASK = {"forecast": FORECAST, "generate": charlm.KIND, "classify": classify.KIND, "seq2seq": seq2seq.KIND}
+KIND_OF_TASK = {
+    "forecast": FORECAST,
+    "generate": charlm.KIND,
+    "classify": classify.KIND,
+    "seq2seq": seq2seq.KIND,
+}
 TASK_OF_KIND = {kind: task for task, kind in KIND_OF_TASK.items()}
 LOADERS: dict[str, Callable[[Path], tuple[nn.Module, dict]]] = {
-    charlm.KIND: charlm.load_charlm, classify.KIND: classify.load_classifier, seq2seq.KIND: seq2seq.load_seq2seq}
-CaseMaker = Callable[[int, np.random.Generator], tuple[np.ndarray, list[np.ndarray]]]  # (batch, rng) -> x, states
+    charlm.KIND: charlm.load_charlm,
+    classify.KIND: classify.load_classifier,
+    seq2seq.KIND: seq2seq.load_seq2seq,
+}
+CaseMaker = Callable[
+    [int, np.random.Generator], tuple[np.ndarray, list[np.ndarray]]
+]  # (batch, rng) -> x, states
 
 
 @dataclass(frozen=True)
@@ -77,9 +98,16 @@ class Graph:
 
 
 # ---- entry point ---------------------------------------------------------------------------
-def verify_checkpoint(model: Model, checkpoint: str | Path | Checkpoint | Loaded, *, steps: int = 50,
-                      batches: Sequence[int] = (1, 4), tolerance: float | None = None, seed: int = 0,
-                      contract: bool = True) -> VerifyReport:
+def verify_checkpoint(
+    model: Model,
+    checkpoint: str | Path | Checkpoint | Loaded,
+    *,
+    steps: int = 50,
+    batches: Sequence[int] = (1, 4),
+    tolerance: float | None = None,
+    seed: int = 0,
+    contract: bool = True,
+) -> VerifyReport:
     """Every check of ``model`` against ``checkpoint`` (a path, or a loaded checkpoint of any kind);
     ``tolerance`` defaults to the export's. A seq2seq ``model`` is its decoder file (the encoder is
     found next to it). Raises ``DataError`` for a missing or unreadable checkpoint file."""
@@ -91,11 +119,25 @@ def verify_checkpoint(model: Model, checkpoint: str | Path | Checkpoint | Loaded
         return report
     source = load_source(checkpoint, expected)
     if isinstance(source, Checkpoint):
-        report.checks += forecast_checks(model, source, steps=steps, batches=batches, tolerance=tolerance, seed=seed,
-                                         contract=contract)
+        report.checks += forecast_checks(
+            model,
+            source,
+            steps=steps,
+            batches=batches,
+            tolerance=tolerance,
+            seed=seed,
+            contract=contract,
+        )
     else:
-        report.checks += module_checks(model, source, steps=steps, batches=batches, tolerance=tolerance, seed=seed,
-                                       contract=contract)
+        report.checks += module_checks(
+            model,
+            source,
+            steps=steps,
+            batches=batches,
+            tolerance=tolerance,
+            seed=seed,
+            contract=contract,
+        )
     return report
 
 
@@ -105,8 +147,10 @@ def expected_kind(sig: Signature) -> str:
     try:
         return KIND_OF_TASK[sig.task]
     except KeyError:
-        raise UsageError(f"verify --checkpoint knows the tasks {', '.join(KIND_OF_TASK)}; this model's task is "
-                         f"{sig.task!r}: run verify without --checkpoint for its state contract") from None
+        raise UsageError(
+            f"verify --checkpoint knows the tasks {', '.join(KIND_OF_TASK)}; this model's task is "
+            f"{sig.task!r}: run verify without --checkpoint for its state contract"
+        ) from None
 
 
 def source_kind(checkpoint: str | Path | Checkpoint | Loaded) -> str | None:
@@ -134,15 +178,25 @@ def load_source(checkpoint: str | Path | Checkpoint | Loaded, kind: str) -> Chec
 def kind_check(model: Model, where: str | None, expected: str, actual: str) -> Check:
     """A checkpoint of another kind cannot be compared at all: say which kinds, and what to pass."""
     name = Path(where).name if where else "the checkpoint"
-    detail = (f"{name} is a {actual} checkpoint, but {model.path.name} is a {model.signature.task!r} model: pass the "
-              f"{expected} checkpoint it was exported from (`edgernn train {expected} --out DIR` writes DIR/checkpoint.pt "
-              f"next to DIR/model.onnx)")
+    detail = (
+        f"{name} is a {actual} checkpoint, but {model.path.name} is a {model.signature.task!r} model: pass the "
+        f"{expected} checkpoint it was exported from (`edgernn train {expected} --out DIR` writes DIR/checkpoint.pt "
+        f"next to DIR/model.onnx)"
+    )
     return Check(KIND_CHECK, False, None, detail)
 
 
 # ---- forecasters ---------------------------------------------------------------------------
-def forecast_checks(model: Model, ckpt: Checkpoint, *, steps: int, batches: Sequence[int], tolerance: float | None,
-                    seed: int, contract: bool) -> list[Check]:
+def forecast_checks(
+    model: Model,
+    ckpt: Checkpoint,
+    *,
+    steps: int,
+    batches: Sequence[int],
+    tolerance: float | None,
+    seed: int,
+    contract: bool,
+) -> list[Check]:
     """Contract, signature, then float32 three-way parity, or the RMS check of a reduced graph."""
     tol = tolerance if tolerance is not None else tolerance_for(model.signature)
     checks = check_contract(model, steps=steps, seed=seed, tolerance=tol) if contract else []
@@ -151,7 +205,9 @@ def forecast_checks(model: Model, ckpt: Checkpoint, *, steps: int, batches: Sequ
     if match.passed and model.signature.parity.get("quantization"):
         checks.append(reduced_check(model, ckpt, tol, seed))
     elif match.passed:
-        checks += parity_checks(model, ckpt, steps=steps, batches=batches, tolerance=tolerance, seed=seed)
+        checks += parity_checks(
+            model, ckpt, steps=steps, batches=batches, tolerance=tolerance, seed=seed
+        )
     return checks
 
 
@@ -168,10 +224,16 @@ def reduced_check(model: Model, ckpt: Checkpoint, tolerance: float, seed: int) -
     got = run_stepwise(model.run, x, zeros)[0]
     change = forecast_change(got, want, sig)
     ok = change["rms_change"] <= tolerance
-    detail = (f"{q['mode']} graph vs float32 PyTorch, {x.shape[1]} stateful steps of {source}: RMS "
-              f"{change['rms_change']:.2%}, max {change['max_abs_change']:.2%} of the target scale")
-    return Check("reduced vs float32 (RMS)", ok, change["rms_change"],
-                 detail if ok else f"{detail}: RMS over {tolerance:.2%}")
+    detail = (
+        f"{q['mode']} graph vs float32 PyTorch, {x.shape[1]} stateful steps of {source}: RMS "
+        f"{change['rms_change']:.2%}, max {change['max_abs_change']:.2%} of the target scale"
+    )
+    return Check(
+        "reduced vs float32 (RMS)",
+        ok,
+        change["rms_change"],
+        detail if ok else f"{detail}: RMS over {tolerance:.2%}",
+    )
 
 
 def check_signature(sig: Signature, ckpt: Checkpoint) -> Check:
@@ -188,25 +250,48 @@ def check_signature(sig: Signature, ckpt: Checkpoint) -> Check:
     return _signature_check(pairs, "arch, layers, features, targets and scalers agree")
 
 
-def parity_checks(model: Model, ckpt: Checkpoint, *, steps: int, batches: Sequence[int], tolerance: float | None,
-                  seed: int) -> list[Check]:
+def parity_checks(
+    model: Model,
+    ckpt: Checkpoint,
+    *,
+    steps: int,
+    batches: Sequence[int],
+    tolerance: float | None,
+    seed: int,
+) -> list[Check]:
     """Three-way parity of a forecaster, stepping ``steps`` steps with the state fed back, per batch size."""
     graph = Graph(model, ckpt.model.eval())
-    return graph_parity(graph, random_cases(graph.net, steps), batches=batches, tolerance=tolerance,
-                        seed=seed, how=random_how(graph.net, steps))
+    return graph_parity(
+        graph,
+        random_cases(graph.net, steps),
+        batches=batches,
+        tolerance=tolerance,
+        seed=seed,
+        how=random_how(graph.net, steps),
+    )
 
 
 # ---- char LM, classifiers, seq2seq ---------------------------------------------------------
-def module_checks(model: Model, source: Loaded, *, steps: int, batches: Sequence[int], tolerance: float | None,
-                  seed: int, contract: bool) -> list[Check]:
+def module_checks(
+    model: Model,
+    source: Loaded,
+    *,
+    steps: int,
+    batches: Sequence[int],
+    tolerance: float | None,
+    seed: int,
+    contract: bool,
+) -> list[Check]:
     """Contract of every graph, signature, then three-way parity of every graph."""
     graphs = graphs_of(model, source)
     checks: list[Check] = []
     if contract:
         for g in graphs:
             tol = tolerance if tolerance is not None else tolerance_for(g.model.signature)
-            checks += [replace(c, name=g.name(c.name))
-                       for c in check_graph_contract(g.model, steps=steps, seed=seed, tolerance=tol)]
+            checks += [
+                replace(c, name=g.name(c.name))
+                for c in check_graph_contract(g.model, steps=steps, seed=seed, tolerance=tol)
+            ]
     match = check_fields(graphs, source)
     checks.append(match)
     if not match.passed:
@@ -225,7 +310,9 @@ def graphs_of(model: Model, source: Loaded) -> list[Graph]:
     decoder file plus the encoder graph its signature names (encoder first)."""
     if source.kind != seq2seq.KIND:
         return [Graph(model, source.net)]
-    from edgernn.tasks.seq2seq import Seq2Seq  # finds and checks the encoder graph next to the decoder
+    from edgernn.tasks.seq2seq import (
+        Seq2Seq,
+    )  # finds and checks the encoder graph next to the decoder
 
     encoder, decoder = source.net.graphs()
     return [Graph(Seq2Seq(model).encoder, encoder, "encoder"), Graph(model, decoder, "decoder")]
@@ -246,10 +333,17 @@ def check_fields(graphs: Sequence[Graph], source: Loaded) -> Check:
 
 def graph_facts(sig: Signature) -> dict:
     """What a token or classifier graph's signature says about the model it came from."""
-    facts = {"task": sig.task, "arch": sig.arch, "layers": tuple(sig.layers), "outputs": int(sig.outputs[0].shape[-1])}
+    facts = {
+        "task": sig.task,
+        "arch": sig.arch,
+        "layers": tuple(sig.layers),
+        "outputs": int(sig.outputs[0].shape[-1]),
+    }
     if sig.tokenizer is not None:
         facts["input"] = ("token ids", len(sig.tokenizer.vocab))
-        facts["tokenizer"] = Vocab(sig.tokenizer.kind, tuple(sig.tokenizer.vocab), sig.tokenizer.unk)
+        facts["tokenizer"] = Vocab(
+            sig.tokenizer.kind, tuple(sig.tokenizer.vocab), sig.tokenizer.unk
+        )
     else:
         facts["input"] = ("features", int(sig.inputs[0].shape[-1]))
         facts["features"] = tuple(sig.features)
@@ -262,9 +356,15 @@ def graph_facts(sig: Signature) -> dict:
 def checkpoint_facts(source: Loaded, role: str = "") -> dict:
     """The same facts from a checkpoint: its module's config and its saved signature fields."""
     cfg, fields = source.net.config, source.fields
-    layers = cfg.hidden if isinstance(cfg.hidden, tuple) else (cfg.hidden,)  # seq2seq: one LSTM of ``hidden``
-    facts = {"task": TASK_OF_KIND[source.kind], "arch": getattr(cfg, "arch", "lstm"), "layers": tuple(layers),
-             "outputs": _outputs(source, role)}
+    layers = (
+        cfg.hidden if isinstance(cfg.hidden, tuple) else (cfg.hidden,)
+    )  # seq2seq: one LSTM of ``hidden``
+    facts = {
+        "task": TASK_OF_KIND[source.kind],
+        "arch": getattr(cfg, "arch", "lstm"),
+        "layers": tuple(layers),
+        "outputs": _outputs(source, role),
+    }
     if getattr(cfg, "vocab_size", 0):
         tok = fields.get("tokenizer") or {}
         facts["input"] = ("token ids", int(cfg.vocab_size))
@@ -272,7 +372,9 @@ def checkpoint_facts(source: Loaded, role: str = "") -> dict:
     else:
         facts["input"] = ("features", int(cfg.n_features))
         facts["features"] = tuple(fields.get("features", ()))
-        facts["input scaler"] = _scaler(Scaler(**fields["input_scaler"])) if "input_scaler" in fields else None
+        facts["input scaler"] = (
+            _scaler(Scaler(**fields["input_scaler"])) if "input_scaler" in fields else None
+        )
     if source.kind == classify.KIND:
         facts["labels"] = tuple(fields.get("labels", ()))
     return facts
@@ -311,7 +413,10 @@ def encoded_cases(encoder: nn.Module, decoder: nn.Module, steps: int) -> CaseMak
     source, target, encode = input_maker(encoder), input_maker(decoder), torch_runner(encoder)
 
     def make(batch: int, rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
-        zeros = [np.zeros(tuple(batch if a == "batch" else int(a) for a in s), np.float32) for s in encoder.state_shapes()]
+        zeros = [
+            np.zeros(tuple(batch if a == "batch" else int(a) for a in s), np.float32)
+            for s in encoder.state_shapes()
+        ]
         _, states = encode(source(batch, steps, rng), zeros)
         return target(batch, steps, rng), [np.ascontiguousarray(s) for s in states]
 
@@ -319,14 +424,18 @@ def encoded_cases(encoder: nn.Module, decoder: nn.Module, steps: int) -> CaseMak
 
 
 def random_how(net: nn.Module, steps: int) -> str:
-    if not is_causal(net):  # a window model (bidirectional) has no state: it is checked on whole windows
+    if not is_causal(
+        net
+    ):  # a window model (bidirectional) has no state: it is checked on whole windows
         return f"whole windows of {steps} steps"
     return f"{steps} steps one at a time, state fed back, random initial state{_ids(net)}"
 
 
 def encoded_how(net: nn.Module, steps: int) -> str:
-    return (f"{steps} steps one at a time, state fed back, from PyTorch's encoder state after {steps} random source "
-            f"tokens, teacher-forced random tokens{_ids(net)}")
+    return (
+        f"{steps} steps one at a time, state fed back, from PyTorch's encoder state after {steps} random source "
+        f"tokens, teacher-forced random tokens{_ids(net)}"
+    )
 
 
 def _ids(net: nn.Module) -> str:
@@ -334,15 +443,30 @@ def _ids(net: nn.Module) -> str:
     return f", token ids in [0, {vocab})" if vocab else ""
 
 
-def graph_parity(graph: Graph, cases: CaseMaker, *, batches: Sequence[int], tolerance: float | None, seed: int,
-                 how: str) -> list[Check]:
+def graph_parity(
+    graph: Graph,
+    cases: CaseMaker,
+    *,
+    batches: Sequence[int],
+    tolerance: float | None,
+    seed: int,
+    how: str,
+) -> list[Check]:
     """torch vs onnxruntime, torch vs reference and onnxruntime vs reference, per batch size."""
     model, net = graph.model, graph.net.eval()
     sig = model.signature
     tol = tolerance if tolerance is not None else tolerance_for(sig)
-    ref_tol = tolerance if tolerance is not None else max(tol, float(sig.parity.get("reference_tolerance") or tol))
-    names = GraphNames(sig.input_name, sig.output_name, tuple(s.input for s in sig.states),
-                       tuple(s.output for s in sig.states))
+    ref_tol = (
+        tolerance
+        if tolerance is not None
+        else max(tol, float(sig.parity.get("reference_tolerance") or tol))
+    )
+    names = GraphNames(
+        sig.input_name,
+        sig.output_name,
+        tuple(s.input for s in sig.states),
+        tuple(s.output for s in sig.states),
+    )
     reference, note = _reference(model.path, names)
     torch_run, rng = torch_runner(net), np.random.default_rng(seed)
     run = run_stepwise if is_causal(net) else (lambda runner, x, states: runner(x, states))
@@ -351,8 +475,15 @@ def graph_parity(graph: Graph, cases: CaseMaker, *, batches: Sequence[int], tole
         x, states = cases(batch, rng)
         want = torch_run(x, states)  # full sequence, (B, T, O) and final states
         ort = run(model.run, x, states)
-        checks.append(_compare(graph.name(f"torch vs onnxruntime, batch {batch}"), ort, want, tol,
-                               f"{how}; ORT on {model.provider}"))
+        checks.append(
+            _compare(
+                graph.name(f"torch vs onnxruntime, batch {batch}"),
+                ort,
+                want,
+                tol,
+                f"{how}; ORT on {model.provider}",
+            )
+        )
         if reference is None:
             continue
         try:
@@ -360,10 +491,21 @@ def graph_parity(graph: Graph, cases: CaseMaker, *, batches: Sequence[int], tole
         except Exception as e:  # an op it cannot run at these shapes, ...
             reference, note = None, short_reason(e)
             continue
-        checks.append(_compare(graph.name(f"torch vs reference, batch {batch}"), ref, want, ref_tol, how))
-        checks.append(_compare(graph.name(f"onnxruntime vs reference, batch {batch}"), ort, ref, ref_tol, how))
+        checks.append(
+            _compare(graph.name(f"torch vs reference, batch {batch}"), ref, want, ref_tol, how)
+        )
+        checks.append(
+            _compare(graph.name(f"onnxruntime vs reference, batch {batch}"), ort, ref, ref_tol, how)
+        )
     if reference is None:
-        checks.append(Check(graph.name("reference evaluator"), True, None, f"not run (not a failure of the model): {note}"))
+        checks.append(
+            Check(
+                graph.name("reference evaluator"),
+                True,
+                None,
+                f"not run (not a failure of the model): {note}",
+            )
+        )
     return checks
 
 
@@ -383,11 +525,15 @@ def scaled_error(got: Outputs, want: Outputs) -> tuple[float, float]:
     (inf, nan) when shapes differ."""
     if not math.isfinite(max_abs_error(got, want)):
         return math.inf, math.nan
-    rows = [(float(np.max(np.abs(p - q), initial=0.0)), max(1.0, float(np.max(np.abs(q), initial=0.0))))
-            for p, q in [(got[0], want[0]), *zip(got[1], want[1])]]
+    rows = [
+        (float(np.max(np.abs(p - q), initial=0.0)), max(1.0, float(np.max(np.abs(q), initial=0.0))))
+        for p, q in [(got[0], want[0]), *zip(got[1], want[1])]
+    ]
     errors = np.array([error for error, _ in rows])
     sizes = np.array([size for _, size in rows])
-    return float(np.max(errors / sizes)), float(sizes[int(np.argmax(errors))])  # np.max/argmax: nan wins
+    return float(np.max(errors / sizes)), float(
+        sizes[int(np.argmax(errors))]
+    )  # np.max/argmax: nan wins
 
 
 def _compare(name: str, got: Outputs, want: Outputs, tolerance: float, how: str) -> Check:

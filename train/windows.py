@@ -85,12 +85,16 @@ def fit_scaler(values: np.ndarray, kind: str) -> Scaler:
     return Scaler(kind, tuple(float(o) for o in offset), tuple(float(s) for s in scale))
 
 
-def make_windows(series: list[Series], rows: list[slice], window: int, stride: int, sx: Scaler, sy: Scaler) -> Windows:
+def make_windows(
+    series: list[Series], rows: list[slice], window: int, stride: int, sx: Scaler, sy: Scaler
+) -> Windows:
     """Windows of length ``window`` over ``rows`` of each series, never across series."""
     f, k = series[0].x.shape[1], series[0].y.shape[1]
     cut = []
     for s, r in zip(series, rows):
-        joined = np.concatenate([sx.transform(s.x[r]), sy.transform(s.y[r]), s.y[r]], axis=1)  # (n, F+2K)
+        joined = np.concatenate(
+            [sx.transform(s.x[r]), sy.transform(s.y[r]), s.y[r]], axis=1
+        )  # (n, F+2K)
         cut.append(sliding_windows(joined, window + 1, stride))  # (w, T+1, F+2K)
     w = np.concatenate(cut) if cut else np.empty((0, window + 1, f + 2 * k))
     return Windows(
@@ -119,7 +123,9 @@ def prepare_data(cfg: TrainConfig) -> Dataset:
     sy = fit_scaler(np.concatenate([s.y[r] for s, r in zip(series, slices["train"])]), cfg.scaler)
     parts = {p: make_windows(series, slices[p], cfg.window, cfg.stride, sx, sy) for p in PARTS}
     rows = {p: sum(len(s.x[r]) for s, r in zip(series, slices[p])) for p in PARTS}
-    return Dataset(features, targets, sx, sy, parts, rows, len(series), table.source or {"path": cfg.data})
+    return Dataset(
+        features, targets, sx, sy, parts, rows, len(series), table.source or {"path": cfg.data}
+    )
 
 
 def _check_enough(series: list[Series], slices: dict[str, list[slice]], cfg: TrainConfig) -> None:
@@ -137,11 +143,16 @@ def _check_enough(series: list[Series], slices: dict[str, list[slice]], cfg: Tra
 
 def _larger_split(part: str) -> str:
     """The fraction change that lengthens ``part``: the train split grows when val/test shrink."""
-    return {"train": "smaller --val/--test fractions (more rows for training)",
-            "val": "a larger --val fraction", "test": "a larger --test fraction"}[part]
+    return {
+        "train": "smaller --val/--test fractions (more rows for training)",
+        "val": "a larger --val fraction",
+        "test": "a larger --test fraction",
+    }[part]
 
 
-def _check_numeric(table: Table, features: tuple[str, ...], targets: tuple[str, ...], cfg: TrainConfig) -> None:
+def _check_numeric(
+    table: Table, features: tuple[str, ...], targets: tuple[str, ...], cfg: TrainConfig
+) -> None:
     """DataError naming the likely option when a feature or target column holds no number at all:
     such a column is a key or a time column, not data with a bad cell."""
     for name in dict.fromkeys(features + targets):
@@ -154,10 +165,15 @@ def _check_numeric(table: Table, features: tuple[str, ...], targets: tuple[str, 
         elif cfg.key is None:
             fixes.append(f"if it names the series, pass --key {name}")
         rest = [f for f in features if f != name]
-        fixes.append(f"choose the inputs with --features {','.join(rest)}" if rest and not cfg.features
-                     else "leave it out of --features/--target")
-        raise DataError(f"{table.where}: column {name!r} holds no numbers (first value {raw[0]!r}), so it cannot be "
-                        f"a {'feature' if name in features else 'target'}; {', or '.join(fixes)}")
+        fixes.append(
+            f"choose the inputs with --features {','.join(rest)}"
+            if rest and not cfg.features
+            else "leave it out of --features/--target"
+        )
+        raise DataError(
+            f"{table.where}: column {name!r} holds no numbers (first value {raw[0]!r}), so it cannot be "
+            f"a {'feature' if name in features else 'target'}; {', or '.join(fixes)}"
+        )
 
 
 def _is_number(cell) -> bool:

@@ -1,2 +1,1 @@
-"""Latency and throughput benchmarks: measure, cost model, machine line, workloads, run, plot.
-"""
+"""Latency and throughput benchmarks: measure, cost model, machine line, workloads, run, plot."""

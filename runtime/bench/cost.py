@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
@@ -26,19 +25,29 @@ def step_cost(sig) -> dict[str, Any]:
     recurrent = d * sum(2 * gates * h * (i + h) for i, h in layer_shapes(sig))
     attn = attention_width(sig)
     score = 2 * hidden * attn + 2 * attn if attn else 0  # dense H -> A, then the score A -> 1
-    head = 2 * d * hidden * (2 if attn else 1) * head_width(sig)  # with attention the head reads [h, context]
+    head = (
+        2 * d * hidden * (2 if attn else 1) * head_width(sig)
+    )  # with attention the head reads [h, context]
     steps = 1 if d == 1 else max(int(getattr(sig, "window", 1)), 1)
     notes = []
     if input_width(sig) is None:
-        notes.append("excludes layer 0's input projection (the embedding width is not in the signature)")
+        notes.append(
+            "excludes layer 0's input projection (the embedding width is not in the signature)"
+        )
     if attn:
-        notes.append(f"attention: score layer {hidden}x{attn} + {attn} counted at its default width (= hidden)")
+        notes.append(
+            f"attention: score layer {hidden}x{attn} + {attn} counted at its default width (= hidden)"
+        )
     if d == 2:
-        notes.append(f"window model: one stream-step = a run over the {steps}-step window, both directions, the head once")
+        notes.append(
+            f"window model: one stream-step = a run over the {steps}-step window, both directions, the head once"
+        )
     quant = (getattr(sig, "parity", None) or {}).get("quantization") or {}
     nominal = "int8" in str(quant.get("mode", ""))
     if nominal:
-        notes.append(f"nominal: an {quant['mode']} graph; counted as the float32 products it replaces")
+        notes.append(
+            f"nominal: an {quant['mode']} graph; counted as the float32 products it replaces"
+        )
     return {"flops": steps * (recurrent + score) + head, "nominal": nominal, "notes": notes}
 
 

@@ -38,26 +38,44 @@ print(json.dumps(out))
 
 def sgemm_ns(shapes: list[tuple[int, int, int]], threads: int, budget_s: float) -> list[float]:
     """Median ns of numpy float32 (m, k) x (k, n) per shape, in a child with ``threads`` BLAS threads."""
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    r = subprocess.run([sys.executable, "-c", SGEMM_SCRIPT, json.dumps(shapes), str(budget_s)],
-                       env=env, capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ,
+        OPENBLAS_NUM_THREADS=str(threads),
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", SGEMM_SCRIPT, json.dumps(shapes), str(budget_s)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if r.returncode != 0:
-        raise RuntimeError(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}")
+        raise RuntimeError(
+            r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"
+        )
     return json.loads(r.stdout)
 
 
-def hardware_line(sig, streams: tuple[int, ...], threads: int, repeat: Repeat, square: int = 1024) -> dict:
+def hardware_line(
+    sig, streams: tuple[int, ...], threads: int, repeat: Repeat, square: int = 1024
+) -> dict:
     """Single- (or ``threads``-) thread sgemm GFLOP/s: square, and at each stream count's shapes."""
     layers = [(i + h, GATES[sig.arch] * h) for i, h in layer_shapes(sig)]
     shapes = [(square, square, square)] + [(b, k, n) for b in streams for k, n in layers]
     ns = sgemm_ns(shapes, threads, budget_s=min(max(repeat.budget_s / 4, 0.02), 0.5))
     matched = {}
     for j, b in enumerate(streams):
-        part = ns[1 + j * len(layers): 1 + (j + 1) * len(layers)]
+        part = ns[1 + j * len(layers) : 1 + (j + 1) * len(layers)]
         matched[str(b)] = round(sum(2 * b * k * n for k, n in layers) / sum(part), 3)
-    return {"threads": threads, "square": {"n": square, "gflops": round(2 * square**3 / ns[0], 3)},
-            "matched_gflops": matched, "shapes": "(B, I+H) x (I+H, G*H) per layer, time-weighted over layers",
-            "method": "numpy float32 matmul, median, in a child process with OPENBLAS/OMP/MKL_NUM_THREADS set"}
+    return {
+        "threads": threads,
+        "square": {"n": square, "gflops": round(2 * square**3 / ns[0], 3)},
+        "matched_gflops": matched,
+        "shapes": "(B, I+H) x (I+H, G*H) per layer, time-weighted over layers",
+        "method": "numpy float32 matmul, median, in a child process with OPENBLAS/OMP/MKL_NUM_THREADS set",
+    }
 
 
 def add_fractions(result: dict) -> None:
@@ -79,18 +97,27 @@ def machine() -> dict:
     """CPU model, cores, relevant SIMD flags, memory, OS and versions."""
     info = _cpuinfo()
     flags = set(info.get("flags", "").split())
-    return {"cpu": info.get("model name", platform.processor() or platform.machine()),
-            "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "flags": [f for f in CPU_FLAGS if f in flags], "memory_gb": _memory_gb(),
-            "platform": platform.platform(), "python": platform.python_version(),
-            "numpy": np.__version__, "onnxruntime": ort.__version__}
+    return {
+        "cpu": info.get("model name", platform.processor() or platform.machine()),
+        "cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "flags": [f for f in CPU_FLAGS if f in flags],
+        "memory_gb": _memory_gb(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "onnxruntime": ort.__version__,
+    }
 
 
 def _cpuinfo() -> dict[str, str]:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             pairs = (line.split(":", 1) for line in f if ":" in line)
-            return {k.strip(): v.strip() for k, v in reversed(list(pairs))}  # the first CPU's values win
+            return {
+                k.strip(): v.strip() for k, v in reversed(list(pairs))
+            }  # the first CPU's values win
     except OSError:
         return {}
 

@@ -9,8 +9,9 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -50,9 +51,16 @@ def parse_repeat(text: str) -> Repeat:
     except ValueError:
         n = 0
     if n < 10:
-        raise UsageError(f"--repeat {text!r} is neither {', '.join(PRESETS)} nor a whole number >= 10")
-    return Repeat(steps=n, warmup=max(n // 10, 20), budget_s=min(max(n / 12500, 0.02), 5.0),
-                  min_reps=3 if n < 1000 else 10, startup_runs=1 if n < 1000 else 3)
+        raise UsageError(
+            f"--repeat {text!r} is neither {', '.join(PRESETS)} nor a whole number >= 10"
+        )
+    return Repeat(
+        steps=n,
+        warmup=max(n // 10, 20),
+        budget_s=min(max(n / 12500, 0.02), 5.0),
+        min_reps=3 if n < 1000 else 10,
+        startup_runs=1 if n < 1000 else 3,
+    )
 
 
 def parse_sizes(text: str, option: str) -> tuple[int, ...]:
@@ -62,7 +70,9 @@ def parse_sizes(text: str, option: str) -> tuple[int, ...]:
     except ValueError:
         sizes = ()
     if not sizes or min(sizes) < 1:
-        raise UsageError(f"{option} {text!r} is not a comma-separated list of positive whole numbers (e.g. 1,16,64)")
+        raise UsageError(
+            f"{option} {text!r} is not a comma-separated list of positive whole numbers (e.g. 1,16,64)"
+        )
     return tuple(dict.fromkeys(sizes))
 
 
@@ -71,8 +81,16 @@ def percentiles(ns: np.ndarray) -> dict[str, float]:
     """p50, p90, p99, max and mean in microseconds of per-call nanoseconds."""
     us = np.asarray(ns, dtype=np.float64) / 1e3
     p50, p90, p99 = np.percentile(us, [50, 90, 99])
-    return {k: round(float(v), 3) for k, v in
-            (("p50", p50), ("p90", p90), ("p99", p99), ("max", us.max()), ("mean", us.mean()))}
+    return {
+        k: round(float(v), 3)
+        for k, v in (
+            ("p50", p50),
+            ("p90", p90),
+            ("p99", p99),
+            ("max", us.max()),
+            ("mean", us.mean()),
+        )
+    }
 
 
 def time_calls(fn: Step, n: int, start: int = 0, into: list[int] | None = None) -> np.ndarray:
@@ -95,7 +113,9 @@ class Interrupted(KeyboardInterrupt):
         self.samples = samples
 
 
-def interleaved(fns: dict[str, Step], n: int, warmup: int, blocks: int = 10) -> dict[str, np.ndarray]:
+def interleaved(
+    fns: dict[str, Step], n: int, warmup: int, blocks: int = 10
+) -> dict[str, np.ndarray]:
     """Time ``n`` calls of each function, alternating in ``blocks`` so drift hits all alike.
     Ctrl-C raises ``Interrupted`` with what was timed so far."""
     for fn in fns.values():
@@ -109,7 +129,9 @@ def interleaved(fns: dict[str, Step], n: int, warmup: int, blocks: int = 10) -> 
             for name, fn in fns.items():
                 time_calls(fn, size, warmup + len(parts[name]), into=parts[name])
     except KeyboardInterrupt:
-        raise Interrupted({name: np.asarray(p, dtype=np.int64) for name, p in parts.items() if p}) from None
+        raise Interrupted(
+            {name: np.asarray(p, dtype=np.int64) for name, p in parts.items() if p}
+        ) from None
     return {name: np.asarray(p, dtype=np.int64) for name, p in parts.items()}
 
 
@@ -118,12 +140,18 @@ def reps_for(fns: dict[str, Step], repeat: Repeat) -> int:
     for fn in fns.values():
         fn(0)
     t = sum(float(np.median(time_calls(fn, 2))) for fn in fns.values()) / 1e9
-    return int(min(max(repeat.budget_s / max(t, 1e-9), repeat.min_reps), max(repeat.steps, repeat.min_reps)))
+    return int(
+        min(
+            max(repeat.budget_s / max(t, 1e-9), repeat.min_reps), max(repeat.steps, repeat.min_reps)
+        )
+    )
 
 
 def sample_rows(sig, n: int, seed: int = 0) -> np.ndarray:
     """``n`` valid input rows (n, F) in user units: offset + scale * N(0, 1) per feature."""
-    offset, scale = (np.asarray(v, dtype=np.float32) for v in (sig.input_scaler.offset, sig.input_scaler.scale))
+    offset, scale = (
+        np.asarray(v, dtype=np.float32) for v in (sig.input_scaler.offset, sig.input_scaler.scale)
+    )
     z = np.random.default_rng(seed).standard_normal((n, len(sig.features))).astype(np.float32)
     return offset + scale * z
 
@@ -141,8 +169,13 @@ def bare_session(model) -> ort.InferenceSession:
     return ort.InferenceSession(str(model.path), so, providers=providers)
 
 
-def bare_loop(session: ort.InferenceSession, sig, xs: list[np.ndarray], batch: int,
-              init: Sequence[np.ndarray] | None = None) -> Step:
+def bare_loop(
+    session: ort.InferenceSession,
+    sig,
+    xs: list[np.ndarray],
+    batch: int,
+    init: Sequence[np.ndarray] | None = None,
+) -> Step:
     """``session.run`` with numpy feeds over ``batch`` stacked streams; x already in model units.
     The state starts at ``init`` (default: fresh) and is carried from call to call."""
     names = [s.input for s in sig.states]
@@ -194,9 +227,14 @@ def startup(launch: Launch, runs: int) -> dict:
     ``runs``; the fastest too), in this Python environment."""
     cmd = [sys.executable, "-m", "edgernn", *launch.args]
     firsts, rss = zip(*(_first_output(cmd, launch.feed, launch.need) for _ in range(runs)))
-    return {"runs": runs, "first_output_s": round(float(np.median(firsts)), 4), "first_output_s_min": round(min(firsts), 4),
-            "peak_rss_mb": None if None in rss else round(float(np.median(rss)), 1),
-            "command": launch.command, "output": launch.output}
+    return {
+        "runs": runs,
+        "first_output_s": round(float(np.median(firsts)), 4),
+        "first_output_s_min": round(min(firsts), 4),
+        "peak_rss_mb": None if None in rss else round(float(np.median(rss)), 1),
+        "command": launch.command,
+        "output": launch.output,
+    }
 
 
 # A child's ru_maxrss starts at its parent's high-water mark (Linux carries it over exec), so
@@ -225,12 +263,23 @@ print(json.dumps({"first_s": first, "rss_mb": rss, "rc": rc, "output": len(head)
 
 def _first_output(cmd: list[str], feed: bytes, need: int = 1) -> tuple[float, float | None]:
     """(seconds to the first ``need`` stdout bytes, peak RSS in MB or None) of one fresh process."""
-    r = subprocess.run([sys.executable, "-S", "-c", LAUNCHER, str(need), *cmd], input=feed, capture_output=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-S", "-c", LAUNCHER, str(need), *cmd],
+        input=feed,
+        capture_output=True,
+        timeout=300,
+    )
     try:
         out = json.loads(r.stdout)
     except ValueError:
-        raise RuntimeError(f"the start-up launcher failed: {r.stderr.decode(errors='replace').strip()[-200:]}") from None
+        raise RuntimeError(
+            f"the start-up launcher failed: {r.stderr.decode(errors='replace').strip()[-200:]}"
+        ) from None
     if out["rc"] != 0 or not out["output"]:
         name = " ".join(cmd[2:4])
-        raise RuntimeError(out["error"].splitlines()[-1] if out["error"] else f"`{name}` exited {out['rc']} without output")
+        raise RuntimeError(
+            out["error"].splitlines()[-1]
+            if out["error"]
+            else f"`{name}` exited {out['rc']} without output"
+        )
     return out["first_s"], out["rss_mb"]

@@ -18,9 +18,13 @@ def check_plot_path(path: str) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise UsageError("--plot needs matplotlib, which is not installed; pip install 'edgernn[plot]' (or matplotlib)") from None
+        raise UsageError(
+            "--plot needs matplotlib, which is not installed; pip install 'edgernn[plot]' (or matplotlib)"
+        ) from None
     if not Path(path).resolve().parent.is_dir():
-        raise UsageError(f"--plot {path!r}: folder {str(Path(path).parent)!r} does not exist; create it or pick another path")
+        raise UsageError(
+            f"--plot {path!r}: folder {str(Path(path).parent)!r} does not exist; create it or pick another path"
+        )
 
 
 def plot(run: BenchRun, path: str | Path) -> Path:
@@ -28,15 +32,19 @@ def plot(run: BenchRun, path: str | Path) -> Path:
     try:
         from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
     except ImportError:
-        raise UsageError("--plot needs matplotlib, which is not installed; pip install 'edgernn[plot]' (or matplotlib)") from None
+        raise UsageError(
+            "--plot needs matplotlib, which is not installed; pip install 'edgernn[plot]' (or matplotlib)"
+        ) from None
     fig = Figure(figsize=(12, 4.8), layout="constrained")
     left, right = fig.subplots(1, 2)
     latency_panel(left, run)
     throughput_panel(right, run.result)
     m = run.result["model"]
     mode = "" if m.get("mode", "step") == "step" else f" ({m['mode']})"
-    fig.suptitle(f"{Path(m['path']).name}: {m.get('task', 'forecast')} {m['arch']} {m['layers']}{mode} on "
-                 f"{run.result['run']['provider']}, {run.result['run']['threads'] or 'all'} thread(s) - {run.result['machine']['cpu']}")
+    fig.suptitle(
+        f"{Path(m['path']).name}: {m.get('task', 'forecast')} {m['arch']} {m['layers']}{mode} on "
+        f"{run.result['run']['provider']}, {run.result['run']['threads'] or 'all'} thread(s) - {run.result['machine']['cpu']}"
+    )
     fig.savefig(path, dpi=110)
     return Path(path)
 
@@ -63,7 +71,9 @@ def log_ticks(lo: float, hi: float) -> list[float]:
     decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
     ticks: list[float] = []
     for subs in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7)):
-        ticks = [float(f"{m * 10.0 ** e:g}") for e in decades for m in subs if lo <= m * 10.0 ** e <= hi]
+        ticks = [
+            float(f"{m * 10.0**e:g}") for e in decades for m in subs if lo <= m * 10.0**e <= hi
+        ]
         if len(ticks) >= 3:
             break
     return ticks
@@ -92,8 +102,13 @@ def latency_panel(ax, run: BenchRun) -> None:
     labels = {"edgernn": f"edgernn {api.split(' (')[0]}", "bare_ort": "bare ORT run()"}
     for (name, a), color in zip(us.items(), ("C0", "C1")):
         p50, p99 = np.percentile(a, [50, 99])
-        ax.hist(np.clip(a, bins[0], bins[-1]), bins=bins, alpha=0.55, color=color,
-                label=f"{labels.get(name, name)}: p50 {p50:.1f}, p99 {p99:.1f} us")
+        ax.hist(
+            np.clip(a, bins[0], bins[-1]),
+            bins=bins,
+            alpha=0.55,
+            color=color,
+            label=f"{labels.get(name, name)}: p50 {p50:.1f}, p99 {p99:.1f} us",
+        )
         ax.axvline(p50, color=color, lw=1.2)
         ax.axvline(p99, color=color, lw=1, ls=":")
     ax.set_xscale("log")
@@ -112,15 +127,30 @@ def throughput_panel(ax, result: dict) -> None:
         return
     b = [p["streams"] for p in points]
     how = (result.get("api") or {}).get("streams") or ""
-    label = "edgernn pool" if result["pool"] == "used" else f"edgernn {how.split(',')[0] or 'Model.run'}"
+    label = (
+        "edgernn pool"
+        if result["pool"] == "used"
+        else f"edgernn {how.split(',')[0] or 'Model.run'}"
+    )
     ax.plot(b, [p["edgernn"]["stream_steps_per_s"] for p in points], "o-", color="C0", label=label)
-    ax.plot(b, [p["bare_ort"]["stream_steps_per_s"] for p in points], "s-", color="C1", label="bare ORT run()")
+    ax.plot(
+        b,
+        [p["bare_ort"]["stream_steps_per_s"] for p in points],
+        "s-",
+        color="C1",
+        label="bare ORT run()",
+    )
     hw, flops = result.get("hardware") or {}, result["model"]["flops_per_step"]
     if "square" in hw:
         line = [(p.get("sgemm_gflops") or np.nan) * 1e9 / flops for p in points]
         ax.plot(b, line, "k--", lw=1, label="sgemm at the same shapes")
-        ax.axhline(hw["square"]["gflops"] * 1e9 / flops, color="k", ls=":", lw=1,
-                   label=f"sgemm {hw['square']['n']}^3: {hw['square']['gflops']:.0f} GFLOP/s")
+        ax.axhline(
+            hw["square"]["gflops"] * 1e9 / flops,
+            color="k",
+            ls=":",
+            lw=1,
+            label=f"sgemm {hw['square']['n']}^3: {hw['square']['gflops']:.0f} GFLOP/s",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(b, [str(v) for v in b])  # the measured stream counts, as they are

@@ -33,12 +33,23 @@ from typing import Any
 
 import numpy as np
 
-from edgernn.version import __version__
 from edgernn.bench.cost import step_cost
 from edgernn.bench.machine import add_fractions, hardware_line, machine
-from edgernn.bench.measure import (PRESETS, bare_loop, bare_session, Interrupted, Progress, Repeat, Step, interleaved,
-                                   percentiles, reps_for, startup)
+from edgernn.bench.measure import (
+    PRESETS,
+    Interrupted,
+    Progress,
+    Repeat,
+    Step,
+    bare_loop,
+    bare_session,
+    interleaved,
+    percentiles,
+    reps_for,
+    startup,
+)
 from edgernn.bench.workloads import chunks_apply, describe, workload_for
+from edgernn.version import __version__
 
 
 @dataclass(frozen=True)
@@ -58,13 +69,20 @@ class BenchRun:
     samples: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def single_stream(model, session, rows: np.ndarray, repeat: Repeat) -> tuple[dict, dict[str, np.ndarray]]:
+def single_stream(
+    model, session, rows: np.ndarray, repeat: Repeat
+) -> tuple[dict, dict[str, np.ndarray]]:
     """Stream.step vs a bare run(), one stream, one step per call (a forecaster)."""
     sig, stream = model.signature, model.stream()
     user = list(rows)
     scaled = list(sig.input_scaler.transform(rows)[:, None, None, :])  # each (1, 1, F)
-    return measure_single({"edgernn": lambda i: stream.step(user[i % len(user)]),
-                           "bare_ort": bare_loop(session, sig, scaled, 1)}, repeat)
+    return measure_single(
+        {
+            "edgernn": lambda i: stream.step(user[i % len(user)]),
+            "bare_ort": bare_loop(session, sig, scaled, 1),
+        },
+        repeat,
+    )
 
 
 def measure_single(fns: dict[str, Step], repeat: Repeat) -> tuple[dict, dict[str, np.ndarray]]:
@@ -75,8 +93,12 @@ def measure_single(fns: dict[str, Step], repeat: Repeat) -> tuple[dict, dict[str
 
 def single_summary(samples: dict[str, np.ndarray], repeat: Repeat, partial: bool = False) -> dict:
     """{steps, warmup, edgernn_us, bare_ort_us, ratio_p50} (and ``partial``) of timed samples."""
-    out = {"steps": min(len(ns) for ns in samples.values()), "warmup": repeat.warmup,
-           "edgernn_us": percentiles(samples["edgernn"]), "bare_ort_us": percentiles(samples["bare_ort"])}
+    out = {
+        "steps": min(len(ns) for ns in samples.values()),
+        "warmup": repeat.warmup,
+        "edgernn_us": percentiles(samples["edgernn"]),
+        "bare_ort_us": percentiles(samples["bare_ort"]),
+    }
     out["ratio_p50"] = round(out["edgernn_us"]["p50"] / out["bare_ort_us"]["p50"], 3)
     if partial:
         out["partial"] = True
@@ -91,8 +113,12 @@ def sweep_point(fns: dict[str, Step], batch: int, repeat: Repeat, flops: int) ->
     for name, ns in samples.items():
         tick = percentiles(ns)
         per_step_s = tick["p50"] / 1e6 / batch
-        point[name] = {"tick_us": tick, "per_stream_step_us": round(per_step_s * 1e6, 4),
-                       "stream_steps_per_s": round(1 / per_step_s), "gflops": round(flops / per_step_s / 1e9, 3)}
+        point[name] = {
+            "tick_us": tick,
+            "per_stream_step_us": round(per_step_s * 1e6, 4),
+            "stream_steps_per_s": round(1 / per_step_s),
+            "gflops": round(flops / per_step_s / 1e9, 3),
+        }
     return point
 
 
@@ -103,8 +129,11 @@ def chunk_point(fns: dict[str, Step], chunk: int, repeat: Repeat, api: str) -> d
     point = {"chunk": chunk, "calls": n, "api": api}
     for name, ns in samples.items():
         call = percentiles(ns)
-        point[name] = {"call_us": call, "per_step_us": round(call["p50"] / chunk, 4),
-                       "steps_per_s": round(chunk * 1e6 / call["p50"])}
+        point[name] = {
+            "call_us": call,
+            "per_step_us": round(call["p50"] / chunk, 4),
+            "steps_per_s": round(chunk * 1e6 / call["p50"]),
+        }
     return point
 
 
@@ -115,21 +144,46 @@ def phases(model, config: BenchConfig) -> int:
     return 3 + len(config.streams) + chunks - (not config.startup)
 
 
-def run_bench(model, config: BenchConfig = BenchConfig(), progress: Progress = lambda _: None) -> BenchRun:
+def run_bench(
+    model, config: BenchConfig = BenchConfig(), progress: Progress = lambda _: None
+) -> BenchRun:
     """Every measurement in turn. Ctrl-C stops it cleanly: what is done is returned, with
     ``interrupted`` true."""
     sig = model.signature
     cost = step_cost(sig)
     result: dict[str, Any] = {
-        "edgernn": __version__, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "model": {"path": str(model.path), "id": model.model_id, **describe(sig), "arch": sig.arch, "layers": list(sig.layers),
-                  "features": len(sig.features), "targets": len(sig.targets), "flops_per_step": cost["flops"],
-                  "flops_nominal": cost["nominal"], "flops_notes": cost["notes"]},
-        "run": {"provider": model.provider, "provider_note": model.provider_note, "threads": model.config.intra_op_threads,
-                "repeat": asdict(config.repeat), "streams": list(config.streams), "chunks": list(config.chunks)},
-        "machine": machine(), "pool": "used" if sig.task == "forecast" and sig.causal else "not available",
-        "api": None, "single_stream": None, "hardware": None, "streams": [], "chunks": [], "startup": None,
-        "skipped": {}, "interrupted": False,
+        "edgernn": __version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "model": {
+            "path": str(model.path),
+            "id": model.model_id,
+            **describe(sig),
+            "arch": sig.arch,
+            "layers": list(sig.layers),
+            "features": len(sig.features),
+            "targets": len(sig.targets),
+            "flops_per_step": cost["flops"],
+            "flops_nominal": cost["nominal"],
+            "flops_notes": cost["notes"],
+        },
+        "run": {
+            "provider": model.provider,
+            "provider_note": model.provider_note,
+            "threads": model.config.intra_op_threads,
+            "repeat": asdict(config.repeat),
+            "streams": list(config.streams),
+            "chunks": list(config.chunks),
+        },
+        "machine": machine(),
+        "pool": "used" if sig.task == "forecast" and sig.causal else "not available",
+        "api": None,
+        "single_stream": None,
+        "hardware": None,
+        "streams": [],
+        "chunks": [],
+        "startup": None,
+        "skipped": {},
+        "interrupted": False,
     }
     run = BenchRun(result)
     try:
@@ -150,13 +204,18 @@ def _measure(model, config: BenchConfig, run: BenchRun, progress: Progress) -> N
         result["single_stream"], run.samples = measure_single(work.single(), rep)
     except Interrupted as e:  # keep what was timed when both sides have samples
         if set(e.samples) == {"edgernn", "bare_ort"}:
-            result["single_stream"], run.samples = single_summary(e.samples, rep, partial=True), e.samples
+            result["single_stream"], run.samples = (
+                single_summary(e.samples, rep, partial=True),
+                e.samples,
+            )
         raise
     progress(f"hardware line: sgemm at {threads} thread(s)")
     result["hardware"] = _hardware(model, config, threads)
     for b in config.streams:
         progress(f"streams: {b}")
-        result["streams"].append(sweep_point(work.batch(b), b, rep, result["model"]["flops_per_step"]))
+        result["streams"].append(
+            sweep_point(work.batch(b), b, rep, result["model"]["flops_per_step"])
+        )
     _chunks(work, config, result, progress)
     if config.startup:
         _startup(work, rep, result, progress)

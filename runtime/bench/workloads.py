@@ -50,16 +50,35 @@ def chunks_apply(sig) -> bool:
 def describe(sig) -> dict:
     """{task, mode, input, outputs} of the model, for the result's ``model``."""
     tok = sig.tokenizer
-    inputs = f"token ids ({tok.kind}, {len(tok.vocab)} tokens)" if tok else f"sensor rows ({len(sig.features)} features)"
-    outputs = (f"{len(sig.labels)} labels" if sig.task == "classify" else f"{len(tok.vocab)} logits" if tok
-               else f"{len(sig.targets)} target(s)")
-    return {"task": sig.task, "mode": "step" if sig.causal else f"window of {sig.window}", "input": inputs, "outputs": outputs}
+    inputs = (
+        f"token ids ({tok.kind}, {len(tok.vocab)} tokens)"
+        if tok
+        else f"sensor rows ({len(sig.features)} features)"
+    )
+    outputs = (
+        f"{len(sig.labels)} labels"
+        if sig.task == "classify"
+        else f"{len(tok.vocab)} logits"
+        if tok
+        else f"{len(sig.targets)} target(s)"
+    )
+    return {
+        "task": sig.task,
+        "mode": "step" if sig.causal else f"window of {sig.window}",
+        "input": inputs,
+        "outputs": outputs,
+    }
 
 
 def workload_for(model, session, seed: int = 0) -> Workload:
     """The workload of ``model``'s kind; ``session`` is the bare loop's own session."""
-    work = {"forecast": Forecast, "window": Window, "classify": Classify, "generate": Generate,
-            "seq2seq": Seq2SeqDecode}[kind(model.signature)]
+    work = {
+        "forecast": Forecast,
+        "window": Window,
+        "classify": Classify,
+        "generate": Generate,
+        "seq2seq": Seq2SeqDecode,
+    }[kind(model.signature)]
     return work(model, session, seed)
 
 
@@ -148,7 +167,9 @@ class Workload:
     def launch(self) -> Launch | str:
         raise NotImplementedError
 
-    def bare(self, graphs: list[np.ndarray], batch: int, init: list[np.ndarray] | None = None) -> Step:
+    def bare(
+        self, graphs: list[np.ndarray], batch: int, init: list[np.ndarray] | None = None
+    ) -> Step:
         return bare_loop(self.session, self.sig, graphs, batch, init)
 
     def option_args(self) -> list[str]:
@@ -159,12 +180,19 @@ class Forecast(Workload):
     """A causal forecaster: its stream, its pool, its chunks."""
 
     def api(self) -> dict[str, str | None]:
-        return {"single_stream": "Stream.step", "bare_ort": BARE, "streams": "Stream pool",
-                "chunks": "Stream.steps (Stream.step at T=1)"}
+        return {
+            "single_stream": "Stream.step",
+            "bare_ort": BARE,
+            "streams": "Stream pool",
+            "chunks": "Stream.steps (Stream.step at T=1)",
+        }
 
     def single(self) -> Pair:
         stream, (user, graph) = self.model.stream(), self.feeds.singles()
-        return {"edgernn": lambda i: stream.step(user[i % len(user)]), "bare_ort": self.bare(graph, 1)}
+        return {
+            "edgernn": lambda i: stream.step(user[i % len(user)]),
+            "bare_ort": self.bare(graph, 1),
+        }
 
     def batch(self, b: int) -> Pair:
         users, graphs = self.feeds.variants(b, 1)
@@ -175,36 +203,65 @@ class Forecast(Workload):
         stream, (users, graphs) = self.model.stream(), self.feeds.variants(1, t)
         if t == 1:  # what a one-step caller uses
             rows = [u[0, 0] for u in users]
-            return {"edgernn": lambda i: stream.step(rows[i % len(rows)]), "bare_ort": self.bare(graphs, 1)}, "Stream.step"
+            return {
+                "edgernn": lambda i: stream.step(rows[i % len(rows)]),
+                "bare_ort": self.bare(graphs, 1),
+            }, "Stream.step"
         rows = [u[0] for u in users]  # (T, F) each
-        return {"edgernn": lambda i: stream.steps(rows[i % len(rows)]), "bare_ort": self.bare(graphs, 1)}, "Stream.steps"
+        return {
+            "edgernn": lambda i: stream.steps(rows[i % len(rows)]),
+            "bare_ort": self.bare(graphs, 1),
+        }, "Stream.steps"
 
     def launch(self) -> Launch:
         sig = self.sig
         rows = sample_rows(sig, 50, seed=99)
-        feed = "".join(json.dumps(dict(zip(sig.features, map(float, r)))) + "\n" for r in rows).encode()
-        args = ["stream", str(self.model.path), "--source", "-", "--quiet", *self.option_args(),
-                "--threads", str(self.model.config.intra_op_threads)]
-        return Launch(args, feed, 1, "python -m edgernn stream MODEL --source - (JSONL records on stdin)", "first output line")
+        feed = "".join(
+            json.dumps(dict(zip(sig.features, map(float, r)))) + "\n" for r in rows
+        ).encode()
+        args = [
+            "stream",
+            str(self.model.path),
+            "--source",
+            "-",
+            "--quiet",
+            *self.option_args(),
+            "--threads",
+            str(self.model.config.intra_op_threads),
+        ]
+        return Launch(
+            args,
+            feed,
+            1,
+            "python -m edgernn stream MODEL --source - (JSONL records on stdin)",
+            "first output line",
+        )
 
 
 class Window(Workload):
     """A non-causal (bidirectional) forecaster: every step re-runs the last W rows; no state."""
 
-    chunk_skip = "a window model re-reads its whole window every step and carries no state between calls"
+    chunk_skip = (
+        "a window model re-reads its whole window every step and carries no state between calls"
+    )
 
     def api(self) -> dict[str, str | None]:
         w = self.sig.window
-        return {"single_stream": f"WindowStream.step (warmed up: one graph run over the last {w} rows)",
-                "bare_ort": f"InferenceSession.run over one (1, {w}, F) window in model units, no state",
-                "streams": f"Model.run over B windows of {w} rows, scaled both ways; no pool for window models",
-                "chunks": None}
+        return {
+            "single_stream": f"WindowStream.step (warmed up: one graph run over the last {w} rows)",
+            "bare_ort": f"InferenceSession.run over one (1, {w}, F) window in model units, no state",
+            "streams": f"Model.run over B windows of {w} rows, scaled both ways; no pool for window models",
+            "chunks": None,
+        }
 
     def single(self) -> Pair:
         live, rows = self.model.window_stream(), sample_rows(self.sig, SINGLE, self.feeds.seed)
         live.steps(rows[: live.window])  # warmed up: every timed step forecasts
         _, windows = self.feeds.variants(1, live.window)
-        return {"edgernn": lambda i: live.step(rows[i % len(rows)]), "bare_ort": self.bare(windows, 1)}
+        return {
+            "edgernn": lambda i: live.step(rows[i % len(rows)]),
+            "bare_ort": self.bare(windows, 1),
+        }
 
     def batch(self, b: int) -> Pair:
         users, windows = self.feeds.variants(b, self.sig.window)
@@ -234,7 +291,10 @@ class Stateful(Workload):
 
     def single(self) -> Pair:
         call, (user, graph) = self.step_api(), self.feeds.singles()
-        return {"edgernn": lambda i: call(user[i % len(user)]), "bare_ort": self.bare(graph, 1, self.start(1))}
+        return {
+            "edgernn": lambda i: call(user[i % len(user)]),
+            "bare_ort": self.bare(graph, 1, self.start(1)),
+        }
 
     def batch(self, b: int) -> Pair:
         return self.runs(b, 1)
@@ -246,17 +306,23 @@ class Stateful(Workload):
 
     def runs(self, batch: int, steps: int) -> Pair:
         users, graphs = self.feeds.variants(batch, steps)
-        return {"edgernn": run_loop(self.model, self.feeds, users, self.start(batch)),
-                "bare_ort": self.bare(graphs, batch, self.start(batch))}
+        return {
+            "edgernn": run_loop(self.model, self.feeds, users, self.start(batch)),
+            "bare_ort": self.bare(graphs, batch, self.start(batch)),
+        }
 
 
 class Classify(Stateful):
     def api(self) -> dict[str, str | None]:
         what = "a token id" if self.feeds.tokens else "a row in user units"
         chunk = "(1, T) token ids" if self.feeds.tokens else "(1, T, F) rows, scaled"
-        return {"single_stream": f"ClassifierStream.step ({what}; running probabilities)", "bare_ort": BARE,
-                "streams": NO_POOL, "chunks": f"Model.run over {chunk} from the carried state, as "
-                "ClassifierStream.classify_text runs a text (T=1: ClassifierStream.step)"}
+        return {
+            "single_stream": f"ClassifierStream.step ({what}; running probabilities)",
+            "bare_ort": BARE,
+            "streams": NO_POOL,
+            "chunks": f"Model.run over {chunk} from the carried state, as "
+            "ClassifierStream.classify_text runs a text (T=1: ClassifierStream.step)",
+        }
 
     def step_api(self):
         return ClassifierStream(self.model).step
@@ -265,30 +331,61 @@ class Classify(Stateful):
         path = str(self.model.path)
         if self.feeds.tokens:
             text = sample_text(self.sig, 20, seed=99)
-            return Launch(["classify", path, "--text", text, *self.option_args()], b"", 1,
-                          f"python -m edgernn classify MODEL --text {shlex.quote(text)}", "output line")
+            return Launch(
+                ["classify", path, "--text", text, *self.option_args()],
+                b"",
+                1,
+                f"python -m edgernn classify MODEL --text {shlex.quote(text)}",
+                "output line",
+            )
         rows = sample_rows(self.sig, 50, seed=99)
-        feed = "".join(json.dumps(dict(zip(self.sig.features, map(float, r)))) + "\n" for r in rows).encode()
-        return Launch(["classify", path, "--source", "-", *self.option_args()], feed, 1,
-                      "python -m edgernn classify MODEL --source - (JSONL records on stdin)", "first output line")
+        feed = "".join(
+            json.dumps(dict(zip(self.sig.features, map(float, r)))) + "\n" for r in rows
+        ).encode()
+        return Launch(
+            ["classify", path, "--source", "-", *self.option_args()],
+            feed,
+            1,
+            "python -m edgernn classify MODEL --source - (JSONL records on stdin)",
+            "first output line",
+        )
 
 
 class Generate(Stateful):
     PROMPT = "The "
 
     def api(self) -> dict[str, str | None]:
-        return {"single_stream": "Generator.step (a token id; next-token logits)", "bare_ort": BARE, "streams": NO_POOL,
-                "chunks": "Model.run over (1, T) token ids from the carried state, as Generator.feed runs a prompt "
-                          "(T=1: Generator.step)"}
+        return {
+            "single_stream": "Generator.step (a token id; next-token logits)",
+            "bare_ort": BARE,
+            "streams": NO_POOL,
+            "chunks": "Model.run over (1, T) token ids from the carried state, as Generator.feed runs a prompt "
+            "(T=1: Generator.step)",
+        }
 
     def step_api(self):
         return Generator(self.model).step
 
     def launch(self) -> Launch:
-        args = ["generate", str(self.model.path), "--prompt", self.PROMPT, "--max-tokens", "5", *self.option_args()]
-        need = len(self.PROMPT.encode()) + 1  # it echoes the prompt first: the byte after it is generated
-        return Launch(args, b"", need, f"python -m edgernn generate MODEL --prompt {self.PROMPT!r} --max-tokens 5",
-                      "first generated character (after the echoed prompt)")
+        args = [
+            "generate",
+            str(self.model.path),
+            "--prompt",
+            self.PROMPT,
+            "--max-tokens",
+            "5",
+            *self.option_args(),
+        ]
+        need = (
+            len(self.PROMPT.encode()) + 1
+        )  # it echoes the prompt first: the byte after it is generated
+        return Launch(
+            args,
+            b"",
+            need,
+            f"python -m edgernn generate MODEL --prompt {self.PROMPT!r} --max-tokens 5",
+            "first generated character (after the echoed prompt)",
+        )
 
 
 class Seq2SeqDecode(Stateful):
@@ -300,12 +397,14 @@ class Seq2SeqDecode(Stateful):
         self.source_len = int((self.sig.provenance.get("data") or {}).get("max_source_len") or 10)
 
     def api(self) -> dict[str, str | None]:
-        return {"single_stream": "StepBuffers.run (the decoder's Model.step_buffers, one token from Seq2Seq.encode's "
-                                 "state; Seq2Seq.greedy calls Model.run per token)",
-                "bare_ort": BARE + ", from the same encoder state",
-                "streams": "Model.run over stacked encoder states, (B, 1) tokens; no pool for this task",
-                "chunks": "Model.run over (1, T) tokens from an encoder state, teacher-forced as Seq2Seq.logprob "
-                          "runs (T=1: StepBuffers.run)"}
+        return {
+            "single_stream": "StepBuffers.run (the decoder's Model.step_buffers, one token from Seq2Seq.encode's "
+            "state; Seq2Seq.greedy calls Model.run per token)",
+            "bare_ort": BARE + ", from the same encoder state",
+            "streams": "Model.run over stacked encoder states, (B, 1) tokens; no pool for this task",
+            "chunks": "Model.run over (1, T) tokens from an encoder state, teacher-forced as Seq2Seq.logprob "
+            "runs (T=1: StepBuffers.run)",
+        }
 
     def start(self, batch: int) -> list[np.ndarray]:
         """The encoder's final states for ``batch`` random source lines (one encoder run)."""
@@ -325,6 +424,19 @@ class Seq2SeqDecode(Stateful):
 
     def launch(self) -> Launch:
         text = sample_text(self.sig, self.source_len, seed=99)
-        args = ["generate", str(self.model.path), "--input", text, "--max-tokens", "5", *self.option_args()]
-        return Launch(args, b"", 1, f"python -m edgernn generate MODEL --input {shlex.quote(text)} --max-tokens 5",
-                      "decoded line (greedy; printed when decoding ends)")
+        args = [
+            "generate",
+            str(self.model.path),
+            "--input",
+            text,
+            "--max-tokens",
+            "5",
+            *self.option_args(),
+        ]
+        return Launch(
+            args,
+            b"",
+            1,
+            f"python -m edgernn generate MODEL --input {shlex.quote(text)} --max-tokens 5",
+            "decoded line (greedy; printed when decoding ends)",
+        )

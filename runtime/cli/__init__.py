@@ -20,7 +20,6 @@ import click
 from edgernn import __version__
 from edgernn.errors import EdgernnError
 
-
 _HELP_FOR_NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2 raises it
 
 
@@ -33,9 +32,13 @@ class EdgernnGroup(click.Group):
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)  # an int only from ctx.exit / --help
+            code = super().main(
+                *args, standalone_mode=False, **kwargs
+            )  # an int only from ctx.exit / --help
             sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit
-        except _HELP_FOR_NO_ARGS as e:  # `edgernn` or `edgernn train` alone: the help, as click shows it
+        except (
+            _HELP_FOR_NO_ARGS
+        ) as e:  # `edgernn` or `edgernn train` alone: the help, as click shows it
             e.show()
             sys.exit(e.exit_code)
         except click.UsageError as e:
@@ -58,18 +61,29 @@ class EdgernnGroup(click.Group):
             _quiet_end()
         except OSError as e:  # a file the user named cannot be written or read
             where = f" {e.filename!r}" if e.filename else ""
-            click.echo(f"error: cannot use{where}: {e.strerror or e}; check the path and its permissions", err=True)
+            click.echo(
+                f"error: cannot use{where}: {e.strerror or e}; check the path and its permissions",
+                err=True,
+            )
             sys.exit(5)
         except ImportError as e:
             if e.name in ("torch", "onnx", "onnxscript", "tqdm"):
-                click.echo(f"error: this command needs the train extra ({e.name} is missing); pip install 'edgernn[train]'", err=True)
+                click.echo(
+                    f"error: this command needs the train extra ({e.name} is missing); pip install 'edgernn[train]'",
+                    err=True,
+                )
                 sys.exit(2)
             raise
         except click.UsageError as e:
-            if e.ctx is None and ctx.invoked_subcommand:  # click leaves "requires an argument" without one
+            if (
+                e.ctx is None and ctx.invoked_subcommand
+            ):  # click leaves "requires an argument" without one
                 e.command_path = f"{ctx.command_path} {ctx.invoked_subcommand}"
             raise
-        except (KeyboardInterrupt, click.Abort):  # the stream loop handles its own (state saved, summary)
+        except (
+            KeyboardInterrupt,
+            click.Abort,
+        ):  # the stream loop handles its own (state saved, summary)
             click.echo("interrupted", err=True)
             sys.exit(130)
 
@@ -78,7 +92,11 @@ def _one_line(message: str) -> str:
     """click's "No such option '--x'. Did you mean '--y'?" as "no such option '--x' (did you mean '--y'?)";
     likewise "(Possible options: ...)"; one line, no final full stop."""
     text = " ".join(message.split())
-    text = re.sub(r"\. \(?(Did you mean [^?]+\?|Possible options: [^)]+)\)?$", lambda m: f" ({m.group(1)[0].lower()}{m.group(1)[1:]})", text)
+    text = re.sub(
+        r"\. \(?(Did you mean [^?]+\?|Possible options: [^)]+)\)?$",
+        lambda m: f" ({m.group(1)[0].lower()}{m.group(1)[1:]})",
+        text,
+    )
     text = text.rstrip(".")
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
@@ -97,7 +115,10 @@ def _quiet_end() -> NoReturn:
     stdout at devnull so the interpreter's final flush does not fail a second time."""
     try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):  # no real file descriptor (a test runner's buffer): nothing to flush later
+    except (
+        OSError,
+        ValueError,
+    ):  # no real file descriptor (a test runner's buffer): nothing to flush later
         pass
     sys.exit(0)
 
@@ -109,10 +130,29 @@ def main() -> None:
 
 
 def _register() -> None:
-    from edgernn.cli import bench_cmd, compare_cmd, export_cmd, generate_cmd, inspect_cmd, stream_cmd, train_cmd, verify_cmd
-    from edgernn.cli import classify_cmd
+    from edgernn.cli import (
+        bench_cmd,
+        classify_cmd,
+        compare_cmd,
+        export_cmd,
+        generate_cmd,
+        inspect_cmd,
+        stream_cmd,
+        train_cmd,
+        verify_cmd,
+    )
 
-    for module in (stream_cmd, inspect_cmd, generate_cmd, classify_cmd, train_cmd, export_cmd, verify_cmd, bench_cmd, compare_cmd):
+    for module in (
+        stream_cmd,
+        inspect_cmd,
+        generate_cmd,
+        classify_cmd,
+        train_cmd,
+        export_cmd,
+        verify_cmd,
+        bench_cmd,
+        compare_cmd,
+    ):
         main.add_command(_loader_checks_model_paths(module.command))
 
 
@@ -120,7 +160,11 @@ def _loader_checks_model_paths(command: click.Command) -> click.Command:
     """Let ``edgernn.load`` judge a MODEL argument (a directory, a missing file: exit 3, one line)
     instead of click.Path's usage error, so every model problem reads and exits the same way."""
     for param in command.params:
-        if isinstance(param, click.Argument) and param.name == "model" and isinstance(param.type, click.Path):
+        if (
+            isinstance(param, click.Argument)
+            and param.name == "model"
+            and isinstance(param.type, click.Path)
+        ):
             param.type = click.Path()
     return command
 

@@ -21,15 +21,46 @@ def _round(probs: dict[str, float]) -> dict[str, float]:
 @click.command("classify")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--text", help="Text to classify (text models).")
-@click.option("--source", help="Text models: a file with one text per line ('-' for stdin). Sensor models: CSV/JSONL records.")
-@click.option("--seq-id", "seq_id", help="Sensor records: field naming the sequence; a new value starts a fresh state.")
-@click.option("--ignore", help="Sensor records: other fields to pass through, comma-separated (e.g. a label column).")
-@click.option("--format", "fmt", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Text models: print JSON instead of a line of text.")
-@click.option("--every-step", is_flag=True, help="Text models: one JSON line per token with the running probabilities.")
+@click.option(
+    "--source",
+    help="Text models: a file with one text per line ('-' for stdin). Sensor models: CSV/JSONL records.",
+)
+@click.option(
+    "--seq-id",
+    "seq_id",
+    help="Sensor records: field naming the sequence; a new value starts a fresh state.",
+)
+@click.option(
+    "--ignore",
+    help="Sensor records: other fields to pass through, comma-separated (e.g. a label column).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "jsonl", "csv"]),
+    default="auto",
+    show_default=True,
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Text models: print JSON instead of a line of text."
+)
+@click.option(
+    "--every-step",
+    is_flag=True,
+    help="Text models: one JSON line per token with the running probabilities.",
+)
 @click.option("--provider", type=click.Choice(PROVIDERS), default="cpu", show_default=True)
-def command(model: str, text: str | None, source: str | None, seq_id: str | None, ignore: str | None, fmt: str,
-            as_json: bool, every_step: bool, provider: str) -> None:
+def command(
+    model: str,
+    text: str | None,
+    source: str | None,
+    seq_id: str | None,
+    ignore: str | None,
+    fmt: str,
+    as_json: bool,
+    every_step: bool,
+    provider: str,
+) -> None:
     """Classify text or sensor sequences with a model from `edgernn train classify`.
 
     Text models print the final label and class probabilities (JSON with --json; with
@@ -37,14 +68,16 @@ def command(model: str, text: str | None, source: str | None, seq_id: str | None
     and print one JSON line per record with the running probabilities, resetting the state when
     the --seq-id value changes.
     """
-    from edgernn.tasks.classify import ClassifierStream
-    from edgernn.errors import UsageError
     from edgernn.core.model import load
+    from edgernn.errors import UsageError
+    from edgernn.tasks.classify import ClassifierStream
 
     stream = ClassifierStream(load(model, provider=provider))
     if stream.is_text:
         if (text is None) == (source is None):
-            raise UsageError("give exactly one of --text TEXT or --source FILE|- (one text per line)")
+            raise UsageError(
+                "give exactly one of --text TEXT or --source FILE|- (one text per line)"
+            )
         if text is not None:
             _text(stream, text, as_json, every_step)
         else:
@@ -54,8 +87,10 @@ def command(model: str, text: str | None, source: str | None, seq_id: str | None
                 _text(stream, line, as_json, every_step)
         return
     if text is not None:
-        raise UsageError(f"{stream.model.path.name} classifies sensor records, not text; pass --source FILE|- with "
-                         f"the fields {', '.join(stream.model.signature.features)}")
+        raise UsageError(
+            f"{stream.model.path.name} classifies sensor records, not text; pass --source FILE|- with "
+            f"the fields {', '.join(stream.model.signature.features)}"
+        )
     _records(stream, source or "-", seq_id, tuple(x for x in (ignore or "").split(",") if x), fmt)
 
 
@@ -64,10 +99,28 @@ def _text(stream, text: str, as_json: bool, every_step: bool) -> None:
     final = running[-1][1]
     if every_step:
         for i, (tok, probs) in enumerate(running, start=1):
-            click.echo(json.dumps({"step": i, "token": tok, "label": max(probs, key=probs.get), "probabilities": _round(probs)}))
+            click.echo(
+                json.dumps(
+                    {
+                        "step": i,
+                        "token": tok,
+                        "label": max(probs, key=probs.get),
+                        "probabilities": _round(probs),
+                    }
+                )
+            )
     if as_json or every_step:
-        click.echo(json.dumps({"text": text, "label": label, "probabilities": _round(final), "tokens": len(running),
-                               "unknown_tokens": stream.unknown}))
+        click.echo(
+            json.dumps(
+                {
+                    "text": text,
+                    "label": label,
+                    "probabilities": _round(final),
+                    "tokens": len(running),
+                    "unknown_tokens": stream.unknown,
+                }
+            )
+        )
     else:
         note = f"  ({stream.unknown} unknown token(s))" if stream.unknown else ""
         click.echo(f"{label}\t{_fmt(final)}{note}")
@@ -75,8 +128,8 @@ def _text(stream, text: str, as_json: bool, every_step: bool) -> None:
 
 def _records(stream, source: str, seq_id: str | None, ignore: tuple[str, ...], fmt: str) -> None:
     from edgernn.errors import RecordError
-    from edgernn.feeds.records import CsvRows, RecordParser, sniff_format
     from edgernn.feeds.files import open_source, text_lines
+    from edgernn.feeds.records import CsvRows, RecordParser, sniff_format
 
     sig = stream.model.signature
     parser = RecordParser(sig.features, key_field=seq_id, extra_allowed=ignore)
@@ -100,7 +153,12 @@ def _records(stream, source: str, seq_id: str | None, ignore: tuple[str, ...], f
             current = record.key
         probs = stream.step(record.values)
         good += 1
-        out = {"seq_id": record.key, "step": stream.steps_seen, "label": max(probs, key=probs.get), "probabilities": _round(probs)}
+        out = {
+            "seq_id": record.key,
+            "step": stream.steps_seen,
+            "label": max(probs, key=probs.get),
+            "probabilities": _round(probs),
+        }
         if seq_id is None:
             out.pop("seq_id")
         click.echo(json.dumps(out))

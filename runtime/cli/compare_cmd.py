@@ -11,21 +11,68 @@ from edgernn.errors import UsageError
 
 
 @click.command("compare")
-@click.option("--archs", default="rnn,lstm,gru,gru-bn,lstm-deep,bilstm,lstm-attn", show_default=True, metavar="A,A,...",
-              help="Architectures, comma-separated: rnn, lstm, gru, gru-bn, lstm-deep, bilstm, lstm-attn.")
-@click.option("--hidden", default="64,64", show_default=True, help="Hidden size per stacked layer, the same for every arch.")
-@click.option("--features", default=2, show_default=True, help="Input columns of the random-weight models (ignored with --data).")
-@click.option("--steps", default=2000, show_default=True, help="Timed Stream.step calls per architecture (>= 10).")
-@click.option("--data", default=None, help="Train each arch on this (as `edgernn train forecast --data`) and report test MSE.")
-@click.option("--epochs", default=5, show_default=True, help="With --data: maximum training epochs.")
-@click.option("--window", default=50, show_default=True, help="With --data: time steps per training window.")
+@click.option(
+    "--archs",
+    default="rnn,lstm,gru,gru-bn,lstm-deep,bilstm,lstm-attn",
+    show_default=True,
+    metavar="A,A,...",
+    help="Architectures, comma-separated: rnn, lstm, gru, gru-bn, lstm-deep, bilstm, lstm-attn.",
+)
+@click.option(
+    "--hidden",
+    default="64,64",
+    show_default=True,
+    help="Hidden size per stacked layer, the same for every arch.",
+)
+@click.option(
+    "--features",
+    default=2,
+    show_default=True,
+    help="Input columns of the random-weight models (ignored with --data).",
+)
+@click.option(
+    "--steps",
+    default=2000,
+    show_default=True,
+    help="Timed Stream.step calls per architecture (>= 10).",
+)
+@click.option(
+    "--data",
+    default=None,
+    help="Train each arch on this (as `edgernn train forecast --data`) and report test MSE.",
+)
+@click.option(
+    "--epochs", default=5, show_default=True, help="With --data: maximum training epochs."
+)
+@click.option(
+    "--window", default=50, show_default=True, help="With --data: time steps per training window."
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the weights (and training).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout instead of a table.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="FILE.png",
-              help="Also draw a bar chart: parameters, ONNX size, step latency (and test MSE with --data).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout instead of a table."
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE.png",
+    help="Also draw a bar chart: parameters, ONNX size, step latency (and test MSE with --data).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
-def command(archs: str, hidden: str, features: int, steps: int, data: str | None, epochs: int, window: int, seed: int,
-            as_json: bool, plot_path: str | None, quiet: bool) -> None:
+def command(
+    archs: str,
+    hidden: str,
+    features: int,
+    steps: int,
+    data: str | None,
+    epochs: int,
+    window: int,
+    seed: int,
+    as_json: bool,
+    plot_path: str | None,
+    quiet: bool,
+) -> None:
     """Compare architectures at matching sizes: parameters, layers, ONNX file size, step latency
     in the runtime (p50/p99, next to a bare ONNX Runtime loop) and export parity.
 
@@ -44,14 +91,20 @@ def command(archs: str, hidden: str, features: int, steps: int, data: str | None
     from edgernn.train.compare import CompareConfig, compare, parse_archs, plot, render
     from edgernn.train.config import parse_hidden
 
-    config = CompareConfig(parse_archs(archs), parse_hidden(hidden), features, steps, data, epochs, window, seed)
+    config = CompareConfig(
+        parse_archs(archs), parse_hidden(hidden), features, steps, data, epochs, window, seed
+    )
     if plot_path:
         check_plot_path(plot_path)
-    progress = (lambda _: None) if quiet else (lambda text: click.echo(f"compare: {text}", err=True))
+    progress = (
+        (lambda _: None) if quiet else (lambda text: click.echo(f"compare: {text}", err=True))
+    )
     result = compare(config, progress)
     if plot_path:
         try:
             plot(result, plot_path)
         except OSError as e:
-            raise UsageError(f"--plot {plot_path!r} cannot be written ({e.strerror or e}); pick another path") from e
+            raise UsageError(
+                f"--plot {plot_path!r} cannot be written ({e.strerror or e}); pick another path"
+            ) from e
     click.echo(json.dumps(result, indent=2) if as_json else render(result))

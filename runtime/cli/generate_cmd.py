@@ -20,24 +20,70 @@ def default_model_path() -> Path:
 
 @click.command("generate")
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
-@click.option("--prompt", "-p", default=None, help="Text to continue, e.g. 'The ' (char LMs; required for them).")
-@click.option("--input", "-i", "input_text", default=None, help="seq2seq models: the line to decode, e.g. '12345'.")
-@click.option("--beam", type=int, default=None, help="seq2seq models: beam size (1 or leave out = greedy).")
-@click.option("--max-tokens", "-n", type=int, default=200, show_default=True, help="Characters to generate.")
-@click.option("--temperature", "-t", type=float, default=0.8, show_default=True,
-              help="0 = greedy (always the most likely); higher = more varied.")
-@click.option("--top-k", type=int, default=None, help="Sample only among the K most likely characters.")
-@click.option("--top-p", type=float, default=None, help="Nucleus: sample among the most likely characters whose probability reaches P.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same text).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end instead of streaming text.")
+@click.option(
+    "--prompt",
+    "-p",
+    default=None,
+    help="Text to continue, e.g. 'The ' (char LMs; required for them).",
+)
+@click.option(
+    "--input",
+    "-i",
+    "input_text",
+    default=None,
+    help="seq2seq models: the line to decode, e.g. '12345'.",
+)
+@click.option(
+    "--beam", type=int, default=None, help="seq2seq models: beam size (1 or leave out = greedy)."
+)
+@click.option(
+    "--max-tokens", "-n", type=int, default=200, show_default=True, help="Characters to generate."
+)
+@click.option(
+    "--temperature",
+    "-t",
+    type=float,
+    default=0.8,
+    show_default=True,
+    help="0 = greedy (always the most likely); higher = more varied.",
+)
+@click.option(
+    "--top-k", type=int, default=None, help="Sample only among the K most likely characters."
+)
+@click.option(
+    "--top-p",
+    type=float,
+    default=None,
+    help="Nucleus: sample among the most likely characters whose probability reaches P.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same text)."
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object at the end instead of streaming text.",
+)
 @click.option("--provider", type=click.Choice(PROVIDERS), default="cpu", show_default=True)
-def command(model: str | None, prompt: str | None, input_text: str | None, beam: int | None, max_tokens: int, temperature: float, top_k: int | None, top_p: float | None,
-            seed: int, as_json: bool, provider: str) -> None:
+def command(
+    model: str | None,
+    prompt: str | None,
+    input_text: str | None,
+    beam: int | None,
+    max_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    seed: int,
+    as_json: bool,
+    provider: str,
+) -> None:
     """Generate text with a character-level model (MODEL: default the shipped exported/char-lm.onnx),
     or decode an --input line with a seq2seq model (greedy, or --beam K)."""
+    from edgernn.core.model import load
     from edgernn.errors import UsageError
     from edgernn.tasks.generate import Generator, check_options, check_prompt
-    from edgernn.core.model import load
 
     if prompt is not None:
         check_prompt(prompt)  # before loading anything
@@ -49,18 +95,32 @@ def command(model: str | None, prompt: str | None, input_text: str | None, beam:
         return
     if input_text is not None or beam is not None:
         flag = "--input" if input_text is not None else "--beam"
-        raise UsageError(f"{flag} is for seq2seq models; {m.path.name} is a {m.signature.task!r} model: "
-                         "continue text with --prompt (use --temperature 0 for greedy)")
+        raise UsageError(
+            f"{flag} is for seq2seq models; {m.path.name} is a {m.signature.task!r} model: "
+            "continue text with --prompt (use --temperature 0 for greedy)"
+        )
     if prompt is None:
-        raise UsageError("Missing option '--prompt'; give the text to continue, e.g. --prompt 'The '")
+        raise UsageError(
+            "Missing option '--prompt'; give the text to continue, e.g. --prompt 'The '"
+        )
     check_options(max_tokens, temperature, top_k, top_p)
     gen = Generator(m)
     chars = gen.generate(prompt, max_tokens, temperature, top_k, top_p, seed)
     if as_json:
         text = "".join(chars)
         s = gen.stats
-        click.echo(json.dumps({"prompt": prompt, "text": text, "tokens": s.tokens, "unknown_chars": s.unknown_chars,
-                               "seconds": round(s.seconds, 4), "tokens_per_s": round(s.tokens / s.seconds, 1) if s.seconds else None}))
+        click.echo(
+            json.dumps(
+                {
+                    "prompt": prompt,
+                    "text": text,
+                    "tokens": s.tokens,
+                    "unknown_chars": s.unknown_chars,
+                    "seconds": round(s.seconds, 4),
+                    "tokens_per_s": round(s.tokens / s.seconds, 1) if s.seconds else None,
+                }
+            )
+        )
         return
     click.echo(prompt, nl=False)
     for ch in chars:
@@ -68,22 +128,42 @@ def command(model: str | None, prompt: str | None, input_text: str | None, beam:
     click.echo()
 
 
-def _seq2seq(m, prompt: str | None, input_text: str | None, beam: int | None, max_tokens: int, as_json: bool) -> None:
+def _seq2seq(
+    m, prompt: str | None, input_text: str | None, beam: int | None, max_tokens: int, as_json: bool
+) -> None:
     """Decode one --input line with a seq2seq model: greedy, or beam search with --beam K."""
     from edgernn.errors import UsageError
     from edgernn.tasks.seq2seq import Seq2Seq, check_decode_options
 
     if input_text is None:
         hint = f" (not --prompt {prompt!r})" if prompt is not None else ""
-        raise UsageError(f"{m.path.name} is a seq2seq model: give the line to decode with --input TEXT{hint}")
+        raise UsageError(
+            f"{m.path.name} is a seq2seq model: give the line to decode with --input TEXT{hint}"
+        )
     check_decode_options(max_tokens, 1 if beam is None else beam)
     s2s = Seq2Seq(m)
-    h = s2s.beam_hypothesis(input_text, beam, max_tokens) if beam is not None else s2s.greedy_hypothesis(input_text, max_tokens)
+    h = (
+        s2s.beam_hypothesis(input_text, beam, max_tokens)
+        if beam is not None
+        else s2s.greedy_hypothesis(input_text, max_tokens)
+    )
     if as_json:
         s = s2s.stats
-        click.echo(json.dumps({"input": input_text, "text": h.text, "tokens": len(h.tokens), "finished": h.finished,
-                               "logprob": round(h.logprob, 6), "score": round(h.score, 6), "beam": beam or 1,
-                               "decoder_calls": s.decoder_calls, "unknown_chars": s.unknown_chars,
-                               "seconds": round(s.seconds, 4)}))
+        click.echo(
+            json.dumps(
+                {
+                    "input": input_text,
+                    "text": h.text,
+                    "tokens": len(h.tokens),
+                    "finished": h.finished,
+                    "logprob": round(h.logprob, 6),
+                    "score": round(h.score, 6),
+                    "beam": beam or 1,
+                    "decoder_calls": s.decoder_calls,
+                    "unknown_chars": s.unknown_chars,
+                    "seconds": round(s.seconds, 4),
+                }
+            )
+        )
         return
     click.echo(h.text)

@@ -16,8 +16,13 @@ from edgernn.core.providers import PROVIDERS
 @click.command("inspect")
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the whole signature as JSON.")
-@click.option("--provider", type=click.Choice(PROVIDERS), default="cpu", show_default=True,
-              help="Load the graph on this provider and show where its nodes run (and any CPU fallback).")
+@click.option(
+    "--provider",
+    type=click.Choice(PROVIDERS),
+    default="cpu",
+    show_default=True,
+    help="Load the graph on this provider and show where its nodes run (and any CPU fallback).",
+)
 def command(model: str | None, as_json: bool, provider: str = "cpu") -> None:
     """Show MODEL's signature (default: the shipped sensor forecaster)."""
     with warnings.catch_warnings():  # the fallback is shown below instead
@@ -25,7 +30,11 @@ def command(model: str | None, as_json: bool, provider: str = "cpu") -> None:
         m = load(model, provider=provider)
     sig = m.signature
     if as_json:
-        out = dataclasses.asdict(sig) | {"path": str(m.path), "model_id": m.model_id, "placement": _placement(m)}
+        out = dataclasses.asdict(sig) | {
+            "path": str(m.path),
+            "model_id": m.model_id,
+            "placement": _placement(m),
+        }
         click.echo(json.dumps(out, indent=2))
         return
     for label, value in _lines(m) + _placement_lines(m):
@@ -34,16 +43,24 @@ def command(model: str | None, as_json: bool, provider: str = "cpu") -> None:
 
 def _placement(m) -> dict:
     """Where the graph runs: the provider edgernn got, its note, ORT's node assignment, fallback."""
-    return {"provider": m.provider, "provider_note": m.provider_note, "nodes": m.placement,
-            "cpu_fallback": m.cpu_fallback}
+    return {
+        "provider": m.provider,
+        "provider_note": m.provider_note,
+        "nodes": m.placement,
+        "cpu_fallback": m.cpu_fallback,
+    }
 
 
 def _placement_lines(m) -> list[tuple[str, str]]:
-    per_ep = "; ".join(f"{ep.removesuffix('ExecutionProvider')}: " + ", ".join(f"{op} x{k}" if k > 1 else op
-                                                                             for op, k in ops.items())
-                       for ep, ops in m.placement.items())
-    lines = [("provider", m.provider + (f" ({m.provider_note})" if m.provider_note else "")),
-             ("placement", per_ep or "not recorded")]
+    per_ep = "; ".join(
+        f"{ep.removesuffix('ExecutionProvider')}: "
+        + ", ".join(f"{op} x{k}" if k > 1 else op for op, k in ops.items())
+        for ep, ops in m.placement.items()
+    )
+    lines = [
+        ("provider", m.provider + (f" ({m.provider_note})" if m.provider_note else "")),
+        ("placement", per_ep or "not recorded"),
+    ]
     if m.cpu_fallback:
         lines.append(("fallback", ", ".join(m.cpu_fallback)))
     return lines
@@ -53,17 +70,39 @@ def _text_lines(m) -> list[tuple[str, str]]:
     """What a non-forecast model is: task, layers, tokenizer, labels, parity, training facts."""
     sig, tok = m.signature, m.signature.tokenizer
     metrics = sig.provenance.get("metrics", {})
-    lines = [("task", f"{sig.task}, {'causal (steppable)' if sig.causal else f'window of {sig.window}'}"),
-             ("arch", _arch(sig)),
-             ("tokenizer", f"{tok.kind}, {len(tok.vocab)} tokens, unknown -> {tok.unk!r}" if tok else "none")]
+    lines = [
+        (
+            "task",
+            f"{sig.task}, {'causal (steppable)' if sig.causal else f'window of {sig.window}'}",
+        ),
+        ("arch", _arch(sig)),
+        (
+            "tokenizer",
+            f"{tok.kind}, {len(tok.vocab)} tokens, unknown -> {tok.unk!r}" if tok else "none",
+        ),
+    ]
     if sig.labels:
         lines.append(("labels", ", ".join(sig.labels)))
-    lines.append(("states", f"{len(sig.states)} tensors: " + "; ".join(f"{list(s.shape)}" for s in sig.states[:2]) + " ..."))
+    lines.append(
+        (
+            "states",
+            f"{len(sig.states)} tensors: "
+            + "; ".join(f"{list(s.shape)}" for s in sig.states[:2])
+            + " ...",
+        )
+    )
     if sig.parity:
-        lines.append(("parity", f"max abs error {sig.parity.get('max_abs_error', float('nan')):.2e} "
-                                f"(tolerance {sig.parity.get('tolerance')}, exporter {sig.parity.get('exporter')})"))
+        lines.append(
+            (
+                "parity",
+                f"max abs error {sig.parity.get('max_abs_error', float('nan')):.2e} "
+                f"(tolerance {sig.parity.get('tolerance')}, exporter {sig.parity.get('exporter')})",
+            )
+        )
     if "val_bits_per_char" in metrics:
-        lines.append(("quality", f"{metrics['val_bits_per_char']:.3f} bits per character on held-out text"))
+        lines.append(
+            ("quality", f"{metrics['val_bits_per_char']:.3f} bits per character on held-out text")
+        )
     return lines
 
 
@@ -71,12 +110,18 @@ def _lines(m) -> list[tuple[str, str]]:
     sig = m.signature
     parity = sig.parity
     prov = sig.provenance
-    scalers = ", ".join(f"{c}: ({o:.4g}, {s:.4g})" for c, o, s in zip(sig.features, sig.input_scaler.offset, sig.input_scaler.scale))
+    scalers = ", ".join(
+        f"{c}: ({o:.4g}, {s:.4g})"
+        for c, o, s in zip(sig.features, sig.input_scaler.offset, sig.input_scaler.scale)
+    )
     lines = [("model", f"{m.path} ({m.path.stat().st_size / 1024:.1f} KiB, id {m.model_id})")]
     if sig.task != "forecast":
         return lines + _text_lines(m)
     lines += [
-        ("task", f"{sig.task}, {'causal (steppable)' if sig.causal else f'window of {sig.window}'}"),
+        (
+            "task",
+            f"{sig.task}, {'causal (steppable)' if sig.causal else f'window of {sig.window}'}",
+        ),
         ("arch", _arch(sig)),
         ("features", ", ".join(sig.features)),
         ("targets", ", ".join(sig.targets) + " (next step)"),
@@ -86,20 +131,43 @@ def _lines(m) -> list[tuple[str, str]]:
         ("anomaly", f"|z| > {sig.anomaly_threshold:g} on one-step residuals"),
     ]
     if parity:
-        lines.append(("parity", f"max abs error {parity.get('max_abs_error', float('nan')):.2e} "
-                                f"(tolerance {parity.get('tolerance')}, exporter {parity.get('exporter')})"))
+        lines.append(
+            (
+                "parity",
+                f"max abs error {parity.get('max_abs_error', float('nan')):.2e} "
+                f"(tolerance {parity.get('tolerance')}, exporter {parity.get('exporter')})",
+            )
+        )
     q = parity.get("quantization")
     if q:
         ops = ", ".join(f"{k} x{v}" for k, v in q.get("quantized_ops", {}).items()) or "nothing"
-        change = "not measured" if q.get("rms_change") is None else f"RMS change {q['rms_change']:.2%} of the target scale"
-        lines.append(("reduced", f"{q['mode']} ({ops}); {change}; meant for --provider {q.get('provider')}"))
+        change = (
+            "not measured"
+            if q.get("rms_change") is None
+            else f"RMS change {q['rms_change']:.2%} of the target scale"
+        )
+        lines.append(
+            ("reduced", f"{q['mode']} ({ops}); {change}; meant for --provider {q.get('provider')}")
+        )
     test, naive = prov.get("metrics", {}).get("test"), prov.get("metrics", {}).get("naive_test")
     if test and naive:
-        lines.append(("test error", f"MSE {test['mse']:.4g}, MAE {test['mae']:.4g} "
-                                    f"(naive last value: MSE {naive['mse']:.4g}, MAE {naive['mae']:.4g})"))
+        lines.append(
+            (
+                "test error",
+                f"MSE {test['mse']:.4g}, MAE {test['mae']:.4g} "
+                f"(naive last value: MSE {naive['mse']:.4g}, MAE {naive['mae']:.4g})",
+            )
+        )
     data = prov.get("data")
     if data:
-        lines.append(("data", ", ".join(f"{k}={v}" for k, v in data.items() if k != "sha256") if isinstance(data, dict) else str(data)))
+        lines.append(
+            (
+                "data",
+                ", ".join(f"{k}={v}" for k, v in data.items() if k != "sha256")
+                if isinstance(data, dict)
+                else str(data),
+            )
+        )
     if prov.get("created"):
         lines.append(("created", str(prov["created"])))
     return lines
@@ -108,6 +176,12 @@ def _lines(m) -> list[tuple[str, str]]:
 def _arch(sig) -> str:
     """The cell and layer sizes, plus what training recorded on top (norm, attention)."""
     model = sig.provenance.get("model") or {}
-    extras = [name for name, on in (("batch norm", model.get("norm") == "batch"),
-                                    ("attention pooling", model.get("attention"))) if on]
+    extras = [
+        name
+        for name, on in (
+            ("batch norm", model.get("norm") == "batch"),
+            ("attention pooling", model.get("attention")),
+        )
+        if on
+    ]
     return f"{sig.arch} layers {list(sig.layers)}" + "".join(f" + {e}" for e in extras)

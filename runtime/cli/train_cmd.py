@@ -18,35 +18,101 @@ def command() -> None:
 
 
 @command.command("forecast")
-@click.option("--data", required=True, help="A .csv (with header) or .npy file, or synth:sensor[?n=20000&seed=3].")
-@click.option("--features", help="Input columns, comma-separated. Default: every column but --key/--timestamp.")
-@click.option("--target", help="Columns to forecast, comma-separated (need not be features). Default: the first feature.")
-@click.option("--columns", help="Names for the columns of a .npy file, comma-separated. Default: col0,col1,...")
+@click.option(
+    "--data",
+    required=True,
+    help="A .csv (with header) or .npy file, or synth:sensor[?n=20000&seed=3].",
+)
+@click.option(
+    "--features",
+    help="Input columns, comma-separated. Default: every column but --key/--timestamp.",
+)
+@click.option(
+    "--target",
+    help="Columns to forecast, comma-separated (need not be features). Default: the first feature.",
+)
+@click.option(
+    "--columns",
+    help="Names for the columns of a .npy file, comma-separated. Default: col0,col1,...",
+)
 @click.option("--key", help="Column naming independent series (windows never cross keys).")
 @click.option("--timestamp", help="Column to sort each series by (numbers or ISO-8601).")
 @click.option("--window", default=50, show_default=True, help="Time steps per training window.")
 @click.option("--stride", default=1, show_default=True, help="Steps between window starts.")
-@click.option("--val", "val_frac", default=0.15, show_default=True, help="Share of each series for validation (after train).")
-@click.option("--test", "test_frac", default=0.15, show_default=True, help="Share of each series held out for the test report (its end).")
-@click.option("--scaler", default="standard", show_default=True, help="standard (mean/std) or minmax, fitted on the training split.")
+@click.option(
+    "--val",
+    "val_frac",
+    default=0.15,
+    show_default=True,
+    help="Share of each series for validation (after train).",
+)
+@click.option(
+    "--test",
+    "test_frac",
+    default=0.15,
+    show_default=True,
+    help="Share of each series held out for the test report (its end).",
+)
+@click.option(
+    "--scaler",
+    default="standard",
+    show_default=True,
+    help="standard (mean/std) or minmax, fitted on the training split.",
+)
 @click.option("--arch", default="lstm", show_default=True, help="rnn, lstm or gru.")
-@click.option("--norm", default="none", show_default=True,
-              help="none, or batch: BatchNorm1d between recurrent layers (--arch gru --norm batch = GRU-BN).")
-@click.option("--bidirectional", is_flag=True,
-              help="Forward + backward layers: a window model (not steppable; run it with model.window_stream()).")
-@click.option("--attention", is_flag=True,
-              help="Attention pooling over time before the head (additive score, softmax kept as running state).")
-@click.option("--hidden", default="64,64", show_default=True, help="Hidden size per stacked layer, e.g. 50,50,25.")
+@click.option(
+    "--norm",
+    default="none",
+    show_default=True,
+    help="none, or batch: BatchNorm1d between recurrent layers (--arch gru --norm batch = GRU-BN).",
+)
+@click.option(
+    "--bidirectional",
+    is_flag=True,
+    help="Forward + backward layers: a window model (not steppable; run it with model.window_stream()).",
+)
+@click.option(
+    "--attention",
+    is_flag=True,
+    help="Attention pooling over time before the head (additive score, softmax kept as running state).",
+)
+@click.option(
+    "--hidden",
+    default="64,64",
+    show_default=True,
+    help="Hidden size per stacked layer, e.g. 50,50,25.",
+)
 @click.option("--dropout", default=0.0, show_default=True, help="Dropout between recurrent layers.")
 @click.option("--epochs", default=30, show_default=True, help="Maximum epochs.")
 @click.option("--batch-size", default=64, show_default=True, help="Windows per optimiser step.")
 @click.option("--lr", default=1e-3, show_default=True, help="Adam learning rate.")
 @click.option("--clip", default=1.0, show_default=True, help="Max gradient norm (0 = off).")
-@click.option("--patience", default=5, show_default=True, help="Early stopping: epochs without val improvement (0 = off).")
-@click.option("--lr-patience", default=2, show_default=True, help="Halve the lr after this many epochs without val improvement.")
+@click.option(
+    "--patience",
+    default=5,
+    show_default=True,
+    help="Early stopping: epochs without val improvement (0 = off).",
+)
+@click.option(
+    "--lr-patience",
+    default=2,
+    show_default=True,
+    help="Halve the lr after this many epochs without val improvement.",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed for python, numpy and torch.")
-@click.option("--anomaly-threshold", default=4.0, show_default=True, help="Residual |z| the runtime flags as an anomaly.")
-@click.option("--out", default="runs/forecast", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option(
+    "--anomaly-threshold",
+    default=4.0,
+    show_default=True,
+    help="Residual |z| the runtime flags as an anomaly.",
+)
+@click.option(
+    "--out",
+    default="runs/forecast",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Output folder.",
+)
 @click.option("--no-export", is_flag=True, help="Do not export out/model.onnx.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout.")
@@ -81,8 +147,27 @@ def forecast(**opts) -> None:
 
 
 _PLAIN = (
-    "key", "timestamp", "window", "stride", "val_frac", "test_frac", "scaler", "arch", "norm", "bidirectional", "attention",
-    "dropout", "epochs", "batch_size", "lr", "clip", "patience", "lr_patience", "seed", "anomaly_threshold", "quiet",
+    "key",
+    "timestamp",
+    "window",
+    "stride",
+    "val_frac",
+    "test_frac",
+    "scaler",
+    "arch",
+    "norm",
+    "bidirectional",
+    "attention",
+    "dropout",
+    "epochs",
+    "batch_size",
+    "lr",
+    "clip",
+    "patience",
+    "lr_patience",
+    "seed",
+    "anomaly_threshold",
+    "quiet",
 )
 
 
@@ -102,17 +187,41 @@ def _summary(report: dict, out: Path) -> str:
 
 
 @command.command("charlm")
-@click.option("--corpus", default="pydoc", show_default=True, help="'pydoc' (Python's documentation text, offline) or a UTF-8 text file.")
-@click.option("--hidden", default="256,256", show_default=True, help="LSTM hidden size per stacked layer.")
+@click.option(
+    "--corpus",
+    default="pydoc",
+    show_default=True,
+    help="'pydoc' (Python's documentation text, offline) or a UTF-8 text file.",
+)
+@click.option(
+    "--hidden", default="256,256", show_default=True, help="LSTM hidden size per stacked layer."
+)
 @click.option("--embed", default=64, show_default=True, help="Character embedding width.")
 @click.option("--window", default=128, show_default=True, help="Characters per training window.")
-@click.option("--vocab-size", default=96, show_default=True, help="Most frequent training characters kept; the rest map to <unk>.")
+@click.option(
+    "--vocab-size",
+    default=96,
+    show_default=True,
+    help="Most frequent training characters kept; the rest map to <unk>.",
+)
 @click.option("--steps", default=2000, show_default=True, help="Optimizer steps.")
-@click.option("--epochs", type=float, help="Instead of --steps: passes over the training text (steps = epochs * chars / (batch * window)).")
+@click.option(
+    "--epochs",
+    type=float,
+    help="Instead of --steps: passes over the training text (steps = epochs * chars / (batch * window)).",
+)
 @click.option("--batch-size", default=32, show_default=True, help="Windows per optimizer step.")
-@click.option("--lr", default=2e-3, show_default=True, help="Adam learning rate (cosine-decayed to 10%).")
+@click.option(
+    "--lr", default=2e-3, show_default=True, help="Adam learning rate (cosine-decayed to 10%)."
+)
 @click.option("--seed", default=0, show_default=True, help="Seed for numpy and torch.")
-@click.option("--out", default="runs/charlm", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option(
+    "--out",
+    default="runs/charlm",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Output folder.",
+)
 @click.option("--no-export", is_flag=True, help="Do not export OUT/model.onnx.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout.")
@@ -125,41 +234,102 @@ def charlm(**opts) -> None:
     from edgernn.train.config import parse_hidden
 
     as_json = opts.pop("as_json")
-    report = run_charlm_command(hidden=parse_hidden(opts.pop("hidden")), out=Path(opts.pop("out")), **opts)
+    report = run_charlm_command(
+        hidden=parse_hidden(opts.pop("hidden")), out=Path(opts.pop("out")), **opts
+    )
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
         m = report["metrics"]
-        click.echo(f"trained charlm lstm {','.join(map(str, report['layers']))} on {report['corpus']}: {m['steps']} steps in "
-                   f"{m['seconds']:.0f} s, val loss {m['val_loss']:.3f} ({m['val_bits_per_char']:.3f} bits/char)")
+        click.echo(
+            f"trained charlm lstm {','.join(map(str, report['layers']))} on {report['corpus']}: {m['steps']} steps in "
+            f"{m['seconds']:.0f} s, val loss {m['val_loss']:.3f} ({m['val_bits_per_char']:.3f} bits/char)"
+        )
         click.echo(f"wrote {', '.join(report['files'].values())}")
 
 
 @command.command("classify")
-@click.option("--data", required=True, help="A CSV with a header, synth:sensor-classes[?n=600&length=80&seed=0] "
-              "(labelled sensor windows) or synth:docstrings (stdlib docstring paragraphs labelled by package).")
+@click.option(
+    "--data",
+    required=True,
+    help="A CSV with a header, synth:sensor-classes[?n=600&length=80&seed=0] "
+    "(labelled sensor windows) or synth:docstrings (stdlib docstring paragraphs labelled by package).",
+)
 @click.option("--label", help="CSV column holding the class (one per sequence).")
 @click.option("--text", help="Text CSV: the column holding the text (one sequence per row).")
-@click.option("--seq-id", "seq_id", help="Sensor CSV: the column naming the sequence (its rows, in file order).")
-@click.option("--features", help="Sensor CSV: input columns, comma-separated. Default: every column but --seq-id/--label.")
-@click.option("--tokenizer", type=click.Choice(["char", "word"]), default="char", show_default=True, help="Text: how text becomes tokens.")
-@click.option("--vocab-size", default=96, show_default=True, help="Text: most frequent training tokens kept; the rest map to <unk>.")
-@click.option("--max-len", default=256, show_default=True, help="Steps (tokens or rows) kept per sequence; the rest is cut off.")
+@click.option(
+    "--seq-id",
+    "seq_id",
+    help="Sensor CSV: the column naming the sequence (its rows, in file order).",
+)
+@click.option(
+    "--features",
+    help="Sensor CSV: input columns, comma-separated. Default: every column but --seq-id/--label.",
+)
+@click.option(
+    "--tokenizer",
+    type=click.Choice(["char", "word"]),
+    default="char",
+    show_default=True,
+    help="Text: how text becomes tokens.",
+)
+@click.option(
+    "--vocab-size",
+    default=96,
+    show_default=True,
+    help="Text: most frequent training tokens kept; the rest map to <unk>.",
+)
+@click.option(
+    "--max-len",
+    default=256,
+    show_default=True,
+    help="Steps (tokens or rows) kept per sequence; the rest is cut off.",
+)
 @click.option("--arch", default="lstm", show_default=True, help="rnn, lstm or gru.")
-@click.option("--hidden", default="64", show_default=True, help="Hidden size per stacked layer, e.g. 64,32.")
+@click.option(
+    "--hidden", default="64", show_default=True, help="Hidden size per stacked layer, e.g. 64,32."
+)
 @click.option("--embed", default=32, show_default=True, help="Text: token embedding width.")
-@click.option("--attention", is_flag=True,
-              help="Attention pooling over the steps so far before the head (its online softmax streams as state).")
-@click.option("--dropout", default=0.0, show_default=True, help="Dropout between layers and before the head.")
+@click.option(
+    "--attention",
+    is_flag=True,
+    help="Attention pooling over the steps so far before the head (its online softmax streams as state).",
+)
+@click.option(
+    "--dropout", default=0.0, show_default=True, help="Dropout between layers and before the head."
+)
 @click.option("--epochs", default=20, show_default=True, help="Maximum epochs.")
 @click.option("--batch-size", default=32, show_default=True, help="Sequences per optimizer step.")
 @click.option("--lr", default=3e-3, show_default=True, help="Adam learning rate.")
 @click.option("--clip", default=1.0, show_default=True, help="Max gradient norm (0 = off).")
-@click.option("--patience", default=5, show_default=True, help="Early stopping: epochs without a better val loss (0 = off).")
-@click.option("--val", "val_frac", default=0.15, show_default=True, help="Share of the sequences (per class) for validation.")
-@click.option("--test", "test_frac", default=0.15, show_default=True, help="Share of the sequences (per class) for the test report.")
+@click.option(
+    "--patience",
+    default=5,
+    show_default=True,
+    help="Early stopping: epochs without a better val loss (0 = off).",
+)
+@click.option(
+    "--val",
+    "val_frac",
+    default=0.15,
+    show_default=True,
+    help="Share of the sequences (per class) for validation.",
+)
+@click.option(
+    "--test",
+    "test_frac",
+    default=0.15,
+    show_default=True,
+    help="Share of the sequences (per class) for the test report.",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed for the split, numpy and torch.")
-@click.option("--out", default="runs/classify", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option(
+    "--out",
+    default="runs/classify",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Output folder.",
+)
 @click.option("--no-export", is_flag=True, help="Do not export OUT/model.onnx.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout.")
@@ -172,33 +342,61 @@ def classify(**opts) -> None:
     from edgernn.train.config import parse_hidden, parse_names
 
     as_json = opts.pop("as_json")
-    report = run_classify(hidden=parse_hidden(opts.pop("hidden")), features=parse_names(opts.pop("features"), "--features"),
-                          out=Path(opts.pop("out")), **opts)
+    report = run_classify(
+        hidden=parse_hidden(opts.pop("hidden")),
+        features=parse_names(opts.pop("features"), "--features"),
+        out=Path(opts.pop("out")),
+        **opts,
+    )
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     t, b, tr = report["metrics"]["test"], report["baseline"]["majority"], report["training"]
     acc = "n/a" if t.get("accuracy") is None else f"{t['accuracy']:.3f}"
     base = "n/a" if b["test_accuracy"] is None else f"{b['test_accuracy']:.3f}"
-    click.echo(f"trained {report['kind']} classifier {report['arch']} {','.join(map(str, report['layers']))} on "
-               f"{report['data']['sequences']['train']} sequences, {len(report['labels'])} classes: {tr['epochs_run']} epochs, best {tr['best_epoch']}")
+    click.echo(
+        f"trained {report['kind']} classifier {report['arch']} {','.join(map(str, report['layers']))} on "
+        f"{report['data']['sequences']['train']} sequences, {len(report['labels'])} classes: {tr['epochs_run']} epochs, best {tr['best_epoch']}"
+    )
     click.echo(f"test ({t['n']} sequences): accuracy {acc}   majority class {b['class']!r}: {base}")
     click.echo(f"wrote {', '.join(report['files'].values())}")
 
 
 @command.command("seq2seq")
-@click.option("--data", default="synth:reverse", show_default=True,
-              help="synth:reverse (seeded digit strings of length 3-10 -> reversed) or a two-column CSV/TSV: source, target.")
-@click.option("--hidden", default=64, show_default=True, help="LSTM hidden size (encoder and decoder).")
+@click.option(
+    "--data",
+    default="synth:reverse",
+    show_default=True,
+    help="synth:reverse (seeded digit strings of length 3-10 -> reversed) or a two-column CSV/TSV: source, target.",
+)
+@click.option(
+    "--hidden", default=64, show_default=True, help="LSTM hidden size (encoder and decoder)."
+)
 @click.option("--embed", default=32, show_default=True, help="Character embedding width.")
-@click.option("--separate-embeddings", is_flag=True, help="Separate source and target embedding tables (default: shared).")
-@click.option("--pairs", default=2000, show_default=True, help="synth:reverse: pairs generated (train + val).")
+@click.option(
+    "--separate-embeddings",
+    is_flag=True,
+    help="Separate source and target embedding tables (default: shared).",
+)
+@click.option(
+    "--pairs", default=2000, show_default=True, help="synth:reverse: pairs generated (train + val)."
+)
 @click.option("--steps", default=1500, show_default=True, help="Optimizer steps (teacher forcing).")
 @click.option("--batch-size", default=64, show_default=True, help="Pairs per optimizer step.")
-@click.option("--lr", default=5e-3, show_default=True, help="Adam learning rate (cosine-decayed to 10%).")
+@click.option(
+    "--lr", default=5e-3, show_default=True, help="Adam learning rate (cosine-decayed to 10%)."
+)
 @click.option("--seed", default=0, show_default=True, help="Seed for the data, numpy and torch.")
-@click.option("--out", default="runs/seq2seq", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--no-export", is_flag=True, help="Do not export OUT/model.onnx and OUT/model.encoder.onnx.")
+@click.option(
+    "--out",
+    default="runs/seq2seq",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Output folder.",
+)
+@click.option(
+    "--no-export", is_flag=True, help="Do not export OUT/model.onnx and OUT/model.encoder.onnx."
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout.")
 def seq2seq(**opts) -> None:
@@ -214,6 +412,8 @@ def seq2seq(**opts) -> None:
         click.echo(json.dumps(report, indent=2))
         return
     m = report["metrics"]
-    click.echo(f"trained seq2seq lstm {report['layers'][0]} on {report['data']}: {m['steps']} steps in {m['seconds']:.0f} s, "
-               f"val loss {m['val_loss']:.3f}, val exact match {m['val_exact_match']:.3f} (greedy)")
+    click.echo(
+        f"trained seq2seq lstm {report['layers'][0]} on {report['data']}: {m['steps']} steps in {m['seconds']:.0f} s, "
+        f"val loss {m['val_loss']:.3f}, val exact match {m['val_exact_match']:.3f} (greedy)"
+    )
     click.echo(f"wrote {', '.join(report['files'].values())}")

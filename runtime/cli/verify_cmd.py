@@ -24,18 +24,28 @@ from dataclasses import replace
 import click
 
 from edgernn.checks import Check, VerifyReport, check_contract, check_graph_contract, tolerance_for
-from edgernn.errors import ExportError, UsageError
 from edgernn.core.model import Model, load
 from edgernn.core.placement import CpuFallbackWarning
 from edgernn.core.providers import PROVIDERS
+from edgernn.errors import ExportError, UsageError
 
 
 @click.command("verify")
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
-@click.option("--checkpoint", "-c", default=None, type=click.Path(dir_okay=False),
-              help="The checkpoint.pt the model was exported from (any task): adds parity checks against PyTorch.")
-@click.option("--provider", type=click.Choice(PROVIDERS), default="cpu", show_default=True,
-              help="Execution provider to verify on (cpu: the export's own reference conditions).")
+@click.option(
+    "--checkpoint",
+    "-c",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The checkpoint.pt the model was exported from (any task): adds parity checks against PyTorch.",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(PROVIDERS),
+    default="cpu",
+    show_default=True,
+    help="Execution provider to verify on (cpu: the export's own reference conditions).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def command(model: str | None, checkpoint: str | None, provider: str, as_json: bool) -> None:
     """Verify MODEL (default: the shipped sensor forecaster)."""
@@ -53,11 +63,15 @@ def command(model: str | None, checkpoint: str | None, provider: str, as_json: b
         report = verify_checkpoint(m, checkpoint)
         wrong_kind = next((c for c in report.failed if c.name == KIND_CHECK), None)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else table(report))
-    if wrong_kind is not None:  # the user passed the wrong file: usage, not a model that fails its checks
+    if (
+        wrong_kind is not None
+    ):  # the user passed the wrong file: usage, not a model that fails its checks
         raise UsageError(wrong_kind.detail)
     if not report.passed:
         names = ", ".join(c.name for c in report.failed)
-        raise ExportError(f"verification failed: {len(report.failed)} of {len(report.checks)} checks did not pass ({names})")
+        raise ExportError(
+            f"verification failed: {len(report.failed)} of {len(report.checks)} checks did not pass ({names})"
+        )
 
 
 def contract_checks(m: Model) -> list[Check]:
@@ -70,11 +84,15 @@ def contract_checks(m: Model) -> list[Check]:
     checks = check_graph_contract(m, tolerance=tolerance)
     if m.signature.task != "seq2seq" or m.signature.provenance.get("role") != "decoder":
         return checks
-    from edgernn.tasks.seq2seq import Seq2Seq  # finds and checks the encoder graph next to the decoder
+    from edgernn.tasks.seq2seq import (
+        Seq2Seq,
+    )  # finds and checks the encoder graph next to the decoder
 
     encoder = Seq2Seq(m).encoder
     own = check_graph_contract(encoder, tolerance=tolerance_for(encoder.signature))
-    return [replace(c, name=f"encoder: {c.name}") for c in own] + [replace(c, name=f"decoder: {c.name}") for c in checks]
+    return [replace(c, name=f"encoder: {c.name}") for c in own] + [
+        replace(c, name=f"decoder: {c.name}") for c in checks
+    ]
 
 
 def table(report: VerifyReport) -> str:
@@ -83,7 +101,9 @@ def table(report: VerifyReport) -> str:
     lines = [f"{'check':<{width}}  result  max error  detail"]
     for c in report.checks:
         error = "-" if c.max_abs_error is None else f"{c.max_abs_error:.1e}"
-        lines.append(f"{c.name:<{width}}  {'pass' if c.passed else 'FAIL':<6}  {error:<9}  {c.detail}")
+        lines.append(
+            f"{c.name:<{width}}  {'pass' if c.passed else 'FAIL':<6}  {error:<9}  {c.detail}"
+        )
     against = f" against {report.checkpoint}" if report.checkpoint else ""
     if report.passed:
         lines.append(f"{report.model}: all {len(report.checks)} checks passed{against}")

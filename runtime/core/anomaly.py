@@ -19,8 +19,8 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 _sqrt = math.sqrt
 
@@ -45,7 +45,9 @@ class ResidualStats:
         """Largest |z| of ``residual`` against the statistics, or None while warming up."""
         if self.count < self.warmup:
             return None
-        return max(abs(r - m) / math.sqrt(max(v, 1e-12)) for r, m, v in zip(residual, self.mean, self.var))
+        return max(
+            abs(r - m) / math.sqrt(max(v, 1e-12)) for r, m, v in zip(residual, self.mean, self.var)
+        )
 
     def observe(self, residual: Sequence[float]) -> float | None:
         """Score ``residual``, then absorb it unless it was anomalous."""
@@ -61,7 +63,7 @@ class ResidualStats:
         if self.count >= self.warmup:
             for i in range(len(mean)):
                 v = var[i]
-                zi = abs(residual[i] - mean[i]) / _sqrt(1e-12 if 1e-12 > v else v)  # max(v, 1e-12)
+                zi = abs(residual[i] - mean[i]) / _sqrt(1e-12 if v < 1e-12 else v)  # max(v, 1e-12)
                 if z is None or zi > z:
                     z = zi
         if z is None or z <= self.threshold:

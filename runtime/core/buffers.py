@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -37,19 +38,27 @@ class StepBuffers:
     def __init__(self, model: BoundModel, batch: int = 1, device: str = "host"):
         sig = model.signature
         self.session, self.device = model.session, device
-        self.x = sig.inputs[0].zeros(batch)  # one step of the main input, e.g. (B, 1, F) model units
+        self.x = sig.inputs[0].zeros(
+            batch
+        )  # one step of the main input, e.g. (B, 1, F) model units
         self.y = sig.outputs[0].zeros(batch)  # one step of the main output, e.g. (B, 1, n_targets)
         self.x_mem, self.y_mem = self.flat(self.x), self.flat(self.y)
         # with CUDA graphs each binding replays its own captured graph: two graph ids, else None
         self.run_options = graph_run_options(model.config) if device == "cuda" else None
-        self._io = None  # (x, y) on the device when a CUDA graph replays: it reads fixed device addresses
+        self._io = (
+            None  # (x, y) on the device when a CUDA graph replays: it reads fixed device addresses
+        )
         if self.run_options is not None:
             self._io = tuple(self.device_copy(a, device) for a in (self.x, self.y))
             self.run = self._run_graph  # type: ignore[method-assign]
         self.sets = (self._new_set(model, batch), self._new_set(model, batch))
         self.bindings = tuple(self._bind(sig, self.sets[k], self.sets[1 - k]) for k in (0, 1))
-        self._calls = tuple(self.run_call(self.session, b, None if self.run_options is None else self.run_options[k])
-                            for k, b in enumerate(self.bindings))  # binding k, ready to call
+        self._calls = tuple(
+            self.run_call(
+                self.session, b, None if self.run_options is None else self.run_options[k]
+            )
+            for k, b in enumerate(self.bindings)
+        )  # binding k, ready to call
         self.current = 0
 
     def _new_set(self, model: BoundModel, batch: int) -> list:
@@ -112,8 +121,11 @@ class StepBuffers:
         return memoryview(a).cast("B").cast(a.dtype.char)
 
     @staticmethod
-    def run_call(session: ort.InferenceSession, binding: ort.IOBinding,
-                 run_options: ort.RunOptions | None = None) -> "functools.partial[None]":
+    def run_call(
+        session: ort.InferenceSession,
+        binding: ort.IOBinding,
+        run_options: ort.RunOptions | None = None,
+    ) -> functools.partial[None]:
         """A call that runs ``binding``: ``session.run_with_iobinding(binding, run_options)``, or
         its compiled core when this onnxruntime has one where 1.31 does. The wrapper only adds
         checks for WebGPU graph capture, ~0.4 us a call here. Run options only when needed (CUDA

@@ -7,19 +7,25 @@ in, model units out, states passed explicitly. Streams (``model.stream()``) keep
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from edgernn.errors import ModelError, SignatureError, UsageError
-from edgernn.core.placement import GPU_PROVIDERS, assigned_nodes, assignments, note_fallback, profiled_run
 from edgernn.core.buffers import StepBuffers
+from edgernn.core.placement import (
+    GPU_PROVIDERS,
+    assigned_nodes,
+    assignments,
+    note_fallback,
+    profiled_run,
+)
 from edgernn.core.pool import Pool
 from edgernn.core.providers import SessionConfig, create_session, no_graph_run_options
 from edgernn.core.stream import Stream
 from edgernn.core.window import WindowStream
+from edgernn.errors import ModelError, SignatureError, UsageError
 from edgernn.signature import METADATA_KEY, TASKS, Signature
 
 DEFAULT_MODEL = "sensor-forecast.onnx"
@@ -44,14 +50,18 @@ class Model:
             if type(e).__module__.startswith("edgernn"):
                 raise
             reason = str(e).splitlines()[0][:200]
-            raise ModelError(f"{str(self.path)!r} cannot be loaded by ONNX Runtime ({reason}); pass an .onnx exported by edgernn") from e
+            raise ModelError(
+                f"{str(self.path)!r} cannot be loaded by ONNX Runtime ({reason}); pass an .onnx exported by edgernn"
+            ) from e
         # RunOptions for every call that is not a captured CUDA graph (gpu_graph_id=-1); None
         # unless config.cuda_graph. See providers.graph_run_options for the graph-bound calls.
         self.run_options = no_graph_run_options(self.config)
         probe = None
         try:
             self.signature = _read_signature(self.session, self.path)
-            probe = {i.name: i.zeros(1) for i in self.signature.inputs} | {s.input: s.zeros(1) for s in self.signature.states}
+            probe = {i.name: i.zeros(1) for i in self.signature.inputs} | {
+                s.input: s.zeros(1) for s in self.signature.states
+            }
         finally:  # a GPU session is profiling: one call shows where each node ran, then it stops
             executed = profiled_run(self.session, probe, self.run_options)
         # where each Stream keeps its state between steps: on the GPU when running on CUDA/TensorRT
@@ -59,39 +69,57 @@ class Model:
         # {ORT provider: {op type: nodes}} as partitioned; cpu_fallback: the nodes of a GPU session
         # that run on the CPU anyway (shape arithmetic excepted; see edgernn.core.placement), warned once
         self.placement = assignments(self.session)
-        self.cpu_fallback, note = note_fallback(self.provider, executed or assigned_nodes(self.session))
+        self.cpu_fallback, note = note_fallback(
+            self.provider, executed or assigned_nodes(self.session)
+        )
         self.provider_note = "; ".join(n for n in (self.provider_note, note) if n)
-        self._output_names = [self.signature.output_name] + [s.output for s in self.signature.states]
+        self._output_names = [self.signature.output_name] + [
+            s.output for s in self.signature.states
+        ]
         self._state_inputs = [s.input for s in self.signature.states]
 
     def __repr__(self) -> str:
         s = self.signature
-        return f"<edgernn.Model {self.path.name} {s.task} {s.arch}{list(s.layers)} on {self.provider}>"
+        return (
+            f"<edgernn.Model {self.path.name} {s.task} {s.arch}{list(s.layers)} on {self.provider}>"
+        )
 
     def initial_state(self, batch: int = 1) -> list[np.ndarray]:
         """Fresh state for ``batch`` streams, one array per state tensor."""
         return [s.zeros(batch) for s in self.signature.states]
 
-    def run(self, x: np.ndarray, states: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def run(
+        self, x: np.ndarray, states: Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """One graph call. x: (B, T, F) float32 in model units -> (y (B, T, n_targets), new states)."""
         feeds = {self.signature.input_name: x}
         feeds.update(zip(self._state_inputs, states))
-        y, *new_states = self.session.run(self._output_names, feeds, self.run_options)  # no CUDA graph here
+        y, *new_states = self.session.run(
+            self._output_names, feeds, self.run_options
+        )  # no CUDA graph here
         return y, new_states
 
-    def step_buffers(self, batch: int = 1) -> "StepBuffers":
+    def step_buffers(self, batch: int = 1) -> StepBuffers:
         """Pre-bound buffers for fast one-step calls (what each ``Stream`` uses), on ``state_device``."""
         return StepBuffers(self, batch, self.state_device)
 
-    def pool(self, capacity: int = 64, threshold: float | None = None, warmup: int = 20, idle_s: float | None = None):
+    def pool(
+        self,
+        capacity: int = 64,
+        threshold: float | None = None,
+        warmup: int = 20,
+        idle_s: float | None = None,
+    ):
         """Many keyed streams in one set of state slabs: one graph call per tick (see ``edgernn.core.pool``)."""
         return Pool(self, capacity=capacity, threshold=threshold, warmup=warmup, idle_s=idle_s)
 
     def stream(self, state: bytes | None = None, threshold: float | None = None, warmup: int = 20):
         """A new stream with its own state (from a ``Stream.snapshot()`` blob when given)."""
         if self.signature.task != "forecast":
-            raise UsageError(f"{self.path.name} is a {self.signature.task!r} model; model.stream() steps "
-                             "forecasters (use the API for that task)")
+            raise UsageError(
+                f"{self.path.name} is a {self.signature.task!r} model; model.stream() steps "
+                "forecasters (use the API for that task)"
+            )
         return Stream(self, state=state, threshold=threshold, warmup=warmup)
 
     def window_stream(self, window: int | None = None):
@@ -100,9 +128,15 @@ class Model:
         return WindowStream(self, window=window)
 
 
-def load(path: str | Path | None = None, provider: str = "auto", intra_op_threads: int = 1,
-         inter_op_threads: int = 1, spinning: bool = False, cuda_graph: bool = False,
-         trt_cache_dir: str | None = None) -> Model:
+def load(
+    path: str | Path | None = None,
+    provider: str = "auto",
+    intra_op_threads: int = 1,
+    inter_op_threads: int = 1,
+    spinning: bool = False,
+    cuda_graph: bool = False,
+    trt_cache_dir: str | None = None,
+) -> Model:
     """Load an exported model (the shipped default when ``path`` is None).
 
     ``provider``: "auto" (CUDA when it really runs, else CPU; ``model.provider`` says which),
@@ -111,18 +145,29 @@ def load(path: str | Path | None = None, provider: str = "auto", intra_op_thread
     fixed-shape steps (CUDA only). A GPU model whose graph runs partly on the CPU anyway warns
     (``edgernn.core.placement.CpuFallbackWarning``) and lists the nodes in ``model.cpu_fallback``.
     """
-    return Model(path, SessionConfig(provider, intra_op_threads, inter_op_threads, spinning, cuda_graph, trt_cache_dir))
+    return Model(
+        path,
+        SessionConfig(
+            provider, intra_op_threads, inter_op_threads, spinning, cuda_graph, trt_cache_dir
+        ),
+    )
 
 
 def _read_model_bytes(path: Path) -> bytes:
     if not path.exists():
-        raise ModelError(f"model file {str(path)!r} does not exist; pass the path of an exported .onnx (or omit it for the shipped default)")
+        raise ModelError(
+            f"model file {str(path)!r} does not exist; pass the path of an exported .onnx (or omit it for the shipped default)"
+        )
     if path.is_dir():
-        raise ModelError(f"model path {str(path)!r} is a directory; pass the path of an exported .onnx file")
+        raise ModelError(
+            f"model path {str(path)!r} is a directory; pass the path of an exported .onnx file"
+        )
     try:
         return path.read_bytes()
     except OSError as e:
-        raise ModelError(f"model file {str(path)!r} cannot be read ({e.strerror}); check its permissions") from e
+        raise ModelError(
+            f"model file {str(path)!r} cannot be read ({e.strerror}); check its permissions"
+        ) from e
 
 
 def _read_signature(session, path: Path) -> Signature:
@@ -137,13 +182,17 @@ def _read_signature(session, path: Path) -> Signature:
     except SignatureError as e:
         raise SignatureError(f"{str(path)!r}: {e}") from e
     if sig.task not in TASKS:
-        raise SignatureError(f"{str(path)!r} is a {sig.task!r} model, which this edgernn cannot run "
-                             f"(it runs {', '.join(TASKS)}); upgrade edgernn")
+        raise SignatureError(
+            f"{str(path)!r} is a {sig.task!r} model, which this edgernn cannot run "
+            f"(it runs {', '.join(TASKS)}); upgrade edgernn"
+        )
     graph_inputs = {i.name for i in session.get_inputs()}
     graph_outputs = {o.name for o in session.get_outputs()}
     wanted_in = {sig.input_name, *(s.input for s in sig.states)}
     wanted_out = {sig.output_name, *(s.output for s in sig.states)}
     missing = sorted((wanted_in - graph_inputs) | (wanted_out - graph_outputs))
     if missing:
-        raise SignatureError(f"{str(path)!r}: its signature names tensors the graph lacks ({', '.join(missing)}); re-export the model")
+        raise SignatureError(
+            f"{str(path)!r}: its signature names tensors the graph lacks ({', '.join(missing)}); re-export the model"
+        )
     return sig

@@ -31,8 +31,8 @@ import json
 import os
 import warnings
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import onnxruntime as ort
 
@@ -80,8 +80,9 @@ def assignments(session: ort.InferenceSession) -> dict[str, dict[str, int]]:
     return {ep: dict(c) for ep, c in out.items()}
 
 
-def profiled_run(session: ort.InferenceSession, feeds: Mapping | None,
-                 run_options: ort.RunOptions | None = None) -> list[NodeRun]:
+def profiled_run(
+    session: ort.InferenceSession, feeds: Mapping | None, run_options: ort.RunOptions | None = None
+) -> list[NodeRun]:
     """Run ``session`` once on ``feeds`` and return what each node did; always ends profiling.
 
     The session must have been created with profiling on (``providers.session_options(...,
@@ -98,7 +99,9 @@ def profiled_run(session: ort.InferenceSession, feeds: Mapping | None,
         feeds = None  # e.g. a graph whose probe shapes we guessed wrong: no placement, no crash
     finally:
         path = session.end_profiling()  # "" when the session was not profiling
-        session.get_session_options().enable_profiling = False  # our flag only: the session copied its options
+        session.get_session_options().enable_profiling = (
+            False  # our flag only: the session copied its options
+        )
     if not path:
         return []
     try:
@@ -117,12 +120,27 @@ def read_profile(path: str | os.PathLike) -> list[NodeRun]:
     nodes = []
     for e in events:
         args = e.get("args") or {}
-        if e.get("cat") != "Node" or "provider" not in args or not str(e.get("name", "")).endswith("_kernel_time"):
+        if (
+            e.get("cat") != "Node"
+            or "provider" not in args
+            or not str(e.get("name", "")).endswith("_kernel_time")
+        ):
             continue
-        types = [t for shapes in (args.get("input_type_shape"), args.get("output_type_shape")) if shapes
-                 for one in shapes for t in one]  # [{"float": [1, 8]}, ...] -> "float"
-        nodes.append(NodeRun(e["name"][: -len("_kernel_time")], args.get("op_name", "?"), args["provider"],
-                             tuple(types) if "input_type_shape" in args else None))
+        types = [
+            t
+            for shapes in (args.get("input_type_shape"), args.get("output_type_shape"))
+            if shapes
+            for one in shapes
+            for t in one
+        ]  # [{"float": [1, 8]}, ...] -> "float"
+        nodes.append(
+            NodeRun(
+                e["name"][: -len("_kernel_time")],
+                args.get("op_name", "?"),
+                args["provider"],
+                tuple(types) if "input_type_shape" in args else None,
+            )
+        )
     return nodes
 
 
@@ -143,7 +161,11 @@ def cpu_fallback(provider: str, nodes: Sequence[NodeRun]) -> list[NodeRun]:
     """
     if provider not in GPU_PROVIDERS:
         return []
-    return [n for n in nodes if n.op_type in COPIES or (n.provider == CPU and not is_shape_arithmetic(n))]
+    return [
+        n
+        for n in nodes
+        if n.op_type in COPIES or (n.provider == CPU and not is_shape_arithmetic(n))
+    ]
 
 
 def _summary(fallback: Sequence[NodeRun]) -> tuple[str, int, int]:
@@ -157,19 +179,29 @@ def fallback_message(provider: str, fallback: Sequence[NodeRun], total: int) -> 
     """One line: how many nodes, which op types, what it costs and what to do."""
     listed, on_cpu, copies = _summary(fallback)
     what = [f"{on_cpu} of {total} graph nodes run on the CPU ({listed})"] if on_cpu else []
-    what += [f"{copies} host/device cop{'y' if copies == 1 else 'ies'} inside the graph"] if copies else []
-    return (f"provider {provider!r}: {' and '.join(what)}, so every call moves data between host and device; "
-            "re-export without CPU-only ops (e.g. --quantize int8 is CPU-only) or use --provider cpu")
+    what += (
+        [f"{copies} host/device cop{'y' if copies == 1 else 'ies'} inside the graph"]
+        if copies
+        else []
+    )
+    return (
+        f"provider {provider!r}: {' and '.join(what)}, so every call moves data between host and device; "
+        "re-export without CPU-only ops (e.g. --quantize int8 is CPU-only) or use --provider cpu"
+    )
 
 
 def fallback_note(fallback: Sequence[NodeRun]) -> str:
     """A short note for summaries: "CPU fallback: DynamicQuantizeLSTM x2, 1 copy"."""
     listed, _, copies = _summary(fallback)
-    parts = ([listed] if listed else []) + ([f"{copies} host/device cop{'y' if copies == 1 else 'ies'}"] if copies else [])
+    parts = ([listed] if listed else []) + (
+        [f"{copies} host/device cop{'y' if copies == 1 else 'ies'}"] if copies else []
+    )
     return "CPU fallback: " + ", ".join(parts) if parts else ""
 
 
-def note_fallback(provider: str, nodes: Sequence[NodeRun], stacklevel: int = 3) -> tuple[list[str], str]:
+def note_fallback(
+    provider: str, nodes: Sequence[NodeRun], stacklevel: int = 3
+) -> tuple[list[str], str]:
     """Warn (``CpuFallbackWarning``) when ``nodes`` show a fallback; return (descriptions, short note)."""
     fallback = cpu_fallback(provider, nodes)
     if not fallback:

@@ -31,20 +31,31 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Hashable, Sequence
+from typing import Any
 
 import numpy as np
 
 from edgernn.core import snapshot
 from edgernn.core.anomaly import ResidualStats
-from edgernn.errors import DataError, StateError, UsageError
 from edgernn.core.buffers import StepBuffers
-from edgernn.core.slabs import Slabs, at as _at
+from edgernn.core.slabs import Slabs
+from edgernn.core.slabs import at as _at
 from edgernn.core.stream import NOT_FINITE, StepResult
+from edgernn.errors import DataError, StateError, UsageError
 
 SMALL_TICK = 8  # ticks of at most this many streams run in Python numbers
-_FIELDS = ("n_steps", "has_pred", "last_row", "last_pred", "count", "mean", "var", "seen")  # the per-slot arrays
+_FIELDS = (
+    "n_steps",
+    "has_pred",
+    "last_row",
+    "last_pred",
+    "count",
+    "mean",
+    "var",
+    "seen",
+)  # the per-slot arrays
 _FAST_ARRAYS = (np.dtype(np.float32), np.dtype(np.float64))
 _isfinite = math.isfinite
 
@@ -62,22 +73,39 @@ class BatchResult:
 class Pool:
     """Keyed streams of one model. Thread-safe: each public call holds the pool's lock."""
 
-    def __init__(self, model, capacity: int = 64, threshold: float | None = None, warmup: int = 20,
-                 horizon: int = 500, idle_s: float | None = None):
+    def __init__(
+        self,
+        model,
+        capacity: int = 64,
+        threshold: float | None = None,
+        warmup: int = 20,
+        horizon: int = 500,
+        idle_s: float | None = None,
+    ):
         sig = model.signature
         if sig.task != "forecast":
-            raise UsageError(f"{model.path.name} is a {sig.task!r} model; the pool runs forecasters")
+            raise UsageError(
+                f"{model.path.name} is a {sig.task!r} model; the pool runs forecasters"
+            )
         if not sig.causal:
-            raise UsageError(f"{model.path.name} needs a window of {sig.window} steps and cannot be pooled step by step")
+            raise UsageError(
+                f"{model.path.name} needs a window of {sig.window} steps and cannot be pooled step by step"
+            )
         self.model = model
         self.threshold = sig.anomaly_threshold if threshold is None else float(threshold)
         self.warmup, self.horizon, self.idle_s = warmup, horizon, idle_s
         self._tcols = sig.target_feature_index()
         self._scored = None not in self._tcols  # residuals need every target among the inputs
-        self._device = model.state_device  # "host", or the ORT device the dense ticks' state lives on
+        self._device = (
+            model.state_device
+        )  # "host", or the ORT device the dense ticks' state lives on
         self._axes = [spec.batch_axis for spec in sig.states]
-        self._stats = ResidualStats(len(sig.targets), warmup, horizon, self.threshold)  # scratch of small ticks
-        self._residual = StepBuffers.flat(np.zeros(len(sig.targets), np.float32))  # rounds a residual to float32
+        self._stats = ResidualStats(
+            len(sig.targets), warmup, horizon, self.threshold
+        )  # scratch of small ticks
+        self._residual = StepBuffers.flat(
+            np.zeros(len(sig.targets), np.float32)
+        )  # rounds a residual to float32
         self._lock = threading.RLock()
         self.slots: dict[Hashable, int] = {}  # key -> slot
         self._keys: list[Hashable] = []  # slot -> key
@@ -109,7 +137,9 @@ class Pool:
             for name, arr in new.items():
                 arr[:n] = self._slab[name][:n]
         self._slabs, self._slab = slabs, new
-        self._mem = tuple(StepBuffers.flat(new[name]) for name in _FIELDS)  # flat views, for small ticks
+        self._mem = tuple(
+            StepBuffers.flat(new[name]) for name in _FIELDS
+        )  # flat views, for small ticks
         self.capacity = capacity
         self._version += 1
 
@@ -128,19 +158,26 @@ class Pool:
         small = self._step_small(keys, rows) if len(keys) <= SMALL_TICK else None
         if small is not None:
             steps, preds, scores, flags = zip(*small)
-            return BatchResult(np.array(preds, np.float32).reshape(len(small), len(self.model.signature.targets)),
-                               np.array([np.nan if s is None else s for s in scores], np.float64),
-                               np.array(flags, bool), np.array(steps, np.int64))
+            return BatchResult(
+                np.array(preds, np.float32).reshape(len(small), len(self.model.signature.targets)),
+                np.array([np.nan if s is None else s for s in scores], np.float64),
+                np.array(flags, bool),
+                np.array(steps, np.int64),
+            )
         sig = self.model.signature
         rows = np.asarray(rows, dtype=np.float32).reshape(len(keys), -1)  # (N, F)
         if rows.shape[1] != len(sig.features):
-            raise DataError(f"expected rows of {len(sig.features)} values ({', '.join(sig.features)}), got {rows.shape[1]}")
+            raise DataError(
+                f"expected rows of {len(sig.features)} values ({', '.join(sig.features)}), got {rows.shape[1]}"
+            )
         if not np.isfinite(rows).all():
             raise DataError(NOT_FINITE)
         with self._lock:
             slots, dense = self._slots_for(keys)  # (N,), and whether that is every slot in order
             n = len(self._keys)
-            y = self._run_dense(rows) if dense else self._run_gather(slots, rows)  # (N, 1, K) model units
+            y = (
+                self._run_dense(rows) if dense else self._run_gather(slots, rows)
+            )  # (N, 1, K) model units
             preds = sig.target_scaler.inverse(y[:, 0])  # (N, K) user units
             return self._account(slice(0, n) if dense else slots, rows, preds)
 
@@ -151,8 +188,15 @@ class Pool:
         if small is not None:
             return [StepResult(st, dict(zip(names, pred)), z, a) for st, pred, z, a in small]
         out = self.step_batch(keys, rows)
-        return [StepResult(int(st), {t: float(v) for t, v in zip(names, f)}, None if np.isnan(z) else float(z), bool(a))
-                for f, z, a, st in zip(out.forecast, out.anomaly_score, out.anomaly, out.step)]
+        return [
+            StepResult(
+                int(st),
+                {t: float(v) for t, v in zip(names, f)},
+                None if np.isnan(z) else float(z),
+                bool(a),
+            )
+            for f, z, a, st in zip(out.forecast, out.anomaly_score, out.anomaly, out.step)
+        ]
 
     def _run_dense(self, rows: np.ndarray) -> np.ndarray:
         """Every slot ready, in slot order: no gather, no scatter (see ``Slabs``)."""
@@ -172,14 +216,18 @@ class Pool:
             slab[_at(ax, slots)] = new
         return y
 
-    def _account(self, slots: np.ndarray | slice, rows: np.ndarray, preds: np.ndarray) -> BatchResult:
+    def _account(
+        self, slots: np.ndarray | slice, rows: np.ndarray, preds: np.ndarray
+    ) -> BatchResult:
         """Vectorised ``Stream._account``: score residuals, update statistics, remember.
         ``slots`` is a slice (views, no copies) when every slot stepped, in order."""
         sl = self._slab
         score, anomaly = np.full(len(rows), np.nan), np.zeros(len(rows), bool)  # (N,) unscored
         if self._scored:
             has = sl["has_pred"][slots]
-            resid = rows[:, self._tcols] - sl["last_pred"][slots]  # (N, K) float32 difference, like Stream
+            resid = (
+                rows[:, self._tcols] - sl["last_pred"][slots]
+            )  # (N, K) float32 difference, like Stream
             count, mean, var = sl["count"][slots], sl["mean"][slots], sl["var"][slots]
             warm = has & (count >= self.warmup)
             delta = resid - mean  # (N, K) float64: the float32 residual, exactly, minus the mean
@@ -190,7 +238,9 @@ class Pool:
             absorb = has & ~anomaly
             count += absorb  # in place when slots is a slice
             # alpha 0 leaves a stream's statistics exactly as they were (x + 0 * d == x)
-            alpha = np.where(absorb, 1.0 / np.minimum(np.maximum(count, 1), self.horizon), 0.0)[:, None]
+            alpha = np.where(absorb, 1.0 / np.minimum(np.maximum(count, 1), self.horizon), 0.0)[
+                :, None
+            ]
             if not isinstance(slots, slice):
                 sl["count"][slots] = count
             sl["mean"][slots] = mean + alpha * delta
@@ -201,7 +251,9 @@ class Pool:
         return BatchResult(preds, score, anomaly, sl["n_steps"][slots].copy())
 
     # ---- small ticks, in Python numbers ----------------------------------------------------------
-    def _step_small(self, keys: Sequence[Hashable], rows: Any) -> list[tuple[int, list[float], float | None, bool]] | None:
+    def _step_small(
+        self, keys: Sequence[Hashable], rows: Any
+    ) -> list[tuple[int, list[float], float | None, bool]] | None:
         """A tick of at most ``SMALL_TICK`` keys as (step, forecast, score, anomaly) per key,
         like ``Stream.step``: scaling through the bound buffers' memoryviews and bookkeeping in
         the per-slot arrays, in Python floats with float32 rounding where numpy rounds. None when
@@ -214,25 +266,36 @@ class Pool:
         with self._lock:
             slabs = self._slabs
             try:
-                rows = [scaler.transform_into(row, slabs.x_mem, i * F) for i, row in enumerate(rows)]  # float32 rows
+                rows = [
+                    scaler.transform_into(row, slabs.x_mem, i * F) for i, row in enumerate(rows)
+                ]  # float32 rows
             except (TypeError, ValueError, OverflowError):  # a value that is not a number
                 return None
-            if not _isfinite(sum(map(sum, rows))):  # any NaN/inf shows; finite float32s cannot overflow it
+            if not _isfinite(
+                sum(map(sum, rows))
+            ):  # any NaN/inf shows; finite float32s cannot overflow it
                 raise DataError(NOT_FINITE)
             slots, dense = self._slots_for(keys)
             if self._slabs is not slabs:  # a new key grew the slabs: write x again, in the new ones
                 slabs = self._slabs
-                rows = [scaler.transform_into(row, slabs.x_mem, i * F) for i, row in enumerate(rows)]
+                rows = [
+                    scaler.transform_into(row, slabs.x_mem, i * F) for i, row in enumerate(rows)
+                ]
             slots = slots.tolist()
             if not (dense and slabs.run_dense(len(slots))):
                 slabs.run_gathered(slots)
             K = len(self.model.signature.targets)
             self.model.signature.target_scaler.inverse_inplace(slabs.y_mem, len(slots))
-            y = slabs.y_mem[:len(slots) * K].tolist()  # (N * K,) user units
+            y = slabs.y_mem[: len(slots) * K].tolist()  # (N * K,) user units
             now = time.monotonic()
-            return [self._account_one(slot, row, y[i * K:(i + 1) * K], now) for i, (slot, row) in enumerate(zip(slots, rows))]
+            return [
+                self._account_one(slot, row, y[i * K : (i + 1) * K], now)
+                for i, (slot, row) in enumerate(zip(slots, rows))
+            ]
 
-    def _account_one(self, slot: int, row: list[float], pred: list[float], now: float) -> tuple[int, list[float], float | None, bool]:
+    def _account_one(
+        self, slot: int, row: list[float], pred: list[float], now: float
+    ) -> tuple[int, list[float], float | None, bool]:
         """``Stream._account`` for one slot, through flat memoryviews of the per-slot arrays:
         the same arithmetic, the same bits, no numpy scalars."""
         n_steps, has_pred, last_row, last_pred, count, mean, var, seen = self._mem
@@ -242,7 +305,11 @@ class Pool:
             residual, cols, stats, at = self._residual, self._tcols, self._stats, slot * K
             for k in range(K):
                 residual[k] = row[cols[k]] - last_pred[at + k]  # the float32 residual numpy gave
-            stats.count, stats.mean, stats.var = count[slot], mean[at:at + K].tolist(), var[at:at + K].tolist()
+            stats.count, stats.mean, stats.var = (
+                count[slot],
+                mean[at : at + K].tolist(),
+                var[at : at + K].tolist(),
+            )
             score = stats.observe_floats(residual)
             count[slot] = stats.count
             for k in range(K):
@@ -259,10 +326,16 @@ class Pool:
     def _slots_for(self, keys: Sequence[Hashable]) -> tuple[np.ndarray, bool]:
         last = self._last_keys
         if last is not None and last[1] == self._version and keys == last[0]:
-            return last[2], last[3]  # the same keys as last tick: a C-speed list compare, no dict lookups
+            return last[2], last[
+                3
+            ]  # the same keys as last tick: a C-speed list compare, no dict lookups
         if len(set(keys)) != len(keys):
-            raise UsageError("a tick takes each key at most once; split repeated keys over ticks (order within a key matters)")
-        slots = np.fromiter((self.slots[k] if k in self.slots else self._add(k) for k in keys), np.int64, len(keys))
+            raise UsageError(
+                "a tick takes each key at most once; split repeated keys over ticks (order within a key matters)"
+            )
+        slots = np.fromiter(
+            (self.slots[k] if k in self.slots else self._add(k) for k in keys), np.int64, len(keys)
+        )
         dense = len(slots) == len(self._keys) and bool((slots == np.arange(len(slots))).all())
         self._last_keys = (list(keys), self._version, slots, dense)
         return slots, dense
@@ -357,10 +430,16 @@ class Pool:
             "n_steps": int(sl["n_steps"][slot]),
             "last_row": sl["last_row"][slot].tolist() if has else None,
             "last_pred": sl["last_pred"][slot].tolist() if has else None,
-            "residuals": {"count": int(sl["count"][slot]), "mean": sl["mean"][slot].tolist(), "var": sl["var"][slot].tolist()},
+            "residuals": {
+                "count": int(sl["count"][slot]),
+                "mean": sl["mean"][slot].tolist(),
+                "var": sl["var"][slot].tolist(),
+            },
         }
-        arrays = {f"state_{i}": np.ascontiguousarray(np.expand_dims(s[_at(ax, slot)], ax))
-                  for i, (s, ax) in enumerate(zip(self._slabs.states(write=False), self._axes))}
+        arrays = {
+            f"state_{i}": np.ascontiguousarray(np.expand_dims(s[_at(ax, slot)], ax))
+            for i, (s, ax) in enumerate(zip(self._slabs.states(write=False), self._axes))
+        }
         return snapshot.pack(self.model.model_id, meta, arrays)
 
     def _load(self, slot: int, blob: bytes) -> None:
@@ -371,7 +450,9 @@ class Pool:
         for i, (s, ax) in enumerate(zip(self._slabs.states(), self._axes)):
             got = arrays.get(f"state_{i}")
             if got is None or got.shape != np.expand_dims(s[_at(ax, slot)], ax).shape:
-                raise StateError("snapshot state does not match this model's state shapes; take a new snapshot")
+                raise StateError(
+                    "snapshot state does not match this model's state shapes; take a new snapshot"
+                )
             s[_at(ax, slot)] = np.squeeze(got, ax)
         sl["n_steps"][slot] = meta["n_steps"]
         sl["has_pred"][slot] = meta["last_pred"] is not None
@@ -385,12 +466,25 @@ class Pool:
         """Every stream (active and spilled) as one checksummed blob; ``extra`` rides along (JSON)."""
         with self._lock:
             n = len(self._keys)
-            arrays = {f"state_{i}": np.ascontiguousarray(s[_at(ax, slice(0, n))])
-                      for i, (s, ax) in enumerate(zip(self._slabs.states(write=False), self._axes))}
-            arrays |= {name: np.ascontiguousarray(arr[:n]) for name, arr in self._slab.items() if name != "seen"}
+            arrays = {
+                f"state_{i}": np.ascontiguousarray(s[_at(ax, slice(0, n))])
+                for i, (s, ax) in enumerate(zip(self._slabs.states(write=False), self._axes))
+            }
+            arrays |= {
+                name: np.ascontiguousarray(arr[:n])
+                for name, arr in self._slab.items()
+                if name != "seen"
+            }
             spilled = list(self.spilled.items())
-            arrays |= {f"spilled_{i}": np.frombuffer(b, np.uint8) for i, (_, b) in enumerate(spilled)}
-            meta = {"kind": "pool", "keys": self._keys, "spilled": [k for k, _ in spilled], "extra": extra or {}}
+            arrays |= {
+                f"spilled_{i}": np.frombuffer(b, np.uint8) for i, (_, b) in enumerate(spilled)
+            }
+            meta = {
+                "kind": "pool",
+                "keys": self._keys,
+                "spilled": [k for k, _ in spilled],
+                "extra": extra or {},
+            }
             return snapshot.pack(self.model.model_id, meta, arrays)
 
     def load_state(self, blob: bytes) -> dict:
@@ -411,7 +505,9 @@ class Pool:
             self._slab["seen"][:n] = time.monotonic()
             self._keys, self.slots = list(keys), {k: i for i, k in enumerate(keys)}
             self._version += 1
-            self.spilled = {k: arrays[f"spilled_{i}"].tobytes() for i, k in enumerate(meta["spilled"])}
+            self.spilled = {
+                k: arrays[f"spilled_{i}"].tobytes() for i, k in enumerate(meta["spilled"])
+            }
             return meta["extra"]
 
 

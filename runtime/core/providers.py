@@ -25,15 +25,21 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from edgernn.errors import ProviderError, UsageError
 from edgernn.core.placement import assignments, profiled_run
+from edgernn.errors import ProviderError, UsageError
 
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
-_ORT_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+_ORT_NAMES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
 # what onnxruntime-gpu 1.31's TensorRT provider links against (ldd libonnxruntime_providers_tensorrt.so)
 _TRT_LIBS = ("libnvinfer.so.10", "libnvonnxparser.so.10")
 GRAPH_ID = "gpu_graph_id"  # ORT run-config key: which captured CUDA graph a run uses (-1: none, 0: ORT's default)
-_graph_ids = itertools.count(1)  # unique per process, so two StepBuffers never share a captured graph
+_graph_ids = itertools.count(
+    1
+)  # unique per process, so two StepBuffers never share a captured graph
 _profiles = itertools.count()
 
 
@@ -48,13 +54,21 @@ class SessionConfig:
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDERS:
-            raise UsageError(f"unknown provider {self.provider!r}; choose one of {', '.join(PROVIDERS)}")
+            raise UsageError(
+                f"unknown provider {self.provider!r}; choose one of {', '.join(PROVIDERS)}"
+            )
         if self.intra_op_threads < 0 or self.inter_op_threads < 0:
             raise UsageError("thread counts must be >= 0 (0 lets ONNX Runtime choose)")
         if self.cuda_graph and self.provider in ("cpu", "tensorrt"):
-            raise UsageError(f"--cuda-graph needs --provider cuda (or auto on a CUDA machine), not {self.provider!r}; "
-                             "drop --cuda-graph" + (" (TensorRT's own graph capture is not wired in edgernn)"
-                                                    if self.provider == "tensorrt" else ""))
+            raise UsageError(
+                f"--cuda-graph needs --provider cuda (or auto on a CUDA machine), not {self.provider!r}; "
+                "drop --cuda-graph"
+                + (
+                    " (TensorRT's own graph capture is not wired in edgernn)"
+                    if self.provider == "tensorrt"
+                    else ""
+                )
+            )
 
 
 def session_options(config: SessionConfig, profile: bool = False) -> ort.SessionOptions:
@@ -68,13 +82,17 @@ def session_options(config: SessionConfig, profile: bool = False) -> ort.Session
     spin = "1" if config.spinning else "0"
     so.add_session_config_entry("session.intra_op.allow_spinning", spin)
     so.add_session_config_entry("session.inter_op.allow_spinning", spin)
-    so.add_session_config_entry("session.record_ep_graph_assignment_info", "1")  # placement, for free
+    so.add_session_config_entry(
+        "session.record_ep_graph_assignment_info", "1"
+    )  # placement, for free
     # No CPU arena: a stream's step allocates only the graph's small temporaries, which plain malloc
     # serves faster than the arena's bookkeeping (one graph call 11.5 -> 10.3 us, LSTM 2x64, ORT 1.31)
     so.enable_cpu_mem_arena = False
     if profile:
         so.enable_profiling = True
-        so.profile_file_prefix = os.path.join(tempfile.gettempdir(), f"edgernn-placement-{os.getpid()}-{next(_profiles)}")
+        so.profile_file_prefix = os.path.join(
+            tempfile.gettempdir(), f"edgernn-placement-{os.getpid()}-{next(_profiles)}"
+        )
     so.log_severity_level = 3  # errors only
     return so
 
@@ -108,18 +126,29 @@ def _tensorrt_libs_missing() -> str | None:
     if not sys.platform.startswith("linux"):
         return None  # elsewhere the session attempt reports it
     spec = importlib.util.find_spec("tensorrt_libs")  # finds the pip wheel without importing it
-    wheel = Path(spec.submodule_search_locations[0]) if spec and spec.submodule_search_locations else None
+    wheel = (
+        Path(spec.submodule_search_locations[0])
+        if spec and spec.submodule_search_locations
+        else None
+    )
     for name in _TRT_LIBS:
-        for candidate in ([name] + ([str(wheel / name)] if wheel and (wheel / name).exists() else [])):
+        for candidate in [name] + (
+            [str(wheel / name)] if wheel and (wheel / name).exists() else []
+        ):
             try:
                 ctypes.CDLL(candidate, mode=ctypes.RTLD_GLOBAL)
                 break
             except OSError:
                 continue
         else:
-            cuda = getattr(getattr(ort.capi, "build_and_package_info", None), "cuda_version", "") or "13"
-            return (f"TensorRT 10 is not installed ({name} cannot be loaded; pip install tensorrt-cu{cuda.split('.')[0]} "
-                    "or put TensorRT's lib folder on LD_LIBRARY_PATH)")
+            cuda = (
+                getattr(getattr(ort.capi, "build_and_package_info", None), "cuda_version", "")
+                or "13"
+            )
+            return (
+                f"TensorRT 10 is not installed ({name} cannot be loaded; pip install tensorrt-cu{cuda.split('.')[0]} "
+                "or put TensorRT's lib folder on LD_LIBRARY_PATH)"
+            )
     return None
 
 
@@ -142,9 +171,13 @@ def provider_list(config: SessionConfig, kind: str) -> list:
     if kind == "cuda":
         return [cuda, cpu]
     cache = str(trt_cache_dir(config))
-    trt = {"trt_fp16_enable": "0",  # float32 like every other provider; fp16 is an export choice
-           "trt_engine_cache_enable": "1", "trt_engine_cache_path": cache,
-           "trt_timing_cache_enable": "1", "trt_timing_cache_path": cache}
+    trt = {
+        "trt_fp16_enable": "0",  # float32 like every other provider; fp16 is an export choice
+        "trt_engine_cache_enable": "1",
+        "trt_engine_cache_path": cache,
+        "trt_timing_cache_enable": "1",
+        "trt_timing_cache_path": cache,
+    }
     return [(_ORT_NAMES["tensorrt"], trt), cuda, cpu]
 
 
@@ -164,7 +197,9 @@ def _first_line(e: BaseException) -> str:
     return re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", line)[:240]
 
 
-def open_gpu(model: bytes | str, config: SessionConfig, kind: str) -> tuple[ort.InferenceSession, str]:
+def open_gpu(
+    model: bytes | str, config: SessionConfig, kind: str
+) -> tuple[ort.InferenceSession, str]:
     """A session that really runs on ``kind`` ("cuda" or "tensorrt") and a note, else ProviderError.
 
     No pre-checks here (``create_session`` makes them first, to spare the user ORT's loader
@@ -172,14 +207,18 @@ def open_gpu(model: bytes | str, config: SessionConfig, kind: str) -> tuple[ort.
     """
     sess, text = _try_gpu(model, config, kind)
     if sess is None:
-        raise ProviderError(f"provider {kind!r} cannot run here: {text}; use --provider {_ALTERNATIVE[kind]}")
+        raise ProviderError(
+            f"provider {kind!r} cannot run here: {text}; use --provider {_ALTERNATIVE[kind]}"
+        )
     return sess, text
 
 
 _ALTERNATIVE = {"cuda": "cpu or auto", "tensorrt": "cuda or cpu"}
 
 
-def _try_gpu(model: bytes | str, config: SessionConfig, kind: str) -> tuple[ort.InferenceSession | None, str]:
+def _try_gpu(
+    model: bytes | str, config: SessionConfig, kind: str
+) -> tuple[ort.InferenceSession | None, str]:
     """(session, note) when ``kind`` really runs, else (None, why not).
 
     "Really" is checked, not assumed: ORT carries on when a provider library cannot load (it
@@ -193,7 +232,9 @@ def _try_gpu(model: bytes | str, config: SessionConfig, kind: str) -> tuple[ort.
     except Exception as e:  # ORT raises RuntimeError subclasses with the loader's reason
         reason = _first_line(e)
         if config.cuda_graph and re.search(r"graph capture|cuda graph", reason, re.IGNORECASE):
-            raise ProviderError(f"--cuda-graph cannot capture this model: {reason}; drop --cuda-graph") from e
+            raise ProviderError(
+                f"--cuda-graph cannot capture this model: {reason}; drop --cuda-graph"
+            ) from e
         return None, f"{label} session failed: {reason}"
     placed = assignments(sess)
     on_it = sum(placed.get(ort_name, {}).values())
@@ -207,11 +248,17 @@ def _try_gpu(model: bytes | str, config: SessionConfig, kind: str) -> tuple[ort.
     if why:
         profiled_run(sess, None)  # end its profiling now: a dropped session would write the trace
         return None, why
-    note = f"TensorRT runs {on_it} of {total} nodes, the rest CUDA/CPU" if kind == "tensorrt" and on_it < total else ""
+    note = (
+        f"TensorRT runs {on_it} of {total} nodes, the rest CUDA/CPU"
+        if kind == "tensorrt" and on_it < total
+        else ""
+    )
     return sess, note
 
 
-def create_session(model: bytes | str, config: SessionConfig) -> tuple[ort.InferenceSession, str, str]:
+def create_session(
+    model: bytes | str, config: SessionConfig
+) -> tuple[ort.InferenceSession, str, str]:
     """An InferenceSession on the provider ``config`` asks for, the one it got, and why.
 
     The third value is a short note for the user: "" when the choice needs no comment, or
@@ -227,9 +274,13 @@ def create_session(model: bytes | str, config: SessionConfig) -> tuple[ort.Infer
             return sess, kind, text
         why = text
     if config.provider != "auto":
-        raise ProviderError(f"provider {kind!r} cannot run here: {why}; use --provider {_ALTERNATIVE[kind]}")
+        raise ProviderError(
+            f"provider {kind!r} cannot run here: {why}; use --provider {_ALTERNATIVE[kind]}"
+        )
     if config.cuda_graph:
-        raise ProviderError(f"--cuda-graph needs CUDA, and provider 'auto' landed on the CPU ({why}); drop --cuda-graph")
+        raise ProviderError(
+            f"--cuda-graph needs CUDA, and provider 'auto' landed on the CPU ({why}); drop --cuda-graph"
+        )
     return _open(model, config, "cpu"), "cpu", f"cuda not used: {why}"
 
 

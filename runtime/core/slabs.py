@@ -41,17 +41,29 @@ class Slabs:
         self.x = np.zeros((capacity, 1, len(sig.features)), np.float32)  # (cap, 1, F) model units
         self.y = np.zeros((capacity, 1, len(sig.targets)), np.float32)  # (cap, 1, K)
         self.x_mem, self.y_mem = StepBuffers.flat(self.x), StepBuffers.flat(self.y)
-        self.sets = (self._new_set(), self._new_set())  # each: one (.., cap, ..) slab per state tensor
+        self.sets = (
+            self._new_set(),
+            self._new_set(),
+        )  # each: one (.., cap, ..) slab per state tensor
         self.current = 0
         self._host = None if device == "host" else [spec.zeros(capacity) for spec in sig.states]
         self._newest = "host"  # where the newest state is: "host", "device" or "both" (device only)
-        self._prefix_ok = all(int(a) == 1 for spec in sig.states for a in spec.shape[:spec.batch_axis])
+        self._prefix_ok = all(
+            int(a) == 1 for spec in sig.states for a in spec.shape[: spec.batch_axis]
+        )
         # one slot's row of each state tensor, in bytes (contiguous when _prefix_ok), and byte
         # views of the host slabs (per set on the host, the one host copy on a device)
-        self._row_bytes = [4 * math.prod(int(a) for a in spec.shape[spec.batch_axis + 1:]) for spec in sig.states]
-        self._bytes = [[flat_bytes(a) for a in slabs] for slabs in (self.sets if device == "host" else [self._host])]
+        self._row_bytes = [
+            4 * math.prod(int(a) for a in spec.shape[spec.batch_axis + 1 :]) for spec in sig.states
+        ]
+        self._bytes = [
+            [flat_bytes(a) for a in slabs]
+            for slabs in (self.sets if device == "host" else [self._host])
+        ]
         self._dense: dict[tuple[int, int], tuple] = {}  # (n, current) -> (binding, call)
-        self._gathered: dict[int, tuple] = {}  # n -> (binding, call, scratch in, out, and their bytes)
+        self._gathered: dict[
+            int, tuple
+        ] = {}  # n -> (binding, call, scratch in, out, and their bytes)
 
     def _new_set(self) -> list:
         host = [spec.zeros(self.capacity) for spec in self.sig.states]
@@ -131,15 +143,20 @@ class Slabs:
         for slab, ax, s_out in zip(slabs, self.axes, scratch_out):
             slab[at(ax, slots)] = s_out
 
-    def _copy_rows(self, dst: list[memoryview], src: list[memoryview], pairs: list[tuple[int, int]]) -> None:
+    def _copy_rows(
+        self, dst: list[memoryview], src: list[memoryview], pairs: list[tuple[int, int]]
+    ) -> None:
         """For each state tensor, row i of ``dst`` = row j of ``src`` for each (i, j) in ``pairs``."""
         for d, s, size in zip(dst, src, self._row_bytes):
             for i, j in pairs:
-                d[i * size:(i + 1) * size] = s[j * size:(j + 1) * size]
+                d[i * size : (i + 1) * size] = s[j * size : (j + 1) * size]
 
     def _bind_gathered(self, n: int) -> tuple:
         sig, value = self.sig, ort.OrtValue.ortvalue_from_numpy
-        scratch_in, scratch_out = [spec.zeros(n) for spec in sig.states], [spec.zeros(n) for spec in sig.states]
+        scratch_in, scratch_out = (
+            [spec.zeros(n) for spec in sig.states],
+            [spec.zeros(n) for spec in sig.states],
+        )
         b = self.session.io_binding()
         b.bind_ortvalue_input(sig.input_name, value(self.x[:n]))
         b.bind_ortvalue_output(sig.output_name, value(self.y[:n]))
@@ -147,7 +164,14 @@ class Slabs:
             b.bind_ortvalue_input(spec.input, value(s_in))
             b.bind_ortvalue_output(spec.output, value(s_out))
         call = StepBuffers.run_call(self.session, b, self.run_options)
-        return b, call, scratch_in, scratch_out, [flat_bytes(s) for s in scratch_in], [flat_bytes(s) for s in scratch_out]
+        return (
+            b,
+            call,
+            scratch_in,
+            scratch_out,
+            [flat_bytes(s) for s in scratch_in],
+            [flat_bytes(s) for s in scratch_out],
+        )
 
 
 def flat_bytes(a: np.ndarray) -> memoryview:

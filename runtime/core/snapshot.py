@@ -22,8 +22,9 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -49,16 +50,22 @@ def unpack(blob: bytes, model_id: str) -> tuple[dict[str, Any], dict[str, np.nda
         raise StateError("not an edgernn snapshot (bad magic bytes); pass bytes from snapshot()")
     version = blob[len(MAGIC)]
     if version != VERSION:
-        raise StateError(f"snapshot version {version} is not {VERSION}; take a new snapshot with this edgernn")
+        raise StateError(
+            f"snapshot version {version} is not {VERSION}; take a new snapshot with this edgernn"
+        )
     payload = bytes(blob[_HEAD:])
     if hashlib.sha256(payload).digest() != bytes(blob[len(MAGIC) + 1 : _HEAD]):
-        raise StateError("snapshot is corrupt or truncated (checksum mismatch); take a new snapshot")
+        raise StateError(
+            "snapshot is corrupt or truncated (checksum mismatch); take a new snapshot"
+        )
     with np.load(io.BytesIO(payload)) as z:
         arrays = {k: z[k] for k in z.files}
     meta = json.loads(arrays.pop("__meta__").tobytes().decode())
     if meta.get("model_id") != model_id:
-        raise StateError(f"snapshot belongs to model {meta.get('model_id')}, not {model_id}; "
-                         "restore it into the model that took it")
+        raise StateError(
+            f"snapshot belongs to model {meta.get('model_id')}, not {model_id}; "
+            "restore it into the model that took it"
+        )
     return meta, arrays
 
 

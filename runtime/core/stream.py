@@ -8,8 +8,9 @@ value that just arrived against the forecast made one step earlier (see ``edgern
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,12 @@ class StepResult:
     anomaly: bool  # anomaly_score above the stream's threshold
 
     def to_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "forecast": self.forecast, "anomaly_score": self.anomaly_score, "anomaly": self.anomaly}
+        return {
+            "step": self.step,
+            "forecast": self.forecast,
+            "anomaly_score": self.anomaly_score,
+            "anomaly": self.anomaly,
+        }
 
 
 _FAST_ARRAYS = (np.dtype(np.float32), np.dtype(np.float64))  # 1-D rows of these take the fast path
@@ -49,20 +55,26 @@ class Stream:
     any other input, and every malformed one, takes the numpy path, which raises the errors.
     """
 
-    def __init__(self, model, state: bytes | None = None, threshold: float | None = None, warmup: int = 20):
+    def __init__(
+        self, model, state: bytes | None = None, threshold: float | None = None, warmup: int = 20
+    ):
         self.model = model
         sig = model.signature
         if not sig.causal:
-            raise UsageError(f"{model.path.name} is not causal (a window model: it reads {sig.window} steps at once, e.g. a "
-                             f"bidirectional layer) and cannot be stepped; use model.window_stream(), which re-runs "
-                             f"the latest {sig.window} rows at every step")
+            raise UsageError(
+                f"{model.path.name} is not causal (a window model: it reads {sig.window} steps at once, e.g. a "
+                f"bidirectional layer) and cannot be stepped; use model.window_stream(), which re-runs "
+                f"the latest {sig.window} rows at every step"
+            )
         self._features, self._targets = sig.features, sig.targets
         self._target_cols = sig.target_feature_index()  # where each target sits among the features
         self._scored = None not in self._target_cols  # residuals need every target among the inputs
         self._threshold = sig.anomaly_threshold if threshold is None else float(threshold)
         self._warmup = warmup
         self._in, self._out = sig.input_scaler, sig.target_scaler
-        self._res_mem = _float32_scratch(len(sig.targets))  # rounds a residual to float32 (n_targets,)
+        self._res_mem = _float32_scratch(
+            len(sig.targets)
+        )  # rounds a residual to float32 (n_targets,)
         self.reset()
         if state is not None:
             self._restore(state)
@@ -76,8 +88,12 @@ class Stream:
             self._buf.load(self.model.initial_state(1))
         self.n_steps = 0
         self._last_row: list[float] | None = None  # last input, float32 values in user units (F,)
-        self._last_pred: list[float] | None = None  # last forecast, float32 values in user units (n_targets,)
-        self.residuals = ResidualStats(len(self._targets), warmup=self._warmup, threshold=self._threshold)
+        self._last_pred: list[float] | None = (
+            None  # last forecast, float32 values in user units (n_targets,)
+        )
+        self.residuals = ResidualStats(
+            len(self._targets), warmup=self._warmup, threshold=self._threshold
+        )
 
     @property
     def states(self) -> list[np.ndarray]:
@@ -89,21 +105,29 @@ class Stream:
         buf = self._buf
         row = self._fast_input(x)  # (F,) float32 values, user units; model units in the bound x
         if row is None:
-            row = self._as_rows([x] if not isinstance(x, np.ndarray) else x.reshape(1, -1))[0].tolist()
+            row = self._as_rows([x] if not isinstance(x, np.ndarray) else x.reshape(1, -1))[
+                0
+            ].tolist()
             self._in.transform_into(row, buf.x_mem)
-        elif not _isfinite(sum(row)):  # any NaN/inf shows in the sum; finite float32s cannot overflow it
+        elif not _isfinite(
+            sum(row)
+        ):  # any NaN/inf shows in the sum; finite float32s cannot overflow it
             raise DataError(NOT_FINITE)
         buf.run()  # y (1, 1, n_targets) model units
         self._out.inverse_inplace(buf.y_mem)  # y in user units, until the next run
         return self._account(row, buf.y_mem.tolist())
 
-    def steps(self, xs: Iterable[Mapping[str, float] | Sequence[float]] | np.ndarray) -> list[StepResult]:
+    def steps(
+        self, xs: Iterable[Mapping[str, float] | Sequence[float]] | np.ndarray
+    ) -> list[StepResult]:
         """Feed T steps in one graph call; the same results as T calls of ``step``."""
         sig = self.model.signature
         rows = self._as_rows(xs)  # (T, F) user units
         if len(rows) == 0:
             return []
-        y, states = self.model.run(sig.input_scaler.transform(rows)[None], self.states)  # y (1, T, n_targets)
+        y, states = self.model.run(
+            sig.input_scaler.transform(rows)[None], self.states
+        )  # y (1, T, n_targets)
         self._buf.load(states)
         preds = sig.target_scaler.inverse(y[0])  # (T, n_targets) user units
         return [self._account(row, pred) for row, pred in zip(rows.tolist(), preds.tolist())]
@@ -117,12 +141,19 @@ class Stream:
         if horizon < 1:
             raise UsageError(f"horizon must be >= 1, got {horizon}")
         if self._last_pred is None:
-            raise UsageError("forecast() needs at least one step first; call step() with the latest values")
+            raise UsageError(
+                "forecast() needs at least one step first; call step() with the latest values"
+            )
         if horizon > 1 and None in self._target_cols:
-            raise UsageError("this model's targets are not among its inputs, so it can only forecast 1 step ahead")
+            raise UsageError(
+                "this model's targets are not among its inputs, so it can only forecast 1 step ahead"
+            )
         sig = self.model.signature
         out = [np.array(self._last_pred, np.float32)]  # (n_targets,)
-        states, row = [s.copy() for s in self.states], np.array(self._last_row, np.float32)  # row (F,)
+        states, row = (
+            [s.copy() for s in self.states],
+            np.array(self._last_row, np.float32),
+        )  # row (F,)
         for _ in range(horizon - 1):
             row[self._target_cols] = out[-1]
             y, states = self.model.run(sig.input_scaler.transform(row)[None, None], states)
@@ -138,7 +169,9 @@ class Stream:
             "last_pred": None if self._last_pred is None else list(self._last_pred),
             "residuals": self.residuals.to_dict(),
         }
-        return snapshot.pack(self.model.model_id, meta, {f"state_{i}": s for i, s in enumerate(self.states)})
+        return snapshot.pack(
+            self.model.model_id, meta, {f"state_{i}": s for i, s in enumerate(self.states)}
+        )
 
     # ---- internals ------------------------------------------------------------------------
     def _fast_input(self, x: Any) -> list[float] | None:
@@ -177,16 +210,22 @@ class Stream:
         self.n_steps += 1
         self._last_row, self._last_pred = row, pred
         forecast = {self._targets[0]: pred[0]} if len(pred) == 1 else dict(zip(self._targets, pred))
-        return StepResult(self.n_steps, forecast, score, score is not None and score > self._threshold)
+        return StepResult(
+            self.n_steps, forecast, score, score is not None and score > self._threshold
+        )
 
     def _as_rows(self, xs) -> np.ndarray:
         features = self.model.signature.features
         if isinstance(xs, np.ndarray):
             rows = xs.astype(np.float32, copy=False)
         else:
-            rows = np.array([_row(x, features) for x in xs], dtype=np.float32).reshape(-1, len(features))
+            rows = np.array([_row(x, features) for x in xs], dtype=np.float32).reshape(
+                -1, len(features)
+            )
         if rows.ndim != 2 or rows.shape[1] != len(features):
-            raise DataError(f"expected rows of {len(features)} values ({', '.join(features)}), got shape {rows.shape}")
+            raise DataError(
+                f"expected rows of {len(features)} values ({', '.join(features)}), got shape {rows.shape}"
+            )
         if not np.isfinite(rows).all():
             raise DataError(NOT_FINITE)
         return rows
@@ -194,11 +233,15 @@ class Stream:
     def _restore(self, blob: bytes) -> None:
         meta, arrays = snapshot.unpack(blob, self.model.model_id)
         if meta.get("kind") != "stream":
-            raise StateError(f"this is a {meta.get('kind')!r} snapshot, not a stream's; restore it with the matching API")
+            raise StateError(
+                f"this is a {meta.get('kind')!r} snapshot, not a stream's; restore it with the matching API"
+            )
         states = [arrays.get(f"state_{i}") for i in range(len(self.states))]
         for got, want in zip(states, self.states):
             if got is None or got.shape != want.shape or got.dtype != np.float32:
-                raise StateError(f"snapshot state does not match the model's float32{want.shape}; take a new snapshot")
+                raise StateError(
+                    f"snapshot state does not match the model's float32{want.shape}; take a new snapshot"
+                )
         self._buf.load(states)
         self.n_steps = int(meta["n_steps"])
         self._last_row, self._last_pred = _float32s(meta["last_row"]), _float32s(meta["last_pred"])
@@ -218,10 +261,13 @@ def _row(x: Mapping[str, float] | Sequence[float], features: Sequence[str]) -> l
     if isinstance(x, Mapping):
         missing = [f for f in features if f not in x]
         if missing:
-            raise DataError(f"input is missing feature(s) {', '.join(missing)}; every step needs {', '.join(features)}")
+            raise DataError(
+                f"input is missing feature(s) {', '.join(missing)}; every step needs {', '.join(features)}"
+            )
         return [float(x[f]) for f in features]
     values = [float(v) for v in x]
     if len(values) != len(features):
-        raise DataError(f"expected {len(features)} values ({', '.join(features)}), got {len(values)}")
+        raise DataError(
+            f"expected {len(features)} values ({', '.join(features)}), got {len(values)}"
+        )
     return values
-

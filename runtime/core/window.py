@@ -14,13 +14,14 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from edgernn.errors import DataError, UsageError
 from edgernn.core.buffers import StepBuffers
+from edgernn.errors import DataError, UsageError
 
 _isfinite = math.isfinite
 
@@ -31,7 +32,9 @@ class WindowResult:
     dataclass sets each field through ``object.__setattr__``, slower on the per-step path.)"""
 
     step: int  # rows seen since the start (or the last reset), counting this one (1-based)
-    forecast: dict[str, float] | None  # each target's forecast for the next step; None while warming up
+    forecast: (
+        dict[str, float] | None
+    )  # each target's forecast for the next step; None while warming up
     warming_up: bool  # True until ``window`` rows have arrived (no forecast yet)
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,10 +50,14 @@ class WindowStream:
     def __init__(self, model, window: int | None = None):
         sig = model.signature
         if sig.task != "forecast":
-            raise UsageError(f"{model.path.name} is a {sig.task!r} model; window_stream() runs forecasters")
+            raise UsageError(
+                f"{model.path.name} is a {sig.task!r} model; window_stream() runs forecasters"
+            )
         self.window = int(sig.window if window is None else window)
         if self.window < 1:
-            raise UsageError(f"{model.path.name} declares no window (signature window {sig.window}); pass window=N")
+            raise UsageError(
+                f"{model.path.name} declares no window (signature window {sig.window}); pass window=N"
+            )
         self.model = model
         self._features, self._targets = sig.features, sig.targets
         self.reset()
@@ -58,23 +65,37 @@ class WindowStream:
     def reset(self) -> None:
         """Forget every row: the next ``window`` steps warm up again."""
         sig = self.model.signature
-        self.rows = np.zeros((self.window, len(self._features)), dtype=np.float32)  # (W, F) user units, oldest first
+        self.rows = np.zeros(
+            (self.window, len(self._features)), dtype=np.float32
+        )  # (W, F) user units, oldest first
         self.n_steps = 0
-        if getattr(self, "_call", None) is None:  # x and y bound once: each step is one call, no allocation
-            self._x = np.zeros((1, self.window, len(self._features)), dtype=np.float32)  # (1, W, F) model units
-            y, _ = self.model.run(self._x, self.model.initial_state(1))  # (1, 1 or W, n_targets): learn its shape
+        if (
+            getattr(self, "_call", None) is None
+        ):  # x and y bound once: each step is one call, no allocation
+            self._x = np.zeros(
+                (1, self.window, len(self._features)), dtype=np.float32
+            )  # (1, W, F) model units
+            y, _ = self.model.run(
+                self._x, self.model.initial_state(1)
+            )  # (1, 1 or W, n_targets): learn its shape
             self._y = np.zeros_like(y)
             b = self.model.session.io_binding()
             b.bind_cpu_input(sig.input_name, self._x)
             b.bind_output(sig.output_name, "cpu", 0, np.float32, self._y.shape, self._y.ctypes.data)
-            self._states = [(s.zeros(1), s.zeros(1)) for s in sig.states]  # a causal model re-run from zero state
+            self._states = [
+                (s.zeros(1), s.zeros(1)) for s in sig.states
+            ]  # a causal model re-run from zero state
             for spec, (s_in, s_out) in zip(sig.states, self._states):
                 b.bind_cpu_input(spec.input, s_in)
                 b.bind_output(spec.output, "cpu", 0, np.float32, s_out.shape, s_out.ctypes.data)
             self._call = StepBuffers.run_call(self.model.session, b, self.model.run_options)
-            self._new = np.zeros(len(self._features), dtype=np.float32)  # (F,) the newest row, model units
+            self._new = np.zeros(
+                len(self._features), dtype=np.float32
+            )  # (F,) the newest row, model units
             self._new_mem = StepBuffers.flat(self._new)
-            self._y_last = StepBuffers.flat(self._y)[-len(self._targets):]  # (n_targets,) of the last step
+            self._y_last = StepBuffers.flat(self._y)[
+                -len(self._targets) :
+            ]  # (n_targets,) of the last step
             self._in, self._out = sig.input_scaler, sig.target_scaler
         self._x.fill(0.0)
 
@@ -86,7 +107,9 @@ class WindowStream:
     def step(self, x: Mapping[str, float] | Sequence[float] | np.ndarray) -> WindowResult:
         """Add one row (feature -> value mapping, or values in feature order); forecast once W rows are in."""
         row = self._scaled(x)  # float32 values in user units; the row in model units in self._new
-        self.rows[:-1] = self.rows[1:]  # shift both windows by one row (W is small); nothing changed before
+        self.rows[:-1] = self.rows[
+            1:
+        ]  # shift both windows by one row (W is small); nothing changed before
         self.rows[-1] = row
         xs = self._x[0]  # (W, F) model units, bound to the graph's input
         xs[:-1] = xs[1:]
@@ -113,7 +136,9 @@ class WindowStream:
         self._in.transform_into(row, self._new_mem)
         return row
 
-    def steps(self, xs: Iterable[Mapping[str, float] | Sequence[float]] | np.ndarray) -> list[WindowResult]:
+    def steps(
+        self, xs: Iterable[Mapping[str, float] | Sequence[float]] | np.ndarray
+    ) -> list[WindowResult]:
         """``step`` for each row, in order."""
         return [self.step(x) for x in xs]
 
@@ -133,11 +158,15 @@ def _fast_values(x: Any, features: Sequence[str]) -> Sequence | None:
     return x if x is not None and len(x) == len(features) else None
 
 
-def _row(x: Mapping[str, float] | Sequence[float] | np.ndarray, features: Sequence[str]) -> np.ndarray:
+def _row(
+    x: Mapping[str, float] | Sequence[float] | np.ndarray, features: Sequence[str]
+) -> np.ndarray:
     if isinstance(x, Mapping):
         missing = [f for f in features if f not in x]
         if missing:
-            raise DataError(f"input is missing feature(s) {', '.join(missing)}; every step needs {', '.join(features)}")
+            raise DataError(
+                f"input is missing feature(s) {', '.join(missing)}; every step needs {', '.join(features)}"
+            )
         values = [x[f] for f in features]
     else:
         values = list(np.asarray(x, dtype=np.float64).reshape(-1))
@@ -145,5 +174,7 @@ def _row(x: Mapping[str, float] | Sequence[float] | np.ndarray, features: Sequen
     if row.shape != (len(features),):
         raise DataError(f"expected {len(features)} values ({', '.join(features)}), got {row.size}")
     if not np.isfinite(row).all():
-        raise DataError("inputs contain NaN or inf; drop or fill those values before streaming them")
+        raise DataError(
+            "inputs contain NaN or inf; drop or fill those values before streaming them"
+        )
     return row

@@ -7,8 +7,9 @@ either a raw text line or, for the demo, a ready mapping of field -> value.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 import numpy as np
 
@@ -27,7 +28,9 @@ def demo_signal(n: int = DEMO_LENGTH, seed: int = DEMO_SEED) -> dict[str, np.nda
     return {c: np.concatenate([p[c] for p in parts])[:n] for c in parts[0]}
 
 
-def demo_records(n: int = DEMO_LENGTH, seed: int = DEMO_SEED) -> Iterator[tuple[int, dict[str, Any]]]:
+def demo_records(
+    n: int = DEMO_LENGTH, seed: int = DEMO_SEED
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """The synthetic temperature/humidity sensor (with injected spikes and dips), as records:
     the first ``n`` of one endless feed, so ``--limit`` cuts it and never changes it."""
     i = 0
@@ -53,8 +56,12 @@ def open_source(source: str) -> IO[str]:
         return sys.stdin
     path = Path(source)
     if not path.is_file():
-        raise DataError(f"source {source!r} is not a file; pass a CSV/JSONL path, '-' for stdin, or 'demo'")
+        raise DataError(
+            f"source {source!r} is not a file; pass a CSV/JSONL path, '-' for stdin, or 'demo'"
+        )
     try:
         return path.open("r", encoding="utf-8", errors="replace", newline="")
     except OSError as e:
-        raise DataError(f"source {source!r} cannot be read ({e.strerror}); check its permissions") from e
+        raise DataError(
+            f"source {source!r} cannot be read ({e.strerror}); check its permissions"
+        ) from e

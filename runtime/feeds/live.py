@@ -7,8 +7,8 @@ its format; whatever needs closing is registered on ``stack``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import ExitStack
-from typing import Iterable
 
 from edgernn.errors import UsageError
 from edgernn.feeds.mqtt_source import open_mqtt_source
@@ -17,7 +17,9 @@ from edgernn.feeds.serial import open_serial_source
 from edgernn.feeds.udp import open_udp_source
 
 
-def open_items(source: str, fmt: str, options: LiveOptions, stack: ExitStack) -> tuple[Iterable[Item], str]:
+def open_items(
+    source: str, fmt: str, options: LiveOptions, stack: ExitStack
+) -> tuple[Iterable[Item], str]:
     """Open a live source; returns its items and the format the runner must read them in."""
     scheme = source.split("://", 1)[0].lower()
     if scheme in ("mqtt", "mqtts"):
@@ -25,7 +27,9 @@ def open_items(source: str, fmt: str, options: LiveOptions, stack: ExitStack) ->
         return open_mqtt_source(source, fmt, options, stack), fmt
     fmt = live_format(fmt, options.csv_header, header_in_feed=True)
     if options.key_level is not None:
-        raise UsageError("--mqtt-key-level is for MQTT sources; use --key FIELD for a field of the record")
+        raise UsageError(
+            "--mqtt-key-level is for MQTT sources; use --key FIELD for a field of the record"
+        )
     if scheme == "serial":
         lines = open_serial_source(source, stack)
     else:

@@ -25,9 +25,10 @@ import os
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 from edgernn.errors import DataError, UsageError
@@ -38,7 +39,9 @@ TIMEOUT_S = 10.0  # connecting, subscribing, and waiting for the last publishes 
 QUEUE_SIZE = 10_000  # messages held between the network thread and the runner (backpressure)
 OUT_BUFFER = 10_000  # sink outputs published but not yet confirmed by the broker, at most
 RECONNECT_S = (0.5, 30.0)  # reconnect backoff: first wait, doubling up to the last
-ACK_BARRIER_TOPIC = "edgernn/ack-barrier"  # unsubscribed at close, never subscribed: see confirm_sent
+ACK_BARRIER_TOPIC = (
+    "edgernn/ack-barrier"  # unsubscribed at close, never subscribed: see confirm_sent
+)
 _CLOSED = None
 _PUBLISH_OK = (0, 4)  # paho's MQTT_ERR_SUCCESS, MQTT_ERR_NO_CONN
 
@@ -71,7 +74,9 @@ def parse_url(url: str, sink: bool = False) -> MqttUrl:
     host, port = _host_port(netloc, 8883 if tls else 1883)
     if not topic:
         example = "out/forecasts" if sink else "sensors/+/data"
-        raise UsageError(f"MQTT URL mqtt://{host}:{port}/ has no topic; e.g. mqtt://{host}:{port}/{example}")
+        raise UsageError(
+            f"MQTT URL mqtt://{host}:{port}/ has no topic; e.g. mqtt://{host}:{port}/{example}"
+        )
     (check_prefix if sink else check_filter)(topic)
     return MqttUrl(host, port, topic, tls, user, password)
 
@@ -81,12 +86,17 @@ def _split(rest: str) -> tuple[str, str, str]:
     when the text before the first '/' has a ':' but is no host:port and an '@' follows, the
     userinfo runs to the last '@' before the host."""
     head = rest.split("/", 1)[0]
-    if "@" not in head and "@" in rest and ":" in head and not head.startswith("[") \
-            and not head.rpartition(":")[2].isdigit():
+    if (
+        "@" not in head
+        and "@" in rest
+        and ":" in head
+        and not head.startswith("[")
+        and not head.rpartition(":")[2].isdigit()
+    ):
         end = rest.find("/", rest.index("@"))
         end = len(rest) if end < 0 else end
         at = rest.rindex("@", 0, end)
-        return rest[:at], rest[at + 1:end], rest[end + 1:]
+        return rest[:at], rest[at + 1 : end], rest[end + 1 :]
     netloc, _, topic = rest.partition("/")
     userinfo, _, netloc = netloc.rpartition("@")
     return userinfo, netloc, topic
@@ -96,22 +106,30 @@ def check_filter(topic: str) -> None:
     """UsageError unless ``topic`` is a valid MQTT subscription filter (MQTT 3.1.1, 4.7)."""
     levels = topic.split("/")
     if "#" in topic and (levels[-1] != "#" or topic.count("#") > 1):
-        raise UsageError(f"MQTT topic filter {topic!r} is invalid: '#' must be the whole last level, e.g. sensors/#")
+        raise UsageError(
+            f"MQTT topic filter {topic!r} is invalid: '#' must be the whole last level, e.g. sensors/#"
+        )
     if any("+" in level and level != "+" for level in levels):
-        raise UsageError(f"MQTT topic filter {topic!r} is invalid: '+' must be a whole level, e.g. sensors/+/data")
+        raise UsageError(
+            f"MQTT topic filter {topic!r} is invalid: '+' must be a whole level, e.g. sensors/+/data"
+        )
     _check_text(topic, "topic filter")
 
 
 def check_prefix(topic: str) -> None:
     """UsageError unless ``topic`` is a plain topic prefix for the sink (no wildcards)."""
     if "+" in topic or "#" in topic:
-        raise UsageError(f"MQTT sink topic {topic!r} has a wildcard (+ or #); name a plain prefix like out/forecasts")
+        raise UsageError(
+            f"MQTT sink topic {topic!r} has a wildcard (+ or #); name a plain prefix like out/forecasts"
+        )
     _check_text(topic, "sink topic")
 
 
 def _check_text(topic: str, what: str) -> None:
     if "\x00" in topic or len(topic.encode("utf-8", errors="replace")) > 65_535:
-        raise UsageError(f"MQTT {what} {topic[:40]!r} is invalid: no NUL characters, at most 65535 bytes")
+        raise UsageError(
+            f"MQTT {what} {topic[:40]!r} is invalid: no NUL characters, at most 65535 bytes"
+        )
 
 
 def _host_port(netloc: str, default: int) -> tuple[str, int]:
@@ -125,8 +143,10 @@ def _host_port(netloc: str, default: int) -> tuple[str, int]:
     if not port_text:
         return host, default
     if not port_text.isdigit():  # not echoed: it may be a mistyped password
-        raise UsageError(f"MQTT port after {host!r} is not a number (1-65535); credentials go before the host: "
-                         "mqtt://user:password@host:port/topic (percent-encoding accepted, e.g. %40 for @)")
+        raise UsageError(
+            f"MQTT port after {host!r} is not a number (1-65535); credentials go before the host: "
+            "mqtt://user:password@host:port/topic (percent-encoding accepted, e.g. %40 for @)"
+        )
     if not 0 < int(port_text) < 65536:
         raise UsageError(f"MQTT port {port_text[:20]!r} is not a port number (1-65535)")
     return host, int(port_text)
@@ -169,8 +189,16 @@ class Link:
             self.notify(f"{self.name}: {text}")
 
 
-def connect(url: MqttUrl, options: LiveOptions, client_id: str, clean_session: bool, link: Link,
-            on_connected=None, on_message=None, manual_ack: bool = False) -> Any:
+def connect(
+    url: MqttUrl,
+    options: LiveOptions,
+    client_id: str,
+    clean_session: bool,
+    link: Link,
+    on_connected=None,
+    on_message=None,
+    manual_ack: bool = False,
+) -> Any:
     """A connected paho client with its network loop running (it reconnects by itself, with
     backoff); DataError when the broker cannot be reached or refuses. ``on_connected(client)``
     runs after every (re)connection; ``on_message`` is set before connecting (a resumed
@@ -194,12 +222,18 @@ def connect(url: MqttUrl, options: LiveOptions, client_id: str, clean_session: b
             result.setdefault("closed", reason_code)
             answered.set()
 
-    client.on_connect, client.on_disconnect, client.on_message = on_connect, on_disconnect, on_message
+    client.on_connect, client.on_disconnect, client.on_message = (
+        on_connect,
+        on_disconnect,
+        on_message,
+    )
     try:
         client.connect(url.host, url.port, keepalive=60)
     except (OSError, ssl.SSLError) as e:
-        raise DataError(f"cannot reach the MQTT broker at {url.where} ({_why(e)}); "
-                        "check the host, the port and that the broker runs") from None
+        raise DataError(
+            f"cannot reach the MQTT broker at {url.where} ({_why(e)}); "
+            "check the host, the port and that the broker runs"
+        ) from None
     client.loop_start()
     if not answered.wait(TIMEOUT_S) or not link.connected:
         client.loop_stop()
@@ -207,11 +241,17 @@ def connect(url: MqttUrl, options: LiveOptions, client_id: str, clean_session: b
     return client
 
 
-def _client(url: MqttUrl, options: LiveOptions, client_id: str, clean_session: bool, manual_ack: bool) -> Any:
+def _client(
+    url: MqttUrl, options: LiveOptions, client_id: str, clean_session: bool, manual_ack: bool
+) -> Any:
     """A paho client with credentials, TLS and reconnect backoff set, not connected yet."""
     mqtt = require("paho.mqtt.client", "paho-mqtt")
-    client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                         clean_session=clean_session, manual_ack=manual_ack)
+    client = mqtt.Client(
+        callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=clean_session,
+        manual_ack=manual_ack,
+    )
     client.reconnect_delay_set(*RECONNECT_S)
     username = url.username or os.environ.get("EDGERNN_MQTT_USERNAME")
     password = url.password or os.environ.get("EDGERNN_MQTT_PASSWORD")
@@ -225,13 +265,19 @@ def _client(url: MqttUrl, options: LiveOptions, client_id: str, clean_session: b
 def _no_session(url: MqttUrl, result: dict) -> str:
     """Why a reachable host gave no MQTT session: refused (credentials), closed, or silent."""
     if "refused" in result:
-        return (f"the MQTT broker at {url.where} refused the connection ({result['refused']}); "
-                "check the credentials (EDGERNN_MQTT_USERNAME / EDGERNN_MQTT_PASSWORD) and the broker's ACL")
+        return (
+            f"the MQTT broker at {url.where} refused the connection ({result['refused']}); "
+            "check the credentials (EDGERNN_MQTT_USERNAME / EDGERNN_MQTT_PASSWORD) and the broker's ACL"
+        )
     if "closed" in result:
-        return (f"{url.where} closed the connection before answering as an MQTT broker{_reason(result['closed'])}; "
-                "check the port, TLS (mqtts://, --tls-ca) and the client certificate (--tls-cert/--tls-key)")
-    return (f"no MQTT answer from {url.where} within {TIMEOUT_S:g} s; check that it is an MQTT broker's port "
-            "(for TLS use mqtts:// or --tls-ca)")
+        return (
+            f"{url.where} closed the connection before answering as an MQTT broker{_reason(result['closed'])}; "
+            "check the port, TLS (mqtts://, --tls-ca) and the client certificate (--tls-cert/--tls-key)"
+        )
+    return (
+        f"no MQTT answer from {url.where} within {TIMEOUT_S:g} s; check that it is an MQTT broker's port "
+        "(for TLS use mqtts:// or --tls-ca)"
+    )
 
 
 def _reason(code: Any) -> str:
@@ -241,7 +287,11 @@ def _reason(code: Any) -> str:
 
 
 def _tls(client: Any, options: LiveOptions) -> None:
-    for name, path in (("--tls-ca", options.tls_ca), ("--tls-cert", options.tls_cert), ("--tls-key", options.tls_key)):
+    for name, path in (
+        ("--tls-ca", options.tls_ca),
+        ("--tls-cert", options.tls_cert),
+        ("--tls-key", options.tls_key),
+    ):
         if path is not None and not Path(path).is_file():
             raise DataError(f"{name} file {path!r} does not exist; pass the path of a PEM file")
     if options.tls_key and not options.tls_cert:
@@ -249,7 +299,9 @@ def _tls(client: Any, options: LiveOptions) -> None:
     try:
         client.tls_set(ca_certs=options.tls_ca, certfile=options.tls_cert, keyfile=options.tls_key)
     except (OSError, ssl.SSLError, ValueError) as e:
-        raise DataError(f"TLS setup failed ({_why(e)}); check the --tls-ca/--tls-cert/--tls-key PEM files") from None
+        raise DataError(
+            f"TLS setup failed ({_why(e)}); check the --tls-ca/--tls-cert/--tls-key PEM files"
+        ) from None
 
 
 def _why(e: BaseException) -> str:

@@ -12,7 +12,16 @@ from contextlib import ExitStack
 from typing import Any
 
 from edgernn.errors import DataError
-from edgernn.feeds.mqtt import (OUT_BUFFER, QOS, TIMEOUT_S, Link, MqttUrl, connect, disconnect_cleanly, parse_url)
+from edgernn.feeds.mqtt import (
+    OUT_BUFFER,
+    QOS,
+    TIMEOUT_S,
+    Link,
+    MqttUrl,
+    connect,
+    disconnect_cleanly,
+    parse_url,
+)
 from edgernn.feeds.options import LiveOptions
 
 _PUBLISH_OK = (0, 4)  # paho's MQTT_ERR_SUCCESS, MQTT_ERR_NO_CONN
@@ -26,7 +35,12 @@ class MqttSink:
     for that (the sink publishes only), so the client id is the broker's choice."""
 
     def __init__(self, url: MqttUrl, options: LiveOptions, buffer: int = OUT_BUFFER):
-        self.prefix, self.url, self.buffer, self.stop = url.topic.rstrip("/"), url, buffer, options.stop
+        self.prefix, self.url, self.buffer, self.stop = (
+            url.topic.rstrip("/"),
+            url,
+            buffer,
+            options.stop,
+        )
         self.link = Link(f"MQTT sink {url.where}", options.notify)
         self._cond = threading.Condition()
         self._sent = self._confirmed = 0  # outputs published / confirmed by the broker
@@ -54,12 +68,16 @@ class MqttSink:
         key = obj.get("key")
         topic = self.prefix if key is None else f"{self.prefix}/{_topic_safe(str(key))}"
         with self._cond:
-            while self.waiting >= self.buffer and not (self.stop is not None and self.stop.is_set()):
+            while self.waiting >= self.buffer and not (
+                self.stop is not None and self.stop.is_set()
+            ):
                 self._cond.wait(0.2)
             self._sent += 1
         info = self.client.publish(topic, json.dumps(obj, default=str), qos=QOS)
         if info.rc not in _PUBLISH_OK:  # NO_CONN: paho keeps it and sends it after reconnecting
-            raise DataError(f"publishing to {topic!r} at {self.url.where} failed (paho error {info.rc}); check the broker")
+            raise DataError(
+                f"publishing to {topic!r} at {self.url.where} failed (paho error {info.rc}); check the broker"
+            )
 
     def flush(self) -> bool:
         """Wait (at most TIMEOUT_S) until the broker has confirmed every output: True when it
@@ -68,8 +86,10 @@ class MqttSink:
         ok = self._wait(TIMEOUT_S, connected_only=True)
         if not ok and not self._noted and self.link.notify is not None:
             self._noted = True
-            self.link.notify(f"{self.link.name}: {self.waiting} output(s) wait for the broker; "
-                             "checkpoints are postponed until it has them")
+            self.link.notify(
+                f"{self.link.name}: {self.waiting} output(s) wait for the broker; "
+                "checkpoints are postponed until it has them"
+            )
         return ok
 
     def _wait(self, timeout_s: float, connected_only: bool) -> bool:

@@ -10,13 +10,24 @@ import json
 import queue
 import threading
 from collections import deque
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from edgernn.errors import DataError, UsageError
 from edgernn.feeds.dedup import Recent
-from edgernn.feeds.mqtt import (QOS, QUEUE_SIZE, TIMEOUT_S, Link, MqttUrl, confirm_sent, connect,
-                                default_client_id, disconnect_cleanly, parse_url)
+from edgernn.feeds.mqtt import (
+    QOS,
+    QUEUE_SIZE,
+    TIMEOUT_S,
+    Link,
+    MqttUrl,
+    confirm_sent,
+    connect,
+    default_client_id,
+    disconnect_cleanly,
+    parse_url,
+)
 from edgernn.feeds.options import Item, LiveOptions, csv_cell, split_lines
 from edgernn.feeds.records import MAX_LINE
 
@@ -34,7 +45,9 @@ class MqttSource:
 
     def __init__(self, url: MqttUrl, fmt: str, options: LiveOptions):
         if options.key_level is not None and not options.key_field:
-            raise UsageError("--mqtt-key-level needs --key FIELD: the name the topic's key gets in each record")
+            raise UsageError(
+                "--mqtt-key-level needs --key FIELD: the name the topic's key gets in each record"
+            )
         self.url, self.fmt, self.options = url, fmt, options
         self.queue: queue.Queue = queue.Queue(QUEUE_SIZE)
         self.closed = threading.Event()
@@ -47,12 +60,26 @@ class MqttSource:
         self._unacked: deque = deque()  # (last item position, mid, qos) per message, in order
         self._ack_lock = threading.Lock()
         self._done_upto = 0
-        self.client = connect(url, options, client_id, clean_session=False, link=self.link,
-                              on_connected=self._subscribe, on_message=self._on_message, manual_ack=True)
-        if not self._subscribed.wait(TIMEOUT_S) or self._granted is None or self._granted.is_failure:
+        self.client = connect(
+            url,
+            options,
+            client_id,
+            clean_session=False,
+            link=self.link,
+            on_connected=self._subscribe,
+            on_message=self._on_message,
+            manual_ack=True,
+        )
+        if (
+            not self._subscribed.wait(TIMEOUT_S)
+            or self._granted is None
+            or self._granted.is_failure
+        ):
             self.close()
-            raise DataError(f"the MQTT broker at {url.where} did not grant the subscription to {url.topic!r} "
-                            f"({self._granted or 'no answer'}); check the topic filter and the broker's ACL")
+            raise DataError(
+                f"the MQTT broker at {url.where} did not grant the subscription to {url.topic!r} "
+                f"({self._granted or 'no answer'}); check the topic filter and the broker's ACL"
+            )
 
     @property
     def reconnects(self) -> int:
@@ -61,6 +88,7 @@ class MqttSource:
 
     def _subscribe(self, client: Any) -> None:
         """(Re)subscribe on every connection: a broker that lost the session gets it back."""
+
         def on_subscribe(c, userdata, mid, reason_codes, properties) -> None:
             self._granted = reason_codes[0]
             self._subscribed.set()
@@ -117,7 +145,11 @@ class MqttSource:
         key = self._topic_key(topic)
         if self.fmt == "csv":
             rows = split_lines(payload) or [""]
-            return rows if self.options.key_level is None else [f"{row},{csv_cell(key or '')}" for row in rows]
+            return (
+                rows
+                if self.options.key_level is None
+                else [f"{row},{csv_cell(key or '')}" for row in rows]
+            )
         text = payload.decode("utf-8", errors="replace")
         obj = _json_object(text)
         if obj is None:
@@ -153,8 +185,10 @@ def _csv_columns(options: LiveOptions) -> list[str]:
     columns = [c.strip() for c in (options.csv_header or "").split(",")]
     if options.key_level is not None:
         if options.key_field in columns:
-            raise UsageError(f"--csv-header already has the key column {options.key_field!r}; "
-                             "drop it there or drop --mqtt-key-level")
+            raise UsageError(
+                f"--csv-header already has the key column {options.key_field!r}; "
+                "drop it there or drop --mqtt-key-level"
+            )
         columns.append(options.key_field)  # type: ignore[arg-type]
     return columns
 

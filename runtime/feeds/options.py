@@ -19,20 +19,27 @@ import importlib
 import io
 import re
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from edgernn.errors import UsageError
 
 Item = tuple[int, "str | Mapping[str, Any]"]
 SCHEMES = ("mqtt://", "mqtts://", "serial://", "udp://")
 FEEDS_HINT = "pip install 'edgernn[feeds]'"
-EXAMPLES = {"mqtt": "mqtt://host:1883/sensors/#", "mqtts": "mqtts://host:8883/sensors/#",
-            "serial": "serial:///dev/ttyUSB0?baud=115200", "udp": "udp://0.0.0.0:5005"}
+EXAMPLES = {
+    "mqtt": "mqtt://host:1883/sensors/#",
+    "mqtts": "mqtts://host:8883/sensors/#",
+    "serial": "serial:///dev/ttyUSB0?baud=115200",
+    "udp": "udp://0.0.0.0:5005",
+}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\data is a path
-_USERINFO = re.compile(r"([^\s/@:]*):\S*@")  # user:password@ (to the last @: over-redacting is safe)
+_USERINFO = re.compile(
+    r"([^\s/@:]*):\S*@"
+)  # user:password@ (to the last @: over-redacting is safe)
 
 
 @dataclass(frozen=True)
@@ -73,23 +80,31 @@ def check_spec(spec: str, what: str, examples: Mapping[str, str]) -> None:
     m = _SCHEME.match(spec)
     if m is None or Path(spec).exists():
         return
-    scheme, slashes = m.group(1).lower(), spec[m.end():].startswith("//")
+    scheme, slashes = m.group(1).lower(), spec[m.end() :].startswith("//")
     uses = f"use {', '.join(f'{s}://' for s in examples)}, a file path or -"
     if scheme in examples and not slashes:
-        raise UsageError(f"{what} {redact(spec)!r} misses '//' after '{scheme}:'; write it as {examples[scheme]}")
+        raise UsageError(
+            f"{what} {redact(spec)!r} misses '//' after '{scheme}:'; write it as {examples[scheme]}"
+        )
     if slashes and scheme not in examples:
         known = scheme in EXAMPLES  # a source scheme given as a sink
-        raise UsageError(f"{what} cannot be a {scheme}:// URL; {uses}" if known else f"unknown scheme {scheme!r}; {uses}")
+        raise UsageError(
+            f"{what} cannot be a {scheme}:// URL; {uses}"
+            if known
+            else f"unknown scheme {scheme!r}; {uses}"
+        )
 
 
 def live_format(fmt: str, csv_header: str | None, header_in_feed: bool) -> str:
-    """"csv" or "jsonl" for a live feed; UsageError when CSV has no way to get its header."""
+    """ "csv" or "jsonl" for a live feed; UsageError when CSV has no way to get its header."""
     if csv_header is not None:
         if fmt == "jsonl":
             raise UsageError("--csv-header is for CSV payloads; drop it or use --format csv")
         return "csv"
     if fmt == "csv" and not header_in_feed:
-        raise UsageError("CSV payloads need their column names: pass --csv-header temp,humidity,... (or send JSON)")
+        raise UsageError(
+            "CSV payloads need their column names: pass --csv-header temp,humidity,... (or send JSON)"
+        )
     return "csv" if fmt == "csv" else "jsonl"
 
 
@@ -118,4 +133,6 @@ def require(module: str, package: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise UsageError(f"this source/sink needs {package}, which is not installed; {FEEDS_HINT}") from None
+        raise UsageError(
+            f"this source/sink needs {package}, which is not installed; {FEEDS_HINT}"
+        ) from None

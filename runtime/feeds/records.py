@@ -26,8 +26,9 @@ import csv
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,9 @@ class RecordParser:
         """Validate one record; ``text`` says values are CSV cells (strings), not JSON numbers."""
         extra = [k for k in obj if k not in self._allowed]
         if extra:
-            raise RecordError(f"unexpected field(s) {', '.join(map(repr, extra))}; the model takes {', '.join(self.features)}")
+            raise RecordError(
+                f"unexpected field(s) {', '.join(map(repr, extra))}; the model takes {', '.join(self.features)}"
+            )
         missing = [f for f in self.features if f not in obj]
         if missing:
             raise RecordError(f"missing feature(s) {', '.join(missing)}")
@@ -161,6 +164,5 @@ def _number(name: str, v: Any, text: bool) -> float:
 
 
 def sniff_format(first_line: str) -> str:
-    """"jsonl" when the first non-blank line looks like a JSON object, else "csv"."""
+    """ "jsonl" when the first non-blank line looks like a JSON object, else "csv"."""
     return "jsonl" if first_line.lstrip().startswith("{") else "csv"
-

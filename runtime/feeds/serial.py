@@ -5,8 +5,9 @@ dropped (pyserial flushes it): a live feed starts at the next line the device se
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from edgernn.errors import DataError, UsageError
@@ -24,10 +25,14 @@ def parse_serial_url(url: str) -> tuple[str, int]:
     query = parse_qs(parts.query)
     unknown = sorted(set(query) - {"baud"})
     if unknown:
-        raise UsageError(f"serial source option(s) {', '.join(unknown)} are unknown; the only one is baud=N")
+        raise UsageError(
+            f"serial source option(s) {', '.join(unknown)} are unknown; the only one is baud=N"
+        )
     baud_text = query.get("baud", [str(DEFAULT_BAUD)])[-1]
     if not baud_text.isdigit() or int(baud_text) <= 0:
-        raise UsageError(f"serial baud {baud_text[:20]!r} is not a positive whole number; e.g. ?baud=115200")
+        raise UsageError(
+            f"serial baud {baud_text[:20]!r} is not a positive whole number; e.g. ?baud=115200"
+        )
     return device, int(baud_text)
 
 
@@ -38,8 +43,10 @@ def open_serial_source(url: str, stack: ExitStack) -> Iterator[Item]:
     try:
         port = serial.Serial(device, baudrate=baud, timeout=None)
     except (serial.SerialException, OSError, ValueError) as e:
-        raise DataError(f"serial port {device!r} cannot be opened ({_why(e)}); check the device path "
-                        "and that you may read it (e.g. the dialout group)") from None
+        raise DataError(
+            f"serial port {device!r} cannot be opened ({_why(e)}); check the device path "
+            "and that you may read it (e.g. the dialout group)"
+        ) from None
     stack.callback(port.close)
     return _lines(port, device, serial.SerialException)
 
@@ -49,10 +56,16 @@ def _lines(port: Any, device: str, error: type[Exception]) -> Iterator[Item]:
     while True:
         try:
             raw = port.readline()
-        except (error, OSError, TypeError) as e:  # TypeError: pyserial reading a port closed under it
+        except (
+            error,
+            OSError,
+            TypeError,
+        ) as e:  # TypeError: pyserial reading a port closed under it
             if not port.is_open:
                 return
-            raise DataError(f"serial port {device!r} stopped ({_why(e)}); check the cable and the device") from None
+            raise DataError(
+                f"serial port {device!r} stopped ({_why(e)}); check the cable and the device"
+            ) from None
         if not raw:
             continue
         for line in split_lines(raw):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from edgernn.errors import DataError
 from edgernn.feeds.mqtt_sink import open_mqtt_sink
@@ -19,7 +20,9 @@ SINK_SCHEMES = {"mqtt": "mqtt://host:1883/out", "mqtts": "mqtts://host:8883/out"
 @dataclass(frozen=True)
 class Sink:
     emit: Callable[[dict[str, Any]], None]  # one output
-    flush: Callable[[], bool | None]  # everything emitted so far is out (before each checkpoint); False: not yet
+    flush: Callable[
+        [], bool | None
+    ]  # everything emitted so far is out (before each checkpoint); False: not yet
     close: Callable[[], int] = lambda: 0  # deliver what is left; how many outputs never got out
     live: Any = None  # the MQTT sink (reconnects, waiting, link), None for stdout and files
 
@@ -35,12 +38,16 @@ def open_sink(spec: str | None, stack: ExitStack, options: LiveOptions | None = 
     try:
         handle = stack.enter_context(open(spec, "a", encoding="utf-8", buffering=1))
     except OSError as e:
-        raise DataError(f"cannot use {redact(spec)!r}: {e.strerror or e}; check the path and its permissions") from None
+        raise DataError(
+            f"cannot use {redact(spec)!r}: {e.strerror or e}; check the path and its permissions"
+        ) from None
     return Sink(json_lines(handle), handle.flush)
 
 
 def json_lines(handle: IO[str]) -> Callable[[dict[str, Any]], None]:
     """An emit that writes each output as one JSON line."""
+
     def write(obj: dict[str, Any]) -> None:
         handle.write(json.dumps(obj, default=str) + "\n")
+
     return write

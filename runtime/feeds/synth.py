@@ -23,7 +23,7 @@ same cycle and trend with noise of their own, so sample i never changes.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -65,20 +65,38 @@ def sensor_blocks(
     phase = np.random.default_rng(seed).uniform(0, 2 * np.pi)  # sensor_signal's phase for this seed
     k = 1
     while True:
-        yield _at(np.arange(k * block, (k + 1) * block, dtype=np.float64), phase,
-                  np.random.default_rng([seed, k]), period, anomaly_rate, noise)
+        yield _at(
+            np.arange(k * block, (k + 1) * block, dtype=np.float64),
+            phase,
+            np.random.default_rng([seed, k]),
+            period,
+            anomaly_rate,
+            noise,
+        )
         k += 1
 
 
-def _at(t: np.ndarray, phase: float, rng: np.random.Generator, period: int,
-        anomaly_rate: float, noise: float) -> dict[str, np.ndarray]:
+def _at(
+    t: np.ndarray,
+    phase: float,
+    rng: np.random.Generator,
+    period: int,
+    anomaly_rate: float,
+    noise: float,
+) -> dict[str, np.ndarray]:
     """The sensor at time steps ``t`` (float64), noise and anomalies drawn from ``rng`` in a fixed order."""
     n = len(t)
-    cycle = np.sin(2 * np.pi * t / period + phase) + 0.3 * np.sin(4 * np.pi * t / period + 2 * phase)
+    cycle = np.sin(2 * np.pi * t / period + phase) + 0.3 * np.sin(
+        4 * np.pi * t / period + 2 * phase
+    )
     trend = 0.5 * np.sin(2 * np.pi * t / (period * 30))
     temp = 20.0 + 4.0 * cycle + trend + rng.normal(0, noise, n)
     humidity = 60.0 - 8.0 * cycle + rng.normal(0, 2 * noise, n)
     anomaly = rng.random(n) < anomaly_rate
     signs = rng.choice([-1.0, 1.0], size=n)
     temp = temp + anomaly * signs * rng.uniform(3.0, 6.0, n)
-    return {"temp": temp.astype(np.float32), "humidity": humidity.astype(np.float32), "anomaly": anomaly}
+    return {
+        "temp": temp.astype(np.float32),
+        "humidity": humidity.astype(np.float32),
+        "anomaly": anomaly,
+    }

@@ -5,8 +5,8 @@ or JSON. UDP may drop, repeat or reorder datagrams; records with timestamps make
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Iterator
 from urllib.parse import urlsplit
 
 from edgernn.errors import DataError, UsageError
@@ -36,8 +36,10 @@ def open_udp_source(url: str, stack: ExitStack) -> Iterator[Item]:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
-        raise DataError(f"cannot listen on UDP {host}:{port} ({e.strerror}); pick a free port "
-                        "and an address of this machine") from None
+        raise DataError(
+            f"cannot listen on UDP {host}:{port} ({e.strerror}); pick a free port "
+            "and an address of this machine"
+        ) from None
     stack.callback(sock.close)
     return _lines(sock)
 

@@ -1,2 +1,1 @@
-"""The stream runner: order, admit, batch into ticks, emit; checkpoints and acks; stats.
-"""
+"""The stream runner: order, admit, batch into ticks, emit; checkpoints and acks; stats."""

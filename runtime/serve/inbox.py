@@ -5,7 +5,8 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 END = object()
 
@@ -48,7 +49,9 @@ class Inbox:
         """The oldest item; ``queue.Empty`` when none arrives within ``timeout`` seconds (0:
         do not wait, None: wait for ever)."""
         with self._lock:
-            if not self._items and (timeout == 0 or not self._not_empty.wait_for(lambda: self._items, timeout)):
+            if not self._items and (
+                timeout == 0 or not self._not_empty.wait_for(lambda: self._items, timeout)
+            ):
                 raise queue.Empty
             item = self._items.popleft()
             if len(self._items) == self._low:

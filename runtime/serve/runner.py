@@ -22,20 +22,21 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from edgernn.core import snapshot
-from edgernn.errors import RecordError
 from edgernn.core.pool import SMALL_TICK
+from edgernn.errors import RecordError
 from edgernn.feeds.dedup import Recent
+from edgernn.feeds.records import CsvRows, Record, RecordParser, sniff_format
 from edgernn.serve.inbox import END, Inbox, read_into
 from edgernn.serve.stats import RunStats, reason_kind
-from edgernn.feeds.records import CsvRows, Record, RecordParser, sniff_format
 
 Emit = Callable[[dict[str, Any]], None]
 STATE_FILE = "state.edgernn"
@@ -44,25 +45,40 @@ STATE_FILE = "state.edgernn"
 @dataclass
 class RunnerConfig:
     key_field: str | None = None  # field naming the series; None = one series
-    timestamp_field: str = "timestamp"  # optional; passed through, and orders each key (duplicates, replays, gaps)
+    timestamp_field: str = (
+        "timestamp"  # optional; passed through, and orders each key (duplicates, replays, gaps)
+    )
     threshold: float | None = None  # anomaly |z| threshold; None = the model's
     max_batch: int = 1024  # most keys in one tick
     max_delay_ms: float = 0.0  # how long a record may wait for other keys to join its tick
-    state_dir: Path | None = None  # durable state: resume from and checkpoint to state_dir/state.edgernn
+    state_dir: Path | None = (
+        None  # durable state: resume from and checkpoint to state_dir/state.edgernn
+    )
     checkpoint_every_steps: int = 10_000  # checkpoint after this many steps...
     checkpoint_every_s: float = 5.0  # ...or this many seconds, whichever comes first
-    idle_s: float | None = None  # spill streams idle this long (they come back on their next record)
+    idle_s: float | None = (
+        None  # spill streams idle this long (they come back on their next record)
+    )
     queue_size: int = 4096  # records read ahead of the model (backpressure beyond)
     max_keys: int | None = None  # records of further new keys are rejected (bounded memory)
-    gap_limit: float | None = None  # a timestamp gap longer than this (seconds, or timestamp units) is a gap
+    gap_limit: float | None = (
+        None  # a timestamp gap longer than this (seconds, or timestamp units) is a gap
+    )
     gap_policy: str = "carry"  # on a gap: "carry" the state on, or "reset" the key's stream first
 
 
 class StreamRunner:
     """Feeds records to the keyed streams of one model's pool and emits one dict per step."""
 
-    def __init__(self, model, config: RunnerConfig | None = None, emit: Emit = print, reject: Emit | None = None,
-                 sync: Callable[[], None] | None = None, done: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        model,
+        config: RunnerConfig | None = None,
+        emit: Emit = print,
+        reject: Emit | None = None,
+        sync: Callable[[], None] | None = None,
+        done: Callable[[int], None] | None = None,
+    ):
         """``sync`` (e.g. ``sys.stdout.flush``) runs before each checkpoint, so no output
         older than the saved state can be lost in a buffer. ``done(position)`` is told when
         every record up to ``position`` is finished: emitted, rejected or skipped. A source
@@ -73,7 +89,9 @@ class StreamRunner:
         self.sync, self.done = sync, done
         self._fed_upto = self._released = 0  # positions fed to the runner / reported done
         sig, cfg = model.signature, self.config
-        self.parser = RecordParser(sig.features, cfg.key_field, cfg.timestamp_field, extra_allowed=sig.targets)
+        self.parser = RecordParser(
+            sig.features, cfg.key_field, cfg.timestamp_field, extra_allowed=sig.targets
+        )
         self.pool = model.pool(threshold=cfg.threshold, idle_s=cfg.idle_s)
         self.emit, self.reject = emit, reject
         self.stats = RunStats()
@@ -82,7 +100,9 @@ class StreamRunner:
         self._stop = False
         self.waiting = False  # blocked waiting for input: nothing is half done
         self.behind = False  # the last checkpoint was postponed: the saved state is older
-        self.resumed_ts: dict[Any, Any] = {}  # key -> its last timestamp in the checkpoint resumed from
+        self.resumed_ts: dict[
+            Any, Any
+        ] = {}  # key -> its last timestamp in the checkpoint resumed from
         self._batch: list[tuple[Record, int]] = []  # records of the open tick, with their read time
         self._batch_from = 0  # position of the open tick's first record
         self._csv: CsvRows | None = None
@@ -99,7 +119,12 @@ class StreamRunner:
         """Make ``run`` return after the record in hand (its tick is finished and checkpointed)."""
         self._stop = True
 
-    def run(self, items: Iterable[tuple[int, str | Mapping[str, Any]]], fmt: str = "auto", limit: int | None = None) -> RunStats:
+    def run(
+        self,
+        items: Iterable[tuple[int, str | Mapping[str, Any]]],
+        fmt: str = "auto",
+        limit: int | None = None,
+    ) -> RunStats:
         """Process ``(position, line-or-mapping)`` items; ``limit`` caps the records read."""
         self._format = None if fmt == "auto" else fmt
         q = Inbox(self.config.queue_size)
@@ -143,7 +168,10 @@ class StreamRunner:
         except RecordError as e:
             self._rejected(position, item, str(e))
             return self._release()
-        if any(r.key == record.key for r, _ in self._batch) or len(self._batch) >= self.config.max_batch:
+        if (
+            any(r.key == record.key for r, _ in self._batch)
+            or len(self._batch) >= self.config.max_batch
+        ):
             self.flush()
         if self._gap(record) and self.config.gap_policy == "reset":
             self.pool.reset(record.key)
@@ -180,16 +208,22 @@ class StreamRunner:
         self._release()
         self._maybe_checkpoint()
 
-    def _step(self, keys: list, rows: list[np.ndarray]) -> Iterable[tuple[int, dict[str, float], float | None, bool]]:
+    def _step(
+        self, keys: list, rows: list[np.ndarray]
+    ) -> Iterable[tuple[int, dict[str, float], float | None, bool]]:
         """One tick through the pool as (step, forecast, anomaly_score, anomaly) per record, in
         Python values: small ticks as ``StepResult``s (the pool's Python-number path), larger
         ones from ``step_batch``'s arrays, converted with one ``tolist`` per field."""
         if len(keys) <= SMALL_TICK:
-            return [(r.step, r.forecast, r.anomaly_score, r.anomaly) for r in self.pool.step(keys, rows)]
+            return [
+                (r.step, r.forecast, r.anomaly_score, r.anomaly) for r in self.pool.step(keys, rows)
+            ]
         out = self.pool.step_batch(keys, np.stack(rows))
         names = self.model.signature.targets
         forecasts = [dict(zip(names, f)) for f in out.forecast.tolist()]
-        scores = [None if z != z else z for z in out.anomaly_score.tolist()]  # NaN: still warming up
+        scores = [
+            None if z != z else z for z in out.anomaly_score.tolist()
+        ]  # NaN: still warming up
         return zip(out.step.tolist(), forecasts, scores, out.anomaly.tolist())
 
     def checkpoint(self) -> None:
@@ -240,8 +274,10 @@ class StreamRunner:
     def _maybe_checkpoint(self) -> None:
         steps, at = self._since_checkpoint
         cfg = self.config
-        if cfg.state_dir is not None and (self.stats.steps - steps >= cfg.checkpoint_every_steps
-                                          or time.monotonic() - at >= cfg.checkpoint_every_s):
+        if cfg.state_dir is not None and (
+            self.stats.steps - steps >= cfg.checkpoint_every_steps
+            or time.monotonic() - at >= cfg.checkpoint_every_s
+        ):
             self.checkpoint()
 
     def _resume(self, path: Path) -> None:
@@ -252,25 +288,33 @@ class StreamRunner:
             self.resumed_ts = dict(self.last_ts)
 
     def _order(self, record: Record) -> str:
-        """"ok", "replayed" (already inside the resumed checkpoint) or "duplicate" (the same as a
+        """ "ok", "replayed" (already inside the resumed checkpoint) or "duplicate" (the same as a
         recent record); RecordError when the record's timestamp is not after its key's last."""
         last = self.last_ts.get(record.key)
-        if record.timestamp is None or last is None or _ts_order(record.timestamp) > _ts_order(last):
+        if (
+            record.timestamp is None
+            or last is None
+            or _ts_order(record.timestamp) > _ts_order(last)
+        ):
             return "ok"
         resumed = self.resumed_ts.get(record.key)
         if resumed is not None and _ts_order(record.timestamp) <= _ts_order(resumed):
             return "replayed"
         if _digest(record) in self._recent:
             return "duplicate"
-        raise RecordError(f"timestamp {record.timestamp!r} is not after this key's last ({last!r}): "
-                          "out of order, or a repeat with other values")
+        raise RecordError(
+            f"timestamp {record.timestamp!r} is not after this key's last ({last!r}): "
+            "out of order, or a repeat with other values"
+        )
 
     def _admit(self, record: Record) -> None:
         """RecordError for a new key beyond max_keys."""
         limit = self.config.max_keys
         if limit is None or record.key in self.pool or record.key in self.pool.spilled:
             return
-        pending = {r.key for r, _ in self._batch if r.key not in self.pool}  # new keys not yet stepped
+        pending = {
+            r.key for r, _ in self._batch if r.key not in self.pool
+        }  # new keys not yet stepped
         if record.key not in pending and self.keys + len(pending) >= limit:
             raise RecordError(f"new key {str(record.key)[:40]!r} beyond --max-keys {limit}")
 

@@ -26,7 +26,9 @@ class LatencyWindow:
 
     def __init__(self, size: int = 65_536):
         self.ring = np.zeros(size, dtype=np.int64)
-        self._ring = memoryview(self.ring)  # item writes without numpy's per-call overhead (twice a record)
+        self._ring = memoryview(
+            self.ring
+        )  # item writes without numpy's per-call overhead (twice a record)
         self.count = 0  # latencies ever added
 
     def add(self, ns: int) -> None:
@@ -53,8 +55,12 @@ class RunStats:
     spills: int = 0  # times an idle key's state was spilled (idle_s)
     deferred: int = 0  # checkpoints postponed because the sink could not confirm its outputs
     reasons: Counter = field(default_factory=Counter)  # rejected records per kind of reason
-    latency: LatencyWindow = field(default_factory=LatencyWindow)  # per step: its tick's graph call + bookkeeping
-    end_to_end: LatencyWindow = field(default_factory=LatencyWindow)  # per record: read -> output written
+    latency: LatencyWindow = field(
+        default_factory=LatencyWindow
+    )  # per step: its tick's graph call + bookkeeping
+    end_to_end: LatencyWindow = field(
+        default_factory=LatencyWindow
+    )  # per record: read -> output written
     started: float = field(default_factory=time.perf_counter)
 
     def summary(self, keys: int, provider: str, spilled: int = 0) -> dict[str, Any]:
@@ -62,13 +68,24 @@ class RunStats:
         lat = self.latency.recent_us() if self.steps else np.zeros(1)
         elapsed = time.perf_counter() - self.started
         return {
-            "steps": self.steps, "keys": keys, "keys_active": keys - spilled, "keys_spilled": spilled,
-            "spills": self.spills, "anomalies": self.anomalies, "rejected": self.rejected,
-            "duplicates": self.duplicates, "replayed": self.replayed, "gaps": self.gaps, "ticks": self.ticks,
-            "checkpoints": self.checkpoints, "checkpoints_postponed": self.deferred,
+            "steps": self.steps,
+            "keys": keys,
+            "keys_active": keys - spilled,
+            "keys_spilled": spilled,
+            "spills": self.spills,
+            "anomalies": self.anomalies,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "replayed": self.replayed,
+            "gaps": self.gaps,
+            "ticks": self.ticks,
+            "checkpoints": self.checkpoints,
+            "checkpoints_postponed": self.deferred,
             "reject_reasons": dict(self.reasons.most_common(10)),
             "latency_us": _percentiles(lat),
-            "end_to_end_us": _percentiles(self.end_to_end.recent_us() if self.steps else np.zeros(1)),
+            "end_to_end_us": _percentiles(
+                self.end_to_end.recent_us() if self.steps else np.zeros(1)
+            ),
             "elapsed_s": round(elapsed, 3),
             "steps_per_s": round(self.steps / elapsed, 1) if elapsed > 0 else None,
             "provider": provider,
@@ -77,7 +94,9 @@ class RunStats:
 
 _PARENS = re.compile(r"\s+\([^()]*\)")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-_NUMBER = re.compile(r"(--[\w-]+ )?(?<![\w.-])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")  # not an option's
+_NUMBER = re.compile(
+    r"(--[\w-]+ )?(?<![\w.-])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])"
+)  # not an option's
 
 
 def reason_kind(reason: str) -> str:
@@ -95,4 +114,7 @@ def reason_kind(reason: str) -> str:
 
 
 def _percentiles(us: np.ndarray) -> dict[str, float]:
-    return {"p50": round(float(np.percentile(us, 50)), 1), "p99": round(float(np.percentile(us, 99)), 1)}
+    return {
+        "p50": round(float(np.percentile(us, 50)), 1),
+        "p99": round(float(np.percentile(us, 99)), 1),
+    }

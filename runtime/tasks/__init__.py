@@ -1,2 +1,1 @@
-"""Task wrappers over a loaded model: classify, generate, seq2seq, and the task registry.
-"""
+"""Task wrappers over a loaded model: classify, generate, seq2seq, and the task registry."""

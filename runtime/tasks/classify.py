@@ -12,12 +12,12 @@ the signature's tokenizer, and tokens outside the vocabulary become ``<unk>`` (c
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from edgernn.errors import UsageError
 from edgernn.core.model import Model
+from edgernn.errors import UsageError
 
 _exp = math.exp
 
@@ -50,13 +50,19 @@ class ClassifierStream:
     def __init__(self, model: Model):
         sig = model.signature
         if sig.task != "classify" or not sig.labels:
-            raise UsageError(f"{model.path.name} is a {sig.task!r} model; `edgernn classify` needs a 'classify' model "
-                             "(from `edgernn train classify`)")
+            raise UsageError(
+                f"{model.path.name} is a {sig.task!r} model; `edgernn classify` needs a 'classify' model "
+                "(from `edgernn train classify`)"
+            )
         self.model, self.labels, self.tokenizer = model, tuple(sig.labels), sig.tokenizer
         self.is_text = sig.tokenizer is not None
         self.unk_id = sig.tokenizer.vocab.index(sig.tokenizer.unk) if self.is_text else None
-        self.buffers = model.step_buffers(1)  # x (1, 1) int64 or (1, 1, F) float32; logits (1, 1, C)
-        self._python_softmax = len(self.labels) <= PYTHON_SOFTMAX  # few classes: Python floats beat numpy calls
+        self.buffers = model.step_buffers(
+            1
+        )  # x (1, 1) int64 or (1, 1, F) float32; logits (1, 1, C)
+        self._python_softmax = (
+            len(self.labels) <= PYTHON_SOFTMAX
+        )  # few classes: Python floats beat numpy calls
         self.steps_seen = 0
         self.unknown = 0  # tokens fed as <unk> since the last reset
 
@@ -74,20 +80,30 @@ class ClassifierStream:
         for sensors; the running probabilities, label -> p."""
         if self.is_text:
             if isinstance(value, str):
-                ids = self.tokenizer.encode(value) if self.tokenizer.kind == "char" else [self._id(value)]
+                ids = (
+                    self.tokenizer.encode(value)
+                    if self.tokenizer.kind == "char"
+                    else [self._id(value)]
+                )
                 if len(ids) != 1:
-                    raise UsageError(f"step() takes one token, got {value!r}; use classify_text() for text")
+                    raise UsageError(
+                        f"step() takes one token, got {value!r}; use classify_text() for text"
+                    )
                 value = ids[0]
             value = int(value)
             if not 0 <= value < len(self.tokenizer.vocab):
-                raise UsageError(f"token id {value} is outside the vocabulary (0..{len(self.tokenizer.vocab) - 1})")
+                raise UsageError(
+                    f"token id {value} is outside the vocabulary (0..{len(self.tokenizer.vocab) - 1})"
+                )
             self.unknown += value == self.unk_id
             self.buffers.x[0, 0] = value
         else:
             values = np.asarray(value, dtype=np.float32).reshape(-1)
             if values.shape[0] != self.buffers.x.shape[-1]:
-                raise UsageError(f"step() takes {self.buffers.x.shape[-1]} feature values "
-                                 f"({', '.join(self.model.signature.features)}), got {values.shape[0]}")
+                raise UsageError(
+                    f"step() takes {self.buffers.x.shape[-1]} feature values "
+                    f"({', '.join(self.model.signature.features)}), got {values.shape[0]}"
+                )
             self.model.signature.input_scaler.transform(values, out=self.buffers.x[0, 0])
         self.steps_seen += 1
         logits = self.buffers.run()
@@ -107,7 +123,9 @@ class ClassifierStream:
         """From a fresh state: (token, running probabilities) per token, and the final label.
         Tokens outside the vocabulary are fed as <unk> and counted in ``self.unknown``."""
         if not self.is_text:
-            raise UsageError(f"{self.model.path.name} classifies sensor records, not text; feed feature values to step()")
+            raise UsageError(
+                f"{self.model.path.name} classifies sensor records, not text; feed feature values to step()"
+            )
         tokens = self.tokenizer.tokens(text)
         if not tokens:
             raise UsageError("the text is empty (no tokens); give at least one character or word")

@@ -16,26 +16,36 @@ it is produced. Sampling is numpy with a seeded ``np.random.default_rng``:
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
-from edgernn.errors import UsageError
 from edgernn.core.model import Model
+from edgernn.errors import UsageError
 
 
-def check_options(max_tokens: int = 200, temperature: float = 0.8, top_k: int | None = None,
-                  top_p: float | None = None) -> None:
+def check_options(
+    max_tokens: int = 200,
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> None:
     """UsageError (one line, with the fix) for any option out of range."""
     if max_tokens < 0:
         raise UsageError(f"--max-tokens must be >= 0, got {max_tokens}; e.g. --max-tokens 200")
     if not temperature >= 0:  # also NaN
-        raise UsageError(f"--temperature must be >= 0, got {temperature}; use 0 for greedy, 0.5-1.0 for varied text")
+        raise UsageError(
+            f"--temperature must be >= 0, got {temperature}; use 0 for greedy, 0.5-1.0 for varied text"
+        )
     if top_k is not None and top_k < 1:
-        raise UsageError(f"--top-k must be >= 1, got {top_k}; e.g. --top-k 40 (or leave it out for no limit)")
+        raise UsageError(
+            f"--top-k must be >= 1, got {top_k}; e.g. --top-k 40 (or leave it out for no limit)"
+        )
     if top_p is not None and not 0 < top_p <= 1:
-        raise UsageError(f"--top-p must be in (0, 1], got {top_p}; e.g. --top-p 0.9 (or leave it out for no limit)")
+        raise UsageError(
+            f"--top-p must be in (0, 1], got {top_p}; e.g. --top-p 0.9 (or leave it out for no limit)"
+        )
 
 
 def check_prompt(prompt: str) -> None:
@@ -43,8 +53,13 @@ def check_prompt(prompt: str) -> None:
         raise UsageError("--prompt is empty; give at least one character, e.g. --prompt 'The '")
 
 
-def sample(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-           rng: np.random.Generator | None = None) -> int:
+def sample(
+    logits: np.ndarray,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    rng: np.random.Generator | None = None,
+) -> int:
     """One token id from ``logits`` (V,): greedy at temperature 0, else softmax(logits / T)
     restricted to the ``top_k`` most likely ids, then to the smallest set whose probability
     reaches ``top_p`` (nucleus), renormalised and drawn with ``rng``."""
@@ -59,7 +74,9 @@ def sample(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = Non
     p = np.exp(z - z.max())
     p /= p.sum()  # (K,) descending
     if top_p is not None:
-        keep = int(np.searchsorted(np.cumsum(p), top_p, side="left")) + 1  # smallest prefix reaching top_p
+        keep = (
+            int(np.searchsorted(np.cumsum(p), top_p, side="left")) + 1
+        )  # smallest prefix reaching top_p
         p = p[:keep] / p[:keep].sum()
     rng = rng if rng is not None else np.random.default_rng()
     pick = int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))
@@ -81,8 +98,10 @@ class Generator:
     def __init__(self, model: Model):
         sig = model.signature
         if sig.task != "generate" or sig.tokenizer is None:
-            raise UsageError(f"{model.path.name} is a {sig.task!r} model; `edgernn generate` needs a 'generate' "
-                             "model (e.g. the shipped char-lm.onnx, or one from `edgernn train charlm`)")
+            raise UsageError(
+                f"{model.path.name} is a {sig.task!r} model; `edgernn generate` needs a 'generate' "
+                "model (e.g. the shipped char-lm.onnx, or one from `edgernn train charlm`)"
+            )
         self.model, self.tokenizer = model, sig.tokenizer
         self.unk_id = sig.tokenizer.vocab.index(sig.tokenizer.unk)
         self.buffers = model.step_buffers(1)  # x (1, 1) int64, y (1, 1, V), state sets bound once
@@ -112,8 +131,15 @@ class Generator:
         self.buffers.x[0, 0] = token
         return self.buffers.run()[0, 0]
 
-    def generate(self, prompt: str, max_tokens: int = 200, temperature: float = 0.8, top_k: int | None = None,
-                 top_p: float | None = None, seed: int | None = 0) -> Iterator[str]:
+    def generate(
+        self,
+        prompt: str,
+        max_tokens: int = 200,
+        temperature: float = 0.8,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = 0,
+    ) -> Iterator[str]:
         """Each generated character, as produced, continuing ``prompt`` from a fresh state.
 
         Options are checked now (before the first character); ``seed`` makes it reproducible.
@@ -123,8 +149,15 @@ class Generator:
         check_prompt(prompt)
         return self._run(prompt, max_tokens, temperature, top_k, top_p, np.random.default_rng(seed))
 
-    def _run(self, prompt: str, max_tokens: int, temperature: float, top_k: int | None, top_p: float | None,
-             rng: np.random.Generator) -> Iterator[str]:
+    def _run(
+        self,
+        prompt: str,
+        max_tokens: int,
+        temperature: float,
+        top_k: int | None,
+        top_p: float | None,
+        rng: np.random.Generator,
+    ) -> Iterator[str]:
         start = time.perf_counter()
         self.reset()
         logits = self.feed(prompt)

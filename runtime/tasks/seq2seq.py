@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgernn.errors import ModelError, UsageError
 from edgernn.core.model import Model
+from edgernn.errors import ModelError, UsageError
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -57,7 +57,9 @@ class Stats:
 
 def check_decode_options(max_len: int, beam_size: int = 1) -> None:
     if max_len < 1:
-        raise UsageError(f"--max-tokens must be >= 1 for a seq2seq model, got {max_len}; e.g. --max-tokens 100")
+        raise UsageError(
+            f"--max-tokens must be >= 1 for a seq2seq model, got {max_len}; e.g. --max-tokens 100"
+        )
     if beam_size < 1:
         raise UsageError(f"--beam must be >= 1, got {beam_size}; e.g. --beam 4 (1 = greedy)")
 
@@ -68,19 +70,27 @@ class Seq2Seq:
     def __init__(self, model: Model):
         sig = model.signature
         if sig.task != "seq2seq" or sig.tokenizer is None:
-            raise UsageError(f"{model.path.name} is a {sig.task!r} model; seq2seq decoding needs a 'seq2seq' model "
-                             "(from `edgernn train seq2seq`)")
+            raise UsageError(
+                f"{model.path.name} is a {sig.task!r} model; seq2seq decoding needs a 'seq2seq' model "
+                "(from `edgernn train seq2seq`)"
+            )
         role = sig.provenance.get("role")
         if role != "decoder" or "encoder" not in sig.provenance:
-            raise UsageError(f"{model.path.name} is the {role or 'unknown'} graph of a seq2seq model; pass the decoder "
-                             f"model file (the one named in its provenance, e.g. {sig.provenance.get('decoder', 'model.onnx')})")
+            raise UsageError(
+                f"{model.path.name} is the {role or 'unknown'} graph of a seq2seq model; pass the decoder "
+                f"model file (the one named in its provenance, e.g. {sig.provenance.get('decoder', 'model.onnx')})"
+            )
         path = model.path.parent / sig.provenance["encoder"]
         try:
             self.encoder = Model(path, model.config)
         except ModelError as e:
-            raise ModelError(f"{model.path.name} needs its encoder graph {str(path)!r} next to it: {e}") from e
+            raise ModelError(
+                f"{model.path.name} needs its encoder graph {str(path)!r} next to it: {e}"
+            ) from e
         if self.encoder.signature.provenance.get("role") != "encoder":
-            raise ModelError(f"{str(path)!r} is not a seq2seq encoder graph; re-export with `edgernn train seq2seq`")
+            raise ModelError(
+                f"{str(path)!r} is not a seq2seq encoder graph; re-export with `edgernn train seq2seq`"
+            )
         self.model, self.tokenizer = model, sig.tokenizer
         special = sig.provenance.get("special", {})
         ids = {t: i for i, t in enumerate(sig.tokenizer.vocab)}
@@ -104,15 +114,20 @@ class Seq2Seq:
             self._step_buffers = self.model.step_buffers(1)  # x (1, 1) int64, y (1, 1, V)
         return self._step_buffers
 
-    def _step(self, tokens: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _step(
+        self, tokens: np.ndarray, states: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """tokens (K,) -> (log-probs (K, V) float64, new states)."""
         logits, states = self.model.run(tokens.astype(np.int64)[:, None], states)
         self.stats.decoder_calls += 1
         return log_softmax(logits[:, -1]), states
 
     def _text(self, h: Hypothesis) -> Hypothesis:
-        h.text = "".join("\ufffd" if t == self.unk_id else self.tokenizer.vocab[t] for t in h.tokens) \
-            if self.tokenizer.kind == "char" else self.tokenizer.decode(h.tokens)
+        h.text = (
+            "".join("\ufffd" if t == self.unk_id else self.tokenizer.vocab[t] for t in h.tokens)
+            if self.tokenizer.kind == "char"
+            else self.tokenizer.decode(h.tokens)
+        )
         return h
 
     # ---- decoding ------------------------------------------------------------------------
@@ -123,7 +138,9 @@ class Seq2Seq:
         buffers.load(self.encode(text))  # the decoder starts from the encoder's final state
         token, tokens, logprob, finished = self.bos_id, [], 0.0, False
         for _ in range(max_len):
-            buffers.x[0, 0] = token  # one token through the pre-bound buffers: no feeds, no allocation
+            buffers.x[0, 0] = (
+                token  # one token through the pre-bound buffers: no feeds, no allocation
+            )
             logp = log_softmax(buffers.run()[0, 0])  # (V,)
             self.stats.decoder_calls += 1
             token = int(np.argmax(logp))
@@ -135,7 +152,9 @@ class Seq2Seq:
         self.stats.seconds = time.perf_counter() - start
         return self._text(Hypothesis(tokens, logprob, finished))
 
-    def beam_hypotheses(self, text: str, beam_size: int = 4, max_len: int = 100) -> list[Hypothesis]:
+    def beam_hypotheses(
+        self, text: str, beam_size: int = 4, max_len: int = 100
+    ) -> list[Hypothesis]:
         """Every hypothesis kept at the end, best length-normalised score first."""
         check_decode_options(max_len, beam_size)
         start, self.stats = time.perf_counter(), Stats()
@@ -155,7 +174,9 @@ class Seq2Seq:
                 if token == self.eos_id:
                     done.append(Hypothesis(list(h.tokens), float(total[row, token]), True))
                 else:
-                    next_alive.append(Hypothesis(h.tokens + [token], float(total[row, token]), False))
+                    next_alive.append(
+                        Hypothesis(h.tokens + [token], float(total[row, token]), False)
+                    )
                     keep_rows.append(row)
                     keep_tokens.append(token)
             alive = next_alive
