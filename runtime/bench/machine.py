@@ -115,9 +115,8 @@ def _cpuinfo() -> dict[str, str]:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             pairs = (line.split(":", 1) for line in f if ":" in line)
-            return {
-                k.strip(): v.strip() for k, v in reversed(list(pairs))
-            }  # the first CPU's values win
+            # the first CPU's values win
+            return {k.strip(): v.strip() for k, v in reversed(list(pairs))}
     except OSError:
         return {}
 

@@ -38,16 +38,14 @@ class StepBuffers:
     def __init__(self, model: BoundModel, batch: int = 1, device: str = "host"):
         sig = model.signature
         self.session, self.device = model.session, device
-        self.x = sig.inputs[0].zeros(
-            batch
-        )  # one step of the main input, e.g. (B, 1, F) model units
+        # one step of the main input, e.g. (B, 1, F) model units
+        self.x = sig.inputs[0].zeros(batch)
         self.y = sig.outputs[0].zeros(batch)  # one step of the main output, e.g. (B, 1, n_targets)
         self.x_mem, self.y_mem = self.flat(self.x), self.flat(self.y)
         # with CUDA graphs each binding replays its own captured graph: two graph ids, else None
         self.run_options = graph_run_options(model.config) if device == "cuda" else None
-        self._io = (
-            None  # (x, y) on the device when a CUDA graph replays: it reads fixed device addresses
-        )
+        # (x, y) on the device when a CUDA graph replays: it reads fixed device addresses
+        self._io = None
         if self.run_options is not None:
             self._io = tuple(self.device_copy(a, device) for a in (self.x, self.y))
             self.run = self._run_graph  # type: ignore[method-assign]

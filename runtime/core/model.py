@@ -94,9 +94,8 @@ class Model:
         """One graph call. x: (B, T, F) float32 in model units -> (y (B, T, n_targets), new states)."""
         feeds = {self.signature.input_name: x}
         feeds.update(zip(self._state_inputs, states))
-        y, *new_states = self.session.run(
-            self._output_names, feeds, self.run_options
-        )  # no CUDA graph here
+        # no CUDA graph here
+        y, *new_states = self.session.run(self._output_names, feeds, self.run_options)
         return y, new_states
 
     def step_buffers(self, batch: int = 1) -> StepBuffers:

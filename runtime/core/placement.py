@@ -99,9 +99,8 @@ def profiled_run(
         feeds = None  # e.g. a graph whose probe shapes we guessed wrong: no placement, no crash
     finally:
         path = session.end_profiling()  # "" when the session was not profiling
-        session.get_session_options().enable_profiling = (
-            False  # our flag only: the session copied its options
-        )
+        # our flag only: the session copied its options
+        session.get_session_options().enable_profiling = False
     if not path:
         return []
     try:

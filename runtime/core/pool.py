@@ -46,16 +46,8 @@ from edgernn.core.stream import NOT_FINITE, StepResult
 from edgernn.errors import DataError, StateError, UsageError
 
 SMALL_TICK = 8  # ticks of at most this many streams run in Python numbers
-_FIELDS = (
-    "n_steps",
-    "has_pred",
-    "last_row",
-    "last_pred",
-    "count",
-    "mean",
-    "var",
-    "seen",
-)  # the per-slot arrays
+# the per-slot arrays
+_FIELDS = ("n_steps", "has_pred", "last_row", "last_pred", "count", "mean", "var", "seen")
 _FAST_ARRAYS = (np.dtype(np.float32), np.dtype(np.float64))
 _isfinite = math.isfinite
 
@@ -96,16 +88,13 @@ class Pool:
         self.warmup, self.horizon, self.idle_s = warmup, horizon, idle_s
         self._tcols = sig.target_feature_index()
         self._scored = None not in self._tcols  # residuals need every target among the inputs
-        self._device = (
-            model.state_device
-        )  # "host", or the ORT device the dense ticks' state lives on
+        # "host", or the ORT device the dense ticks' state lives on
+        self._device = model.state_device
         self._axes = [spec.batch_axis for spec in sig.states]
-        self._stats = ResidualStats(
-            len(sig.targets), warmup, horizon, self.threshold
-        )  # scratch of small ticks
-        self._residual = StepBuffers.flat(
-            np.zeros(len(sig.targets), np.float32)
-        )  # rounds a residual to float32
+        # scratch of small ticks
+        self._stats = ResidualStats(len(sig.targets), warmup, horizon, self.threshold)
+        # rounds a residual to float32
+        self._residual = StepBuffers.flat(np.zeros(len(sig.targets), np.float32))
         self._lock = threading.RLock()
         self.slots: dict[Hashable, int] = {}  # key -> slot
         self._keys: list[Hashable] = []  # slot -> key
@@ -137,9 +126,8 @@ class Pool:
             for name, arr in new.items():
                 arr[:n] = self._slab[name][:n]
         self._slabs, self._slab = slabs, new
-        self._mem = tuple(
-            StepBuffers.flat(new[name]) for name in _FIELDS
-        )  # flat views, for small ticks
+        # flat views, for small ticks
+        self._mem = tuple(StepBuffers.flat(new[name]) for name in _FIELDS)
         self.capacity = capacity
         self._version += 1
 
@@ -175,9 +163,8 @@ class Pool:
         with self._lock:
             slots, dense = self._slots_for(keys)  # (N,), and whether that is every slot in order
             n = len(self._keys)
-            y = (
-                self._run_dense(rows) if dense else self._run_gather(slots, rows)
-            )  # (N, 1, K) model units
+            # (N, 1, K) model units
+            y = self._run_dense(rows) if dense else self._run_gather(slots, rows)
             preds = sig.target_scaler.inverse(y[:, 0])  # (N, K) user units
             return self._account(slice(0, n) if dense else slots, rows, preds)
 
@@ -225,9 +212,8 @@ class Pool:
         score, anomaly = np.full(len(rows), np.nan), np.zeros(len(rows), bool)  # (N,) unscored
         if self._scored:
             has = sl["has_pred"][slots]
-            resid = (
-                rows[:, self._tcols] - sl["last_pred"][slots]
-            )  # (N, K) float32 difference, like Stream
+            # (N, K) float32 difference, like Stream
+            resid = rows[:, self._tcols] - sl["last_pred"][slots]
             count, mean, var = sl["count"][slots], sl["mean"][slots], sl["var"][slots]
             warm = has & (count >= self.warmup)
             delta = resid - mean  # (N, K) float64: the float32 residual, exactly, minus the mean
@@ -266,14 +252,14 @@ class Pool:
         with self._lock:
             slabs = self._slabs
             try:
+                # float32 rows
                 rows = [
                     scaler.transform_into(row, slabs.x_mem, i * F) for i, row in enumerate(rows)
-                ]  # float32 rows
+                ]
             except (TypeError, ValueError, OverflowError):  # a value that is not a number
                 return None
-            if not _isfinite(
-                sum(map(sum, rows))
-            ):  # any NaN/inf shows; finite float32s cannot overflow it
+            # any NaN/inf shows; finite float32s cannot overflow it
+            if not _isfinite(sum(map(sum, rows))):
                 raise DataError(NOT_FINITE)
             slots, dense = self._slots_for(keys)
             if self._slabs is not slabs:  # a new key grew the slabs: write x again, in the new ones
@@ -326,9 +312,8 @@ class Pool:
     def _slots_for(self, keys: Sequence[Hashable]) -> tuple[np.ndarray, bool]:
         last = self._last_keys
         if last is not None and last[1] == self._version and keys == last[0]:
-            return last[2], last[
-                3
-            ]  # the same keys as last tick: a C-speed list compare, no dict lookups
+            # the same keys as last tick: a C-speed list compare, no dict lookups
+            return last[2], last[3]
         if len(set(keys)) != len(keys):
             raise UsageError(
                 "a tick takes each key at most once; split repeated keys over ticks (order within a key matters)"

@@ -36,10 +36,10 @@ _ORT_NAMES = {
 }
 # what onnxruntime-gpu 1.31's TensorRT provider links against (ldd libonnxruntime_providers_tensorrt.so)
 _TRT_LIBS = ("libnvinfer.so.10", "libnvonnxparser.so.10")
-GRAPH_ID = "gpu_graph_id"  # ORT run-config key: which captured CUDA graph a run uses (-1: none, 0: ORT's default)
-_graph_ids = itertools.count(
-    1
-)  # unique per process, so two StepBuffers never share a captured graph
+# ORT run-config key: which captured CUDA graph a run uses (-1: none, 0: ORT's default)
+GRAPH_ID = "gpu_graph_id"
+# unique per process, so two StepBuffers never share a captured graph
+_graph_ids = itertools.count(1)
 _profiles = itertools.count()
 
 
@@ -82,9 +82,8 @@ def session_options(config: SessionConfig, profile: bool = False) -> ort.Session
     spin = "1" if config.spinning else "0"
     so.add_session_config_entry("session.intra_op.allow_spinning", spin)
     so.add_session_config_entry("session.inter_op.allow_spinning", spin)
-    so.add_session_config_entry(
-        "session.record_ep_graph_assignment_info", "1"
-    )  # placement, for free
+    # placement, for free
+    so.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
     # No CPU arena: a stream's step allocates only the graph's small temporaries, which plain malloc
     # serves faster than the arena's bookkeeping (one graph call 11.5 -> 10.3 us, LSTM 2x64, ORT 1.31)
     so.enable_cpu_mem_arena = False

@@ -41,10 +41,8 @@ class Slabs:
         self.x = np.zeros((capacity, 1, len(sig.features)), np.float32)  # (cap, 1, F) model units
         self.y = np.zeros((capacity, 1, len(sig.targets)), np.float32)  # (cap, 1, K)
         self.x_mem, self.y_mem = StepBuffers.flat(self.x), StepBuffers.flat(self.y)
-        self.sets = (
-            self._new_set(),
-            self._new_set(),
-        )  # each: one (.., cap, ..) slab per state tensor
+        # each: one (.., cap, ..) slab per state tensor
+        self.sets = (self._new_set(), self._new_set())
         self.current = 0
         self._host = None if device == "host" else [spec.zeros(capacity) for spec in sig.states]
         self._newest = "host"  # where the newest state is: "host", "device" or "both" (device only)
@@ -61,9 +59,8 @@ class Slabs:
             for slabs in (self.sets if device == "host" else [self._host])
         ]
         self._dense: dict[tuple[int, int], tuple] = {}  # (n, current) -> (binding, call)
-        self._gathered: dict[
-            int, tuple
-        ] = {}  # n -> (binding, call, scratch in, out, and their bytes)
+        # n -> (binding, call, scratch in, out, and their bytes)
+        self._gathered: dict[int, tuple] = {}
 
     def _new_set(self) -> list:
         host = [spec.zeros(self.capacity) for spec in self.sig.states]

@@ -72,9 +72,8 @@ class Stream:
         self._threshold = sig.anomaly_threshold if threshold is None else float(threshold)
         self._warmup = warmup
         self._in, self._out = sig.input_scaler, sig.target_scaler
-        self._res_mem = _float32_scratch(
-            len(sig.targets)
-        )  # rounds a residual to float32 (n_targets,)
+        # rounds a residual to float32 (n_targets,)
+        self._res_mem = _float32_scratch(len(sig.targets))
         self.reset()
         if state is not None:
             self._restore(state)
@@ -88,9 +87,8 @@ class Stream:
             self._buf.load(self.model.initial_state(1))
         self.n_steps = 0
         self._last_row: list[float] | None = None  # last input, float32 values in user units (F,)
-        self._last_pred: list[float] | None = (
-            None  # last forecast, float32 values in user units (n_targets,)
-        )
+        # last forecast, float32 values in user units (n_targets,)
+        self._last_pred: list[float] | None = None
         self.residuals = ResidualStats(
             len(self._targets), warmup=self._warmup, threshold=self._threshold
         )
@@ -109,9 +107,8 @@ class Stream:
                 0
             ].tolist()
             self._in.transform_into(row, buf.x_mem)
-        elif not _isfinite(
-            sum(row)
-        ):  # any NaN/inf shows in the sum; finite float32s cannot overflow it
+        # any NaN/inf shows in the sum; finite float32s cannot overflow it
+        elif not _isfinite(sum(row)):
             raise DataError(NOT_FINITE)
         buf.run()  # y (1, 1, n_targets) model units
         self._out.inverse_inplace(buf.y_mem)  # y in user units, until the next run
@@ -125,9 +122,8 @@ class Stream:
         rows = self._as_rows(xs)  # (T, F) user units
         if len(rows) == 0:
             return []
-        y, states = self.model.run(
-            sig.input_scaler.transform(rows)[None], self.states
-        )  # y (1, T, n_targets)
+        # y (1, T, n_targets)
+        y, states = self.model.run(sig.input_scaler.transform(rows)[None], self.states)
         self._buf.load(states)
         preds = sig.target_scaler.inverse(y[0])  # (T, n_targets) user units
         return [self._account(row, pred) for row, pred in zip(rows.tolist(), preds.tolist())]
@@ -150,10 +146,8 @@ class Stream:
             )
         sig = self.model.signature
         out = [np.array(self._last_pred, np.float32)]  # (n_targets,)
-        states, row = (
-            [s.copy() for s in self.states],
-            np.array(self._last_row, np.float32),
-        )  # row (F,)
+        # row (F,)
+        states, row = [s.copy() for s in self.states], np.array(self._last_row, np.float32)
         for _ in range(horizon - 1):
             row[self._target_cols] = out[-1]
             y, states = self.model.run(sig.input_scaler.transform(row)[None, None], states)

@@ -32,9 +32,8 @@ class WindowResult:
     dataclass sets each field through ``object.__setattr__``, slower on the per-step path.)"""
 
     step: int  # rows seen since the start (or the last reset), counting this one (1-based)
-    forecast: (
-        dict[str, float] | None
-    )  # each target's forecast for the next step; None while warming up
+    # each target's forecast for the next step; None while warming up
+    forecast: dict[str, float] | None
     warming_up: bool  # True until ``window`` rows have arrived (no forecast yet)
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,37 +64,30 @@ class WindowStream:
     def reset(self) -> None:
         """Forget every row: the next ``window`` steps warm up again."""
         sig = self.model.signature
-        self.rows = np.zeros(
-            (self.window, len(self._features)), dtype=np.float32
-        )  # (W, F) user units, oldest first
+        # (W, F) user units, oldest first
+        self.rows = np.zeros((self.window, len(self._features)), dtype=np.float32)
         self.n_steps = 0
-        if (
-            getattr(self, "_call", None) is None
-        ):  # x and y bound once: each step is one call, no allocation
-            self._x = np.zeros(
-                (1, self.window, len(self._features)), dtype=np.float32
-            )  # (1, W, F) model units
-            y, _ = self.model.run(
-                self._x, self.model.initial_state(1)
-            )  # (1, 1 or W, n_targets): learn its shape
+        # x and y bound once: each step is one call, no allocation
+        if getattr(self, "_call", None) is None:
+            # (1, W, F) model units
+            self._x = np.zeros((1, self.window, len(self._features)), dtype=np.float32)
+            # (1, 1 or W, n_targets): learn its shape
+            y, _ = self.model.run(self._x, self.model.initial_state(1))
             self._y = np.zeros_like(y)
             b = self.model.session.io_binding()
             b.bind_cpu_input(sig.input_name, self._x)
             b.bind_output(sig.output_name, "cpu", 0, np.float32, self._y.shape, self._y.ctypes.data)
-            self._states = [
-                (s.zeros(1), s.zeros(1)) for s in sig.states
-            ]  # a causal model re-run from zero state
+            # a causal model re-run from zero state
+            self._states = [(s.zeros(1), s.zeros(1)) for s in sig.states]
             for spec, (s_in, s_out) in zip(sig.states, self._states):
                 b.bind_cpu_input(spec.input, s_in)
                 b.bind_output(spec.output, "cpu", 0, np.float32, s_out.shape, s_out.ctypes.data)
             self._call = StepBuffers.run_call(self.model.session, b, self.model.run_options)
-            self._new = np.zeros(
-                len(self._features), dtype=np.float32
-            )  # (F,) the newest row, model units
+            # (F,) the newest row, model units
+            self._new = np.zeros(len(self._features), dtype=np.float32)
             self._new_mem = StepBuffers.flat(self._new)
-            self._y_last = StepBuffers.flat(self._y)[
-                -len(self._targets) :
-            ]  # (n_targets,) of the last step
+            # (n_targets,) of the last step
+            self._y_last = StepBuffers.flat(self._y)[-len(self._targets) :]
             self._in, self._out = sig.input_scaler, sig.target_scaler
         self._x.fill(0.0)
 
@@ -107,9 +99,8 @@ class WindowStream:
     def step(self, x: Mapping[str, float] | Sequence[float] | np.ndarray) -> WindowResult:
         """Add one row (feature -> value mapping, or values in feature order); forecast once W rows are in."""
         row = self._scaled(x)  # float32 values in user units; the row in model units in self._new
-        self.rows[:-1] = self.rows[
-            1:
-        ]  # shift both windows by one row (W is small); nothing changed before
+        # shift both windows by one row (W is small); nothing changed before
+        self.rows[:-1] = self.rows[1:]
         self.rows[-1] = row
         xs = self._x[0]  # (W, F) model units, bound to the graph's input
         xs[:-1] = xs[1:]

@@ -39,9 +39,8 @@ TIMEOUT_S = 10.0  # connecting, subscribing, and waiting for the last publishes 
 QUEUE_SIZE = 10_000  # messages held between the network thread and the runner (backpressure)
 OUT_BUFFER = 10_000  # sink outputs published but not yet confirmed by the broker, at most
 RECONNECT_S = (0.5, 30.0)  # reconnect backoff: first wait, doubling up to the last
-ACK_BARRIER_TOPIC = (
-    "edgernn/ack-barrier"  # unsubscribed at close, never subscribed: see confirm_sent
-)
+# unsubscribed at close, never subscribed: see confirm_sent
+ACK_BARRIER_TOPIC = "edgernn/ack-barrier"
 _CLOSED = None
 _PUBLISH_OK = (0, 4)  # paho's MQTT_ERR_SUCCESS, MQTT_ERR_NO_CONN
 

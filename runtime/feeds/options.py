@@ -37,9 +37,8 @@ EXAMPLES = {
     "udp": "udp://0.0.0.0:5005",
 }
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\data is a path
-_USERINFO = re.compile(
-    r"([^\s/@:]*):\S*@"
-)  # user:password@ (to the last @: over-redacting is safe)
+# user:password@ (to the last @: over-redacting is safe)
+_USERINFO = re.compile(r"([^\s/@:]*):\S*@")
 
 
 @dataclass(frozen=True)

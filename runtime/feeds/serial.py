@@ -56,11 +56,8 @@ def _lines(port: Any, device: str, error: type[Exception]) -> Iterator[Item]:
     while True:
         try:
             raw = port.readline()
-        except (
-            error,
-            OSError,
-            TypeError,
-        ) as e:  # TypeError: pyserial reading a port closed under it
+        # TypeError: pyserial reading a port closed under it
+        except (error, OSError, TypeError) as e:
             if not port.is_open:
                 return
             raise DataError(

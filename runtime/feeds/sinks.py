@@ -20,9 +20,8 @@ SINK_SCHEMES = {"mqtt": "mqtt://host:1883/out", "mqtts": "mqtts://host:8883/out"
 @dataclass(frozen=True)
 class Sink:
     emit: Callable[[dict[str, Any]], None]  # one output
-    flush: Callable[
-        [], bool | None
-    ]  # everything emitted so far is out (before each checkpoint); False: not yet
+    # everything emitted so far is out (before each checkpoint); False: not yet
+    flush: Callable[[], bool | None]
     close: Callable[[], int] = lambda: 0  # deliver what is left; how many outputs never got out
     live: Any = None  # the MQTT sink (reconnects, waiting, link), None for stdout and files
 

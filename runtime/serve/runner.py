@@ -45,25 +45,21 @@ STATE_FILE = "state.edgernn"
 @dataclass
 class RunnerConfig:
     key_field: str | None = None  # field naming the series; None = one series
-    timestamp_field: str = (
-        "timestamp"  # optional; passed through, and orders each key (duplicates, replays, gaps)
-    )
+    # optional; passed through, and orders each key (duplicates, replays, gaps)
+    timestamp_field: str = "timestamp"
     threshold: float | None = None  # anomaly |z| threshold; None = the model's
     max_batch: int = 1024  # most keys in one tick
     max_delay_ms: float = 0.0  # how long a record may wait for other keys to join its tick
-    state_dir: Path | None = (
-        None  # durable state: resume from and checkpoint to state_dir/state.edgernn
-    )
+    # durable state: resume from and checkpoint to state_dir/state.edgernn
+    state_dir: Path | None = None
     checkpoint_every_steps: int = 10_000  # checkpoint after this many steps...
     checkpoint_every_s: float = 5.0  # ...or this many seconds, whichever comes first
-    idle_s: float | None = (
-        None  # spill streams idle this long (they come back on their next record)
-    )
+    # spill streams idle this long (they come back on their next record)
+    idle_s: float | None = None
     queue_size: int = 4096  # records read ahead of the model (backpressure beyond)
     max_keys: int | None = None  # records of further new keys are rejected (bounded memory)
-    gap_limit: float | None = (
-        None  # a timestamp gap longer than this (seconds, or timestamp units) is a gap
-    )
+    # a timestamp gap longer than this (seconds, or timestamp units) is a gap
+    gap_limit: float | None = None
     gap_policy: str = "carry"  # on a gap: "carry" the state on, or "reset" the key's stream first
 
 
@@ -100,9 +96,8 @@ class StreamRunner:
         self._stop = False
         self.waiting = False  # blocked waiting for input: nothing is half done
         self.behind = False  # the last checkpoint was postponed: the saved state is older
-        self.resumed_ts: dict[
-            Any, Any
-        ] = {}  # key -> its last timestamp in the checkpoint resumed from
+        # key -> its last timestamp in the checkpoint resumed from
+        self.resumed_ts: dict[Any, Any] = {}
         self._batch: list[tuple[Record, int]] = []  # records of the open tick, with their read time
         self._batch_from = 0  # position of the open tick's first record
         self._csv: CsvRows | None = None
@@ -221,9 +216,8 @@ class StreamRunner:
         out = self.pool.step_batch(keys, np.stack(rows))
         names = self.model.signature.targets
         forecasts = [dict(zip(names, f)) for f in out.forecast.tolist()]
-        scores = [
-            None if z != z else z for z in out.anomaly_score.tolist()
-        ]  # NaN: still warming up
+        # NaN: still warming up
+        scores = [None if z != z else z for z in out.anomaly_score.tolist()]
         return zip(out.step.tolist(), forecasts, scores, out.anomaly.tolist())
 
     def checkpoint(self) -> None:
@@ -312,9 +306,8 @@ class StreamRunner:
         limit = self.config.max_keys
         if limit is None or record.key in self.pool or record.key in self.pool.spilled:
             return
-        pending = {
-            r.key for r, _ in self._batch if r.key not in self.pool
-        }  # new keys not yet stepped
+        # new keys not yet stepped
+        pending = {r.key for r, _ in self._batch if r.key not in self.pool}
         if record.key not in pending and self.keys + len(pending) >= limit:
             raise RecordError(f"new key {str(record.key)[:40]!r} beyond --max-keys {limit}")
 

@@ -26,9 +26,8 @@ class LatencyWindow:
 
     def __init__(self, size: int = 65_536):
         self.ring = np.zeros(size, dtype=np.int64)
-        self._ring = memoryview(
-            self.ring
-        )  # item writes without numpy's per-call overhead (twice a record)
+        # item writes without numpy's per-call overhead (twice a record)
+        self._ring = memoryview(self.ring)
         self.count = 0  # latencies ever added
 
     def add(self, ns: int) -> None:
@@ -55,12 +54,10 @@ class RunStats:
     spills: int = 0  # times an idle key's state was spilled (idle_s)
     deferred: int = 0  # checkpoints postponed because the sink could not confirm its outputs
     reasons: Counter = field(default_factory=Counter)  # rejected records per kind of reason
-    latency: LatencyWindow = field(
-        default_factory=LatencyWindow
-    )  # per step: its tick's graph call + bookkeeping
-    end_to_end: LatencyWindow = field(
-        default_factory=LatencyWindow
-    )  # per record: read -> output written
+    # per step: its tick's graph call + bookkeeping
+    latency: LatencyWindow = field(default_factory=LatencyWindow)
+    # per record: read -> output written
+    end_to_end: LatencyWindow = field(default_factory=LatencyWindow)
     started: float = field(default_factory=time.perf_counter)
 
     def summary(self, keys: int, provider: str, spilled: int = 0) -> dict[str, Any]:
@@ -94,9 +91,8 @@ class RunStats:
 
 _PARENS = re.compile(r"\s+\([^()]*\)")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-_NUMBER = re.compile(
-    r"(--[\w-]+ )?(?<![\w.-])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])"
-)  # not an option's
+# not an option's
+_NUMBER = re.compile(r"(--[\w-]+ )?(?<![\w.-])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
 
 
 def reason_kind(reason: str) -> str:
