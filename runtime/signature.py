@@ -32,12 +32,50 @@ import numpy as np
 from edgernn.errors import SignatureError
 
 METADATA_KEY = "edgernn.signature"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = (
+    2  # 2: typed runtime facts (tolerance, reduction, seq2seq, embed); 1 kept them in dicts
+)
+READABLE_SCHEMAS = (1, 2)  # a schema-1 model's facts are read from its parity/provenance dicts
 TASKS = ("forecast", "classify", "generate", "seq2seq")
 ARCHS = ("rnn", "lstm", "gru")
 DTYPES = {"float32": np.float32, "int64": np.int64}
 
 Axis = int | str  # a fixed size, or a symbolic axis such as "batch" or "time"
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """The numbers exported graphs are held to, in one place."""
+
+    parity: float = 1e-5  # max abs error of a graph vs its PyTorch source, model units
+    reference: float = 2e-5  # the same against ONNX's reference evaluator (token models)
+    reduced: float = 0.02  # int8/fp16: RMS forecast change vs float32, share of the target's std
+
+
+TOLERANCES = Tolerances()
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """A graph exported in reduced precision (``--quantize int8`` or ``--precision fp16``)."""
+
+    mode: str  # "int8-dynamic" or "fp16"
+    provider: str | None  # the provider it is meant for ("cpu" for int8, "cuda" for fp16)
+    tolerance: float  # the RMS change vs float32 its export accepted (model units)
+
+
+@dataclass(frozen=True)
+class Seq2SeqInfo:
+    """One of a seq2seq model's two graphs, and what decoding needs besides it.
+
+    >>> Seq2SeqInfo("decoder", "model.encoder.onnx", {"bos": "^", "eos": "$"}).partner
+    'model.encoder.onnx'
+    """
+
+    role: str  # "encoder" or "decoder": which of the two graphs this file is
+    partner: str  # file name of the other graph, next to this one
+    special: dict[str, str] = field(default_factory=dict)  # bos / eos / pad -> token
+    max_source_len: int | None = None  # the longest source seen in training
 
 
 @dataclass(frozen=True)
@@ -142,9 +180,8 @@ class Scaler:
         try:
             for i in range(len(offset)):
                 j = start + i
-                out[j] = values[
-                    i
-                ]  # rounded to float32 as it is stored, as np.asarray(float32) does
+                # rounded to float32 as it is stored, as np.asarray(float32) does
+                out[j] = values[i]
                 v = out[j]
                 row.append(v)
                 out[j] = v - offset[i]  # float32(value - offset)
@@ -222,13 +259,19 @@ class Signature:
     anomaly_threshold: float = 4.0  # default z-score of a one-step residual that flags an anomaly
     labels: tuple[str, ...] = ()  # class names, in output order (classify)
     tokenizer: Tokenizer | None = None  # text models: how text becomes the input token ids
-    parity: dict = field(
-        default_factory=dict
-    )  # export check: max_abs_error, tolerance, shapes, exporter
+    # export record, for people: max_abs_error, tolerance, shapes, exporter, quantization report
+    parity: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)  # data, metrics, versions, created
     schema: int = SCHEMA_VERSION
+    # ---- runtime facts (schema 2); a schema-1 signature gets them from parity / provenance
+    tolerance: float | None = None  # the parity tolerance the export met (model units)
+    reduction: Reduction | None = None  # set for an int8 / fp16 graph
+    seq2seq: Seq2SeqInfo | None = None  # set for either graph of a seq2seq model
+    embed: int | None = None  # embedding width of a token model (its first layer's input)
+    attention: bool = False  # pools its recurrent outputs with attention (state carries a softmax)
 
     def __post_init__(self) -> None:
+        _fill_typed_facts(self)
         if not self.inputs:
             x = TensorSpec("x", ("batch", "time", len(self.features)))
             object.__setattr__(self, "inputs", (x,))
@@ -253,9 +296,10 @@ class Signature:
                 f"the {METADATA_KEY} metadata is not a JSON object; re-export the model"
             )
         schema = raw.get("schema")
-        if schema != SCHEMA_VERSION:
+        if schema not in READABLE_SCHEMAS:
             raise SignatureError(
-                f"signature schema {schema!r} is not one this edgernn reads ({SCHEMA_VERSION}); "
+                f"signature schema {schema!r} is not one this edgernn reads "
+                f"({', '.join(map(str, READABLE_SCHEMAS))}); "
                 "upgrade edgernn or re-export the model with this version"
             )
         try:
@@ -329,4 +373,38 @@ def _from_dict(raw: dict) -> Signature:
         parity=dict(raw.get("parity", {})),
         provenance=dict(raw.get("provenance", {})),
         schema=int(raw["schema"]),
+        tolerance=None if raw.get("tolerance") is None else float(raw["tolerance"]),
+        reduction=None if not raw.get("reduction") else Reduction(**raw["reduction"]),
+        seq2seq=None if not raw.get("seq2seq") else Seq2SeqInfo(**raw["seq2seq"]),
+        embed=None if raw.get("embed") is None else int(raw["embed"]),
+        attention=bool(raw.get("attention", False)),
     )
+
+
+def _fill_typed_facts(sig: Signature) -> None:
+    """Schema 1 kept the runtime facts in the parity / provenance dicts: read them from there
+    when the typed fields are not given (old models, and writers that fill only the dicts)."""
+    parity, prov = sig.parity, sig.provenance
+
+    def put(name: str, value: Any) -> None:
+        if getattr(sig, name) is None and value is not None:
+            object.__setattr__(sig, name, value)
+
+    put("tolerance", parity.get("tolerance"))
+    q = parity.get("quantization")
+    if q:
+        put("reduction", Reduction(q["mode"], q.get("provider"), float(q["tolerance"])))
+    role = prov.get("role")
+    if role in ("encoder", "decoder"):
+        other = "decoder" if role == "encoder" else "encoder"
+        data = prov.get("data") or {}
+        put(
+            "seq2seq",
+            Seq2SeqInfo(
+                role, prov.get(other, ""), dict(prov.get("special", {})), data.get("max_source_len")
+            ),
+        )
+    model = prov.get("model") or {}
+    put("embed", model.get("embed") if sig.tokenizer is not None else None)
+    if model.get("attention") and not sig.attention:
+        object.__setattr__(sig, "attention", True)

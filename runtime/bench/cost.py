@@ -28,7 +28,7 @@ def step_cost(sig) -> dict[str, Any]:
     head = (
         2 * d * hidden * (2 if attn else 1) * head_width(sig)
     )  # with attention the head reads [h, context]
-    steps = 1 if d == 1 else max(int(getattr(sig, "window", 1)), 1)
+    steps = 1 if d == 1 else max(int(sig.window), 1)
     notes = []
     if input_width(sig) is None:
         notes.append(
@@ -42,11 +42,10 @@ def step_cost(sig) -> dict[str, Any]:
         notes.append(
             f"window model: one stream-step = a run over the {steps}-step window, both directions, the head once"
         )
-    quant = (getattr(sig, "parity", None) or {}).get("quantization") or {}
-    nominal = "int8" in str(quant.get("mode", ""))
+    nominal = sig.reduction is not None and "int8" in sig.reduction.mode
     if nominal:
         notes.append(
-            f"nominal: an {quant['mode']} graph; counted as the float32 products it replaces"
+            f"nominal: an {sig.reduction.mode} graph; counted as the float32 products it replaces"
         )
     return {"flops": steps * (recurrent + score) + head, "nominal": nominal, "notes": notes}
 
@@ -61,33 +60,28 @@ def layer_shapes(sig) -> list[tuple[int, int]]:
 
 def input_width(sig) -> int | None:
     """Layer 0's input size: the features of sensor inputs, the embedding width of token inputs
-    (``provenance['model']['embed']``), None when the signature does not say."""
-    if getattr(sig, "tokenizer", None) is None:
+    (``signature.embed``), None when the signature does not say."""
+    if sig.tokenizer is None:
         return len(sig.features)
-    embed = _model_facts(sig).get("embed")
-    return int(embed) if embed else None
+    return sig.embed or None
 
 
 def directions(sig) -> int:
     """2 for a window (bidirectional, non-causal) model, else 1."""
-    return 1 if getattr(sig, "causal", True) else 2
+    return 1 if sig.causal else 2
 
 
 def attention_width(sig) -> int | None:
     """The attention score layer's width when the model pools with attention (its default: hidden)."""
-    return sig.layers[-1] if _model_facts(sig).get("attention") else None
+    return sig.layers[-1] if sig.attention else None
 
 
 def head_width(sig) -> int:
     """Outputs of the dense head: labels (classify), vocabulary (generate, seq2seq) or targets."""
-    task, tok = getattr(sig, "task", "forecast"), getattr(sig, "tokenizer", None)
-    if task == "classify" and getattr(sig, "labels", ()):
+    task, tok = sig.task, sig.tokenizer
+    if task == "classify" and sig.labels:
         return len(sig.labels)
     if task in ("generate", "seq2seq") and tok is not None:
         return len(tok.vocab)
     return len(sig.targets)
 
-
-def _model_facts(sig) -> dict:
-    model = (getattr(sig, "provenance", None) or {}).get("model")
-    return model if isinstance(model, dict) else {}

@@ -86,7 +86,7 @@ def workload_for(model, session, seed: int = 0) -> Workload:
 def content_ids(sig) -> np.ndarray:
     """Token ids to draw from: the vocabulary without <unk>, seq2seq specials and unprintable tokens."""
     tok = sig.tokenizer
-    special = {tok.unk, *sig.provenance.get("special", {}).values()}
+    special = {tok.unk, *(sig.seq2seq.special.values() if sig.seq2seq else ())}
     ids = [i for i, t in enumerate(tok.vocab) if t not in special and t.isprintable()]
     return np.asarray(ids or range(len(tok.vocab)), dtype=np.int64)
 
@@ -393,8 +393,8 @@ class Seq2SeqDecode(Stateful):
 
     def __init__(self, model, session, seed: int = 0):
         super().__init__(model, session, seed)
-        self.s2s = Seq2Seq(model)  # loads the encoder graph named in the decoder's provenance
-        self.source_len = int((self.sig.provenance.get("data") or {}).get("max_source_len") or 10)
+        self.s2s = Seq2Seq(model)  # loads the encoder graph named in the decoder's signature
+        self.source_len = (self.sig.seq2seq and self.sig.seq2seq.max_source_len) or 10
 
     def api(self) -> dict[str, str | None]:
         return {

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import signal
-import stat
 import sys
 import threading
-import time
 import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
-import numpy as np
 
+from edgernn.cli.common import Signals, Status, is_terminal, piped_stdin, say
+from edgernn.cli.stream_report import Rejects, describe, summary, summary_line
 from edgernn.core.model import load
 from edgernn.core.placement import CpuFallbackWarning
 from edgernn.core.providers import PROVIDERS
@@ -26,10 +24,61 @@ from edgernn.errors import DataError, UsageError
 from edgernn.feeds.files import demo_records, open_source, text_lines
 from edgernn.feeds.live import open_items
 from edgernn.feeds.options import EXAMPLES, LiveOptions, check_spec, is_live, redact
-from edgernn.feeds.sinks import Sink, open_sink
+from edgernn.feeds.protocols import LiveSource
+from edgernn.feeds.sinks import open_sink
 from edgernn.serve.runner import RunnerConfig, StreamRunner
+from edgernn.tasks.registry import require
 
-REJECTS_HINT = "rejects are skipped; --rejects PATH keeps them all"
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """``edgernn stream``'s options, typed (the click options below say what each means)."""
+
+    model: str | None
+    source: str | None
+    key_field: str | None
+    timestamp_field: str
+    fmt: str
+    limit: int | None
+    rejects: str | None
+    threshold: float | None
+    provider: str
+    threads: int
+    max_delay_ms: float
+    max_batch: int
+    state_dir: str | None
+    checkpoint_every: int
+    summary_path: str | None
+    quiet: bool
+    max_keys: int | None
+    gap_limit: float | None
+    gap: str
+    idle_s: float | None
+    status_every: float
+    sink_spec: str | None = None
+    mqtt_key_level: int | None = None
+    client_id: str | None = None
+    csv_header: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    cuda_graph: bool = False
+
+    def live(self, notify: Callable[[str], None] | None, stop: threading.Event) -> LiveOptions:
+        """What live sources and sinks need of these options."""
+        return LiveOptions(
+            self.key_field, self.mqtt_key_level, self.client_id, self.csv_header,
+            self.tls_ca, self.tls_cert, self.tls_key, notify=notify, stop=stop,
+        )  # fmt: skip
+
+    def runner(self) -> RunnerConfig:
+        """The stream runner's settings."""
+        return RunnerConfig(
+            self.key_field, self.timestamp_field, self.threshold, self.max_batch,
+            self.max_delay_ms, Path(self.state_dir) if self.state_dir else None,
+            self.checkpoint_every, idle_s=self.idle_s, max_keys=self.max_keys,
+            gap_limit=self.gap_limit, gap_policy=self.gap,
+        )  # fmt: skip
 
 
 @click.command("stream")
@@ -213,136 +262,74 @@ REJECTS_HINT = "rejects are skipped; --rejects PATH keeps them all"
     help="Also write the final summary as JSON to this file.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No summary or notes on stderr.")
-def command(
-    model: str | None,
-    source: str | None,
-    key_field: str | None,
-    timestamp_field: str,
-    fmt: str,
-    limit: int | None,
-    rejects: str | None,
-    threshold: float | None,
-    provider: str,
-    threads: int,
-    max_delay_ms: float,
-    max_batch: int,
-    state_dir: str | None,
-    checkpoint_every: int,
-    summary_path: str | None,
-    quiet: bool,
-    max_keys: int | None,
-    gap_limit: float | None,
-    gap: str,
-    idle_s: float | None,
-    status_every: float,
-    sink_spec: str | None = None,
-    mqtt_key_level: int | None = None,
-    client_id: str | None = None,
-    csv_header: str | None = None,
-    tls_ca: str | None = None,
-    tls_cert: str | None = None,
-    tls_key: str | None = None,
-    cuda_graph: bool = False,
-) -> None:
+def command(**params: Any) -> None:
     """Stream records through MODEL (default: the shipped sensor forecaster).
 
     Prints one JSON object per good record on stdout (key, step, forecast, anomaly_score,
     anomaly) and a summary on stderr. Bad records are counted and skipped. SIGTERM ends the
     stream cleanly (summary, checkpoint, sinks flushed; exit 0); Ctrl-C too, with exit 130.
     """
-    terminal = _is_terminal(sys.stderr)
-    status = Status(
-        None if quiet else (2.0 if terminal else status_every or None),
-        in_place=terminal,
-        quiet=quiet,
-    )
+    opts = StreamOptions(**params)
+    terminal = is_terminal(sys.stderr)
+    every = None if opts.quiet else (2.0 if terminal else opts.status_every or None)
+    status = Status(every, in_place=terminal, quiet=opts.quiet)
     stop = threading.Event()
     with Signals(stop) as signals:
         try:
-            summary = _stream(click.get_current_context().params, status, signals, stop)
+            summary = run(opts, status, signals, stop)
         except KeyboardInterrupt:  # before the stream ran (loading, connecting), or a second signal
             if signals.received != signal.SIGTERM:
-                _say(quiet, "interrupted")
+                say(opts.quiet, "interrupted")
                 sys.exit(130)
-            _say(quiet, "stopped (SIGTERM)")
+            say(opts.quiet, "stopped (SIGTERM)")
             return
-    _say(quiet, _summary_line(summary))
-    if signals.received:
-        saved = f"; state saved in {state_dir}" if state_dir and not summary["state_behind"] else ""
-        _say(
-            quiet,
-            ("stopped (SIGTERM)" if signals.received == signal.SIGTERM else "interrupted") + saved,
-        )
+    finish(opts, summary, signals.received)
+
+
+def finish(opts: StreamOptions, summary: dict[str, Any], received: int | None) -> None:
+    """The summary line, how the run was stopped, and the exit code (130 after Ctrl-C)."""
+    say(opts.quiet, summary_line(summary))
+    if received:
+        behind = summary["state_behind"]
+        saved = f"; state saved in {opts.state_dir}" if opts.state_dir and not behind else ""
+        stopped = "stopped (SIGTERM)" if received == signal.SIGTERM else "interrupted"
+        say(opts.quiet, stopped + saved)
     if summary.get("sink_undelivered"):
         raise DataError(
             f"{summary['sink_undelivered']} output(s) were never confirmed by the MQTT broker "
             f"({summary['sink']}) and may be lost; check the broker"
         )
-    if signals.received == signal.SIGINT:
-        sys.exit(
-            130
-        )  # the shell's convention for a run stopped by Ctrl-C; SIGTERM is a normal stop
+    if received == signal.SIGINT:  # the shell's convention for Ctrl-C; SIGTERM is a normal stop
+        sys.exit(130)
 
 
-def _stream(
-    a: dict[str, Any], status: Status, signals: Signals, stop: threading.Event
+def run(
+    opts: StreamOptions, status: Status, signals: Signals, stop: threading.Event
 ) -> dict[str, Any]:
-    """Open model, sinks and source from the command's arguments ``a``, run, return the summary."""
-    with (
-        warnings.catch_warnings()
-    ):  # a GPU session's CPU fallback is reported in the summary instead
+    """Open model, sinks and source, run the stream, return the summary."""
+    with warnings.catch_warnings():  # a GPU session's CPU fallback is in the summary instead
         warnings.simplefilter("ignore", CpuFallbackWarning)
         m = load(
-            a["model"],
-            provider=a["provider"],
-            intra_op_threads=a["threads"],
-            cuda_graph=a["cuda_graph"],
+            opts.model, opts.provider, intra_op_threads=opts.threads, cuda_graph=opts.cuda_graph
         )
     _check_task(m)
-    live = LiveOptions(
-        a["key_field"],
-        a["mqtt_key_level"],
-        a["client_id"],
-        a["csv_header"],
-        a["tls_ca"],
-        a["tls_cert"],
-        a["tls_key"],
-        notify=None if a["quiet"] else status.note,
-        stop=stop,
-    )
-    state_dir = Path(a["state_dir"]) if a["state_dir"] else None
+    live = opts.live(notify=None if opts.quiet else status.note, stop=stop)
     with ExitStack() as stack:
         rejects_file = (
-            stack.enter_context(open(a["rejects"], "a", encoding="utf-8")) if a["rejects"] else None
+            stack.enter_context(open(opts.rejects, "a", encoding="utf-8")) if opts.rejects else None
         )
-        sink = open_sink(a["sink_spec"], stack, live)
-        items, fmt = _items(a["source"], a["fmt"], a["limit"], stack, live)
-        config = RunnerConfig(
-            a["key_field"],
-            a["timestamp_field"],
-            a["threshold"],
-            a["max_batch"],
-            a["max_delay_ms"],
-            state_dir,
-            a["checkpoint_every"],
-            idle_s=a["idle_s"],
-            max_keys=a["max_keys"],
-            gap_limit=a["gap_limit"],
-            gap_policy=a["gap"],
-        )
-        reject = Rejects(rejects_file, a["rejects"], status)
+        sink = open_sink(opts.sink_spec, stack, live)
+        items, fmt = _items(opts.source, opts.fmt, opts.limit, stack, live)
+        reject = Rejects(rejects_file, opts.rejects, status)
+        source = items if isinstance(items, LiveSource) else None
         runner = StreamRunner(
-            m,
-            config,
-            emit=sink.emit,
-            reject=reject,
-            sync=sink.flush,
-            done=getattr(items, "done", None),
-        )  # MQTT acks when done
+            m, opts.runner(), emit=sink.emit, reject=reject, sync=sink.flush,
+            done=source.done if source is not None else None,  # MQTT acks when done
+        )  # fmt: skip
         signals.runner = runner
-        status.start(_describe(runner, items, sink))
+        status.start(describe(runner, source, sink))
         try:
-            stats = runner.run(items, fmt=fmt, limit=a["limit"])
+            stats = runner.run(items, fmt=fmt, limit=opts.limit)
         except KeyboardInterrupt:  # a signal while waiting for input: the run's checkpoint is done
             stats = runner.stats
         finally:
@@ -351,46 +338,15 @@ def _stream(
         undelivered = sink.close()
         if runner.behind and not undelivered:  # the sink got everything out after all: save now
             runner.checkpoint()
-    summary = _summary(m, runner, stats, items, sink, undelivered)
-    if a["summary_path"]:
-        with open(a["summary_path"], "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=2)
-    return summary
-
-
-def _summary(
-    m: Any, runner: StreamRunner, stats: Any, source: Any, sink: Sink, undelivered: int
-) -> dict[str, Any]:
-    summary = stats.summary(runner.keys, m.provider, spilled=len(runner.pool.spilled)) | {
-        "model": str(m.path),
-        "provider_note": m.provider_note,
-        "cpu_fallback": m.cpu_fallback,
-        "state_behind": runner.behind,
-    }  # the last checkpoint waited for a sink that never confirmed
-    if (
-        getattr(source, "reconnects", None) is not None
-    ):  # a live source that can lose its connection
-        summary["reconnects"] = source.reconnects
-        summary["duplicates"] += getattr(source, "duplicates", 0)
-    if sink.live is not None:
-        summary |= {
-            "sink": sink.live.url.where,
-            "sink_reconnects": sink.live.reconnects,
-            "sink_undelivered": undelivered,
-        }
-    return summary
+    result = summary(m, runner, stats, source, sink, undelivered)
+    if opts.summary_path:
+        with open(opts.summary_path, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
+    return result
 
 
 def _check_task(m: Any) -> None:
-    if m.signature.task != "forecast":
-        hint = {
-            "generate": "edgernn generate",
-            "classify": "edgernn classify",
-            "seq2seq": "edgernn generate MODEL --input TEXT",
-        }.get(m.signature.task, "the API for that task")
-        raise UsageError(
-            f"edgernn stream runs forecast models; {m.path.name} is a {m.signature.task!r} model: use {hint}"
-        )
+    require(m, "forecast", "edgernn stream")
     if not m.signature.causal:
         raise UsageError(
             f"edgernn stream steps causal models; {m.path.name} is a window model (window {m.signature.window}, "
@@ -406,7 +362,7 @@ def _items(
     live: LiveOptions | None = None,
 ):
     if source is None:
-        source = "-" if _piped_stdin() else "demo"
+        source = "-" if piped_stdin() else "demo"
     if is_live(source):
         return open_items(source, fmt, live or LiveOptions(), stack)
     if source == "demo":
@@ -421,180 +377,3 @@ def _items(
     if handle is not sys.stdin:
         stack.enter_context(handle)
     return text_lines(handle), fmt
-
-
-class Signals:
-    """SIGINT (Ctrl-C) and SIGTERM end a stream cleanly: at once while the runner waits for
-    input (nothing is half done), else after the record in hand, so a tick is never cut in
-    half; a second signal stops at once. ``stop`` is set too, so a sink stops waiting for room."""
-
-    def __init__(self, stop: threading.Event):
-        self.stop, self.runner, self.received = stop, None, None
-        self._previous: dict = {}
-
-    def __enter__(self) -> Signals:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {
-                s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)
-            }
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        again = self.received is not None
-        self.received = self.received or signum
-        self.stop.set()
-        if again or self.runner is None or self.runner.waiting:
-            raise KeyboardInterrupt
-        self.runner.stop()
-
-
-class Status:
-    """stderr while streaming: a status line every ``every_s`` seconds from a daemon thread
-    (redrawn in place on a terminal, a new line otherwise) whether or not outputs flow, and
-    notes (connection lost / back, the first reject) as they happen. Thread-safe."""
-
-    def __init__(self, every_s: float | None, in_place: bool, quiet: bool):
-        self.every_s, self.in_place, self.quiet = every_s, in_place, quiet
-        self.err = sys.stderr
-        self._lock, self._done = threading.Lock(), threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self, describe: Callable[[], str]) -> None:
-        if self.every_s:
-            self._thread = threading.Thread(target=self._run, args=(describe,), daemon=True)
-            self._thread.start()
-
-    def _run(self, describe: Callable[[], str]) -> None:
-        while not self._done.wait(self.every_s):
-            line = describe()
-            self._write(f"\r\033[K{line} " if self.in_place else f"status: {line}\n")
-
-    def note(self, text: str) -> None:
-        if not self.quiet:
-            self._write(f"\r\033[K{text}\n" if self.in_place else f"{text}\n")
-
-    def _write(self, text: str) -> None:
-        with self._lock:
-            self.err.write(text)
-            self.err.flush()
-
-    def stop(self) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join()
-            if self.in_place:
-                self._write("\r\033[K")  # clear the status line
-
-
-def _describe(runner: StreamRunner, source: Any, sink: Sink) -> Callable[[], str]:
-    """The status line's text; rates and latency are over the interval since the last line."""
-    last = {"at": time.monotonic(), "steps": 0, "lat": 0}
-
-    def describe() -> str:
-        now, st = time.monotonic(), runner.stats
-        lat = st.latency.recent_us(since=last["lat"])
-        latency = (
-            "p50 {:.0f} us, p99 {:.0f} us".format(*np.percentile(lat, [50, 99]))
-            if len(lat)
-            else "no steps since the last line"
-        )
-        rate = (st.steps - last["steps"]) / max(now - last["at"], 1e-9)
-        last.update(at=now, steps=st.steps, lat=st.latency.count)
-        spilled = len(runner.pool.spilled)
-        parts = [
-            f"{st.steps} steps ({rate:.0f}/s)",
-            f"{runner.keys} key(s)" + (f" ({spilled} spilled)" if spilled else ""),
-            latency,
-            f"{st.anomalies} anomalies",
-            f"{st.rejected} rejected",
-        ]
-        duplicates = st.duplicates + getattr(source, "duplicates", 0)
-        parts += [f"{duplicates} duplicates"] if duplicates else []
-        if getattr(source, "reconnects", None) is not None:
-            parts.append(f"{source.reconnects} source reconnects")
-        if sink.live is not None:
-            parts.append(f"{sink.live.reconnects} sink reconnects")
-            if not sink.live.link.connected:
-                parts.append(f"sink broker unreachable, {sink.live.waiting} output(s) waiting")
-        return ", ".join(parts)
-
-    return describe
-
-
-class Rejects:
-    """The runner's reject callback: appends to the --rejects file, and says why the first
-    record was rejected when nothing else would show it (no --rejects file, or every record)."""
-
-    def __init__(self, handle: IO[str] | None, path: str | None, status: Status):
-        self.handle, self.path, self.status = handle, path, status
-        self.first: dict[str, Any] | None = None
-
-    def __call__(self, obj: dict[str, Any]) -> None:
-        if self.handle is not None:
-            self.handle.write(json.dumps(obj, default=str) + "\n")
-        if self.first is None:
-            self.first = obj
-            if self.handle is None:
-                self.status.note(
-                    f"note: record {obj['line']} rejected: {obj['reason']}; {REJECTS_HINT}"
-                )
-
-    def explain(self, stats: Any) -> None:
-        """Every record rejected: say why the first was, even when the file has them all."""
-        if self.first is not None and self.handle is not None and stats.steps == 0:
-            self.status.note(
-                f"note: every record was rejected; the first (record {self.first['line']}): "
-                f"{self.first['reason']}; all are in {self.path}"
-            )
-
-
-def _piped_stdin() -> bool:
-    """Whether data is piped or redirected in: a pipe, a file or a socket. A terminal, /dev/null
-    (how cron, CI and ``nohup`` start a program) or no stdin at all means the demo feed."""
-    if sys.stdin is None:
-        return False
-    try:
-        mode = os.fstat(sys.stdin.fileno()).st_mode
-    except (
-        OSError,
-        ValueError,
-        io.UnsupportedOperation,
-    ):  # an in-memory stdin (a test runner's): data
-        return not _is_terminal(sys.stdin)
-    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)
-
-
-def _is_terminal(handle: Any) -> bool:
-    return bool(getattr(handle, "isatty", None) and handle.isatty())
-
-
-def _summary_line(s: dict[str, Any]) -> str:
-    lat = s["latency_us"]
-    labels = {
-        "duplicates": "duplicates",
-        "replayed": "replayed",
-        "gaps": "gaps",
-        "spills": "idle spills",
-        "reconnects": "source reconnects",
-        "sink_reconnects": "sink reconnects",
-        "checkpoints_postponed": "checkpoints postponed",
-    }
-    extra = "".join(f", {s[k]} {label}" for k, label in labels.items() if s.get(k))
-    keys = f"{s['keys']} key(s)" + (
-        f" ({s['keys_active']} active, {s['keys_spilled']} spilled)" if s["keys_spilled"] else ""
-    )
-    return (
-        f"{s['steps']} steps, {keys}, {s['anomalies']} anomalies, {s['rejected']} rejected{extra}; "
-        f"step latency p50 {lat['p50']} us, p99 {lat['p99']} us, read to output p50 {s['end_to_end_us']['p50']} us; "
-        f"on {s['provider']}"
-        f"{' (' + s['provider_note'] + ')' if s['provider_note'] else ''}; {s['steps_per_s']} steps/s"
-    )
-
-
-def _say(quiet: bool, text: str) -> None:
-    if not quiet:
-        click.echo(text, err=True)

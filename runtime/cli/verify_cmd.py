@@ -82,7 +82,9 @@ def contract_checks(m: Model) -> list[Check]:
     if m.signature.task == "forecast":
         return check_contract(m, tolerance=tolerance)
     checks = check_graph_contract(m, tolerance=tolerance)
-    if m.signature.task != "seq2seq" or m.signature.provenance.get("role") != "decoder":
+    if m.signature.task != "seq2seq" or (
+        m.signature.seq2seq is None or m.signature.seq2seq.role != "decoder"
+    ):
         return checks
     from edgernn.tasks.seq2seq import (
         Seq2Seq,

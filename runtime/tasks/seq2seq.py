@@ -1,7 +1,7 @@
 """Encoder-decoder decoding with a loaded ``seq2seq`` model: torch-free, numpy + ONNX Runtime.
 
 The model file is the decoder *step* graph (tokens (B, T) + (h, c) -> logits (B, T, V) + (h, c));
-its signature names the encoder graph next to it (``provenance["encoder"]``, e.g.
+its signature names the encoder graph next to it (``signature.seq2seq.partner``, e.g.
 ``model.encoder.onnx``: tokens (B, T) + zero (h, c) -> final (h, c)). Decoding starts from the
 encoder's final state with ``<s>`` and stops at ``</s>`` or ``max_len`` tokens.
 
@@ -74,25 +74,28 @@ class Seq2Seq:
                 f"{model.path.name} is a {sig.task!r} model; seq2seq decoding needs a 'seq2seq' model "
                 "(from `edgernn train seq2seq`)"
             )
-        role = sig.provenance.get("role")
-        if role != "decoder" or "encoder" not in sig.provenance:
+        info = sig.seq2seq
+        if info is None or info.role != "decoder" or not info.partner:
+            role = info.role if info is not None else "unknown"
+            partner = info.partner if info is not None and info.partner else "model.onnx"
             raise UsageError(
-                f"{model.path.name} is the {role or 'unknown'} graph of a seq2seq model; pass the decoder "
-                f"model file (the one named in its provenance, e.g. {sig.provenance.get('decoder', 'model.onnx')})"
+                f"{model.path.name} is the {role} graph of a seq2seq model; pass the decoder "
+                f"model file (the one named in its signature, e.g. {partner})"
             )
-        path = model.path.parent / sig.provenance["encoder"]
+        path = model.path.parent / info.partner
         try:
             self.encoder = Model(path, model.config)
         except ModelError as e:
             raise ModelError(
                 f"{model.path.name} needs its encoder graph {str(path)!r} next to it: {e}"
             ) from e
-        if self.encoder.signature.provenance.get("role") != "encoder":
+        enc = self.encoder.signature.seq2seq
+        if enc is None or enc.role != "encoder":
             raise ModelError(
                 f"{str(path)!r} is not a seq2seq encoder graph; re-export with `edgernn train seq2seq`"
             )
         self.model, self.tokenizer = model, sig.tokenizer
-        special = sig.provenance.get("special", {})
+        special = info.special
         ids = {t: i for i, t in enumerate(sig.tokenizer.vocab)}
         self.unk_id = ids[sig.tokenizer.unk]
         self.bos_id, self.eos_id = ids[special.get("bos", "<s>")], ids[special.get("eos", "</s>")]

@@ -9,17 +9,17 @@ from __future__ import annotations
 import doctest
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
+from cli_checks import one_clear_line
 from click.testing import CliRunner
 
-from edgernn.bench import plot as benchplot
 from edgernn.bench import cost as bench_cost
 from edgernn.bench import measure
+from edgernn.bench import plot as benchplot
 from edgernn.bench import run as bench
 from edgernn.cli import main
-from cli_checks import one_clear_line
+from edgernn.signature import Reduction, Scaler, Signature, Tokenizer
 
 TINY = ("--streams", "1,4", "--chunks", "1,3", "--repeat", "small")
 LATENCY = {"p50", "p90", "p99", "max", "mean"}
@@ -183,22 +183,24 @@ def test_missing_model_is_a_model_error(tmp_path):
     one_clear_line(run(str(tmp_path / "missing.onnx")), 3, "does not exist")
 
 
+def sig_of(**kw) -> Signature:
+    base = {"task": "forecast", "arch": "lstm", "layers": (16, 8), "features": ("a", "b"), "targets": ("t",),
+            "states": ()}
+    sig = {**base, **kw}
+    return Signature(**sig, input_scaler=Scaler.identity(len(sig["features"])),
+                     target_scaler=Scaler.identity(len(sig["targets"])))
+
+
 def test_flops_count_the_matrix_products():
-    sig = SimpleNamespace(arch="lstm", layers=(64, 64), features=("a", "b"), targets=("t",))
+    sig = sig_of(arch="lstm", layers=(64, 64), features=("a", "b"), targets=("t",))
     assert bench_cost.flops_per_step(sig) == 2 * 4 * 64 * (2 + 64) + 2 * 4 * 64 * (64 + 64) + 2 * 64 * 1
-    gru = SimpleNamespace(arch="gru", layers=(32,), features=("a",), targets=("t", "u"))
+    gru = sig_of(arch="gru", layers=(32,), features=("a",), targets=("t", "u"))
     assert bench_cost.flops_per_step(gru) == 2 * 3 * 32 * 33 + 2 * 32 * 2
 
 
-def sig_of(**kw) -> SimpleNamespace:
-    base = {"task": "forecast", "arch": "lstm", "layers": (16, 8), "features": ("a", "b"), "targets": ("t",),
-            "labels": (), "tokenizer": None, "causal": True, "window": 0, "parity": {}, "provenance": {}}
-    return SimpleNamespace(**{**base, **kw})
-
-
 def test_flops_of_text_models_use_the_embedding_and_the_vocabulary_or_say_what_they_leave_out():
-    vocab = SimpleNamespace(vocab=tuple("abcdefghij"))
-    lm = sig_of(task="generate", features=(), targets=(), tokenizer=vocab, provenance={"model": {"embed": 6}})
+    vocab = Tokenizer("char", tuple("abcdefghij"))
+    lm = sig_of(task="generate", features=(), targets=(), tokenizer=vocab, embed=6)
     cost = bench_cost.step_cost(lm)
     assert cost["flops"] == 2 * 4 * 16 * (6 + 16) + 2 * 4 * 8 * (16 + 8) + 2 * 8 * 10 and cost["notes"] == []
     clf = sig_of(task="classify", arch="gru", layers=(8,), features=(), targets=(), labels=("x", "y", "z"), tokenizer=vocab)
@@ -209,11 +211,11 @@ def test_flops_of_text_models_use_the_embedding_and_the_vocabulary_or_say_what_t
 def test_flops_of_window_attention_and_int8_models():
     bi = sig_of(causal=False, window=12)  # both directions over 12 steps; layer 1 reads 2 x 16; the head reads 2 x 8, once
     assert bench_cost.flops_per_step(bi) == 12 * 2 * (2 * 4 * 16 * (2 + 16) + 2 * 4 * 8 * (32 + 8)) + 2 * 16 * 1
-    attn = sig_of(provenance={"model": {"attention": True}})  # score layer 8x8 + 8; the head reads [h, context]
+    attn = sig_of(attention=True)  # score layer 8x8 + 8; the head reads [h, context]
     cost = bench_cost.step_cost(attn)
     assert cost["flops"] == 2 * 4 * 16 * (2 + 16) + 2 * 4 * 8 * (16 + 8) + (2 * 8 * 8 + 2 * 8) + 2 * 16 * 1
     assert "attention" in cost["notes"][0]
-    int8 = bench_cost.step_cost(sig_of(parity={"quantization": {"mode": "int8-dynamic"}}))
+    int8 = bench_cost.step_cost(sig_of(reduction=Reduction("int8-dynamic", "cpu", 0.02)))
     assert int8["nominal"] is True and "nominal" in int8["notes"][-1]
     assert bench_cost.step_cost(sig_of())["nominal"] is False
 

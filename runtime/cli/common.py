@@ -1,0 +1,106 @@
+"""What every command shares at the terminal: the status line, signals, stdin and stderr."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import stat
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+
+class Signals:
+    """SIGINT (Ctrl-C) and SIGTERM end a stream cleanly: at once while the runner waits for
+    input (nothing is half done), else after the record in hand, so a tick is never cut in
+    half; a second signal stops at once. ``stop`` is set too, so a sink stops waiting for room."""
+
+    def __init__(self, stop: threading.Event):
+        self.stop, self.runner, self.received = stop, None, None
+        self._previous: dict = {}
+
+    def __enter__(self) -> Signals:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {
+                s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)
+            }
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        again = self.received is not None
+        self.received = self.received or signum
+        self.stop.set()
+        if again or self.runner is None or self.runner.waiting:
+            raise KeyboardInterrupt
+        self.runner.stop()
+
+
+class Status:
+    """stderr while streaming: a status line every ``every_s`` seconds from a daemon thread
+    (redrawn in place on a terminal, a new line otherwise) whether or not outputs flow, and
+    notes (connection lost / back, the first reject) as they happen. Thread-safe."""
+
+    def __init__(self, every_s: float | None, in_place: bool, quiet: bool):
+        self.every_s, self.in_place, self.quiet = every_s, in_place, quiet
+        self.err = sys.stderr
+        self._lock, self._done = threading.Lock(), threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, describe: Callable[[], str]) -> None:
+        if self.every_s:
+            self._thread = threading.Thread(target=self._run, args=(describe,), daemon=True)
+            self._thread.start()
+
+    def _run(self, describe: Callable[[], str]) -> None:
+        while not self._done.wait(self.every_s):
+            line = describe()
+            self._write(f"\r\033[K{line} " if self.in_place else f"status: {line}\n")
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            self._write(f"\r\033[K{text}\n" if self.in_place else f"{text}\n")
+
+    def _write(self, text: str) -> None:
+        with self._lock:
+            self.err.write(text)
+            self.err.flush()
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+            if self.in_place:
+                self._write("\r\033[K")  # clear the status line
+
+
+def piped_stdin() -> bool:
+    """Whether data is piped or redirected in: a pipe, a file or a socket. A terminal, /dev/null
+    (how cron, CI and ``nohup`` start a program) or no stdin at all means the demo feed."""
+    if sys.stdin is None:
+        return False
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (
+        OSError,
+        ValueError,
+        io.UnsupportedOperation,
+    ):  # an in-memory stdin (a test runner's): data
+        return not is_terminal(sys.stdin)
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)
+
+
+def is_terminal(handle: Any) -> bool:
+    return bool(getattr(handle, "isatty", None) and handle.isatty())
+
+
+def say(quiet: bool, text: str) -> None:
+    if not quiet:
+        click.echo(text, err=True)
