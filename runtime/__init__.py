@@ -25,7 +25,7 @@ from edgernn.errors import (
     UsageError,
 )
 from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec, Tokenizer
-from edgernn.version import __version__
+from edgernn.version import __version__ as __version__
 
 __all__ = [
     "load",

@@ -30,6 +30,22 @@ from typing import Any
 import numpy as np
 
 from edgernn.errors import SignatureError
+from edgernn.tokenizer import Tokenizer
+
+__all__ = [
+    "METADATA_KEY",
+    "SCHEMA_VERSION",
+    "TASKS",
+    "TOLERANCES",
+    "Reduction",
+    "Scaler",
+    "Seq2SeqInfo",
+    "Signature",
+    "StateSpec",
+    "TensorSpec",
+    "Tokenizer",
+    "Tolerances",
+]
 
 METADATA_KEY = "edgernn.signature"
 SCHEMA_VERSION = (
@@ -204,35 +220,6 @@ class Scaler:
     @staticmethod
     def identity(n: int) -> Scaler:
         return Scaler("none", (0.0,) * n, (1.0,) * n)
-
-
-@dataclass(frozen=True)
-class Tokenizer:
-    """Text <-> token ids, stored in the signature of text models.
-
-    >>> tok = Tokenizer("char", ("<unk>", "a", "b", " "))
-    >>> tok.encode("ab ac"), tok.decode([1, 2, 3])
-    ([1, 2, 3, 1, 0], 'ab ')
-    """
-
-    kind: str  # "char" (one token per character) or "word" (whitespace-separated words)
-    vocab: tuple[str, ...]  # token id -> token; includes ``unk``
-    unk: str = "<unk>"  # stands for anything outside the vocabulary
-
-    @cached_property
-    def _ids(self) -> dict[str, int]:
-        return {t: i for i, t in enumerate(self.vocab)}
-
-    def tokens(self, text: str) -> list[str]:
-        return list(text) if self.kind == "char" else text.split()
-
-    def encode(self, text: str) -> list[int]:
-        unk = self._ids[self.unk]
-        return [self._ids.get(t, unk) for t in self.tokens(text)]
-
-    def decode(self, ids) -> str:
-        sep = "" if self.kind == "char" else " "
-        return sep.join(self.vocab[int(i)] for i in ids)
 
 
 @dataclass(frozen=True)

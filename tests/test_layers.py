@@ -4,7 +4,8 @@ only inside a function counts as much as one at the top of a module.
 
 The layers, lowest first (each may import those below it and its own modules):
 
-    errors, version        nothing of edgernn
+    errors, version,       nothing of edgernn
+    tokenizer
     signature              errors
     core                   signature, errors            the model and stream state
     feeds                  errors                       where records come from, where outputs go
@@ -23,11 +24,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {"edgernn": ROOT / "runtime", "edgernn.train": ROOT / "train", "edgernn.exported": ROOT / "exported"}
-BASE = {"edgernn.errors", "edgernn.version"}
+PACKAGES = {
+    "edgernn": ROOT / "runtime",
+    "edgernn.train": ROOT / "train",
+    "edgernn.exported": ROOT / "exported",
+}
+BASE = {"edgernn.errors", "edgernn.version", "edgernn.tokenizer"}
 ALLOWED = {
     "edgernn.errors": set(),
     "edgernn.version": set(),
+    "edgernn.tokenizer": set(),
     "edgernn.signature": {"edgernn.errors"},
     "edgernn.core": {"edgernn.signature"},
     "edgernn.feeds": set(),
@@ -35,8 +41,16 @@ ALLOWED = {
     "edgernn.serve": {"edgernn.feeds", "edgernn.core", "edgernn.signature"},
     "edgernn.checks": {"edgernn.tasks", "edgernn.core", "edgernn.signature"},
     "edgernn.bench": {"edgernn.tasks", "edgernn.core", "edgernn.signature"},
-    "edgernn.cli": {"edgernn.serve", "edgernn.feeds", "edgernn.tasks", "edgernn.bench", "edgernn.checks",
-                    "edgernn.core", "edgernn.signature", "edgernn"},
+    "edgernn.cli": {
+        "edgernn.serve",
+        "edgernn.feeds",
+        "edgernn.tasks",
+        "edgernn.bench",
+        "edgernn.checks",
+        "edgernn.core",
+        "edgernn.signature",
+        "edgernn",
+    },
     "edgernn": {"edgernn.core", "edgernn.signature", "edgernn.tasks"},  # the public face
     "edgernn.exported": set(),
 }
@@ -50,7 +64,9 @@ def modules() -> dict[str, Path]:
             if parts[-1] == "__init__":
                 parts = parts[:-1]
             name = ".".join([package, *parts])
-            if name.startswith("edgernn.train") or not str(path.relative_to(ROOT)).startswith("train"):
+            if name.startswith("edgernn.train") or not str(path.relative_to(ROOT)).startswith(
+                "train"
+            ):
                 found[name] = path
     return found
 
@@ -70,9 +86,15 @@ def imports(path: Path) -> list[tuple[str, bool]]:
             if isinstance(child, ast.Import):
                 names = [a.name for a in child.names]
             elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
-                names = [f"{child.module}.{a.name}" if f"{child.module}.{a.name}" in MODULES else child.module
-                         for a in child.names]
-            out.extend((n, in_function) for n in names if n == "edgernn" or n.startswith("edgernn."))
+                names = [
+                    f"{child.module}.{a.name}"
+                    if f"{child.module}.{a.name}" in MODULES
+                    else child.module
+                    for a in child.names
+                ]
+            out.extend(
+                (n, in_function) for n in names if n == "edgernn" or n.startswith("edgernn.")
+            )
             visit(child, nested)
 
     visit(tree, False)
@@ -89,7 +111,10 @@ def layer(name: str) -> str:
 
 
 def graph() -> dict[str, set[str]]:
-    return {name: {target for target, _ in imports(path) if target != name} for name, path in MODULES.items()}
+    return {
+        name: {target for target, _ in imports(path) if target != name}
+        for name, path in MODULES.items()
+    }
 
 
 def test_every_import_follows_the_layers():
@@ -144,5 +169,7 @@ def test_no_import_circle_anywhere():
 
 def test_the_checker_sees_imports_inside_functions(tmp_path):
     f = tmp_path / "m.py"
-    f.write_text("import os\ndef f():\n    from edgernn.core import model\n    import edgernn.feeds.mqtt\n")
+    f.write_text(
+        "import os\ndef f():\n    from edgernn.core import model\n    import edgernn.feeds.mqtt\n"
+    )
     assert imports(f) == [("edgernn.core.model", True), ("edgernn.feeds.mqtt", True)]

@@ -62,7 +62,8 @@ def check_window_contract(
             "window re-run == graph",
             error,
             tolerance,
-            f"{steps + 1} WindowStream forecasts vs one graph call over the same {steps + 1} windows of {w}",
+            f"{steps + 1} WindowStream forecasts vs one graph call over the same {steps + 1} "
+            f"windows of {w}",
         ),
         verdict(
             "batch independence",
@@ -137,7 +138,8 @@ def check_buffers_reset(model: Model, x: np.ndarray) -> Check:
         error,
         f"{len(x)} steps after a reset vs fresh buffers"
         if ok
-        else f"a reset stream differs from a fresh one by {error:.1e}: the reset leaves state behind",
+        else f"a reset stream differs from a fresh one by {error:.1e}: the reset leaves state "
+        "behind",
     )
 
 

@@ -131,7 +131,8 @@ def check_batch_independence(
 def check_reduced_agreement(
     model: Model, rows: np.ndarray, rng: np.random.Generator, tolerance: float
 ) -> Check:
-    """Reduced graphs: single steps vs chunks of 1/3/7/all vs batched with another stream, by RMS."""
+    """Reduced graphs: single steps vs chunks of 1/3/7/all vs batched with another stream,
+    by RMS."""
     stepped = model.stream()
     base = np.array(
         [list(r.forecast.values()) for r in (stepped.step(r) for r in rows)]
@@ -154,7 +155,8 @@ def check_reduced_agreement(
         "chunks and batching (RMS)",
         worst,
         tolerance,
-        f"reduced graph: chunks of 3, 7, {len(rows)} and a 2-stream pool vs single steps, RMS of the forecast",
+        f"reduced graph: chunks of 3, 7, {len(rows)} and a 2-stream pool vs single steps, RMS of "
+        "the forecast",
     )
 
 

@@ -35,7 +35,8 @@ class EdgernnGroup(click.Group):
             code = super().main(
                 *args, standalone_mode=False, **kwargs
             )  # an int only from ctx.exit / --help
-            sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit
+            # inside the try: a closed pipe shows up here, not at interpreter exit
+            sys.stdout.flush()
         except (
             _HELP_FOR_NO_ARGS
         ) as e:  # `edgernn` or `edgernn train` alone: the help, as click shows it
@@ -69,7 +70,8 @@ class EdgernnGroup(click.Group):
         except ImportError as e:
             if e.name in ("torch", "onnx", "onnxscript", "tqdm"):
                 click.echo(
-                    f"error: this command needs the train extra ({e.name} is missing); pip install 'edgernn[train]'",
+                    f"error: this command needs the train extra ({e.name} is missing); pip install "
+                    "'edgernn[train]'",
                     err=True,
                 )
                 sys.exit(2)
@@ -89,7 +91,8 @@ class EdgernnGroup(click.Group):
 
 
 def _one_line(message: str) -> str:
-    """click's "No such option '--x'. Did you mean '--y'?" as "no such option '--x' (did you mean '--y'?)";
+    """click's "No such option '--x'. Did you mean '--y'?" as "no such option '--x' (did you mean
+    '--y'?)";
     likewise "(Possible options: ...)"; one line, no final full stop."""
     text = " ".join(message.split())
     text = re.sub(

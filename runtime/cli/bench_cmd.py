@@ -68,7 +68,8 @@ from edgernn.errors import UsageError
     "--startup/--no-startup",
     default=True,
     show_default=True,
-    help="Time fresh processes of the model's command (stream, classify, generate) to their first output, with peak RSS.",
+    help="Time fresh processes of the model's command (stream, classify, generate) to their "
+    "first output, with peak RSS.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 def command(
@@ -211,7 +212,8 @@ def _header(r: dict) -> str:
     lines += [f"  FLOPs: {n}" for n in m.get("flops_notes", [])]
     lines.append(
         f"{run['provider']}{note}, {threads} intra-op thread(s); {mc['cpu']}, {mc['cores']} cores "
-        f"[{' '.join(mc['flags'])}]; onnxruntime {mc['onnxruntime']}, numpy {mc['numpy']}, edgernn {r['edgernn']}"
+        f"[{' '.join(mc['flags'])}]; onnxruntime {mc['onnxruntime']}, numpy {mc['numpy']}, edgernn "
+        f"{r['edgernn']}"
     )
     return "\n".join(lines)
 
@@ -277,8 +279,10 @@ def _line_note(hw: dict | None) -> str:
         why = (hw or {}).get("skipped") or (hw or {}).get("error") or "not measured"
         return f"hardware line: {why}"
     return (
-        f"hardware line: numpy sgemm, {hw['threads']} thread(s): {hw['square']['gflops']:.1f} GFLOP/s at "
-        f"{hw['square']['n']}^3; 'line' = sgemm GFLOP/s at this sweep point's shapes, %line = achieved / line"
+        f"hardware line: numpy sgemm, {hw['threads']} thread(s): {hw['square']['gflops']:.1f} "
+        "GFLOP/s at "
+        f"{hw['square']['n']}^3; 'line' = sgemm GFLOP/s at this sweep point's shapes, %line = "
+        "achieved / line"
     )
 
 
@@ -288,7 +292,8 @@ def _chunks(r: dict) -> str:
         return f"Chunks: skipped ({why})"
     step = (r["single_stream"] or {}).get("edgernn_us", {}).get("p50")
     rows = [
-        "Chunks: one stream, T steps per call (edgernn: the call named on the right; bare: one run() over T steps)",
+        "Chunks: one stream, T steps per call "
+        "(edgernn: the call named on the right; bare: one run() over T steps)",
         (
             f"  {'T':>5}  {'edgernn us/step':>16}{'steps/s':>9}{'vs step()':>11}{'p99 call':>10}  |"
             f"{'bare us/step':>13}{'steps/s':>9}{'p99 call':>10}  | edgernn call"
@@ -299,7 +304,8 @@ def _chunks(r: dict) -> str:
         gain = f"{step / e['per_step_us']:.2f}x" if step else "-"
         rows.append(
             f"  {p['chunk']:>5}  {_num(e['per_step_us']):>16}{_rate(e['steps_per_s']):>9}{gain:>11}"
-            f"{_num(e['call_us']['p99']):>10}  |{_num(b['per_step_us']):>13}{_rate(b['steps_per_s']):>9}"
+            f"{_num(e['call_us']['p99']):>10}  "
+            f"|{_num(b['per_step_us']):>13}{_rate(b['steps_per_s']):>9}"
             f"{_num(b['call_us']['p99']):>10}  | {_short(p.get('api'), 'Stream.steps')}"
         )
     rows.append(

@@ -1,4 +1,6 @@
-"""``edgernn classify``: running class probabilities from a ``classify`` model, for text or sensor records."""
+"""``edgernn classify``: running class probabilities from a ``classify`` model, for text or sensor
+records.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ def _round(probs: dict[str, float]) -> dict[str, float]:
 @click.option("--text", help="Text to classify (text models).")
 @click.option(
     "--source",
-    help="Text models: a file with one text per line ('-' for stdin). Sensor models: CSV/JSONL records.",
+    help="Text models: a file with one text per line ('-' for stdin). "
+    "Sensor models: CSV/JSONL records.",
 )
 @click.option(
     "--seq-id",
@@ -88,7 +91,8 @@ def command(
         return
     if text is not None:
         raise UsageError(
-            f"{stream.model.path.name} classifies sensor records, not text; pass --source FILE|- with "
+            f"{stream.model.path.name} classifies sensor records, not text; pass --source FILE|- "
+            "with "
             f"the fields {', '.join(stream.model.signature.features)}"
         )
     _records(stream, source or "-", seq_id, tuple(x for x in (ignore or "").split(",") if x), fmt)

@@ -1,4 +1,5 @@
-"""``edgernn generate``: continue a prompt with a character LM, printing each character as it comes."""
+"""``edgernn generate``: continue a prompt with a character LM, printing each character as it
+comes; or decode a line with a seq2seq model."""
 
 from __future__ import annotations
 
@@ -79,7 +80,8 @@ def command(
     as_json: bool,
     provider: str,
 ) -> None:
-    """Generate text with a character-level model (MODEL: default the shipped exported/char-lm.onnx),
+    """Generate text with a character-level model (MODEL: default the shipped
+    exported/char-lm.onnx),
     or decode an --input line with a seq2seq model (greedy, or --beam K)."""
     from edgernn.core.model import load
     from edgernn.errors import UsageError

@@ -90,7 +90,8 @@ class StreamOptions:
     metavar="SRC",
     help="'demo' (built-in sensor feed), '-' (stdin), a CSV/JSONL file, or a live feed: "
     "mqtt://[user:pass@]host:port/topic/filter/# (percent-encoding accepted in user:pass), "
-    "serial:///dev/ttyUSB0?baud=115200, udp://host:port. Default: stdin when data is piped or redirected in, else demo.",
+    "serial:///dev/ttyUSB0?baud=115200, udp://host:port. "
+    "Default: stdin when data is piped or redirected in, else demo.",
 )
 @click.option(
     "--sink",
@@ -349,7 +350,8 @@ def _check_task(m: Any) -> None:
     require(m, "forecast", "edgernn stream")
     if not m.signature.causal:
         raise UsageError(
-            f"edgernn stream steps causal models; {m.path.name} is a window model (window {m.signature.window}, "
+            f"edgernn stream steps causal models; {m.path.name} is a window model (window "
+            f"{m.signature.window}, "
             "not steppable): run it from Python with model.window_stream()"
         )
 
@@ -371,7 +373,8 @@ def _items(
         check_spec(source, "--source", EXAMPLES)  # a mistyped URL is not a file name
         if redact(source) != source and not Path(source).is_file():
             raise DataError(
-                f"source {redact(source)!r} is not a file; pass a CSV/JSONL path, '-' for stdin, or 'demo'"
+                f"source {redact(source)!r} is not a file; pass a CSV/JSONL path, '-' for stdin, "
+                "or 'demo'"
             )
     handle = open_source(source)
     if handle is not sys.stdin:

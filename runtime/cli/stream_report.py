@@ -126,7 +126,9 @@ def summary_line(s: dict[str, Any]) -> str:
     )
     return (
         f"{s['steps']} steps, {keys}, {s['anomalies']} anomalies, {s['rejected']} rejected{extra}; "
-        f"step latency p50 {lat['p50']} us, p99 {lat['p99']} us, read to output p50 {s['end_to_end_us']['p50']} us; "
+        f"step latency p50 {lat['p50']} us, p99 {lat['p99']} us, read to output p50 "
+        f"{s['end_to_end_us']['p50']} us; "
         f"on {s['provider']}"
-        f"{' (' + s['provider_note'] + ')' if s['provider_note'] else ''}; {s['steps_per_s']} steps/s"
+        f"{' (' + s['provider_note'] + ')' if s['provider_note'] else ''}; {s['steps_per_s']} "
+        "steps/s"
     )

@@ -51,8 +51,8 @@ class ClassifierStream:
         sig = model.signature
         if sig.task != "classify" or not sig.labels:
             raise UsageError(
-                f"{model.path.name} is a {sig.task!r} model; `edgernn classify` needs a 'classify' model "
-                "(from `edgernn train classify`)"
+                f"{model.path.name} is a {sig.task!r} model; `edgernn classify` needs a 'classify' "
+                "model (from `edgernn train classify`)"
             )
         self.model, self.labels, self.tokenizer = model, tuple(sig.labels), sig.tokenizer
         self.is_text = sig.tokenizer is not None
@@ -93,7 +93,8 @@ class ClassifierStream:
             value = int(value)
             if not 0 <= value < len(self.tokenizer.vocab):
                 raise UsageError(
-                    f"token id {value} is outside the vocabulary (0..{len(self.tokenizer.vocab) - 1})"
+                    f"token id {value} is outside the vocabulary "
+                    f"(0..{len(self.tokenizer.vocab) - 1})"
                 )
             self.unknown += value == self.unk_id
             self.buffers.x[0, 0] = value
@@ -124,7 +125,8 @@ class ClassifierStream:
         Tokens outside the vocabulary are fed as <unk> and counted in ``self.unknown``."""
         if not self.is_text:
             raise UsageError(
-                f"{self.model.path.name} classifies sensor records, not text; feed feature values to step()"
+                f"{self.model.path.name} classifies sensor records, not text; feed feature values "
+                "to step()"
             )
         tokens = self.tokenizer.tokens(text)
         if not tokens:
@@ -140,7 +142,9 @@ class ClassifierStream:
         return running, self.labels[int(probs[-1].argmax())]
 
     def classify_sequence(self, rows: Sequence) -> tuple[list[dict[str, float]], str]:
-        """Sensor rows (T, F) in user units from a fresh state: running probabilities and the final label."""
+        """Sensor rows (T, F) in user units from a fresh state: running probabilities and the final
+        label.
+        """
         self.reset()
         running = self.steps(rows)
         if not running:

@@ -36,7 +36,8 @@ def check_options(
         raise UsageError(f"--max-tokens must be >= 0, got {max_tokens}; e.g. --max-tokens 200")
     if not temperature >= 0:  # also NaN
         raise UsageError(
-            f"--temperature must be >= 0, got {temperature}; use 0 for greedy, 0.5-1.0 for varied text"
+            f"--temperature must be >= 0, got {temperature}; use 0 for greedy, 0.5-1.0 for varied "
+            "text"
         )
     if top_k is not None and top_k < 1:
         raise UsageError(
@@ -44,7 +45,8 @@ def check_options(
         )
     if top_p is not None and not 0 < top_p <= 1:
         raise UsageError(
-            f"--top-p must be in (0, 1], got {top_p}; e.g. --top-p 0.9 (or leave it out for no limit)"
+            f"--top-p must be in (0, 1], got {top_p}; e.g. --top-p 0.9 (or leave it out for no "
+            "limit)"
         )
 
 
@@ -113,7 +115,7 @@ class Generator:
         self.stats = Stats()
 
     def encode(self, text: str) -> np.ndarray:
-        """Token ids (1, T) int64; characters outside the vocabulary become <unk> and are counted."""
+        """Token ids (1, T) int64; characters outside the vocabulary become <unk> (counted)."""
         ids = np.array([self.tokenizer.encode(text)], dtype=np.int64)  # (1, T)
         self.stats.unknown_chars += int(np.count_nonzero(ids == self.unk_id))
         return ids

@@ -34,7 +34,9 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Hypothesis:
-    """One decoded output: its token ids (without <s> / </s>), total log-probability, and whether it ended with </s>."""
+    """One decoded output: its token ids (without <s> / </s>), total log-probability, and whether it
+    ended with </s>.
+    """
 
     tokens: list[int]
     logprob: float
@@ -71,7 +73,8 @@ class Seq2Seq:
         sig = model.signature
         if sig.task != "seq2seq" or sig.tokenizer is None:
             raise UsageError(
-                f"{model.path.name} is a {sig.task!r} model; seq2seq decoding needs a 'seq2seq' model "
+                f"{model.path.name} is a {sig.task!r} model; seq2seq decoding needs a 'seq2seq' "
+                "model "
                 "(from `edgernn train seq2seq`)"
             )
         info = sig.seq2seq
@@ -92,7 +95,8 @@ class Seq2Seq:
         enc = self.encoder.signature.seq2seq
         if enc is None or enc.role != "encoder":
             raise ModelError(
-                f"{str(path)!r} is not a seq2seq encoder graph; re-export with `edgernn train seq2seq`"
+                f"{str(path)!r} is not a seq2seq encoder graph; re-export with `edgernn train "
+                "seq2seq`"
             )
         self.model, self.tokenizer = model, sig.tokenizer
         special = info.special
