@@ -32,9 +32,8 @@ class EdgernnGroup(click.Group):
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
-            code = super().main(
-                *args, standalone_mode=False, **kwargs
-            )  # an int only from ctx.exit / --help
+            # an int only from ctx.exit / --help
+            code = super().main(*args, standalone_mode=False, **kwargs)
             # inside the try: a closed pipe shows up here, not at interpreter exit
             sys.stdout.flush()
         except (
@@ -77,15 +76,15 @@ class EdgernnGroup(click.Group):
                 sys.exit(2)
             raise
         except click.UsageError as e:
-            if (
-                e.ctx is None and ctx.invoked_subcommand
-            ):  # click leaves "requires an argument" without one
+            # click leaves "requires an argument" without one
+            if e.ctx is None and ctx.invoked_subcommand:
                 e.command_path = f"{ctx.command_path} {ctx.invoked_subcommand}"
             raise
+        # the stream loop handles its own (state saved, summary)
         except (
             KeyboardInterrupt,
             click.Abort,
-        ):  # the stream loop handles its own (state saved, summary)
+        ):
             click.echo("interrupted", err=True)
             sys.exit(130)
 
@@ -118,10 +117,11 @@ def _quiet_end() -> NoReturn:
     stdout at devnull so the interpreter's final flush does not fail a second time."""
     try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    # no real file descriptor (a test runner's buffer): nothing to flush later
     except (
         OSError,
         ValueError,
-    ):  # no real file descriptor (a test runner's buffer): nothing to flush later
+    ):
         pass
     sys.exit(0)
 

@@ -14,13 +14,49 @@ from edgernn.bench.measure import parse_repeat, parse_sizes
 from edgernn.bench.plot import check_plot_path
 from edgernn.bench.run import BenchConfig, BenchRun, phases, run_bench
 from edgernn.bench.workloads import BARE
+from edgernn.cli.common import Progress, provider_option
 from edgernn.core.model import load
 from edgernn.core.placement import CpuFallbackWarning
-from edgernn.core.providers import PROVIDERS
 from edgernn.errors import UsageError
 
+HELP = """Measure MODEL (default: the shipped sensor forecaster; any exported model) on this machine.
 
-@click.command("bench")
+Single-stream step latency (p50/p90/p99/max), throughput and cost per stream-step over
+--streams, chunked calls over --chunks, each next to a bare InferenceSession.run() loop;
+achieved GFLOP/s against this machine's sgemm; start-up time and peak RSS. The signature
+picks valid inputs (scaled sensor rows, or token ids from the vocabulary) and the edgernn
+call timed: Stream.step / pool / Stream.steps for forecasters, WindowStream.step for window
+models, ClassifierStream.step, Generator.step, or the seq2seq decoder's step buffers from an
+encoder state; tasks without a pool sweep Model.run over stacked states. Ctrl-C stops
+cleanly, reports what was measured and exits 130.
+
+\b
+JSON fields:
+  edgernn, date, interrupted (true after Ctrl-C; exit 130)
+  model {path, id, task, mode (step | window of W), input, outputs, arch, layers,
+    features, targets, flops_per_step, flops_nominal (int8 graph), flops_notes [what the
+    count assumes or leaves out]}
+  run {provider, provider_note, threads, repeat, streams, chunks}
+  machine {cpu, cores, flags, memory_gb, platform, python, numpy, onnxruntime}
+  pool (used | not available)
+  api {single_stream, bare_ort, streams, chunks}: the calls timed (chunks null: n/a)
+  single_stream {steps, warmup, edgernn_us, bare_ort_us, ratio_p50, partial (only when
+    Ctrl-C cut it short)}
+  hardware {threads, square {n, gflops}, matched_gflops {B: GFLOP/s}, shapes, method}
+    or {skipped} / {error}
+  streams [{streams, ticks, sgemm_gflops, edgernn|bare_ort {tick_us, per_stream_step_us,
+    stream_steps_per_s, gflops, sgemm_fraction, square_fraction}}]
+  chunks [{chunk, calls, api, edgernn|bare_ort {call_us, per_step_us, steps_per_s}}]
+  startup {runs, first_output_s, first_output_s_min, peak_rss_mb, command, output}
+    or {error, command}
+  skipped {chunks | startup: why that phase did not run}
+Latencies (*_us) are {p50, p90, p99, max, mean} in microseconds; per-step figures and
+GFLOP/s use the p50 tick or call.
+
+"""
+
+
+@click.command("bench", help=HELP)
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
 @click.option(
     "--streams",
@@ -36,7 +72,7 @@ from edgernn.errors import UsageError
     metavar="T,T,...",
     help="Steps per call of the chunk measurement (one stream).",
 )
-@click.option("--provider", type=click.Choice(PROVIDERS), default="cpu", show_default=True)
+@provider_option()
 @click.option("--cuda-graph", is_flag=True, help="CUDA graphs for fixed-shape steps (CUDA only).")
 @click.option(
     "--threads",
@@ -85,40 +121,7 @@ def command(
     quiet: bool,
     cuda_graph: bool = False,
 ) -> None:
-    """Measure MODEL (default: the shipped sensor forecaster; any exported model) on this machine.
-
-    Single-stream step latency (p50/p90/p99/max), throughput and cost per stream-step over
-    --streams, chunked calls over --chunks, each next to a bare InferenceSession.run() loop;
-    achieved GFLOP/s against this machine's sgemm; start-up time and peak RSS. The signature
-    picks valid inputs (scaled sensor rows, or token ids from the vocabulary) and the edgernn
-    call timed: Stream.step / pool / Stream.steps for forecasters, WindowStream.step for window
-    models, ClassifierStream.step, Generator.step, or the seq2seq decoder's step buffers from an
-    encoder state; tasks without a pool sweep Model.run over stacked states. Ctrl-C stops
-    cleanly, reports what was measured and exits 130.
-
-    \b
-    JSON fields:
-      edgernn, date, interrupted (true after Ctrl-C; exit 130)
-      model {path, id, task, mode (step | window of W), input, outputs, arch, layers,
-        features, targets, flops_per_step, flops_nominal (int8 graph), flops_notes [what the
-        count assumes or leaves out]}
-      run {provider, provider_note, threads, repeat, streams, chunks}
-      machine {cpu, cores, flags, memory_gb, platform, python, numpy, onnxruntime}
-      pool (used | not available)
-      api {single_stream, bare_ort, streams, chunks}: the calls timed (chunks null: n/a)
-      single_stream {steps, warmup, edgernn_us, bare_ort_us, ratio_p50, partial (only when
-        Ctrl-C cut it short)}
-      hardware {threads, square {n, gflops}, matched_gflops {B: GFLOP/s}, shapes, method}
-        or {skipped} / {error}
-      streams [{streams, ticks, sgemm_gflops, edgernn|bare_ort {tick_us, per_stream_step_us,
-        stream_steps_per_s, gflops, sgemm_fraction, square_fraction}}]
-      chunks [{chunk, calls, api, edgernn|bare_ort {call_us, per_step_us, steps_per_s}}]
-      startup {runs, first_output_s, first_output_s_min, peak_rss_mb, command, output}
-        or {error, command}
-      skipped {chunks | startup: why that phase did not run}
-    Latencies (*_us) are {p50, p90, p99, max, mean} in microseconds; per-step figures and
-    GFLOP/s use the p50 tick or call.
-    """
+    """``edgernn bench``: see HELP."""
     config = BenchConfig(
         parse_sizes(streams, "--streams"),
         parse_sizes(chunks, "--chunks"),
@@ -127,12 +130,11 @@ def command(
     )
     if plot_path:
         check_plot_path(plot_path)
-    with (
-        warnings.catch_warnings()
-    ):  # a GPU session's CPU fallback shows in the header's provider note
+    # a GPU session's CPU fallback shows in the header's provider note
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", CpuFallbackWarning)
         m = load(model, provider=provider, intra_op_threads=threads, cuda_graph=cuda_graph)
-    progress = _Progress(phases(m, config), quiet)
+    progress = Progress("bench", phases(m, config), quiet)
     run = run_bench(m, config, progress)
     interrupted = run.result["interrupted"]
     progress.done("interrupted: reporting what was measured" if interrupted else None)
@@ -141,27 +143,6 @@ def command(
     click.echo(json.dumps(run.result, indent=2) if as_json else render(run.result))
     if interrupted:
         sys.exit(130)  # the shell's convention for a run stopped by a signal, as `edgernn stream`
-
-
-class _Progress:
-    """``[i/n] what`` on stderr: redrawn in place on a terminal, one line each otherwise."""
-
-    def __init__(self, total: int, quiet: bool):
-        self.total, self.i, self.quiet = total, 0, quiet
-        self.tty = bool(getattr(sys.stderr, "isatty", None) and sys.stderr.isatty())
-
-    def __call__(self, text: str) -> None:
-        self.i += 1
-        if not self.quiet:
-            line = f"bench [{self.i}/{self.total}] {text}"
-            sys.stderr.write(f"\r\033[K{line}" if self.tty else line + "\n")
-            sys.stderr.flush()
-
-    def done(self, note: str | None) -> None:
-        if not self.quiet and self.tty:
-            sys.stderr.write("\r\033[K")
-        if note:
-            click.echo(note, err=True)
 
 
 def _plot(run: BenchRun, path: str) -> None:

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from edgernn.core.providers import PROVIDERS
+from edgernn.cli.common import provider_option
 
 
 def _fmt(probs: dict[str, float]) -> str:
@@ -52,7 +52,7 @@ def _round(probs: dict[str, float]) -> dict[str, float]:
     is_flag=True,
     help="Text models: one JSON line per token with the running probabilities.",
 )
-@click.option("--provider", type=click.Choice(PROVIDERS), default="cpu", show_default=True)
+@provider_option()
 def command(
     model: str,
     text: str | None,

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from edgernn.core.providers import PROVIDERS
+
 
 class Signals:
     """SIGINT (Ctrl-C) and SIGTERM end a stream cleanly: at once while the runner waits for
@@ -88,11 +90,12 @@ def piped_stdin() -> bool:
         return False
     try:
         mode = os.fstat(sys.stdin.fileno()).st_mode
+    # an in-memory stdin (a test runner's): data
     except (
         OSError,
         ValueError,
         io.UnsupportedOperation,
-    ):  # an in-memory stdin (a test runner's): data
+    ):
         return not is_terminal(sys.stdin)
     return stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)
 
@@ -104,3 +107,37 @@ def is_terminal(handle: Any) -> bool:
 def say(quiet: bool, text: str) -> None:
     if not quiet:
         click.echo(text, err=True)
+
+
+class Progress:
+    """``[i/n] what`` on stderr: redrawn in place on a terminal, one line each otherwise."""
+
+    def __init__(self, name: str, total: int, quiet: bool):
+        self.name, self.total, self.i, self.quiet = name, total, 0, quiet
+        self.tty = is_terminal(sys.stderr)
+
+    def __call__(self, text: str) -> None:
+        self.i += 1
+        if not self.quiet:
+            line = f"{self.name} [{self.i}/{self.total}] {text}"
+            sys.stderr.write(f"\r\033[K{line}" if self.tty else line + "\n")
+            sys.stderr.flush()
+
+    def done(self, note: str | None) -> None:
+        if not self.quiet and self.tty:
+            sys.stderr.write("\r\033[K")
+        if note:
+            click.echo(note, err=True)
+
+
+# ---- options several commands share --------------------------------------------------------
+def provider_option(default: str = "cpu", help: str | None = None) -> Callable[[Any], Any]:
+    """``--provider`` (cpu, cuda, tensorrt, auto): where the graph runs."""
+    return click.option(
+        "--provider", type=click.Choice(PROVIDERS), default=default, show_default=True, help=help
+    )
+
+
+def json_option(help: str) -> Callable[[Any], Any]:
+    """``--json``: print one JSON object for scripts instead of text for people."""
+    return click.option("--json", "as_json", is_flag=True, help=help)

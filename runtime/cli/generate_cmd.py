@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.core.providers import PROVIDERS
+from edgernn.cli.common import provider_option
 
 DEFAULT_MODEL = "char-lm.onnx"
 
@@ -66,7 +66,7 @@ def default_model_path() -> Path:
     is_flag=True,
     help="Print one JSON object at the end instead of streaming text.",
 )
-@click.option("--provider", type=click.Choice(PROVIDERS), default="cpu", show_default=True)
+@provider_option()
 def command(
     model: str | None,
     prompt: str | None,

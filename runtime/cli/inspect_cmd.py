@@ -8,20 +8,16 @@ import warnings
 
 import click
 
+from edgernn.cli.common import provider_option
 from edgernn.core.model import load
 from edgernn.core.placement import CpuFallbackWarning
-from edgernn.core.providers import PROVIDERS
 
 
 @click.command("inspect")
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the whole signature as JSON.")
-@click.option(
-    "--provider",
-    type=click.Choice(PROVIDERS),
-    default="cpu",
-    show_default=True,
-    help="Load the graph on this provider and show where its nodes run (and any CPU fallback).",
+@provider_option(
+    help="Load the graph on this provider and show where its nodes run (and any CPU fallback)."
 )
 def command(model: str | None, as_json: bool, provider: str = "cpu") -> None:
     """Show MODEL's signature (default: the shipped sensor forecaster)."""
@@ -108,8 +104,6 @@ def _text_lines(m) -> list[tuple[str, str]]:
 
 def _lines(m) -> list[tuple[str, str]]:
     sig = m.signature
-    parity = sig.parity
-    prov = sig.provenance
     scalers = ", ".join(
         f"{c}: ({o:.4g}, {s:.4g})"
         for c, o, s in zip(sig.features, sig.input_scaler.offset, sig.input_scaler.scale)
@@ -130,6 +124,12 @@ def _lines(m) -> list[tuple[str, str]]:
         ("states", "; ".join(f"{s.input} -> {s.output} {list(s.shape)}" for s in sig.states)),
         ("anomaly", f"|z| > {sig.anomaly_threshold:g} on one-step residuals"),
     ]
+    return lines + _export_lines(sig) + _training_lines(sig)
+
+
+def _export_lines(sig) -> list[tuple[str, str]]:
+    """The export's parity check and, for an int8 / fp16 graph, what was reduced."""
+    parity, lines = sig.parity, []
     if parity:
         lines.append(
             (
@@ -149,6 +149,12 @@ def _lines(m) -> list[tuple[str, str]]:
         lines.append(
             ("reduced", f"{q['mode']} ({ops}); {change}; meant for --provider {q.get('provider')}")
         )
+    return lines
+
+
+def _training_lines(sig) -> list[tuple[str, str]]:
+    """What training recorded: test error next to the naive baseline, the data, the date."""
+    prov, lines = sig.provenance, []
     test, naive = prov.get("metrics", {}).get("test"), prov.get("metrics", {}).get("naive_test")
     if test and naive:
         lines.append(

@@ -15,11 +15,10 @@ from typing import Any
 
 import click
 
-from edgernn.cli.common import Signals, Status, is_terminal, piped_stdin, say
+from edgernn.cli.common import Signals, Status, is_terminal, piped_stdin, provider_option, say
 from edgernn.cli.stream_report import Rejects, describe, summary, summary_line
 from edgernn.core.model import load
 from edgernn.core.placement import CpuFallbackWarning
-from edgernn.core.providers import PROVIDERS
 from edgernn.errors import DataError, UsageError
 from edgernn.feeds.files import demo_records, open_source, text_lines
 from edgernn.feeds.live import open_items
@@ -176,11 +175,8 @@ class StreamOptions:
     default=None,
     help="Anomaly |z| threshold (default: the model's).",
 )
-@click.option(
-    "--provider",
-    type=click.Choice(PROVIDERS),
-    default="auto",
-    show_default=True,
+@provider_option(
+    "auto",
     help="auto: CUDA when it really runs, else CPU; cuda/tensorrt: an error when they cannot run.",
 )
 @click.option(
