@@ -13,6 +13,7 @@
 from edgernn.core.model import Model, default_model_path, load
 from edgernn.core.pool import BatchResult, Pool
 from edgernn.core.stream import StepResult, Stream
+from edgernn.core.window import WindowStream
 from edgernn.errors import (
     DataError,
     EdgernnError,
@@ -25,6 +26,10 @@ from edgernn.errors import (
     UsageError,
 )
 from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec, Tokenizer
+from edgernn.tasks.classify import ClassifierStream
+from edgernn.tasks.generate import Generator
+from edgernn.tasks.registry import TASKS, task_of
+from edgernn.tasks.seq2seq import Seq2Seq
 from edgernn.version import __version__ as __version__
 
 __all__ = [
@@ -34,6 +39,12 @@ __all__ = [
     "StepResult",
     "Pool",
     "BatchResult",
+    "WindowStream",
+    "ClassifierStream",
+    "Generator",
+    "Seq2Seq",
+    "TASKS",
+    "task_of",
     "default_model_path",
     "Signature",
     "StateSpec",
