@@ -19,8 +19,9 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 _sqrt = math.sqrt
 
@@ -76,10 +77,10 @@ class ResidualStats:
                 var[i] = (1 - alpha) * (v + alpha * delta * delta)
         return z
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"count": self.count, "mean": list(self.mean), "var": list(self.var)}
 
-    def load_dict(self, d: dict) -> None:
+    def load_dict(self, d: Mapping[str, Any]) -> None:
         self.count = int(d["count"])
         self.mean = [float(v) for v in d["mean"]]
         self.var = [float(v) for v in d["var"]]

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
-from edgernn.core.providers import SessionConfig, graph_run_options
+from edgernn.core.binding import device_copy, run_call
+from edgernn.core.protocols import LoadedModel
+from edgernn.core.providers import graph_run_options
+from edgernn.core.views import flat
 from edgernn.signature import Signature
-
-
-class BoundModel(Protocol):
-    """What step buffers need of a loaded model (``edgernn.core.model.Model`` has it)."""
-
-    signature: Signature
-    session: Any  # an onnxruntime.InferenceSession
-    config: SessionConfig
-
-    def initial_state(self, batch: int = 1) -> list[np.ndarray]: ...
 
 
 class StepBuffers:
@@ -33,56 +25,51 @@ class StepBuffers:
     there, so the state never makes a host round trip between steps (only x and y travel).
     ``x_mem`` and ``y_mem`` are flat float memoryviews of ``x`` and ``y``: a hot loop writes a
     step's input and reads its output through them (item stores, ``tolist``) without numpy.
+
+    >>> import edgernn
+    >>> buf = edgernn.load(provider="cpu").step_buffers(1)
+    >>> buf.x.shape, buf.run().shape, buf.current        # one step of zeros; the sets flipped
+    ((1, 1, 2), (1, 1, 1), 1)
     """
 
-    def __init__(self, model: BoundModel, batch: int = 1, device: str = "host"):
+    def __init__(self, model: LoadedModel, batch: int = 1, device: str = "host"):
         sig = model.signature
         self.session, self.device = model.session, device
         # one step of the main input, e.g. (B, 1, F) model units
         self.x = sig.inputs[0].zeros(batch)
         self.y = sig.outputs[0].zeros(batch)  # one step of the main output, e.g. (B, 1, n_targets)
-        self.x_mem, self.y_mem = self.flat(self.x), self.flat(self.y)
+        self.x_mem, self.y_mem = flat(self.x), flat(self.y)
         # with CUDA graphs each binding replays its own captured graph: two graph ids, else None
         self.run_options = graph_run_options(model.config) if device == "cuda" else None
         # (x, y) on the device when a CUDA graph replays: it reads fixed device addresses
-        self._io = None
+        self._io: tuple[Any, ...] = ()
         if self.run_options is not None:
-            self._io = tuple(self.device_copy(a, device) for a in (self.x, self.y))
+            self._io = tuple(device_copy(a, device) for a in (self.x, self.y))
             self.run = self._run_graph  # type: ignore[method-assign]
         self.sets = (self._new_set(model, batch), self._new_set(model, batch))
         self.bindings = tuple(self._bind(sig, self.sets[k], self.sets[1 - k]) for k in (0, 1))
-        self._calls = tuple(
-            self.run_call(
-                self.session, b, None if self.run_options is None else self.run_options[k]
-            )
+        # binding k, ready to call
+        self._calls: tuple[Callable[[], None], ...] = tuple(
+            run_call(self.session, b, None if self.run_options is None else self.run_options[k])
             for k, b in enumerate(self.bindings)
-        )  # binding k, ready to call
+        )
         self.current = 0
 
-    def _new_set(self, model: BoundModel, batch: int) -> list:
+    def _new_set(self, model: LoadedModel, batch: int) -> list[Any]:
+        """One state set: numpy arrays on the host, else OrtValues on the device."""
         host = model.initial_state(batch)
         if self.device == "host":
             return host
-        return [self.device_copy(h, self.device) for h in host]
+        return [device_copy(h, self.device) for h in host]
 
-    def _value(self, a):
-        return a if isinstance(a, ort.OrtValue) else ort.OrtValue.ortvalue_from_numpy(a)
-
-    @staticmethod
-    def device_copy(a: np.ndarray, device: str) -> ort.OrtValue:
-        """A copy of ``a`` allocated by ONNX Runtime on ``device`` ("cuda", or "cpu" in tests)."""
-        v = ort.OrtValue.ortvalue_from_shape_and_type(a.shape, a.dtype, device, 0)
-        v.update_inplace(a)
-        return v
-
-    def _bind(self, sig, states_in: list, states_out: list):
+    def _bind(self, sig: Signature, states_in: list[Any], states_out: list[Any]) -> Any:
         b = self.session.io_binding()
-        x, y = self._io if self._io is not None else (self._value(self.x), self._value(self.y))
+        x, y = self._io or (_value(self.x), _value(self.y))
         b.bind_ortvalue_input(sig.input_name, x)
         b.bind_ortvalue_output(sig.output_name, y)
         for spec, s_in, s_out in zip(sig.states, states_in, states_out):
-            b.bind_ortvalue_input(spec.input, self._value(s_in))
-            b.bind_ortvalue_output(spec.output, self._value(s_out))
+            b.bind_ortvalue_input(spec.input, _value(s_in))
+            b.bind_ortvalue_output(spec.output, _value(s_out))
         return b
 
     @property
@@ -105,7 +92,8 @@ class StepBuffers:
         return self.y
 
     def _run_graph(self) -> np.ndarray:
-        """``run`` under CUDA graphs: x goes up into, and y comes down from, the fixed device buffers."""
+        """``run`` under CUDA graphs: x goes up into, and y comes down from, the fixed device
+        buffers."""
         x, y = self._io
         x.update_inplace(self.x)
         self._calls[self.current]()
@@ -113,23 +101,7 @@ class StepBuffers:
         np.copyto(self.y, y.numpy())
         return self.y
 
-    @staticmethod
-    def flat(a: np.ndarray) -> memoryview:
-        """A flat, typed, writable memoryview of a C-contiguous array (reads and writes reach ``a``)."""
-        return memoryview(a).cast("B").cast(a.dtype.char)
 
-    @staticmethod
-    def run_call(
-        session: ort.InferenceSession,
-        binding: ort.IOBinding,
-        run_options: ort.RunOptions | None = None,
-    ) -> functools.partial[None]:
-        """A call that runs ``binding``: ``session.run_with_iobinding(binding, run_options)``, or
-        its compiled core when this onnxruntime has one where 1.31 does. The wrapper only adds
-        checks for WebGPU graph capture, ~0.4 us a call here. Run options only when needed (CUDA
-        graph ids): with them a call costs ~30 us more (onnxruntime 1.31 queries a run-config
-        entry every call)."""
-        core, raw = getattr(session, "_sess", None), getattr(binding, "_iobinding", None)
-        if core is not None and raw is not None and hasattr(core, "run_with_iobinding"):
-            return functools.partial(core.run_with_iobinding, raw, run_options)
-        return functools.partial(session.run_with_iobinding, binding, run_options)
+def _value(a: Any) -> Any:
+    """``a`` as an OrtValue: as it is, or a numpy array wrapped without a copy."""
+    return a if isinstance(a, ort.OrtValue) else ort.OrtValue.ortvalue_from_numpy(a)

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from edgernn.core.buffers import StepBuffers
 from edgernn.core.placement import (
@@ -51,7 +52,8 @@ class Model:
                 raise
             reason = str(e).splitlines()[0][:200]
             raise ModelError(
-                f"{str(self.path)!r} cannot be loaded by ONNX Runtime ({reason}); pass an .onnx exported by edgernn"
+                f"{str(self.path)!r} cannot be loaded by ONNX Runtime ({reason}); "
+                "pass an .onnx exported by edgernn"
             ) from e
         # RunOptions for every call that is not a captured CUDA graph (gpu_graph_id=-1); None
         # unless config.cuda_graph. See providers.graph_run_options for the graph-bound calls.
@@ -66,8 +68,9 @@ class Model:
             executed = profiled_run(self.session, probe, self.run_options)
         # where each Stream keeps its state between steps: on the GPU when running on CUDA/TensorRT
         self.state_device = "cuda" if self.provider in GPU_PROVIDERS else "host"
-        # {ORT provider: {op type: nodes}} as partitioned; cpu_fallback: the nodes of a GPU session
-        # that run on the CPU anyway (shape arithmetic excepted; see edgernn.core.placement), warned once
+        # {ORT provider: {op type: nodes}} as partitioned; cpu_fallback: the nodes of a GPU
+        # session that run on the CPU anyway (shape arithmetic excepted; see
+        # edgernn.core.placement), warned once
         self.placement = assignments(self.session)
         self.cpu_fallback, note = note_fallback(
             self.provider, executed or assigned_nodes(self.session)
@@ -91,7 +94,8 @@ class Model:
     def run(
         self, x: np.ndarray, states: Sequence[np.ndarray]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """One graph call. x: (B, T, F) float32 in model units -> (y (B, T, n_targets), new states)."""
+        """One graph call. x: (B, T, F) float32 in model units -> (y (B, T, n_targets), new
+        states)."""
         feeds = {self.signature.input_name: x}
         feeds.update(zip(self._state_inputs, states))
         # no CUDA graph here
@@ -99,7 +103,8 @@ class Model:
         return y, new_states
 
     def step_buffers(self, batch: int = 1) -> StepBuffers:
-        """Pre-bound buffers for fast one-step calls (what each ``Stream`` uses), on ``state_device``."""
+        """Pre-bound buffers for fast one-step calls (what each ``Stream`` uses), on
+        ``state_device``."""
         return StepBuffers(self, batch, self.state_device)
 
     def pool(
@@ -108,11 +113,14 @@ class Model:
         threshold: float | None = None,
         warmup: int = 20,
         idle_s: float | None = None,
-    ):
-        """Many keyed streams in one set of state slabs: one graph call per tick (see ``edgernn.core.pool``)."""
+    ) -> Pool:
+        """Many keyed streams in one set of state slabs: one graph call per tick (see
+        ``edgernn.core.pool``)."""
         return Pool(self, capacity=capacity, threshold=threshold, warmup=warmup, idle_s=idle_s)
 
-    def stream(self, state: bytes | None = None, threshold: float | None = None, warmup: int = 20):
+    def stream(
+        self, state: bytes | None = None, threshold: float | None = None, warmup: int = 20
+    ) -> Stream:
         """A new stream with its own state (from a ``Stream.snapshot()`` blob when given)."""
         if self.signature.task != "forecast":
             raise UsageError(
@@ -121,9 +129,10 @@ class Model:
             )
         return Stream(self, state=state, threshold=threshold, warmup=warmup)
 
-    def window_stream(self, window: int | None = None):
-        """A window-mode stream (``edgernn.core.window``): keeps the last ``window`` rows (default: the
-        signature's) and re-runs the graph over them each step; how a non-causal model runs live."""
+    def window_stream(self, window: int | None = None) -> WindowStream:
+        """A window-mode stream (``edgernn.core.window``): keeps the last ``window`` rows
+        (default: the signature's) and re-runs the graph over them each step; how a non-causal
+        model runs live."""
         return WindowStream(self, window=window)
 
 
@@ -155,7 +164,8 @@ def load(
 def _read_model_bytes(path: Path) -> bytes:
     if not path.exists():
         raise ModelError(
-            f"model file {str(path)!r} does not exist; pass the path of an exported .onnx (or omit it for the shipped default)"
+            f"model file {str(path)!r} does not exist; pass the path of an exported .onnx "
+            "(or omit it for the shipped default)"
         )
     if path.is_dir():
         raise ModelError(
@@ -169,12 +179,12 @@ def _read_model_bytes(path: Path) -> bytes:
         ) from e
 
 
-def _read_signature(session, path: Path) -> Signature:
+def _read_signature(session: ort.InferenceSession, path: Path) -> Signature:
     meta = session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in meta:
         raise SignatureError(
-            f"{str(path)!r} has no {METADATA_KEY} metadata, so edgernn does not know how to run it; "
-            "export it with `edgernn export`"
+            f"{str(path)!r} has no {METADATA_KEY} metadata, so edgernn does not know how to "
+            "run it; export it with `edgernn export`"
         )
     try:
         sig = Signature.from_json(meta[METADATA_KEY])
@@ -192,6 +202,7 @@ def _read_signature(session, path: Path) -> Signature:
     missing = sorted((wanted_in - graph_inputs) | (wanted_out - graph_outputs))
     if missing:
         raise SignatureError(
-            f"{str(path)!r}: its signature names tensors the graph lacks ({', '.join(missing)}); re-export the model"
+            f"{str(path)!r}: its signature names tensors the graph lacks "
+            f"({', '.join(missing)}); re-export the model"
         )
     return sig

@@ -33,6 +33,7 @@ import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import onnxruntime as ort
 
@@ -74,14 +75,16 @@ def assigned_nodes(session: ort.InferenceSession) -> list[NodeRun]:
 
 def assignments(session: ort.InferenceSession) -> dict[str, dict[str, int]]:
     """{provider: {op_type: count}} from ``assigned_nodes``."""
-    out: dict[str, Counter] = {}
+    out: dict[str, Counter[str]] = {}
     for n in assigned_nodes(session):
         out.setdefault(n.provider, Counter())[n.op_type] += 1
     return {ep: dict(c) for ep, c in out.items()}
 
 
 def profiled_run(
-    session: ort.InferenceSession, feeds: Mapping | None, run_options: ort.RunOptions | None = None
+    session: ort.InferenceSession,
+    feeds: Mapping[str, Any] | None,
+    run_options: ort.RunOptions | None = None,
 ) -> list[NodeRun]:
     """Run ``session`` once on ``feeds`` and return what each node did; always ends profiling.
 
@@ -112,7 +115,7 @@ def profiled_run(
             pass
 
 
-def read_profile(path: str | os.PathLike) -> list[NodeRun]:
+def read_profile(path: str | os.PathLike[str]) -> list[NodeRun]:
     """The node events of an ONNX Runtime profile (a Chrome trace JSON), in execution order."""
     with open(path, encoding="utf-8") as f:
         events = json.load(f)
@@ -184,8 +187,9 @@ def fallback_message(provider: str, fallback: Sequence[NodeRun], total: int) -> 
         else []
     )
     return (
-        f"provider {provider!r}: {' and '.join(what)}, so every call moves data between host and device; "
-        "re-export without CPU-only ops (e.g. --quantize int8 is CPU-only) or use --provider cpu"
+        f"provider {provider!r}: {' and '.join(what)}, so every call moves data between host "
+        "and device; re-export without CPU-only ops (e.g. --quantize int8 is CPU-only) or use "
+        "--provider cpu"
     )
 
 
@@ -201,7 +205,8 @@ def fallback_note(fallback: Sequence[NodeRun]) -> str:
 def note_fallback(
     provider: str, nodes: Sequence[NodeRun], stacklevel: int = 3
 ) -> tuple[list[str], str]:
-    """Warn (``CpuFallbackWarning``) when ``nodes`` show a fallback; return (descriptions, short note)."""
+    """Warn (``CpuFallbackWarning``) when ``nodes`` show a fallback; return (descriptions,
+    short note)."""
     fallback = cpu_fallback(provider, nodes)
     if not fallback:
         return [], ""

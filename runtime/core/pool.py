@@ -38,17 +38,14 @@ from typing import Any
 import numpy as np
 
 from edgernn.core import snapshot
-from edgernn.core.anomaly import ResidualStats
-from edgernn.core.buffers import StepBuffers
+from edgernn.core.extras import Extras, SmallResult
+from edgernn.core.protocols import LoadedModel
+from edgernn.core.rows import NOT_FINITE, row_lists
 from edgernn.core.slabs import Slabs
-from edgernn.core.slabs import at as _at
-from edgernn.core.stream import NOT_FINITE, StepResult
+from edgernn.core.stream import StepResult
 from edgernn.errors import DataError, StateError, UsageError
 
 SMALL_TICK = 8  # ticks of at most this many streams run in Python numbers
-# the per-slot arrays
-_FIELDS = ("n_steps", "has_pred", "last_row", "last_pred", "count", "mean", "var", "seen")
-_FAST_ARRAYS = (np.dtype(np.float32), np.dtype(np.float64))
 _isfinite = math.isfinite
 
 
@@ -67,7 +64,7 @@ class Pool:
 
     def __init__(
         self,
-        model,
+        model: LoadedModel,
         capacity: int = 64,
         threshold: float | None = None,
         warmup: int = 20,
@@ -81,53 +78,38 @@ class Pool:
             )
         if not sig.causal:
             raise UsageError(
-                f"{model.path.name} needs a window of {sig.window} steps and cannot be pooled step by step"
+                f"{model.path.name} needs a window of {sig.window} steps "
+                "and cannot be pooled step by step"
             )
         self.model = model
         self.threshold = sig.anomaly_threshold if threshold is None else float(threshold)
         self.warmup, self.horizon, self.idle_s = warmup, horizon, idle_s
-        self._tcols = sig.target_feature_index()
-        self._scored = None not in self._tcols  # residuals need every target among the inputs
         # "host", or the ORT device the dense ticks' state lives on
         self._device = model.state_device
-        self._axes = [spec.batch_axis for spec in sig.states]
-        # scratch of small ticks
-        self._stats = ResidualStats(len(sig.targets), warmup, horizon, self.threshold)
-        # rounds a residual to float32
-        self._residual = StepBuffers.flat(np.zeros(len(sig.targets), np.float32))
+        # step counts, last rows and forecasts, residual statistics: beside the state slabs
+        self._extras = Extras(
+            len(sig.features), sig.target_feature_index(), self.threshold, warmup, horizon
+        )
         self._lock = threading.RLock()
         self.slots: dict[Hashable, int] = {}  # key -> slot
         self._keys: list[Hashable] = []  # slot -> key
         self.spilled: dict[Hashable, bytes] = {}  # evicted streams' snapshots, restored on return
         self._version = 0  # bumped whenever slots move, so cached key -> slot lookups expire
-        self._last_keys: tuple | None = None  # (keys, version, slots, dense) of the last tick
-        self._slabs: Slabs | None = None
+        # (keys, version, slots, dense) of the last tick
+        self._last_keys: tuple[list[Hashable], int, np.ndarray, bool] | None = None
+        self._slabs: Slabs
         self._alloc(max(1, capacity))
 
     # ---- slabs -------------------------------------------------------------------------------
     def _alloc(self, capacity: int) -> None:
-        """(Re)allocate the slabs and the per-slot arrays at ``capacity`` slots, keeping the active ones."""
-        sig, n = self.model.signature, len(self._keys)
-        F, K = len(sig.features), len(sig.targets)
+        """(Re)allocate the slabs and the per-slot arrays at ``capacity`` slots, keeping the
+        active ones."""
+        n = len(self._keys)
         slabs = Slabs(self.model, capacity, self._device)
-        new = {
-            "n_steps": np.zeros(capacity, np.int64),
-            "has_pred": np.zeros(capacity, bool),
-            "last_row": np.zeros((capacity, F), np.float32),
-            "last_pred": np.zeros((capacity, K), np.float32),
-            "count": np.zeros(capacity, np.int64),  # residuals absorbed
-            "mean": np.zeros((capacity, K), np.float64),
-            "var": np.zeros((capacity, K), np.float64),
-            "seen": np.zeros(capacity, np.float64),  # monotonic time of the last step
-        }
         if n:
-            for dst, src, ax in zip(slabs.states(), self._slabs.states(write=False), self._axes):
-                dst[_at(ax, slice(0, n))] = src[_at(ax, slice(0, n))]
-            for name, arr in new.items():
-                arr[:n] = self._slab[name][:n]
-        self._slabs, self._slab = slabs, new
-        # flat views, for small ticks
-        self._mem = tuple(StepBuffers.flat(new[name]) for name in _FIELDS)
+            slabs.copy_first(self._slabs, n)
+        self._extras.resize(capacity, keep=n)
+        self._slabs = slabs
         self.capacity = capacity
         self._version += 1
 
@@ -141,7 +123,7 @@ class Pool:
         return list(self._keys)
 
     # ---- the tick ----------------------------------------------------------------------------
-    def step_batch(self, keys: Sequence[Hashable], rows) -> BatchResult:
+    def step_batch(self, keys: Sequence[Hashable], rows: Any) -> BatchResult:
         """One step for each key (keys unique), in one graph call. rows: (N, F) user units."""
         small = self._step_small(keys, rows) if len(keys) <= SMALL_TICK else None
         if small is not None:
@@ -156,7 +138,8 @@ class Pool:
         rows = np.asarray(rows, dtype=np.float32).reshape(len(keys), -1)  # (N, F)
         if rows.shape[1] != len(sig.features):
             raise DataError(
-                f"expected rows of {len(sig.features)} values ({', '.join(sig.features)}), got {rows.shape[1]}"
+                f"expected rows of {len(sig.features)} values ({', '.join(sig.features)}), "
+                f"got {rows.shape[1]}"
             )
         if not np.isfinite(rows).all():
             raise DataError(NOT_FINITE)
@@ -165,10 +148,11 @@ class Pool:
             n = len(self._keys)
             # (N, 1, K) model units
             y = self._run_dense(rows) if dense else self._run_gather(slots, rows)
-            preds = sig.target_scaler.inverse(y[:, 0])  # (N, K) user units
-            return self._account(slice(0, n) if dense else slots, rows, preds)
+            forecast = sig.target_scaler.inverse(y[:, 0])  # (N, K) user units
+            at = slice(0, n) if dense else slots
+            return BatchResult(forecast, *self._extras.account(at, rows, forecast))
 
-    def step(self, keys: Sequence[Hashable], rows) -> list[StepResult]:
+    def step(self, keys: Sequence[Hashable], rows: Any) -> list[StepResult]:
         """``step_batch`` as one ``StepResult`` per key (the same values a ``Stream`` gives)."""
         names = self.model.signature.targets
         small = self._step_small(keys, rows) if len(keys) <= SMALL_TICK else None
@@ -195,118 +179,50 @@ class Pool:
 
     def _run_gather(self, slots: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Some slots ready: gather their state, one graph call, scatter it back."""
-        sig = self.model.signature
-        slabs = self._slabs.states()
-        states = [np.take(s, slots, axis=ax) for s, ax in zip(slabs, self._axes)]
-        y, new_states = self.model.run(sig.input_scaler.transform(rows)[:, None, :], states)
-        for slab, ax, new in zip(slabs, self._axes, new_states):
-            slab[_at(ax, slots)] = new
+        x = self.model.signature.input_scaler.transform(rows)[:, None, :]
+        y, new_states = self.model.run(x, self._slabs.take(slots))
+        self._slabs.put(slots, new_states)
         return y
 
-    def _account(
-        self, slots: np.ndarray | slice, rows: np.ndarray, preds: np.ndarray
-    ) -> BatchResult:
-        """Vectorised ``Stream._account``: score residuals, update statistics, remember.
-        ``slots`` is a slice (views, no copies) when every slot stepped, in order."""
-        sl = self._slab
-        score, anomaly = np.full(len(rows), np.nan), np.zeros(len(rows), bool)  # (N,) unscored
-        if self._scored:
-            has = sl["has_pred"][slots]
-            # (N, K) float32 difference, like Stream
-            resid = rows[:, self._tcols] - sl["last_pred"][slots]
-            count, mean, var = sl["count"][slots], sl["mean"][slots], sl["var"][slots]
-            warm = has & (count >= self.warmup)
-            delta = resid - mean  # (N, K) float64: the float32 residual, exactly, minus the mean
-            q = np.abs(delta) / np.sqrt(np.maximum(var, 1e-12))  # (N, K) |z| per target
-            z = q[:, 0] if q.shape[1] == 1 else q.max(axis=1)  # (N,)
-            anomaly = warm & (z > self.threshold)
-            score = np.where(warm, z, np.nan)
-            absorb = has & ~anomaly
-            count += absorb  # in place when slots is a slice
-            # alpha 0 leaves a stream's statistics exactly as they were (x + 0 * d == x)
-            alpha = np.where(absorb, 1.0 / np.minimum(np.maximum(count, 1), self.horizon), 0.0)[
-                :, None
-            ]
-            if not isinstance(slots, slice):
-                sl["count"][slots] = count
-            sl["mean"][slots] = mean + alpha * delta
-            sl["var"][slots] = (1 - alpha) * (var + alpha * delta * delta)
-        sl["n_steps"][slots] += 1
-        sl["last_row"][slots], sl["last_pred"][slots], sl["has_pred"][slots] = rows, preds, True
-        sl["seen"][slots] = time.monotonic()
-        return BatchResult(preds, score, anomaly, sl["n_steps"][slots].copy())
-
-    # ---- small ticks, in Python numbers ----------------------------------------------------------
-    def _step_small(
-        self, keys: Sequence[Hashable], rows: Any
-    ) -> list[tuple[int, list[float], float | None, bool]] | None:
+    def _step_small(self, keys: Sequence[Hashable], rows: Any) -> list[SmallResult] | None:
         """A tick of at most ``SMALL_TICK`` keys as (step, forecast, score, anomaly) per key,
         like ``Stream.step``: scaling through the bound buffers' memoryviews and bookkeeping in
         the per-slot arrays, in Python floats with float32 rounding where numpy rounds. None when
         ``rows`` is not a list of rows or an (N, F) float array of numbers: the numpy path has
         those (and their errors)."""
         scaler, F = self.model.signature.input_scaler, len(self.model.signature.features)
-        rows = _row_lists(rows, len(keys), F) if 0 < len(keys) <= self.capacity else None
-        if rows is None:
+        lists = row_lists(rows, len(keys), F) if 0 < len(keys) <= self.capacity else None
+        if lists is None:
             return None
         with self._lock:
             slabs = self._slabs
             try:
                 # float32 rows
-                rows = [
-                    scaler.transform_into(row, slabs.x_mem, i * F) for i, row in enumerate(rows)
+                values = [
+                    scaler.transform_into(row, slabs.x_mem, i * F) for i, row in enumerate(lists)
                 ]
             except (TypeError, ValueError, OverflowError):  # a value that is not a number
                 return None
             # any NaN/inf shows; finite float32s cannot overflow it
-            if not _isfinite(sum(map(sum, rows))):
+            if not _isfinite(sum(map(sum, values))):
                 raise DataError(NOT_FINITE)
-            slots, dense = self._slots_for(keys)
+            found, dense = self._slots_for(keys)
             if self._slabs is not slabs:  # a new key grew the slabs: write x again, in the new ones
                 slabs = self._slabs
-                rows = [
-                    scaler.transform_into(row, slabs.x_mem, i * F) for i, row in enumerate(rows)
+                values = [
+                    scaler.transform_into(row, slabs.x_mem, i * F) for i, row in enumerate(values)
                 ]
-            slots = slots.tolist()
+            slots: list[int] = found.tolist()
             if not (dense and slabs.run_dense(len(slots))):
                 slabs.run_gathered(slots)
             K = len(self.model.signature.targets)
             self.model.signature.target_scaler.inverse_inplace(slabs.y_mem, len(slots))
             y = slabs.y_mem[: len(slots) * K].tolist()  # (N * K,) user units
-            now = time.monotonic()
+            now, account = time.monotonic(), self._extras.account_one
             return [
-                self._account_one(slot, row, y[i * K : (i + 1) * K], now)
-                for i, (slot, row) in enumerate(zip(slots, rows))
+                account(slot, row, y[i * K : (i + 1) * K], now)
+                for i, (slot, row) in enumerate(zip(slots, values))
             ]
-
-    def _account_one(
-        self, slot: int, row: list[float], pred: list[float], now: float
-    ) -> tuple[int, list[float], float | None, bool]:
-        """``Stream._account`` for one slot, through flat memoryviews of the per-slot arrays:
-        the same arithmetic, the same bits, no numpy scalars."""
-        n_steps, has_pred, last_row, last_pred, count, mean, var, seen = self._mem
-        F, K = len(row), len(pred)
-        score = None
-        if has_pred[slot] and self._scored:
-            residual, cols, stats, at = self._residual, self._tcols, self._stats, slot * K
-            for k in range(K):
-                residual[k] = row[cols[k]] - last_pred[at + k]  # the float32 residual numpy gave
-            stats.count, stats.mean, stats.var = (
-                count[slot],
-                mean[at : at + K].tolist(),
-                var[at : at + K].tolist(),
-            )
-            score = stats.observe_floats(residual)
-            count[slot] = stats.count
-            for k in range(K):
-                mean[at + k], var[at + k] = stats.mean[k], stats.var[k]
-        for i in range(F):
-            last_row[slot * F + i] = row[i]
-        for k in range(K):
-            last_pred[slot * K + k] = pred[k]
-        step = n_steps[slot] = n_steps[slot] + 1
-        has_pred[slot], seen[slot] = True, now
-        return step, pred, score, score is not None and score > self.threshold
 
     # ---- keys come and go ----------------------------------------------------------------------
     def _slots_for(self, keys: Sequence[Hashable]) -> tuple[np.ndarray, bool]:
@@ -316,7 +232,8 @@ class Pool:
             return last[2], last[3]
         if len(set(keys)) != len(keys):
             raise UsageError(
-                "a tick takes each key at most once; split repeated keys over ticks (order within a key matters)"
+                "a tick takes each key at most once; split repeated keys over ticks "
+                "(order within a key matters)"
             )
         slots = np.fromiter(
             (self.slots[k] if k in self.slots else self._add(k) for k in keys), np.int64, len(keys)
@@ -340,11 +257,8 @@ class Pool:
         return slot
 
     def _clear(self, slot: int) -> None:
-        for slab, ax, spec in zip(self._slabs.states(), self._axes, self.model.signature.states):
-            slab[_at(ax, slot)] = spec.init
-        for name in _FIELDS[:-1]:
-            self._slab[name][slot] = 0
-        self._slab["seen"][slot] = time.monotonic()
+        self._slabs.clear(slot)
+        self._extras.clear(slot)
 
     def reset(self, key: Hashable) -> None:
         """The key's stream starts over (as ``Stream.reset``)."""
@@ -354,7 +268,8 @@ class Pool:
                 self._clear(self.slots[key])
 
     def remove(self, key: Hashable) -> bytes:
-        """Take the key out of the pool; returns its snapshot (``model.stream(state=...)`` continues it)."""
+        """Take the key out of the pool; returns its snapshot (``model.stream(state=...)``
+        continues it)."""
         with self._lock:
             if key not in self.slots:
                 blob = self.spilled.pop(key, None)
@@ -365,17 +280,12 @@ class Pool:
             slot, last = self.slots.pop(key), len(self._keys) - 1
             blob = self._snapshot(slot)
             if slot != last:  # keep slots dense: the last stream moves into the hole
-                self._move(last, slot)
+                self._slabs.move(last, slot)
+                self._extras.move(last, slot)
                 self._keys[slot] = self._keys[last]
                 self.slots[self._keys[slot]] = slot
             self._keys.pop()
             return blob
-
-    def _move(self, src: int, dst: int) -> None:
-        for slab, ax in zip(self._slabs.states(), self._axes):
-            slab[_at(ax, dst)] = slab[_at(ax, src)]
-        for arr in self._slab.values():
-            arr[dst] = arr[src]
 
     def evict_idle(self, now: float | None = None) -> list[Hashable]:
         """Spill streams idle longer than ``idle_s``; they come back on their next step."""
@@ -383,7 +293,8 @@ class Pool:
             return []
         with self._lock:
             now = time.monotonic() if now is None else now
-            idle = [k for k in self._keys if now - self._slab["seen"][self.slots[k]] > self.idle_s]
+            seen = self._extras.arrays["seen"]
+            idle = [k for k in self._keys if now - seen[self.slots[k]] > self.idle_s]
             for k in idle:
                 self.spilled[k] = self.remove(k)
             return idle
@@ -408,58 +319,27 @@ class Pool:
                 self.spilled[key] = blob
 
     def _snapshot(self, slot: int) -> bytes:
-        sl = self._slab
-        has = bool(sl["has_pred"][slot])
-        meta = {
-            "kind": "stream",
-            "n_steps": int(sl["n_steps"][slot]),
-            "last_row": sl["last_row"][slot].tolist() if has else None,
-            "last_pred": sl["last_pred"][slot].tolist() if has else None,
-            "residuals": {
-                "count": int(sl["count"][slot]),
-                "mean": sl["mean"][slot].tolist(),
-                "var": sl["var"][slot].tolist(),
-            },
-        }
-        arrays = {
-            f"state_{i}": np.ascontiguousarray(np.expand_dims(s[_at(ax, slot)], ax))
-            for i, (s, ax) in enumerate(zip(self._slabs.states(write=False), self._axes))
-        }
+        meta = {"kind": "stream", **self._extras.stream_meta(slot)}
+        arrays = {f"state_{i}": s for i, s in enumerate(self._slabs.slot_states(slot))}
         return snapshot.pack(self.model.model_id, meta, arrays)
 
     def _load(self, slot: int, blob: bytes) -> None:
         meta, arrays = snapshot.unpack(blob, self.model.model_id)
         if meta.get("kind") != "stream":
             raise StateError(f"this is a {meta.get('kind')!r} snapshot, not a stream's")
-        sl = self._slab
-        for i, (s, ax) in enumerate(zip(self._slabs.states(), self._axes)):
-            got = arrays.get(f"state_{i}")
-            if got is None or got.shape != np.expand_dims(s[_at(ax, slot)], ax).shape:
-                raise StateError(
-                    "snapshot state does not match this model's state shapes; take a new snapshot"
-                )
-            s[_at(ax, slot)] = np.squeeze(got, ax)
-        sl["n_steps"][slot] = meta["n_steps"]
-        sl["has_pred"][slot] = meta["last_pred"] is not None
-        if meta["last_pred"] is not None:
-            sl["last_row"][slot], sl["last_pred"][slot] = meta["last_row"], meta["last_pred"]
-        r = meta["residuals"]
-        sl["count"][slot], sl["mean"][slot], sl["var"][slot] = r["count"], r["mean"], r["var"]
+        self._slabs.load_slot(
+            slot, [arrays.get(f"state_{i}") for i in range(len(self._slabs.axes))]
+        )
+        self._extras.load_stream_meta(slot, meta)
 
     # ---- the whole pool, for durable state ------------------------------------------------------
-    def save_state(self, extra: dict | None = None) -> bytes:
-        """Every stream (active and spilled) as one checksummed blob; ``extra`` rides along (JSON)."""
+    def save_state(self, extra: dict[str, Any] | None = None) -> bytes:
+        """Every stream (active and spilled) as one checksummed blob; ``extra`` rides along
+        (JSON)."""
         with self._lock:
             n = len(self._keys)
-            arrays = {
-                f"state_{i}": np.ascontiguousarray(s[_at(ax, slice(0, n))])
-                for i, (s, ax) in enumerate(zip(self._slabs.states(write=False), self._axes))
-            }
-            arrays |= {
-                name: np.ascontiguousarray(arr[:n])
-                for name, arr in self._slab.items()
-                if name != "seen"
-            }
+            arrays = {f"state_{i}": s for i, s in enumerate(self._slabs.first(n))}
+            arrays |= self._extras.saved(n)
             spilled = list(self.spilled.items())
             arrays |= {
                 f"spilled_{i}": np.frombuffer(b, np.uint8) for i, (_, b) in enumerate(spilled)
@@ -472,7 +352,7 @@ class Pool:
             }
             return snapshot.pack(self.model.model_id, meta, arrays)
 
-    def load_state(self, blob: bytes) -> dict:
+    def load_state(self, blob: bytes) -> dict[str, Any]:
         """Replace every stream with those of a ``save_state`` blob; returns its ``extra``."""
         meta, arrays = snapshot.unpack(blob, self.model.model_id)
         if meta.get("kind") != "pool":
@@ -482,34 +362,12 @@ class Pool:
             self._keys, self.slots, self.spilled = [], {}, {}
             self._alloc(max(self.capacity, len(keys)))
             n = len(keys)
-            for i, (s, ax) in enumerate(zip(self._slabs.states(), self._axes)):
-                s[_at(ax, slice(0, n))] = arrays[f"state_{i}"]
-            for name, arr in self._slab.items():
-                if name in arrays:
-                    arr[:n] = arrays[name]
-            self._slab["seen"][:n] = time.monotonic()
+            self._slabs.load_first(n, [arrays[f"state_{i}"] for i in range(len(self._slabs.axes))])
+            self._extras.load_saved(arrays, n)
             self._keys, self.slots = list(keys), {k: i for i, k in enumerate(keys)}
             self._version += 1
             self.spilled = {
                 k: arrays[f"spilled_{i}"].tobytes() for i, k in enumerate(meta["spilled"])
             }
-            return meta["extra"]
-
-
-def _row_lists(rows: Any, n: int, F: int) -> list | None:
-    """``rows`` as n rows of F numbers (lists, tuples or 1-D float arrays), or None."""
-    if type(rows) is np.ndarray:
-        return rows.tolist() if rows.shape == (n, F) and rows.dtype in _FAST_ARRAYS else None
-    if (type(rows) is not list and type(rows) is not tuple) or len(rows) != n:
-        return None
-    out = []
-    for row in rows:
-        kind = type(row)
-        if kind is np.ndarray:
-            if row.shape != (F,) or row.dtype not in _FAST_ARRAYS:
-                return None
-            row = row.tolist()
-        elif (kind is not list and kind is not tuple) or len(row) != F:
-            return None
-        out.append(row)
-    return out
+            extra: dict[str, Any] = meta["extra"]
+            return extra

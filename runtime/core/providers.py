@@ -34,7 +34,8 @@ _ORT_NAMES = {
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
 }
-# what onnxruntime-gpu 1.31's TensorRT provider links against (ldd libonnxruntime_providers_tensorrt.so)
+# what onnxruntime-gpu 1.31's TensorRT provider links against
+# (ldd libonnxruntime_providers_tensorrt.so)
 _TRT_LIBS = ("libnvinfer.so.10", "libnvonnxparser.so.10")
 # ORT run-config key: which captured CUDA graph a run uses (-1: none, 0: ORT's default)
 GRAPH_ID = "gpu_graph_id"
@@ -61,8 +62,8 @@ class SessionConfig:
             raise UsageError("thread counts must be >= 0 (0 lets ONNX Runtime choose)")
         if self.cuda_graph and self.provider in ("cpu", "tensorrt"):
             raise UsageError(
-                f"--cuda-graph needs --provider cuda (or auto on a CUDA machine), not {self.provider!r}; "
-                "drop --cuda-graph"
+                "--cuda-graph needs --provider cuda (or auto on a CUDA machine), "
+                f"not {self.provider!r}; drop --cuda-graph"
                 + (
                     " (TensorRT's own graph capture is not wired in edgernn)"
                     if self.provider == "tensorrt"
@@ -84,8 +85,9 @@ def session_options(config: SessionConfig, profile: bool = False) -> ort.Session
     so.add_session_config_entry("session.inter_op.allow_spinning", spin)
     # placement, for free
     so.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
-    # No CPU arena: a stream's step allocates only the graph's small temporaries, which plain malloc
-    # serves faster than the arena's bookkeeping (one graph call 11.5 -> 10.3 us, LSTM 2x64, ORT 1.31)
+    # No CPU arena: a stream's step allocates only the graph's small temporaries, which plain
+    # malloc serves faster than the arena's bookkeeping (one graph call 11.5 -> 10.3 us, LSTM
+    # 2x64, ORT 1.31)
     so.enable_cpu_mem_arena = False
     if profile:
         so.enable_profiling = True
@@ -99,7 +101,10 @@ def session_options(config: SessionConfig, profile: bool = False) -> ort.Session
 def cuda_missing() -> str | None:
     """Why CUDA cannot run here, or None when it may (a session still has to prove it)."""
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return f"this onnxruntime ({ort.__version__}) has no CUDA provider; pip install onnxruntime-gpu"
+        return (
+            f"this onnxruntime ({ort.__version__}) has no CUDA provider; "
+            "pip install onnxruntime-gpu"
+        )
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL("libcuda.so.1")
@@ -116,7 +121,10 @@ def tensorrt_missing() -> str | None:
     ``tensorrt_libs`` folder (loaded globally so ORT's provider library finds them).
     """
     if "TensorrtExecutionProvider" not in ort.get_available_providers():
-        return f"this onnxruntime ({ort.__version__}) has no TensorRT provider; pip install onnxruntime-gpu"
+        return (
+            f"this onnxruntime ({ort.__version__}) has no TensorRT provider; "
+            "pip install onnxruntime-gpu"
+        )
     missing = [why for why in (cuda_missing(), _tensorrt_libs_missing()) if why]
     return " and ".join(missing) or None
 
@@ -145,20 +153,22 @@ def _tensorrt_libs_missing() -> str | None:
                 or "13"
             )
             return (
-                f"TensorRT 10 is not installed ({name} cannot be loaded; pip install tensorrt-cu{cuda.split('.')[0]} "
+                f"TensorRT 10 is not installed ({name} cannot be loaded; "
+                f"pip install tensorrt-cu{cuda.split('.')[0]} "
                 "or put TensorRT's lib folder on LD_LIBRARY_PATH)"
             )
     return None
 
 
 def trt_cache_dir(config: SessionConfig) -> Path:
-    """Where TensorRT engines are cached: ``config.trt_cache_dir`` or $XDG_CACHE_HOME/edgernn/trt."""
+    """Where TensorRT engines are cached: ``config.trt_cache_dir`` or
+    $XDG_CACHE_HOME/edgernn/trt."""
     if config.trt_cache_dir:
         return Path(config.trt_cache_dir).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgernn" / "trt"
 
 
-def provider_list(config: SessionConfig, kind: str) -> list:
+def provider_list(config: SessionConfig, kind: str) -> list[str | tuple[str, dict[str, str]]]:
     """The ORT providers (with options) for ``kind``: "cpu", "cuda" or "tensorrt"."""
     cpu = _ORT_NAMES["cpu"]
     if kind == "cpu":
@@ -243,7 +253,8 @@ def _try_gpu(
         libs = "TensorRT 10, CUDA or cuDNN 9" if kind == "tensorrt" else "CUDA 12/13 or cuDNN 9"
         why = f"the {label} provider could not start ({libs} libraries missing?)"
     elif placed and not on_it:
-        why = f"{label} took none of this graph's {total} nodes (all went to {', '.join(sorted(placed))})"
+        went = ", ".join(sorted(placed))
+        why = f"{label} took none of this graph's {total} nodes (all went to {went})"
     if why:
         profiled_run(sess, None)  # end its profiling now: a dropped session would write the trace
         return None, why
@@ -278,7 +289,8 @@ def create_session(
         )
     if config.cuda_graph:
         raise ProviderError(
-            f"--cuda-graph needs CUDA, and provider 'auto' landed on the CPU ({why}); drop --cuda-graph"
+            f"--cuda-graph needs CUDA, and provider 'auto' landed on the CPU ({why}); "
+            "drop --cuda-graph"
         )
     return _open(model, config, "cpu"), "cpu", f"cuda not used: {why}"
 

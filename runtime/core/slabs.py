@@ -11,11 +11,19 @@ changes.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
-from edgernn.core.buffers import StepBuffers
+from edgernn.core.binding import device_copy, run_call
+from edgernn.core.protocols import LoadedModel
+from edgernn.core.views import flat, flat_bytes
+from edgernn.errors import StateError
+
+# (binding, call, scratch in, scratch out, and byte views of the scratches) per tick size
+Gathered = tuple[Any, Callable[[], None], list[np.ndarray], list[np.ndarray], list[Any], list[Any]]
 
 
 class Slabs:
@@ -33,18 +41,19 @@ class Slabs:
     state on the device; each switch to other work costs one round trip of the whole slab.
     """
 
-    def __init__(self, model, capacity: int, device: str = "host"):
+    def __init__(self, model: LoadedModel, capacity: int, device: str = "host"):
         sig = model.signature
         self.session, self.sig, self.device, self.capacity = model.session, sig, device, capacity
         self.run_options = getattr(model, "run_options", None)  # no CUDA graph for these calls
         self.axes = [spec.batch_axis for spec in sig.states]
         self.x = np.zeros((capacity, 1, len(sig.features)), np.float32)  # (cap, 1, F) model units
         self.y = np.zeros((capacity, 1, len(sig.targets)), np.float32)  # (cap, 1, K)
-        self.x_mem, self.y_mem = StepBuffers.flat(self.x), StepBuffers.flat(self.y)
+        self.x_mem, self.y_mem = flat(self.x), flat(self.y)
         # each: one (.., cap, ..) slab per state tensor
         self.sets = (self._new_set(), self._new_set())
         self.current = 0
-        self._host = None if device == "host" else [spec.zeros(capacity) for spec in sig.states]
+        # the host copy of the state on a device (none on the host: the live set is it)
+        self._host = [] if device == "host" else [spec.zeros(capacity) for spec in sig.states]
         self._newest = "host"  # where the newest state is: "host", "device" or "both" (device only)
         self._prefix_ok = all(
             int(a) == 1 for spec in sig.states for a in spec.shape[: spec.batch_axis]
@@ -58,15 +67,15 @@ class Slabs:
             [flat_bytes(a) for a in slabs]
             for slabs in (self.sets if device == "host" else [self._host])
         ]
-        self._dense: dict[tuple[int, int], tuple] = {}  # (n, current) -> (binding, call)
-        # n -> (binding, call, scratch in, out, and their bytes)
-        self._gathered: dict[int, tuple] = {}
+        # (n, current) -> (binding, call)
+        self._dense: dict[tuple[int, int], tuple[Any, Callable[[], None]]] = {}
+        self._gathered: dict[int, Gathered] = {}  # n -> its bound buffers
 
-    def _new_set(self) -> list:
+    def _new_set(self) -> list[Any]:
         host = [spec.zeros(self.capacity) for spec in self.sig.states]
         if self.device == "host":
             return host
-        return [StepBuffers.device_copy(h, self.device) for h in host]
+        return [device_copy(h, self.device) for h in host]
 
     def states(self, write: bool = True) -> list[np.ndarray]:
         """The state slabs as host arrays, for everything but dense ticks (see the class)."""
@@ -80,6 +89,7 @@ class Slabs:
             self._newest = "host"
         return self._host
 
+    # ---- graph calls ---------------------------------------------------------------------------
     def run_dense(self, n: int) -> bool:
         """One graph call over slots 0..n-1 (x and y at the same rows); False when this state
         layout cannot be bound by slab prefixes (the caller gathers instead)."""
@@ -99,23 +109,19 @@ class Slabs:
             self._newest = "device"
         return True
 
-    def _bind_dense(self, n: int) -> tuple:
+    def _bind_dense(self, n: int) -> tuple[Any, Callable[[], None]]:
         sig, live, spare = self.sig, self.sets[self.current], self.sets[1 - self.current]
         b = self.session.io_binding()
         b.bind_ortvalue_input(sig.input_name, ort.OrtValue.ortvalue_from_numpy(self.x[:n]))
         b.bind_ortvalue_output(sig.output_name, ort.OrtValue.ortvalue_from_numpy(self.y[:n]))
         for spec, s_in, s_out in zip(sig.states, live, spare):
             shape = tuple(n if a == "batch" else int(a) for a in spec.shape)  # the first n slots
-            b.bind_input(spec.input, *self._where(s_in), np.float32, shape, self._pointer(s_in))
-            b.bind_output(spec.output, *self._where(s_out), np.float32, shape, self._pointer(s_out))
-        return b, StepBuffers.run_call(self.session, b, self.run_options)
+            b.bind_input(spec.input, *self._where(s_in), np.float32, shape, _pointer(s_in))
+            b.bind_output(spec.output, *self._where(s_out), np.float32, shape, _pointer(s_out))
+        return b, run_call(self.session, b, self.run_options)
 
-    def _where(self, buf) -> tuple[str, int]:
+    def _where(self, buf: Any) -> tuple[str, int]:
         return ("cpu", 0) if isinstance(buf, np.ndarray) else (self.device, 0)
-
-    @staticmethod
-    def _pointer(buf) -> int:
-        return buf.ctypes.data if isinstance(buf, np.ndarray) else buf.data_ptr()
 
     def run_gathered(self, slots: list[int]) -> None:
         """One graph call for a few slots in any order (x and y at rows 0..n-1): their state is
@@ -143,39 +149,88 @@ class Slabs:
     def _copy_rows(
         self, dst: list[memoryview], src: list[memoryview], pairs: list[tuple[int, int]]
     ) -> None:
-        """For each state tensor, row i of ``dst`` = row j of ``src`` for each (i, j) in ``pairs``."""
+        """For each state tensor, row i of ``dst`` = row j of ``src`` for each (i, j) in
+        ``pairs``."""
         for d, s, size in zip(dst, src, self._row_bytes):
             for i, j in pairs:
                 d[i * size : (i + 1) * size] = s[j * size : (j + 1) * size]
 
-    def _bind_gathered(self, n: int) -> tuple:
+    def _bind_gathered(self, n: int) -> Gathered:
         sig, value = self.sig, ort.OrtValue.ortvalue_from_numpy
-        scratch_in, scratch_out = (
-            [spec.zeros(n) for spec in sig.states],
-            [spec.zeros(n) for spec in sig.states],
-        )
+        scratch_in = [spec.zeros(n) for spec in sig.states]
+        scratch_out = [spec.zeros(n) for spec in sig.states]
         b = self.session.io_binding()
         b.bind_ortvalue_input(sig.input_name, value(self.x[:n]))
         b.bind_ortvalue_output(sig.output_name, value(self.y[:n]))
         for spec, s_in, s_out in zip(sig.states, scratch_in, scratch_out):
             b.bind_ortvalue_input(spec.input, value(s_in))
             b.bind_ortvalue_output(spec.output, value(s_out))
-        call = StepBuffers.run_call(self.session, b, self.run_options)
-        return (
-            b,
-            call,
-            scratch_in,
-            scratch_out,
+        call = run_call(self.session, b, self.run_options)
+        bytes_in, bytes_out = (
             [flat_bytes(s) for s in scratch_in],
             [flat_bytes(s) for s in scratch_out],
         )
+        return b, call, scratch_in, scratch_out, bytes_in, bytes_out
+
+    # ---- slots, on the host copy ---------------------------------------------------------------
+    def take(self, slots: np.ndarray) -> list[np.ndarray]:
+        """The state of ``slots``, gathered: one (.., N, ..) array per state tensor."""
+        return [np.take(s, slots, axis=ax) for s, ax in zip(self.states(), self.axes)]
+
+    def put(self, slots: np.ndarray, states: Sequence[np.ndarray]) -> None:
+        """``slots`` take ``states`` (as ``take`` gives them), scattered back."""
+        for slab, ax, new in zip(self.states(), self.axes, states):
+            slab[at(ax, slots)] = new
+
+    def copy_first(self, old: Slabs, n: int) -> None:
+        """Slots 0..n-1 take the state of ``old``'s (a pool moving into larger slabs)."""
+        for dst, src, ax in zip(self.states(), old.states(write=False), self.axes):
+            dst[at(ax, slice(0, n))] = src[at(ax, slice(0, n))]
+
+    def clear(self, slot: int) -> None:
+        """A fresh state in ``slot``: each state tensor's initial value."""
+        for slab, ax, spec in zip(self.states(), self.axes, self.sig.states):
+            slab[at(ax, slot)] = spec.init
+
+    def move(self, src: int, dst: int) -> None:
+        for slab, ax in zip(self.states(), self.axes):
+            slab[at(ax, dst)] = slab[at(ax, src)]
+
+    def slot_states(self, slot: int) -> list[np.ndarray]:
+        """``slot``'s state as a one-stream state (batch axis of size 1), one array per tensor."""
+        return [
+            np.ascontiguousarray(np.expand_dims(s[at(ax, slot)], ax))
+            for s, ax in zip(self.states(write=False), self.axes)
+        ]
+
+    def load_slot(self, slot: int, states: Sequence[np.ndarray | None]) -> None:
+        """``slot`` takes a one-stream state; StateError (nothing further loaded) at the first
+        tensor that is missing or of another shape."""
+        for s, ax, got in zip(self.states(), self.axes, states):
+            if got is None or got.shape != np.expand_dims(s[at(ax, slot)], ax).shape:
+                raise StateError(
+                    "snapshot state does not match this model's state shapes; take a new snapshot"
+                )
+            s[at(ax, slot)] = np.squeeze(got, ax)
+
+    def first(self, n: int) -> list[np.ndarray]:
+        """The state of slots 0..n-1, one contiguous array per tensor."""
+        return [
+            np.ascontiguousarray(s[at(ax, slice(0, n))])
+            for s, ax in zip(self.states(write=False), self.axes)
+        ]
+
+    def load_first(self, n: int, states: Sequence[np.ndarray]) -> None:
+        """Slots 0..n-1 take ``states`` (as ``first`` gives them)."""
+        for s, ax, new in zip(self.states(), self.axes, states):
+            s[at(ax, slice(0, n))] = new
 
 
-def flat_bytes(a: np.ndarray) -> memoryview:
-    """A flat byte view of a C-contiguous array."""
-    return memoryview(a).cast("B")
+def _pointer(buf: Any) -> int:
+    """The address of a numpy array's data, or of an OrtValue's on its device."""
+    return int(buf.ctypes.data if isinstance(buf, np.ndarray) else buf.data_ptr())
 
 
-def at(axis: int, index) -> tuple:
+def at(axis: int, index: Any) -> tuple[Any, ...]:
     """An index tuple selecting ``index`` along ``axis`` (everything along the axes before it)."""
     return (slice(None),) * axis + (index,)

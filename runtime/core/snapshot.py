@@ -39,7 +39,9 @@ def pack(model_id: str, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray
     """Arrays and a JSON-able header, bound to ``model_id``, with a checksum."""
     header = dict(meta, model_id=model_id)
     buf = io.BytesIO()
-    np.savez(buf, __meta__=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
+    meta_bytes = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    # numpy's stub types savez's keywords as its allow_pickle flag: the arrays are not flags
+    np.savez(buf, __meta__=meta_bytes, **arrays)  # type: ignore[arg-type]
     payload = buf.getvalue()
     return MAGIC + bytes([VERSION]) + hashlib.sha256(payload).digest() + payload
 

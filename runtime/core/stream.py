@@ -16,6 +16,10 @@ import numpy as np
 
 from edgernn.core import snapshot
 from edgernn.core.anomaly import ResidualStats
+from edgernn.core.buffers import StepBuffers
+from edgernn.core.protocols import LoadedModel
+from edgernn.core.rows import FAST_ARRAYS, NOT_FINITE, Row, row_values
+from edgernn.core.views import float32_scratch
 from edgernn.errors import DataError, StateError, UsageError
 
 
@@ -38,9 +42,7 @@ class StepResult:
         }
 
 
-_FAST_ARRAYS = (np.dtype(np.float32), np.dtype(np.float64))  # 1-D rows of these take the fast path
 _isfinite = math.isfinite
-NOT_FINITE = "inputs contain NaN or inf; drop or fill those values before streaming them"
 
 
 class Stream:
@@ -56,24 +58,30 @@ class Stream:
     """
 
     def __init__(
-        self, model, state: bytes | None = None, threshold: float | None = None, warmup: int = 20
+        self,
+        model: LoadedModel,
+        state: bytes | None = None,
+        threshold: float | None = None,
+        warmup: int = 20,
     ):
         self.model = model
         sig = model.signature
         if not sig.causal:
             raise UsageError(
-                f"{model.path.name} is not causal (a window model: it reads {sig.window} steps at once, e.g. a "
-                f"bidirectional layer) and cannot be stepped; use model.window_stream(), which re-runs "
-                f"the latest {sig.window} rows at every step"
+                f"{model.path.name} is not causal (a window model: it reads {sig.window} steps "
+                "at once, e.g. a bidirectional layer) and cannot be stepped; use "
+                f"model.window_stream(), which re-runs the latest {sig.window} rows at every step"
             )
         self._features, self._targets = sig.features, sig.targets
         self._target_cols = sig.target_feature_index()  # where each target sits among the features
-        self._scored = None not in self._target_cols  # residuals need every target among the inputs
+        # residuals need every target among the inputs: their columns, when they all are
+        self._res_cols = [c for c in self._target_cols if c is not None]
+        self._scored = len(self._res_cols) == len(self._target_cols)
         self._threshold = sig.anomaly_threshold if threshold is None else float(threshold)
         self._warmup = warmup
         self._in, self._out = sig.input_scaler, sig.target_scaler
         # rounds a residual to float32 (n_targets,)
-        self._res_mem = _float32_scratch(len(sig.targets))
+        self._res_mem = float32_scratch(len(sig.targets))
         self.reset()
         if state is not None:
             self._restore(state)
@@ -82,13 +90,15 @@ class Stream:
     def reset(self) -> None:
         """Back to a fresh stream: zero state, no history, anomaly statistics forgotten."""
         if getattr(self, "_buf", None) is None:
-            self._buf = self.model.step_buffers(1)  # pre-bound x, y and two state sets (batch 1)
+            # pre-bound x, y and two state sets (batch 1), as model.step_buffers(1) makes them
+            self._buf = StepBuffers(self.model, 1, self.model.state_device)
         else:  # the same buffers (and, under CUDA graphs, the same captured graphs), zeroed
             self._buf.load(self.model.initial_state(1))
         self.n_steps = 0
-        self._last_row: list[float] | None = None  # last input, float32 values in user units (F,)
+        # last input, float32 values in user units (F,)
+        self._last_row: Sequence[float] | None = None
         # last forecast, float32 values in user units (n_targets,)
-        self._last_pred: list[float] | None = None
+        self._last_pred: Sequence[float] | None = None
         self.residuals = ResidualStats(
             len(self._targets), warmup=self._warmup, threshold=self._threshold
         )
@@ -98,14 +108,13 @@ class Stream:
         """The live recurrent state, one array per state tensor (batch axis of size 1)."""
         return self._buf.states
 
-    def step(self, x: Mapping[str, float] | Sequence[float] | np.ndarray) -> StepResult:
+    def step(self, x: Row) -> StepResult:
         """Feed one time step (a mapping of feature -> value, or values in feature order)."""
         buf = self._buf
         row = self._fast_input(x)  # (F,) float32 values, user units; model units in the bound x
         if row is None:
-            row = self._as_rows([x] if not isinstance(x, np.ndarray) else x.reshape(1, -1))[
-                0
-            ].tolist()
+            rows = self._as_rows([x] if not isinstance(x, np.ndarray) else x.reshape(1, -1))
+            row = rows[0].tolist()
             self._in.transform_into(row, buf.x_mem)
         # any NaN/inf shows in the sum; finite float32s cannot overflow it
         elif not _isfinite(sum(row)):
@@ -142,14 +151,15 @@ class Stream:
             )
         if horizon > 1 and None in self._target_cols:
             raise UsageError(
-                "this model's targets are not among its inputs, so it can only forecast 1 step ahead"
+                "this model's targets are not among its inputs, "
+                "so it can only forecast 1 step ahead"
             )
         sig = self.model.signature
         out = [np.array(self._last_pred, np.float32)]  # (n_targets,)
         # row (F,)
         states, row = [s.copy() for s in self.states], np.array(self._last_row, np.float32)
         for _ in range(horizon - 1):
-            row[self._target_cols] = out[-1]
+            row[self._res_cols] = out[-1]  # every target is an input here
             y, states = self.model.run(sig.input_scaler.transform(row)[None, None], states)
             out.append(sig.target_scaler.inverse(y[0, -1]))
         return np.stack(out)  # (horizon, n_targets)
@@ -175,7 +185,7 @@ class Stream:
         which goes to the numpy path (finiteness is the caller's check)."""
         kind = type(x)
         if kind is np.ndarray:
-            if x.ndim != 1 or x.dtype not in _FAST_ARRAYS:
+            if x.ndim != 1 or x.dtype not in FAST_ARRAYS:
                 return None
             x = x.tolist()
         elif kind is not list and kind is not tuple:
@@ -197,7 +207,7 @@ class Stream:
         score = None
         last = self._last_pred
         if last is not None and self._scored:
-            res, cols = self._res_mem, self._target_cols
+            res, cols = self._res_mem, self._res_cols
             for k in range(len(res)):
                 res[k] = row[cols[k]] - last[k]  # the float32 residual numpy gave
             score = self.residuals.observe_floats(res)
@@ -208,17 +218,20 @@ class Stream:
             self.n_steps, forecast, score, score is not None and score > self._threshold
         )
 
-    def _as_rows(self, xs) -> np.ndarray:
+    def _as_rows(
+        self, xs: Iterable[Mapping[str, float] | Sequence[float]] | np.ndarray
+    ) -> np.ndarray:
+        """``xs`` as (T, F) float32 rows in user units; DataError for anything malformed."""
         features = self.model.signature.features
         if isinstance(xs, np.ndarray):
             rows = xs.astype(np.float32, copy=False)
         else:
-            rows = np.array([_row(x, features) for x in xs], dtype=np.float32).reshape(
-                -1, len(features)
-            )
+            values = [row_values(x, features) for x in xs]
+            rows = np.array(values, dtype=np.float32).reshape(-1, len(features))
         if rows.ndim != 2 or rows.shape[1] != len(features):
             raise DataError(
-                f"expected rows of {len(features)} values ({', '.join(features)}), got shape {rows.shape}"
+                f"expected rows of {len(features)} values ({', '.join(features)}), "
+                f"got shape {rows.shape}"
             )
         if not np.isfinite(rows).all():
             raise DataError(NOT_FINITE)
@@ -228,14 +241,18 @@ class Stream:
         meta, arrays = snapshot.unpack(blob, self.model.model_id)
         if meta.get("kind") != "stream":
             raise StateError(
-                f"this is a {meta.get('kind')!r} snapshot, not a stream's; restore it with the matching API"
+                f"this is a {meta.get('kind')!r} snapshot, not a stream's; "
+                "restore it with the matching API"
             )
-        states = [arrays.get(f"state_{i}") for i in range(len(self.states))]
-        for got, want in zip(states, self.states):
+        states = []
+        for i, want in enumerate(self.states):
+            got = arrays.get(f"state_{i}")
             if got is None or got.shape != want.shape or got.dtype != np.float32:
                 raise StateError(
-                    f"snapshot state does not match the model's float32{want.shape}; take a new snapshot"
+                    f"snapshot state does not match the model's float32{want.shape}; "
+                    "take a new snapshot"
                 )
+            states.append(got)
         self._buf.load(states)
         self.n_steps = int(meta["n_steps"])
         self._last_row, self._last_pred = _float32s(meta["last_row"]), _float32s(meta["last_pred"])
@@ -244,24 +261,3 @@ class Stream:
 
 def _float32s(values: Sequence[float] | None) -> list[float] | None:
     return None if values is None else np.asarray(values, dtype=np.float32).tolist()
-
-
-def _float32_scratch(n: int) -> memoryview:
-    """A flat float32 memoryview of ``n`` zeros: storing a Python float into it rounds it to float32."""
-    return memoryview(np.zeros(n, np.float32)).cast("B").cast("f")
-
-
-def _row(x: Mapping[str, float] | Sequence[float], features: Sequence[str]) -> list[float]:
-    if isinstance(x, Mapping):
-        missing = [f for f in features if f not in x]
-        if missing:
-            raise DataError(
-                f"input is missing feature(s) {', '.join(missing)}; every step needs {', '.join(features)}"
-            )
-        return [float(x[f]) for f in features]
-    values = [float(v) for v in x]
-    if len(values) != len(features):
-        raise DataError(
-            f"expected {len(features)} values ({', '.join(features)}), got {len(values)}"
-        )
-    return values
