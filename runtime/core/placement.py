@@ -128,13 +128,14 @@ def read_profile(path: str | os.PathLike[str]) -> list[NodeRun]:
             or not str(e.get("name", "")).endswith("_kernel_time")
         ):
             continue
+        # the element types it read and wrote: [{"float": [1, 8]}, ...] -> "float", ...
         types = [
             t
             for shapes in (args.get("input_type_shape"), args.get("output_type_shape"))
             if shapes
             for one in shapes
             for t in one
-        ]  # [{"float": [1, 8]}, ...] -> "float"
+        ]
         nodes.append(
             NodeRun(
                 e["name"][: -len("_kernel_time")],

@@ -30,7 +30,7 @@ class Inbox:
     """
 
     def __init__(self, size: int):
-        self._items: deque = deque()
+        self._items: deque[Any] = deque()
         self._size, self._low = max(1, size), max(1, size) // 2
         self._lock = threading.Lock()
         self._not_empty = threading.Condition(self._lock)  # the loop waits here for records
@@ -59,7 +59,7 @@ class Inbox:
             return item
 
 
-def read_into(items: Iterable, q: Inbox) -> None:
+def read_into(items: Iterable[Any], q: Inbox) -> None:
     """Reader thread: every item into ``q`` (blocking when full), then the end marker."""
     try:
         for item in items:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from edgernn.core import snapshot
+from edgernn.core.model import Model
 from edgernn.core.pool import SMALL_TICK
 from edgernn.errors import RecordError
 from edgernn.feeds.dedup import Recent
@@ -68,11 +69,11 @@ class StreamRunner:
 
     def __init__(
         self,
-        model,
+        model: Model,
         config: RunnerConfig | None = None,
         emit: Emit = print,
         reject: Emit | None = None,
-        sync: Callable[[], None] | None = None,
+        sync: Callable[[], bool | None] | None = None,
         done: Callable[[int], None] | None = None,
     ):
         """``sync`` (e.g. ``sys.stdout.flush``) runs before each checkpoint, so no output
@@ -204,7 +205,7 @@ class StreamRunner:
         self._maybe_checkpoint()
 
     def _step(
-        self, keys: list, rows: list[np.ndarray]
+        self, keys: list[str | None], rows: list[np.ndarray]
     ) -> Iterable[tuple[int, dict[str, float], float | None, bool]]:
         """One tick through the pool as (step, forecast, anomaly_score, anomaly) per record, in
         Python values: small ticks as ``StepResult``s (the pool's Python-number path), larger
@@ -246,7 +247,7 @@ class StreamRunner:
             self.done(upto)
 
     # ---- internals --------------------------------------------------------------------------
-    def _next(self, q: Inbox):
+    def _next(self, q: Inbox) -> Any:
         """The next item, or None when the open tick has waited long enough. While it blocks,
         ``waiting`` is True: a signal handler may stop the run right there."""
         try:
@@ -356,7 +357,7 @@ def _digest(record: Record) -> int:
         return hash((record.key, repr(record.timestamp), record.values.tobytes()))
 
 
-def _ts_order(ts: Any) -> tuple:
+def _ts_order(ts: Any) -> tuple[int, float, str]:
     """A sort key for timestamps: numbers (and numeric strings) by value, other text as text."""
     if isinstance(ts, (int, float)) and not isinstance(ts, bool):
         return (0, float(ts), "")

@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from edgernn.core.latency import percentiles
+from edgernn.core.views import flat
+
 
 class LatencyWindow:
     """The latest ``size`` latencies in a fixed ring buffer: constant memory on a stream that
@@ -27,18 +30,22 @@ class LatencyWindow:
     def __init__(self, size: int = 65_536):
         self.ring = np.zeros(size, dtype=np.int64)
         # item writes without numpy's per-call overhead (twice a record)
-        self._ring = memoryview(self.ring)
+        self._ring = flat(self.ring)
         self.count = 0  # latencies ever added
 
     def add(self, ns: int) -> None:
         self._ring[self.count % len(self._ring)] = ns
         self.count += 1
 
-    def recent_us(self, since: int = 0) -> np.ndarray:
-        """Latencies (us) added after the first ``since``, at most the ring's size, oldest first."""
+    def recent_ns(self, since: int = 0) -> np.ndarray:
+        """Latencies (ns) added after the first ``since``, at most the ring's size, oldest first."""
         n = min(self.count - since, self.count, len(self.ring))
         idx = np.arange(self.count - n, self.count) % len(self.ring)
-        return self.ring[idx] / 1e3
+        return self.ring[idx]
+
+    def recent_us(self, since: int = 0) -> np.ndarray:
+        """``recent_ns`` in microseconds."""
+        return self.recent_ns(since) / 1e3
 
 
 @dataclass
@@ -53,7 +60,7 @@ class RunStats:
     duplicates: int = 0  # records seen before (same key, timestamp, values): skipped, not rejected
     spills: int = 0  # times an idle key's state was spilled (idle_s)
     deferred: int = 0  # checkpoints postponed because the sink could not confirm its outputs
-    reasons: Counter = field(default_factory=Counter)  # rejected records per kind of reason
+    reasons: Counter[str] = field(default_factory=Counter)  # rejected records per kind of reason
     # per step: its tick's graph call + bookkeeping
     latency: LatencyWindow = field(default_factory=LatencyWindow)
     # per record: read -> output written
@@ -62,7 +69,6 @@ class RunStats:
 
     def summary(self, keys: int, provider: str, spilled: int = 0) -> dict[str, Any]:
         """The run as JSON; ``keys`` counts every key, ``spilled`` those idle (spilled) now."""
-        lat = self.latency.recent_us() if self.steps else np.zeros(1)
         elapsed = time.perf_counter() - self.started
         return {
             "steps": self.steps,
@@ -79,10 +85,8 @@ class RunStats:
             "checkpoints": self.checkpoints,
             "checkpoints_postponed": self.deferred,
             "reject_reasons": dict(self.reasons.most_common(10)),
-            "latency_us": _percentiles(lat),
-            "end_to_end_us": _percentiles(
-                self.end_to_end.recent_us() if self.steps else np.zeros(1)
-            ),
+            "latency_us": _p50_p99(self.latency, self.steps),
+            "end_to_end_us": _p50_p99(self.end_to_end, self.steps),
             "elapsed_s": round(elapsed, 3),
             "steps_per_s": round(self.steps / elapsed, 1) if elapsed > 0 else None,
             "provider": provider,
@@ -91,7 +95,7 @@ class RunStats:
 
 _PARENS = re.compile(r"\s+\([^()]*\)")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-# not an option's
+# a number, after the option it is the value of if any (an option's number is kept)
 _NUMBER = re.compile(r"(--[\w-]+ )?(?<![\w.-])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
 
 
@@ -99,7 +103,8 @@ def reason_kind(reason: str) -> str:
     """A reject reason without its values, to count rejects by kind (the rejects file keeps the
     full reason).
 
-    >>> reason_kind("timestamp 3 is not after this key's last (2): out of order, or a repeat with other values")
+    >>> reason_kind("timestamp 3 is not after this key's last (2): out of order, "
+    ...             "or a repeat with other values")
     "timestamp <n> is not after this key's last: out of order, or a repeat with other values"
     >>> reason_kind("unexpected field(s) 'device', 'x'; the model takes temp, humidity")
     'unexpected field(s) <value>; the model takes temp, humidity'
@@ -109,8 +114,6 @@ def reason_kind(reason: str) -> str:
     return _NUMBER.sub(lambda m: m.group(0) if m.group(1) else "<n>", kind)
 
 
-def _percentiles(us: np.ndarray) -> dict[str, float]:
-    return {
-        "p50": round(float(np.percentile(us, 50)), 1),
-        "p99": round(float(np.percentile(us, 99)), 1),
-    }
+def _p50_p99(window: LatencyWindow, steps: int) -> dict[str, float]:
+    """The summary's latency: p50 and p99 in us over the recent window (0 before any step)."""
+    return percentiles(window.recent_ns() if steps else np.zeros(1), ("p50", "p99"), digits=1)
