@@ -7,16 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgernn.signature import Signature
+
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
 # ---- what a step costs -----------------------------------------------------------------------
-def flops_per_step(sig) -> int:
-    """Matrix-product FLOPs of one stream-step (gates of every layer and the head); see ``step_cost``."""
-    return step_cost(sig)["flops"]
+def flops_per_step(sig: Signature) -> int:
+    """Matrix-product FLOPs of one stream-step (gates of every layer and the head); see
+    ``step_cost``."""
+    flops: int = step_cost(sig)["flops"]
+    return flops
 
 
-def step_cost(sig) -> dict[str, Any]:
+def step_cost(sig: Signature) -> dict[str, Any]:
     """{flops, nominal, notes}: the matrix-product FLOPs of one stream-step, whether they are
     nominal (an int8 graph: the count is of the float32 products it replaces), and what the
     count assumes or leaves out, one note each."""
@@ -25,9 +29,8 @@ def step_cost(sig) -> dict[str, Any]:
     recurrent = d * sum(2 * gates * h * (i + h) for i, h in layer_shapes(sig))
     attn = attention_width(sig)
     score = 2 * hidden * attn + 2 * attn if attn else 0  # dense H -> A, then the score A -> 1
-    head = (
-        2 * d * hidden * (2 if attn else 1) * head_width(sig)
-    )  # with attention the head reads [h, context]
+    # the dense head; with attention it reads [h, context]
+    head = 2 * d * hidden * (2 if attn else 1) * head_width(sig)
     steps = 1 if d == 1 else max(int(sig.window), 1)
     notes = []
     if input_width(sig) is None:
@@ -36,21 +39,22 @@ def step_cost(sig) -> dict[str, Any]:
         )
     if attn:
         notes.append(
-            f"attention: score layer {hidden}x{attn} + {attn} counted at its default width (= hidden)"
+            f"attention: score layer {hidden}x{attn} + {attn} counted at its default width "
+            "(= hidden)"
         )
     if d == 2:
         notes.append(
-            f"window model: one stream-step = a run over the {steps}-step window, both directions, the head once"
+            f"window model: one stream-step = a run over the {steps}-step window, "
+            "both directions, the head once"
         )
-    nominal = sig.reduction is not None and "int8" in sig.reduction.mode
+    mode = sig.reduction.mode if sig.reduction is not None else ""
+    nominal = "int8" in mode
     if nominal:
-        notes.append(
-            f"nominal: an {sig.reduction.mode} graph; counted as the float32 products it replaces"
-        )
+        notes.append(f"nominal: an {mode} graph; counted as the float32 products it replaces")
     return {"flops": steps * (recurrent + score) + head, "nominal": nominal, "notes": notes}
 
 
-def layer_shapes(sig) -> list[tuple[int, int]]:
+def layer_shapes(sig: Signature) -> list[tuple[int, int]]:
     """(input size, hidden size) of each recurrent layer (one direction). Layer 0's input is 0
     when a text model's embedding width is unknown (its projection is then not counted)."""
     d = directions(sig)
@@ -58,7 +62,7 @@ def layer_shapes(sig) -> list[tuple[int, int]]:
     return list(zip(sizes_in, sig.layers))
 
 
-def input_width(sig) -> int | None:
+def input_width(sig: Signature) -> int | None:
     """Layer 0's input size: the features of sensor inputs, the embedding width of token inputs
     (``signature.embed``), None when the signature does not say."""
     if sig.tokenizer is None:
@@ -66,17 +70,18 @@ def input_width(sig) -> int | None:
     return sig.embed or None
 
 
-def directions(sig) -> int:
+def directions(sig: Signature) -> int:
     """2 for a window (bidirectional, non-causal) model, else 1."""
     return 1 if sig.causal else 2
 
 
-def attention_width(sig) -> int | None:
-    """The attention score layer's width when the model pools with attention (its default: hidden)."""
+def attention_width(sig: Signature) -> int | None:
+    """The attention score layer's width when the model pools with attention (its default:
+    hidden)."""
     return sig.layers[-1] if sig.attention else None
 
 
-def head_width(sig) -> int:
+def head_width(sig: Signature) -> int:
     """Outputs of the dense head: labels (classify), vocabulary (generate, seq2seq) or targets."""
     task, tok = sig.task, sig.tokenizer
     if task == "classify" and sig.labels:
@@ -84,4 +89,3 @@ def head_width(sig) -> int:
     if task in ("generate", "seq2seq") and tok is not None:
         return len(tok.vocab)
     return len(sig.targets)
-

@@ -7,12 +7,14 @@ import os
 import platform
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
 from edgernn.bench.cost import GATES, layer_shapes
 from edgernn.bench.measure import Repeat
+from edgernn.signature import Signature
 
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile")
 
@@ -37,7 +39,8 @@ print(json.dumps(out))
 
 
 def sgemm_ns(shapes: list[tuple[int, int, int]], threads: int, budget_s: float) -> list[float]:
-    """Median ns of numpy float32 (m, k) x (k, n) per shape, in a child with ``threads`` BLAS threads."""
+    """Median ns of numpy float32 (m, k) x (k, n) per shape, in a child with ``threads`` BLAS
+    threads."""
     env = dict(
         os.environ,
         OPENBLAS_NUM_THREADS=str(threads),
@@ -55,12 +58,13 @@ def sgemm_ns(shapes: list[tuple[int, int, int]], threads: int, budget_s: float) 
         raise RuntimeError(
             r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"
         )
-    return json.loads(r.stdout)
+    medians: list[float] = json.loads(r.stdout)
+    return medians
 
 
 def hardware_line(
-    sig, streams: tuple[int, ...], threads: int, repeat: Repeat, square: int = 1024
-) -> dict:
+    sig: Signature, streams: tuple[int, ...], threads: int, repeat: Repeat, square: int = 1024
+) -> dict[str, Any]:
     """Single- (or ``threads``-) thread sgemm GFLOP/s: square, and at each stream count's shapes."""
     layers = [(i + h, GATES[sig.arch] * h) for i, h in layer_shapes(sig)]
     shapes = [(square, square, square)] + [(b, k, n) for b in streams for k, n in layers]
@@ -74,11 +78,12 @@ def hardware_line(
         "square": {"n": square, "gflops": round(2 * square**3 / ns[0], 3)},
         "matched_gflops": matched,
         "shapes": "(B, I+H) x (I+H, G*H) per layer, time-weighted over layers",
-        "method": "numpy float32 matmul, median, in a child process with OPENBLAS/OMP/MKL_NUM_THREADS set",
+        "method": "numpy float32 matmul, median, in a child process "
+        "with OPENBLAS/OMP/MKL_NUM_THREADS set",
     }
 
 
-def add_fractions(result: dict) -> None:
+def add_fractions(result: dict[str, Any]) -> None:
     """Each sweep point's achieved GFLOP/s as a fraction of the matched and the square sgemm."""
     hw = result.get("hardware") or {}
     if "square" not in hw:
@@ -93,7 +98,7 @@ def add_fractions(result: dict) -> None:
 
 
 # ---- the machine and the process ----------------------------------------------------------
-def machine() -> dict:
+def machine() -> dict[str, Any]:
     """CPU model, cores, relevant SIMD flags, memory, OS and versions."""
     info = _cpuinfo()
     flags = set(info.get("flags", "").split())

@@ -16,8 +16,11 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from edgernn.core.latency import percentiles as percentiles  # p50..mean in us of timed ns
+from edgernn.core.model import Model
 from edgernn.core.providers import provider_list
 from edgernn.errors import UsageError
+from edgernn.signature import Signature
 
 Progress = Callable[[str], None]
 Step = Callable[[int], Any]  # one timed call; the argument picks the input
@@ -71,28 +74,13 @@ def parse_sizes(text: str, option: str) -> tuple[int, ...]:
         sizes = ()
     if not sizes or min(sizes) < 1:
         raise UsageError(
-            f"{option} {text!r} is not a comma-separated list of positive whole numbers (e.g. 1,16,64)"
+            f"{option} {text!r} is not a comma-separated list of positive whole numbers "
+            "(e.g. 1,16,64)"
         )
     return tuple(dict.fromkeys(sizes))
 
 
 # ---- timing primitives ---------------------------------------------------------------------
-def percentiles(ns: np.ndarray) -> dict[str, float]:
-    """p50, p90, p99, max and mean in microseconds of per-call nanoseconds."""
-    us = np.asarray(ns, dtype=np.float64) / 1e3
-    p50, p90, p99 = np.percentile(us, [50, 90, 99])
-    return {
-        k: round(float(v), 3)
-        for k, v in (
-            ("p50", p50),
-            ("p90", p90),
-            ("p99", p99),
-            ("max", us.max()),
-            ("mean", us.mean()),
-        )
-    }
-
-
 def time_calls(fn: Step, n: int, start: int = 0, into: list[int] | None = None) -> np.ndarray:
     """Wall time in ns of each of ``n`` calls ``fn(start + i)``, appended to ``into`` when given
     (so a Ctrl-C keeps the calls timed so far there); all of ``into`` is returned."""
@@ -140,38 +128,34 @@ def reps_for(fns: dict[str, Step], repeat: Repeat) -> int:
     for fn in fns.values():
         fn(0)
     t = sum(float(np.median(time_calls(fn, 2))) for fn in fns.values()) / 1e9
-    return int(
-        min(
-            max(repeat.budget_s / max(t, 1e-9), repeat.min_reps), max(repeat.steps, repeat.min_reps)
-        )
-    )
+    fits = max(repeat.budget_s / max(t, 1e-9), repeat.min_reps)
+    return int(min(fits, max(repeat.steps, repeat.min_reps)))
 
 
-def sample_rows(sig, n: int, seed: int = 0) -> np.ndarray:
+def sample_rows(sig: Signature, n: int, seed: int = 0) -> np.ndarray:
     """``n`` valid input rows (n, F) in user units: offset + scale * N(0, 1) per feature."""
-    offset, scale = (
-        np.asarray(v, dtype=np.float32) for v in (sig.input_scaler.offset, sig.input_scaler.scale)
-    )
+    scaler = sig.input_scaler
+    offset, scale = (np.asarray(v, dtype=np.float32) for v in (scaler.offset, scaler.scale))
     z = np.random.default_rng(seed).standard_normal((n, len(sig.features))).astype(np.float32)
     return offset + scale * z
 
 
 # ---- the loops: edgernn and a bare ONNX Runtime session --------------------------------------
-def bare_session(model) -> ort.InferenceSession:
+def bare_session(model: Model) -> ort.InferenceSession:
     """The session a user would make by hand: same graph, provider and threads, spinning off."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = model.config.intra_op_threads
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3
-    # the same providers with the same options (TF32 off on CUDA, TensorRT's engine cache), but no
-    # CUDA graph: a plain run() with numpy feeds cannot replay one
+    # the same providers with the same options (TF32 off on CUDA, TensorRT's engine cache), but
+    # no CUDA graph: a plain run() with numpy feeds cannot replay one
     providers = provider_list(dataclasses.replace(model.config, cuda_graph=False), model.provider)
     return ort.InferenceSession(str(model.path), so, providers=providers)
 
 
 def bare_loop(
     session: ort.InferenceSession,
-    sig,
+    sig: Signature,
     xs: list[np.ndarray],
     batch: int,
     init: Sequence[np.ndarray] | None = None,
@@ -190,7 +174,7 @@ def bare_loop(
     return step
 
 
-def edgernn_batch(model, rows: list[np.ndarray], batch: int) -> tuple[Step, str]:
+def edgernn_batch(model: Model, rows: list[np.ndarray], batch: int) -> tuple[Step, str]:
     """edgernn stepping ``batch`` streams per tick; rows (batch, F) user units.
 
     The stream pool when the model has one; until then ``Model.run`` over stacked states,
@@ -213,7 +197,8 @@ def edgernn_batch(model, rows: list[np.ndarray], batch: int) -> tuple[Step, str]
 
 @dataclass(frozen=True)
 class Launch:
-    """How to time one fresh edgernn process: its arguments, its stdin, and what counts as output."""
+    """How to time one fresh edgernn process: its arguments, its stdin, and what counts as
+    output."""
 
     args: list[str]  # after `python -m edgernn`
     feed: bytes  # written to its stdin, which is then closed
@@ -222,7 +207,7 @@ class Launch:
     output: str = "first output"  # what the `need` bytes are, in words
 
 
-def startup(launch: Launch, runs: int) -> dict:
+def startup(launch: Launch, runs: int) -> dict[str, Any]:
     """Fresh processes of ``launch``: seconds to the first output and peak RSS (median of
     ``runs``; the fastest too), in this Python environment."""
     cmd = [sys.executable, "-m", "edgernn", *launch.args]
@@ -257,7 +242,8 @@ if hasattr(os, "wait4"):
     rc, rss = os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024
 else:
     rc, rss = proc.wait(), None
-print(json.dumps({"first_s": first, "rss_mb": rss, "rc": rc, "output": len(head) >= need, "error": err[-300:]}))
+print(json.dumps({"first_s": first, "rss_mb": rss, "rc": rc, "output": len(head) >= need,
+                  "error": err[-300:]}))
 """
 
 

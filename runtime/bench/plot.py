@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgernn.bench.run import BenchRun
 from edgernn.errors import UsageError
+
+if TYPE_CHECKING:  # matplotlib itself is imported only when a plot is made
+    from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
+
+NO_MATPLOTLIB = (
+    "--plot needs matplotlib, which is not installed; pip install 'edgernn[plot]' (or matplotlib)"
+)
 
 
 def check_plot_path(path: str) -> None:
@@ -18,12 +27,11 @@ def check_plot_path(path: str) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise UsageError(
-            "--plot needs matplotlib, which is not installed; pip install 'edgernn[plot]' (or matplotlib)"
-        ) from None
+        raise UsageError(NO_MATPLOTLIB) from None
     if not Path(path).resolve().parent.is_dir():
         raise UsageError(
-            f"--plot {path!r}: folder {str(Path(path).parent)!r} does not exist; create it or pick another path"
+            f"--plot {path!r}: folder {str(Path(path).parent)!r} does not exist; "
+            "create it or pick another path"
         )
 
 
@@ -32,18 +40,16 @@ def plot(run: BenchRun, path: str | Path) -> Path:
     try:
         from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
     except ImportError:
-        raise UsageError(
-            "--plot needs matplotlib, which is not installed; pip install 'edgernn[plot]' (or matplotlib)"
-        ) from None
+        raise UsageError(NO_MATPLOTLIB) from None
     fig = Figure(figsize=(12, 4.8), layout="constrained")
     left, right = fig.subplots(1, 2)
     latency_panel(left, run)
     throughput_panel(right, run.result)
-    m = run.result["model"]
+    m, how = run.result["model"], run.result["run"]
     mode = "" if m.get("mode", "step") == "step" else f" ({m['mode']})"
     fig.suptitle(
         f"{Path(m['path']).name}: {m.get('task', 'forecast')} {m['arch']} {m['layers']}{mode} on "
-        f"{run.result['run']['provider']}, {run.result['run']['threads'] or 'all'} thread(s) - {run.result['machine']['cpu']}"
+        f"{how['provider']}, {how['threads'] or 'all'} thread(s) - {run.result['machine']['cpu']}"
     )
     fig.savefig(path, dpi=110)
     return Path(path)
@@ -79,7 +85,7 @@ def log_ticks(lo: float, hi: float) -> list[float]:
     return ticks
 
 
-def plain_log_axis(axis, lo: float, hi: float) -> None:
+def plain_log_axis(axis: Axis, lo: float, hi: float) -> None:
     """Explicit ticks from ``log_ticks`` labelled with plain numbers; minor ticks unlabelled."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
@@ -88,7 +94,7 @@ def plain_log_axis(axis, lo: float, hi: float) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
-def latency_panel(ax, run: BenchRun) -> None:
+def latency_panel(ax: Axes, run: BenchRun) -> None:
     """Histograms of single-stream step latency, log-spaced bins, p50 and p99 marked."""
     ax.set_title("single-stream step latency")
     if not run.samples:
@@ -104,7 +110,7 @@ def latency_panel(ax, run: BenchRun) -> None:
         p50, p99 = np.percentile(a, [50, 99])
         ax.hist(
             np.clip(a, bins[0], bins[-1]),
-            bins=bins,
+            bins=bins.tolist(),
             alpha=0.55,
             color=color,
             label=f"{labels.get(name, name)}: p50 {p50:.1f}, p99 {p99:.1f} us",
@@ -118,8 +124,10 @@ def latency_panel(ax, run: BenchRun) -> None:
     ax.legend(fontsize=8)
 
 
-def throughput_panel(ax, result: dict) -> None:
+def throughput_panel(ax: Axes, result: dict[str, Any]) -> None:
     """Stream-steps per second vs number of streams, with the sgemm line in the same units."""
+    from matplotlib.ticker import NullFormatter
+
     ax.set_title("throughput vs streams")
     points = result["streams"]
     if not points:
@@ -154,16 +162,10 @@ def throughput_panel(ax, result: dict) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(b, [str(v) for v in b])  # the measured stream counts, as they are
-    ax.xaxis.set_minor_formatter(_null())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.autoscale_view()
     plain_log_axis(ax.yaxis, *ax.get_ylim())
     ax.set_xlabel("streams stepped together")
     ax.set_ylabel(f"stream-steps per second ({flops / 1e3:.1f} kFLOP each)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-
-
-def _null():
-    from matplotlib.ticker import NullFormatter
-
-    return NullFormatter()

@@ -44,11 +44,12 @@ from edgernn.bench.measure import (
     bare_loop,
     bare_session,
     interleaved,
-    percentiles,
     reps_for,
     startup,
 )
-from edgernn.bench.workloads import chunks_apply, describe, workload_for
+from edgernn.bench.workloads import Workload, chunks_apply, describe, workload_for
+from edgernn.core.latency import percentiles
+from edgernn.core.model import Model
 from edgernn.version import __version__
 
 
@@ -70,8 +71,8 @@ class BenchRun:
 
 
 def single_stream(
-    model, session, rows: np.ndarray, repeat: Repeat
-) -> tuple[dict, dict[str, np.ndarray]]:
+    model: Model, session: Any, rows: np.ndarray, repeat: Repeat
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Stream.step vs a bare run(), one stream, one step per call (a forecaster)."""
     sig, stream = model.signature, model.stream()
     user = list(rows)
@@ -85,15 +86,19 @@ def single_stream(
     )
 
 
-def measure_single(fns: dict[str, Step], repeat: Repeat) -> tuple[dict, dict[str, np.ndarray]]:
+def measure_single(
+    fns: dict[str, Step], repeat: Repeat
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """edgernn's one-step call vs the bare one, ``repeat.steps`` each, interleaved."""
     samples = interleaved(fns, repeat.steps, repeat.warmup)
     return single_summary(samples, repeat), samples
 
 
-def single_summary(samples: dict[str, np.ndarray], repeat: Repeat, partial: bool = False) -> dict:
+def single_summary(
+    samples: dict[str, np.ndarray], repeat: Repeat, partial: bool = False
+) -> dict[str, Any]:
     """{steps, warmup, edgernn_us, bare_ort_us, ratio_p50} (and ``partial``) of timed samples."""
-    out = {
+    out: dict[str, Any] = {
         "steps": min(len(ns) for ns in samples.values()),
         "warmup": repeat.warmup,
         "edgernn_us": percentiles(samples["edgernn"]),
@@ -105,11 +110,11 @@ def single_summary(samples: dict[str, np.ndarray], repeat: Repeat, partial: bool
     return out
 
 
-def sweep_point(fns: dict[str, Step], batch: int, repeat: Repeat, flops: int) -> dict:
+def sweep_point(fns: dict[str, Step], batch: int, repeat: Repeat, flops: int) -> dict[str, Any]:
     """One tick = one step of each of ``batch`` streams; edgernn and bare interleaved."""
     n = reps_for(fns, repeat)
     samples = interleaved(fns, n, warmup=2, blocks=5)
-    point = {"streams": batch, "ticks": n}
+    point: dict[str, Any] = {"streams": batch, "ticks": n}
     for name, ns in samples.items():
         tick = percentiles(ns)
         per_step_s = tick["p50"] / 1e6 / batch
@@ -122,11 +127,11 @@ def sweep_point(fns: dict[str, Step], batch: int, repeat: Repeat, flops: int) ->
     return point
 
 
-def chunk_point(fns: dict[str, Step], chunk: int, repeat: Repeat, api: str) -> dict:
+def chunk_point(fns: dict[str, Step], chunk: int, repeat: Repeat, api: str) -> dict[str, Any]:
     """One call = ``chunk`` steps of one stream; edgernn (``api``) and bare interleaved."""
     n = reps_for(fns, repeat)
     samples = interleaved(fns, n, warmup=2, blocks=5)
-    point = {"chunk": chunk, "calls": n, "api": api}
+    point: dict[str, Any] = {"chunk": chunk, "calls": n, "api": api}
     for name, ns in samples.items():
         call = percentiles(ns)
         point[name] = {
@@ -138,20 +143,32 @@ def chunk_point(fns: dict[str, Step], chunk: int, repeat: Repeat, api: str) -> d
 
 
 # ---- the whole run ---------------------------------------------------------------------------
-def phases(model, config: BenchConfig) -> int:
-    """How many progress lines ``run_bench`` reports (a phase that does not apply reports one)."""
+def phases(model: Model, config: BenchConfig) -> int:
+    """How many progress lines ``run_bench`` reports (a phase that does not apply reports
+    one)."""
     chunks = len(config.chunks) if chunks_apply(model.signature) else 1
     return 3 + len(config.streams) + chunks - (not config.startup)
 
 
 def run_bench(
-    model, config: BenchConfig = BenchConfig(), progress: Progress = lambda _: None
+    model: Model, config: BenchConfig = BenchConfig(), progress: Progress = lambda _: None
 ) -> BenchRun:
     """Every measurement in turn. Ctrl-C stops it cleanly: what is done is returned, with
     ``interrupted`` true."""
+    run = BenchRun(_skeleton(model, config))
+    try:
+        _measure(model, config, run, progress)
+    except KeyboardInterrupt:
+        run.result["interrupted"] = True
+    add_fractions(run.result)
+    return run
+
+
+def _skeleton(model: Model, config: BenchConfig) -> dict[str, Any]:
+    """The result before anything is measured: the model, the run, the machine."""
     sig = model.signature
     cost = step_cost(sig)
-    result: dict[str, Any] = {
+    return {
         "edgernn": __version__,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "model": {
@@ -185,16 +202,9 @@ def run_bench(
         "skipped": {},
         "interrupted": False,
     }
-    run = BenchRun(result)
-    try:
-        _measure(model, config, run, progress)
-    except KeyboardInterrupt:
-        result["interrupted"] = True
-    add_fractions(result)
-    return run
 
 
-def _measure(model, config: BenchConfig, run: BenchRun, progress: Progress) -> None:
+def _measure(model: Model, config: BenchConfig, run: BenchRun, progress: Progress) -> None:
     result, rep = run.result, config.repeat
     threads = model.config.intra_op_threads or os.cpu_count() or 1
     work = workload_for(model, bare_session(model), config.seed)
@@ -223,7 +233,7 @@ def _measure(model, config: BenchConfig, run: BenchRun, progress: Progress) -> N
         result["skipped"]["startup"] = "--no-startup"
 
 
-def _hardware(model, config: BenchConfig, threads: int) -> dict:
+def _hardware(model: Model, config: BenchConfig, threads: int) -> dict[str, Any]:
     if model.provider != "cpu":
         return {"skipped": f"the sgemm line is a CPU measure; this run is on {model.provider}"}
     try:
@@ -232,7 +242,9 @@ def _hardware(model, config: BenchConfig, threads: int) -> dict:
         return {"error": str(e)}
 
 
-def _chunks(work, config: BenchConfig, result: dict, progress: Progress) -> None:
+def _chunks(
+    work: Workload, config: BenchConfig, result: dict[str, Any], progress: Progress
+) -> None:
     if work.chunk_skip:
         progress(f"chunks: skipped ({work.chunk_skip})")
         result["skipped"]["chunks"] = work.chunk_skip
@@ -243,7 +255,7 @@ def _chunks(work, config: BenchConfig, result: dict, progress: Progress) -> None
         result["chunks"].append(chunk_point(fns, c, config.repeat, api))
 
 
-def _startup(work, rep: Repeat, result: dict, progress: Progress) -> None:
+def _startup(work: Workload, rep: Repeat, result: dict[str, Any], progress: Progress) -> None:
     launch = work.launch()
     if isinstance(launch, str):
         progress(f"start-up: skipped ({launch})")

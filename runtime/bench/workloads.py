@@ -1,19 +1,26 @@
 """What ``edgernn bench`` times for each kind of model: one workload per kind, from the signature.
 
-A workload makes valid inputs (sensor rows in user units, scaled for the graph; or token ids
-drawn from the tokenizer's vocabulary) and pairs each edgernn call with a bare
-``InferenceSession.run`` loop (``edgernn.bench.run.bare_loop``) doing the same graph work:
+A workload makes valid inputs (``edgernn.bench.inputs``: sensor rows in user units, scaled for
+the graph; or token ids drawn from the tokenizer's vocabulary) and pairs each edgernn call with
+a bare ``InferenceSession.run`` loop (``edgernn.bench.measure.bare_loop``) doing the same graph
+work:
 
-========  =================================  ===============================  ===============================
-kind      one step (single stream)           many streams, one tick           a chunk of T steps
-========  =================================  ===============================  ===============================
-forecast  ``Stream.step``                    ``Pool.step_batch``              ``Stream.steps`` (T=1: ``step``)
-window    ``WindowStream.step`` (warmed up)  ``Model.run`` over B windows     does not apply (no state)
-classify  ``ClassifierStream.step``          ``Model.run``, stacked states    ``Model.run`` over (1, T)
-generate  ``Generator.step``                 ``Model.run``, stacked states    ``Model.run`` over (1, T)
-seq2seq   decoder ``Model.step_buffers``     ``Model.run``, stacked encoder   ``Model.run`` over (1, T),
-          from ``Seq2Seq.encode``'s state    states                           teacher-forced
-========  =================================  ===============================  ===============================
+========  ==========================  ==========================  ==========================
+kind      one step (single stream)    many streams, one tick      a chunk of T steps
+========  ==========================  ==========================  ==========================
+forecast  ``Stream.step``             ``Pool.step_batch``         ``Stream.steps``
+                                                                  (T=1: ``step``)
+window    ``WindowStream.step``       ``Model.run`` over B        does not apply (no state)
+          (warmed up)                 windows
+classify  ``ClassifierStream.step``   ``Model.run``, stacked      ``Model.run`` over (1, T)
+                                      states
+generate  ``Generator.step``          ``Model.run``, stacked      ``Model.run`` over (1, T)
+                                      states
+seq2seq   decoder                     ``Model.run``, stacked      ``Model.run`` over (1, T),
+          ``Model.step_buffers``      encoder states              teacher-forced
+          from ``Seq2Seq.encode``'s
+          state
+========  ==========================  ==========================  ==========================
 
 A window model is a non-causal forecaster (bidirectional): no state, one graph run over the
 last W rows per step. Each workload also says how to time a fresh command's start-up.
@@ -21,33 +28,35 @@ last W rows per step. Each workload also says how to time a fresh command's star
 
 from __future__ import annotations
 
-import json
 import shlex
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from edgernn.bench.inputs import SINGLE, Feeds, jsonl_records, sample_text, token_ids
 from edgernn.bench.measure import Launch, Step, bare_loop, edgernn_batch, sample_rows
+from edgernn.core.model import Model
+from edgernn.signature import Signature
 from edgernn.tasks.classify import ClassifierStream
 from edgernn.tasks.generate import Generator
 from edgernn.tasks.seq2seq import Seq2Seq
 
 Pair = dict[str, Step]  # {"edgernn": ..., "bare_ort": ...}: the same graph work, timed side by side
-VARIANTS = 4  # distinct inputs per shape, cycled, so no call reuses the last call's data
-SINGLE = 1024  # distinct inputs of the single-stream loop
 BARE = "InferenceSession.run with numpy feeds, inputs already in model units, state carried"
 NO_POOL = "Model.run over stacked states, (B, 1) inputs; no pool for this task"
 
 
-def kind(sig) -> str:
+def kind(sig: Signature) -> str:
     """forecast, window (a non-causal forecaster), classify, generate or seq2seq."""
     return "window" if sig.task == "forecast" and not sig.causal else sig.task
 
 
-def chunks_apply(sig) -> bool:
+def chunks_apply(sig: Signature) -> bool:
     return kind(sig) != "window"
 
 
-def describe(sig) -> dict:
+def describe(sig: Signature) -> dict[str, str]:
     """{task, mode, input, outputs} of the model, for the result's ``model``."""
     tok = sig.tokenizer
     inputs = (
@@ -70,9 +79,9 @@ def describe(sig) -> dict:
     }
 
 
-def workload_for(model, session, seed: int = 0) -> Workload:
+def workload_for(model: Model, session: Any, seed: int = 0) -> Workload:
     """The workload of ``model``'s kind; ``session`` is the bare loop's own session."""
-    work = {
+    work: type[Workload] = {
         "forecast": Forecast,
         "window": Window,
         "classify": Classify,
@@ -82,54 +91,7 @@ def workload_for(model, session, seed: int = 0) -> Workload:
     return work(model, session, seed)
 
 
-# ---- valid inputs from the signature -----------------------------------------------------------
-def content_ids(sig) -> np.ndarray:
-    """Token ids to draw from: the vocabulary without <unk>, seq2seq specials and unprintable tokens."""
-    tok = sig.tokenizer
-    special = {tok.unk, *(sig.seq2seq.special.values() if sig.seq2seq else ())}
-    ids = [i for i, t in enumerate(tok.vocab) if t not in special and t.isprintable()]
-    return np.asarray(ids or range(len(tok.vocab)), dtype=np.int64)
-
-
-def token_ids(sig, shape: tuple[int, ...], seed: int) -> np.ndarray:
-    """int64 ids of ``shape`` drawn uniformly from ``content_ids``."""
-    return np.random.default_rng(seed).choice(content_ids(sig), size=shape).astype(np.int64)
-
-
-def sample_text(sig, n: int, seed: int) -> str:
-    """``n`` tokens of valid text (no specials, printable) for a command line."""
-    return sig.tokenizer.decode(token_ids(sig, (n,), seed))
-
-
-class Feeds:
-    """Valid inputs of one signature: sensor rows in user units (scaled for the graph), or token ids."""
-
-    def __init__(self, sig, seed: int):
-        self.sig, self.seed, self.tokens = sig, seed, sig.tokenizer is not None
-
-    def user(self, batch: int, steps: int, k: int = 0) -> np.ndarray:
-        """Variant ``k``: (B, T, F) rows in user units, or (B, T) token ids."""
-        if self.tokens:
-            return token_ids(self.sig, (batch, steps), self.seed + k)
-        return sample_rows(self.sig, batch * steps, self.seed + k).reshape(batch, steps, -1)
-
-    def graph(self, user: np.ndarray) -> np.ndarray:
-        """What the graph reads: rows scaled to model units, token ids unchanged."""
-        return user if self.tokens else self.sig.input_scaler.transform(user)
-
-    def variants(self, batch: int, steps: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """``VARIANTS`` inputs of (batch, steps): user units, and the graph's."""
-        users = [self.user(batch, steps, k) for k in range(VARIANTS)]
-        return users, [self.graph(u) for u in users]
-
-    def singles(self) -> tuple[list, list[np.ndarray]]:
-        """``SINGLE`` one-step inputs: what the step API takes (an int id or a row), and (1, 1[, F])."""
-        user = self.user(SINGLE, 1)[:, 0]  # (N,) ids or (N, F) rows
-        graph = [g[None, None] for g in self.graph(user)]
-        return (user.tolist() if self.tokens else list(user)), graph
-
-
-def run_loop(model, feeds: Feeds, users: list[np.ndarray], states: list[np.ndarray]) -> Step:
+def run_loop(model: Model, feeds: Feeds, users: list[np.ndarray], states: list[np.ndarray]) -> Step:
     """``Model.run`` on user inputs (scaled as the task's API scales them), the state carried."""
 
     def step(i: int) -> None:
@@ -141,17 +103,19 @@ def run_loop(model, feeds: Feeds, users: list[np.ndarray], states: list[np.ndarr
 
 # ---- the workloads -------------------------------------------------------------------------------
 class Workload:
-    """One kind of model: ``single``, ``batch`` and ``chunk`` give edgernn/bare pairs; ``launch``
-    the start-up command (or why there is none). ``api`` says which edgernn calls are timed."""
+    """One kind of model: ``single``, ``batch`` and ``chunk`` give edgernn/bare pairs;
+    ``launch`` the start-up command (or why there is none). ``api`` says which edgernn calls
+    are timed."""
 
     chunk_skip: str | None = None  # why chunks do not apply, when they do not
 
-    def __init__(self, model, session, seed: int = 0):
+    def __init__(self, model: Model, session: Any, seed: int = 0):
         self.model, self.session, self.sig = model, session, model.signature
         self.feeds = Feeds(self.sig, seed)
 
     def api(self) -> dict[str, str | None]:
-        """{single_stream, bare_ort, streams, chunks}: the calls timed, in words (chunks None: n/a)."""
+        """{single_stream, bare_ort, streams, chunks}: the calls timed, in words (chunks None:
+        does not apply)."""
         raise NotImplementedError
 
     def single(self) -> Pair:
@@ -161,7 +125,8 @@ class Workload:
         raise NotImplementedError
 
     def chunk(self, t: int) -> tuple[Pair, str]:
-        """The pair for ``t`` steps per call, and the edgernn call timed (T=1: the one-step API)."""
+        """The pair for ``t`` steps per call, and the edgernn call timed (T=1: the one-step
+        API)."""
         raise NotImplementedError
 
     def launch(self) -> Launch | str:
@@ -214,24 +179,11 @@ class Forecast(Workload):
         }, "Stream.steps"
 
     def launch(self) -> Launch:
-        sig = self.sig
-        rows = sample_rows(sig, 50, seed=99)
-        feed = "".join(
-            json.dumps(dict(zip(sig.features, map(float, r)))) + "\n" for r in rows
-        ).encode()
-        args = [
-            "stream",
-            str(self.model.path),
-            "--source",
-            "-",
-            "--quiet",
-            *self.option_args(),
-            "--threads",
-            str(self.model.config.intra_op_threads),
-        ]
+        args = ["stream", str(self.model.path), "--source", "-", "--quiet", *self.option_args()]
+        args += ["--threads", str(self.model.config.intra_op_threads)]
         return Launch(
             args,
-            feed,
+            jsonl_records(self.sig, 50, seed=99),
             1,
             "python -m edgernn stream MODEL --source - (JSONL records on stdin)",
             "first output line",
@@ -249,8 +201,12 @@ class Window(Workload):
         w = self.sig.window
         return {
             "single_stream": f"WindowStream.step (warmed up: one graph run over the last {w} rows)",
-            "bare_ort": f"InferenceSession.run over one (1, {w}, F) window in model units, no state",
-            "streams": f"Model.run over B windows of {w} rows, scaled both ways; no pool for window models",
+            "bare_ort": (
+                f"InferenceSession.run over one (1, {w}, F) window in model units, no state"
+            ),
+            "streams": (
+                f"Model.run over B windows of {w} rows, scaled both ways; no pool for window models"
+            ),
             "chunks": None,
         }
 
@@ -274,7 +230,10 @@ class Window(Workload):
         return {"edgernn": step, "bare_ort": self.bare(windows, b)}
 
     def launch(self) -> str:
-        return "no edgernn command runs a window model: `edgernn stream` steps causal models; use model.window_stream()"
+        return (
+            "no edgernn command runs a window model: `edgernn stream` steps causal models; "
+            "use model.window_stream()"
+        )
 
 
 class Stateful(Workload):
@@ -285,7 +244,7 @@ class Stateful(Workload):
         """The state the streams start from."""
         return self.model.initial_state(batch)
 
-    def step_api(self):
+    def step_api(self) -> Callable[[Any], Any]:
         """The task's one-step call, taking what ``Feeds.singles`` gives."""
         raise NotImplementedError
 
@@ -301,7 +260,7 @@ class Stateful(Workload):
 
     def chunk(self, t: int) -> tuple[Pair, str]:
         if t == 1:
-            return self.single(), self.api()["single_stream"]
+            return self.single(), self.api()["single_stream"] or ""
         return self.runs(1, t), "Model.run"
 
     def runs(self, batch: int, steps: int) -> Pair:
@@ -324,7 +283,7 @@ class Classify(Stateful):
             "ClassifierStream.classify_text runs a text (T=1: ClassifierStream.step)",
         }
 
-    def step_api(self):
+    def step_api(self) -> Callable[[Any], Any]:
         return ClassifierStream(self.model).step
 
     def launch(self) -> Launch:
@@ -338,13 +297,9 @@ class Classify(Stateful):
                 f"python -m edgernn classify MODEL --text {shlex.quote(text)}",
                 "output line",
             )
-        rows = sample_rows(self.sig, 50, seed=99)
-        feed = "".join(
-            json.dumps(dict(zip(self.sig.features, map(float, r)))) + "\n" for r in rows
-        ).encode()
         return Launch(
             ["classify", path, "--source", "-", *self.option_args()],
-            feed,
+            jsonl_records(self.sig, 50, seed=99),
             1,
             "python -m edgernn classify MODEL --source - (JSONL records on stdin)",
             "first output line",
@@ -359,28 +314,19 @@ class Generate(Stateful):
             "single_stream": "Generator.step (a token id; next-token logits)",
             "bare_ort": BARE,
             "streams": NO_POOL,
-            "chunks": "Model.run over (1, T) token ids from the carried state, as Generator.feed runs a prompt "
-            "(T=1: Generator.step)",
+            "chunks": "Model.run over (1, T) token ids from the carried state, as "
+            "Generator.feed runs a prompt (T=1: Generator.step)",
         }
 
-    def step_api(self):
+    def step_api(self) -> Callable[[Any], Any]:
         return Generator(self.model).step
 
     def launch(self) -> Launch:
-        args = [
-            "generate",
-            str(self.model.path),
-            "--prompt",
-            self.PROMPT,
-            "--max-tokens",
-            "5",
-            *self.option_args(),
-        ]
-        need = (
-            len(self.PROMPT.encode()) + 1
-        )  # it echoes the prompt first: the byte after it is generated
+        args = ["generate", str(self.model.path), "--prompt", self.PROMPT, "--max-tokens", "5"]
+        # it echoes the prompt first: the byte after it is generated
+        need = len(self.PROMPT.encode()) + 1
         return Launch(
-            args,
+            [*args, *self.option_args()],
             b"",
             need,
             f"python -m edgernn generate MODEL --prompt {self.PROMPT!r} --max-tokens 5",
@@ -389,21 +335,24 @@ class Generate(Stateful):
 
 
 class Seq2SeqDecode(Stateful):
-    """The decoder graph, one token per call, from the encoder's final state (the encoder runs untimed)."""
+    """The decoder graph, one token per call, from the encoder's final state (the encoder runs
+    untimed)."""
 
-    def __init__(self, model, session, seed: int = 0):
+    def __init__(self, model: Model, session: Any, seed: int = 0):
         super().__init__(model, session, seed)
         self.s2s = Seq2Seq(model)  # loads the encoder graph named in the decoder's signature
         self.source_len = (self.sig.seq2seq and self.sig.seq2seq.max_source_len) or 10
 
     def api(self) -> dict[str, str | None]:
         return {
-            "single_stream": "StepBuffers.run (the decoder's Model.step_buffers, one token from Seq2Seq.encode's "
-            "state; Seq2Seq.greedy calls Model.run per token)",
+            "single_stream": "StepBuffers.run (the decoder's Model.step_buffers, one token from "
+            "Seq2Seq.encode's state; Seq2Seq.greedy calls Model.run per token)",
             "bare_ort": BARE + ", from the same encoder state",
-            "streams": "Model.run over stacked encoder states, (B, 1) tokens; no pool for this task",
-            "chunks": "Model.run over (1, T) tokens from an encoder state, teacher-forced as Seq2Seq.logprob "
-            "runs (T=1: StepBuffers.run)",
+            "streams": (
+                "Model.run over stacked encoder states, (B, 1) tokens; no pool for this task"
+            ),
+            "chunks": "Model.run over (1, T) tokens from an encoder state, teacher-forced as "
+            "Seq2Seq.logprob runs (T=1: StepBuffers.run)",
         }
 
     def start(self, batch: int) -> list[np.ndarray]:
@@ -412,11 +361,11 @@ class Seq2SeqDecode(Stateful):
         _, states = self.s2s.encoder.run(ids, self.s2s.encoder.initial_state(batch))
         return states
 
-    def step_api(self):
+    def step_api(self) -> Callable[[Any], Any]:
         buffers = self.model.step_buffers(1)
         buffers.load(self.s2s.encode(sample_text(self.sig, self.source_len, self.feeds.seed + 100)))
 
-        def step(token: int):
+        def step(token: int) -> np.ndarray:
             buffers.x[0, 0] = token
             return buffers.run()
 
@@ -424,17 +373,9 @@ class Seq2SeqDecode(Stateful):
 
     def launch(self) -> Launch:
         text = sample_text(self.sig, self.source_len, seed=99)
-        args = [
-            "generate",
-            str(self.model.path),
-            "--input",
-            text,
-            "--max-tokens",
-            "5",
-            *self.option_args(),
-        ]
+        args = ["generate", str(self.model.path), "--input", text, "--max-tokens", "5"]
         return Launch(
-            args,
+            [*args, *self.option_args()],
             b"",
             1,
             f"python -m edgernn generate MODEL --input {shlex.quote(text)} --max-tokens 5",
