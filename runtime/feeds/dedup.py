@@ -17,8 +17,8 @@ class Recent:
     """
 
     def __init__(self, size: int = 10_000):
-        self._new: set = set()
-        self._old: set = set()
+        self._new: set[Hashable] = set()
+        self._old: set[Hashable] = set()
         self._size = size
 
     def __contains__(self, value: Hashable) -> bool:

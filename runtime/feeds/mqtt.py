@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from edgernn.errors import DataError, UsageError
-from edgernn.feeds.options import LiveOptions, require
+from edgernn.feeds.options import LiveOptions, require, why
 
 QOS = 1
 TIMEOUT_S = 10.0  # connecting, subscribing, and waiting for the last publishes at the end
@@ -41,8 +41,6 @@ OUT_BUFFER = 10_000  # sink outputs published but not yet confirmed by the broke
 RECONNECT_S = (0.5, 30.0)  # reconnect backoff: first wait, doubling up to the last
 # unsubscribed at close, never subscribed: see confirm_sent
 ACK_BARRIER_TOPIC = "edgernn/ack-barrier"
-_CLOSED = None
-_PUBLISH_OK = (0, 4)  # paho's MQTT_ERR_SUCCESS, MQTT_ERR_NO_CONN
 
 
 @dataclass(frozen=True)
@@ -106,11 +104,13 @@ def check_filter(topic: str) -> None:
     levels = topic.split("/")
     if "#" in topic and (levels[-1] != "#" or topic.count("#") > 1):
         raise UsageError(
-            f"MQTT topic filter {topic!r} is invalid: '#' must be the whole last level, e.g. sensors/#"
+            f"MQTT topic filter {topic!r} is invalid: '#' must be the whole last level, "
+            "e.g. sensors/#"
         )
     if any("+" in level and level != "+" for level in levels):
         raise UsageError(
-            f"MQTT topic filter {topic!r} is invalid: '+' must be a whole level, e.g. sensors/+/data"
+            f"MQTT topic filter {topic!r} is invalid: '+' must be a whole level, "
+            "e.g. sensors/+/data"
         )
     _check_text(topic, "topic filter")
 
@@ -119,7 +119,8 @@ def check_prefix(topic: str) -> None:
     """UsageError unless ``topic`` is a plain topic prefix for the sink (no wildcards)."""
     if "+" in topic or "#" in topic:
         raise UsageError(
-            f"MQTT sink topic {topic!r} has a wildcard (+ or #); name a plain prefix like out/forecasts"
+            f"MQTT sink topic {topic!r} has a wildcard (+ or #); "
+            "name a plain prefix like out/forecasts"
         )
     _check_text(topic, "sink topic")
 
@@ -194,8 +195,8 @@ def connect(
     client_id: str,
     clean_session: bool,
     link: Link,
-    on_connected=None,
-    on_message=None,
+    on_connected: Callable[[Any], None] | None = None,
+    on_message: Callable[[Any, Any, Any], None] | None = None,
     manual_ack: bool = False,
 ) -> Any:
     """A connected paho client with its network loop running (it reconnects by itself, with
@@ -203,9 +204,10 @@ def connect(
     runs after every (re)connection; ``on_message`` is set before connecting (a resumed
     session delivers right after CONNACK)."""
     client = _client(url, options, client_id, clean_session, manual_ack)
-    answered, result = threading.Event(), {}
+    answered = threading.Event()
+    result: dict[str, Any] = {}  # "refused" or "closed": the reason code of a failed first try
 
-    def on_connect(c, userdata, flags, reason_code, properties) -> None:
+    def on_connect(c: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if reason_code.is_failure:
             result.setdefault("refused", reason_code)
         else:
@@ -214,7 +216,7 @@ def connect(
                 on_connected(c)
         answered.set()
 
-    def on_disconnect(c, userdata, flags, reason_code, properties) -> None:
+    def on_disconnect(c: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if answered.is_set():
             link.down(reason_code)
         else:
@@ -230,7 +232,7 @@ def connect(
         client.connect(url.host, url.port, keepalive=60)
     except (OSError, ssl.SSLError) as e:
         raise DataError(
-            f"cannot reach the MQTT broker at {url.where} ({_why(e)}); "
+            f"cannot reach the MQTT broker at {url.where} ({why(e)}); "
             "check the host, the port and that the broker runs"
         ) from None
     client.loop_start()
@@ -261,21 +263,23 @@ def _client(
     return client
 
 
-def _no_session(url: MqttUrl, result: dict) -> str:
+def _no_session(url: MqttUrl, result: dict[str, Any]) -> str:
     """Why a reachable host gave no MQTT session: refused (credentials), closed, or silent."""
     if "refused" in result:
         return (
             f"the MQTT broker at {url.where} refused the connection ({result['refused']}); "
-            "check the credentials (EDGERNN_MQTT_USERNAME / EDGERNN_MQTT_PASSWORD) and the broker's ACL"
+            "check the credentials (EDGERNN_MQTT_USERNAME / EDGERNN_MQTT_PASSWORD) "
+            "and the broker's ACL"
         )
     if "closed" in result:
         return (
-            f"{url.where} closed the connection before answering as an MQTT broker{_reason(result['closed'])}; "
-            "check the port, TLS (mqtts://, --tls-ca) and the client certificate (--tls-cert/--tls-key)"
+            f"{url.where} closed the connection before answering as an MQTT broker"
+            f"{_reason(result['closed'])}; check the port, TLS (mqtts://, --tls-ca) "
+            "and the client certificate (--tls-cert/--tls-key)"
         )
     return (
-        f"no MQTT answer from {url.where} within {TIMEOUT_S:g} s; check that it is an MQTT broker's port "
-        "(for TLS use mqtts:// or --tls-ca)"
+        f"no MQTT answer from {url.where} within {TIMEOUT_S:g} s; "
+        "check that it is an MQTT broker's port (for TLS use mqtts:// or --tls-ca)"
     )
 
 
@@ -299,12 +303,8 @@ def _tls(client: Any, options: LiveOptions) -> None:
         client.tls_set(ca_certs=options.tls_ca, certfile=options.tls_cert, keyfile=options.tls_key)
     except (OSError, ssl.SSLError, ValueError) as e:
         raise DataError(
-            f"TLS setup failed ({_why(e)}); check the --tls-ca/--tls-cert/--tls-key PEM files"
+            f"TLS setup failed ({why(e)}); check the --tls-ca/--tls-cert/--tls-key PEM files"
         ) from None
-
-
-def _why(e: BaseException) -> str:
-    return str(getattr(e, "strerror", None) or getattr(e, "reason", None) or e or type(e).__name__)
 
 
 def confirm_sent(client: Any, timeout_s: float = TIMEOUT_S) -> bool:

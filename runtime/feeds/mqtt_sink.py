@@ -58,7 +58,9 @@ class MqttSink:
     def reconnects(self) -> int:
         return self.link.reconnects
 
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+    def _on_publish(
+        self, client: Any, userdata: Any, mid: int, reason_code: Any, properties: Any
+    ) -> None:
         with self._cond:
             self._confirmed += 1
             self._cond.notify_all()
@@ -74,9 +76,11 @@ class MqttSink:
                 self._cond.wait(0.2)
             self._sent += 1
         info = self.client.publish(topic, json.dumps(obj, default=str), qos=QOS)
-        if info.rc not in _PUBLISH_OK:  # NO_CONN: paho keeps it and sends it after reconnecting
+        # NO_CONN: paho keeps it and sends it after reconnecting
+        if info.rc not in _PUBLISH_OK:
             raise DataError(
-                f"publishing to {topic!r} at {self.url.where} failed (paho error {info.rc}); check the broker"
+                f"publishing to {topic!r} at {self.url.where} failed (paho error {info.rc}); "
+                "check the broker"
             )
 
     def flush(self) -> bool:

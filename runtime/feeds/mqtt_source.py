@@ -10,7 +10,7 @@ import json
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -49,7 +49,8 @@ class MqttSource:
                 "--mqtt-key-level needs --key FIELD: the name the topic's key gets in each record"
             )
         self.url, self.fmt, self.options = url, fmt, options
-        self.queue: queue.Queue = queue.Queue(QUEUE_SIZE)
+        # (topic, payload, mid, qos, dup) per message, then _CLOSED
+        self.queue: queue.Queue[tuple[str, bytes, int, int, bool] | None] = queue.Queue(QUEUE_SIZE)
         self.closed = threading.Event()
         self.columns = _csv_columns(options) if fmt == "csv" else None
         self._subscribed, self._granted = threading.Event(), None
@@ -57,7 +58,8 @@ class MqttSource:
         self.duplicates = 0  # redelivered messages skipped
         self._seen = Recent(self.RECENT)  # digests of the latest messages
         client_id = options.client_id or default_client_id(url)
-        self._unacked: deque = deque()  # (last item position, mid, qos) per message, in order
+        # (last item position, mid, qos) per message, in order
+        self._unacked: deque[tuple[int, int, int]] = deque()
         self._ack_lock = threading.Lock()
         self._done_upto = 0
         self.client = connect(
@@ -89,14 +91,16 @@ class MqttSource:
     def _subscribe(self, client: Any) -> None:
         """(Re)subscribe on every connection: a broker that lost the session gets it back."""
 
-        def on_subscribe(c, userdata, mid, reason_codes, properties) -> None:
+        def on_subscribe(
+            c: Any, userdata: Any, mid: int, reason_codes: Any, properties: Any
+        ) -> None:
             self._granted = reason_codes[0]
             self._subscribed.set()
 
         client.on_subscribe = on_subscribe
         client.subscribe(self.url.topic, qos=QOS)
 
-    def _on_message(self, client, userdata, message) -> None:
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         """Network thread: hand the message on, waiting (backpressure) while the queue is full."""
         msg = (message.topic, message.payload, message.mid, message.qos, message.dup)
         while not self.closed.is_set():
@@ -140,16 +144,14 @@ class MqttSource:
                 if qos > 0:
                     self.client.ack(mid, qos)
 
-    def items(self, topic: str, payload: bytes) -> list[str | Mapping[str, Any]]:
+    def items(self, topic: str, payload: bytes) -> Sequence[str | Mapping[str, Any]]:
         """One message as runner items: CSV rows, a JSON object with its key, or raw text."""
         key = self._topic_key(topic)
         if self.fmt == "csv":
             rows = split_lines(payload) or [""]
-            return (
-                rows
-                if self.options.key_level is None
-                else [f"{row},{csv_cell(key or '')}" for row in rows]
-            )
+            if self.options.key_level is None:
+                return rows
+            return [f"{row},{csv_cell(key or '')}" for row in rows]
         text = payload.decode("utf-8", errors="replace")
         obj = _json_object(text)
         if obj is None:

@@ -58,14 +58,16 @@ class LiveOptions:
 
 def is_live(source: str | None) -> bool:
     """Is ``source`` a URL one of the live sources understands?"""
-    return bool(source) and source.lower().startswith(SCHEMES)  # type: ignore[union-attr]
+    return source is not None and source.lower().startswith(SCHEMES)
 
 
 def redact(spec: str) -> str:
     """``spec`` (a URL or path) with any password as ``***``, safe to print.
 
-    >>> redact("mqtt://edge:Pa55/word@127.0.0.1:1883/t/#"), redact("mqtt:/edge:S3cret@h/t"), redact("out.jsonl")
-    ('mqtt://edge:***@127.0.0.1:1883/t/#', 'mqtt:/edge:***@h/t', 'out.jsonl')
+    >>> redact("mqtt://edge:Pa55/word@127.0.0.1:1883/t/#")
+    'mqtt://edge:***@127.0.0.1:1883/t/#'
+    >>> redact("mqtt:/edge:S3cret@h/t"), redact("out.jsonl")
+    ('mqtt:/edge:***@h/t', 'out.jsonl')
     """
     head = re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/+", spec)  # scheme:/ or scheme://
     start = head.end() if head else 0
@@ -102,7 +104,8 @@ def live_format(fmt: str, csv_header: str | None, header_in_feed: bool) -> str:
         return "csv"
     if fmt == "csv" and not header_in_feed:
         raise UsageError(
-            "CSV payloads need their column names: pass --csv-header temp,humidity,... (or send JSON)"
+            "CSV payloads need their column names: pass --csv-header temp,humidity,... "
+            "(or send JSON)"
         )
     return "csv" if fmt == "csv" else "jsonl"
 
@@ -125,6 +128,16 @@ def csv_cell(value: str) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="").writerow([value])
     return buf.getvalue()
+
+
+def why(e: BaseException) -> str:
+    """An exception as the few words a one-line message quotes: the OS's reason (strerror), an
+    SSL error's reason, else its message.
+
+    >>> why(FileNotFoundError(2, "No such file or directory")), why(ValueError("bad baud"))
+    ('No such file or directory', 'bad baud')
+    """
+    return str(getattr(e, "strerror", None) or getattr(e, "reason", None) or e or type(e).__name__)
 
 
 def require(module: str, package: str) -> ModuleType:

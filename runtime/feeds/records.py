@@ -73,7 +73,8 @@ class RecordParser:
         extra = [k for k in obj if k not in self._allowed]
         if extra:
             raise RecordError(
-                f"unexpected field(s) {', '.join(map(repr, extra))}; the model takes {', '.join(self.features)}"
+                f"unexpected field(s) {', '.join(map(repr, extra))}; "
+                f"the model takes {', '.join(self.features)}"
             )
         missing = [f for f in self.features if f not in obj]
         if missing:
@@ -100,14 +101,15 @@ class CsvRows:
         missing = [f for f in parser.features if f not in self.columns]
         if missing:
             raise DataError(
-                f"CSV header has no column {', '.join(map(repr, missing))} (it has {', '.join(self.columns)}); "
-                f"the model needs {', '.join(parser.features)}"
+                f"CSV header has no column {', '.join(map(repr, missing))} "
+                f"(it has {', '.join(self.columns)}); the model needs {', '.join(parser.features)}"
             )
         extra = [c for c in self.columns if c not in parser._allowed]
         if extra:
+            hint = _extra_hint(extra, parser, self.columns)
             raise DataError(
                 f"CSV column(s) {', '.join(map(repr, extra))} are not inputs of the model; "
-                f"keep only {', '.join(parser.features)} plus the key/timestamp columns{_extra_hint(extra, parser, self.columns)}"
+                f"keep only {', '.join(parser.features)} plus the key/timestamp columns{hint}"
             )
 
     def parse(self, line: str) -> Record:

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from edgernn.errors import DataError, UsageError
-from edgernn.feeds.options import Item, require, split_lines
+from edgernn.feeds.options import Item, require, split_lines, why
 
 DEFAULT_BAUD = 9600
 
@@ -44,7 +44,7 @@ def open_serial_source(url: str, stack: ExitStack) -> Iterator[Item]:
         port = serial.Serial(device, baudrate=baud, timeout=None)
     except (serial.SerialException, OSError, ValueError) as e:
         raise DataError(
-            f"serial port {device!r} cannot be opened ({_why(e)}); check the device path "
+            f"serial port {device!r} cannot be opened ({why(e)}); check the device path "
             "and that you may read it (e.g. the dialout group)"
         ) from None
     stack.callback(port.close)
@@ -61,14 +61,10 @@ def _lines(port: Any, device: str, error: type[Exception]) -> Iterator[Item]:
             if not port.is_open:
                 return
             raise DataError(
-                f"serial port {device!r} stopped ({_why(e)}); check the cable and the device"
+                f"serial port {device!r} stopped ({why(e)}); check the cable and the device"
             ) from None
         if not raw:
             continue
         for line in split_lines(raw):
             n += 1
             yield n, line
-
-
-def _why(e: BaseException) -> str:
-    return str(getattr(e, "strerror", None) or e or type(e).__name__)

@@ -27,7 +27,8 @@ class Sink:
 
 
 def open_sink(spec: str | None, stack: ExitStack, options: LiveOptions | None = None) -> Sink:
-    """The sink named by ``spec`` (None or "-": stdout); whatever it holds is closed by ``stack``."""
+    """The sink named by ``spec`` (None or "-": stdout); whatever it holds is closed by
+    ``stack``."""
     if spec is None or spec == "-":
         return Sink(json_lines(sys.stdout), sys.stdout.flush)
     if spec.lower().startswith(("mqtt://", "mqtts://")):

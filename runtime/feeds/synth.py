@@ -84,7 +84,8 @@ def _at(
     anomaly_rate: float,
     noise: float,
 ) -> dict[str, np.ndarray]:
-    """The sensor at time steps ``t`` (float64), noise and anomalies drawn from ``rng`` in a fixed order."""
+    """The sensor at time steps ``t`` (float64), noise and anomalies drawn from ``rng`` in a
+    fixed order."""
     n = len(t)
     cycle = np.sin(2 * np.pi * t / period + phase) + 0.3 * np.sin(
         4 * np.pi * t / period + 2 * phase
