@@ -173,12 +173,14 @@ class Scaler:
         """User units -> model units (last axis = columns), into ``out`` when given."""
         offset, scale = self._arrays
         out = np.subtract(np.asarray(values, dtype=np.float32), offset, out=out)
-        return np.divide(out, scale, out=out)
+        result: np.ndarray = np.divide(out, scale, out=out)
+        return result
 
     def inverse(self, values: Any) -> np.ndarray:
         """Model units -> user units (last axis = columns)."""
         offset, scale = self._arrays
-        return np.asarray(values, dtype=np.float32) * scale + offset
+        result: np.ndarray = np.asarray(values, dtype=np.float32) * scale + offset
+        return result
 
     # Why the memoryview versions give numpy's float32 bits: each float32 operation is done on
     # float32 values in double precision, and storing the result into a float32 memoryview
@@ -186,7 +188,7 @@ class Scaler:
     # rounding the double result of +, -, *, / twice (exact -> double -> float32) equals
     # rounding it once: the correctly rounded float32 result, which is what numpy computes.
     def transform_into(
-        self, values: Sequence[float], out: memoryview, start: int = 0
+        self, values: Sequence[float], out: memoryview[float], start: int = 0
     ) -> list[float]:
         """``transform`` of one row of numbers into ``out[start:]``, a flat float32 memoryview.
         Like ``transform``, it first rounds ``values`` to float32; it returns that row (float32
@@ -203,12 +205,12 @@ class Scaler:
                 out[j] = v - offset[i]  # float32(value - offset)
                 out[j] = out[j] / scale[i]  # float32(diff / scale)
         except ZeroDivisionError:  # a zero scale (edgernn never fits one): numpy's inf/nan
-            row = np.float32(values).tolist()
+            row = np.asarray(values, dtype=np.float32).tolist()
             for i, v in enumerate(self.transform(row).tolist()):
                 out[start + i] = v
         return row
 
-    def inverse_inplace(self, values: memoryview, rows: int = 1) -> None:
+    def inverse_inplace(self, values: memoryview[float], rows: int = 1) -> None:
         """``inverse`` in place on the first ``rows`` rows of a flat float32 memoryview."""
         offset, scale = self._floats
         n = len(offset)
@@ -247,8 +249,8 @@ class Signature:
     labels: tuple[str, ...] = ()  # class names, in output order (classify)
     tokenizer: Tokenizer | None = None  # text models: how text becomes the input token ids
     # export record, for people: max_abs_error, tolerance, shapes, exporter, quantization report
-    parity: dict = field(default_factory=dict)
-    provenance: dict = field(default_factory=dict)  # data, metrics, versions, created
+    parity: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)  # data, metrics, versions, created
     schema: int = SCHEMA_VERSION
     # ---- runtime facts (schema 2); a schema-1 signature gets them from parity / provenance
     tolerance: float | None = None  # the parity tolerance the export met (model units)
@@ -314,8 +316,8 @@ class Signature:
         return [self.features.index(t) if t in self.features else None for t in self.targets]
 
 
-def _from_dict(raw: dict) -> Signature:
-    def tup(v: Sequence) -> tuple:
+def _from_dict(raw: dict[str, Any]) -> Signature:
+    def tup(v: Sequence[Any]) -> tuple[Any, ...]:
         return tuple(v)
 
     return Signature(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -30,6 +31,6 @@ class Tokenizer:
         unk = self._ids[self.unk]
         return [self._ids.get(t, unk) for t in self.tokens(text)]
 
-    def decode(self, ids) -> str:
+    def decode(self, ids: Iterable[int]) -> str:
         sep = "" if self.kind == "char" else " "
         return sep.join(self.vocab[int(i)] for i in ids)

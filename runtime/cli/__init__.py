@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -28,12 +28,12 @@ class EdgernnGroup(click.Group):
     click's usage errors into one ``error: ...; see 'edgernn CMD --help'`` line (exit 2), Ctrl-C
     into ``interrupted`` (exit 130), and a closed stdout into a quiet end."""
 
-    def main(self, *args, standalone_mode: bool = True, **kwargs):
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
         try:
             # an int only from ctx.exit / --help
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
             # inside the try: a closed pipe shows up here, not at interpreter exit
             sys.stdout.flush()
         except (
@@ -51,7 +51,7 @@ class EdgernnGroup(click.Group):
             _quiet_end()
         sys.exit(code if isinstance(code, int) else 0)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except EdgernnError as e:
@@ -78,7 +78,7 @@ class EdgernnGroup(click.Group):
         except click.UsageError as e:
             # click leaves "requires an argument" without one
             if e.ctx is None and ctx.invoked_subcommand:
-                e.command_path = f"{ctx.command_path} {ctx.invoked_subcommand}"
+                e.command_path = f"{ctx.command_path} {ctx.invoked_subcommand}"  # type: ignore[attr-defined]
             raise
         # the stream loop handles its own (state saved, summary)
         except (

@@ -19,7 +19,8 @@ from edgernn.core.model import load
 from edgernn.core.placement import CpuFallbackWarning
 from edgernn.errors import UsageError
 
-HELP = """Measure MODEL (default: the shipped sensor forecaster; any exported model) on this machine.
+HELP = """Measure MODEL (default: the shipped sensor forecaster; any exported model) on this
+machine.
 
 Single-stream step latency (p50/p90/p99/max), throughput and cost per stream-step over
 --streams, chunked calls over --chunks, each next to a bare InferenceSession.run() loop;
@@ -173,7 +174,7 @@ def render(r: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def _header(r: dict) -> str:
+def _header(r: dict[str, Any]) -> str:
     m, run, mc = r["model"], r["run"], r["machine"]
     threads = run["threads"] or "all"
     note = f" ({run['provider_note']})" if run["provider_note"] else ""
@@ -204,7 +205,7 @@ def _short(api: str | None, default: str) -> str:
     return (api or default).split(" (")[0]
 
 
-def _single(r: dict) -> str:
+def _single(r: dict[str, Any]) -> str:
     s, api = r["single_stream"], r.get("api") or {}
     full = api.get("single_stream") or "Stream.step"
     short = _short(full, "Stream.step")
@@ -225,7 +226,7 @@ def _single(r: dict) -> str:
     return "\n".join(rows)
 
 
-def _streams(r: dict) -> str:
+def _streams(r: dict[str, Any]) -> str:
     how = (r.get("api") or {}).get("streams") or (
         "Stream pool" if r["pool"] == "used" else "Model.run over stacked states"
     )
@@ -246,7 +247,7 @@ def _streams(r: dict) -> str:
     return "\n".join(rows)
 
 
-def _sweep_cells(c: dict) -> str:
+def _sweep_cells(c: dict[str, Any]) -> str:
     frac = c.get("sgemm_fraction")
     pct = f"{100 * frac:.0f}%" if frac is not None else "-"
     return (
@@ -255,7 +256,7 @@ def _sweep_cells(c: dict) -> str:
     )
 
 
-def _line_note(hw: dict | None) -> str:
+def _line_note(hw: dict[str, Any] | None) -> str:
     if not hw or "square" not in hw:
         why = (hw or {}).get("skipped") or (hw or {}).get("error") or "not measured"
         return f"hardware line: {why}"
@@ -267,7 +268,7 @@ def _line_note(hw: dict | None) -> str:
     )
 
 
-def _chunks(r: dict) -> str:
+def _chunks(r: dict[str, Any]) -> str:
     why = r.get("skipped", {}).get("chunks")
     if why:
         return f"Chunks: skipped ({why})"
@@ -296,7 +297,7 @@ def _chunks(r: dict) -> str:
     return "\n".join(rows)
 
 
-def _startup(r: dict) -> str:
+def _startup(r: dict[str, Any]) -> str:
     s = r["startup"]
     if not s:
         return f"Start-up: skipped ({r['skipped']['startup']})"

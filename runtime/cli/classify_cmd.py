@@ -10,6 +10,11 @@ import sys
 import click
 
 from edgernn.cli.common import provider_option
+from edgernn.core.model import load
+from edgernn.errors import RecordError, UsageError
+from edgernn.feeds.files import open_source, text_lines
+from edgernn.feeds.records import CsvRows, RecordParser, sniff_format
+from edgernn.tasks.classify import ClassifierStream
 
 
 def _fmt(probs: dict[str, float]) -> str:
@@ -71,9 +76,6 @@ def command(
     and print one JSON line per record with the running probabilities, resetting the state when
     the --seq-id value changes.
     """
-    from edgernn.core.model import load
-    from edgernn.errors import UsageError
-    from edgernn.tasks.classify import ClassifierStream
 
     stream = ClassifierStream(load(model, provider=provider))
     if stream.is_text:
@@ -84,9 +86,7 @@ def command(
         if text is not None:
             _text(stream, text, as_json, every_step)
         else:
-            from edgernn.feeds.files import open_source, text_lines
-
-            for _, line in text_lines(open_source(source)):
+            for _, line in text_lines(open_source(source or "-")):
                 _text(stream, line, as_json, every_step)
         return
     if text is not None:
@@ -98,7 +98,7 @@ def command(
     _records(stream, source or "-", seq_id, tuple(x for x in (ignore or "").split(",") if x), fmt)
 
 
-def _text(stream, text: str, as_json: bool, every_step: bool) -> None:
+def _text(stream: ClassifierStream, text: str, as_json: bool, every_step: bool) -> None:
     running, label = stream.classify_text(text)
     final = running[-1][1]
     if every_step:
@@ -108,7 +108,7 @@ def _text(stream, text: str, as_json: bool, every_step: bool) -> None:
                     {
                         "step": i,
                         "token": tok,
-                        "label": max(probs, key=probs.get),
+                        "label": max(probs, key=probs.__getitem__),
                         "probabilities": _round(probs),
                     }
                 )
@@ -130,10 +130,9 @@ def _text(stream, text: str, as_json: bool, every_step: bool) -> None:
         click.echo(f"{label}\t{_fmt(final)}{note}")
 
 
-def _records(stream, source: str, seq_id: str | None, ignore: tuple[str, ...], fmt: str) -> None:
-    from edgernn.errors import RecordError
-    from edgernn.feeds.files import open_source, text_lines
-    from edgernn.feeds.records import CsvRows, RecordParser, sniff_format
+def _records(
+    stream: ClassifierStream, source: str, seq_id: str | None, ignore: tuple[str, ...], fmt: str
+) -> None:
 
     sig = stream.model.signature
     parser = RecordParser(sig.features, key_field=seq_id, extra_allowed=ignore)
@@ -160,7 +159,7 @@ def _records(stream, source: str, seq_id: str | None, ignore: tuple[str, ...], f
         out = {
             "seq_id": record.key,
             "step": stream.steps_seen,
-            "label": max(probs, key=probs.get),
+            "label": max(probs, key=probs.__getitem__),
             "probabilities": _round(probs),
         }
         if seq_id is None:

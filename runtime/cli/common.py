@@ -9,11 +9,19 @@ import stat
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import click
 
 from edgernn.core.providers import PROVIDERS
+
+
+class Stoppable(Protocol):
+    """What ``Signals`` needs of the stream loop (``StreamRunner``)."""
+
+    waiting: bool  # blocked waiting for input: nothing is half done
+
+    def stop(self) -> None: ...
 
 
 class Signals:
@@ -22,8 +30,10 @@ class Signals:
     half; a second signal stops at once. ``stop`` is set too, so a sink stops waiting for room."""
 
     def __init__(self, stop: threading.Event):
-        self.stop, self.runner, self.received = stop, None, None
-        self._previous: dict = {}
+        self.stop = stop
+        self.runner: Stoppable | None = None  # the stream loop, once it runs
+        self.received: int | None = None  # the first signal received
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Signals:
         if threading.current_thread() is threading.main_thread():

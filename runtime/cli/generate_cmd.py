@@ -10,6 +10,10 @@ from pathlib import Path
 import click
 
 from edgernn.cli.common import provider_option
+from edgernn.core.model import Model, load
+from edgernn.errors import UsageError
+from edgernn.tasks.generate import Generator, check_options, check_prompt
+from edgernn.tasks.seq2seq import Seq2Seq, check_decode_options
 
 DEFAULT_MODEL = "char-lm.onnx"
 
@@ -83,9 +87,6 @@ def command(
     """Generate text with a character-level model (MODEL: default the shipped
     exported/char-lm.onnx),
     or decode an --input line with a seq2seq model (greedy, or --beam K)."""
-    from edgernn.core.model import load
-    from edgernn.errors import UsageError
-    from edgernn.tasks.generate import Generator, check_options, check_prompt
 
     if prompt is not None:
         check_prompt(prompt)  # before loading anything
@@ -131,11 +132,14 @@ def command(
 
 
 def _seq2seq(
-    m, prompt: str | None, input_text: str | None, beam: int | None, max_tokens: int, as_json: bool
+    m: Model,
+    prompt: str | None,
+    input_text: str | None,
+    beam: int | None,
+    max_tokens: int,
+    as_json: bool,
 ) -> None:
     """Decode one --input line with a seq2seq model: greedy, or beam search with --beam K."""
-    from edgernn.errors import UsageError
-    from edgernn.tasks.seq2seq import Seq2Seq, check_decode_options
 
     if input_text is None:
         hint = f" (not --prompt {prompt!r})" if prompt is not None else ""

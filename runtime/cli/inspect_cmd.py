@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
+from typing import Any
 
 import click
 
 from edgernn.cli.common import provider_option
-from edgernn.core.model import load
+from edgernn.core.model import Model, load
 from edgernn.core.placement import CpuFallbackWarning
+from edgernn.signature import Signature
 
 
 @click.command("inspect")
@@ -37,7 +39,7 @@ def command(model: str | None, as_json: bool, provider: str = "cpu") -> None:
         click.echo(f"{label:<12} {value}")
 
 
-def _placement(m) -> dict:
+def _placement(m: Model) -> dict[str, Any]:
     """Where the graph runs: the provider edgernn got, its note, ORT's node assignment, fallback."""
     return {
         "provider": m.provider,
@@ -47,7 +49,7 @@ def _placement(m) -> dict:
     }
 
 
-def _placement_lines(m) -> list[tuple[str, str]]:
+def _placement_lines(m: Model) -> list[tuple[str, str]]:
     per_ep = "; ".join(
         f"{ep.removesuffix('ExecutionProvider')}: "
         + ", ".join(f"{op} x{k}" if k > 1 else op for op, k in ops.items())
@@ -62,7 +64,7 @@ def _placement_lines(m) -> list[tuple[str, str]]:
     return lines
 
 
-def _text_lines(m) -> list[tuple[str, str]]:
+def _text_lines(m: Model) -> list[tuple[str, str]]:
     """What a non-forecast model is: task, layers, tokenizer, labels, parity, training facts."""
     sig, tok = m.signature, m.signature.tokenizer
     metrics = sig.provenance.get("metrics", {})
@@ -102,7 +104,7 @@ def _text_lines(m) -> list[tuple[str, str]]:
     return lines
 
 
-def _lines(m) -> list[tuple[str, str]]:
+def _lines(m: Model) -> list[tuple[str, str]]:
     sig = m.signature
     scalers = ", ".join(
         f"{c}: ({o:.4g}, {s:.4g})"
@@ -127,7 +129,7 @@ def _lines(m) -> list[tuple[str, str]]:
     return lines + _export_lines(sig) + _training_lines(sig)
 
 
-def _export_lines(sig) -> list[tuple[str, str]]:
+def _export_lines(sig: Signature) -> list[tuple[str, str]]:
     """The export's parity check and, for an int8 / fp16 graph, what was reduced."""
     parity, lines = sig.parity, []
     if parity:
@@ -152,7 +154,7 @@ def _export_lines(sig) -> list[tuple[str, str]]:
     return lines
 
 
-def _training_lines(sig) -> list[tuple[str, str]]:
+def _training_lines(sig: Signature) -> list[tuple[str, str]]:
     """What training recorded: test error next to the naive baseline, the data, the date."""
     prov, lines = sig.provenance, []
     test, naive = prov.get("metrics", {}).get("test"), prov.get("metrics", {}).get("naive_test")
@@ -179,7 +181,7 @@ def _training_lines(sig) -> list[tuple[str, str]]:
     return lines
 
 
-def _arch(sig) -> str:
+def _arch(sig: Signature) -> str:
     """The cell and layer sizes, plus what training recorded on top (norm, attention)."""
     model = sig.provenance.get("model") or {}
     extras = [

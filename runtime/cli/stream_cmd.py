@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from edgernn.core.placement import CpuFallbackWarning
 from edgernn.errors import DataError, UsageError
 from edgernn.feeds.files import demo_records, open_source, text_lines
 from edgernn.feeds.live import open_items
-from edgernn.feeds.options import EXAMPLES, LiveOptions, check_spec, is_live, redact
+from edgernn.feeds.options import EXAMPLES, Item, LiveOptions, check_spec, is_live, redact
 from edgernn.feeds.protocols import LiveSource
 from edgernn.feeds.sinks import open_sink
 from edgernn.serve.runner import RunnerConfig, StreamRunner
@@ -358,7 +358,9 @@ def _items(
     limit: int | None,
     stack: ExitStack,
     live: LiveOptions | None = None,
-):
+) -> tuple[Iterable[Item], str]:
+    """The records of ``source`` and the format to read them in: the demo feed, stdin, a file
+    or a live feed (no source: stdin when data is piped in, else the demo)."""
     if source is None:
         source = "-" if piped_stdin() else "demo"
     if is_live(source):

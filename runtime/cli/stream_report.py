@@ -49,11 +49,11 @@ def summary(
 
 def describe(runner: StreamRunner, source: LiveSource | None, sink: Sink) -> Callable[[], str]:
     """The status line's text; rates and latency are over the interval since the last line."""
-    last = {"at": time.monotonic(), "steps": 0, "lat": 0}
+    last: dict[str, float] = {"at": time.monotonic(), "steps": 0, "lat": 0}
 
     def describe() -> str:
         now, st = time.monotonic(), runner.stats
-        lat = st.latency.recent_us(since=last["lat"])
+        lat = st.latency.recent_us(since=int(last["lat"]))
         latency = (
             "p50 {:.0f} us, p99 {:.0f} us".format(*np.percentile(lat, [50, 99]))
             if len(lat)
