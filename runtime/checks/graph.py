@@ -24,9 +24,8 @@ def check_window_contract(
     forecast does not depend on another window in the same call."""
     sig, rng = model.signature, np.random.default_rng(seed)
     w = sig.window
-    x = sig.input_scaler.transform(user_inputs(model, 3 * w, rng)).reshape(
-        3, w, -1
-    )  # (3, W, F) model units
+    # (3, W, F) model units
+    x = sig.input_scaler.transform(user_inputs(model, 3 * w, rng)).reshape(3, w, -1)
     y, states = model.run(x, [])
     want = tuple(3 if a == "batch" else w if a == "time" else int(a) for a in sig.outputs[0].shape)
     ok = y.shape == want and not states and not sig.states

@@ -88,9 +88,10 @@ def forecast_error(
         model.signature.targets,
         np.abs(np.asarray(model.signature.target_scaler.scale)),
     )
+    # (T, O)
     fa = np.array([[r.forecast[t] for t in targets] for r in a], dtype=np.float32).reshape(
         -1, len(targets)
-    )  # (T, O)
+    )
     fb = np.array([[r.forecast[t] for t in targets] for r in b], dtype=np.float32).reshape(
         -1, len(targets)
     )

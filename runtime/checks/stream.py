@@ -134,9 +134,8 @@ def check_reduced_agreement(
     """Reduced graphs: single steps vs chunks of 1/3/7/all vs batched with another stream,
     by RMS."""
     stepped = model.stream()
-    base = np.array(
-        [list(r.forecast.values()) for r in (stepped.step(r) for r in rows)]
-    )  # (T, O) user units
+    # (T, O) user units
+    base = np.array([list(r.forecast.values()) for r in (stepped.step(r) for r in rows)])
     worst = 0.0
     for size in (3, 7, len(rows)):
         s = model.stream()

@@ -57,12 +57,10 @@ class ClassifierStream:
         self.model, self.labels, self.tokenizer = model, tuple(sig.labels), sig.tokenizer
         self.is_text = sig.tokenizer is not None
         self.unk_id = sig.tokenizer.vocab.index(sig.tokenizer.unk) if self.is_text else None
-        self.buffers = model.step_buffers(
-            1
-        )  # x (1, 1) int64 or (1, 1, F) float32; logits (1, 1, C)
-        self._python_softmax = (
-            len(self.labels) <= PYTHON_SOFTMAX
-        )  # few classes: Python floats beat numpy calls
+        # x (1, 1) int64 or (1, 1, F) float32; logits (1, 1, C)
+        self.buffers = model.step_buffers(1)
+        # few classes: Python floats beat numpy calls
+        self._python_softmax = len(self.labels) <= PYTHON_SOFTMAX
         self.steps_seen = 0
         self.unknown = 0  # tokens fed as <unk> since the last reset
 

@@ -76,9 +76,8 @@ def sample(
     p = np.exp(z - z.max())
     p /= p.sum()  # (K,) descending
     if top_p is not None:
-        keep = (
-            int(np.searchsorted(np.cumsum(p), top_p, side="left")) + 1
-        )  # smallest prefix reaching top_p
+        # smallest prefix reaching top_p
+        keep = int(np.searchsorted(np.cumsum(p), top_p, side="left")) + 1
         p = p[:keep] / p[:keep].sum()
     rng = rng if rng is not None else np.random.default_rng()
     pick = int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))
