@@ -161,6 +161,15 @@ def cpu_fallback(provider: str, nodes: Sequence[NodeRun]) -> list[NodeRun]:
 
     Pure: ``provider`` is the edgernn provider the session runs on ("cuda", "tensorrt",
     "cpu"), ``nodes`` what one call executed. On the CPU provider nothing is a fallback.
+
+    >>> nodes = [
+    ...     NodeRun("lstm", "LSTM", "CUDAExecutionProvider", ("float",)),
+    ...     NodeRun("shape", "Shape", CPU),
+    ...     NodeRun("dims", "Concat", CPU, ("int64",)),
+    ...     NodeRun("q", "DynamicQuantizeLSTM", CPU, ("float", "int8")),
+    ... ]
+    >>> [n.name for n in cpu_fallback("cuda", nodes)], cpu_fallback("cpu", nodes)
+    (['q'], [])
     """
     if provider not in GPU_PROVIDERS:
         return []

@@ -55,6 +55,15 @@ class Stream:
     after the graph call (whose work evicts the interpreter's caches) every Python operation
     costs about twice what it costs in a tight loop. It gives the bits the numpy path gives;
     any other input, and every malformed one, takes the numpy path, which raises the errors.
+
+    >>> import edgernn
+    >>> s = edgernn.load(provider="cpu").stream()
+    >>> r = s.step({"temp": 21.0, "humidity": 55.0})
+    >>> r.step, sorted(r.forecast), r.anomaly_score       # no score while it warms up
+    (1, ['temp'], None)
+    >>> blob = s.snapshot()                               # the whole state, bound to this model
+    >>> s.step([21.2, 54.0]).step, s.model.stream(state=blob).n_steps
+    (2, 1)
     """
 
     def __init__(
