@@ -27,6 +27,10 @@ class Tokenizer:
     def tokens(self, text: str) -> list[str]:
         return list(text) if self.kind == "char" else text.split()
 
+    def id_of(self, token: str, default: int | None = None) -> int:
+        """A token's id; ``default`` (or <unk>'s id) for one outside the vocabulary."""
+        return self._ids.get(token, self._ids[self.unk] if default is None else default)
+
     def encode(self, text: str) -> list[int]:
         unk = self._ids[self.unk]
         return [self._ids.get(t, unk) for t in self.tokens(text)]

@@ -13,6 +13,7 @@ from edgernn.checks.report import (
     user_inputs,
     verdict,
 )
+from edgernn.core.buffers import StepBuffers
 from edgernn.core.model import Model
 
 
@@ -39,14 +40,16 @@ def check_window_contract(
     )
     rows = user_inputs(model, w + steps, rng)  # (W + steps, F) user units
     stream = model.window_stream()
-    got = [r.forecast for r in stream.steps(rows)][w - 1 :]  # the first W - 1 steps warm up
+    # the first W - 1 steps warm up (no forecast yet)
+    got = [r.forecast for r in stream.steps(rows)][w - 1 :]
     windows = np.stack([rows[i : i + w] for i in range(steps + 1)])  # (steps + 1, W, F)
     direct, _ = model.run(sig.input_scaler.transform(windows), [])
     direct = sig.target_scaler.inverse(direct[:, -1])  # (steps + 1, n_targets) user units
     scale = np.abs(np.asarray(sig.target_scaler.scale, dtype=np.float64))
+    ready = [f for f in got if f is not None]
     got_arr = (
-        np.array([[f[t] for t in sig.targets] for f in got], dtype=np.float64)
-        if None not in got
+        np.array([[f[t] for t in sig.targets] for f in ready], dtype=np.float64)
+        if len(ready) == len(got)
         else None
     )
     error = (
@@ -119,7 +122,7 @@ def check_buffers_reset(model: Model, x: np.ndarray) -> Check:
     """Step buffers run over ``x`` (T, ...), reset to the initial state, run again: the same
     outputs, exactly, as fresh buffers (the reset of every token-model API)."""
 
-    def run(buffers) -> np.ndarray:
+    def run(buffers: StepBuffers) -> np.ndarray:
         out = []
         for row in x:  # one step per call, the state fed back inside the buffers
             buffers.x[0, 0] = row

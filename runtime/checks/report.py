@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
 from edgernn.core.model import Model
 from edgernn.core.stream import StepResult
-from edgernn.signature import TOLERANCES
+from edgernn.signature import TOLERANCES, Signature
 
 TOLERANCE = TOLERANCES.parity  # max abs error, model units, for checks that allow rounding
 
@@ -23,7 +24,7 @@ class Check:
     max_abs_error: float | None  # None where no number applies (a skipped check, a shape check)
     detail: str  # what was compared, or why it failed
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready: a non-finite error (outputs of another shape) becomes None."""
         d = asdict(self)
         if d["max_abs_error"] is not None and not np.isfinite(d["max_abs_error"]):
@@ -47,7 +48,7 @@ class VerifyReport:
     def failed(self) -> list[Check]:
         return [c for c in self.checks if not c.passed]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "checkpoint": self.checkpoint,
@@ -56,14 +57,14 @@ class VerifyReport:
         }
 
 
-def tolerance_for(signature) -> float:
+def tolerance_for(signature: Signature) -> float:
     """What a model's numbers are held to: the export's parity tolerance (1e-5) for a float32
     graph; for an int8 / fp16 graph, the accuracy tolerance its export accepted (model units),
     since reduced precision moves results by more than float32 rounding (dynamic int8 even
     couples the rows of one call: chunks and co-batched streams differ by ~1% of scale)."""
     if signature.reduction is not None:
-        return signature.reduction.tolerance
-    return signature.tolerance if signature.tolerance is not None else TOLERANCE
+        return float(signature.reduction.tolerance)
+    return float(signature.tolerance) if signature.tolerance is not None else TOLERANCE
 
 
 def verdict(name: str, error: float, tolerance: float, detail: str) -> Check:
@@ -131,7 +132,7 @@ def user_inputs(model: Model, n: int, rng: np.random.Generator) -> np.ndarray:
 def graph_inputs(model: Model, batch: int, length: int, rng: np.random.Generator) -> np.ndarray:
     """Random graph inputs: token ids for text models, scaled N(0, 1) features otherwise."""
     spec, sig = model.signature.inputs[0], model.signature
-    if spec.dtype == "int64":
+    if spec.dtype == "int64" and sig.tokenizer is not None:
         return rng.integers(0, len(sig.tokenizer.vocab), size=(batch, length), dtype=np.int64)
     return sig.input_scaler.transform(user_inputs(model, batch * length, rng)).reshape(
         batch, length, -1

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from edgernn.core.model import Model
 from edgernn.errors import UsageError
+from edgernn.tokenizer import Tokenizer
 
 _exp = math.exp
 
@@ -25,7 +27,7 @@ _exp = math.exp
 PYTHON_SOFTMAX = 32  # up to this many classes, a step's softmax runs in Python floats
 
 
-def softmax_floats(logits: list[float]) -> list[float]:
+def softmax_floats(logits: Sequence[float]) -> list[float]:
     """``softmax`` of a few Python floats, without numpy calls (the per-step path).
 
     >>> [round(p, 3) for p in softmax_floats([0.0, math.log(3.0)])]
@@ -41,7 +43,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     """Probabilities over the last axis (float64, stable)."""
     z = np.asarray(logits, dtype=np.float64)
     z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
+    probs: np.ndarray = z / z.sum(axis=-1, keepdims=True)
+    return probs
 
 
 class ClassifierStream:
@@ -56,7 +59,7 @@ class ClassifierStream:
             )
         self.model, self.labels, self.tokenizer = model, tuple(sig.labels), sig.tokenizer
         self.is_text = sig.tokenizer is not None
-        self.unk_id = sig.tokenizer.vocab.index(sig.tokenizer.unk) if self.is_text else None
+        self.unk_id = sig.tokenizer.id_of(sig.tokenizer.unk) if sig.tokenizer is not None else -1
         # x (1, 1) int64 or (1, 1, F) float32; logits (1, 1, C)
         self.buffers = model.step_buffers(1)
         # few classes: Python floats beat numpy calls
@@ -73,55 +76,56 @@ class ClassifierStream:
     def probabilities(self, logits: np.ndarray) -> dict[str, float]:
         return dict(zip(self.labels, map(float, softmax(logits))))
 
-    def step(self, value) -> dict[str, float]:
+    def step(self, value: str | int | Sequence[float] | np.ndarray) -> dict[str, float]:
         """Feed one step: a token (str, or an int id) for text, feature values (F,) in user units
         for sensors; the running probabilities, label -> p."""
-        if self.is_text:
-            if isinstance(value, str):
-                ids = (
-                    self.tokenizer.encode(value)
-                    if self.tokenizer.kind == "char"
-                    else [self._id(value)]
-                )
-                if len(ids) != 1:
-                    raise UsageError(
-                        f"step() takes one token, got {value!r}; use classify_text() for text"
-                    )
-                value = ids[0]
-            value = int(value)
-            if not 0 <= value < len(self.tokenizer.vocab):
-                raise UsageError(
-                    f"token id {value} is outside the vocabulary "
-                    f"(0..{len(self.tokenizer.vocab) - 1})"
-                )
-            self.unknown += value == self.unk_id
-            self.buffers.x[0, 0] = value
+        if self.tokenizer is not None:
+            self._put_token(self.tokenizer, value)
         else:
-            values = np.asarray(value, dtype=np.float32).reshape(-1)
-            if values.shape[0] != self.buffers.x.shape[-1]:
-                raise UsageError(
-                    f"step() takes {self.buffers.x.shape[-1]} feature values "
-                    f"({', '.join(self.model.signature.features)}), got {values.shape[0]}"
-                )
-            self.model.signature.input_scaler.transform(values, out=self.buffers.x[0, 0])
+            self._put_features(value)
         self.steps_seen += 1
         logits = self.buffers.run()
         if self._python_softmax:
             return dict(zip(self.labels, softmax_floats(self.buffers.y_mem.tolist())))
         return self.probabilities(logits[0, 0])
 
-    def steps(self, values: Iterable) -> list[dict[str, float]]:
+    def _put_token(self, tok: Tokenizer, value: object) -> None:
+        if isinstance(value, str):
+            ids = tok.encode(value) if tok.kind == "char" else [self._id(value)]
+            if len(ids) != 1:
+                raise UsageError(
+                    f"step() takes one token, got {value!r}; use classify_text() for text"
+                )
+            value = ids[0]
+        token = int(value)  # type: ignore[call-overload]
+        if not 0 <= token < len(tok.vocab):
+            raise UsageError(
+                f"token id {token} is outside the vocabulary (0..{len(tok.vocab) - 1})"
+            )
+        self.unknown += token == self.unk_id
+        self.buffers.x[0, 0] = token
+
+    def _put_features(self, value: object) -> None:
+        values = np.asarray(value, dtype=np.float32).reshape(-1)
+        if values.shape[0] != self.buffers.x.shape[-1]:
+            raise UsageError(
+                f"step() takes {self.buffers.x.shape[-1]} feature values "
+                f"({', '.join(self.model.signature.features)}), got {values.shape[0]}"
+            )
+        self.model.signature.input_scaler.transform(values, out=self.buffers.x[0, 0])
+
+    def steps(self, values: Iterable[Any]) -> list[dict[str, float]]:
         """``step`` for each value in turn; the running probabilities after each."""
         return [self.step(v) for v in values]
 
     def _id(self, token: str) -> int:
-        ids = self.tokenizer._ids
-        return ids.get(token, self.unk_id)
+        assert self.tokenizer is not None  # text models only
+        return self.tokenizer.id_of(token, self.unk_id)
 
     def classify_text(self, text: str) -> tuple[list[tuple[str, dict[str, float]]], str]:
         """From a fresh state: (token, running probabilities) per token, and the final label.
         Tokens outside the vocabulary are fed as <unk> and counted in ``self.unknown``."""
-        if not self.is_text:
+        if self.tokenizer is None:
             raise UsageError(
                 f"{self.model.path.name} classifies sensor records, not text; feed feature values "
                 "to step()"
@@ -139,7 +143,7 @@ class ClassifierStream:
         running = [(t, dict(zip(self.labels, map(float, p)))) for t, p in zip(tokens, probs)]
         return running, self.labels[int(probs[-1].argmax())]
 
-    def classify_sequence(self, rows: Sequence) -> tuple[list[dict[str, float]], str]:
+    def classify_sequence(self, rows: Sequence[Any]) -> tuple[list[dict[str, float]], str]:
         """Sensor rows (T, F) in user units from a fresh state: running probabilities and the final
         label.
         """
@@ -147,8 +151,9 @@ class ClassifierStream:
         running = self.steps(rows)
         if not running:
             raise UsageError("the sequence is empty; give at least one record")
-        return running, max(running[-1], key=running[-1].get)
+        return running, top_label(running[-1])
 
 
 def top_label(probabilities: dict[str, float]) -> str:
-    return max(probabilities, key=probabilities.get)
+    """The most probable label."""
+    return max(probabilities, key=probabilities.__getitem__)

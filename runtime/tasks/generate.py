@@ -125,12 +125,14 @@ class Generator:
         check_prompt(text)
         logits, states = self.model.run(ids, self.buffers.states)  # (1, T, V)
         self.buffers.load(states)
-        return logits[0, -1]
+        last: np.ndarray = logits[0, -1]
+        return last
 
     def step(self, token: int) -> np.ndarray:
         """Feed one token id; the next-token logits (V,) (a view, overwritten by the next step)."""
         self.buffers.x[0, 0] = token
-        return self.buffers.run()[0, 0]
+        out: np.ndarray = self.buffers.run()[0, 0]
+        return out
 
     def generate(
         self,

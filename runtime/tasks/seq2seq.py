@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from edgernn.core.buffers import StepBuffers
 from edgernn.core.model import Model
 from edgernn.errors import ModelError, UsageError
 
@@ -29,7 +31,8 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Along the last axis, in float64."""
     z = np.asarray(logits, dtype=np.float64)
     z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    out: np.ndarray = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return out
 
 
 @dataclass
@@ -54,7 +57,7 @@ class Stats:
     decoder_calls: int = 0
     unknown_chars: int = 0
     seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def check_decode_options(max_len: int, beam_size: int = 1) -> None:
@@ -104,6 +107,7 @@ class Seq2Seq:
         self.unk_id = ids[sig.tokenizer.unk]
         self.bos_id, self.eos_id = ids[special.get("bos", "<s>")], ids[special.get("eos", "</s>")]
         self.stats = Stats()
+        self._step_buffers: StepBuffers | None = None
 
     # ---- pieces --------------------------------------------------------------------------
     def encode(self, text: str) -> list[np.ndarray]:
@@ -115,9 +119,9 @@ class Seq2Seq:
         _, states = self.encoder.run(ids, self.encoder.initial_state(1))
         return states
 
-    def _buffers(self):
+    def _buffers(self) -> StepBuffers:
         """The decoder's pre-bound one-step buffers (``Model.step_buffers``), made on first use."""
-        if getattr(self, "_step_buffers", None) is None:
+        if self._step_buffers is None:
             self._step_buffers = self.model.step_buffers(1)  # x (1, 1) int64, y (1, 1, V)
         return self._step_buffers
 
@@ -145,9 +149,8 @@ class Seq2Seq:
         buffers.load(self.encode(text))  # the decoder starts from the encoder's final state
         token, tokens, logprob, finished = self.bos_id, [], 0.0, False
         for _ in range(max_len):
-            buffers.x[0, 0] = (
-                token  # one token through the pre-bound buffers: no feeds, no allocation
-            )
+            # one token through the pre-bound buffers: no feeds, no allocation
+            buffers.x[0, 0] = token
             logp = log_softmax(buffers.run()[0, 0])  # (V,)
             self.stats.decoder_calls += 1
             token = int(np.argmax(logp))
