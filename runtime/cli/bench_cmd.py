@@ -14,7 +14,7 @@ from edgernn.bench.measure import parse_repeat, parse_sizes
 from edgernn.bench.plot import check_plot_path
 from edgernn.bench.run import BenchConfig, BenchRun, phases, run_bench
 from edgernn.bench.workloads import BARE
-from edgernn.cli.common import Progress, provider_option
+from edgernn.cli.common import Progress, json_option, provider_option
 from edgernn.core.model import load
 from edgernn.core.placement import CpuFallbackWarning
 from edgernn.errors import UsageError
@@ -90,9 +90,7 @@ GFLOP/s use the p50 tick or call.
     metavar="small|normal|large|N",
     help="How long to measure: a preset, or N timed single-stream steps.",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout instead of tables."
-)
+@json_option("Print the result as JSON on stdout instead of tables.")
 @click.option(
     "--plot",
     "plot_path",

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from edgernn.cli.common import provider_option
+from edgernn.cli.common import json_option, provider_option
 from edgernn.core.model import load
 from edgernn.errors import RecordError, UsageError
 from edgernn.feeds.files import open_source, text_lines
@@ -49,9 +49,7 @@ def _round(probs: dict[str, float]) -> dict[str, float]:
     default="auto",
     show_default=True,
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Text models: print JSON instead of a line of text."
-)
+@json_option("Text models: print JSON instead of a line of text.")
 @click.option(
     "--every-step",
     is_flag=True,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli.common import provider_option
+from edgernn.cli.common import json_option, provider_option
 from edgernn.core.model import Model, load
 from edgernn.errors import UsageError
 from edgernn.tasks.generate import Generator, check_options, check_prompt
@@ -64,12 +64,7 @@ def default_model_path() -> Path:
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same text)."
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print one JSON object at the end instead of streaming text.",
-)
+@json_option("Print one JSON object at the end instead of streaming text.")
 @provider_option()
 def command(
     model: str | None,

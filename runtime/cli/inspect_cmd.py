@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from edgernn.cli.common import provider_option
+from edgernn.cli.common import json_option, provider_option
 from edgernn.core.model import Model, load
 from edgernn.core.placement import CpuFallbackWarning
 from edgernn.signature import Signature
@@ -17,7 +17,7 @@ from edgernn.signature import Signature
 
 @click.command("inspect")
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the whole signature as JSON.")
+@json_option("Print the whole signature as JSON.")
 @provider_option(
     help="Load the graph on this provider and show where its nodes run (and any CPU fallback)."
 )
