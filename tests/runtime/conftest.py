@@ -7,8 +7,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -17,8 +17,9 @@ PACKAGES = ("mosquitto", "mosquitto-clients", "openssl")
 
 
 def _mosquitto_path() -> str | None:
-    return shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-                                              if Path(p).is_file()), None)
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).is_file()), None
+    )
 
 
 def install_broker_packages() -> None:
@@ -30,15 +31,25 @@ def install_broker_packages() -> None:
         return
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    steps = [[*sudo, "apt-get", "update", "-qq"], [*sudo, "apt-get", "install", "-y", "-qq", *PACKAGES]]
+    steps = [
+        [*sudo, "apt-get", "update", "-qq"],
+        [*sudo, "apt-get", "install", "-y", "-qq", *PACKAGES],
+    ]
     for cmd in steps:
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
         except (OSError, subprocess.TimeoutExpired) as e:
-            pytest.fail(f"the MQTT tests need {', '.join(PACKAGES)}, and installing them failed ({e}): {INSTALL}", pytrace=False)
+            pytest.fail(
+                f"the MQTT tests need {', '.join(PACKAGES)}, and installing them failed ({e}): "
+                f"{INSTALL}",
+                pytrace=False,
+            )
         if r.returncode != 0:
-            pytest.fail(f"the MQTT tests need {', '.join(PACKAGES)}, and `{' '.join(cmd)}` failed "
-                        f"({(r.stderr.strip().splitlines() or ['exit %d' % r.returncode])[-1]}): {INSTALL}", pytrace=False)
+            pytest.fail(
+                f"the MQTT tests need {', '.join(PACKAGES)}, and `{' '.join(cmd)}` failed "
+                f"({(r.stderr.strip().splitlines() or [f'exit {r.returncode}'])[-1]}): {INSTALL}",
+                pytrace=False,
+            )
 
 
 def mosquitto_binary() -> str:
@@ -47,7 +58,10 @@ def mosquitto_binary() -> str:
     install_broker_packages()
     found = _mosquitto_path()
     if found is None:
-        pytest.fail(f"the MQTT tests need the mosquitto broker, which is not installed: {INSTALL}", pytrace=False)
+        pytest.fail(
+            f"the MQTT tests need the mosquitto broker, which is not installed: {INSTALL}",
+            pytrace=False,
+        )
     return found
 
 
@@ -61,7 +75,8 @@ def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float =
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"mosquitto exited with {proc.returncode}; see {log}: {log.read_text()[-2000:] if log.exists() else ''}")
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise RuntimeError(f"mosquitto exited with {proc.returncode}; see {log}: {tail}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
@@ -70,15 +85,21 @@ def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float =
     raise RuntimeError(f"mosquitto did not listen on 127.0.0.1:{port} within {timeout} s")
 
 
-def start_mosquitto(work: Path, port: int, conf: str = "allow_anonymous true\n") -> subprocess.Popen:
+def start_mosquitto(
+    work: Path, port: int, conf: str = "allow_anonymous true\n"
+) -> subprocess.Popen:
     """A mosquitto of a test's own on 127.0.0.1:``port`` with ``conf`` lines, persistence and
     log in ``work`` (so it can be stopped and started again with its state); stop it with
     ``stop_mosquitto``."""
     as_root = "user root\n" if os.geteuid() == 0 else ""
     path, log = work / f"mosquitto-{port}.conf", work / f"mosquitto-{port}.log"
-    path.write_text(f"listener {port} 127.0.0.1\n{conf}persistence true\npersistence_location {work}/\n"
-                    f"autosave_interval 1\nlog_dest file {log}\n{as_root}")
-    proc = subprocess.Popen([mosquitto_binary(), "-c", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path.write_text(
+        f"listener {port} 127.0.0.1\n{conf}persistence true\npersistence_location {work}/\n"
+        f"autosave_interval 1\nlog_dest file {log}\n{as_root}"
+    )
+    proc = subprocess.Popen(
+        [mosquitto_binary(), "-c", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wait_for_port(port, proc, log)
     return proc
 
@@ -100,10 +121,15 @@ def broker(tmp_path_factory) -> Iterator[tuple[str, int]]:
     port = free_port()
     conf = work / "mosquitto.conf"
     log = work / "mosquitto.log"
-    as_root = "user root\n" if os.geteuid() == 0 else ""  # as root it would switch to user mosquitto
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                    f"persistence_location {work}/\nmax_queued_messages 100000\nlog_dest file {log}\n{as_root}")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # as root it would switch to user mosquitto
+    as_root = "user root\n" if os.geteuid() == 0 else ""
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+        f"persistence_location {work}/\nmax_queued_messages 100000\nlog_dest file {log}\n{as_root}"
+    )
+    proc = subprocess.Popen(
+        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_for_port(port, proc, log)
         yield "127.0.0.1", port

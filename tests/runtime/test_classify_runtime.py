@@ -1,4 +1,5 @@
-"""``edgernn.tasks.classify`` and `edgernn classify` on the tiny shipped-for-tests text classifier (torch-free)."""
+"""``edgernn.tasks.classify`` and `edgernn classify` on the tiny shipped-for-tests text
+classifier (torch-free)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import one_clear_line
 from click.testing import CliRunner
 
 import edgernn
-from edgernn.tasks.classify import ClassifierStream, softmax
 from edgernn.cli import main
-from edgernn.errors import UsageError
 from edgernn.core.model import default_model_path
-from cli_checks import one_clear_line
+from edgernn.errors import UsageError
+from edgernn.tasks.classify import ClassifierStream, softmax
 
 TINY = Path(__file__).parent.parent / "data" / "tiny-classifier.onnx"
 
@@ -30,7 +31,11 @@ def run(*args: str, input: str | None = None):
 
 def test_signature_of_a_text_classifier(stream):
     sig = stream.model.signature
-    assert sig.task == "classify" and sig.labels == ("ham", "spam", "eggs") and sig.tokenizer.kind == "char"
+    assert (
+        sig.task == "classify"
+        and sig.labels == ("ham", "spam", "eggs")
+        and sig.tokenizer.kind == "char"
+    )
     assert sig.inputs[0].dtype == "int64" and sig.outputs[0].shape == ("batch", "time", 3)
     assert sig.parity["max_abs_error"] <= 1e-5
 
@@ -78,12 +83,18 @@ def test_softmax_is_stable():
 def test_a_forecast_model_is_refused_naming_its_task():
     with pytest.raises(UsageError, match="'forecast' model"):
         ClassifierStream(edgernn.load(provider="cpu"))
-    one_clear_line(run(str(default_model_path()), "--text", "hi"), 2, "'forecast' model", "classify")
+    one_clear_line(
+        run(str(default_model_path()), "--text", "hi"), 2, "'forecast' model", "classify"
+    )
 
 
 def test_stream_and_generate_refuse_a_classifier():
-    one_clear_line(CliRunner().invoke(main, ["stream", str(TINY), "--source", "demo"]), 2, "'classify' model")
-    one_clear_line(CliRunner().invoke(main, ["generate", str(TINY), "-p", "hi"]), 2, "'classify' model")
+    one_clear_line(
+        CliRunner().invoke(main, ["stream", str(TINY), "--source", "demo"]), 2, "'classify' model"
+    )
+    one_clear_line(
+        CliRunner().invoke(main, ["generate", str(TINY), "-p", "hi"]), 2, "'classify' model"
+    )
 
 
 def test_cli_text_plain_json_and_every_step():
@@ -97,7 +108,10 @@ def test_cli_text_plain_json_and_every_step():
     e = run(str(TINY), "--text", "good Eggs", "--every-step")
     lines = [json.loads(x) for x in e.stdout.splitlines()]
     assert len(lines) == 10 and lines[0]["step"] == 1 and lines[0]["token"] == "g"
-    assert lines[-1]["unknown_tokens"] == 1 and lines[-1]["probabilities"] == lines[-2]["probabilities"]
+    assert (
+        lines[-1]["unknown_tokens"] == 1
+        and lines[-1]["probabilities"] == lines[-2]["probabilities"]
+    )
 
 
 def test_cli_text_source_one_text_per_line(tmp_path):

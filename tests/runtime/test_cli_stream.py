@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_checks import one_clear_line
 from click.testing import CliRunner
 
 from edgernn.cli import main
-from cli_checks import one_clear_line
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -43,7 +43,7 @@ def test_demo_feed_finds_the_injected_anomalies():
 
 def test_piped_jsonl_with_keys_gives_each_key_its_own_state(rows):
     lines = []
-    for i, (t, h) in enumerate(rows[:30]):
+    for t, h in rows[:30]:
         lines.append(json.dumps({"sensor": "a", "temp": float(t), "humidity": float(h)}))
         lines.append(json.dumps({"sensor": "b", "temp": float(t) + 5, "humidity": float(h)}))
     r = run("stream", "--key", "sensor", input="\n".join(lines) + "\n")
@@ -58,17 +58,28 @@ def test_piped_jsonl_with_keys_gives_each_key_its_own_state(rows):
 
 def test_csv_file_source(tmp_path, rows):
     f = tmp_path / "live.csv"
-    f.write_text("timestamp,temp,humidity\n" + "".join(f"{i},{t},{h}\n" for i, (t, h) in enumerate(rows[:20])))
+    f.write_text(
+        "timestamp,temp,humidity\n"
+        + "".join(f"{i},{t},{h}\n" for i, (t, h) in enumerate(rows[:20]))
+    )
     r = run("stream", "--source", str(f))
     assert r.exit_code == 0, r.output
     out = out_lines(r)
-    assert len(out) == 20 and out[3]["timestamp"] == 3  # a numeric cell is a number, as in JSON input
+    # a numeric cell is a number, as in JSON input
+    assert len(out) == 20 and out[3]["timestamp"] == 3
 
 
 def test_bad_records_are_counted_set_aside_and_do_not_disturb_good_ones(tmp_path, rows):
     good = [json.dumps({"temp": float(t), "humidity": float(h)}) for t, h in rows[:40]]
-    bad = ['{"temp": NaN, "humidity": 1}', "not json", '{"temp": 1}', '{"temp": 1, "humidity": 2, "x": 3}',
-           '{"temp": "21", "humidity": 2}', "[1, 2]", '{"temp": Infinity, "humidity": 2}']
+    bad = [
+        '{"temp": NaN, "humidity": 1}',
+        "not json",
+        '{"temp": 1}',
+        '{"temp": 1, "humidity": 2, "x": 3}',
+        '{"temp": "21", "humidity": 2}',
+        "[1, 2]",
+        '{"temp": Infinity, "humidity": 2}',
+    ]
     mixed = good[:10] + bad[:4] + good[10:25] + bad[4:] + good[25:]
     rejects = tmp_path / "rejects.jsonl"
     r = run("stream", "--rejects", str(rejects), input="\n".join(mixed) + "\n")
@@ -90,7 +101,11 @@ def test_summary_json_file(tmp_path):
     r = run("stream", "--source", "demo", "--limit", "50", "--summary", str(path), "--quiet")
     assert r.exit_code == 0 and r.stderr == ""
     s = json.loads(path.read_text())
-    assert s["steps"] == 50 and s["provider"] == "cpu" and s["latency_us"]["p99"] >= s["latency_us"]["p50"]
+    assert (
+        s["steps"] == 50
+        and s["provider"] == "cpu"
+        and s["latency_us"]["p99"] >= s["latency_us"]["p50"]
+    )
 
 
 def test_missing_model_is_one_clear_line():
@@ -98,7 +113,11 @@ def test_missing_model_is_one_clear_line():
 
 
 def test_model_without_signature_is_refused():
-    one_clear_line(run("stream", str(DATA / "no-signature.onnx"), "--source", "demo"), 3, "no edgernn.signature")
+    one_clear_line(
+        run("stream", str(DATA / "no-signature.onnx"), "--source", "demo"),
+        3,
+        "no edgernn.signature",
+    )
 
 
 def test_garbage_model_file_is_refused(tmp_path):
@@ -120,31 +139,55 @@ def test_missing_source_file_is_one_clear_line():
 def test_unknown_flag_is_one_usage_line():
     r = run("stream", "--frobnicate", "3")
     one_clear_line(r, 2)
-    assert r.stderr == "error: no such option '--frobnicate' (did you mean '--format'?); see 'edgernn stream --help'\n"
+    assert r.stderr == (
+        "error: no such option '--frobnicate' (did you mean '--format'?); "
+        "see 'edgernn stream --help'\n"
+    )
 
 
-@pytest.mark.parametrize("args, words", [
-    (["stream", "--limit", "x"], ["invalid value for '--limit'", "'x'", "see 'edgernn stream --help'"]),
-    (["stream", "--limit"], ["'--limit' requires an argument", "see 'edgernn stream --help'"]),
-    (["stream", "--format", "xml"], ["'xml' is not one of", "see 'edgernn stream --help'"]),
-    (["export"], ["missing argument 'CHECKPOINT'", "see 'edgernn export --help'"]),
-    (["inspect", "a.onnx", "b.onnx"], ["unexpected extra argument (b.onnx)", "see 'edgernn inspect --help'"]),
-    (["frobnicate"], ["no such command 'frobnicate'", "see 'edgernn --help'"]),
-    (["--frobnicate"], ["no such option '--frobnicate'", "see 'edgernn --help'"]),
-    (["train", "frobnicate"], ["no such command 'frobnicate'", "see 'edgernn train --help'"]),
-    (["stream", "--thr"], ["no such option '--thr' (did you mean one of: '--threads', '--threshold'?)"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (
+            ["stream", "--limit", "x"],
+            ["invalid value for '--limit'", "'x'", "see 'edgernn stream --help'"],
+        ),
+        (["stream", "--limit"], ["'--limit' requires an argument", "see 'edgernn stream --help'"]),
+        (["stream", "--format", "xml"], ["'xml' is not one of", "see 'edgernn stream --help'"]),
+        (["export"], ["missing argument 'CHECKPOINT'", "see 'edgernn export --help'"]),
+        (
+            ["inspect", "a.onnx", "b.onnx"],
+            ["unexpected extra argument (b.onnx)", "see 'edgernn inspect --help'"],
+        ),
+        (["frobnicate"], ["no such command 'frobnicate'", "see 'edgernn --help'"]),
+        (["--frobnicate"], ["no such option '--frobnicate'", "see 'edgernn --help'"]),
+        (["train", "frobnicate"], ["no such command 'frobnicate'", "see 'edgernn train --help'"]),
+        (
+            ["stream", "--thr"],
+            ["no such option '--thr' (did you mean one of: '--threads', '--threshold'?)"],
+        ),
+    ],
+)
 def test_every_usage_error_is_one_line_with_exit_2(args, words):
     one_clear_line(run(*args), 2, *words)
 
 
 def test_help_is_still_click_help():
-    assert run("stream", "--help").exit_code == 0 and "Usage: edgernn stream" in run("stream", "--help").stdout
+    assert (
+        run("stream", "--help").exit_code == 0
+        and "Usage: edgernn stream" in run("stream", "--help").stdout
+    )
     bare = run()  # no command: the group's help, as click shows it
-    assert bare.exit_code == 2 and "Usage: edgernn [OPTIONS] COMMAND" in bare.output and "error:" not in bare.output
+    assert (
+        bare.exit_code == 2
+        and "Usage: edgernn [OPTIONS] COMMAND" in bare.output
+        and "error:" not in bare.output
+    )
 
 
-@pytest.mark.parametrize("command", ["stream", "inspect", "generate", "classify", "bench", "verify"])
+@pytest.mark.parametrize(
+    "command", ["stream", "inspect", "generate", "classify", "bench", "verify"]
+)
 def test_a_directory_as_model_is_a_model_error(command, tmp_path):
     one_clear_line(run(command, str(tmp_path)), 3, repr(str(tmp_path)), "is a directory")
 
@@ -159,8 +202,11 @@ def test_ctrl_c_outside_the_stream_loop_says_interrupted_and_exits_130(monkeypat
 
 
 def test_a_closed_stdout_ends_the_stream_quietly():
-    proc = subprocess.Popen([sys.executable, "-m", "edgernn", "stream", "--source", "demo", "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgernn", "stream", "--source", "demo", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     first = proc.stdout.readline()  # like `| head -1`: read one line, then go away
     proc.stdout.close()
     err = proc.stderr.read()
@@ -172,9 +218,13 @@ def test_limit_cuts_the_demo_feed_without_changing_it():
     full = out_lines(run("stream", "--source", "demo", "--quiet"))
     assert full[0]["forecast"]["temp"] == 17.668554306030273  # the README's first line
     for n in (1, 2, 50, 999):
-        assert out_lines(run("stream", "--source", "demo", "--limit", str(n), "--quiet")) == full[:n]
+        assert (
+            out_lines(run("stream", "--source", "demo", "--limit", str(n), "--quiet")) == full[:n]
+        )
     longer = out_lines(run("stream", "--source", "demo", "--limit", "1500", "--quiet"))
-    assert longer[:1000] == full and [x["timestamp"] for x in longer[1000:]] == list(range(1000, 1500))
+    assert longer[:1000] == full and [x["timestamp"] for x in longer[1000:]] == list(
+        range(1000, 1500)
+    )
 
 
 def test_a_csv_key_column_without_key_names_the_option(tmp_path, rows):
@@ -188,6 +238,7 @@ def test_a_csv_key_column_without_key_names_the_option(tmp_path, rows):
 def _with_signature(text: str, tmp_path: Path) -> Path:
     """no-signature.onnx plus an edgernn.signature metadata entry holding ``text`` (protobuf
     ModelProto field 14, appended: no onnx package needed)."""
+
     def field(tag: int, payload: bytes) -> bytes:
         n, size = len(payload), b""
         while True:
@@ -195,17 +246,21 @@ def _with_signature(text: str, tmp_path: Path) -> Path:
             n >>= 7
             if not n:
                 return bytes([tag]) + size + payload
+
     entry = field(0x0A, b"edgernn.signature") + field(0x12, text.encode())
     path = tmp_path / "odd-signature.onnx"
     path.write_bytes((DATA / "no-signature.onnx").read_bytes() + field(0x72, entry))
     return path
 
 
-@pytest.mark.parametrize("text, words", [
-    ('{"schema": 99}', ["schema 99", "upgrade edgernn"]),
-    ("{not json", ["not valid JSON"]),
-    ('{"schema": 1}', ["lacks the field", "re-export"]),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('{"schema": 99}', ["schema 99", "upgrade edgernn"]),
+        ("{not json", ["not valid JSON"]),
+        ('{"schema": 1}', ["lacks the field", "re-export"]),
+    ],
+)
 def test_signature_problems_name_the_model_file(tmp_path, text, words):
     path = _with_signature(text, tmp_path)
     one_clear_line(run("inspect", str(path)), 3, repr(str(path)), *words)
@@ -223,7 +278,9 @@ def test_inspect_human_and_json():
     r = run("inspect")
     assert r.exit_code == 0 and "lstm" in r.stdout and "temp" in r.stdout
     sig = json.loads(run("inspect", "--json").stdout)
-    assert sig["task"] == "forecast" and sig["schema"] == 1 and sig["features"] == ["temp", "humidity"]
+    assert (
+        sig["task"] == "forecast" and sig["schema"] == 1 and sig["features"] == ["temp", "humidity"]
+    )
 
 
 def test_default_source_is_demo_on_a_terminal_and_stdin_when_piped(monkeypatch):
@@ -244,10 +301,13 @@ def test_default_source_is_demo_on_a_terminal_and_stdin_when_piped(monkeypatch):
     assert list(items) == [(1, '{"temp": 1, "humidity": 2}')]
 
 
-@pytest.mark.parametrize("stdin, lines", [(subprocess.DEVNULL, 1000), (b'{"temp": 1, "humidity": 2}\n', 1), (b"", 0)])
+@pytest.mark.parametrize(
+    "stdin, lines", [(subprocess.DEVNULL, 1000), (b'{"temp": 1, "humidity": 2}\n', 1), (b"", 0)]
+)
 def test_stdin_at_dev_null_means_the_demo_and_piped_data_is_read(stdin, lines, tmp_path):
     """cron, CI and nohup start programs with stdin at /dev/null: that is no data, so the demo
-    (the README's quick start must print forecasts there too); a pipe, even an empty one, is read."""
+    (the README's quick start must print forecasts there too); a pipe, even an empty one, is
+    read."""
     cmd = [sys.executable, "-m", "edgernn", "stream", "--quiet"]
     if stdin is subprocess.DEVNULL:
         r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
@@ -257,7 +317,11 @@ def test_stdin_at_dev_null_means_the_demo_and_piped_data_is_read(stdin, lines, t
 
 
 def test_unwritable_rejects_file_is_one_clear_line(tmp_path):
-    one_clear_line(run("stream", "--source", "demo", "--rejects", str(tmp_path / "no" / "such" / "dir.jsonl")), 5, "dir.jsonl")
+    one_clear_line(
+        run("stream", "--source", "demo", "--rejects", str(tmp_path / "no" / "such" / "dir.jsonl")),
+        5,
+        "dir.jsonl",
+    )
 
 
 def test_periodic_status_lines_go_to_stderr_for_logs():
@@ -269,11 +333,23 @@ def test_periodic_status_lines_go_to_stderr_for_logs():
 
 
 def test_stream_policies_are_reported_in_the_summary(tmp_path, rows):
-    lines = [json.dumps({"sensor": "a", "timestamp": ts, "temp": float(t), "humidity": float(h)})
-             for ts, (t, h) in zip([0, 1, 1, 50, 51], rows)]
+    lines = [
+        json.dumps({"sensor": "a", "timestamp": ts, "temp": float(t), "humidity": float(h)})
+        for ts, (t, h) in zip([0, 1, 1, 50, 51], rows)
+    ]
     summary = tmp_path / "s.json"
-    r = run("stream", "--key", "sensor", "--gap-limit", "10", "--gap", "reset", "--summary", str(summary),
-            input="\n".join(lines) + "\n")
+    r = run(
+        "stream",
+        "--key",
+        "sensor",
+        "--gap-limit",
+        "10",
+        "--gap",
+        "reset",
+        "--summary",
+        str(summary),
+        input="\n".join(lines) + "\n",
+    )
     s = json.loads(summary.read_text())
     assert (s["steps"], s["rejected"], s["gaps"]) == (4, 1, 1)
     assert [o["step"] for o in out_lines(r)] == [1, 2, 1, 2]

@@ -12,13 +12,19 @@ import pytest
 from click.testing import CliRunner
 
 import edgernn
-from edgernn.cli import main
-from edgernn.cli import verify_cmd
 from edgernn.checks import Check, VerifyReport, check_contract, user_inputs
+from edgernn.cli import main, verify_cmd
 
 DATA = Path(__file__).parent.parent / "data"
 TINY = DATA / "tiny-lstm.onnx"  # rebuilt by tests/data/make_tiny.py
-CONTRACT = ["shapes", "steps == chunk", "chunks 1/3/7", "reset == fresh", "batch independence", "snapshot/restore"]
+CONTRACT = [
+    "shapes",
+    "steps == chunk",
+    "chunks 1/3/7",
+    "reset == fresh",
+    "batch independence",
+    "snapshot/restore",
+]
 MODELS = [TINY] + ([edgernn.default_model_path()] if edgernn.default_model_path().is_file() else [])
 
 
@@ -32,7 +38,10 @@ def test_every_contract_check_passes(model):
     assert [c.name for c in checks] == CONTRACT
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
     by_name = {c.name: c for c in checks}
-    assert by_name["reset == fresh"].max_abs_error == 0.0 and by_name["snapshot/restore"].max_abs_error == 0.0
+    assert (
+        by_name["reset == fresh"].max_abs_error == 0.0
+        and by_name["snapshot/restore"].max_abs_error == 0.0
+    )
     assert all(c.max_abs_error <= 1e-5 for c in checks if c.max_abs_error is not None)
 
 
@@ -54,7 +63,10 @@ def test_a_stream_disturbed_by_its_batch_neighbour_is_caught():
 
     model.run = leaky
     by_name = {c.name: c for c in check_contract(model)}
-    assert not by_name["batch independence"].passed and by_name["batch independence"].max_abs_error > 5e-4
+    assert (
+        not by_name["batch independence"].passed
+        and by_name["batch independence"].max_abs_error > 5e-4
+    )
     assert "off by" in by_name["batch independence"].detail
     assert by_name["steps == chunk"].passed and by_name["snapshot/restore"].passed
 
@@ -76,8 +88,12 @@ def test_bit_identical_checks_do_not_forgive_tiny_drift():
 
 def test_a_check_serialises_to_json():
     check = Check("steps == chunk", False, float("inf"), "shapes differ")
-    assert json.loads(json.dumps(check.to_dict())) == {"name": "steps == chunk", "passed": False,
-                                                       "max_abs_error": None, "detail": "shapes differ"}
+    assert json.loads(json.dumps(check.to_dict())) == {
+        "name": "steps == chunk",
+        "passed": False,
+        "max_abs_error": None,
+        "detail": "shapes differ",
+    }
     report = VerifyReport("m.onnx", [check, Check("shapes", True, None, "ok")])
     assert not report.passed and report.failed == [check] and report.to_dict()["checkpoint"] is None
 
@@ -100,7 +116,11 @@ def test_cli_verify_json_parses():
     r = run("verify", str(TINY), "--json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
-    assert doc["passed"] is True and doc["checkpoint"] is None and [c["name"] for c in doc["checks"]] == CONTRACT
+    assert (
+        doc["passed"] is True
+        and doc["checkpoint"] is None
+        and [c["name"] for c in doc["checks"]] == CONTRACT
+    )
 
 
 def test_cli_verify_failing_check_exits_7_with_one_line(monkeypatch):
@@ -113,12 +133,20 @@ def test_cli_verify_failing_check_exits_7_with_one_line(monkeypatch):
     assert " FAIL " in r.stdout and "Traceback" not in r.output
 
 
-@pytest.mark.parametrize("path,words", [("missing.onnx", "does not exist"), (str(DATA / "no-signature.onnx"), "no edgernn.signature")])
+@pytest.mark.parametrize(
+    "path,words",
+    [("missing.onnx", "does not exist"), (str(DATA / "no-signature.onnx"), "no edgernn.signature")],
+)
 def test_cli_verify_bad_model_exits_3(path, words):
     r = run("verify", path)
     assert r.exit_code == 3, r.output
     err = r.stderr.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and words in err[0] and "Traceback" not in r.output
+    assert (
+        len(err) == 1
+        and err[0].startswith("error: ")
+        and words in err[0]
+        and "Traceback" not in r.output
+    )
 
 
 def test_cli_verify_rejects_an_unknown_provider():
@@ -136,7 +164,12 @@ print("HEAVY", heavy, file=sys.stderr)
 
 
 def test_verify_without_a_checkpoint_loads_neither_torch_nor_onnx():
-    r = subprocess.run([sys.executable, "-c", PROBE.format(path=str(TINY))], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", PROBE.format(path=str(TINY))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["passed"] is True
     assert r.stderr.strip().splitlines()[-1] == "HEAVY []"

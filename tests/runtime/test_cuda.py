@@ -17,9 +17,15 @@ from click.testing import CliRunner
 
 import edgernn
 from edgernn.cli import main
-from edgernn.errors import ProviderError
 from edgernn.core.placement import CpuFallbackWarning, cpu_fallback, profiled_run
-from edgernn.core.providers import SessionConfig, cuda_missing, provider_list, session_options, tensorrt_missing
+from edgernn.core.providers import (
+    SessionConfig,
+    cuda_missing,
+    provider_list,
+    session_options,
+    tensorrt_missing,
+)
+from edgernn.errors import ProviderError
 from edgernn.feeds.synth import sensor_signal
 
 DATA = Path(__file__).parent.parent / "data"
@@ -55,16 +61,22 @@ def rows200() -> np.ndarray:
     return np.stack([s["temp"], s["humidity"]], axis=1)
 
 
-def compare_streams(cpu: edgernn.Model, gpu: edgernn.Model, rows: np.ndarray, tol: float = TOL) -> None:
+def compare_streams(
+    cpu: edgernn.Model, gpu: edgernn.Model, rows: np.ndarray, tol: float = TOL
+) -> None:
     a, b = cpu.stream(), gpu.stream()
     for i, row in enumerate(rows):
         ra, rb = a.step(row), b.step(row)
         for k, v in ra.forecast.items():
-            assert abs(rb.forecast[k] - v) <= tol, f"step {i + 1}, {k}: cpu {v}, {gpu.provider} {rb.forecast[k]}"
+            assert abs(rb.forecast[k] - v) <= tol, (
+                f"step {i + 1}, {k}: cpu {v}, {gpu.provider} {rb.forecast[k]}"
+            )
         assert rb.step == ra.step and rb.anomaly == ra.anomaly
 
 
-def compare_pools(cpu: edgernn.Model, gpu: edgernn.Model, rows: np.ndarray, tol: float = TOL) -> None:
+def compare_pools(
+    cpu: edgernn.Model, gpu: edgernn.Model, rows: np.ndarray, tol: float = TOL
+) -> None:
     """64 keys: full ticks in slot order (the dense IOBinding path) and partial ticks (gather)."""
     keys = [f"k{i}" for i in range(64)]
     offsets = np.linspace(-3.0, 3.0, 64, dtype=np.float32)[:, None]
@@ -81,7 +93,9 @@ def compare_pools(cpu: edgernn.Model, gpu: edgernn.Model, rows: np.ndarray, tol:
 def test_the_shipped_model_runs_on_cuda(cuda_model):
     assert cuda_model.provider == "cuda" and cuda_model.state_device == "cuda"
     assert cuda_model.session.get_providers()[0] == "CUDAExecutionProvider"
-    assert sum(cuda_model.placement.get("CUDAExecutionProvider", {}).values()) > 0, cuda_model.placement
+    assert sum(cuda_model.placement.get("CUDAExecutionProvider", {}).values()) > 0, (
+        cuda_model.placement
+    )
 
 
 def test_a_cuda_stream_matches_the_cpu_for_200_steps(model, cuda_model, rows200):
@@ -98,7 +112,8 @@ def test_stream_state_stays_on_the_gpu_between_steps(cuda_model, rows200):
         for one in s._buf.sets:
             for v in one:
                 assert isinstance(v, ort.OrtValue) and v.device_name().lower() == "cuda"
-    assert [[v.data_ptr() for v in one] for one in sets] == addresses  # bound once, never reallocated
+    # bound once, never reallocated
+    assert [[v.data_ptr() for v in one] for one in sets] == addresses
 
 
 def test_a_pool_of_64_keys_on_cuda_matches_the_cpu(model, cuda_model, rows200):
@@ -106,8 +121,16 @@ def test_a_pool_of_64_keys_on_cuda_matches_the_cpu(model, cuda_model, rows200):
 
 
 # ---- silent CPU fallback ---------------------------------------------------------------------
-@pytest.mark.parametrize("path", [SHIPPED, SHIPPED.with_name("char-lm.onnx"), DATA / "tiny-bilstm.onnx",
-                                  DATA / "tiny-classifier.onnx"], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    [
+        SHIPPED,
+        SHIPPED.with_name("char-lm.onnx"),
+        DATA / "tiny-bilstm.onnx",
+        DATA / "tiny-classifier.onnx",
+    ],
+    ids=lambda p: p.name,
+)
 def test_shipped_graphs_have_no_cpu_fallback_on_cuda(path):
     """The char LM's embedding Gather must run on CUDA; the bilstm's int64 shape chain (Shape ->
     Gather -> Unsqueeze -> Concat) may sit on the CPU on purpose and is not a fallback."""
@@ -121,8 +144,12 @@ def test_shipped_graphs_have_no_cpu_fallback_on_cuda(path):
 def test_the_placement_probe_sees_cuda_nodes(cuda_model):
     """The profiled first call really reports CUDA placement (the trace format on a GPU)."""
     config = SessionConfig("cuda")
-    session = ort.InferenceSession(str(SHIPPED), session_options(config, profile=True),
-                                   providers=provider_list(config, "cuda"), enable_fallback=0)
+    session = ort.InferenceSession(
+        str(SHIPPED),
+        session_options(config, profile=True),
+        providers=provider_list(config, "cuda"),
+        enable_fallback=0,
+    )
     sig = cuda_model.signature
     feeds = {sig.input_name: sig.inputs[0].zeros(1)} | {s.input: s.zeros(1) for s in sig.states}
     nodes = profiled_run(session, feeds)
@@ -131,7 +158,9 @@ def test_the_placement_probe_sees_cuda_nodes(cuda_model):
 
 
 def test_cli_stream_and_inspect_on_cuda():
-    r = CliRunner().invoke(main, ["stream", "--provider", "cuda", "--source", "demo", "--limit", "50"])
+    r = CliRunner().invoke(
+        main, ["stream", "--provider", "cuda", "--source", "demo", "--limit", "50"]
+    )
     assert r.exit_code == 0, r.output
     assert "on cuda" in r.stderr and "CPU fallback" not in r.stderr
     r = CliRunner().invoke(main, ["inspect", "--provider", "cuda"])
@@ -146,7 +175,10 @@ def graph_model() -> edgernn.Model:
     except ProviderError as e:
         pytest.skip(f"CUDA graphs cannot capture the shipped model here: {e}")
     if getattr(m.step_buffers(1), "run_options", None) is None:
-        pytest.skip("StepBuffers does not pass providers.graph_run_options yet: replay would mix its two bindings")
+        pytest.skip(
+            "StepBuffers does not pass providers.graph_run_options yet: "
+            "replay would mix its two bindings"
+        )
     return m
 
 
@@ -168,8 +200,10 @@ def test_a_pool_of_64_keys_with_cuda_graphs_matches_the_cpu(model, graph_model, 
 
 
 # ---- TensorRT --------------------------------------------------------------------------------
-@pytest.mark.skipif(CUDA_WHY is None and tensorrt_missing() is not None,
-                    reason=f"TensorRT cannot run here: {tensorrt_missing()}")
+@pytest.mark.skipif(
+    CUDA_WHY is None and tensorrt_missing() is not None,
+    reason=f"TensorRT cannot run here: {tensorrt_missing()}",
+)
 def test_tensorrt_matches_the_cpu_and_caches_its_engine(model, rows200, tmp_path):
     m = edgernn.load(provider="tensorrt", trt_cache_dir=str(tmp_path))
     assert m.provider == "tensorrt" and m.state_device == "cuda"

@@ -13,7 +13,6 @@ import pytest
 import edgernn
 
 
-
 def _train_extra() -> bool:
     """Are torch and onnx importable (the train extra)? A blocked import says no too."""
     try:

@@ -19,11 +19,17 @@ def f32_view(a: np.ndarray) -> memoryview:
 
 
 finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
-positive32 = st.floats(min_value=2.0 ** -100, max_value=2.0 ** 100, width=32)
+positive32 = st.floats(min_value=2.0**-100, max_value=2.0**100, width=32)
 
 
 @settings(max_examples=300, deadline=None)
-@given(cols=st.lists(st.tuples(finite32, positive32, st.floats(allow_nan=False, allow_infinity=False)), min_size=1, max_size=4))
+@given(
+    cols=st.lists(
+        st.tuples(finite32, positive32, st.floats(allow_nan=False, allow_infinity=False)),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_scaler_rows_match_numpy_bit_for_bit(cols):
     """Python floats rounded where numpy rounds: the same bits, subnormals and overflow included."""
     offset, scale, value = zip(*cols)
@@ -44,7 +50,8 @@ def test_inverse_of_many_rows_and_a_zero_scale():
     got = y.copy()
     sc.inverse_inplace(f32_view(got), rows=50)
     assert got.tobytes() == sc.inverse(y).tobytes()
-    zero = Scaler("standard", (1.0, 2.0), (0.0, 1.0))  # never fitted by edgernn, but numpy's inf is kept
+    # never fitted by edgernn, but numpy's inf is kept
+    zero = Scaler("standard", (1.0, 2.0), (0.0, 1.0))
     out = np.zeros(2, np.float32)
     with np.errstate(all="ignore"):
         zero.transform_into([3.0, 4.0], f32_view(out))
@@ -52,7 +59,9 @@ def test_inverse_of_many_rows_and_a_zero_scale():
 
 
 @settings(max_examples=50, deadline=None)
-@given(res=st.lists(st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=2), min_size=1, max_size=60))
+@given(
+    res=st.lists(st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=2), min_size=1, max_size=60)
+)
 def test_observe_floats_is_observe(res):
     """The inlined hot-path statistics do the very operations ``score`` and ``_absorb`` did."""
     a, b = ResidualStats(2, warmup=3, horizon=7), ResidualStats(2, warmup=3, horizon=7)
@@ -71,8 +80,14 @@ def test_observe_floats_is_observe(res):
 def every_kind(row: np.ndarray) -> list:
     """One row of the shipped model's inputs in every form ``Stream.step`` takes fast."""
     r64 = row.astype(np.float64)
-    return [r64.tolist(), tuple(r64.tolist()), {"humidity": float(r64[1]), "temp": float(r64[0])},
-            row.astype(np.float32), r64, [int(v) for v in row]]
+    return [
+        r64.tolist(),
+        tuple(r64.tolist()),
+        {"humidity": float(r64[1]), "temp": float(r64[0])},
+        row.astype(np.float32),
+        r64,
+        [int(v) for v in row],
+    ]
 
 
 def test_fast_inputs_give_the_numpy_paths_results(model, rows):
@@ -82,25 +97,35 @@ def test_fast_inputs_give_the_numpy_paths_results(model, rows):
     fast, slow = [model.stream() for _ in range(kinds)], [model.stream() for _ in range(kinds)]
     for row in rows:
         for x, f, s in zip(every_kind(row), fast, slow):
-            want = s.step(np.asarray(x if not isinstance(x, dict) else [x["temp"], x["humidity"]], np.float64)[None])
+            want = s.step(
+                np.asarray(
+                    x if not isinstance(x, dict) else [x["temp"], x["humidity"]], np.float64
+                )[None]
+            )
             assert f.step(x) == want
     assert [s.n_steps for s in fast] == [len(rows)] * kinds
     a, b = model.stream(), model.stream()
     for row in rows[:30]:
-        assert a.step([str(v) for v in row.tolist()]) == b.step(row.tolist())  # numbers as text, as always
-        assert a.step(row.astype(np.float16)) == b.step(row.astype(np.float16).astype(np.float64)[None])
+        # numbers as text, as always
+        assert a.step([str(v) for v in row.tolist()]) == b.step(row.tolist())
+        assert a.step(row.astype(np.float16)) == b.step(
+            row.astype(np.float16).astype(np.float64)[None]
+        )
 
 
-@pytest.mark.parametrize("bad, match", [
-    ([1e39, 50.0], "NaN or inf"),  # finite as a Python float, inf in float32
-    (np.array([np.inf, 50.0], np.float32), "NaN or inf"),
-    ((float("nan"), 50.0), "NaN or inf"),
-    ({"temp": float("inf"), "humidity": 50.0}, "NaN or inf"),
-    ([1.0, 2.0, 3.0], "expected 2 values"),
-    (np.array([1.0, 2.0, 3.0]), r"expected rows of 2 values \(temp, humidity\)"),
-    ({"temp": 1.0}, "missing feature"),
-    (["warm", 1.0], "could not convert"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ([1e39, 50.0], "NaN or inf"),  # finite as a Python float, inf in float32
+        (np.array([np.inf, 50.0], np.float32), "NaN or inf"),
+        ((float("nan"), 50.0), "NaN or inf"),
+        ({"temp": float("inf"), "humidity": 50.0}, "NaN or inf"),
+        ([1.0, 2.0, 3.0], "expected 2 values"),
+        (np.array([1.0, 2.0, 3.0]), r"expected rows of 2 values \(temp, humidity\)"),
+        ({"temp": 1.0}, "missing feature"),
+        (["warm", 1.0], "could not convert"),
+    ],
+)
 def test_fast_path_errors_are_the_old_errors(model, bad, match):
     s = model.stream()
     with pytest.raises((DataError, ValueError), match=match):

@@ -1,4 +1,5 @@
-"""`edgernn generate` and ``edgernn.tasks.generate``: the shipped char LM, sampling semantics, every error path."""
+"""`edgernn generate` and ``edgernn.tasks.generate``: the shipped char LM, sampling
+semantics, every error path."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import one_clear_line
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,10 +19,9 @@ import edgernn
 import edgernn.tasks.generate as generate_module
 from edgernn.cli import main
 from edgernn.cli.generate_cmd import default_model_path
+from edgernn.core.model import default_model_path as forecast_model_path
 from edgernn.errors import UsageError
 from edgernn.tasks.generate import Generator, sample
-from edgernn.core.model import default_model_path as forecast_model_path
-from cli_checks import one_clear_line
 
 GOLDEN = json.loads((default_model_path().parent / "char-lm.golden.json").read_text())
 
@@ -48,7 +49,10 @@ def test_runtime_matches_the_pytorch_checkpoint_and_the_golden_greedy_text(gen):
     ids = np.array([GOLDEN["prompt_ids"]], dtype=np.int64)  # (1, T)
     logits, _ = gen.model.run(ids, gen.model.initial_state(1))  # (1, T, V)
     assert np.max(np.abs(logits[0] - np.array(GOLDEN["torch_logits"]))) <= 1e-4
-    assert "".join(gen.generate(GOLDEN["prompt"], len(GOLDEN["greedy"]), temperature=0)) == GOLDEN["greedy"]
+    assert (
+        "".join(gen.generate(GOLDEN["prompt"], len(GOLDEN["greedy"]), temperature=0))
+        == GOLDEN["greedy"]
+    )
 
 
 def test_one_step_at_a_time_equals_one_chunk(gen):
@@ -90,11 +94,19 @@ def test_a_forecast_model_is_refused_naming_its_task():
 
 
 # ---- sampling semantics ----------------------------------------------------------------------
-LOGITS = st.lists(st.floats(-10, 10, allow_nan=False), min_size=2, max_size=30, unique=True).map(np.array)
+LOGITS = st.lists(st.floats(-10, 10, allow_nan=False), min_size=2, max_size=30, unique=True).map(
+    np.array
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(LOGITS, st.floats(0.05, 3.0), st.integers(1, 40), st.floats(0.01, 1.0), st.integers(0, 2**32 - 1))
+@given(
+    LOGITS,
+    st.floats(0.05, 3.0),
+    st.integers(1, 40),
+    st.floats(0.01, 1.0),
+    st.integers(0, 2**32 - 1),
+)
 def test_sample_stays_within_top_k_and_the_nucleus(logits, temperature, top_k, top_p, seed):
     rng = np.random.default_rng(seed)
     token = sample(logits, temperature, top_k=top_k, rng=rng)
@@ -103,7 +115,8 @@ def test_sample_stays_within_top_k_and_the_nucleus(logits, temperature, top_k, t
     z = logits / temperature
     p = np.exp(z - z.max())
     p /= p.sum()
-    assert p[p > p[token]].sum() < top_p + 1e-9  # everything likelier than it does not yet reach top_p
+    # everything likelier than it does not yet reach top_p
+    assert p[p > p[token]].sum() < top_p + 1e-9
 
 
 @settings(max_examples=100, deadline=None)
@@ -153,21 +166,26 @@ def test_cli_max_tokens_zero_prints_just_the_prompt():
     assert r.exit_code == 0 and r.stdout == "The \n"
 
 
-@pytest.mark.parametrize("args,words", [
-    (["--prompt", ""], ["--prompt is empty", "--prompt 'The '"]),
-    (["--prompt", "a", "--temperature", "-0.5"], ["--temperature must be >= 0"]),
-    (["--prompt", "a", "--temperature", "nan"], ["--temperature must be >= 0"]),
-    (["--prompt", "a", "--top-k", "0"], ["--top-k must be >= 1"]),
-    (["--prompt", "a", "--top-p", "0"], ["--top-p must be in (0, 1]"]),
-    (["--prompt", "a", "--top-p", "1.5"], ["--top-p must be in (0, 1]"]),
-    (["--prompt", "a", "--max-tokens", "-1"], ["--max-tokens must be >= 0"]),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--prompt", ""], ["--prompt is empty", "--prompt 'The '"]),
+        (["--prompt", "a", "--temperature", "-0.5"], ["--temperature must be >= 0"]),
+        (["--prompt", "a", "--temperature", "nan"], ["--temperature must be >= 0"]),
+        (["--prompt", "a", "--top-k", "0"], ["--top-k must be >= 1"]),
+        (["--prompt", "a", "--top-p", "0"], ["--top-p must be in (0, 1]"]),
+        (["--prompt", "a", "--top-p", "1.5"], ["--top-p must be in (0, 1]"]),
+        (["--prompt", "a", "--max-tokens", "-1"], ["--max-tokens must be >= 0"]),
+    ],
+)
 def test_cli_bad_options_are_one_clear_line_exit_2(args, words):
     one_clear_line(run(*args), 2, *words)
 
 
 def test_cli_refuses_a_forecast_model_naming_the_task():
-    one_clear_line(run(str(forecast_model_path()), "--prompt", "The "), 2, "'forecast' model", "char-lm.onnx")
+    one_clear_line(
+        run(str(forecast_model_path()), "--prompt", "The "), 2, "'forecast' model", "char-lm.onnx"
+    )
 
 
 def test_cli_missing_model_file(tmp_path: Path):
@@ -182,8 +200,16 @@ def test_other_commands_treat_the_char_model_for_what_it_is():
     path = str(edgernn.default_model_path().with_name("char-lm.onnx"))
     runner = CliRunner()
     inspect = runner.invoke(main, ["inspect", path])
-    assert inspect.exit_code == 0 and "tokenizer    char" in inspect.stdout and "bits per character" in inspect.stdout
+    assert (
+        inspect.exit_code == 0
+        and "tokenizer    char" in inspect.stdout
+        and "bits per character" in inspect.stdout
+    )
     verify = runner.invoke(main, ["verify", path])
     assert verify.exit_code == 0 and "all 5 checks passed" in verify.stdout
     stream = runner.invoke(main, ["stream", path, "--source", "demo"])
-    assert stream.exit_code == 2 and "use edgernn generate" in stream.stderr and "Traceback" not in stream.output
+    assert (
+        stream.exit_code == 2
+        and "use edgernn generate" in stream.stderr
+        and "Traceback" not in stream.output
+    )

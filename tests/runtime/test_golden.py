@@ -11,7 +11,8 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import edgernn
 from edgernn.feeds.files import DEMO_LENGTH, DEMO_SEED, demo_records, demo_signal
@@ -29,7 +30,8 @@ def test_golden_file_belongs_to_the_shipped_model(model, golden):
 
 
 def test_golden_inputs_are_the_demo_feed(model, golden):
-    recs = [r for _, r in demo_records()][: len(golden["inputs"])]  # the default run's first records
+    # the default run's first records
+    recs = [r for _, r in demo_records()][: len(golden["inputs"])]
     rows = [[r[f] for f in golden["features"]] for r in recs]
     np.testing.assert_array_equal(np.float32(rows), np.float32(golden["inputs"]))
     assert f"first {len(golden['inputs'])} records" in golden["description"]
@@ -54,15 +56,21 @@ def test_the_default_demo_feed_is_the_classic_sensor_signal():
     assert [r["temp"] for r in DEFAULT_FEED] == s["temp"].tolist()
     assert [r["humidity"] for r in DEFAULT_FEED] == s["humidity"].tolist()
     sig = demo_signal(2 * DEMO_LENGTH + 3)
-    assert sig["temp"].tolist()[:DEMO_LENGTH] == s["temp"].tolist() and len(sig["anomaly"]) == 2 * DEMO_LENGTH + 3
-    assert abs(float(sig["temp"][DEMO_LENGTH]) - float(sig["temp"][DEMO_LENGTH - 1])) < 2.0  # the cycle goes on
+    assert (
+        sig["temp"].tolist()[:DEMO_LENGTH] == s["temp"].tolist()
+        and len(sig["anomaly"]) == 2 * DEMO_LENGTH + 3
+    )
+    # the cycle goes on
+    assert abs(float(sig["temp"][DEMO_LENGTH]) - float(sig["temp"][DEMO_LENGTH - 1])) < 2.0
 
 
 def test_stepping_the_shipped_model_matches_pytorch(model, golden):
     s = model.stream()
     got = [list(s.step(r).forecast.values()) for r in np.float32(golden["inputs"])]
     scale = np.float32(model.signature.target_scaler.scale)  # 1e-5 in model units
-    np.testing.assert_allclose(got, golden["torch_forecast"], atol=float(1e-5 * scale.max()), rtol=0)
+    np.testing.assert_allclose(
+        got, golden["torch_forecast"], atol=float(1e-5 * scale.max()), rtol=0
+    )
 
 
 def test_anomaly_flags_match_the_golden_run(model, golden):
@@ -70,7 +78,8 @@ def test_anomaly_flags_match_the_golden_run(model, golden):
     results = [s.step(r) for r in np.float32(golden["inputs"])]
     assert [r.anomaly for r in results] == golden["anomaly"]
     injected = np.nonzero(demo_signal(len(results))["anomaly"])[0].tolist()
-    assert [i for i, r in enumerate(results) if r.anomaly] == injected  # every injected spike, nothing else
+    # every injected spike, nothing else
+    assert [i for i, r in enumerate(results) if r.anomaly] == injected
     scores = [np.nan if r.anomaly_score is None else r.anomaly_score for r in results]
     want = [np.nan if v is None else v for v in golden["anomaly_score"]]
     np.testing.assert_allclose(scores, want, rtol=1e-3)

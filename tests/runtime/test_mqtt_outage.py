@@ -13,12 +13,12 @@ import threading
 import time
 
 import pytest
-
 from conftest import free_port, start_mosquitto, stop_mosquitto
+from test_mqtt import by_key, file_fed, out_lines, prime, publish, records, run
+
 from edgernn.feeds.mqtt import parse_url
 from edgernn.feeds.mqtt_sink import MqttSink
 from edgernn.feeds.options import LiveOptions
-from test_mqtt import by_key, file_fed, out_lines, prime, publish, records, run
 
 mqtt = pytest.importorskip("paho.mqtt.client")
 
@@ -37,8 +37,11 @@ class Collector:
     def __init__(self, port: int, topic: str, client_id: str):
         self.got: dict[tuple, dict] = {}
         self.count = 0
-        self.client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  clean_session=False)
+        self.client = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+        )
         self.client.reconnect_delay_set(0.2, 1)
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
@@ -64,10 +67,13 @@ def test_mqtt_sink_loses_no_output_when_its_broker_restarts_mid_stream(tmp_path)
     recs = records()
     lines = [json.dumps({"sensor": k, **rec}) + "\n" for k, rec in recs]
     thirds = len(lines) // 3
-    cmd = [sys.executable, "-m", "edgernn", "stream", "--key", "sensor", "--sink", f"mqtt://127.0.0.1:{port}/out",
-           "--state-dir", str(tmp_path / "state"), "--checkpoint-every", "10", "--status-every", "0.1",
-           "--summary", str(tmp_path / "summary.json")]
-    stream = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    cmd = [sys.executable, "-m", "edgernn", "stream", "--key", "sensor"]
+    cmd += ["--sink", f"mqtt://127.0.0.1:{port}/out", "--state-dir", str(tmp_path / "state")]
+    cmd += ["--checkpoint-every", "10", "--status-every", "0.1"]
+    cmd += ["--summary", str(tmp_path / "summary.json")]
+    stream = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     err: list[str] = []
     threading.Thread(target=lambda: err.extend(stream.stderr), daemon=True).start()
     try:
@@ -75,12 +81,18 @@ def test_mqtt_sink_loses_no_output_when_its_broker_restarts_mid_stream(tmp_path)
         stream.stdin.flush()
         wait_until(lambda: len(collector.got) == thirds, what="the first outputs")
         stop_mosquitto(broker)  # the sink's broker goes away (its state is persisted)...
-        wait_until(lambda: any("connection lost" in line for line in err), what="the sink to notice")
-        stream.stdin.writelines(lines[thirds:2 * thirds])  # ...outputs made meanwhile wait in the sink...
+        wait_until(
+            lambda: any("connection lost" in line for line in err), what="the sink to notice"
+        )
+        # ...outputs made meanwhile wait in the sink...
+        stream.stdin.writelines(lines[thirds : 2 * thirds])
         stream.stdin.flush()
-        wait_until(lambda: any(f"{2 * thirds} steps" in line and "waiting" in line for line in err), what="outputs")
+        wait_until(
+            lambda: any(f"{2 * thirds} steps" in line and "waiting" in line for line in err),
+            what="outputs",
+        )
         broker = start_mosquitto(work, port)  # ...and go out when it is back
-        stream.stdin.writelines(lines[2 * thirds:])
+        stream.stdin.writelines(lines[2 * thirds :])
         stream.stdin.close()
         assert stream.wait(timeout=30) == 0, "".join(err)
         wait_until(lambda: len(collector.got) == len(recs), what="every output")
@@ -163,7 +175,8 @@ class AckEater:
 
 
 def _packet_length(buf: bytes) -> int | None:
-    """Bytes in the first whole MQTT packet of ``buf`` (fixed header + remaining length), or None."""
+    """Bytes in the first whole MQTT packet of ``buf`` (fixed header + remaining length), or
+    None."""
     length, mult = 0, 1
     for i in range(1, min(len(buf), 5)):
         length += (buf[i] & 127) * mult
@@ -178,13 +191,32 @@ def test_messages_sent_again_after_a_lost_connection_are_skipped_as_duplicates(b
     relay = AckEater(port)
     opts = ["--client-id", "dup-1", "--mqtt-key-level", "1", "--key", "sensor"]
     prime(f"mqtt://{host}:{port}/dup/+", "dup-1", *opts[2:])
-    recs = [(k, {"temp": rec["temp"], "humidity": rec["humidity"]}) for k, rec in records()[:7]]  # no timestamps
+    # no timestamps
+    recs = [(k, {"temp": rec["temp"], "humidity": rec["humidity"]}) for k, rec in records()[:7]]
     publish(host, port, [(f"dup/{k}", json.dumps(rec)) for k, rec in recs[:6]])
     out, summary = tmp_path / "out.jsonl", tmp_path / "summary.json"
-    stream = subprocess.Popen([sys.executable, "-m", "edgernn", "stream", "--source", f"mqtt://127.0.0.1:{relay.port}/dup/+",
-                               *opts, "--sink", str(out), "--limit", "7", "--summary", str(summary), "--quiet"])
+    stream = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgernn",
+            "stream",
+            "--source",
+            f"mqtt://127.0.0.1:{relay.port}/dup/+",
+            *opts,
+            "--sink",
+            str(out),
+            "--limit",
+            "7",
+            "--summary",
+            str(summary),
+            "--quiet",
+        ]
+    )
     try:
-        wait_until(lambda: out.exists() and len(out.read_text().splitlines()) == 6, what="six outputs")
+        wait_until(
+            lambda: out.exists() and len(out.read_text().splitlines()) == 6, what="six outputs"
+        )
         relay.cut()  # their acks never reached the broker: it sends all six again, DUP
         publish(host, port, [(f"dup/{k}", json.dumps(rec)) for k, rec in recs[6:]])
         assert stream.wait(timeout=30) == 0
@@ -192,7 +224,8 @@ def test_messages_sent_again_after_a_lost_connection_are_skipped_as_duplicates(b
         stream.kill()
     s = json.loads(summary.read_text())
     assert (s["steps"], s["duplicates"], s["reconnects"]) == (7, 6, 1)
-    assert by_key(out_lines(out.read_text())) == file_fed(tmp_path, recs)  # each message processed once
+    # each message processed once
+    assert by_key(out_lines(out.read_text())) == file_fed(tmp_path, recs)
 
 
 class SlowTail:
@@ -212,7 +245,9 @@ class SlowTail:
             client, _ = self.server.accept()
             upstream = socket.create_connection(("127.0.0.1", self.broker_port))
             late: queue.Queue = queue.Queue()
-            threading.Thread(target=self._pump_up, args=(client, upstream, late), daemon=True).start()
+            threading.Thread(
+                target=self._pump_up, args=(client, upstream, late), daemon=True
+            ).start()
             threading.Thread(target=self._send_late, args=(upstream, late), daemon=True).start()
             threading.Thread(target=self._pump_down, args=(upstream, client), daemon=True).start()
 
@@ -270,7 +305,15 @@ def test_acks_reach_the_broker_before_the_next_run_takes_the_session_over(broker
     publish(host, port, [(f"tail/{k}/data", json.dumps(rec)) for k, rec in recs])
     got = []
     for _ in range(len(recs) // 3):
-        r = run("stream", "--source", f"mqtt://127.0.0.1:{relay.port}/tail/+/data", *opts, "--limit", "3", "--quiet")
+        r = run(
+            "stream",
+            "--source",
+            f"mqtt://127.0.0.1:{relay.port}/tail/+/data",
+            *opts,
+            "--limit",
+            "3",
+            "--quiet",
+        )
         assert r.exit_code == 0, r.output
         got += [(o["key"], o["timestamp"]) for o in out_lines(r.stdout)]
     assert sorted(got) == sorted((k, rec["timestamp"]) for k, rec in recs)  # none lost, none twice

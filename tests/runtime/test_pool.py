@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 import edgernn
 from edgernn.core import snapshot
-from edgernn.errors import DataError, StateError, UsageError
 from edgernn.core.pool import SMALL_TICK
+from edgernn.errors import DataError, StateError, UsageError
 from edgernn.feeds.synth import sensor_signal
 
 
@@ -61,7 +61,9 @@ def test_key_order_and_removals_do_not_matter(model, order, drop):
         if t == 15:
             pool.remove(drop)
         res = pool.step_batch(keys, data[keys, t])
-        want = np.array([[alone[k].step(data[k, t]).forecast["temp"]] for k in keys], dtype=np.float32)
+        want = np.array(
+            [[alone[k].step(data[k, t]).forecast["temp"]] for k in keys], dtype=np.float32
+        )
         np.testing.assert_array_equal(res.forecast, want)
 
 
@@ -75,7 +77,10 @@ def test_idle_streams_are_spilled_and_come_back_transparently(model):
     evicted = pool.evict_idle(now=1e12)
     assert sorted(evicted) == [0, 1, 2] and len(pool) == 0 and len(pool.spilled) == 3
     for t in range(20, 40):
-        assert pool.step([2, 0], data[[2, 0], t]) == [alone[2].step(data[2, t]), alone[0].step(data[0, t])]
+        assert pool.step([2, 0], data[[2, 0], t]) == [
+            alone[2].step(data[2, t]),
+            alone[0].step(data[0, t]),
+        ]
 
 
 def test_pool_and_stream_snapshots_are_interchangeable(model):
@@ -151,9 +156,12 @@ def churn(model, n_keys: int = 24, ticks: int = 160, seed: int = 2) -> list:
     for tick in range(ticks):
         kind = tick % 4
         if kind < 2:
-            ready = pool.keys() + [k for k in range(n_keys) if k not in pool][:1]  # dense, plus a newcomer
+            # dense, plus a newcomer
+            ready = pool.keys() + [k for k in range(n_keys) if k not in pool][:1]
         else:
-            ready = rng.choice(n_keys, size=int(rng.integers(1, 4 if kind == 2 else n_keys)), replace=False).tolist()
+            ready = rng.choice(
+                n_keys, size=int(rng.integers(1, 4 if kind == 2 else n_keys)), replace=False
+            ).tolist()
         ready = [k for k in ready if cursor[k] < ticks]
         rows = np.stack([data[k, cursor[k]] for k in ready])
         got = pool.step_batch(ready, rows) if tick % 2 else pool.step(ready, rows.tolist())
@@ -168,7 +176,8 @@ def churn(model, n_keys: int = 24, ticks: int = 160, seed: int = 2) -> list:
 
 
 def contents(model, blob: bytes) -> tuple:
-    """A snapshot's header and arrays, byte for byte (the blob itself holds the zip's file times)."""
+    """A snapshot's header and arrays, byte for byte (the blob itself holds the zip's file
+    times)."""
     meta, arrays = snapshot.unpack(blob, model.model_id)
     return meta, {k: (v.dtype.str, v.shape, v.tobytes()) for k, v in arrays.items()}
 
@@ -189,7 +198,9 @@ def test_dense_ticks_keep_the_state_on_the_device(device_model, monkeypatch):
     pool.step_batch(list(range(5)), data[:, 0])  # new keys join on the host; this tick uploads them
     copies = []
     monkeypatch.setattr(ort.OrtValue, "numpy", lambda self: copies.append("to the host"))
-    monkeypatch.setattr(ort.OrtValue, "update_inplace", lambda self, a: copies.append("to the device"))
+    monkeypatch.setattr(
+        ort.OrtValue, "update_inplace", lambda self, a: copies.append("to the device")
+    )
     for t in range(1, 20):
         pool.step_batch(list(range(5)), data[:, t])
     assert copies == [] and isinstance(pool._slabs.sets[0][0], ort.OrtValue)
@@ -197,7 +208,11 @@ def test_dense_ticks_keep_the_state_on_the_device(device_model, monkeypatch):
     for t in range(20):
         [s.step(data[k, t]) for k, s in enumerate(alone)]
     assert pool.step([3], data[3, 20:21]) == [alone[3].step(data[3, 20])]  # sparse: one round trip
-    assert pool.step(list(range(5)), data[:, 21]) == [s.step(data[k, 21]) for k, s in enumerate(alone)]
+    assert pool.step(list(range(5)), data[:, 21]) == [
+        s.step(data[k, 21]) for k, s in enumerate(alone)
+    ]
+
+
 @pytest.mark.parametrize("n_keys", [1, 3, SMALL_TICK, SMALL_TICK + 1, 40])
 def test_every_tick_size_equals_separate_streams(model, n_keys):
     """Small ticks run in Python numbers, larger ones vectorised: both give what a Stream gives,
@@ -205,19 +220,26 @@ def test_every_tick_size_equals_separate_streams(model, n_keys):
     data, rng = series(n_keys, 60), np.random.default_rng(n_keys)
     pool, alone = model.pool(), [model.stream() for _ in range(n_keys)]
     for t in range(60):
-        keys = list(range(n_keys)) if t % 3 else rng.permutation(n_keys)[: max(1, n_keys // 2)].tolist()
+        keys = (
+            list(range(n_keys))
+            if t % 3
+            else rng.permutation(n_keys)[: max(1, n_keys // 2)].tolist()
+        )
         got = pool.step(keys, data[keys, t] if t % 2 else [list(r) for r in data[keys, t]])
         assert got == [alone[k].step(data[k, t]) for k in keys]
         for k in set(range(n_keys)) - set(keys):  # the others step alone: a 1-key sparse tick
             assert pool.step([k], data[k, t][None]) == [alone[k].step(data[k, t])]
 
 
-@pytest.mark.parametrize("rows, match", [
-    ([[float("nan"), 50.0]], "NaN or inf"),
-    (np.array([[np.inf, 50.0]], np.float32), "NaN or inf"),
-    ([[1e39, 50.0]], "NaN or inf"),  # finite in Python, inf in float32
-    ([[20.0]], "expected rows of 2 values"),
-])
+@pytest.mark.parametrize(
+    "rows, match",
+    [
+        ([[float("nan"), 50.0]], "NaN or inf"),
+        (np.array([[np.inf, 50.0]], np.float32), "NaN or inf"),
+        ([[1e39, 50.0]], "NaN or inf"),  # finite in Python, inf in float32
+        ([[20.0]], "expected rows of 2 values"),
+    ],
+)
 def test_bad_rows_are_refused_before_any_key_joins(model, rows, match):
     pool = model.pool()
     with pytest.raises(DataError, match=match):

@@ -16,19 +16,37 @@ from pathlib import Path
 
 import onnxruntime as ort
 import pytest
+from cli_checks import one_clear_line
 from click.testing import CliRunner
 
 import edgernn
-from cli_checks import one_clear_line
 from edgernn.cli import main
+from edgernn.core.placement import (
+    CpuFallbackWarning,
+    NodeRun,
+    assigned_nodes,
+    cpu_fallback,
+    fallback_message,
+    is_shape_arithmetic,
+    note_fallback,
+    profiled_run,
+)
+from edgernn.core.providers import (
+    PROVIDERS,
+    SessionConfig,
+    cuda_missing,
+    graph_run_options,
+    no_graph_run_options,
+    open_gpu,
+    provider_list,
+    session_options,
+    tensorrt_missing,
+)
 from edgernn.errors import ProviderError, UsageError
-from edgernn.core.placement import (CpuFallbackWarning, NodeRun, assigned_nodes, cpu_fallback, fallback_message,
-                               is_shape_arithmetic, note_fallback, profiled_run)
-from edgernn.core.providers import (PROVIDERS, SessionConfig, cuda_missing, graph_run_options, no_graph_run_options,
-                               open_gpu, provider_list, session_options, tensorrt_missing)
 
 DATA = Path(__file__).parent.parent / "data"
-BILSTM = DATA / "tiny-bilstm.onnx"  # its graph computes h0's shape: Shape -> Gather -> Unsqueeze -> Concat
+# its graph computes h0's shape: Shape -> Gather -> Unsqueeze -> Concat
+BILSTM = DATA / "tiny-bilstm.onnx"
 
 
 def _loadable(name: str) -> bool:
@@ -93,11 +111,19 @@ def test_tensorrt_is_an_opt_in_provider_with_a_cache_and_no_fp16():
     assert "tensorrt" in PROVIDERS
     config = SessionConfig("tensorrt", trt_cache_dir="/tmp/trt-cache")
     (trt, trt_opts), (cuda, _), cpu = provider_list(config, "tensorrt")
-    assert (trt, cuda, cpu) == ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+    assert (trt, cuda, cpu) == (
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    )
     assert trt_opts["trt_fp16_enable"] == "0"
-    assert trt_opts["trt_engine_cache_enable"] == "1" and trt_opts["trt_engine_cache_path"] == "/tmp/trt-cache"
-    assert provider_list(SessionConfig("tensorrt"), "tensorrt")[0][1]["trt_engine_cache_path"].endswith(
-        os.path.join("edgernn", "trt"))
+    assert (
+        trt_opts["trt_engine_cache_enable"] == "1"
+        and trt_opts["trt_engine_cache_path"] == "/tmp/trt-cache"
+    )
+    assert provider_list(SessionConfig("tensorrt"), "tensorrt")[0][1][
+        "trt_engine_cache_path"
+    ].endswith(os.path.join("edgernn", "trt"))
 
 
 def test_onnxruntime_gpu_lists_tensorrt_whether_or_not_it_can_run():
@@ -108,8 +134,10 @@ def test_onnxruntime_gpu_lists_tensorrt_whether_or_not_it_can_run():
         assert tensorrt_missing() is not None
 
 
-@pytest.mark.skipif(not NO_LIBNVINFER or "TensorrtExecutionProvider" not in ort.get_available_providers(),
-                    reason="TensorRT's libnvinfer is installed here (or onnxruntime has no TensorRT provider)")
+@pytest.mark.skipif(
+    not NO_LIBNVINFER or "TensorrtExecutionProvider" not in ort.get_available_providers(),
+    reason="TensorRT's libnvinfer is installed here (or onnxruntime has no TensorRT provider)",
+)
 def test_tensorrt_missing_names_libnvinfer_and_the_fix():
     why = tensorrt_missing()
     assert "libnvinfer.so.10 cannot be loaded" in why and "pip install tensorrt-cu" in why
@@ -155,20 +183,33 @@ def test_cuda_graph_with_auto_on_the_cpu_says_where_auto_landed():
 
 
 def test_cli_cuda_graph_on_the_cpu_is_a_usage_error():
-    one_clear_line(run("stream", "--provider", "cpu", "--cuda-graph", "--source", "demo"), 2, "--cuda-graph")
+    one_clear_line(
+        run("stream", "--provider", "cpu", "--cuda-graph", "--source", "demo"), 2, "--cuda-graph"
+    )
 
 
 def test_cuda_graph_turns_on_the_cuda_option():
     assert provider_list(SessionConfig("cuda", cuda_graph=True), "cuda")[0] == (
-        "CUDAExecutionProvider", {"use_tf32": "0", "enable_cuda_graph": "1"})
-    assert provider_list(SessionConfig("cuda"), "cuda") == [("CUDAExecutionProvider", {"use_tf32": "0"}),
-                                                            "CPUExecutionProvider"]
+        "CUDAExecutionProvider",
+        {"use_tf32": "0", "enable_cuda_graph": "1"},
+    )
+    assert provider_list(SessionConfig("cuda"), "cuda") == [
+        ("CUDAExecutionProvider", {"use_tf32": "0"}),
+        "CPUExecutionProvider",
+    ]
 
 
 def test_graph_run_options_give_each_binding_its_own_graph_id():
-    assert graph_run_options(SessionConfig("cuda")) is None and no_graph_run_options(SessionConfig("cuda")) is None
+    assert (
+        graph_run_options(SessionConfig("cuda")) is None
+        and no_graph_run_options(SessionConfig("cuda")) is None
+    )
     config = SessionConfig("cuda", cuda_graph=True)
-    ids = [int(ro.get_run_config_entry("gpu_graph_id")) for _ in range(3) for ro in graph_run_options(config)]
+    ids = [
+        int(ro.get_run_config_entry("gpu_graph_id"))
+        for _ in range(3)
+        for ro in graph_run_options(config)
+    ]
     assert len(set(ids)) == 6 and min(ids) >= 1  # 0 is ORT's default graph, -1 is "no graph"
     assert no_graph_run_options(config).get_run_config_entry("gpu_graph_id") == "-1"
 
@@ -178,7 +219,9 @@ def test_placement_of_a_real_cpu_session():
     m = edgernn.load(provider="cpu")
     nodes = assigned_nodes(m.session)
     assert nodes and {n.provider for n in nodes} == {"CPUExecutionProvider"}
-    assert m.placement == {"CPUExecutionProvider": {"Transpose": 2, "LSTM": 2, "Squeeze": 2, "MatMul": 1, "Add": 1}}
+    assert m.placement == {
+        "CPUExecutionProvider": {"Transpose": 2, "LSTM": 2, "Squeeze": 2, "MatMul": 1, "Add": 1}
+    }
     assert m.cpu_fallback == [] and m.state_device == "host" and m.run_options is None
 
 
@@ -215,7 +258,8 @@ def test_shape_arithmetic_is_not_a_fallback_but_model_data_is():
     fallback = cpu_fallback("cuda", nodes)
     excused = sorted({n.op_type for n in nodes if n not in fallback})
     assert excused == ["Concat", "Gather", "Shape", "Unsqueeze"]
-    assert {"LSTM", "MatMul", "ConstantOfShape", "Concat"} <= {n.op_type for n in fallback}  # float Concat counts
+    # float Concat counts
+    assert {"LSTM", "MatMul", "ConstantOfShape", "Concat"} <= {n.op_type for n in fallback}
     assert all(is_shape_arithmetic(n) for n in nodes if n.op_type in ("Shape", "Unsqueeze"))
     assert cpu_fallback("cpu", nodes) == []
 
@@ -234,8 +278,12 @@ def test_the_fallback_rule_is_a_pure_function_of_provider_and_placement():
     assert [n.name for n in cpu_fallback("tensorrt", nodes)] == ["e", "q", "m"]
     assert cpu_fallback("cpu", nodes) == [] and cpu_fallback("cuda", nodes[-1:]) == []
     msg = fallback_message("cuda", cpu_fallback("cuda", nodes), total=5)
-    assert "\n" not in msg and "2 of 5 graph nodes run on the CPU (DynamicQuantizeLSTM, Gather)" in msg
-    assert "and 1 host/device copy inside the graph" in msg and msg.endswith("or use --provider cpu")
+    assert (
+        "\n" not in msg and "2 of 5 graph nodes run on the CPU (DynamicQuantizeLSTM, Gather)" in msg
+    )
+    assert "and 1 host/device copy inside the graph" in msg and msg.endswith(
+        "or use --provider cpu"
+    )
     with pytest.warns(CpuFallbackWarning, match="provider 'cuda'"):
         described, note = note_fallback("cuda", nodes)
     assert described == ["Gather (e)", "DynamicQuantizeLSTM (q)", "MemcpyToHost (m)"]

@@ -25,13 +25,19 @@ def test_any_text_line_is_a_record_or_a_record_error(line):
     assert r.values.shape == (2,) and np.isfinite(r.values).all()
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
-                           lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3),
-                           max_leaves=10)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+    lambda kids: (
+        st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3)
+    ),
+    max_leaves=10,
+)
 
 
 @settings(max_examples=300)
-@given(st.dictionaries(st.sampled_from(["temp", "humidity", "sensor", "timestamp", "x"]), json_values))
+@given(
+    st.dictionaries(st.sampled_from(["temp", "humidity", "sensor", "timestamp", "x"]), json_values)
+)
 def test_any_json_object_is_a_record_or_a_record_error(obj):
     try:
         r = P.parse_json(json.dumps(obj))
@@ -41,7 +47,10 @@ def test_any_json_object_is_a_record_or_a_record_error(obj):
     assert r.values.tolist() == pytest.approx([obj["temp"], obj["humidity"]], rel=1e-6)
 
 
-@given(st.floats(allow_nan=False, allow_infinity=False, width=32), st.floats(allow_nan=False, allow_infinity=False, width=32))
+@given(
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+)
 def test_good_values_round_trip_exactly(t, h):
     r = P.parse_json(json.dumps({"sensor": 7, "temp": t, "humidity": h}))
     assert r.key == "7" and r.values.tolist() == [t, h]
@@ -79,7 +88,9 @@ def test_missing_key_is_a_record_error():
 UNKEYED = RecordParser(("temp", "humidity"))
 
 
-@pytest.mark.parametrize("parser", [UNKEYED, RecordParser(("temp", "humidity"), key_field="device")])
+@pytest.mark.parametrize(
+    "parser", [UNKEYED, RecordParser(("temp", "humidity"), key_field="device")]
+)
 def test_a_csv_key_column_without_its_key_option_names_the_fix(parser):
     with pytest.raises(DataError, match=r"\(is 'sensor' the key\? pass --key sensor\)$"):
         CsvRows("sensor,temp,humidity", parser)
@@ -100,10 +111,26 @@ def test_no_key_hint_when_the_extra_columns_are_not_one_missing_key():
     assert "--key" not in str(e.value)
 
 
-@pytest.mark.parametrize("cell, want", [("0", 0), ("42", 42), ("-3", -3), ("1.5", 1.5), ("1e3", 1000.0),
-                                        ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00Z"), ("nan", "nan"),
-                                        ("inf", "inf"), ("1_000", "1_000"), ("", "")])
+@pytest.mark.parametrize(
+    "cell, want",
+    [
+        ("0", 0),
+        ("42", 42),
+        ("-3", -3),
+        ("1.5", 1.5),
+        ("1e3", 1000.0),
+        ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00Z"),
+        ("nan", "nan"),
+        ("inf", "inf"),
+        ("1_000", "1_000"),
+        ("", ""),
+    ],
+)
 def test_csv_timestamps_that_read_as_numbers_pass_through_as_numbers(cell, want):
     r = CsvRows("timestamp,temp,humidity", UNKEYED).parse(f"{cell},1,2")
     assert r.timestamp == want and type(r.timestamp) is type(want)
-    assert UNKEYED.parse_json(json.dumps({"timestamp": want, "temp": 1, "humidity": 2})).timestamp == want  # as JSON
+    # as JSON
+    assert (
+        UNKEYED.parse_json(json.dumps({"timestamp": want, "temp": 1, "humidity": 2})).timestamp
+        == want
+    )

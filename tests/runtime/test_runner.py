@@ -38,7 +38,8 @@ def test_keys_share_ticks_and_match_separate_streams(model, rows):
 def test_max_delay_lets_slow_arrivals_join_a_tick(model, rows):
     eager, _ = run(model, records(rows[:15], pause_s=0.002), max_delay_ms=0)
     patient, out = run(model, records(rows[:15], pause_s=0.002), max_delay_ms=200)
-    assert eager.ticks >= 20  # nothing waits: mostly one key per tick (a loaded machine may pair a few)
+    # nothing waits: mostly one key per tick (a loaded machine may pair a few)
+    assert eager.ticks >= 20
     assert patient.ticks <= 16  # b waits ~2 ms for a's tick... and a for b's
     assert [o["key"] for o in out] == ["a", "b"] * 15  # arrival order kept
 
@@ -55,12 +56,15 @@ def timed_records(rows, stamps, key="a"):
 
 
 def test_repeats_are_duplicates_and_late_records_rejects(model, rows):
-    stamps = [0, 1, 2, 2, 4, 1, 3, 5]  # 2 again (same values): a duplicate; 1 again: one too; 3: late
+    # 2 again (same values): a duplicate; 1 again: one too; 3: late
+    stamps = [0, 1, 2, 2, 4, 1, 3, 5]
     recs = list(timed_records(rows, stamps))
     recs[3] = (3, dict(recs[2][1]))  # the repeat of 2 is the very same record (a redelivery)
     recs[5] = (5, dict(recs[1][1]))
     rejected = []
-    runner = StreamRunner(model, RunnerConfig(key_field="sensor"), emit=(out := []).append, reject=rejected.append)
+    runner = StreamRunner(
+        model, RunnerConfig(key_field="sensor"), emit=(out := []).append, reject=rejected.append
+    )
     stats = runner.run(recs)
     assert (stats.steps, stats.duplicates, stats.rejected) == (5, 2, 1)
     assert "out of order" in rejected[0]["reason"] and rejected[0]["line"] == 6
@@ -75,14 +79,19 @@ def test_a_repeated_timestamp_with_other_values_is_rejected(model, rows):
 
 
 def test_reject_reasons_are_counted_by_kind(model, rows):
-    recs = [(i, {"sensor": "a", "timestamp": 100 - i, "temp": 1.0, "humidity": 2.0}) for i in range(12)]
+    recs = [
+        (i, {"sensor": "a", "timestamp": 100 - i, "temp": 1.0, "humidity": 2.0}) for i in range(12)
+    ]
     recs += [(20 + i, {"sensor": "a", f"x{i}": 1, "temp": 1.0, "humidity": 2.0}) for i in range(3)]
     rejected = []
-    runner = StreamRunner(model, RunnerConfig(key_field="sensor"), emit=lambda o: None, reject=rejected.append)
+    runner = StreamRunner(
+        model, RunnerConfig(key_field="sensor"), emit=lambda o: None, reject=rejected.append
+    )
     stats = runner.run(recs)
     assert stats.rejected == 14 and len(stats.reasons) == 2  # 11 late timestamps, 3 unknown fields
     assert stats.reasons["unexpected field(s) <value>; the model takes temp, humidity"] == 3
-    assert "timestamp 99 is not after this key's last (100)" in rejected[0]["reason"]  # the file keeps it all
+    # the file keeps it all
+    assert "timestamp 99 is not after this key's last (100)" in rejected[0]["reason"]
 
 
 def test_idle_keys_are_spilled_and_counted(model, rows):
@@ -96,7 +105,8 @@ def test_idle_keys_are_spilled_and_counted(model, rows):
     runner = StreamRunner(model, RunnerConfig(key_field="sensor", idle_s=0.05), emit=lambda o: None)
     stats = runner.run(feed())
     s = stats.summary(runner.keys, "cpu", spilled=len(runner.pool.spilled))
-    assert (s["keys"], s["keys_active"], s["keys_spilled"], s["spills"]) == (2, 1, 1, 1)  # a went quiet
+    # a went quiet
+    assert (s["keys"], s["keys_active"], s["keys_spilled"], s["spills"]) == (2, 1, 1, 1)
 
 
 def test_stop_ends_the_run_after_the_record_in_hand(model, rows):
@@ -109,19 +119,28 @@ def test_stop_ends_the_run_after_the_record_in_hand(model, rows):
 
     runner = StreamRunner(model, RunnerConfig(key_field="sensor"), emit=emit)
     stats = runner.run(records(rows[:50]))
-    assert 10 <= stats.steps <= 12 and len(out) == stats.steps  # its tick finished, nothing half done
+    # its tick finished, nothing half done
+    assert 10 <= stats.steps <= 12 and len(out) == stats.steps
 
 
 def test_a_checkpoint_waits_for_a_sink_that_cannot_confirm(model, rows, tmp_path):
     confirmed = [False]
-    runner = StreamRunner(model, RunnerConfig(key_field="sensor", state_dir=tmp_path, checkpoint_every_steps=10),
-                          emit=lambda o: None, sync=lambda: confirmed[0])
+    runner = StreamRunner(
+        model,
+        RunnerConfig(key_field="sensor", state_dir=tmp_path, checkpoint_every_steps=10),
+        emit=lambda o: None,
+        sync=lambda: confirmed[0],
+    )
     stats = runner.run(records(rows[:20]))
     assert stats.checkpoints == 0 and stats.deferred >= 1 and runner.behind
     assert not (tmp_path / "state.edgernn").exists()  # never ahead of what the sink delivered
     confirmed[0] = True
     runner.checkpoint()
-    assert runner.stats.checkpoints == 1 and not runner.behind and (tmp_path / "state.edgernn").exists()
+    assert (
+        runner.stats.checkpoints == 1
+        and not runner.behind
+        and (tmp_path / "state.edgernn").exists()
+    )
 
 
 def test_gap_policy_reset_starts_the_key_over_and_carry_keeps_it(model, rows):
@@ -165,25 +184,33 @@ def test_a_full_inbox_does_not_lose_or_reorder_records(model, rows):
 
 def cli(*args: str, input: str):
     from click.testing import CliRunner
+
     from edgernn.cli import main
 
     return CliRunner().invoke(main, ["stream", *args], input=input)
 
 
 def keyed_lines(rows, n: int = 5) -> str:
-    return "".join(f'{{"sensor": "a", "temp": {float(t)}, "humidity": {float(h)}}}\n' for t, h in rows[:n])
+    return "".join(
+        f'{{"sensor": "a", "temp": {float(t)}, "humidity": {float(h)}}}\n' for t, h in rows[:n]
+    )
 
 
 def test_the_first_reject_is_explained_once_when_nothing_else_shows_it(rows, tmp_path):
     r = cli(input=keyed_lines(rows))  # keyed records without --key
     assert r.exit_code == 0 and "0 steps" in r.stderr and "5 rejected" in r.stderr
     notes = [x for x in r.stderr.splitlines() if x.startswith("note: ")]
-    assert notes == [("note: record 1 rejected: unexpected field(s) 'sensor'; the model takes temp, humidity; "
-                      "rejects are skipped; --rejects PATH keeps them all")]
+    assert notes == [
+        "note: record 1 rejected: unexpected field(s) 'sensor'; the model takes temp, "
+        "humidity; rejects are skipped; --rejects PATH keeps them all"
+    ]
     assert "note:" not in cli("--quiet", input=keyed_lines(rows)).stderr
     rejects = tmp_path / "rejects.jsonl"
     r = cli("--key", "device", "--rejects", str(rejects), input=keyed_lines(rows))
-    assert "note: every record was rejected; the first (record 1): unexpected field(s) 'sensor'" in r.stderr
+    assert (
+        "note: every record was rejected; the first (record 1): unexpected field(s) 'sensor'"
+        in r.stderr
+    )
     assert f"all are in {rejects}" in r.stderr and len(rejects.read_text().splitlines()) == 5
     r = cli("--key", "sensor", "--rejects", str(rejects), input=keyed_lines(rows) + "junk\n")
     assert "note:" not in r.stderr  # some records went through and the file has the rest

@@ -16,16 +16,17 @@ from contextlib import ExitStack
 
 import pytest
 from click.testing import CliRunner
+from sensor_feeds import keyed_lines
 
 from edgernn.cli import main
-from edgernn.serve.runner import RunnerConfig, StreamRunner
-from edgernn.feeds.options import LiveOptions
 from edgernn.feeds.live import open_items
-from edgernn.feeds.synth import sensor_signal
+from edgernn.feeds.options import LiveOptions
+from edgernn.serve.runner import RunnerConfig, StreamRunner
 
 pytest.importorskip("serial")  # pyserial is in the test extra
 
 KEYS = ("a", "b")
+STREAM = [sys.executable, "-m", "edgernn", "stream"]
 
 
 def free_port() -> int:
@@ -35,14 +36,14 @@ def free_port() -> int:
 
 
 def lines(T: int = 20) -> list[str]:
-    cols = {k: sensor_signal(T, seed=30 + i) for i, k in enumerate(KEYS)}
-    return [json.dumps({"sensor": k, "timestamp": t, "temp": float(cols[k]["temp"][t]),
-                        "humidity": float(cols[k]["humidity"][t])}) for t in range(T) for k in KEYS]
+    return keyed_lines(KEYS, T, seed=30)
 
 
 def run_items(model, items, fmt: str, limit: int) -> list[dict]:
     out: list[dict] = []
-    StreamRunner(model, RunnerConfig(key_field="sensor"), emit=out.append).run(items, fmt=fmt, limit=limit)
+    StreamRunner(model, RunnerConfig(key_field="sensor"), emit=out.append).run(
+        items, fmt=fmt, limit=limit
+    )
     return out
 
 
@@ -55,7 +56,9 @@ def test_serial_lines_from_a_pty_match_a_file_run(model):
     feed = lines()
     try:
         with ExitStack() as stack:
-            items, fmt = open_items(f"serial://{os.ttyname(slave)}?baud=9600", "auto", LiveOptions("sensor"), stack)
+            items, fmt = open_items(
+                f"serial://{os.ttyname(slave)}?baud=9600", "auto", LiveOptions("sensor"), stack
+            )
             os.write(master, ("\r\n".join(feed[:7]) + "\r\n").encode())  # a device's CRLF lines
             os.write(master, ("\n".join(feed[7:]) + "\n").encode())
             got = run_items(model, items, fmt, limit=len(feed))
@@ -73,9 +76,16 @@ def test_serial_csv_with_a_header_option_and_a_garbled_line(model):
     header = "sensor,timestamp,temp,humidity"
     try:
         with ExitStack() as stack:
-            items, fmt = open_items(f"serial://{os.ttyname(slave)}?baud=115200", "auto",
-                                    LiveOptions("sensor", csv_header=header), stack)
-            os.write(master, ("\n".join(csv_rows[:5] + ["a,5,\x00garbage"] + csv_rows[5:]) + "\n").encode())
+            items, fmt = open_items(
+                f"serial://{os.ttyname(slave)}?baud=115200",
+                "auto",
+                LiveOptions("sensor", csv_header=header),
+                stack,
+            )
+            os.write(
+                master,
+                ("\n".join(csv_rows[:5] + ["a,5,\x00garbage"] + csv_rows[5:]) + "\n").encode(),
+            )
             got = run_items(model, items, fmt, limit=len(csv_rows) + 1)
     finally:
         os.close(master)
@@ -97,7 +107,7 @@ def test_udp_datagrams_match_a_file_run(model):
     with ExitStack() as stack, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
         items, fmt = open_items(f"udp://127.0.0.1:{port}", "auto", LiveOptions("sensor"), stack)
         for i in range(0, len(feed), 3):  # several lines per datagram, as gateways batch them
-            tx.sendto(("\n".join(feed[i:i + 3]) + "\n").encode(), ("127.0.0.1", port))
+            tx.sendto(("\n".join(feed[i : i + 3]) + "\n").encode(), ("127.0.0.1", port))
         tx.sendto(b"\xff not a record\n", ("127.0.0.1", port))
         got = run_items(model, items, fmt, limit=len(feed) + 1)
     assert got == from_file(model, feed)
@@ -122,8 +132,8 @@ def test_udp_source_through_the_cli_to_a_file_sink(tmp_path, model):
     port = free_port()
     feed = lines(10)
     out = tmp_path / "out.jsonl"
-    cmd = [sys.executable, "-m", "edgernn", "stream", "--source", f"udp://127.0.0.1:{port}", "--key", "sensor",
-           "--limit", str(len(feed)), "--sink", str(out), "--quiet"]
+    cmd = [*STREAM, "--source", f"udp://127.0.0.1:{port}", "--key", "sensor"]
+    cmd += ["--limit", str(len(feed)), "--sink", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_until_bound(port, proc)
@@ -155,8 +165,8 @@ def test_status_lines_come_on_time_without_outputs_and_the_first_reject_is_expla
     """A live feed of rejects only (--key device, the records say sensor): no output ever, yet
     status lines keep coming, and the first reject's reason is shown once; SIGTERM ends it, 0."""
     port = free_port()
-    cmd = [sys.executable, "-m", "edgernn", "stream", "--source", f"udp://127.0.0.1:{port}", "--key", "device",
-           "--status-every", "0.1"]
+    cmd = [*STREAM, "--source", f"udp://127.0.0.1:{port}", "--key", "device"]
+    cmd += ["--status-every", "0.1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
@@ -167,7 +177,10 @@ def test_status_lines_come_on_time_without_outputs_and_the_first_reject_is_expla
             for line in lines(3):
                 tx.sendto(line.encode(), ("127.0.0.1", port))
         deadline = time.monotonic() + 20
-        while sum("0 steps" in x and "6 rejected" in x for x in err) < 2 and time.monotonic() < deadline:
+        while (
+            sum("0 steps" in x and "6 rejected" in x for x in err) < 2
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -178,7 +191,9 @@ def test_status_lines_come_on_time_without_outputs_and_the_first_reject_is_expla
             proc.kill()
             proc.wait()
     assert proc.returncode == 0 and stdout == "", "".join(err)
-    assert sum(x.startswith("status: 0 steps") and "6 rejected" in x for x in err) >= 2, "".join(err)
+    assert sum(x.startswith("status: 0 steps") and "6 rejected" in x for x in err) >= 2, "".join(
+        err
+    )
     notes = [x for x in err if x.startswith("note: ")]
     assert len(notes) == 1 and "record 1 rejected: unexpected field(s) 'sensor'" in notes[0]
     assert "--rejects PATH keeps them all" in notes[0] and "stopped (SIGTERM)" in err[-1]

@@ -117,11 +117,14 @@ def test_inputs_by_name_or_position_agree(model, rows):
     assert a == b
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"temp": 1.0}, "missing feature"),
-    ([1.0], "expected 2 values"),
-    ([float("nan"), 1.0], "NaN or inf"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"temp": 1.0}, "missing feature"),
+        ([1.0], "expected 2 values"),
+        ([float("nan"), 1.0], "NaN or inf"),
+    ],
+)
 def test_bad_inputs_are_clear_errors(model, bad, match):
     with pytest.raises(DataError, match=match):
         model.stream().step(bad)

@@ -12,7 +12,7 @@ import pytest
 
 HEAVY = ("torch", "onnx", "onnxscript")
 
-PROBE = """
+PROBE = f"""
 import json, sys
 import edgernn
 from edgernn.cli import main
@@ -21,9 +21,9 @@ try:
     main(["inspect"], standalone_mode=False)
 finally:
     sys.stdout.flush()
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in {heavy})
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {set(HEAVY)})
 print(json.dumps(heavy), file=sys.stderr)
-""".format(heavy=set(HEAVY))
+"""
 
 
 def test_import_and_stream_load_neither_torch_nor_onnx():
@@ -33,22 +33,40 @@ def test_import_and_stream_load_neither_torch_nor_onnx():
     assert json.loads(r.stderr.strip().splitlines()[-1]) == []
 
 
-BLOCKER = """
+BLOCKER = f"""
 import sys
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {heavy}:
+        if name.split(".")[0] in {set(HEAVY)}:
             raise ImportError(f"{{name}} is blocked: the runtime must not need it", name=name)
 sys.meta_path.insert(0, Block())
-""".format(heavy=set(HEAVY))
+"""
 
 
-@pytest.mark.skipif(os.environ.get("EDGERNN_TORCH_BLOCKED") == "1", reason="already inside the blocked run")
+@pytest.mark.skipif(
+    os.environ.get("EDGERNN_TORCH_BLOCKED") == "1", reason="already inside the blocked run"
+)
 def test_runtime_tests_pass_with_torch_and_onnx_unimportable(tmp_path):
     (tmp_path / "sitecustomize.py").write_text(BLOCKER)
     env = dict(os.environ, PYTHONPATH=str(tmp_path), EDGERNN_TORCH_BLOCKED="1")
     tests = Path(__file__).parent
-    r = subprocess.run([sys.executable, "-m", "pytest", "-o", "addopts=", "-q", "-x", "-p", "no:cacheprovider", str(tests)],
-                       capture_output=True, text=True, env=env, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-o",
+            "addopts=",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            str(tests),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert " passed" in r.stdout

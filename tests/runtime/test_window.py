@@ -1,4 +1,5 @@
-"""Window mode (torch-free): a bidirectional model is not stepped but re-run over its latest window."""
+"""Window mode (torch-free): a bidirectional model is not stepped but re-run over its latest
+window."""
 
 from __future__ import annotations
 
@@ -6,17 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import one_clear_line
 from click.testing import CliRunner
 
 import edgernn
-from edgernn.cli import main
 from edgernn.checks import check_contract
-from edgernn.errors import DataError, UsageError
+from edgernn.cli import main
 from edgernn.core.window import WindowStream
+from edgernn.errors import DataError, UsageError
 
-from cli_checks import one_clear_line
-
-BILSTM = Path(__file__).parent.parent / "data" / "tiny-bilstm.onnx"  # rebuilt by tests/data/make_tiny.py
+# rebuilt by tests/data/make_tiny.py
+BILSTM = Path(__file__).parent.parent / "data" / "tiny-bilstm.onnx"
 TINY = Path(__file__).parent.parent / "data" / "tiny-lstm.onnx"
 
 
@@ -27,7 +28,9 @@ def bilstm() -> edgernn.Model:
 
 def rows(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return (np.array([20.0, 60.0]) + np.array([3.0, 5.0]) * rng.standard_normal((n, 2))).astype(np.float32)
+    return (np.array([20.0, 60.0]) + np.array([3.0, 5.0]) * rng.standard_normal((n, 2))).astype(
+        np.float32
+    )
 
 
 def test_the_signature_declares_a_window_model_without_states(bilstm):
