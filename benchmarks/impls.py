@@ -8,7 +8,7 @@ call. The same weights everywhere (``benchmarks/models.py``):
 - ``bare_ort``: ``InferenceSession.run`` with numpy feeds, what a user writes by hand.
 - ``torch``: PyTorch eager ``model(x, *states)`` under ``torch.inference_mode()``, one thread,
   with PyTorch's defaults (oneDNN on); ``torch_native``: the same with oneDNN off
-  (``edgernn.train.models.native_kernels``), which is much faster for small LSTM batches here.
+  (``edgernn.train.cells.native_kernels``), which is much faster for small LSTM batches here.
 - ``numpy``: ``numpy_cell.NumpyForecaster``, the no-dependency baseline.
 
 All but edgernn take inputs already scaled to model units (edgernn does the scaling itself).
@@ -43,14 +43,14 @@ class Loaded:
     bm: BenchModel
     model: edgernn.Model
     session: ort.InferenceSession
-    net: object  # edgernn.train.models.Forecaster
+    net: object  # edgernn.train.forecast.model.Forecaster
     cell: NumpyForecaster
 
 
 def load(bm: BenchModel) -> Loaded:
     import torch
 
-    from edgernn.train.checkpoint import load_checkpoint
+    from edgernn.train.registry import load_checkpoint
 
     torch.set_num_threads(1)
     model = edgernn.load(bm.path("onnx"), provider="cpu", intra_op_threads=1)

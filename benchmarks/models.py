@@ -2,7 +2,7 @@
 
 Random weights (seeded), 2 features -> 1 target like the shipped sensor model. Each is built
 once into ``benchmarks/.cache/models/`` (gitignored) as three files with the same weights:
-``NAME.onnx`` (exported and verified by ``edgernn.train.export``), ``NAME.pt`` (the
+``NAME.onnx`` (exported and verified by ``edgernn.train.forecast.export``), ``NAME.pt`` (the
 checkpoint, for PyTorch eager) and ``NAME.npz`` (the weights as numpy arrays, for the
 numpy cell). Needs the train extra.
 
@@ -68,8 +68,9 @@ def ensure(m: BenchModel) -> BenchModel:
     import torch
 
     from edgernn.train.checkpoint import Checkpoint, save_checkpoint
-    from edgernn.train.export import ExportConfig, export_model
-    from edgernn.train.models import Forecaster, ForecasterConfig
+    from edgernn.train.export.config import ExportConfig
+    from edgernn.train.forecast.export import export_model
+    from edgernn.train.forecast.model import Forecaster, ForecasterConfig
 
     CACHE.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(1000 + ARCHS.index(m.arch) * 100 + m.hidden + m.depth)

@@ -38,9 +38,10 @@ def rss_mb() -> float:
 def lstm_2x64() -> Path:
     """A random-weight LSTM 64,64 forecaster (2 features), exported with verified parity."""
     from edgernn.signature import Scaler
-    from edgernn.train.checkpoint import load_checkpoint, save_checkpoint
-    from edgernn.train.export import export_model
-    from edgernn.train.models import Forecaster, ForecasterConfig
+    from edgernn.train.checkpoint import save_checkpoint
+    from edgernn.train.forecast.export import export_model
+    from edgernn.train.forecast.model import Forecaster, ForecasterConfig
+    from edgernn.train.registry import load_checkpoint
 
     d = Path(tempfile.mkdtemp())
     model = Forecaster(ForecasterConfig("lstm", 2, 1, (64, 64)))

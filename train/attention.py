@@ -34,7 +34,8 @@ from torch import nn
 
 
 class AttentionPool(nn.Module):
-    """Additive (dense -> tanh -> score) attention over time, pooled causally with online softmax."""
+    """Additive (dense -> tanh -> score) attention over time, pooled causally with an online
+    softmax."""
 
     def __init__(self, hidden: int, attention: int | None = None):
         super().__init__()

@@ -4,7 +4,8 @@
     python -m edgernn.train.rebuild              # sensor-forecast (as always)
     python -m edgernn.train.rebuild char-lm      # the character LM for `edgernn generate`
     python -m edgernn.train.rebuild all          # both
-    python -m edgernn.train.rebuild golden       # sensor-forecast.golden.json only, from the shipped .pt/.onnx
+    python -m edgernn.train.rebuild golden       # sensor-forecast.golden.json only, from the
+                                                 # shipped .pt/.onnx
 
 Trains ``sensor-forecast`` with the recipe below (seeded, on the synthetic sensor), exports it
 with verified parity, copies ``model.onnx`` and ``checkpoint.pt`` into ``exported/``, and writes
@@ -109,8 +110,8 @@ def golden(checkpoint: Path) -> dict:
 
     import edgernn
     from edgernn.feeds.files import DEMO_SEED, demo_records
-    from edgernn.train.checkpoint import load_checkpoint
-    from edgernn.train.models import native_kernels
+    from edgernn.train.cells import native_kernels
+    from edgernn.train.registry import load_checkpoint
 
     model = edgernn.load(HERE / f"{NAME}.onnx", provider="cpu")
     sig = model.signature
@@ -125,10 +126,14 @@ def golden(checkpoint: Path) -> dict:
     steps = [s.step(r) for r in rows]
     return {
         "description": (
-            f"The demo feed's first {GOLDEN_STEPS} records (edgernn.sources.demo_records: the first "
-            f"{GOLDEN_STEPS} lines `edgernn stream --source demo` reads, seed {DEMO_SEED}) in feature order, "
-            "the PyTorch checkpoint's next-step forecasts for them (one full-sequence pass from a zero "
-            "state), and the runtime's anomaly scores and flags when stepping them one by one. Written by "
+            f"The demo feed's first {GOLDEN_STEPS} records (edgernn.sources.demo_records: the "
+            "first "
+            f"{GOLDEN_STEPS} lines `edgernn stream --source demo` reads, seed {DEMO_SEED}) in "
+            "feature order, "
+            "the PyTorch checkpoint's next-step forecasts for them (one full-sequence pass from a "
+            "zero "
+            "state), and the runtime's anomaly scores and flags when stepping them one by one. "
+            "Written by "
             "python -m edgernn.exported.rebuild golden; checked by tests/runtime/test_golden.py."
         ),  # as first written (old module names): the file stays byte-identical
         "model_id": model.model_id,
@@ -147,13 +152,13 @@ def char_lm_golden(checkpoint: Path) -> dict:
 
     import edgernn
     from edgernn.tasks.generate import Generator
-    from edgernn.train.charlm import load_charlm
-    from edgernn.train.models import native_kernels
+    from edgernn.train.cells import native_kernels
+    from edgernn.train.registry import load_checkpoint
 
     model = edgernn.load(HERE / f"{CHAR_LM}.onnx", provider="cpu")
     gen = Generator(model)
     ids = model.signature.tokenizer.encode(CHAR_LM_PROMPT)
-    net, _ = load_charlm(checkpoint)
+    net = load_checkpoint(checkpoint, "charlm").model
     with native_kernels(), torch.no_grad():
         logits = net(torch.tensor([ids], dtype=torch.int64))[0][0].numpy()  # (T, V)
     return {

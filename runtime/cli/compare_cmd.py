@@ -88,8 +88,8 @@ def command(
     p99, mean}, bare_ort_us {p50, p99, mean}, parity_max_abs_error, exporter; with --data also
     test_mse, naive_mse, skill_vs_naive, epochs_run}]. Needs the train extra.
     """
-    from edgernn.train.compare import CompareConfig, compare, parse_archs, plot, render
-    from edgernn.train.config import parse_hidden
+    from edgernn.train.forecast.compare import CompareConfig, compare, parse_archs, plot, render
+    from edgernn.train.options import parse_hidden
 
     config = CompareConfig(
         parse_archs(archs), parse_hidden(hidden), features, steps, data, epochs, window, seed

@@ -1,9 +1,9 @@
 """``edgernn export``: a training checkpoint -> a verified streaming .onnx (needs the train extra).
 
 The graph is written only after it matched PyTorch within ``--tolerance`` at every
-verification shape (see ``edgernn.train.export``). ``--quantize int8`` (CPU provider) and
+verification shape (see ``edgernn.train.export.graph``). ``--quantize int8`` (CPU provider) and
 ``--precision fp16`` (CUDA provider) then reduce the verified float32 graph and measure the
-forecast change against it over a long stateful run (``edgernn.train.quantize``). Exit
+forecast change against it over a long stateful run (``edgernn.train.export.reduced``). Exit
 codes: 0 written; 2 bad usage or the train extra is missing; 5 the checkpoint is missing or
 unreadable; 7 no exporter passed the parity check (the per-shape report follows the error
 line), or the reduced graph changed the forecast by more than ``--quant-tolerance`` (and
@@ -21,7 +21,7 @@ from edgernn.errors import ExportError, UsageError
 from edgernn.signature import Signature
 
 DEFAULT_QUANT_TOLERANCE = (
-    0.02  # = edgernn.train.quantize.DEFAULT_TOLERANCE (not imported: that needs torch/onnx)
+    0.02  # = edgernn.train.export.quantize.DEFAULT_TOLERANCE (not imported: that needs torch/onnx)
 )
 
 
@@ -92,7 +92,8 @@ def command(
     A seq2seq checkpoint writes the decoder step graph to OUT and the encoder next to it
     (OUT with .encoder.onnx). --quantize, --precision and --tolerance are forecaster options."""
     _check_reduction_options(ctx, quantize, precision)
-    from edgernn.train.export import ExportConfig, export_checkpoint  # torch: only here
+    from edgernn.train.export.config import ExportConfig  # torch: only here
+    from edgernn.train.registry import export_checkpoint
 
     config = ExportConfig(
         tolerance=tolerance,

@@ -121,10 +121,11 @@ def forecast(**opts) -> None:
 
     Writes OUT/checkpoint.pt, OUT/report.json, OUT/report.png and OUT/model.onnx.
     """
-    from edgernn.train.config import TrainConfig, parse_hidden, parse_names
-    from edgernn.train.forecast import train_forecast
+    from edgernn.train.forecast.report import naive_warning
+    from edgernn.train.options import parse_hidden, parse_names
+    from edgernn.train.registry import TASKS
 
-    cfg = TrainConfig(
+    report = TASKS["forecast"].run(  # report.json, with beats_naive, is written by then
         data=opts["data"],
         features=parse_names(opts["features"], "--features"),
         targets=parse_names(opts["target"], "--target"),
@@ -134,14 +135,11 @@ def forecast(**opts) -> None:
         export=not opts["no_export"],
         **{k: opts[k] for k in _PLAIN},
     )
-    from edgernn.train.report import naive_warning
-
-    result = train_forecast(cfg)  # report.json, with beats_naive, is written by then
     if opts["as_json"]:
-        click.echo(json.dumps(result.report, indent=2))
+        click.echo(json.dumps(report, indent=2))
     else:
-        click.echo(_summary(result.report, cfg.out))
-    warning = naive_warning(result.report)
+        click.echo(_summary(report, Path(opts["out"])))
+    warning = naive_warning(report)
     if warning:
         click.echo(warning, err=True)
 
@@ -230,11 +228,11 @@ def charlm(**opts) -> None:
 
     Writes OUT/checkpoint.pt, OUT/report.json and OUT/model.onnx.
     """
-    from edgernn.train.charlm import run_charlm_command
-    from edgernn.train.config import parse_hidden
+    from edgernn.train.options import parse_hidden
+    from edgernn.train.registry import TASKS
 
     as_json = opts.pop("as_json")
-    report = run_charlm_command(
+    report = TASKS["generate"].run(
         hidden=parse_hidden(opts.pop("hidden")), out=Path(opts.pop("out")), **opts
     )
     if as_json:
@@ -338,11 +336,11 @@ def classify(**opts) -> None:
 
     Writes OUT/checkpoint.pt, OUT/report.json and OUT/model.onnx (for `edgernn classify`).
     """
-    from edgernn.train.classify import run_classify
-    from edgernn.train.config import parse_hidden, parse_names
+    from edgernn.train.options import parse_hidden, parse_names
+    from edgernn.train.registry import TASKS
 
     as_json = opts.pop("as_json")
-    report = run_classify(
+    report = TASKS["classify"].run(
         hidden=parse_hidden(opts.pop("hidden")),
         features=parse_names(opts.pop("features"), "--features"),
         out=Path(opts.pop("out")),
@@ -404,10 +402,10 @@ def seq2seq(**opts) -> None:
 
     Writes OUT/checkpoint.pt, OUT/report.json, OUT/model.onnx (decoder step graph) and OUT/model.encoder.onnx.
     """
-    from edgernn.train.seq2seq import run_seq2seq_command
+    from edgernn.train.registry import TASKS
 
     as_json = opts.pop("as_json")
-    report = run_seq2seq_command(out=Path(opts.pop("out")), **opts)
+    report = TASKS["seq2seq"].run(out=Path(opts.pop("out")), **opts)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

@@ -4,7 +4,7 @@ Every task is verified: forecasters, char LMs, classifiers and seq2seq models (w
 file brings the encoder graph its signature names: both are checked).
 
 Without ``--checkpoint`` only the runtime runs (``edgernn.checks``: no torch, no onnx).
-With it, ``edgernn.train.verify`` adds PyTorch <-> ONNX Runtime <-> reference evaluator
+With it, ``edgernn.train.export.verify`` adds PyTorch <-> ONNX Runtime <-> reference evaluator
 parity (needs the train extra). The table (or ``--json``) is printed either way.
 
 Exit codes: 0 every check passed; 7 at least one check failed (the same code as an export
@@ -58,7 +58,7 @@ def command(model: str | None, checkpoint: str | None, provider: str, as_json: b
     if checkpoint is None:
         report = VerifyReport(str(m.path), contract_checks(m))
     else:
-        from edgernn.train.verify import KIND_CHECK, verify_checkpoint  # torch: only here
+        from edgernn.train.export.verify import KIND_CHECK, verify_checkpoint  # torch: only here
 
         report = verify_checkpoint(m, checkpoint)
         wrong_kind = next((c for c in report.failed if c.name == KIND_CHECK), None)

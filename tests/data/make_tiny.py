@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from edgernn.train.checkpoint import Checkpoint
-from edgernn.train.export import export_model
-from edgernn.train.models import Forecaster, ForecasterConfig
+from edgernn.train.forecast.export import export_model
+from edgernn.train.forecast.model import Forecaster, ForecasterConfig
 
 HERE = Path(__file__).parent
 

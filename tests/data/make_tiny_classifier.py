@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from edgernn.train.classify import Classifier, ClassifierConfig, export_classifier
+from edgernn.train.classify.export import export_classifier
+from edgernn.train.classify.model import Classifier, ClassifierConfig
 
 OUT = Path(__file__).parent / "tiny-classifier.onnx"
 VOCAB = ("<unk>", *"abcdefghijklmnopqrstuvwxyz ")

@@ -1,6 +1,6 @@
 """Every architecture the project supports: built, exported with verified parity, run by the runtime.
 
-``TESTED`` must name every entry of ``edgernn.train.models.ARCHITECTURES`` (the guard test fails
+``TESTED`` must name every entry of ``edgernn.train.forecast.model.ARCHITECTURES`` (the guard test fails
 otherwise, and when ``train.models`` gains a cell, a norm or a config option no entry uses).
 Causal models are streamed (single steps == one chunk); window models run in a ``WindowStream``.
 """
@@ -18,13 +18,15 @@ import numpy as np  # noqa: E402
 import edgernn  # noqa: E402
 from edgernn.checks import check_contract  # noqa: E402
 from edgernn.errors import UsageError  # noqa: E402
-from edgernn.train import config as train_config  # noqa: E402
-from edgernn.train.checkpoint import Checkpoint, load_checkpoint  # noqa: E402
-from edgernn.train.config import TrainConfig  # noqa: E402
-from edgernn.train.export import export_model  # noqa: E402
-from edgernn.train.forecast import train_forecast  # noqa: E402
-from edgernn.train.models import ARCHITECTURES, CELLS, NORMS, Forecaster, ForecasterConfig  # noqa: E402
-from edgernn.train.verify import verify_checkpoint  # noqa: E402
+from edgernn.train.cells import CELLS  # noqa: E402
+from edgernn.train.checkpoint import Checkpoint  # noqa: E402
+from edgernn.train.export.verify import verify_checkpoint  # noqa: E402
+from edgernn.train.forecast import config as train_config  # noqa: E402
+from edgernn.train.forecast.config import TrainConfig  # noqa: E402
+from edgernn.train.forecast.export import export_model  # noqa: E402
+from edgernn.train.forecast.train import train_forecast  # noqa: E402
+from edgernn.train.forecast.model import ARCHITECTURES, NORMS, Forecaster, ForecasterConfig  # noqa: E402
+from edgernn.train.registry import load_checkpoint  # noqa: E402
 
 # name (as in ARCHITECTURES) -> ForecasterConfig fields used here (small sizes, same structure)
 TESTED = {
@@ -174,14 +176,14 @@ def test_train_config_validates_norm_and_bidirectional():
 def test_train_export_and_run_each_new_architecture(tmp_path, fields):
     cfg = TrainConfig(data="synth:sensor?n=1500", window=20, epochs=1, out=tmp_path / "run", quiet=True, **fields)
     result = train_forecast(cfg)
-    assert result.onnx is not None and result.onnx.exists()
+    assert result.files["onnx"].exists()
     assert result.report["export"]["parity"]["max_abs_error"] <= 1e-5
     assert np.isfinite(result.report["metrics"]["test"]["mse"])
-    ckpt = load_checkpoint(result.checkpoint)
+    ckpt = load_checkpoint(result.files["checkpoint"])
     assert ckpt.model.config.norm == fields.get("norm", "none")
     assert ckpt.model.config.bidirectional is fields.get("bidirectional", False)
     assert ckpt.model.config.attention is fields.get("attention", False)
-    model = edgernn.load(result.onnx, provider="cpu")
+    model = edgernn.load(result.files["onnx"], provider="cpu")
     assert model.signature.causal is not fields.get("bidirectional", False) and model.signature.window == 20
     run_as_its_nature_allows(model, ckpt.model.eval())
 

@@ -20,10 +20,11 @@ from edgernn.tasks.classify import ClassifierStream  # noqa: E402
 from edgernn.errors import UsageError  # noqa: E402
 from edgernn.train.attention import AttentionPool  # noqa: E402
 from edgernn.train.checkpoint import Checkpoint  # noqa: E402
-from edgernn.train.classify import load_classifier, run_classify  # noqa: E402
-from edgernn.train.config import TrainConfig  # noqa: E402
-from edgernn.train.export import export_model  # noqa: E402
-from edgernn.train.models import Forecaster, ForecasterConfig  # noqa: E402
+from edgernn.train.classify.train import run_classify  # noqa: E402
+from edgernn.train.forecast.config import TrainConfig  # noqa: E402
+from edgernn.train.forecast.export import export_model  # noqa: E402
+from edgernn.train.forecast.model import Forecaster, ForecasterConfig  # noqa: E402
+from edgernn.train.registry import load_checkpoint  # noqa: E402
 
 
 def attention_over_prefix(pool: AttentionPool, h: torch.Tensor, t: int) -> torch.Tensor:
@@ -106,7 +107,7 @@ def test_sensor_classifier_with_attention_streams_running_probabilities(tmp_path
     report = run_classify(data="synth:sensor-classes?n=150&length=30", arch="lstm", hidden=(16,), attention=True,
                           epochs=3, lr=5e-3, patience=0, out=tmp_path, quiet=True)
     assert report["config"]["model"]["attention"] is True and report["export"]["parity"]["max_abs_error"] <= 1e-5
-    model, _ = load_classifier(tmp_path / "checkpoint.pt")
+    model = load_checkpoint(tmp_path / "checkpoint.pt", "classify").model
     stream = ClassifierStream(edgernn.load(tmp_path / "model.onnx", provider="cpu"))
     seq = np.random.default_rng(1).normal([20.0, 60.0], [2.0, 5.0], (30, 2)).astype(np.float32)
     running, _ = stream.classify_sequence(seq)

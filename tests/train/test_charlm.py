@@ -18,9 +18,13 @@ import edgernn  # noqa: E402
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import DataError, UsageError  # noqa: E402
 from edgernn.tasks.generate import Generator  # noqa: E402
-from edgernn.train.charlm import (CharLM, CharLMConfig, Corpus, export_charlm, load_charlm, save_charlm,  # noqa: E402
-                                  signature_fields, train_charlm)
-from edgernn.train.export import ExportConfig  # noqa: E402
+from edgernn.train.charlm.corpus import Corpus  # noqa: E402
+from edgernn.train.charlm.export import export_charlm  # noqa: E402
+from edgernn.train.charlm.model import CharLM, CharLMConfig  # noqa: E402
+from edgernn.train.charlm.train import signature_fields, train_charlm  # noqa: E402
+from edgernn.train.checkpoint import save_checkpoint  # noqa: E402
+from edgernn.train.export.config import ExportConfig  # noqa: E402
+from edgernn.train.registry import load_checkpoint  # noqa: E402
 
 TINY = dict(hidden=(16, 8), embed=8, window=16, batch_size=4, steps=5, max_vocab=40, quiet=True)
 
@@ -47,18 +51,18 @@ def test_tiny_training_reports_finite_losses(trained):
     m = trained.metrics
     assert m["steps"] == 5 and math.isfinite(m["val_loss"])
     assert m["val_bits_per_char"] == pytest.approx(m["val_loss"] / math.log(2))
-    assert trained.model.config.vocab_size == len(trained.corpus.vocab) <= 41
+    assert trained.model.config.vocab_size == len(trained.data.vocab) <= 41
 
 
 def test_export_parity_on_ort_and_the_reference_evaluator_and_the_runtime_generates(trained, tmp_path):
     r = trained
-    fields = signature_fields(r.model, r.corpus.source, r.corpus.vocab, r.metrics)
+    fields = signature_fields(r.model, r.data.source, r.data.vocab, r.metrics)
     sig = export_charlm(r.model, fields, tmp_path / "m.onnx")
     assert sig.parity["max_abs_error"] <= 1e-5 and sig.parity["shapes"] == [[1, 1], [1, 50], [4, 7]]
     assert sig.parity["reference_max_abs_error"] is not None and sig.parity["reference_max_abs_error"] <= 1e-5
     model = edgernn.load(tmp_path / "m.onnx", provider="cpu")
     assert model.signature == sig and sig.inputs[0].dtype == "int64" and len(sig.states) == 4
-    ids = np.array([r.corpus.tokenizer.encode("for x in y")], dtype=np.int64)  # (1, T)
+    ids = np.array([r.data.tokenizer.encode("for x in y")], dtype=np.int64)  # (1, T)
     with torch.no_grad():
         want = r.model(torch.from_numpy(ids))[0].numpy()
     got, _ = model.run(ids, model.initial_state(1))
@@ -67,21 +71,22 @@ def test_export_parity_on_ort_and_the_reference_evaluator_and_the_runtime_genera
 
 
 def test_reduced_exports_are_refused_for_now(trained, tmp_path):
-    fields = signature_fields(trained.model, "x", trained.corpus.vocab, {})
+    fields = signature_fields(trained.model, "x", trained.data.vocab, {})
     with pytest.raises(UsageError, match="not supported for char LMs"):
         export_charlm(trained.model, fields, tmp_path / "m.onnx", ExportConfig(quantize="int8"))
 
 
 def test_checkpoint_round_trip_and_refusal(trained, tmp_path):
-    fields = signature_fields(trained.model, "x", trained.corpus.vocab, {})
-    path = save_charlm(tmp_path / "c.pt", trained.model, fields)
-    model, loaded = load_charlm(path)
+    fields = signature_fields(trained.model, "x", trained.data.vocab, {})
+    path = save_checkpoint(tmp_path / "c.pt", trained.model, fields, kind="charlm")
+    ckpt = load_checkpoint(path, "charlm")
+    model, loaded = ckpt.model, ckpt.signature
     assert loaded == fields
     x = torch.tensor([[1, 2, 3]])
     assert torch.equal(model(x)[0], trained.model(x)[0])
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(DataError, match="charlm checkpoint"):
-        load_charlm(tmp_path / "bad.pt")
+        load_checkpoint(tmp_path / "bad.pt", "charlm")
 
 
 def test_forward_shapes():

@@ -17,9 +17,11 @@ import edgernn  # noqa: E402
 from edgernn.tasks.classify import ClassifierStream  # noqa: E402
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import DataError  # noqa: E402
-from edgernn.train.classify import (Classifier, ClassifierConfig, last_logits, load_classifier,  # noqa: E402
-                                    pad_batch, run_classify)
-from edgernn.train.classify_data import build_tokenizer, docstrings, encode_texts, load_dataset, split_indices  # noqa: E402
+from edgernn.train.classify.batches import last_logits, pad_batch  # noqa: E402
+from edgernn.train.classify.model import Classifier, ClassifierConfig  # noqa: E402
+from edgernn.train.classify.train import run_classify  # noqa: E402
+from edgernn.train.registry import load_checkpoint  # noqa: E402
+from edgernn.train.classify.data import build_tokenizer, docstrings, encode_texts, load_dataset, split_indices  # noqa: E402
 
 TEXTS = [("the cat sat on the mat", "animal"), ("a dog ran in the park", "animal"), ("my cat likes fish", "animal"),
          ("the dog barks at night", "animal"), ("stocks fell on monday", "money"), ("the bank raised rates", "money"),
@@ -59,7 +61,7 @@ def test_sensor_classifier_learns_the_synthetic_classes_and_exports_with_parity(
 
 def test_runtime_stream_matches_pytorch_in_user_units(sensor_run):
     _, out = sensor_run
-    model, fields = load_classifier(out / "checkpoint.pt")
+    model = load_checkpoint(out / "checkpoint.pt", "classify").model
     data = load_dataset("synth:sensor-classes?n=6&length=30&seed=9")
     stream = ClassifierStream(edgernn.load(out / "model.onnx", provider="cpu"))
     scaler = stream.model.signature.input_scaler

@@ -12,8 +12,8 @@ from click.testing import CliRunner  # noqa: E402
 
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import UsageError  # noqa: E402
-from edgernn.train.compare import parse_archs, render  # noqa: E402
-from edgernn.train.models import ARCHITECTURES  # noqa: E402
+from edgernn.train.forecast.compare import parse_archs, render  # noqa: E402
+from edgernn.train.forecast.model import ARCHITECTURES  # noqa: E402
 
 FIELDS = {"arch", "layers", "hidden", "features", "mode", "params", "onnx_bytes", "flops_per_step", "step_us", "bare_ort_us",
           "parity_max_abs_error", "exporter"}

@@ -15,9 +15,10 @@ from hypothesis import strategies as st  # noqa: E402
 
 from edgernn.errors import DataError, UsageError  # noqa: E402
 from edgernn.signature import Scaler  # noqa: E402
-from edgernn.train.config import TrainConfig, parse_hidden, parse_names  # noqa: E402
-from edgernn.train.data import load_table, to_series  # noqa: E402
-from edgernn.train.windows import fit_scaler, make_windows, prepare_data, sliding_windows, split_bounds  # noqa: E402
+from edgernn.train.forecast.config import TrainConfig  # noqa: E402
+from edgernn.train.forecast.data import load_table, to_series  # noqa: E402
+from edgernn.train.options import parse_hidden, parse_names  # noqa: E402
+from edgernn.train.forecast.windows import fit_scaler, make_windows, prepare_data, sliding_windows, split_bounds  # noqa: E402
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:

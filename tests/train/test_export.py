@@ -17,12 +17,14 @@ import edgernn  # noqa: E402
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import ExportError, UsageError  # noqa: E402
 from edgernn.signature import METADATA_KEY, Signature  # noqa: E402
-from edgernn.train import export as export_module  # noqa: E402
-from edgernn.train import parity as parity_module  # noqa: E402
 from edgernn.train.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
-from edgernn.train.export import ExportConfig, export_checkpoint, export_model  # noqa: E402
-from edgernn.train.models import Forecaster, ForecasterConfig  # noqa: E402
-from edgernn.train.parity import GraphNames, declared_shape_problems, random_case, run_stepwise, torch_runner  # noqa: E402
+from edgernn.train.export import graph as export_module  # noqa: E402
+from edgernn.train.export import parity as parity_module  # noqa: E402
+from edgernn.train.export.config import ExportConfig  # noqa: E402
+from edgernn.train.forecast.export import export_model  # noqa: E402
+from edgernn.train.forecast.model import Forecaster, ForecasterConfig  # noqa: E402
+from edgernn.train.registry import export_checkpoint  # noqa: E402
+from edgernn.train.export.parity import GraphNames, declared_shape_problems, random_case, run_stepwise, torch_runner  # noqa: E402
 
 REQUIRED_SHAPES = [[1, 1], [1, 50], [4, 7]]
 ARCHS = [("rnn", (8,)), ("lstm", (8,)), ("gru", (8,)), ("rnn", (8, 4)), ("lstm", (8, 4)), ("gru", (8, 4)), ("lstm", (16, 8, 4))]

@@ -7,11 +7,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import edgernn.train.fit as fit_module  # noqa: E402
-from edgernn.train.config import TrainConfig  # noqa: E402
-from edgernn.train.fit import fit, predict, seed_everything  # noqa: E402
-from edgernn.train.models import Forecaster, ForecasterConfig  # noqa: E402
-from edgernn.train.windows import prepare_data  # noqa: E402
+import edgernn.train.forecast.fit as fit_module  # noqa: E402
+from edgernn.train.forecast.config import TrainConfig  # noqa: E402
+from edgernn.train.forecast.fit import fit, predict, seed_everything  # noqa: E402
+from edgernn.train.forecast.model import Forecaster, ForecasterConfig  # noqa: E402
+from edgernn.train.forecast.windows import prepare_data  # noqa: E402
 
 
 def setup(arch="lstm", hidden=(8,), seed=0, **kw):
@@ -53,7 +53,7 @@ def test_early_stopping_keeps_best_weights_and_plateau_halves_lr(monkeypatch):
         snapshots.append({k: v.clone() for k, v in m.state_dict().items()})
         return next(losses)
 
-    monkeypatch.setattr(fit_module, "_loss", fake_loss)
+    monkeypatch.setattr(fit_module, "window_loss", fake_loss)
     hist = fit(model, data.parts["train"], data.parts["val"], cfg)
     assert hist.stopped_early and hist.epochs_run == 5 and hist.best_epoch == 2
     for k, v in model.state_dict().items():
@@ -64,7 +64,7 @@ def test_early_stopping_keeps_best_weights_and_plateau_halves_lr(monkeypatch):
 def test_patience_zero_never_stops(monkeypatch):
     cfg, data, model = setup(epochs=4, patience=0)
     losses = iter([1.0, 2.0, 3.0, 4.0])
-    monkeypatch.setattr(fit_module, "_loss", lambda m, w: next(losses))
+    monkeypatch.setattr(fit_module, "window_loss", lambda m, w: next(losses))
     hist = fit(model, data.parts["train"], data.parts["val"], cfg)
     assert hist.epochs_run == 4 and not hist.stopped_early and hist.best_epoch == 1
 

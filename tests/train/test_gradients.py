@@ -10,12 +10,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edgernn.train.config import TrainConfig  # noqa: E402
-from edgernn.train.fit import fit, seed_everything  # noqa: E402
-from edgernn.train.forecast import train_forecast  # noqa: E402
-from edgernn.train.gradients import input_sensitivity, sensitivity_ratio  # noqa: E402
-from edgernn.train.models import Forecaster, ForecasterConfig  # noqa: E402
-from edgernn.train.windows import prepare_data  # noqa: E402
+from edgernn.train.forecast.config import TrainConfig  # noqa: E402
+from edgernn.train.forecast.fit import fit, seed_everything  # noqa: E402
+from edgernn.train.forecast.gradients import input_sensitivity, sensitivity_ratio  # noqa: E402
+from edgernn.train.forecast.model import Forecaster, ForecasterConfig  # noqa: E402
+from edgernn.train.forecast.train import train_forecast  # noqa: E402
+from edgernn.train.forecast.windows import prepare_data  # noqa: E402
 
 
 def train(tmp_path, arch, window=40, hidden=(16,), epochs=2, seed=0, **kw):
@@ -26,7 +26,7 @@ def train(tmp_path, arch, window=40, hidden=(16,), epochs=2, seed=0, **kw):
 
 def test_report_json_has_gradient_fields_with_the_right_lengths(tmp_path):
     r = train(tmp_path, "gru", window=12, hidden=(8, 6), epochs=3)
-    g = json.loads(r.report_json.read_text())["gradients"]
+    g = json.loads(r.files["report"].read_text())["gradients"]
     assert sorted(g["per_layer_norms"]) == ["head", "layer0", "layer1"]
     for values in g["per_layer_norms"].values():
         assert len(values) == r.history.epochs_run == 3
@@ -34,7 +34,7 @@ def test_report_json_has_gradient_fields_with_the_right_lengths(tmp_path):
     assert len(g["input_sensitivity"]) == 12 and all(v >= 0 for v in g["input_sensitivity"])
     assert g["input_sensitivity_ratio"] == pytest.approx(g["input_sensitivity"][0] / g["input_sensitivity"][-1])
     assert g["per_layer_norms"] == r.history.grad_norms
-    assert r.report_png is not None and r.report_png.stat().st_size > 0
+    assert r.files["report_png"].stat().st_size > 0
 
 
 def test_grad_norms_are_before_clipping_and_training_is_unchanged():

@@ -19,12 +19,15 @@ import edgernn  # noqa: E402
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import ExportError, UsageError  # noqa: E402
 from edgernn.signature import Signature  # noqa: E402
-from edgernn.train import export as export_module  # noqa: E402
-from edgernn.train import quantize as quantize_module  # noqa: E402
 from edgernn.train.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
-from edgernn.train.export import ExportConfig, export_model  # noqa: E402
-from edgernn.train.models import Forecaster, ForecasterConfig  # noqa: E402
-from edgernn.train.quantize import comparison_inputs, forecast_change, prepare, quantize_int8  # noqa: E402
+from edgernn.train.export import graph as export_module  # noqa: E402
+from edgernn.train.export import quantize as quantize_module  # noqa: E402
+from edgernn.train.export import reduced as reduced_module  # noqa: E402
+from edgernn.train.export.config import ExportConfig  # noqa: E402
+from edgernn.train.export.quantize import prepare, quantize_int8  # noqa: E402
+from edgernn.train.export.reduced import comparison_inputs, forecast_change  # noqa: E402
+from edgernn.train.forecast.export import build_signature, export_model  # noqa: E402
+from edgernn.train.forecast.model import Forecaster, ForecasterConfig  # noqa: E402
 
 FAST = {"exporters": ("torchscript",), "quant_steps": 300}
 
@@ -176,7 +179,7 @@ def test_fp16_keeps_float32_io_passes_the_checker_and_is_measured(tmp_path):
 
 
 def test_fp16_that_cannot_be_measured_needs_force(tmp_path, monkeypatch):
-    monkeypatch.setattr(quantize_module, "reduced_runner", lambda *a: ("", None, "needs CUDA: test"))
+    monkeypatch.setattr(reduced_module, "reduced_runner", lambda *a: ("", None, "needs CUDA: test"))
     out = tmp_path / "m.onnx"
     with pytest.raises(ExportError, match="could not be measured here .needs CUDA: test.*pass --force"):
         export_model(make_checkpoint(), out, ExportConfig(precision="fp16", **FAST))
@@ -201,11 +204,13 @@ def test_comparison_inputs_follow_the_training_data():
 def export_signature_json(data: object) -> str:
     ckpt = make_checkpoint(data=data)
     names = ExportConfig().names(4)
-    return export_module.build_signature(ckpt, names, ExportConfig(), [_passed_candidate()]).to_json()
+    states = export_module.state_specs(names, ckpt.model.state_shapes())
+    parity = export_module.parity_record([_passed_candidate()], ExportConfig())
+    return build_signature(ckpt, names, states, parity).to_json()
 
 
 def _passed_candidate():
-    from edgernn.train.parity import ParityResult
+    from edgernn.train.export.parity import ParityResult
 
     graph = helper.make_model(helper.make_graph([], "g", [], []), opset_imports=[helper.make_opsetid("", 17)])
     return export_module.Candidate("torchscript", graph, ParityResult(1e-5))
@@ -300,7 +305,7 @@ def test_a_failing_quantizer_is_an_export_error_and_writes_nothing(tmp_path, mon
     def broken(graph, per_channel=True):
         raise RuntimeError("quantizer exploded")
 
-    monkeypatch.setattr(quantize_module, "quantize_int8", broken)
+    monkeypatch.setattr(reduced_module, "quantize_int8", broken)
     with pytest.raises(ExportError, match="int8-dynamic reduction of the verified graph raised RuntimeError: quantizer exploded"):
         export_model(make_checkpoint(), tmp_path / "m.onnx", ExportConfig(quantize="int8", **FAST))
     assert list(tmp_path.iterdir()) == []

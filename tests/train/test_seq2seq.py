@@ -16,8 +16,12 @@ import edgernn  # noqa: E402
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import DataError, UsageError  # noqa: E402
 from edgernn.tasks.seq2seq import Seq2Seq  # noqa: E402
-from edgernn.train.seq2seq import (Seq2SeqConfig, encoder_path, export_seq2seq, greedy_torch, load_seq2seq,  # noqa: E402
-                                   read_pairs, save_seq2seq, signature_fields, synth_reverse, tokenizer, train_seq2seq)
+from edgernn.train.checkpoint import save_checkpoint  # noqa: E402
+from edgernn.train.registry import load_checkpoint  # noqa: E402
+from edgernn.train.seq2seq.data import read_pairs, synth_reverse, tokenizer  # noqa: E402
+from edgernn.train.seq2seq.export import encoder_path, export_seq2seq  # noqa: E402
+from edgernn.train.seq2seq.model import Seq2SeqConfig  # noqa: E402
+from edgernn.train.seq2seq.train import greedy_torch, signature_fields, train_seq2seq  # noqa: E402
 
 LINES = ["123", "9081", "55512", "3141592", "2718281828", "000111"]
 
@@ -30,8 +34,8 @@ def trained():
 @pytest.fixture(scope="module")
 def exported(trained, tmp_path_factory):
     out = tmp_path_factory.mktemp("s2s") / "model.onnx"
-    p = trained.pairs
-    fields = signature_fields(trained.model, trained.vocab, trained.source, trained.metrics,
+    p = trained.data.sizes
+    fields = signature_fields(trained.model, trained.data.vocab, trained.data.source, trained.metrics,
                               {"max_source_len": p["max_source_len"], "max_target_len": p["max_target_len"]})
     dec, enc = export_seq2seq(trained.model, fields, out)
     return out, dec, enc
@@ -76,7 +80,7 @@ def test_training_learns_to_reverse(trained):
     acc = trained.metrics["val_exact_match"]  # 200 held-out strings of length 3-10, whole-string exact match
     print(f"val exact match {acc:.3f}, val loss {trained.metrics['val_loss']:.3f}")
     assert acc >= 0.8  # chance is ~0 (10^-3 at the shortest length)
-    tok = tokenizer(trained.vocab)
+    tok = tokenizer(trained.data.vocab)
     assert greedy_torch(trained.model, "12345", tok) == "54321"
 
 
@@ -87,7 +91,7 @@ def test_both_graphs_match_pytorch(trained, exported):
     assert dec.parity["max_abs_error"] <= 1e-5 and enc.parity["max_abs_error"] <= 1e-5
     encoder = edgernn.load(encoder_path(out), provider="cpu")
     decoder = edgernn.load(out, provider="cpu")
-    tok, net, worst = tokenizer(trained.vocab), trained.model, 0.0
+    tok, net, worst = tokenizer(trained.data.vocab), trained.model, 0.0
     for src, tgt in [("123", "321"), ("2718281828", "8281828172"), ("90", "0000000000")]:
         ids = torch.tensor([tok.encode(src)])
         _, states = encoder.run(ids.numpy(), encoder.initial_state(1))
@@ -104,7 +108,7 @@ def test_both_graphs_match_pytorch(trained, exported):
 
 
 def test_runtime_greedy_matches_pytorch_and_beam_one(trained, s2s):
-    tok = tokenizer(trained.vocab)
+    tok = tokenizer(trained.data.vocab)
     for line in LINES:
         g = s2s.greedy_hypothesis(line, 30)
         b1 = s2s.beam_hypothesis(line, 1, 30)
@@ -124,14 +128,15 @@ def test_beam_search_scores_at_least_greedy_with_one_call_per_step(s2s):
 
 
 def test_checkpoint_round_trip(trained, tmp_path: Path):
-    fields = signature_fields(trained.model, trained.vocab, trained.source, trained.metrics)
-    path = save_seq2seq(tmp_path / "c.pt", trained.model, fields)
-    net, raw = load_seq2seq(path)
+    fields = signature_fields(trained.model, trained.data.vocab, trained.data.source, trained.metrics)
+    path = save_checkpoint(tmp_path / "c.pt", trained.model, fields, kind="seq2seq")
+    ckpt = load_checkpoint(path, "seq2seq")
+    net, raw = ckpt.model, ckpt.signature
     tok = tokenizer(raw["tokenizer"]["vocab"])
     assert greedy_torch(net, "4567", tok) == greedy_torch(trained.model, "4567", tok)
     (tmp_path / "bad.pt").write_bytes(b"nope")
     with pytest.raises(DataError, match="cannot be read"):
-        load_seq2seq(tmp_path / "bad.pt")
+        load_checkpoint(tmp_path / "bad.pt", "seq2seq")
 
 
 def test_cli_train_then_generate_input(tmp_path: Path):

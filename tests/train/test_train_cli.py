@@ -21,7 +21,8 @@ from edgernn.cli import main  # noqa: E402
 from edgernn.errors import ExportError  # noqa: E402
 from edgernn.signature import Scaler, Signature  # noqa: E402
 from edgernn.feeds.synth import sensor_signal  # noqa: E402
-from edgernn.train.checkpoint import load_checkpoint  # noqa: E402
+from edgernn.train.forecast import train as forecast_train  # noqa: E402
+from edgernn.train.registry import load_checkpoint  # noqa: E402
 
 N = 400
 TINY = ["--window", "8", "--hidden", "6,4", "--epochs", "2", "--batch-size", "64", "--quiet", "--no-export"]
@@ -154,9 +155,7 @@ def test_bad_cell_error_names_line_and_column(tmp_path):
 
 
 def fake_export(monkeypatch, fn):
-    module = types.ModuleType("edgernn.train.export")
-    module.export_checkpoint = fn
-    monkeypatch.setitem(sys.modules, "edgernn.train.export", module)
+    monkeypatch.setattr(forecast_train, "export_checkpoint", fn)
 
 
 def test_export_by_default(sensors, tmp_path, monkeypatch):

@@ -17,11 +17,11 @@ from click.testing import CliRunner  # noqa: E402
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import DataError  # noqa: E402
 from edgernn.feeds.synth import sensor_signal  # noqa: E402
-from edgernn.train.config import TrainConfig  # noqa: E402
-from edgernn.train.fit import fit, seed_everything  # noqa: E402
-from edgernn.train.models import Forecaster, ForecasterConfig  # noqa: E402
-from edgernn.train.report import beats_naive, naive_warning, plot  # noqa: E402
-from edgernn.train.windows import prepare_data  # noqa: E402
+from edgernn.train.forecast.config import TrainConfig  # noqa: E402
+from edgernn.train.forecast.fit import fit, seed_everything  # noqa: E402
+from edgernn.train.forecast.model import Forecaster, ForecasterConfig  # noqa: E402
+from edgernn.train.forecast.report import beats_naive, naive_warning, plot  # noqa: E402
+from edgernn.train.forecast.windows import prepare_data  # noqa: E402
 
 TINY = ["--window", "8", "--hidden", "4", "--epochs", "1", "--batch-size", "64", "--quiet", "--no-export"]
 

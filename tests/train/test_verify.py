@@ -13,11 +13,11 @@ from click.testing import CliRunner  # noqa: E402
 
 import edgernn  # noqa: E402
 from edgernn.cli import main  # noqa: E402
-from edgernn.train import verify as verify_module  # noqa: E402
 from edgernn.train.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
-from edgernn.train.export import export_model  # noqa: E402
-from edgernn.train.models import Forecaster, ForecasterConfig  # noqa: E402
-from edgernn.train.verify import verify_checkpoint  # noqa: E402
+from edgernn.train.export import checks as verify_module  # noqa: E402
+from edgernn.train.export.verify import verify_checkpoint  # noqa: E402
+from edgernn.train.forecast.export import export_model  # noqa: E402
+from edgernn.train.forecast.model import Forecaster, ForecasterConfig  # noqa: E402
 
 CONTRACT = {"shapes", "steps == chunk", "chunks 1/3/7", "reset == fresh", "batch independence", "snapshot/restore"}
 

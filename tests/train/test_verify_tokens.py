@@ -19,13 +19,23 @@ from click.testing import CliRunner  # noqa: E402
 import edgernn  # noqa: E402
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import DataError, UsageError  # noqa: E402
-from edgernn.train.charlm import CharLM, CharLMConfig, export_charlm, save_charlm, signature_fields  # noqa: E402
-from edgernn.train.classify import Classifier, ClassifierConfig, export_classifier, save_classifier  # noqa: E402
-from edgernn.train.seq2seq import Seq2SeqConfig, Seq2SeqNet, encoder_path, export_seq2seq, save_seq2seq  # noqa: E402
-from edgernn.train import seq2seq as s2s_module  # noqa: E402
 from edgernn.signature import TASKS  # noqa: E402
-from edgernn.train.models import CELLS  # noqa: E402
-from edgernn.train.verify import KIND_CHECK, KIND_OF_TASK, Loaded, scaled_error, verify_checkpoint  # noqa: E402
+from edgernn.train.cells import CELLS  # noqa: E402
+from edgernn.train.charlm.export import export_charlm  # noqa: E402
+from edgernn.train.charlm.model import CharLM, CharLMConfig  # noqa: E402
+from edgernn.train.charlm.train import signature_fields  # noqa: E402
+from edgernn.train.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
+from edgernn.train.classify.export import export_classifier  # noqa: E402
+from edgernn.train.classify.model import Classifier, ClassifierConfig  # noqa: E402
+from edgernn.train.export.checks import scaled_error  # noqa: E402
+from edgernn.train.export.verify import KIND_CHECK, verify_checkpoint  # noqa: E402
+from edgernn.train.registry import TASKS as TRAIN_TASKS  # noqa: E402
+from edgernn.train.registry import load_checkpoint  # noqa: E402
+from edgernn.train.seq2seq import train as s2s_module  # noqa: E402
+from edgernn.train.seq2seq.export import encoder_path, export_seq2seq  # noqa: E402
+from edgernn.train.seq2seq.model import Seq2SeqConfig, Seq2SeqNet  # noqa: E402
+
+KIND_OF_TASK = {name: task.kind for name, task in TRAIN_TASKS.items()}  # the registry's checkpoint kinds
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAPH_CONTRACT = {"shapes", "steps == chunk", "chunks 3/7", "batch independence", "reset == fresh"}
@@ -43,7 +53,7 @@ def make_charlm(out: Path, hidden=(16, 8), seed: int = 0) -> tuple[Path, Path]:
     net = CharLM(CharLMConfig(vocab_size=len(CHARS), embed=8, hidden=hidden, quiet=True)).eval()
     fields = signature_fields(net, "test", CHARS, {})
     export_charlm(net, fields, out / "model.onnx")
-    return out / "model.onnx", save_charlm(out / "checkpoint.pt", net, fields)
+    return out / "model.onnx", save_checkpoint(out / "checkpoint.pt", net, fields, kind="charlm")
 
 
 def make_classifier(out: Path, text: bool, seed: int = 0, arch: str | None = None,
@@ -61,7 +71,7 @@ def make_classifier(out: Path, text: bool, seed: int = 0, arch: str | None = Non
     fields.update({"labels": labels, "window": 32, "provenance": {}})
     net = Classifier(cfg).eval()
     export_classifier(net, fields, out / "model.onnx")
-    return out / "model.onnx", save_classifier(out / "checkpoint.pt", net, fields)
+    return out / "model.onnx", save_checkpoint(out / "checkpoint.pt", net, fields, kind="classify")
 
 
 def make_seq2seq(out: Path, seed: int = 0) -> tuple[Path, Path]:
@@ -70,7 +80,7 @@ def make_seq2seq(out: Path, seed: int = 0) -> tuple[Path, Path]:
     net = Seq2SeqNet(Seq2SeqConfig(vocab_size=len(vocab), embed=8, hidden=16, quiet=True)).eval()
     fields = s2s_module.signature_fields(net, vocab, "test", {}, {"max_source_len": 10, "max_target_len": 10})
     export_seq2seq(net, fields, out / "model.onnx")
-    return out / "model.onnx", save_seq2seq(out / "checkpoint.pt", net, fields)
+    return out / "model.onnx", save_checkpoint(out / "checkpoint.pt", net, fields, kind="seq2seq")
 
 
 MAKERS = {  # one per task beyond forecast (tests/train/test_verify.py has the forecasters)
@@ -107,7 +117,7 @@ def one_line(r, code: int, *words: str) -> str:
 
 # ---- every task passes against its own checkpoint ------------------------------------------
 def test_every_task_can_be_verified_against_its_checkpoint():
-    assert set(KIND_OF_TASK) == set(TASKS), "a new task needs its checkpoint kind in train.verify and a model here"
+    assert set(KIND_OF_TASK) == set(TASKS), "a new task needs its entry in train.registry and a model here"
     assert set(KINDS) == set(MAKERS) and {KIND_OF_TASK[t] for t in TASKS if t != "forecast"} == set(KINDS.values())
 
 
@@ -165,10 +175,8 @@ def test_seq2seq_decoder_starts_from_the_encoders_state(models):
 
 
 def test_a_loaded_checkpoint_can_be_passed_in_process(models):
-    from edgernn.train.charlm import load_charlm
-
-    net, fields = load_charlm(models["charlm"][1])
-    report = verify_checkpoint(load(models["charlm"][0]), Loaded("charlm", net, fields), contract=False)
+    ckpt = load_checkpoint(models["charlm"][1], "charlm")
+    report = verify_checkpoint(load(models["charlm"][0]), ckpt, contract=False)
     assert report.passed and report.checkpoint is None
 
 
@@ -205,11 +213,10 @@ def test_a_checkpoint_of_another_kind_is_one_failing_kind_check(models):
 
 def test_tokenizers_of_the_same_size_but_other_tokens_differ(models, tmp_path):
     model_path, ckpt_path = models["charlm"]
-    from edgernn.train.charlm import load_charlm
-
-    net, fields = load_charlm(ckpt_path)
+    ckpt = load_checkpoint(ckpt_path, "charlm")
+    net, fields = ckpt.model, ckpt.signature
     fields = {**fields, "tokenizer": tok_fields(tuple(reversed(CHARS)))}
-    report = verify_checkpoint(load(model_path), Loaded("charlm", net, fields), contract=False)
+    report = verify_checkpoint(load(model_path), Checkpoint(net, fields, kind="charlm"), contract=False)
     assert "tokenizer char tokenizer of 16 tokens vs checkpoint char tokenizer of 16 tokens (other tokens)" in \
         report.checks[0].detail
 
@@ -331,7 +338,7 @@ def test_export_cli_refuses_forecaster_options_for_token_checkpoints(models, tmp
 
 
 def test_a_forecaster_loader_names_the_kind_it_was_given(models):
-    from edgernn.train.checkpoint import checkpoint_kind, load_checkpoint
+    from edgernn.train.checkpoint import checkpoint_kind
 
     _, ckpt = models["charlm"]
     assert checkpoint_kind(ckpt) == "charlm"

@@ -2,13 +2,13 @@
 
 Torch-free on purpose, so the CLI can parse and check options before PyTorch loads.
 
->>> cfg = TrainConfig(data="synth:sensor", hidden=parse_hidden("32,16"))
+>>> cfg = TrainConfig(data="synth:sensor", hidden=(32, 16))
 >>> cfg.hidden, cfg.train_frac
 ((32, 16), 0.7)
->>> parse_hidden("64,x")
+>>> TrainConfig(data="synth:sensor", arch="transformer")
 Traceback (most recent call last):
 ...
-edgernn.errors.UsageError: --hidden '64,x': 'x' is not a positive integer; give layer sizes like 64,64
+edgernn.errors.UsageError: --arch 'transformer' is unknown; choose one of rnn, lstm, gru
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from pathlib import Path
 from edgernn.errors import UsageError
 
 ARCHS = ("rnn", "lstm", "gru")
-NORMS = ("none", "batch")  # as edgernn.train.models.NORMS (kept here: this module is torch-free)
+# as edgernn.train.forecast.model.NORMS (kept here: this module is torch-free)
+NORMS = ("none", "batch")
 SCALERS = ("standard", "minmax")
 
 
@@ -88,11 +89,13 @@ class TrainConfig:
             raise UsageError(f"--norm {self.norm!r} is unknown; choose one of {', '.join(NORMS)}")
         if self.norm != "none" and len(self.hidden) < 2:
             raise UsageError(
-                f"--norm {self.norm} normalises between recurrent layers; give at least two --hidden sizes, like 64,64"
+                f"--norm {self.norm} normalises between recurrent layers; give at least two "
+                "--hidden sizes, like 64,64"
             )
         if self.attention and self.bidirectional:
             raise UsageError(
-                "--attention pools causally, step by step; it does not combine with --bidirectional (drop one)"
+                "--attention pools causally, step by step; it does not combine with "
+                "--bidirectional (drop one)"
             )
         if self.scaler not in SCALERS:
             raise UsageError(
@@ -113,7 +116,8 @@ class TrainConfig:
                 raise UsageError(f"{name} {v} must be a fraction between 0 and 1, like 0.15")
         if self.train_frac <= 0.0:
             raise UsageError(
-                f"--val {self.val_frac} + --test {self.test_frac} leave nothing to train on; keep their sum below 1"
+                f"--val {self.val_frac} + --test {self.test_frac} leave nothing to train on; keep "
+                "their sum below 1"
             )
         if not 0.0 <= self.dropout < 1.0:
             raise UsageError(f"--dropout {self.dropout} must be in [0, 1), like 0.2")
@@ -136,31 +140,3 @@ class TrainConfig:
 def _at_least(name: str, value: int, low: int) -> None:
     if not isinstance(value, int) or value < low:
         raise UsageError(f"{name} {value!r} must be an integer >= {low}")
-
-
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """``"64,64,32"`` -> (64, 64, 32); UsageError on anything but positive integers."""
-    sizes = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part.isdigit() or int(part) < 1:
-            raise UsageError(
-                f"--hidden {text!r}: {part!r} is not a positive integer; give layer sizes like 64,64"
-            )
-        sizes.append(int(part))
-    return tuple(sizes)
-
-
-def parse_names(text: str | None, option: str) -> tuple[str, ...]:
-    """``"temp, humidity"`` -> ("temp", "humidity"); None or "" -> (); no empty or repeated names."""
-    if not text:
-        return ()
-    names = tuple(n.strip() for n in text.split(","))
-    if any(not n for n in names):
-        raise UsageError(
-            f"{option} {text!r} has an empty name; give column names like temp,humidity"
-        )
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise UsageError(f"{option} {text!r} names {', '.join(dupes)} twice; give each column once")
-    return names

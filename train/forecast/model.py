@@ -12,20 +12,16 @@ window at every step (``edgernn.core.window.WindowStream``).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from edgernn.train.attention import AttentionPool
+from edgernn.train.cells import CELLS
 
-CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-NORMS = (
-    "none",
-    "batch",
-)  # between recurrent layers: nothing, or BatchNorm1d (inference statistics when exported)
+# between recurrent layers: nothing, or BatchNorm1d (inference statistics when exported)
+NORMS = ("none", "batch")
 
 # Every architecture the project supports, by name -> the ForecasterConfig fields that make it.
 # tests/train/test_architectures.py trains, exports and runs each one, and fails when a cell,
@@ -45,18 +41,6 @@ ARCHITECTURES: dict[str, dict] = {
         "attention": True,
     },  # LSTM + additive attention pooling (online softmax as state)
 }
-
-
-@contextlib.contextmanager
-def native_kernels() -> Iterator[None]:
-    """oneDNN off for the duration: measured here, its LSTM kernel made a batch-32 x 50-step
-    forward+backward take 1.08 s instead of 0.02 s. (``mkldnn.flags()`` would also warn about TF32.)"""
-    before = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = before
 
 
 @dataclass
@@ -107,7 +91,8 @@ class Forecaster(nn.Module):
             cell(i, h, batch_first=True, bidirectional=config.bidirectional)
             for i, h in zip(sizes_in, config.hidden)
         )
-        # BatchNorm1d over each lower layer's output channels; in eval mode a per-channel affine map per step
+        # BatchNorm1d over each lower layer's output channels; in eval mode a per-channel affine
+        # map per step
         self.norms = (
             nn.ModuleList(nn.BatchNorm1d(d * h) for h in config.hidden[:-1])
             if config.norm == "batch"
@@ -179,7 +164,8 @@ class Forecaster(nn.Module):
         return (y, *new_states)
 
     def _norm(self, i: int, h: torch.Tensor) -> torch.Tensor:
-        """BatchNorm1d number ``i`` on (B, T, C) (channels last), or ``h`` unchanged without norm."""
+        """BatchNorm1d number ``i`` on (B, T, C) (channels last), or ``h`` unchanged without
+        norm."""
         if self.norms is None:
             return h
         return self.norms[i](h.transpose(1, 2)).transpose(1, 2)  # BatchNorm1d wants (B, C, T)
@@ -198,7 +184,8 @@ class Forecaster(nn.Module):
         return self.head(last)  # (B, 1, n_targets)
 
     def state_shapes(self) -> list[tuple]:
-        """Symbolic shapes for the signature: (1, "batch", H) per state tensor (none for a window model)."""
+        """Symbolic shapes for the signature: (1, "batch", H) per state tensor (none for a window
+        model)."""
         pool = self.attn.state_shapes() if self.attn is not None else []
         return [
             (1, "batch", h) for h in self.config.hidden for _ in range(self.states_per_layer)

@@ -39,7 +39,8 @@ DOC_FAMILIES = ("email", "xml", "http", "unittest", "asyncio", "logging")
 
 @dataclass
 class Dataset:
-    """Labelled sequences: ``sequences[i]`` (an array (T, F) for sensors, a str for text) has class ``y[i]``."""
+    """Labelled sequences: ``sequences[i]`` (an array (T, F) for sensors, a str for text) has
+    class ``y[i]``."""
 
     kind: str  # "sensor" or "text"
     sequences: list  # (T_i, F) float32 arrays in user units, or texts
@@ -57,7 +58,8 @@ def split_indices(
     """Seeded shuffle of the sequences of each class, cut into train / val / test (stratified)."""
     if not (0 <= val_frac < 1 and 0 <= test_frac < 1 and val_frac + test_frac < 1):
         raise UsageError(
-            f"--val {val_frac} and --test {test_frac} must be in [0, 1) and leave some training data"
+            f"--val {val_frac} and --test {test_frac} must be in [0, 1) and leave some training "
+            "data"
         )
     rng = np.random.default_rng(seed)
     train, val, test = [], [], []
@@ -69,7 +71,8 @@ def split_indices(
         train += idx[n_test + n_val :]
     if not train:
         raise DataError(
-            "no training sequences are left after the val/test split; use more data or smaller --val/--test"
+            "no training sequences are left after the val/test split; use more data or smaller "
+            "--val/--test"
         )
     return sorted(train), sorted(val), sorted(test)
 
@@ -132,7 +135,8 @@ def load_dataset(
     path = Path(data)
     if not path.is_file():
         raise DataError(
-            f"--data {data!r} is not a file; pass a CSV with a header, synth:sensor-classes or synth:docstrings"
+            f"--data {data!r} is not a file; pass a CSV with a header, synth:sensor-classes or "
+            "synth:docstrings"
         )
     if not label:
         raise UsageError(
@@ -154,7 +158,8 @@ def load_dataset(
         return Dataset("text", texts, y, tuple(names), source=str(path))
     if not seq_id:
         raise UsageError(
-            "a sensor CSV needs --seq-id COL (rows of one sequence share it) and --features a,b,...; "
+            "a sensor CSV needs --seq-id COL (rows of one sequence share it) and --features "
+            "a,b,...; "
             "a text CSV needs --text COL"
         )
     if seq_id not in columns:
@@ -177,7 +182,8 @@ def load_dataset(
         found = {r[label] for r in rs}
         if len(found) != 1:
             raise DataError(
-                f"sequence {sid!r} has more than one label ({', '.join(sorted(found))}); one label per sequence"
+                f"sequence {sid!r} has more than one label ({', '.join(sorted(found))}); one label "
+                "per sequence"
             )
         try:
             seqs.append(np.array([[float(r[f]) for f in features] for r in rs], dtype=np.float32))
@@ -206,7 +212,8 @@ def _read_csv(path: Path) -> tuple[list[dict], list[str]]:
 
 # ---- synthetic and built-in data ------------------------------------------------------------
 def synth_sensor_classes(n: int = 600, seed: int = 0, length: int = 80) -> Dataset:
-    """Seeded labelled sensor windows of variable length (length/2 .. length) from ``sensor_signal``:
+    """Seeded labelled sensor windows of variable length (length/2 .. length) from
+    ``sensor_signal``:
     "normal" (no anomaly), "spike" (a 3-step temp spike or dip of 4-7 degrees in the second half),
     "drift" (temp ramps away by 3-6 degrees from somewhere in the first half)."""
     from edgernn.feeds.synth import sensor_signal

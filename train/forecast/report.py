@@ -3,9 +3,9 @@
 Metrics use each window's forecast at its LAST step (full context) against the true next
 value, inverse-scaled. The naive baseline forecasts "next = current" on exactly the same
 windows, so the two are directly comparable. report.png also draws the gradient diagnostics
-(``edgernn.train.gradients``): per-layer gradient norms per epoch and the last forecast's
-input sensitivity against steps back, both on log scales. matplotlib is optional: without it the plot
-is skipped and the report says so.
+(``edgernn.train.forecast.gradients``): per-layer gradient norms per epoch and the last forecast's
+input sensitivity against steps back, both on log scales. matplotlib is optional: without it
+the plot is skipped and the report says so.
 
 >>> m = metrics(np.array([[1.0], [3.0]]), np.array([[2.0], [3.0]]), ("temp",))
 >>> m["mse"], m["mae"], m["per_target"]["temp"]["mae"]
@@ -55,7 +55,8 @@ def beats_naive(report: dict) -> bool:
 
 
 def naive_warning(report: dict) -> str | None:
-    """One line when the model forecasts worse than "next = current", with what to try; else None."""
+    """One line when the model forecasts worse than "next = current", with what to try; else
+    None."""
     if beats_naive(report):
         return None
     mse, naive = (
@@ -119,7 +120,8 @@ def plot(
 
 
 def gapped_index(n: int, series: np.ndarray | None) -> tuple[np.ndarray, list[int]]:
-    """x positions for ``n`` windows with a NaN between series, and the windows that start a new series.
+    """x positions for ``n`` windows with a NaN between series, and the windows that start a
+    new series.
 
     >>> x, cuts = gapped_index(4, np.array([0, 0, 1, 1]))
     >>> x.tolist(), cuts, _gapped(np.arange(4.0), cuts).tolist()

@@ -23,8 +23,8 @@ import numpy as np
 
 from edgernn.errors import DataError
 from edgernn.signature import Scaler
-from edgernn.train.config import TrainConfig
-from edgernn.train.data import Series, Table, load_table, to_series
+from edgernn.train.forecast.config import TrainConfig
+from edgernn.train.forecast.data import Series, Table, load_table, to_series
 
 PARTS = ("train", "val", "test")
 
@@ -73,7 +73,8 @@ def split_bounds(n: int, val_frac: float, test_frac: float) -> tuple[int, int]:
 
 
 def fit_scaler(values: np.ndarray, kind: str) -> Scaler:
-    """Fit a Scaler on (N, C) values: "standard" (mean, std) or "minmax" (min, max-min); 0 scale -> 1."""
+    """Fit a Scaler on (N, C) values: "standard" (mean, std) or "minmax" (min, max-min); 0 scale
+    -> 1."""
     v = np.asarray(values, dtype=np.float64)
     if kind == "standard":
         offset, scale = v.mean(axis=0), v.std(axis=0)
@@ -135,7 +136,8 @@ def _check_enough(series: list[Series], slices: dict[str, list[slice]], cfg: Tra
             n = max(len(s.x) for s in series)
             a, b = split_bounds(n, cfg.val_frac, cfg.test_frac)
             raise DataError(
-                f"too few rows for --window {cfg.window}: the {p} split has no run of {cfg.window + 1} rows "
+                f"too few rows for --window {cfg.window}: the {p} split has no run of "
+                f"{cfg.window + 1} rows "
                 f"(longest series: {n} rows = {a} train / {b - a} val / {n - b} test); "
                 f"use more data, a smaller --window, or {_larger_split(p)}"
             )
@@ -171,7 +173,8 @@ def _check_numeric(
             else "leave it out of --features/--target"
         )
         raise DataError(
-            f"{table.where}: column {name!r} holds no numbers (first value {raw[0]!r}), so it cannot be "
+            f"{table.where}: column {name!r} holds no numbers (first value {raw[0]!r}), so it "
+            "cannot be "
             f"a {'feature' if name in features else 'target'}; {', or '.join(fixes)}"
         )
 

@@ -1,9 +1,10 @@
-"""``train_forecast``: data -> trained forecaster -> checkpoint.pt, report.json, report.png, model.onnx.
+"""``train_forecast``: data -> trained forecaster -> checkpoint.pt, report.json, report.png,
+model.onnx.
 
 >>> cfg = TrainConfig(data="synth:sensor?n=600", window=10, hidden=(8,), epochs=1,
 ...                   out=Path(tempfile.mkdtemp()), export=False, quiet=True)
 >>> r = train_forecast(cfg)
->>> sorted(r.report["metrics"]), r.checkpoint.name
+>>> sorted(r.report["metrics"]), r.files["checkpoint"].name
 (['test', 'train', 'val'], 'checkpoint.pt')
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import platform
 import tempfile  # noqa: F401  (used by the doctest)
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,37 +19,35 @@ import numpy as np
 import torch
 
 from edgernn import __version__
-from edgernn.errors import ExportError, UsageError
+from edgernn.errors import ExportError
 from edgernn.train.checkpoint import save_checkpoint
-from edgernn.train.config import TrainConfig
-from edgernn.train.fit import History, fit, predict, seed_everything
-from edgernn.train.gradients import gradients_report, input_sensitivity
-from edgernn.train.models import Forecaster, ForecasterConfig
-from edgernn.train.report import metrics, plot, skill, write_json
-from edgernn.train.windows import Dataset, prepare_data
+from edgernn.train.forecast.config import TrainConfig
+from edgernn.train.forecast.export import export_checkpoint
+from edgernn.train.forecast.fit import fit, predict, seed_everything
+from edgernn.train.forecast.gradients import gradients_report, input_sensitivity
+from edgernn.train.forecast.model import Forecaster, ForecasterConfig
+from edgernn.train.forecast.report import metrics, plot, skill, write_json
+from edgernn.train.forecast.windows import Dataset, prepare_data
+from edgernn.train.loop import History, TrainResult
 
 UNITS = (
     "user units (inverse-scaled): each window's forecast at its last step vs the true next value"
 )
-BAD_ROWS = "refused: a non-numeric, empty, NaN or infinite feature/target cell stops training with its line and column"
+BAD_ROWS = (
+    "refused: a non-numeric, empty, NaN or infinite feature/target cell stops training with its "
+    "line and column"
+)
 
 
-@dataclass
-class TrainResult:
-    """What ``train_forecast`` made, and where it wrote it."""
-
-    model: Forecaster  # the trained model (best validation epoch), eval mode
-    history: History  # losses per epoch, best epoch, early stop
-    report: dict  # the content of report.json
-    signature: dict  # the signature fields stored in the checkpoint
-    checkpoint: Path  # out/checkpoint.pt
-    report_json: Path  # out/report.json
-    report_png: Path | None  # out/report.png, None when matplotlib is missing
-    onnx: Path | None  # out/model.onnx, None with export=False
+def run_forecast(**options) -> dict:
+    """The ``edgernn train forecast`` command: ``options`` are ``TrainConfig``'s fields; trains,
+    writes OUT (checkpoint.pt, report.json, report.png, model.onnx) and returns report.json."""
+    return train_forecast(TrainConfig(**options)).report
 
 
 def train_forecast(cfg: TrainConfig) -> TrainResult:
-    """Train a forecaster as ``cfg`` says and write its checkpoint, report (and ONNX) into cfg.out."""
+    """Train a forecaster as ``cfg`` says and write its checkpoint, report (and ONNX) into
+    cfg.out."""
     seed_everything(cfg.seed)
     data = prepare_data(cfg)
     model = Forecaster(
@@ -65,33 +63,40 @@ def train_forecast(cfg: TrainConfig) -> TrainResult:
         )
     )
     history = fit(model, data.parts["train"], data.parts["val"], cfg)
+    result = TrainResult(model, history, data=data)
+    _write(result, cfg)
+    result.metrics = result.report["metrics"]
+    return result
+
+
+def _write(result: TrainResult, cfg: TrainConfig) -> None:
+    """OUT/report.png, OUT/checkpoint.pt, OUT/report.json and (``cfg.export``) OUT/model.onnx."""
+    model, history, data = result.model, result.history, result.data
     preds = {
         p: data.target_scaler.inverse(predict(model, w.x)[:, -1]).astype(np.float64)
         for p, w in data.parts.items()
     }
-    val = data.parts["val"]
+    val, test = data.parts["val"], data.parts["test"]
     gradients = gradients_report(history, input_sensitivity(model, val.x, val.y))
     cfg.out.mkdir(parents=True, exist_ok=True)
     png = cfg.out / "report.png"
     skipped = plot(
-        png,
-        history,
-        preds["test"],
-        data.parts["test"].actual,
-        data.targets,
-        gradients,
-        series=data.parts["test"].series,
+        png, history, preds["test"], test.actual, data.targets, gradients, series=test.series
     )
     report = build_report(cfg, data, history, preds, png_skipped=skipped, gradients=gradients)
-    signature = build_signature(cfg, data, report)
-    ckpt = save_checkpoint(
-        cfg.out / "checkpoint.pt", model, signature, cfg.to_dict(), report["metrics"]
+    fields = build_fields(cfg, data, report)
+    files = result.files
+    files["checkpoint"] = save_checkpoint(
+        cfg.out / "checkpoint.pt", model, fields, cfg.to_dict(), report["metrics"]
     )
-    report_json = write_json(cfg.out / "report.json", report)
-    onnx = _export(ckpt, cfg.out / "model.onnx", report, report_json) if cfg.export else None
-    return TrainResult(
-        model, history, report, signature, ckpt, report_json, None if skipped else png, onnx
-    )
+    files["report"] = write_json(cfg.out / "report.json", report)
+    if not skipped:
+        files["report_png"] = png
+    result.report = report
+    if cfg.export:
+        files["onnx"] = _export(
+            files["checkpoint"], cfg.out / "model.onnx", report, files["report"]
+        )
 
 
 def build_report(
@@ -102,8 +107,8 @@ def build_report(
     png_skipped: str | None,
     gradients: dict | None = None,
 ) -> dict:
-    """report.json: metrics per split, the naive baseline on the same windows, data and training facts,
-    and the gradient diagnostics (``edgernn.train.gradients.gradients_report``)."""
+    """report.json: metrics per split, the naive baseline on the same windows, data and training
+    facts, and the gradient diagnostics (``edgernn.train.forecast.gradients.gradients_report``)."""
     scores = {p: metrics(preds[p], w.actual, data.targets) for p, w in data.parts.items()}
     naive = {
         p: metrics(data.parts[p].current, data.parts[p].actual, data.targets)
@@ -152,7 +157,7 @@ def build_report(
     }
 
 
-def build_signature(cfg: TrainConfig, data: Dataset, report: dict) -> dict:
+def build_fields(cfg: TrainConfig, data: Dataset, report: dict) -> dict:
     """The signature fields known at training time (names as in ``edgernn.signature.Signature``)."""
     provenance = {
         "data": {
@@ -200,15 +205,7 @@ def _overall(m: dict) -> dict:
 
 
 def _export(ckpt: Path, onnx: Path, report: dict, report_json: Path) -> Path:
-    """Export via edgernn.train.export (imported here: it is optional until it exists)."""
-    try:
-        from edgernn.train.export import export_checkpoint
-    except ModuleNotFoundError as e:
-        if e.name != "edgernn.train.export":
-            raise
-        raise UsageError(
-            "this edgernn has no ONNX exporter (edgernn.train.export); rerun with --no-export"
-        ) from e
+    """Export the saved checkpoint; the outcome (or the error) goes into report.json."""
     try:
         sig = export_checkpoint(ckpt, onnx)
     except ExportError as e:

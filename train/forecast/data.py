@@ -73,7 +73,8 @@ class Series:
 
 
 def load_table(source: str, columns: Sequence[str] = ()) -> Table:
-    """Read ``source``: "synth:sensor[?n=..&seed=..]", a .npy path (named by ``columns``), or a CSV path."""
+    """Read ``source``: "synth:sensor[?n=..&seed=..]", a .npy path (named by ``columns``), or a
+    CSV path."""
     if source.startswith("synth:"):
         return _synth_table(source)
     path = Path(source)
@@ -127,12 +128,14 @@ def _npy_table(path: Path, columns: tuple[str, ...]) -> Table:
         a = a[:, None]
     if a.ndim != 2 or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise DataError(
-            f"{path} holds a {a.ndim}-D {a.dtype} array; save a 2-D numeric array (rows = time steps)"
+            f"{path} holds a {a.ndim}-D {a.dtype} array; save a 2-D numeric array (rows = time "
+            "steps)"
         )
     names = columns or tuple(f"col{i}" for i in range(a.shape[1]))
     if len(names) != a.shape[1]:
         raise UsageError(
-            f"--columns gives {len(names)} names but {path} has {a.shape[1]} columns; name each once"
+            f"--columns gives {len(names)} names but {path} has {a.shape[1]} columns; name each "
+            "once"
         )
     cols = {n: a[:, i].astype(np.float64) for i, n in enumerate(names)}
     return Table(names, cols, str(path), source={**_source("npy", path), "rows": len(a)})
@@ -155,7 +158,8 @@ def _csv_table(path: Path) -> Table:
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes or "" in header:
         raise DataError(
-            f"{path} header has empty or repeated column names ({', '.join(dupes) or 'empty'}); name each column once"
+            f"{path} header has empty or repeated column names ({', '.join(dupes) or 'empty'}); "
+            "name each column once"
         )
     cols = {h: [r[i] for r in rows] for i, h in enumerate(header)}
     return Table(tuple(header), cols, str(path), lines, {**_source("csv", path), "rows": len(rows)})
@@ -168,7 +172,8 @@ def _csv_rows(reader, path: Path, width: int) -> tuple[list[list[str]], list[int
             continue
         if len(row) != width:
             raise DataError(
-                f"{path} line {reader.line_num} has {len(row)} cells but the header has {width}; fix that row"
+                f"{path} line {reader.line_num} has {len(row)} cells but the header has {width}; "
+                "fix that row"
             )
         rows.append(row)
         lines.append(reader.line_num)
@@ -212,7 +217,8 @@ def time_column(table: Table, name: str) -> np.ndarray:
             t = datetime.fromisoformat(str(v).strip())
         except ValueError:
             raise DataError(
-                f"{table.row_name(i)}, column {name!r}: {v!r} is neither a number nor an ISO-8601 time; fix that row"
+                f"{table.row_name(i)}, column {name!r}: {v!r} is neither a number nor an ISO-8601 "
+                "time; fix that row"
             ) from None
         out[i] = (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
     return out
@@ -249,7 +255,8 @@ def _groups(table: Table, key: str | None) -> list[tuple[str, np.ndarray]]:
     empty = np.flatnonzero(keys == "")
     if empty.size:
         raise DataError(
-            f"{table.row_name(int(empty[0]))}, column {key!r} (--key) is empty; give every row a key"
+            f"{table.row_name(int(empty[0]))}, column {key!r} (--key) is empty; give every row a "
+            "key"
         )
     uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     order = np.argsort(first)

@@ -2,15 +2,16 @@
 in the runtime, export parity (and, with data, test MSE next to the naive baseline). Behind
 ``edgernn compare``.
 
-Every entry of ``edgernn.train.models.ARCHITECTURES`` can be compared. Sizes match: each uses
-``--hidden``, except the deep stack (three layers of decreasing width from the first size,
+Every entry of ``edgernn.train.forecast.model.ARCHITECTURES`` can be compared. Sizes match:
+each uses ``--hidden``, except the deep stack (three layers of decreasing width from the first size,
 e.g. 64 -> 64,32,16) and GRU-BN given one size (two layers of it: a norm sits between layers).
 Without data every architecture is a random-weight ``Forecaster`` (same seed), exported through
 ``export_model`` with its parity check. With data each one is trained by ``train_forecast`` (same
 config but the architecture) into a temporary folder and its verified export is measured.
-Latency is ``edgernn.bench.run.single_stream``: ``Stream.step`` one step per call, interleaved with a
-bare ``InferenceSession.run`` loop, CPU provider, one thread; a window model (bilstm) is timed
-as it runs live, ``WindowStream.step`` re-running the window, against a bare run over the window.
+Latency is ``edgernn.bench.run.single_stream``: ``Stream.step`` one step per call, interleaved
+with a bare ``InferenceSession.run`` loop, CPU provider, one thread; a window model (bilstm) is
+timed as it runs live, ``WindowStream.step`` re-running the window, against a bare run over the
+window.
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from edgernn.errors import UsageError
-from edgernn.train.models import ARCHITECTURES
+from edgernn.train.checkpoint import Checkpoint
+from edgernn.train.forecast.config import TrainConfig
+from edgernn.train.forecast.export import export_model
+from edgernn.train.forecast.model import ARCHITECTURES, Forecaster, ForecasterConfig
+from edgernn.train.forecast.train import train_forecast
 
 ARCHS = tuple(ARCHITECTURES)  # rnn, lstm, gru, gru-bn, lstm-deep, bilstm, lstm-attn
 FIELDS = (
@@ -83,7 +90,8 @@ def compare(config: CompareConfig, progress: Callable[[str], None] = lambda _: N
     with tempfile.TemporaryDirectory(prefix="edgernn-compare-") as tmp:
         for arch in config.archs:
             progress(
-                f"{arch}: {'training' if config.data else 'random weights'}, export, {config.steps} steps"
+                f"{arch}: {'training' if config.data else 'random weights'}, export, "
+                f"{config.steps} steps"
             )
             rows.append(compare_one(arch, config, Path(tmp) / arch))
     return {
@@ -145,7 +153,8 @@ def compare_one(arch: str, config: CompareConfig, folder: Path) -> dict:
 
 
 def window_stream(model, session, rows, repeat) -> tuple[dict, dict]:
-    """``WindowStream.step`` (a full window re-run per step) vs a bare run() over the same window."""
+    """``WindowStream.step`` (a full window re-run per step) vs a bare run() over the same
+    window."""
     from edgernn.bench.measure import interleaved, percentiles
 
     sig, live = model.signature, model.window_stream()
@@ -168,12 +177,6 @@ def window_stream(model, session, rows, repeat) -> tuple[dict, dict]:
 
 
 def _random(fields: dict, config: CompareConfig, folder: Path):
-    import torch
-
-    from edgernn.train.checkpoint import Checkpoint
-    from edgernn.train.export import export_model
-    from edgernn.train.models import Forecaster, ForecasterConfig
-
     torch.manual_seed(config.seed)
     model = Forecaster(ForecasterConfig(n_features=config.features, n_targets=1, **fields)).eval()
     names = [f"f{i}" for i in range(config.features)]
@@ -199,9 +202,6 @@ def _random(fields: dict, config: CompareConfig, folder: Path):
 
 
 def _trained(fields: dict, config: CompareConfig, folder: Path):
-    from edgernn.train.config import TrainConfig
-    from edgernn.train.forecast import train_forecast
-
     cfg = TrainConfig(
         data=config.data,
         epochs=config.epochs,
@@ -216,7 +216,7 @@ def _trained(fields: dict, config: CompareConfig, folder: Path):
     test, naive = r.report["metrics"]["test"], r.report["baseline"]["naive_last_value"]["test"]
     return (
         r.model,
-        r.onnx,
+        r.files["onnx"],
         {
             "test_mse": test["mse"],
             "naive_mse": naive["mse"],
@@ -260,17 +260,22 @@ def render(result: dict) -> str:
             row += [f"{r['test_mse']:.4g}", f"{r['naive_mse']:.4g}"]
         rows.append(row)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    fmt = lambda cells: "  ".join(
-        c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
-    )  # noqa: E731
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        )
+
     what = (
         f"trained on {result['data']} ({result['epochs']} epochs max)"
         if trained
         else "random weights"
     )
     lines = [
-        f"compare: hidden {','.join(map(str, result['hidden']))}, {result['features']} feature(s), {what}; "
-        f"step latency over {result['steps']} steps (Stream.step; window models: WindowStream.step), CPU, 1 thread",
+        f"compare: hidden {','.join(map(str, result['hidden']))}, {result['features']} feature(s), "
+        f"{what}; "
+        f"step latency over {result['steps']} steps (Stream.step; window models: "
+        "WindowStream.step), CPU, 1 thread",
         fmt(head),
         fmt(["-" * w for w in widths]),
     ]

@@ -1,9 +1,10 @@
-"""Export a checkpoint to a streaming ONNX graph, verified numerically before it is written.
+"""The verified exporter: a module to a streaming ONNX graph, checked before it is written.
 
 The graph takes ``x`` (batch, time, features) plus one input ``state_in.N`` per recurrent
 state and returns ``y`` (batch, time, targets) plus ``state_out.N``; batch and time are
 dynamic, so one graph serves a single step, a chunk, and many stacked streams. The
-signature travels in the graph's metadata under ``edgernn.signature``.
+signature travels in the graph's metadata under ``edgernn.signature``. Every task exports
+through ``export_module``; the task only says what its signature is.
 
 Exporters are tried in order (``ExportConfig.exporters``). Each candidate graph must declare
 dynamic batch/time axes and match PyTorch's full-sequence forward within the tolerance at
@@ -18,8 +19,8 @@ forecast after the window; its signature says ``causal=False``, ``window=W``, ``
 its parity compares whole windows only (``check_parity(stepwise=False)``).
 
 ``--quantize int8`` / ``--precision fp16`` are a post-step on the verified float32 graph
-(``edgernn.train.quantize``): the reduced graph is measured against the float32 one over a
-long stateful run and written instead of it, or refused (nothing written) over tolerance.
+(``edgernn.train.export.reduced``): the reduced graph is measured against the float32 one over
+a long stateful run and written instead of it, or refused (nothing written) over tolerance.
 """
 
 from __future__ import annotations
@@ -36,14 +37,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime
 import torch
 
 import edgernn
-from edgernn.errors import DataError, ExportError, UsageError
-from edgernn.signature import METADATA_KEY, Signature, StateSpec, TensorSpec
-from edgernn.train.checkpoint import FORECAST, Checkpoint, checkpoint_kind, load_checkpoint
-from edgernn.train.parity import (
+from edgernn.errors import ExportError, UsageError
+from edgernn.signature import METADATA_KEY, Signature, StateSpec
+from edgernn.train.export.config import ExportConfig
+from edgernn.train.export.parity import (
     BATCH,
     TIME,
     GraphNames,
@@ -58,21 +58,12 @@ from edgernn.train.parity import (
     short_reason,
     torch_runner,
 )
-from edgernn.train.quantize import (
-    DEFAULT_STEPS,
-    DEFAULT_TOLERANCE,
-    FP16,
-    INT8,
-    ReduceConfig,
-    Reduced,
-    check_loaded,
-    reduce_graph,
-    with_record,
-)
+from edgernn.train.export.quantize import ReduceConfig
+from edgernn.train.export.reduced import Reduced, check_loaded, reduce_graph, with_record
+from edgernn.train.export.signature import state_specs
 
-EXPORTERS = ("torchscript", "dynamo")
-QUANTIZE = ("int8",)
-PRECISIONS = ("fp32", "fp16")
+# (graph names, states, parity record) -> the signature written into the graph
+Describe = Callable[[GraphNames, tuple[StateSpec, ...], dict], Signature]
 _NOISY_LOGGERS = (
     "torch.onnx",
     "torch.export",
@@ -84,91 +75,6 @@ _NOISY_LOGGERS = (
     "onnxscript",
     "onnx_ir",
 )
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """What the exported graph looks like and how hard it is checked."""
-
-    input_name: str = "x"  # graph input (batch, time, features), model units
-    output_name: str = "y"  # graph output (batch, time, targets), model units
-    state_input: str = "state_in.{}"  # name of state input N (format with N)
-    state_output: str = "state_out.{}"  # name of state output N (format with N)
-    opset: int = 17  # ONNX opset; 17 has LSTM/GRU/RNN as single ops and loads on ORT >= 1.14
-    tolerance: float = (
-        1e-5  # max abs error vs PyTorch over y and every state, model units (ONNX Runtime)
-    )
-    reference_tolerance: float | None = None  # the same for onnx.reference (None: ``tolerance``)
-    verify_shapes: tuple[tuple[int, int], ...] = (
-        (1, 1),
-        (1, 50),
-        (4, 7),
-    )  # (batch, length) checked
-    trace_shape: tuple[int, int] = (2, 3)  # tracing example; batch, length >= 2 keep axes dynamic
-    state_scale: float = 0.5  # std of random initial states in verification (zeros are run too)
-    exporters: tuple[str, ...] = EXPORTERS  # tried in order; the first graph that verifies wins
-    seed: int = 0  # seed of the random verification inputs
-    quantize: str | None = (
-        None  # None | "int8": dynamic int8 weights after verification (CPU provider; see quantize.py)
-    )
-    precision: str = (
-        "fp32"  # "fp32" | "fp16": float16 recurrent layers, float32 I/O and states (CUDA provider)
-    )
-    quant_tolerance: float = (
-        DEFAULT_TOLERANCE  # max RMS forecast change vs float32, fraction of the target's scale
-    )
-    quant_steps: int = (
-        DEFAULT_STEPS  # length of the stateful float32-vs-reduced comparison (batch 1)
-    )
-    force: bool = False  # write a reduced graph over quant_tolerance or unmeasured; never overrides float32 parity
-
-    def __post_init__(self) -> None:
-        unknown = [e for e in self.exporters if e not in EXPORTERS]
-        if unknown or not self.exporters:
-            raise UsageError(
-                f"unknown exporter(s) {unknown or '(none given)'}; choose from {', '.join(EXPORTERS)}"
-            )
-        if not self.tolerance >= 0:
-            raise UsageError(f"tolerance must be >= 0, got {self.tolerance}")
-        if min(self.trace_shape) < 2:
-            raise UsageError(
-                f"trace_shape needs batch and length >= 2 (1 fixes that axis), got {self.trace_shape}"
-            )
-        if not self.verify_shapes or min(min(s) for s in self.verify_shapes) < 1:
-            raise UsageError(
-                f"verify_shapes must be positive (batch, length) pairs, got {self.verify_shapes}"
-            )
-        if self.quantize not in (None, *QUANTIZE):
-            raise UsageError(
-                f"unknown --quantize {self.quantize!r}; choose {', '.join(QUANTIZE)} (or leave it out)"
-            )
-        if self.precision not in PRECISIONS:
-            raise UsageError(
-                f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}"
-            )
-        if self.quantize and self.precision == "fp16":
-            raise UsageError(
-                "--quantize int8 and --precision fp16 cannot be combined (int8 is for the CPU provider, "
-                "fp16 for CUDA); pick one"
-            )
-        self.reduction()  # checks quant_tolerance and quant_steps
-
-    def reduction(self) -> ReduceConfig | None:
-        """The post-step asked for, or None for a plain float32 export."""
-        mode = INT8 if self.quantize else FP16 if self.precision == "fp16" else None
-        if mode is None:
-            return None
-        return ReduceConfig(
-            mode, self.quant_tolerance, self.quant_steps, self.force, seed=self.seed
-        )
-
-    def names(self, n_states: int) -> GraphNames:
-        return GraphNames(
-            self.input_name,
-            self.output_name,
-            tuple(self.state_input.format(i) for i in range(n_states)),
-            tuple(self.state_output.format(i) for i in range(n_states)),
-        )
 
 
 @dataclass
@@ -196,74 +102,22 @@ class Candidate:
         }
 
 
-# ---- public entry points -------------------------------------------------------------------
-def export_checkpoint(
-    path: str | Path, out: str | Path, config: ExportConfig = ExportConfig()
-) -> Signature:
-    """Load ``path`` (a checkpoint.pt of any task) and export it to ``out``; see ``export_model``.
-
-    A char LM, classifier or seq2seq checkpoint goes through its own task's exporter (graph names
-    and tolerances of that task; a seq2seq model also writes its encoder next to ``out``);
-    reduced precision and a custom tolerance are forecaster options."""
-    kind = checkpoint_kind(path)
-    if kind == FORECAST:
-        return export_model(load_checkpoint(path), out, config)
-    if config.reduction() is not None:
-        raise UsageError(
-            f"--quantize / --precision fp16 are supported for forecasters; {Path(path).name} is a {kind} "
-            "checkpoint: export it in float32"
-        )
-    if config.tolerance != ExportConfig.tolerance:
-        raise UsageError(
-            f"--tolerance applies to forecasters; a {kind} export holds ONNX Runtime to its own "
-            f"{ExportConfig.tolerance:g}: drop --tolerance"
-        )
-    from edgernn.train import charlm, classify, seq2seq
-
-    if kind == seq2seq.KIND:
-        return seq2seq.export_seq2seq(*seq2seq.load_seq2seq(path), out)[0]
-    exporters = {
-        charlm.KIND: (charlm.load_charlm, charlm.export_charlm),
-        classify.KIND: (classify.load_classifier, classify.export_classifier),
-    }
-    if kind not in exporters:
-        raise DataError(
-            f"{Path(path).name} is a {kind!r} checkpoint, which this edgernn cannot export; upgrade edgernn"
-        )
-    load, export = exporters[kind]
-    return export(*load(path), out)
-
-
-def export_model(
-    checkpoint: Checkpoint, out: str | Path, config: ExportConfig = ExportConfig()
-) -> Signature:
-    """Export, verify and write ``checkpoint`` to ``out``; the signature written into the graph.
-
-    Raises ``ExportError`` (with the per-shape report) when no exporter passes, or when the
-    ``--quantize`` / fp16 graph changes the forecast by more than ``quant_tolerance`` and
-    ``force`` is off; nothing is written then, and a file already at ``out`` is left as it was.
-    """
-    out = Path(out)
-    if out.is_dir():
-        raise UsageError(f"--out {str(out)!r} is a directory; pass a file path such as model.onnx")
-    _check_consistent(checkpoint)
-    return export_module(
-        checkpoint.model.eval(),
-        out,
-        config,
-        lambda names, tried: build_signature(checkpoint, names, config, tried),
-    )
-
-
+# ---- the exporter ------------------------------------------------------------------------
 def export_module(
     model: torch.nn.Module,
     out: Path,
     config: ExportConfig,
-    make_signature: Callable[[GraphNames, list[Candidate]], Signature],
+    describe: Describe,
 ) -> Signature:
-    """Export ``model`` (``forward(x, *states)``, ``state_shapes()``) with each exporter until one
-    verifies, then write it with the signature ``make_signature(names, tried)`` (see ``export_model``).
-    Token models (``model.config.vocab_size``) are verified on random token ids (``parity.input_maker``)."""
+    """Export ``model`` (``forward(x, *states)``, ``state_shapes()``) with each exporter until
+    one verifies, then write it with the signature ``describe(names, states, parity record)``.
+    Token models (``model.config.vocab_size``) are verified on random token ids
+    (``parity.input_maker``).
+
+    Raises ``ExportError`` (with the per-shape report) when no exporter passes, or when the
+    ``--quantize`` / fp16 graph changes the forecast by more than ``quant_tolerance`` and
+    ``force`` is off; nothing is written then, and a file already at ``out`` is left as it
+    was."""
     out = Path(out)
     if out.is_dir():
         raise UsageError(f"--out {str(out)!r} is a directory; pass a file path such as model.onnx")
@@ -275,7 +129,8 @@ def export_module(
             break
     else:
         raise _failure(tried, out, config)
-    signature = make_signature(names, tried)
+    states = state_specs(names, model.state_shapes())
+    signature = describe(names, states, parity_record(tried, config))
     reduction = config.reduction()
     if reduction is not None:
         return _write_reduced(tried[-1].graph, signature, out, reduction)
@@ -401,7 +256,8 @@ def try_exporter(
     if broken:
         problems.insert(
             0,
-            f"{broken[0].backend} cannot run it at batch {broken[0].batch}, length {broken[0].length}",
+            f"{broken[0].backend} cannot run it at batch {broken[0].batch}, length "
+            f"{broken[0].length}",
         )
     elif not parity.passed:
         worst = max(c.error for c in parity.cases)
@@ -409,24 +265,10 @@ def try_exporter(
     return Candidate(exporter, graph, parity, "; ".join(problems))
 
 
-def _check_consistent(checkpoint: Checkpoint) -> None:
-    raw, cfg = checkpoint.signature, checkpoint.model.config
-    try:
-        facts = (raw["arch"], tuple(raw["layers"]), len(raw["features"]), len(raw["targets"]))
-    except KeyError as e:
-        raise DataError(
-            f"the checkpoint's signature lacks {e.args[0]!r}; re-save it with `edgernn train`"
-        ) from e
-    if facts != (cfg.arch, tuple(cfg.hidden), cfg.n_features, cfg.n_targets):
-        raise DataError(
-            f"the checkpoint's signature {facts} does not match its model "
-            f"{(cfg.arch, tuple(cfg.hidden), cfg.n_features, cfg.n_targets)}; re-save it with `edgernn train`"
-        )
-
-
 def _failure(tried: list[Candidate], out: Path, config: ExportConfig) -> ExportError:
     lines = [
-        f"export failed: no exporter's graph passed verification against PyTorch (tolerance {config.tolerance:g}; "
+        "export failed: no exporter's graph passed verification against PyTorch (tolerance "
+        f"{config.tolerance:g}; "
         f"tried {', '.join(c.exporter for c in tried)}); nothing was written to {str(out)!r}"
     ]
     for c in tried:
@@ -437,42 +279,7 @@ def _failure(tried: list[Candidate], out: Path, config: ExportConfig) -> ExportE
     return error
 
 
-# ---- the signature and the file ------------------------------------------------------------
-def build_signature(
-    checkpoint: Checkpoint, names: GraphNames, config: ExportConfig, tried: list[Candidate]
-) -> Signature:
-    """The checkpoint's training-time fields plus graph names, states and measured parity."""
-    raw, model = checkpoint.signature, checkpoint.model
-    n_f, n_t = model.config.n_features, model.config.n_targets
-    causal, window = is_causal(model), int(raw.get("window", 0))
-    if not causal and window < 1:
-        raise DataError(
-            "a window model (bidirectional) needs the training window in its signature ('window' >= 1); "
-            "re-save it with `edgernn train`"
-        )
-    signature = Signature(
-        task=raw.get("task", "forecast"),
-        arch=raw["arch"],
-        layers=tuple(raw["layers"]),
-        features=tuple(raw["features"]),
-        targets=tuple(raw["targets"]),
-        states=tuple(
-            StateSpec(i, o, tuple(s))
-            for i, o, s in zip(names.state_inputs, names.state_outputs, model.state_shapes())
-        ),
-        input_scaler=checkpoint.input_scaler,
-        target_scaler=checkpoint.target_scaler,
-        window=window,
-        causal=causal,
-        inputs=(TensorSpec(names.input, (BATCH, TIME, n_f)),),
-        outputs=(TensorSpec(names.output, (BATCH, TIME if causal else 1, n_t)),),
-        anomaly_threshold=float(raw.get("anomaly_threshold", 4.0)),
-        parity=parity_record(tried, config),
-        provenance={**raw.get("provenance", {}), "export": versions()},
-    )
-    return Signature.from_json(signature.to_json())  # exactly what the runtime will read back
-
-
+# ---- the record and the file --------------------------------------------------------------
 def parity_record(tried: list[Candidate], config: ExportConfig) -> dict:
     """``signature.parity``: what was measured on the graph that passed."""
     winner = tried[-1]
@@ -493,7 +300,8 @@ def parity_record(tried: list[Candidate], config: ExportConfig) -> dict:
     }
     if not all(c.stepped for c in parity.cases):
         record["method"] = (
-            "onnxruntime and onnx.reference, one call per whole window (a window model has no state "
+            "onnxruntime and onnx.reference, one call per whole window (a window model has no "
+            "state "
             "to step), vs PyTorch's forward on the same window"
         )
     if parity.reference_note:
@@ -503,22 +311,14 @@ def parity_record(tried: list[Candidate], config: ExportConfig) -> dict:
     return record
 
 
-def versions() -> dict:
-    return {
-        "edgernn": edgernn.__version__,
-        "torch": torch.__version__,
-        "onnx": onnx.__version__,
-        "onnxruntime": onnxruntime.__version__,
-    }
-
-
 def _write_verified(
     graph: onnx.ModelProto,
     signature: Signature,
     out: Path,
     check: Callable[[Path, Signature], None],
 ) -> None:
-    """Embed the signature, write a temp file, ``check`` it with the runtime, then move it to ``out``."""
+    """Embed the signature, write a temp file, ``check`` it with the runtime, then move it to
+    ``out``."""
     graph = onnx.ModelProto.FromString(graph.SerializeToString())
     props = [p for p in graph.metadata_props if p.key != METADATA_KEY]
     del graph.metadata_props[:]
@@ -557,13 +357,15 @@ def _load_back(path: Path, signature: Signature) -> edgernn.Model:
     loaded = edgernn.load(path, provider="cpu")
     if loaded.signature != signature:
         raise ExportError(
-            "export failed: the runtime read back a different signature than was written; nothing was written"
+            "export failed: the runtime read back a different signature than was written; nothing "
+            "was written"
         )
     return loaded
 
 
 def _check_reduced(path: Path, signature: Signature, reduced: Reduced) -> None:
-    """The runtime loads the reduced file and reproduces what was measured (see ``check_loaded``)."""
+    """The runtime loads the reduced file and reproduces what was measured (see
+    ``check_loaded``)."""
     check_loaded(_load_back(path, signature).run, reduced, signature)
 
 

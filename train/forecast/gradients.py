@@ -1,4 +1,5 @@
-"""Gradient diagnostics: how far back a trained recurrent model's last forecast still "feels" its input.
+"""Gradient diagnostics: how far back a trained recurrent model's last forecast still "feels"
+its input.
 
 ``input_sensitivity`` is |dL_T / dx_t| for every step t of a window, where L_T is the MSE of the
 LAST step's forecast: the mean over windows of the L2 norm (over features) of the gradient of
@@ -7,10 +8,11 @@ distance T - t (vanishing gradients); an LSTM's cell state keeps it much flatter
 the per-layer gradient norms recorded by ``fit`` (``History.grad_norms``) it is the
 ``gradients`` section of report.json.
 
->>> from edgernn.train.models import Forecaster, ForecasterConfig
+>>> from edgernn.train.forecast.model import Forecaster, ForecasterConfig
 >>> _ = torch.manual_seed(0)
 >>> m = Forecaster(ForecasterConfig("rnn", 2, 1, (8,)))
->>> s = input_sensitivity(m, np.random.default_rng(0).standard_normal((4, 12, 2)).astype(np.float32))
+>>> x = np.random.default_rng(0).standard_normal((4, 12, 2)).astype(np.float32)  # (W, T, F)
+>>> s = input_sensitivity(m, x)
 >>> len(s), all(v >= 0 for v in s)
 (12, True)
 """
@@ -21,7 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgernn.train.models import Forecaster, native_kernels
+from edgernn.train.cells import native_kernels
+from edgernn.train.forecast.model import Forecaster
 
 SENSITIVITY_WINDOWS = 256  # validation windows averaged over
 
@@ -72,6 +75,8 @@ def gradients_report(history, sensitivity: list[float]) -> dict:
         "per_layer_norms": {k: list(v) for k, v in history.grad_norms.items()},
         "input_sensitivity": list(sensitivity),
         "input_sensitivity_ratio": sensitivity_ratio(sensitivity),
-        "notes": "per_layer_norms: mean L2 norm of each part's gradients per epoch, before clipping; "
-        "input_sensitivity: mean |dL_T/dx_t| over validation windows for t = 1..T (last = the forecast step)",
+        "notes": "per_layer_norms: mean L2 norm of each part's gradients per epoch, before "
+        "clipping; "
+        "input_sensitivity: mean |dL_T/dx_t| over validation windows for t = 1..T (last = the "
+        "forecast step)",
     }

@@ -1,9 +1,9 @@
 """Parity between a PyTorch forecaster and its exported graph, on any backend.
 
-A backend is a ``Runner``: ``(x (B, T, F) or token ids (B, T), states) -> (y (B, T, O), new states)``, the
-same contract as ``edgernn.Model.run``. PyTorch runs each case over the full sequence;
-every graph backend runs it twice: one step at a time with the state fed back, and in one
-chunk. Both must match PyTorch's outputs at every step and its final states.
+A backend is a ``Runner``: ``(x (B, T, F) or token ids (B, T), states) -> (y (B, T, O), new
+states)``, the same contract as ``edgernn.Model.run``. PyTorch runs each case over the full
+sequence; every graph backend runs it twice: one step at a time with the state fed back, and in
+one chunk. Both must match PyTorch's outputs at every step and its final states.
 
 A window model (not causal: bidirectional, no states) cannot be stepped; with ``stepwise=False``
 each case is one call over the whole window, compared with PyTorch's forward on that window.
@@ -21,7 +21,7 @@ import onnx
 import torch
 
 from edgernn.core.providers import SessionConfig, create_session
-from edgernn.train.models import native_kernels
+from edgernn.train.cells import native_kernels
 
 BATCH, TIME = "batch", "time"  # the graph's symbolic axes (the runtime stacks streams on "batch")
 Outputs = tuple[np.ndarray, list[np.ndarray]]  # (y (B, T, O), states each (1, B, H))
@@ -180,7 +180,8 @@ class CaseResult:
         return max(self.step_error, self.chunk_error) if self.stepped else self.chunk_error
 
     def line(self, tolerance: float) -> str:
-        head = f"{self.backend:<11} (batch {self.batch}, length {self.length:>2}) {self.states:<6} states"
+        where = f"(batch {self.batch}, length {self.length:>2})"
+        head = f"{self.backend:<11} {where} {self.states:<6} states"
         if self.failure:
             return f"{head}  FAILED to run: {self.failure}"
         verdict = "ok" if self.error <= tolerance else f"FAIL (> {tolerance:.0e})"
@@ -307,7 +308,8 @@ def declared_shape_problems(
         dims = declared.get(name)
         if dims is None or len(dims) != len(shape):
             problems.append(
-                f"{name} missing or of rank {len(dims) if dims is not None else 0}, not {len(shape)}"
+                f"{name} missing or of rank {len(dims) if dims is not None else 0}, not "
+                f"{len(shape)}"
             )
             continue
         for axis, (dim, expected) in enumerate(zip(dims, shape)):

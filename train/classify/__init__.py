@@ -1,0 +1,1 @@
+"""Sequence classification (sensor windows or text): data, the model, training, export."""

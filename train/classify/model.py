@@ -1,0 +1,133 @@
+"""Sequence classification: an RNN / LSTM / GRU that emits running class logits after every step.
+
+``Classifier.forward(x, *states)`` follows the streaming contract of ``Forecaster``: the state
+goes in and comes out as plain tensors, so the exporter turns each into ``state_in.N`` /
+``state_out.N``. The output at step t is the classification of the sequence seen so far;
+training reads it at each sequence's last real step. Inputs are sensor features (B, T, F)
+in model units, or token ids (B, T) int64 for text (``config.vocab_size`` > 0).
+
+>>> net = Classifier(ClassifierConfig(arch="gru", n_features=2, hidden=(4,), n_classes=3))
+>>> logits, h = net(torch.zeros(5, 7, 2))
+>>> tuple(logits.shape), tuple(h.shape)
+((5, 7, 3), (1, 5, 4))
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from edgernn.errors import DataError, UsageError
+from edgernn.train.attention import AttentionPool
+from edgernn.train.cells import CELLS
+
+
+@dataclass
+class ClassifierConfig:
+    """Model size of a sequence classifier."""
+
+    arch: str = "lstm"  # recurrent cell: "rnn" (tanh), "lstm" or "gru"
+    n_features: int = 1  # sensor: input columns per step (ignored for text)
+    vocab_size: int = (
+        0  # text: token ids in [0, vocab_size), "<unk>" = 0 included; 0 = sensor model
+    )
+    embed: int = 32  # text: token embedding width
+    hidden: tuple[int, ...] = (64,)  # hidden size of each stacked recurrent layer, bottom to top
+    n_classes: int = 2  # classes (logits per step)
+    dropout: float = 0.0  # dropout between recurrent layers and before the head (training only)
+    attention: bool = (
+        False  # attention pooling over the steps so far before the head (online softmax as state)
+    )
+
+    def __post_init__(self) -> None:
+        self.hidden = tuple(int(h) for h in self.hidden)
+        if self.arch not in CELLS:
+            raise UsageError(f"unknown --arch {self.arch!r}; choose one of {', '.join(CELLS)}")
+        if not self.hidden or min(self.hidden) < 1 or self.embed < 1 or self.n_features < 1:
+            raise UsageError(
+                f"--hidden and --embed must be positive, got {self.hidden} and {self.embed}"
+            )
+        if self.n_classes < 2:
+            raise DataError(f"classification needs at least 2 classes, got {self.n_classes}")
+
+    @property
+    def n_targets(
+        self,
+    ) -> int:  # the graph's output width, as parity.io_shapes reads it for feature models
+        return self.n_classes
+
+    @property
+    def n_outputs(self) -> int:
+        return self.n_classes
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Classifier(nn.Module):
+    """[Embedding] + stacked RNN / LSTM / GRU layers [+ attention pooling] + linear head on every
+    step."""
+
+    def __init__(self, config: ClassifierConfig):
+        super().__init__()
+        self.config = config
+        first = config.embed if config.vocab_size else config.n_features
+        self.embed = nn.Embedding(config.vocab_size, config.embed) if config.vocab_size else None
+        sizes_in = (first,) + config.hidden[:-1]
+        cell = CELLS[config.arch]
+        self.layers = nn.ModuleList(
+            cell(i, h, batch_first=True) for i, h in zip(sizes_in, config.hidden)
+        )
+        self.drop = nn.Dropout(config.dropout)
+        self.attn = AttentionPool(config.hidden[-1]) if config.attention else None
+        self.head = nn.Linear(
+            config.hidden[-1] * (2 if config.attention else 1), config.n_classes
+        )  # [h_t, context_t]
+
+    @property
+    def states_per_layer(self) -> int:
+        return 2 if self.config.arch == "lstm" else 1
+
+    def initial_state(self, batch: int) -> list[torch.Tensor]:
+        """Zero state: per layer (1, B, H) hidden (and cell, for LSTM), then the attention
+        pool's."""
+        pool = self.attn.initial_state(batch) if self.attn is not None else []
+        return [
+            torch.zeros(1, batch, h)
+            for h in self.config.hidden
+            for _ in range(self.states_per_layer)
+        ] + pool
+
+    def state_shapes(self) -> list[tuple]:
+        pool = self.attn.state_shapes() if self.attn is not None else []
+        return [
+            (1, "batch", h) for h in self.config.hidden for _ in range(self.states_per_layer)
+        ] + pool
+
+    def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """x: (B, T, F) model units or (B, T) int64 ids -> (logits (B, T, C), *new_states)."""
+        if not states:
+            states = tuple(self.initial_state(x.shape[0]))
+        h = self.embed(x) if self.embed is not None else x
+        k = self.states_per_layer
+        new_states: list[torch.Tensor] = []
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                h = self.drop(h)
+            if k == 2:
+                h, (hn, cn) = layer(h, (states[2 * i], states[2 * i + 1]))
+                new_states += [hn, cn]
+            else:
+                h, hn = layer(h, states[i])
+                new_states.append(hn)
+        if self.attn is not None:
+            context, *pool = self.attn(
+                h, *states[len(new_states) :]
+            )  # (B, T, H): attention over steps 1..t
+            new_states += pool
+            h = torch.cat(
+                [h, context], dim=2
+            )  # (B, T, 2H): the latest step and what attention picked
+        return (self.head(self.drop(h)), *new_states)

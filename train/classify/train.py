@@ -1,0 +1,254 @@
+"""Training a sequence classifier, and the ``edgernn train classify`` command.
+
+Epoch mode of ``edgernn.train.loop``: seeded shuffles of padded batches, the cross-entropy of
+the logits at each sequence's last real step; the weights of the best validation loss (val
+accuracy breaks ties) are kept, with early stopping on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgernn.errors import DataError, UsageError
+from edgernn.signature import Scaler
+from edgernn.train.classify.batches import last_logits, metrics, pad_batch, predict
+from edgernn.train.classify.data import (
+    Dataset,
+    build_tokenizer,
+    encode_texts,
+    load_dataset,
+    split_indices,
+)
+from edgernn.train.classify.export import export_classifier
+from edgernn.train.classify.model import Classifier, ClassifierConfig
+from edgernn.train.loop import Evaluation, History, LoopConfig, train_epochs
+from edgernn.train.publish import publish
+
+KIND = "classify"  # checkpoint kind (format and version: edgernn.train.checkpoint)
+Split = tuple[list, np.ndarray]  # (sequences, labels (N,))
+
+
+class SequenceTask:
+    """Classifier training as the loop sees it: shuffled padded batches, last-step
+    cross-entropy, validation loss and accuracy."""
+
+    def __init__(self, model: Classifier, train: Split, val: Split, seed: int):
+        self.model, self.val = model, val
+        self.seqs, self.y = train
+        self.size = len(self.seqs)
+        self.token = bool(model.config.vocab_size)
+        self.rng = np.random.default_rng(seed)
+
+    def shuffle(self) -> np.ndarray:
+        return self.rng.permutation(self.size)
+
+    def loss(self, idx: np.ndarray) -> torch.Tensor:
+        x, lengths = pad_batch([self.seqs[j] for j in idx], self.token)
+        logits = last_logits(self.model(x)[0], lengths)  # (B, C)
+        return nn.functional.cross_entropy(logits, torch.from_numpy(self.y[idx]))
+
+    def evaluate(self, epoch: int, train_loss: float, lr: float) -> Evaluation:
+        seqs, y = self.val
+        classes = tuple(map(str, range(self.model.config.n_classes)))
+        m = metrics(predict(self.model, seqs), y, classes) if len(y) else {}
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": m.get("loss"),
+            "val_accuracy": m.get("accuracy"),
+        }
+        shown = {"loss": f"{train_loss:.3f}", "val_acc": f"{m.get('accuracy', float('nan')):.3f}"}
+        score = (m["loss"], -m["accuracy"]) if m else (train_loss, 0.0)
+        return Evaluation(score, m.get("loss"), row, shown)
+
+
+def train_classifier(
+    model: Classifier, train: Split, val: Split, loop: LoopConfig, seed: int
+) -> History:
+    """Seeded Adam on shuffled padded batches; the best epoch's weights are kept."""
+    torch.manual_seed(seed)
+    return train_epochs(model, SequenceTask(model, train, val, seed), loop)
+
+
+# ---- the `edgernn train classify` command -----------------------------------------------------
+def prepare(
+    data: Dataset, idx: tuple[list, list, list], tokenizer: str, vocab_size: int, max_len: int
+) -> tuple[list[Split], dict, dict]:
+    """Model inputs per split, the signature fields they imply (tokenizer or scaler), and notes
+    on the data."""
+    if data.kind == "text":
+        return _prepare_text(data, idx, tokenizer, vocab_size, max_len)
+    seqs = [data.sequences[i][:max_len] for i in idx[0]]
+    rows = np.concatenate(seqs)  # (N, F)
+    mean, std = rows.mean(0), rows.std(0)
+    std = np.where(std > 1e-8, std, 1.0)
+    scaler = Scaler("standard", tuple(map(float, mean)), tuple(map(float, std)))
+    splits = [
+        ([scaler.transform(data.sequences[i][:max_len]) for i in ids], data.y[ids]) for ids in idx
+    ]
+    offset, scale = list(scaler.offset), list(scaler.scale)
+    fields = {
+        "features": list(data.features),
+        "input_scaler": {"kind": scaler.kind, "offset": offset, "scale": scale},
+    }
+    return splits, fields, {}
+
+
+def _prepare_text(
+    data: Dataset, idx: tuple[list, list, list], tokenizer: str, vocab_size: int, max_len: int
+) -> tuple[list[Split], dict, dict]:
+    """Token ids per split (empty texts dropped), from a tokenizer built on the training texts."""
+    tok = build_tokenizer([data.sequences[i] for i in idx[0]], tokenizer, vocab_size)
+    splits, unknown, dropped = [], {}, {}
+    for name, ids in zip(("train", "val", "test"), idx):
+        enc, unknown[name] = encode_texts(tok, [data.sequences[i] for i in ids], max_len)
+        keep = [k for k, e in enumerate(enc) if len(e)]
+        dropped[name] = len(enc) - len(keep)
+        splits.append(([enc[k] for k in keep], data.y[[ids[k] for k in keep]]))
+    fields = {"tokenizer": {"kind": tok.kind, "vocab": list(tok.vocab), "unk": tok.unk}}
+    notes = {"unknown_tokens": unknown, "empty_dropped": dropped, "vocab_size": len(tok.vocab)}
+    return splits, fields, notes
+
+
+def run_classify(
+    *,
+    data: str,
+    text: str | None = None,
+    label: str | None = None,
+    seq_id: str | None = None,
+    features: tuple[str, ...] | None = None,
+    tokenizer: str = "char",
+    vocab_size: int = 96,
+    max_len: int = 256,
+    arch: str = "lstm",
+    hidden: tuple[int, ...] = (64,),
+    embed: int = 32,
+    dropout: float = 0.0,
+    attention: bool = False,
+    epochs: int = 20,
+    batch_size: int = 32,
+    lr: float = 3e-3,
+    clip: float = 1.0,
+    patience: int = 5,
+    val_frac: float = 0.15,
+    test_frac: float = 0.15,
+    seed: int = 0,
+    out: Path = Path("runs/classify"),
+    no_export: bool = False,
+    quiet: bool = False,
+) -> dict:
+    """Load, split, train, evaluate; write OUT/checkpoint.pt, OUT/report.json and
+    OUT/model.onnx; the report."""
+    if max_len < 1:
+        raise UsageError(f"--max-len must be >= 1, got {max_len}")
+    dataset = load_dataset(data, text=text, label=label, seq_id=seq_id, features=features)
+    if len(dataset.labels) < 2:
+        raise DataError(
+            f"--label has {len(dataset.labels)} distinct value(s); classification needs at least 2"
+        )
+    idx = split_indices(dataset.y, val_frac, test_frac, seed)
+    splits, fields, notes = prepare(dataset, idx, tokenizer, vocab_size, max_len)
+    if not len(splits[0][1]):
+        raise DataError("no non-empty training sequences; check --text / --data")
+    token = dataset.kind == "text"
+    config = ClassifierConfig(
+        arch=arch,
+        n_features=1 if token else len(dataset.features),
+        vocab_size=notes["vocab_size"] if token else 0,
+        embed=embed,
+        hidden=hidden,
+        n_classes=len(dataset.labels),
+        dropout=dropout,
+        attention=attention,
+    )
+    torch.manual_seed(seed)
+    model = Classifier(config)
+    loop = LoopConfig(
+        lr=lr,
+        clip=clip,
+        epochs=epochs,
+        batch_size=batch_size,
+        patience=patience,
+        desc="classify",
+        quiet=quiet,
+    )
+    history = train_classifier(model, splits[0], splits[1], loop, seed)
+    settings = {
+        "tokenizer": tokenizer if token else None,
+        "max_len": max_len,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+    }
+    report = build_report(model, dataset, splits, fields, notes, history, settings)
+
+    def export(onnx: Path) -> tuple[dict, dict]:
+        return {"onnx": str(onnx)}, {"parity": export_classifier(model, fields, onnx).parity}
+
+    return publish(Path(out), KIND, model, fields, report, None if no_export else export)
+
+
+def build_report(
+    model: Classifier,
+    dataset: Dataset,
+    splits: list[Split],
+    fields: dict,
+    notes: dict,
+    history: History,
+    settings: dict,
+) -> dict:
+    """report.json (``files`` and ``export`` come later); completes ``fields`` with the labels,
+    window and provenance."""
+    (tr, va, te), labels, config = splits, dataset.labels, model.config
+    test = metrics(predict(model, te[0]), te[1], labels)
+    majority = int(np.bincount(tr[1], minlength=len(labels)).argmax())
+    baseline = {
+        "class": labels[majority],
+        "test_accuracy": float((te[1] == majority).mean()) if len(te[1]) else None,
+    }
+    sizes = {"train": len(tr[1]), "val": len(va[1]), "test": len(te[1])}
+    split = "seeded stratified shuffle of whole sequences"
+    token = bool(config.vocab_size)
+    fields["labels"], fields["window"] = list(labels), settings["max_len"]
+    fields["provenance"] = {
+        "data": {
+            "source": dataset.source,
+            "kind": dataset.kind,
+            "sequences": sizes,
+            "split": split,
+            **notes,
+        },
+        "metrics": {
+            "test_accuracy": test.get("accuracy"),
+            "majority_baseline": baseline["test_accuracy"],
+        },
+        "model": {
+            "arch": config.arch,
+            "hidden": list(config.hidden),
+            "embed": config.embed if token else None,
+            "attention": config.attention,
+        },
+    }
+    training = {
+        "epochs_run": history.epochs_run,
+        "best_epoch": history.best_epoch,
+        "stopped_early": history.stopped_early,
+        "seconds": round(history.seconds, 1),
+        "history": history.rows,
+    }
+    return {
+        "task": "classify",
+        "kind": dataset.kind,
+        "arch": config.arch,
+        "layers": list(config.hidden),
+        "labels": list(labels),
+        "data": fields["provenance"]["data"],
+        "metrics": {"test": test, "val": metrics(predict(model, va[0]), va[1], labels)},
+        "baseline": {"majority": baseline},
+        "training": training,
+        "config": {"model": config.to_dict(), **settings},
+    }
