@@ -68,13 +68,13 @@ class AttentionPool(nn.Module):
         lse0, p0 = lse.transpose(0, 1), pooled.transpose(0, 1)  # (B, 1, 1), (B, 1, H)
         top = e.amax(dim=1, keepdim=True)  # (B, 1, 1)
         ref = torch.where(started, torch.maximum(lse0, top), top)  # this chunk's reference
+        # (B, 1, 1)
         carry = torch.where(
             started, torch.exp(torch.clamp(lse0 - ref, max=0.0)), torch.zeros_like(ref)
-        )  # (B, 1, 1)
+        )
         w = torch.exp(e - ref)  # (B, T, 1), each <= 1
-        norm = carry + torch.cumsum(
-            w, dim=1
-        )  # (B, T, 1): the normaliser up to each step, / exp(ref)
+        # (B, T, 1): the normaliser up to each step, / exp(ref)
+        norm = carry + torch.cumsum(w, dim=1)
         out = (p0 * carry + torch.cumsum(w * h, dim=1)) / norm  # (B, T, H)
         new_lse = ref + torch.log(norm[:, -1:])  # (B, 1, 1)
         return out, torch.ones_like(seen), new_lse.transpose(0, 1), out[:, -1:].transpose(0, 1)

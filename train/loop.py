@@ -26,7 +26,7 @@ import copy
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -274,7 +274,7 @@ def _bar(
     desc: str = "",
     leave: bool = True,
     batches: bool = False,
-) -> Iterator[int]:
+) -> tqdm:
     """A tqdm bar over ``items`` on stderr, shown as the config says (the per-batch bar only
     for ``terminal_only`` tasks)."""
     shown = _live(config) if config.terminal_only else not config.quiet and not batches

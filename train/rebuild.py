@@ -31,9 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(
-    str(resources.files("edgernn.exported"))
-)  # the repository's exported/ (editable install)
+# the repository's exported/ (editable install)
+HERE = Path(str(resources.files("edgernn.exported")))
 NAME = "sensor-forecast"
 GOLDEN_STEPS = 400
 RECIPE = [  # edgernn train forecast ...

@@ -4,7 +4,7 @@ training windows of it. The default corpus is Python's own documentation text
 
 >>> corpus = Corpus.from_text("abracadabra " * 50, vocab_size=4, val_frac=0.1)
 >>> corpus.vocab, len(corpus.train) + len(corpus.val)
-(('<unk>', 'a', 'b', 'r', ' '), 600)
+(('<unk>', 'a', 'b', 'r', 'c'), 600)
 """
 
 from __future__ import annotations

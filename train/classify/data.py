@@ -119,19 +119,7 @@ def load_dataset(
 ) -> Dataset:
     """``synth:sensor-classes[?n=600&length=80&seed=0]``, ``synth:docstrings``, or a CSV file."""
     if data.startswith("synth:"):
-        name, opts = _options(data[len("synth:") :])
-        try:
-            if name == "sensor-classes":
-                return synth_sensor_classes(
-                    int(opts.get("n", 600)), int(opts.get("seed", 0)), int(opts.get("length", 80))
-                )
-            if name == "docstrings":
-                return docstrings(int(opts.get("min_chars", 40)))
-        except ValueError as e:
-            raise UsageError(f"bad option in --data {data!r} ({e})") from e
-        raise UsageError(
-            f"unknown --data {data!r}; use synth:sensor-classes, synth:docstrings or a CSV file"
-        )
+        return _synthetic(data)
     path = Path(data)
     if not path.is_file():
         raise DataError(
@@ -143,47 +131,67 @@ def load_dataset(
             "--label COL is required for a CSV: the column holding each sequence's class"
         )
     rows, columns = _read_csv(path)
-    if label not in columns:
-        raise DataError(
-            f"--label {label!r} is not a column of {data!r} (it has {', '.join(columns)})"
-        )
+    _require(label, "--label", data, columns)
     if text:
-        if text not in columns:
-            raise DataError(
-                f"--text {text!r} is not a column of {data!r} (it has {', '.join(columns)})"
-            )
+        _require(text, "--text", data, columns)
         texts = [r[text] for r in rows]
         names = sorted({r[label] for r in rows})
         y = np.array([names.index(r[label]) for r in rows], dtype=np.int64)
         return Dataset("text", texts, y, tuple(names), source=str(path))
     if not seq_id:
         raise UsageError(
-            "a sensor CSV needs --seq-id COL (rows of one sequence share it) and --features "
-            "a,b,...; "
-            "a text CSV needs --text COL"
+            "a sensor CSV needs --seq-id COL (rows of one sequence share it) and "
+            "--features a,b,...; a text CSV needs --text COL"
         )
-    if seq_id not in columns:
-        raise DataError(
-            f"--seq-id {seq_id!r} is not a column of {data!r} (it has {', '.join(columns)})"
-        )
+    _require(seq_id, "--seq-id", data, columns)
     features = tuple(features or (c for c in columns if c not in (seq_id, label)))
     missing = [f for f in features if f not in columns]
     if missing:
         raise DataError(
             f"--features {', '.join(missing)} not in {data!r} (it has {', '.join(columns)})"
         )
+    return _sensor_sequences(rows, seq_id, label, features, str(path))
+
+
+def _synthetic(data: str) -> Dataset:
+    """A ``synth:`` dataset, its options from the query string."""
+    name, opts = _options(data[len("synth:") :])
+    try:
+        if name == "sensor-classes":
+            return synth_sensor_classes(
+                int(opts.get("n", 600)), int(opts.get("seed", 0)), int(opts.get("length", 80))
+            )
+        if name == "docstrings":
+            return docstrings(int(opts.get("min_chars", 40)))
+    except ValueError as e:
+        raise UsageError(f"bad option in --data {data!r} ({e})") from e
+    raise UsageError(
+        f"unknown --data {data!r}; use synth:sensor-classes, synth:docstrings or a CSV file"
+    )
+
+
+def _require(column: str, option: str, data: str, columns: list[str]) -> None:
+    if column not in columns:
+        raise DataError(
+            f"{option} {column!r} is not a column of {data!r} (it has {', '.join(columns)})"
+        )
+
+
+def _sensor_sequences(
+    rows: list[dict], seq_id: str, label: str, features: tuple[str, ...], source: str
+) -> Dataset:
+    """The CSV rows grouped into sequences by ``seq_id`` (file order within a sequence;
+    sequences by first appearance), one label each."""
     groups: dict[str, list[dict]] = {}
     for r in rows:
-        groups.setdefault(r[seq_id], []).append(
-            r
-        )  # file order within a sequence; sequences by first appearance
+        groups.setdefault(r[seq_id], []).append(r)
     seqs, labels = [], []
     for sid, rs in groups.items():
         found = {r[label] for r in rs}
         if len(found) != 1:
             raise DataError(
-                f"sequence {sid!r} has more than one label ({', '.join(sorted(found))}); one label "
-                "per sequence"
+                f"sequence {sid!r} has more than one label ({', '.join(sorted(found))}); "
+                "one label per sequence"
             )
         try:
             seqs.append(np.array([[float(r[f]) for f in features] for r in rs], dtype=np.float32))
@@ -194,7 +202,7 @@ def load_dataset(
         labels.append(found.pop())
     names = sorted(set(labels))
     y = np.array([names.index(v) for v in labels], dtype=np.int64)
-    return Dataset("sensor", seqs, y, tuple(names), features, str(path))
+    return Dataset("sensor", seqs, y, tuple(names), features, source)
 
 
 def _read_csv(path: Path) -> tuple[list[dict], list[str]]:

@@ -30,16 +30,14 @@ class ClassifierConfig:
 
     arch: str = "lstm"  # recurrent cell: "rnn" (tanh), "lstm" or "gru"
     n_features: int = 1  # sensor: input columns per step (ignored for text)
-    vocab_size: int = (
-        0  # text: token ids in [0, vocab_size), "<unk>" = 0 included; 0 = sensor model
-    )
+    # text: token ids in [0, vocab_size), "<unk>" = 0 included; 0 = sensor model
+    vocab_size: int = 0
     embed: int = 32  # text: token embedding width
     hidden: tuple[int, ...] = (64,)  # hidden size of each stacked recurrent layer, bottom to top
     n_classes: int = 2  # classes (logits per step)
     dropout: float = 0.0  # dropout between recurrent layers and before the head (training only)
-    attention: bool = (
-        False  # attention pooling over the steps so far before the head (online softmax as state)
-    )
+    # attention pooling over the steps so far before the head (online softmax as state)
+    attention: bool = False
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -82,9 +80,8 @@ class Classifier(nn.Module):
         )
         self.drop = nn.Dropout(config.dropout)
         self.attn = AttentionPool(config.hidden[-1]) if config.attention else None
-        self.head = nn.Linear(
-            config.hidden[-1] * (2 if config.attention else 1), config.n_classes
-        )  # [h_t, context_t]
+        # [h_t, context_t]
+        self.head = nn.Linear(config.hidden[-1] * (2 if config.attention else 1), config.n_classes)
 
     @property
     def states_per_layer(self) -> int:
@@ -123,11 +120,9 @@ class Classifier(nn.Module):
                 h, hn = layer(h, states[i])
                 new_states.append(hn)
         if self.attn is not None:
-            context, *pool = self.attn(
-                h, *states[len(new_states) :]
-            )  # (B, T, H): attention over steps 1..t
+            # (B, T, H): attention over steps 1..t
+            context, *pool = self.attn(h, *states[len(new_states) :])
             new_states += pool
-            h = torch.cat(
-                [h, context], dim=2
-            )  # (B, T, 2H): the latest step and what attention picked
+            # (B, T, 2H): the latest step and what attention picked
+            h = torch.cat([h, context], dim=2)
         return (self.head(self.drop(h)), *new_states)

@@ -7,6 +7,7 @@ accuracy breaks ties) are kept, with early stopping on it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -114,82 +115,94 @@ def _prepare_text(
     return splits, fields, notes
 
 
-def run_classify(
-    *,
-    data: str,
-    text: str | None = None,
-    label: str | None = None,
-    seq_id: str | None = None,
-    features: tuple[str, ...] | None = None,
-    tokenizer: str = "char",
-    vocab_size: int = 96,
-    max_len: int = 256,
-    arch: str = "lstm",
-    hidden: tuple[int, ...] = (64,),
-    embed: int = 32,
-    dropout: float = 0.0,
-    attention: bool = False,
-    epochs: int = 20,
-    batch_size: int = 32,
-    lr: float = 3e-3,
-    clip: float = 1.0,
-    patience: int = 5,
-    val_frac: float = 0.15,
-    test_frac: float = 0.15,
-    seed: int = 0,
-    out: Path = Path("runs/classify"),
-    no_export: bool = False,
-    quiet: bool = False,
-) -> dict:
+@dataclass(frozen=True)
+class ClassifyOptions:
+    """The settings of ``edgernn train classify`` (its options, by name)."""
+
+    data: str  # a CSV with a header, synth:sensor-classes[?n=&length=&seed=] or synth:docstrings
+    text: str | None = None  # text CSV: the column holding the text (one sequence per row)
+    label: str | None = None  # CSV: the column holding the class (one per sequence)
+    seq_id: str | None = None  # sensor CSV: the column naming the sequence of each row
+    features: tuple[str, ...] | None = None  # sensor CSV: input columns; None: all but the above
+    tokenizer: str = "char"  # text: "char" or "word"
+    vocab_size: int = 96  # text: most frequent training tokens kept; the rest map to <unk>
+    max_len: int = 256  # steps (tokens or rows) kept per sequence
+    arch: str = "lstm"  # recurrent cell: rnn, lstm or gru
+    hidden: tuple[int, ...] = (64,)  # hidden size per stacked layer
+    embed: int = 32  # text: token embedding width
+    dropout: float = 0.0  # between layers and before the head
+    attention: bool = False  # attention pooling over the steps so far before the head
+    epochs: int = 20  # maximum passes over the training sequences
+    batch_size: int = 32  # sequences per optimizer step
+    lr: float = 3e-3  # Adam learning rate
+    clip: float = 1.0  # max gradient norm (0 = off)
+    patience: int = 5  # early stopping: epochs without a better val loss (0 = off)
+    val_frac: float = 0.15  # share of the sequences (per class) for validation
+    test_frac: float = 0.15  # share of the sequences (per class) for the test report
+    seed: int = 0  # seed for the split, numpy and torch
+    out: Path = Path("runs/classify")  # output folder
+    no_export: bool = False  # do not export OUT/model.onnx
+    quiet: bool = False  # no progress bar
+
+
+def run_classify(**options) -> dict:
     """Load, split, train, evaluate; write OUT/checkpoint.pt, OUT/report.json and
-    OUT/model.onnx; the report."""
-    if max_len < 1:
-        raise UsageError(f"--max-len must be >= 1, got {max_len}")
-    dataset = load_dataset(data, text=text, label=label, seq_id=seq_id, features=features)
-    if len(dataset.labels) < 2:
-        raise DataError(
-            f"--label has {len(dataset.labels)} distinct value(s); classification needs at least 2"
-        )
-    idx = split_indices(dataset.y, val_frac, test_frac, seed)
-    splits, fields, notes = prepare(dataset, idx, tokenizer, vocab_size, max_len)
-    if not len(splits[0][1]):
-        raise DataError("no non-empty training sequences; check --text / --data")
+    OUT/model.onnx; the report. ``options``: ``ClassifyOptions``' fields."""
+    o = ClassifyOptions(**options)
+    dataset, splits, fields, notes = load_splits(o)
     token = dataset.kind == "text"
     config = ClassifierConfig(
-        arch=arch,
+        arch=o.arch,
         n_features=1 if token else len(dataset.features),
         vocab_size=notes["vocab_size"] if token else 0,
-        embed=embed,
-        hidden=hidden,
+        embed=o.embed,
+        hidden=o.hidden,
         n_classes=len(dataset.labels),
-        dropout=dropout,
-        attention=attention,
+        dropout=o.dropout,
+        attention=o.attention,
     )
-    torch.manual_seed(seed)
+    torch.manual_seed(o.seed)
     model = Classifier(config)
     loop = LoopConfig(
-        lr=lr,
-        clip=clip,
-        epochs=epochs,
-        batch_size=batch_size,
-        patience=patience,
+        lr=o.lr,
+        clip=o.clip,
+        epochs=o.epochs,
+        batch_size=o.batch_size,
+        patience=o.patience,
         desc="classify",
-        quiet=quiet,
+        quiet=o.quiet,
     )
-    history = train_classifier(model, splits[0], splits[1], loop, seed)
+    history = train_classifier(model, splits[0], splits[1], loop, o.seed)
     settings = {
-        "tokenizer": tokenizer if token else None,
-        "max_len": max_len,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
+        "tokenizer": o.tokenizer if token else None,
+        "max_len": o.max_len,
+        "batch_size": o.batch_size,
+        "lr": o.lr,
+        "seed": o.seed,
     }
     report = build_report(model, dataset, splits, fields, notes, history, settings)
 
     def export(onnx: Path) -> tuple[dict, dict]:
         return {"onnx": str(onnx)}, {"parity": export_classifier(model, fields, onnx).parity}
 
-    return publish(Path(out), KIND, model, fields, report, None if no_export else export)
+    return publish(Path(o.out), KIND, model, fields, report, None if o.no_export else export)
+
+
+def load_splits(o: ClassifyOptions) -> tuple[Dataset, list[Split], dict, dict]:
+    """The dataset, its train / val / test model inputs, the signature fields they imply and
+    notes on the data; one-line errors for data that cannot train a classifier."""
+    if o.max_len < 1:
+        raise UsageError(f"--max-len must be >= 1, got {o.max_len}")
+    dataset = load_dataset(o.data, text=o.text, label=o.label, seq_id=o.seq_id, features=o.features)
+    if len(dataset.labels) < 2:
+        raise DataError(
+            f"--label has {len(dataset.labels)} distinct value(s); classification needs at least 2"
+        )
+    idx = split_indices(dataset.y, o.val_frac, o.test_frac, o.seed)
+    splits, fields, notes = prepare(dataset, idx, o.tokenizer, o.vocab_size, o.max_len)
+    if not len(splits[0][1]):
+        raise DataError("no non-empty training sequences; check --text / --data")
+    return dataset, splits, fields, notes
 
 
 def build_report(

@@ -162,9 +162,8 @@ def export_graph(
 
 
 def _export_torchscript(model, example: tuple, names: GraphNames, opset: int) -> onnx.ModelProto:
-    out_axes = (
-        {0: BATCH, 1: TIME} if is_causal(model) else {0: BATCH}
-    )  # a window model's y: (B, 1, O)
+    # a window model's y: (B, 1, O)
+    out_axes = {0: BATCH, 1: TIME} if is_causal(model) else {0: BATCH}
     axes = {names.input: {0: BATCH, 1: TIME}, names.output: out_axes}
     axes.update({n: {1: BATCH} for n in (*names.state_inputs, *names.state_outputs)})
     buf = io.BytesIO()
@@ -185,10 +184,11 @@ def _export_dynamo(model, example: tuple, names: GraphNames, opset: int) -> onnx
     from torch.export import Dim
 
     batch, time = Dim(BATCH), Dim(TIME)
+    # forward(x, *states)
     shapes = (
         {0: batch, 1: time},
         tuple({1: batch} for _ in names.state_inputs),
-    )  # forward(x, *states)
+    )
     if not names.state_inputs:  # a window model: forward(x)
         shapes = ({0: batch, 1: time},)
     program = torch.onnx.export(
@@ -325,9 +325,8 @@ def _write_verified(
     graph.metadata_props.extend(props)
     graph.metadata_props.add(key=METADATA_KEY, value=signature.to_json())
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(
-        f".{out.name}.{secrets.token_hex(4)}.tmp"
-    )  # same directory: os.replace is atomic
+    # same directory: os.replace is atomic
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
     try:
         onnx.save(graph, tmp)
         check(tmp, signature)

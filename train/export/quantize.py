@@ -62,10 +62,11 @@ DEFAULT_STEPS = 2000  # length of the stateful comparison
 RECURRENT = ("LSTM", "GRU", "RNN")
 DENSE = ("MatMul", "Gemm")
 INT8_OP_TYPES = ("LSTM", "MatMul")  # what quantize_dynamic is asked to convert
+# quantized node -> source op
 INT8_NODES = {
     "DynamicQuantizeLSTM": "LSTM",
     "MatMulInteger": "MatMul",
-}  # quantized node -> source op
+}
 APPLIES_TO = {
     INT8: "LSTM layers (int8 weights, DynamicQuantizeLSTM, CPU provider only) and the dense head "
     "(MatMulInteger); GRU and RNN layers stay float32 (ONNX Runtime has no int8 GRU/RNN kernel), "
@@ -74,12 +75,13 @@ APPLIES_TO = {
     "and the dense head stay float32; meant for --provider cuda",
 }
 PROVIDER = {INT8: "cpu", FP16: "cuda"}
+# initializer element types counted in "weights"
 WEIGHT_TYPES = {
     TensorProto.FLOAT: "float32",
     TensorProto.FLOAT16: "float16",
     TensorProto.INT8: "int8",
     TensorProto.UINT8: "uint8",
-}  # initializer element types counted in "weights"
+}
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,8 @@ class ReduceConfig:
     tolerance: float = DEFAULT_TOLERANCE
     steps: int = DEFAULT_STEPS  # length of the stateful comparison, batch 1, one step per call
     force: bool = False  # write even when over tolerance or unmeasured; the record says "forced"
-    per_channel: bool = (
-        True  # int8: one scale per gate row (measured 2.5x smaller change than per tensor)
-    )
+    # int8: one scale per gate row (measured 2.5x smaller change than per tensor)
+    per_channel: bool = True
     seed: int = 0  # seed of the comparison inputs
 
     def __post_init__(self) -> None:

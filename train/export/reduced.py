@@ -51,9 +51,8 @@ class Reduced:
 
     graph: onnx.ModelProto
     record: dict
-    expected: (
-        Outputs | None
-    )  # the runtime's own numbers on the check inputs (None: not its provider)
+    # the runtime's own numbers on the check inputs (None: not its provider)
+    expected: Outputs | None
     check_x: np.ndarray  # (1, T, F) model units: inputs the written file is re-run on
 
     @property

@@ -61,16 +61,17 @@ def parse_archs(text: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class CompareConfig:
-    archs: tuple[str, ...] = ARCHS
-    hidden: tuple[int, ...] = (64, 64)
+    """What ``edgernn compare`` builds and measures."""
+
+    archs: tuple[str, ...] = ARCHS  # the ARCHITECTURES entries compared, in order
+    hidden: tuple[int, ...] = (64, 64)  # hidden size per layer, the same for every arch
     features: int = 2  # input columns of the random-weight models (with data: the data's)
     steps: int = 2000  # timed Stream.step calls per architecture
-    data: str | None = (
-        None  # train each one on this (a train_forecast --data) instead of random weights
-    )
-    epochs: int = 5  # with data
-    window: int = 50  # with data
-    seed: int = 0
+    # train each one on this (a train_forecast --data) instead of random weights
+    data: str | None = None
+    epochs: int = 5  # with data: maximum training epochs
+    window: int = 50  # with data: time steps per training window (and every model's window)
+    seed: int = 0  # seed of the weights (and of training)
 
     def __post_init__(self) -> None:
         if self.features < 1:

@@ -43,15 +43,12 @@ class TrainConfig:
     arch: str = "lstm"  # recurrent cell: "rnn", "lstm" or "gru"
     hidden: tuple[int, ...] = (64, 64)  # hidden size of each stacked layer, bottom to top
     dropout: float = 0.0  # dropout between recurrent layers
-    norm: str = (
-        "none"  # "batch": BatchNorm1d between recurrent layers (--arch gru --norm batch: GRU-BN)
-    )
-    bidirectional: bool = (
-        False  # forward + backward layers: a window model (not steppable), trained many-to-one
-    )
-    attention: bool = (
-        False  # attention pooling over time before the head (its online softmax streams as state)
-    )
+    # "batch": BatchNorm1d between recurrent layers (--arch gru --norm batch: GRU-BN)
+    norm: str = "none"
+    # forward + backward layers: a window model (not steppable), trained many-to-one
+    bidirectional: bool = False
+    # attention pooling over time before the head (its online softmax streams as state)
+    attention: bool = False
     # ---- optimisation -----------------------------------------------------------------
     epochs: int = 30  # upper bound on passes over the training windows
     batch_size: int = 64  # windows per optimiser step

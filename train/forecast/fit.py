@@ -71,10 +71,11 @@ class WindowTask:
 
     def __init__(self, model: Forecaster, train: Windows, val: Windows, seed: int):
         self.model, self.val = model, val
+        # (W, T, F), (W, T, K)
         self.x, self.y = (
             torch.from_numpy(train.x),
             torch.from_numpy(train.y),
-        )  # (W, T, F), (W, T, K)
+        )
         self.size = len(train)
         self.generator = torch.Generator().manual_seed(seed)
 

@@ -30,16 +30,18 @@ ARCHITECTURES: dict[str, dict] = {
     "rnn": {"arch": "rnn"},
     "lstm": {"arch": "lstm"},
     "gru": {"arch": "gru"},
+    # GRU with BatchNorm1d between layers (streams: eval-mode BN is affine)
     "gru-bn": {
         "arch": "gru",
         "norm": "batch",
-    },  # GRU with BatchNorm1d between layers (streams: eval-mode BN is affine)
+    },
     "lstm-deep": {"arch": "lstm", "hidden": (128, 64, 32)},  # deep stacked LSTM of decreasing width
     "bilstm": {"arch": "lstm", "bidirectional": True},  # window model: not steppable
+    # LSTM + additive attention pooling (online softmax as state)
     "lstm-attn": {
         "arch": "lstm",
         "attention": True,
-    },  # LSTM + additive attention pooling (online softmax as state)
+    },
 }
 
 
@@ -51,12 +53,10 @@ class ForecasterConfig:
     hidden: tuple[int, ...] = (64, 64)  # hidden size of each stacked layer, bottom to top
     dropout: float = 0.0  # dropout between recurrent layers (training only)
     norm: str = "none"  # "batch": BatchNorm1d between recurrent layers (with arch "gru": GRU-BN)
-    bidirectional: bool = (
-        False  # forward + backward layers (output 2H each); a window model with no state
-    )
-    attention: bool = (
-        False  # attention pooling over time before the head (edgernn.train.attention), causal only
-    )
+    # forward + backward layers (output 2H each); a window model with no state
+    bidirectional: bool = False
+    # attention pooling over time before the head (edgernn.train.attention), causal only
+    attention: bool = False
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -100,9 +100,8 @@ class Forecaster(nn.Module):
         )
         self.drop = nn.Dropout(config.dropout)
         self.attn = AttentionPool(config.hidden[-1]) if config.attention else None
-        head_in = (
-            d * config.hidden[-1] * (2 if config.attention else 1)
-        )  # with attention: [h_t, context_t]
+        # with attention: [h_t, context_t]
+        head_in = d * config.hidden[-1] * (2 if config.attention else 1)
         self.head = nn.Linear(head_in, config.n_targets)
 
     @property
@@ -153,13 +152,11 @@ class Forecaster(nn.Module):
                 h, hn = layer(h, state[0])  # (B, T, H_i)
                 new_states.append(hn)
         if self.attn is not None:
-            context, *pool = self.attn(
-                h, *states[len(new_states) :]
-            )  # (B, T, H): attention over steps 1..t
+            # (B, T, H): attention over steps 1..t
+            context, *pool = self.attn(h, *states[len(new_states) :])
             new_states += pool
-            h = torch.cat(
-                [h, context], dim=2
-            )  # (B, T, 2H): the latest step and what attention picked
+            # (B, T, 2H): the latest step and what attention picked
+            h = torch.cat([h, context], dim=2)
         y = self.head(h)  # (B, T, n_targets)
         return (y, *new_states)
 

@@ -93,9 +93,8 @@ def make_windows(
     f, k = series[0].x.shape[1], series[0].y.shape[1]
     cut = []
     for s, r in zip(series, rows):
-        joined = np.concatenate(
-            [sx.transform(s.x[r]), sy.transform(s.y[r]), s.y[r]], axis=1
-        )  # (n, F+2K)
+        # (n, F+2K)
+        joined = np.concatenate([sx.transform(s.x[r]), sy.transform(s.y[r]), s.y[r]], axis=1)
         cut.append(sliding_windows(joined, window + 1, stride))  # (w, T+1, F+2K)
     w = np.concatenate(cut) if cut else np.empty((0, window + 1, f + 2 * k))
     return Windows(

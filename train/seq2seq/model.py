@@ -35,19 +35,19 @@ SYNTH = "synth:reverse"
 class Seq2SeqConfig:
     """Model size and training settings."""
 
-    vocab_size: int = 16  # set from the data (specials included)
-    embed: int = 32
-    hidden: int = 64
+    vocab_size: int = 16  # token ids in [0, vocab_size), set from the data (specials included)
+    embed: int = 32  # token embedding width
+    hidden: int = 64  # LSTM hidden size of the encoder and of the decoder
     shared_embedding: bool = True  # one embedding table for source and target tokens
     data: str = SYNTH  # "synth:reverse" or a two-column CSV/TSV (source, target)
     synth_pairs: int = 2000  # synth:reverse: pairs generated (train + val)
-    val_frac: float = 0.1
-    steps: int = 1500
-    batch_size: int = 64
-    lr: float = 5e-3
-    clip: float = 1.0
-    seed: int = 0
-    quiet: bool = False
+    val_frac: float = 0.1  # the pairs' last share, held out for validation
+    steps: int = 1500  # optimizer steps (teacher forcing)
+    batch_size: int = 64  # pairs per optimizer step
+    lr: float = 5e-3  # Adam learning rate (cosine-decayed to 10% over the steps)
+    clip: float = 1.0  # max gradient norm (0 = off)
+    seed: int = 0  # seed for the data, numpy and torch
+    quiet: bool = False  # no progress bar
 
     def __post_init__(self) -> None:
         for name in ("embed", "hidden", "steps", "batch_size", "synth_pairs"):
@@ -64,8 +64,10 @@ class Seq2SeqConfig:
 
 @dataclass
 class _GraphConfig:
-    vocab_size: int
-    n_outputs: int
+    """What the exporter reads of an exported graph's module."""
+
+    vocab_size: int  # its inputs are token ids in [0, vocab_size)
+    n_outputs: int  # the width of its output
 
 
 class Seq2SeqNet(nn.Module):
