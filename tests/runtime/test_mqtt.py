@@ -53,7 +53,7 @@ def publish(host: str, port: int, messages: list[tuple[str, str]]) -> None:
     try:
         infos = [c.publish(topic, payload, qos=1) for topic, payload in messages]
         for info in infos:
-            info.wait_for_publish(timeout=10)
+            info.wait_for_publish(timeout=60)  # a guard: the broker acknowledges in milliseconds
             assert info.is_published()
     finally:
         c.disconnect()
@@ -72,9 +72,10 @@ class Collector:
         self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
         self.client.connect(host, port)
         self.client.loop_start()
-        assert subscribed.wait(10), "the collector could not subscribe"
+        assert subscribed.wait(60), "the collector could not subscribe"
 
-    def wait_for(self, n: int, timeout: float = 10.0) -> list[tuple[str, dict]]:
+    def wait_for(self, n: int, timeout: float = 60.0) -> list[tuple[str, dict]]:
+        """The messages once ``n`` have come (the timeout is only a guard against a hang)."""
         deadline = time.monotonic() + timeout
         while len(self.messages) < n and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -228,7 +229,7 @@ def test_mosquitto_pub_as_the_publisher(broker):
     recs = [(k, rec) for k, rec in records()][:6]
     for k, rec in recs:
         subprocess.run([pub, "-h", host, "-p", str(port), "-q", "1", "-t", f"cli/{k}/data", "-m", json.dumps(rec)],
-                       check=True, timeout=10)
+                       check=True, timeout=60)
     r = run("stream", "--source", src, "--client-id", "cli-1", "--mqtt-key-level", "1", "--key", "sensor",
             "--limit", str(len(recs)), "--quiet")
     assert r.exit_code == 0, r.output
@@ -278,8 +279,9 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path):
                                "--summary", str(tmp_path / "summary.json")], stderr=subprocess.PIPE, text=True)
 
     def wait_for_outputs(n: int) -> None:
-        deadline = time.monotonic() + 30
-        while (not sink.exists() or len(sink.read_text().splitlines()) < n) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60  # a guard against a hang, not a pace
+        while not sink.exists() or len(sink.read_text().splitlines()) < n:
+            assert time.monotonic() < deadline and stream.poll() is None, f"{n} outputs did not come"
             time.sleep(0.05)
 
     try:
@@ -291,7 +293,7 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path):
         publish("127.0.0.1", port, [(f"sensors/{k}/data", json.dumps(r)) for k, r in recs[half:]])
         wait_for_outputs(len(recs))
         stream.terminate()  # SIGTERM: a clean stop
-        assert stream.wait(timeout=30) == 0
+        assert stream.wait(timeout=60) == 0
         summary = stream.stderr.read()
     finally:
         stream.kill()
@@ -371,7 +373,9 @@ def test_tls_broker_with_our_ca_streams_and_a_wrong_ca_is_refused(tmp_path):
         c.connect("127.0.0.1", port)
         c.loop_start()
         for k, rec in recs:
-            c.publish(f"tls/{k}/data", json.dumps(rec), qos=1).wait_for_publish(timeout=10)
+            info = c.publish(f"tls/{k}/data", json.dumps(rec), qos=1)
+            info.wait_for_publish(timeout=60)
+            assert info.is_published()  # else the --limit run below would wait for it for ever
         c.disconnect()
         c.loop_stop()
         r = run("stream", "--source", src, *opts, "--limit", str(len(recs)), "--quiet")
