@@ -291,6 +291,8 @@ class StreamRunner:
             pass
         self.waiting = True
         try:
+            if self._stop:  # stop() came after the loop's check (a signal seeing the runner busy): do not wait
+                return _END
             if not self._batch:
                 return q.get()
             waited_ms = (time.perf_counter_ns() - self._batch[0][1]) / 1e6

@@ -155,6 +155,40 @@ def test_stop_ends_the_run_after_the_record_in_hand(model, rows):
     assert 10 <= stats.steps <= 12 and len(out) == stats.steps  # its tick finished, nothing half done
 
 
+def test_a_stop_just_before_the_wait_for_input_still_ends_the_run(model, monkeypatch):
+    """A signal handler calls stop() while the runner works and interrupts it while it waits
+    for input (``waiting``). A stop() that lands after the loop's last look at the flag, as
+    the runner finds its inbox empty and is about to wait, must end the run as well: a live
+    feed may send nothing more, and SIGTERM would go unheeded."""
+    import edgernn.runner
+
+    out = []
+
+    class StopAsItFindsNothing(Inbox):  # the handler runs right there, once the record is out
+        def get(self, timeout=None):
+            try:
+                return super().get(timeout)
+            except queue.Empty:
+                if timeout == 0 and out and not runner.waiting:
+                    runner.stop()
+                raise
+
+    monkeypatch.setattr(edgernn.runner, "Inbox", StopAsItFindsNothing)
+    quiet = threading.Event()
+
+    def feed():  # one record, then a feed that says nothing more
+        yield 1, {"sensor": "a", "temp": 1.0, "humidity": 2.0}
+        quiet.wait()
+
+    runner = StreamRunner(model, RunnerConfig(key_field="sensor"), emit=out.append)
+    running = threading.Thread(target=runner.run, args=(feed(),), daemon=True)
+    running.start()
+    running.join(60)  # a guard: a heeded stop returns at once
+    quiet.set()
+    assert not running.is_alive(), "the stop was lost: the runner waits for input that does not come"
+    assert len(out) == 1
+
+
 def test_a_checkpoint_waits_for_a_sink_that_cannot_confirm(model, rows, tmp_path):
     confirmed = [False]
     runner = StreamRunner(model, RunnerConfig(key_field="sensor", state_dir=tmp_path, checkpoint_every_steps=10),
