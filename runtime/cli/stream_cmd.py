@@ -141,7 +141,8 @@ def _stream(a: dict[str, Any], status: Status, signals: Signals, stop: threading
                               gap_limit=a["gap_limit"], gap_policy=a["gap"])
         reject = Rejects(rejects_file, a["rejects"], status)
         runner = StreamRunner(m, config, emit=sink.emit, reject=reject, sync=sink.flush,
-                              done=getattr(items, "done", None))  # MQTT acks when done
+                              done=getattr(items, "done", None),  # MQTT acks when done
+                              idle=None if sink.live else sink.flush)  # stdout or a file: out of the buffer
         signals.runner = runner
         status.start(_describe(runner, items, sink))
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -299,6 +300,28 @@ def test_periodic_status_lines_go_to_stderr_for_logs(rows):
     assert all("steps (" in x and "key(s)" in x and "rejected" in x for x in status), status
     assert [x for x in err if not x.startswith("status: ")] == [err[-1]] and f"{len(rows)} steps" in err[-1]
     assert [json.loads(x)["step"] for x in out] == list(range(1, len(rows) + 1))  # stdout holds only the outputs
+
+
+def test_outputs_reach_a_pipe_while_the_live_input_is_quiet(rows):
+    """Python buffers a piped stdout: without a flush the outputs of a slow live feed would sit
+    there until 8 KB more came (for hours) or the stream ended. They go out whenever the input
+    is drained. PYTHONUNBUFFERED is dropped: a service or a shell pipeline does not set it."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.Popen([sys.executable, "-m", "edgernn", "stream", "--quiet"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out: list[str] = []
+    threading.Thread(target=out.extend, args=(proc.stdout,), daemon=True).start()
+    try:
+        proc.stdin.writelines(json.dumps({"temp": float(t), "humidity": float(h)}) + "\n" for t, h in rows[:3])
+        proc.stdin.flush()  # and the input stays open, quiet
+        wait_until(lambda: len(out) == 3 or proc.poll() is not None, "the outputs of the first records")
+        assert [json.loads(x)["step"] for x in out] == [1, 2, 3]
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_stream_policies_are_reported_in_the_summary(tmp_path, rows):
