@@ -98,8 +98,10 @@ def main() -> None:
             "soak",
             "--quiet",
         ]
+        # a run that reads nothing leaves the persistent session and its subscription at the
+        # broker: whatever is published from now on waits there, however slowly the stream starts
+        subprocess.run([*cmd, "--limit", "0"], check=True, timeout=120)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
-        time.sleep(1.5)  # subscribed before the first publish
         counted = [0]
 
         def reader() -> None:

@@ -75,15 +75,18 @@ class StreamRunner:
         reject: Emit | None = None,
         sync: Callable[[], bool | None] | None = None,
         done: Callable[[int], None] | None = None,
+        idle: Callable[[], object] | None = None,
     ):
         """``sync`` (e.g. ``sys.stdout.flush``) runs before each checkpoint, so no output
-        older than the saved state can be lost in a buffer. ``done(position)`` is told when
+        older than the saved state can be lost in a buffer. ``idle`` (e.g. ``sys.stdout.flush``)
+        runs whenever the input is drained and no tick is open, so the outputs of a quiet live
+        feed do not wait in a buffer for more. ``done(position)`` is told when
         every record up to ``position`` is finished: emitted, rejected or skipped. A source
         acknowledges messages there, so what was read but not finished (beyond --limit, or
         when the process dies) is delivered again. (Waiting for the next checkpoint instead
         would stall a broker's in-flight window between checkpoints.)"""
         self.model, self.config = model, config or RunnerConfig()
-        self.sync, self.done = sync, done
+        self.sync, self.done, self.idle = sync, done, idle
         self._fed_upto = self._released = 0  # positions fed to the runner / reported done
         sig, cfg = model.signature, self.config
         self.parser = RecordParser(
@@ -254,8 +257,13 @@ class StreamRunner:
             return q.get(timeout=0)  # the busy path: no wait
         except queue.Empty:
             pass
+        if not self._batch and self.idle is not None:
+            self.idle()  # nothing to do until more input: what was emitted goes out now
         self.waiting = True
         try:
+            # stop() came after the loop's check (a signal seeing the runner busy): do not wait
+            if self._stop:
+                return END
             if not self._batch:
                 return q.get()
             waited_ms = (time.perf_counter_ns() - self._batch[0][1]) / 1e6

@@ -46,7 +46,7 @@ def publish(host: str, port: int, messages: list[tuple[str, str]]) -> None:
     try:
         infos = [c.publish(topic, payload, qos=1) for topic, payload in messages]
         for info in infos:
-            info.wait_for_publish(timeout=10)
+            info.wait_for_publish(timeout=60)  # a guard: the broker acknowledges in milliseconds
             assert info.is_published()
     finally:
         c.disconnect()
@@ -67,9 +67,10 @@ class Collector:
         self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
         self.client.connect(host, port)
         self.client.loop_start()
-        assert subscribed.wait(10), "the collector could not subscribe"
+        assert subscribed.wait(60), "the collector could not subscribe"
 
-    def wait_for(self, n: int, timeout: float = 10.0) -> list[tuple[str, dict]]:
+    def wait_for(self, n: int, timeout: float = 60.0) -> list[tuple[str, dict]]:
+        """The messages once ``n`` have come (the timeout is only a guard against a hang)."""
         deadline = time.monotonic() + timeout
         while len(self.messages) < n and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -324,12 +327,93 @@ def test_unwritable_rejects_file_is_one_clear_line(tmp_path):
     )
 
 
-def test_periodic_status_lines_go_to_stderr_for_logs():
-    r = run("stream", "--source", "demo", "--limit", "3000", "--status-every", "0.001")
-    status = [line for line in r.stderr.splitlines() if line.startswith("status: ")]
-    assert r.exit_code == 0 and status
-    assert "steps (" in status[-1] and "p99" in status[-1] and "rejected" in status[-1]
-    assert len(out_lines(r)) == 3000  # stdout holds only the outputs
+def wait_until(check, what: str, timeout: float = 60.0) -> None:
+    """Poll ``check`` until it holds; the timeout is only a guard against a hang."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_periodic_status_lines_go_to_stderr_for_logs(rows):
+    """Status lines come from a clock, so the test waits for what they must say instead of
+    reading the last one: a line after steps gives their latency, a line while the input is
+    quiet says so (either can be the last, depending on how the run is scheduled)."""
+    records = [json.dumps({"temp": float(t), "humidity": float(h)}) + "\n" for t, h in rows]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgernn", "stream", "--status-every", "0.05"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out: list[str] = []
+    err: list[str] = []
+    readers = [
+        threading.Thread(target=out.extend, args=(proc.stdout,), daemon=True),
+        threading.Thread(target=err.extend, args=(proc.stderr,), daemon=True),
+    ]
+    [t.start() for t in readers]
+    try:
+        proc.stdin.writelines(records)
+        proc.stdin.flush()
+        wait_until(
+            lambda: any(x.startswith("status: ") and "p99" in x for x in err),
+            "a status line with latencies",
+        )
+        wait_until(
+            lambda: any(
+                x.startswith(f"status: {len(rows)} steps (") and "no steps since the last line" in x
+                for x in err
+            ),
+            "a status line while the input is quiet",
+        )
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0, "".join(err)
+        [t.join(60) for t in readers]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    status = [x for x in err if x.startswith("status: ")]
+    assert all("steps (" in x and "key(s)" in x and "rejected" in x for x in status), status
+    assert [x for x in err if not x.startswith("status: ")] == [
+        err[-1]
+    ] and f"{len(rows)} steps" in err[-1]
+    # stdout holds only the outputs
+    assert [json.loads(x)["step"] for x in out] == list(range(1, len(rows) + 1))
+
+
+def test_outputs_reach_a_pipe_while_the_live_input_is_quiet(rows):
+    """Python buffers a piped stdout: without a flush the outputs of a slow live feed would sit
+    there until 8 KB more came (for hours) or the stream ended. They go out whenever the input
+    is drained. PYTHONUNBUFFERED is dropped: a service or a shell pipeline does not set it."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgernn", "stream", "--quiet"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    out: list[str] = []
+    threading.Thread(target=out.extend, args=(proc.stdout,), daemon=True).start()
+    try:
+        proc.stdin.writelines(
+            json.dumps({"temp": float(t), "humidity": float(h)}) + "\n" for t, h in rows[:3]
+        )
+        proc.stdin.flush()  # and the input stays open, quiet
+        wait_until(
+            lambda: len(out) == 3 or proc.poll() is not None, "the outputs of the first records"
+        )
+        assert [json.loads(x)["step"] for x in out] == [1, 2, 3]
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_stream_policies_are_reported_in_the_summary(tmp_path, rows):

@@ -239,7 +239,7 @@ def test_mosquitto_pub_as_the_publisher(broker):
                 json.dumps(rec),
             ],
             check=True,
-            timeout=10,
+            timeout=60,
         )
     r = run(
         "stream",

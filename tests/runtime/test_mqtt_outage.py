@@ -23,7 +23,8 @@ from edgernn.feeds.options import LiveOptions
 mqtt = pytest.importorskip("paho.mqtt.client")
 
 
-def wait_until(check, timeout: float = 15.0, what: str = "") -> None:
+def wait_until(check, timeout: float = 60.0, what: str = "") -> None:
+    """Poll ``check`` until it holds; the timeout is only a guard against a hang."""
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -43,11 +44,14 @@ class Collector:
             clean_session=False,
         )
         self.client.reconnect_delay_set(0.2, 1)
+        subscribed = threading.Event()
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
-        wait_until(self.client.is_connected, what="the collector")
+        # connected is not yet subscribed
+        wait_until(subscribed.is_set, what="the collector's subscription")
 
     def _on_message(self, client, userdata, message) -> None:
         o = json.loads(message.payload)
@@ -93,8 +97,15 @@ def test_mqtt_sink_loses_no_output_when_its_broker_restarts_mid_stream(tmp_path)
         )
         broker = start_mosquitto(work, port)  # ...and go out when it is back
         stream.stdin.writelines(lines[2 * thirds :])
+        stream.stdin.flush()
+        # paho's backoff decides when the sink is back (up to twice the outage): end the input only
+        # then, as the sink's close waits a bounded time for the broker
+        wait_until(
+            lambda: any("MQTT sink" in line and "reconnected" in line for line in err),
+            what="the sink back",
+        )
         stream.stdin.close()
-        assert stream.wait(timeout=30) == 0, "".join(err)
+        assert stream.wait(timeout=60) == 0, "".join(err)
         wait_until(lambda: len(collector.got) == len(recs), what="every output")
     finally:
         stream.kill()
@@ -119,12 +130,16 @@ def test_a_full_sink_buffer_blocks_until_the_broker_is_back(tmp_path):
         for step in range(5):
             sink.emit({"key": "a", "step": step})  # room for 5 unconfirmed outputs
         assert sink.flush() is False and sink.waiting == 5  # no wait, no crash: "not yet"
+        waits = []  # the emit below waits for room in rounds of 0.2 s: count them, not the clock
+        real_wait = sink._cond.wait
+        sink._cond.wait = lambda timeout=None: (waits.append(timeout), real_wait(timeout))[1]
         sixth = threading.Thread(target=sink.emit, args=({"key": "a", "step": 5},))
         sixth.start()
-        sixth.join(0.3)
-        assert sixth.is_alive()  # backpressure: the stream waits, memory stays bounded
+        wait_until(lambda: len(waits) >= 3, what="the sixth output to wait for room")
+        # backpressure: the stream waits, memory stays bounded
+        assert sixth.is_alive() and sink._sent == 5
         broker = start_mosquitto(tmp_path, port)
-        sixth.join(15)
+        sixth.join(60)
         assert not sixth.is_alive()
         assert sink.flush() is True and sink.reconnects == 1
     finally:
@@ -219,7 +234,7 @@ def test_messages_sent_again_after_a_lost_connection_are_skipped_as_duplicates(b
         )
         relay.cut()  # their acks never reached the broker: it sends all six again, DUP
         publish(host, port, [(f"dup/{k}", json.dumps(rec)) for k, rec in recs[6:]])
-        assert stream.wait(timeout=30) == 0
+        assert stream.wait(timeout=60) == 0
     finally:
         stream.kill()
     s = json.loads(summary.read_text())

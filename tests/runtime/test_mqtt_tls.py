@@ -79,7 +79,9 @@ def test_tls_broker_with_our_ca_streams_and_a_wrong_ca_is_refused(tmp_path):
         c.connect("127.0.0.1", port)
         c.loop_start()
         for k, rec in recs:
-            c.publish(f"tls/{k}/data", json.dumps(rec), qos=1).wait_for_publish(timeout=10)
+            info = c.publish(f"tls/{k}/data", json.dumps(rec), qos=1)
+            info.wait_for_publish(timeout=60)
+            assert info.is_published()  # else the --limit run below would wait for it for ever
         c.disconnect()
         c.loop_stop()
         r = run("stream", "--source", src, *opts, "--limit", str(len(recs)), "--quiet")

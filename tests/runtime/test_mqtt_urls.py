@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from cli_checks import one_clear_line
@@ -190,8 +189,17 @@ def test_a_refused_connection_points_at_the_credentials(tmp_path):
     [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 0, "stopped (SIGTERM)")],
 )
 def test_a_signal_while_connecting_is_one_word_not_a_traceback(sig, code, said):
-    accepted = threading.Event()
-    port = serve(lambda conn: accepted.set())  # takes the connection, never answers
+    asked, held = threading.Event(), []
+
+    def read_connect(
+        conn: socket.socket,
+    ) -> None:  # takes the connection and the CONNECT, never answers
+        held.append(conn)
+        conn.settimeout(60)
+        if conn.recv(1) == b"\x10":  # an MQTT CONNECT: the client now waits for the broker's answer
+            asked.set()
+
+    port = serve(read_connect)
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgernn", "stream", "--source", f"mqtt://127.0.0.1:{port}/t/#"],
         stdout=subprocess.PIPE,
@@ -199,10 +207,9 @@ def test_a_signal_while_connecting_is_one_word_not_a_traceback(sig, code, said):
         text=True,
     )
     try:
-        assert accepted.wait(20)
-        time.sleep(0.1)  # into the wait for the broker's answer
+        assert asked.wait(60), "the stream did not send its CONNECT"
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=20)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,12 +13,27 @@ from edgernn.serve.inbox import Inbox
 from edgernn.serve.runner import RunnerConfig, StreamRunner
 
 
-def records(rows, keys=("a", "b"), pause_s: float = 0.0):
+def records(rows, keys=("a", "b")):
     for t, row in enumerate(rows):
         for k in keys:
-            if pause_s:
-                time.sleep(pause_s)
             yield t, {"sensor": k, "temp": float(row[0]), "humidity": float(row[1])}
+
+
+def wait_until(check, what: str, timeout: float = 60.0) -> None:
+    """Poll ``check`` until it holds; the timeout is only a guard against a hang."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.001)
+
+
+def one_by_one(items, ready, what: str):
+    """``items`` numbered 1, 2, ..., each handed over only once ``ready(n)`` holds for the one
+    before: slow arrivals, paced by the runner's state rather than by sleeps."""
+    for i, item in enumerate(items, start=1):
+        if i > 1:
+            wait_until(lambda n=i - 1: ready(n), f"{what} (record {i - 1})")
+        yield i, item
 
 
 def run(model, items, **cfg):
@@ -36,12 +52,39 @@ def test_keys_share_ticks_and_match_separate_streams(model, rows):
 
 
 def test_max_delay_lets_slow_arrivals_join_a_tick(model, rows):
-    eager, _ = run(model, records(rows[:15], pause_s=0.002), max_delay_ms=0)
-    patient, out = run(model, records(rows[:15], pause_s=0.002), max_delay_ms=200)
-    # nothing waits: mostly one key per tick (a loaded machine may pair a few)
-    assert eager.ticks >= 20
-    assert patient.ticks <= 16  # b waits ~2 ms for a's tick... and a for b's
+    recs = [rec for _, rec in records(rows[:15])]
+    first = []
+    runner = StreamRunner(
+        model, RunnerConfig(key_field="sensor", max_delay_ms=0), emit=first.append
+    )
+    eager = runner.run(one_by_one(recs, lambda n: len(first) == n, "its output"))
+    assert eager.ticks == 30  # nothing waits: each record's tick closes before the next arrives
+    out = []
+    runner = StreamRunner(
+        model, RunnerConfig(key_field="sensor", max_delay_ms=60_000), emit=out.append
+    )
+    # each record arrives once the runner holds the one before and waits for input (waiting goes
+    # False when it takes an item, True again in its next wait); 60 s is longer than any wait here
+    patient = runner.run(
+        one_by_one(recs, lambda n: runner._fed_upto == n and runner.waiting, "the runner to wait")
+    )
+    # b joins a's open tick... and a's next record closes it (a key never repeats in one)
+    assert patient.ticks == 15
     assert [o["key"] for o in out] == ["a", "b"] * 15  # arrival order kept
+
+
+def test_an_open_tick_closes_by_itself_once_max_delay_has_passed(model, rows):
+    out, more = [], threading.Event()
+    runner = StreamRunner(model, RunnerConfig(key_field="sensor", max_delay_ms=20), emit=out.append)
+
+    def feed():
+        yield 1, {"sensor": "a", "temp": float(rows[0][0]), "humidity": float(rows[0][1])}
+        wait_until(lambda: len(out) == 1, "the tick to close while the input is quiet")
+        more.set()
+        yield 2, {"sensor": "b", "temp": float(rows[0][0]), "humidity": float(rows[0][1])}
+
+    stats = runner.run(feed())
+    assert more.is_set() and stats.ticks == 2 and [o["key"] for o in out] == ["a", "b"]
 
 
 def test_max_batch_caps_a_tick(model, rows):
@@ -94,15 +137,22 @@ def test_reject_reasons_are_counted_by_kind(model, rows):
     assert "timestamp 99 is not after this key's last (100)" in rejected[0]["reason"]
 
 
-def test_idle_keys_are_spilled_and_counted(model, rows):
+def test_idle_keys_are_spilled_and_counted(model, rows, monkeypatch):
+    import edgernn.pool
+
+    clock = [1000.0]  # the pool's clock, moved by the feed: idleness without sleeping or racing it
+    monkeypatch.setattr(edgernn.pool, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    out = []
+
     def feed():
         yield 1, {"sensor": "a", "temp": 1.0, "humidity": 2.0}
         yield 2, {"sensor": "b", "temp": 1.0, "humidity": 2.0}
-        time.sleep(0.08)
+        wait_until(lambda: len(out) == 2 and runner.waiting, "a and b stepped, their tick closed")
+        clock[0] += 0.08
         for i in range(3):
             yield 3 + i, {"sensor": "b", "temp": 1.0, "humidity": 2.0}
 
-    runner = StreamRunner(model, RunnerConfig(key_field="sensor", idle_s=0.05), emit=lambda o: None)
+    runner = StreamRunner(model, RunnerConfig(key_field="sensor", idle_s=0.05), emit=out.append)
     stats = runner.run(feed())
     s = stats.summary(runner.keys, "cpu", spilled=len(runner.pool.spilled))
     # a went quiet
@@ -121,6 +171,42 @@ def test_stop_ends_the_run_after_the_record_in_hand(model, rows):
     stats = runner.run(records(rows[:50]))
     # its tick finished, nothing half done
     assert 10 <= stats.steps <= 12 and len(out) == stats.steps
+
+
+def test_a_stop_just_before_the_wait_for_input_still_ends_the_run(model, monkeypatch):
+    """A signal handler calls stop() while the runner works and interrupts it while it waits
+    for input (``waiting``). A stop() that lands after the loop's last look at the flag, as
+    the runner finds its inbox empty and is about to wait, must end the run as well: a live
+    feed may send nothing more, and SIGTERM would go unheeded."""
+    import edgernn.runner
+
+    out = []
+
+    class StopAsItFindsNothing(Inbox):  # the handler runs right there, once the record is out
+        def get(self, timeout=None):
+            try:
+                return super().get(timeout)
+            except queue.Empty:
+                if timeout == 0 and out and not runner.waiting:
+                    runner.stop()
+                raise
+
+    monkeypatch.setattr(edgernn.runner, "Inbox", StopAsItFindsNothing)
+    quiet = threading.Event()
+
+    def feed():  # one record, then a feed that says nothing more
+        yield 1, {"sensor": "a", "temp": 1.0, "humidity": 2.0}
+        quiet.wait()
+
+    runner = StreamRunner(model, RunnerConfig(key_field="sensor"), emit=out.append)
+    running = threading.Thread(target=runner.run, args=(feed(),), daemon=True)
+    running.start()
+    running.join(60)  # a guard: a heeded stop returns at once
+    quiet.set()
+    assert not running.is_alive(), (
+        "the stop was lost: the runner waits for input that does not come"
+    )
+    assert len(out) == 1
 
 
 def test_a_checkpoint_waits_for_a_sink_that_cannot_confirm(model, rows, tmp_path):
