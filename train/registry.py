@@ -25,7 +25,7 @@ from edgernn.core.model import Model
 from edgernn.errors import DataError, UsageError
 from edgernn.signature import Signature
 from edgernn.train.charlm import export as charlm
-from edgernn.train.charlm.train import run_charlm_command
+from edgernn.train.charlm.train import run_charlm
 from edgernn.train.checkpoint import FORECAST, Builder, Checkpoint, checkpoint_kind, load
 from edgernn.train.classify import export as classify
 from edgernn.train.classify.train import run_classify
@@ -35,7 +35,7 @@ from edgernn.train.forecast import export as forecast
 from edgernn.train.forecast.train import run_forecast
 from edgernn.train.forecast.verify import verify_forecaster
 from edgernn.train.seq2seq import export as seq2seq
-from edgernn.train.seq2seq.train import run_seq2seq_command
+from edgernn.train.seq2seq.train import run_seq2seq
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ TASKS: dict[str, Task] = {
             build=charlm.build,
             export=charlm.export_checkpoint,
             verify=charlm.verify_charlm,
-            run=run_charlm_command,
+            run=run_charlm,
         ),
         Task(
             name="classify",
@@ -87,7 +87,7 @@ TASKS: dict[str, Task] = {
             build=seq2seq.build,
             export=seq2seq.export_checkpoint,
             verify=seq2seq.verify_seq2seq,
-            run=run_seq2seq_command,
+            run=run_seq2seq,
         ),
     )
 }

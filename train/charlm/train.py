@@ -92,7 +92,7 @@ def signature_fields(
 
 
 # ---- the `edgernn train charlm` command ----------------------------------------------------
-def run_charlm_command(
+def run_charlm(
     *,
     corpus: str,
     hidden: tuple[int, ...],

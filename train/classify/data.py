@@ -23,6 +23,7 @@ import csv
 import importlib
 import inspect
 import pkgutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -277,7 +278,7 @@ def docstrings(min_chars: int = 40, families: tuple[str, ...] = DOC_FAMILIES) ->
     )
 
 
-def _doc_paragraphs(family: str):
+def _doc_paragraphs(family: str) -> Iterator[str]:
     pkg = importlib.import_module(family)
     names = [family] + sorted(
         m.name

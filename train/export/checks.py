@@ -172,9 +172,9 @@ def checkpoint_facts(task: str, ckpt: Checkpoint, outputs: int) -> dict:
 class Vocab:
     """A tokenizer as a signature fact: equal only when every token is; shown by kind and size."""
 
-    kind: str | None
-    tokens: tuple[str, ...]
-    unk: str | None
+    kind: str | None  # "char" or "word"
+    tokens: tuple[str, ...]  # the vocabulary, id order
+    unk: str | None  # the token unknown text maps to
 
     def __repr__(self) -> str:
         return f"{self.kind} tokenizer of {len(self.tokens)} tokens"

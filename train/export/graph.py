@@ -81,9 +81,9 @@ _NOISY_LOGGERS = (
 class Candidate:
     """One exporter's graph and how it fared."""
 
-    exporter: str
-    graph: onnx.ModelProto | None = None
-    parity: ParityResult | None = None
+    exporter: str  # "torchscript" or "dynamo"
+    graph: onnx.ModelProto | None = None  # its graph (None when exporting raised)
+    parity: ParityResult | None = None  # its parity run (None when it could not run)
     problem: str = ""  # why it was rejected ("" when it passed)
 
     @property
@@ -161,7 +161,9 @@ def export_graph(
         return _export_dynamo(model, example, names, config.opset)
 
 
-def _export_torchscript(model, example: tuple, names: GraphNames, opset: int) -> onnx.ModelProto:
+def _export_torchscript(
+    model: torch.nn.Module, example: tuple, names: GraphNames, opset: int
+) -> onnx.ModelProto:
     # a window model's y: (B, 1, O)
     out_axes = {0: BATCH, 1: TIME} if is_causal(model) else {0: BATCH}
     axes = {names.input: {0: BATCH, 1: TIME}, names.output: out_axes}
@@ -180,7 +182,9 @@ def _export_torchscript(model, example: tuple, names: GraphNames, opset: int) ->
     return onnx.load_from_string(buf.getvalue())
 
 
-def _export_dynamo(model, example: tuple, names: GraphNames, opset: int) -> onnx.ModelProto:
+def _export_dynamo(
+    model: torch.nn.Module, example: tuple, names: GraphNames, opset: int
+) -> onnx.ModelProto:
     from torch.export import Dim
 
     batch, time = Dim(BATCH), Dim(TIME)
@@ -368,7 +372,9 @@ def _check_reduced(path: Path, signature: Signature, reduced: Reduced) -> None:
     check_loaded(_load_back(path, signature).run, reduced, signature)
 
 
-def _check_runtime(path: Path, signature: Signature, model, config: ExportConfig) -> None:
+def _check_runtime(
+    path: Path, signature: Signature, model: torch.nn.Module, config: ExportConfig
+) -> None:
     """The runtime loads the file, reads the same signature, and gets PyTorch's numbers."""
     loaded = _load_back(path, signature)
     x, states = random_case(

@@ -21,8 +21,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from onnxruntime import InferenceSession
+from torch import nn
 
+import edgernn
+from edgernn.bench.cost import flops_per_step
+from edgernn.bench.machine import machine
+from edgernn.bench.measure import (
+    Repeat,
+    bare_session,
+    interleaved,
+    parse_repeat,
+    percentiles,
+    sample_rows,
+)
+from edgernn.bench.run import single_stream
 from edgernn.errors import UsageError
 from edgernn.train.checkpoint import Checkpoint
 from edgernn.train.forecast.config import TrainConfig
@@ -30,6 +45,7 @@ from edgernn.train.forecast.export import export_model
 from edgernn.train.forecast.model import ARCHITECTURES, Forecaster, ForecasterConfig
 from edgernn.train.forecast.train import train_forecast
 
+Built = tuple[nn.Module, Path, dict]  # the model, its exported graph, extra row fields
 ARCHS = tuple(ARCHITECTURES)  # rnn, lstm, gru, gru-bn, lstm-deep, bilstm, lstm-attn
 FIELDS = (
     "arch",
@@ -84,9 +100,6 @@ class CompareConfig:
 
 def compare(config: CompareConfig, progress: Callable[[str], None] = lambda _: None) -> dict:
     """Build (or train), export and measure each architecture; the JSON result."""
-    from edgernn import __version__
-    from edgernn.bench.machine import machine
-
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgernn-compare-") as tmp:
         for arch in config.archs:
@@ -96,7 +109,7 @@ def compare(config: CompareConfig, progress: Callable[[str], None] = lambda _: N
             )
             rows.append(compare_one(arch, config, Path(tmp) / arch))
     return {
-        "edgernn": __version__,
+        "edgernn": edgernn.__version__,
         "hidden": list(config.hidden),
         "features": rows[0]["features"] if rows else config.features,
         "data": config.data,
@@ -121,11 +134,6 @@ def arch_fields(name: str, hidden: tuple[int, ...]) -> dict:
 
 def compare_one(arch: str, config: CompareConfig, folder: Path) -> dict:
     """One architecture's row."""
-    import edgernn
-    from edgernn.bench.cost import flops_per_step
-    from edgernn.bench.measure import bare_session, parse_repeat, sample_rows
-    from edgernn.bench.run import single_stream
-
     folder.mkdir(parents=True, exist_ok=True)
     fields = arch_fields(arch, config.hidden)
     model, onnx_path, extra = (_trained if config.data else _random)(fields, config, folder)
@@ -153,11 +161,11 @@ def compare_one(arch: str, config: CompareConfig, folder: Path) -> dict:
     }
 
 
-def window_stream(model, session, rows, repeat) -> tuple[dict, dict]:
+def window_stream(
+    model: edgernn.Model, session: InferenceSession, rows: np.ndarray, repeat: Repeat
+) -> tuple[dict, dict]:
     """``WindowStream.step`` (a full window re-run per step) vs a bare run() over the same
     window."""
-    from edgernn.bench.measure import interleaved, percentiles
-
     sig, live = model.signature, model.window_stream()
     live.steps(rows[: sig.window])  # warmed up: every timed step forecasts
     user = list(rows)
@@ -177,7 +185,7 @@ def window_stream(model, session, rows, repeat) -> tuple[dict, dict]:
     return out, samples
 
 
-def _random(fields: dict, config: CompareConfig, folder: Path):
+def _random(fields: dict, config: CompareConfig, folder: Path) -> Built:
     torch.manual_seed(config.seed)
     model = Forecaster(ForecasterConfig(n_features=config.features, n_targets=1, **fields)).eval()
     names = [f"f{i}" for i in range(config.features)]
@@ -202,7 +210,7 @@ def _random(fields: dict, config: CompareConfig, folder: Path):
     return model, out, {}
 
 
-def _trained(fields: dict, config: CompareConfig, folder: Path):
+def _trained(fields: dict, config: CompareConfig, folder: Path) -> Built:
     cfg = TrainConfig(
         data=config.data,
         epochs=config.epochs,

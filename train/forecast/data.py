@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -165,7 +165,9 @@ def _csv_table(path: Path) -> Table:
     return Table(tuple(header), cols, str(path), lines, {**_source("csv", path), "rows": len(rows)})
 
 
-def _csv_rows(reader, path: Path, width: int) -> tuple[list[list[str]], list[int]]:
+def _csv_rows(
+    reader: Iterator[list[str]], path: Path, width: int
+) -> tuple[list[list[str]], list[int]]:
     rows, lines = [], []
     for row in reader:
         if not row:  # blank line
@@ -197,7 +199,7 @@ def numeric_column(table: Table, name: str) -> np.ndarray:
     return values
 
 
-def _to_float(v) -> float:
+def _to_float(v: object) -> float:
     try:
         return float(v)
     except (TypeError, ValueError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from edgernn.train.forecast.windows import Windows
 from edgernn.train.loop import Evaluation, History, LoopConfig, train_epochs
 
 EVAL_BATCH = 1024  # windows per forward pass when predicting
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
 def seed_everything(seed: int) -> None:
@@ -112,7 +114,7 @@ def window_loss(model: Forecaster, w: Windows) -> float:
     return float(np.mean((pred - y) ** 2))
 
 
-def last_if_window(model: Forecaster, pred, y):
+def last_if_window(model: Forecaster, pred: Array, y: Array) -> tuple[Array, Array]:
     """(pred, y) over every step for a causal model; for a window model, whose output is its one
     forecast (B, 1, K), the targets' last step (B, 1, K)."""
     if getattr(model, "causal", True):

@@ -25,6 +25,7 @@ from torch import nn
 
 from edgernn.train.cells import native_kernels
 from edgernn.train.forecast.model import Forecaster
+from edgernn.train.loop import History
 
 SENSITIVITY_WINDOWS = 256  # validation windows averaged over
 
@@ -69,7 +70,7 @@ def sensitivity_ratio(sensitivity: list[float]) -> float | None:
     return sensitivity[0] / sensitivity[-1]
 
 
-def gradients_report(history, sensitivity: list[float]) -> dict:
+def gradients_report(history: History, sensitivity: list[float]) -> dict:
     """The ``gradients`` section of report.json."""
     return {
         "per_layer_norms": {k: list(v) for k, v in history.grad_norms.items()},

@@ -178,14 +178,14 @@ def _check_numeric(
         )
 
 
-def _is_number(cell) -> bool:
+def _is_number(cell: object) -> bool:
     try:
         return math.isfinite(float(cell))
     except (TypeError, ValueError):
         return False
 
 
-def _is_time(cell) -> bool:
+def _is_time(cell: object) -> bool:
     try:
         datetime.fromisoformat(str(cell).strip())
     except ValueError:

@@ -11,6 +11,7 @@ True
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from edgernn.errors import DataError, UsageError
 from edgernn.signature import Tokenizer
 from edgernn.train.seq2seq.model import BOS, BOS_ID, EOS, EOS_ID, SYNTH, UNK, Seq2SeqConfig
 
+Pair = tuple[str, str]  # (source line, target line)
 
-def synth_reverse(n: int, rng: np.random.Generator) -> list[tuple[str, str]]:
+
+def synth_reverse(n: int, rng: np.random.Generator) -> list[Pair]:
     """``n`` random digit strings of length 3-10, each paired with its reverse."""
     pairs = []
     for _ in range(n):
@@ -31,7 +34,7 @@ def synth_reverse(n: int, rng: np.random.Generator) -> list[tuple[str, str]]:
     return pairs
 
 
-def read_pairs(path: str) -> list[tuple[str, str]]:
+def read_pairs(path: str) -> list[Pair]:
     """(source, target) rows of a two-column CSV or TSV (tab-separated when the name ends in .tsv
     or the first line has a tab). A first row ``source,target`` is a header and skipped."""
     p = Path(path)
@@ -64,7 +67,7 @@ def read_pairs(path: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
-def load_pairs(config: Seq2SeqConfig) -> tuple[list, list, str]:
+def load_pairs(config: Seq2SeqConfig) -> tuple[list[Pair], list[Pair], str]:
     """(train pairs, val pairs, description)."""
     if config.data == SYNTH:
         pairs = synth_reverse(config.synth_pairs, np.random.default_rng(config.seed))
@@ -78,16 +81,18 @@ def load_pairs(config: Seq2SeqConfig) -> tuple[list, list, str]:
     return pairs[:cut], pairs[cut:], source
 
 
-def build_vocab(pairs) -> tuple[str, ...]:
+def build_vocab(pairs: list[Pair]) -> tuple[str, ...]:
     chars = sorted({ch for s, t in pairs for ch in s + t})
     return (UNK, BOS, EOS, *chars)
 
 
-def tokenizer(vocab) -> Tokenizer:
+def tokenizer(vocab: Sequence[str]) -> Tokenizer:
     return Tokenizer("char", tuple(vocab), UNK)
 
 
-def batch_tensors(pairs, tok: Tokenizer):
+def batch_tensors(
+    pairs: list[Pair], tok: Tokenizer
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(src (B, S), lengths (B,), tgt_in (B, T) = <s> + target, tgt_out (B, T) = target +
     </s>), padded with 0."""
     src = [tok.encode(s) for s, _ in pairs]

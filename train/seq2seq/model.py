@@ -107,7 +107,10 @@ class Seq2SeqNet(nn.Module):
         out, (h, c) = self.decoder(self.tgt_embed(tgt_in), (h, c))
         return self.head(out), h, c
 
-    def forward(self, src, lengths, tgt_in):
+    def forward(
+        self, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher-forced logits (B, T, V) of ``tgt_in`` (B, T) after encoding ``src`` (B, S)."""
         return self.decode(tgt_in, *self.encode(src, lengths))[0]
 
     def graphs(self) -> tuple[EncoderGraph, DecoderGraph]:
@@ -131,7 +134,7 @@ class EncoderGraph(_Graph):
     def __init__(self, net: Seq2SeqNet):
         super().__init__(net, net.config.hidden)
 
-    def forward(self, tokens, *states):
+    def forward(self, tokens: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out, (h, c) = self.net.encoder(self.net.src_embed(tokens), (states[0], states[1]))
         return out, h, c
 
@@ -142,5 +145,5 @@ class DecoderGraph(_Graph):
     def __init__(self, net: Seq2SeqNet):
         super().__init__(net, net.config.vocab_size)
 
-    def forward(self, tokens, *states):
+    def forward(self, tokens: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return self.net.decode(tokens, states[0], states[1])

@@ -6,6 +6,7 @@ training pairs; then the validation loss and greedy exact match on the held-out 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,14 @@ from edgernn.signature import Tokenizer
 from edgernn.train.cells import native_kernels
 from edgernn.train.loop import LoopConfig, TrainResult, train_steps
 from edgernn.train.publish import publish
-from edgernn.train.seq2seq.data import Pairs, batch_tensors, build_vocab, load_pairs, tokenizer
+from edgernn.train.seq2seq.data import (
+    Pair,
+    Pairs,
+    batch_tensors,
+    build_vocab,
+    load_pairs,
+    tokenizer,
+)
 from edgernn.train.seq2seq.export import encoder_path, export_seq2seq
 from edgernn.train.seq2seq.model import BOS_ID, EOS_ID, PAD_ID, UNK, Seq2SeqConfig, Seq2SeqNet
 
@@ -38,7 +46,7 @@ def greedy_torch(net: Seq2SeqNet, text: str, tok: Tokenizer, max_len: int = 50) 
     return tok.decode(out)
 
 
-def exact_match(net: Seq2SeqNet, pairs, tok: Tokenizer) -> float:
+def exact_match(net: Seq2SeqNet, pairs: list[Pair], tok: Tokenizer) -> float:
     """Share of ``pairs`` whose greedy decoding is exactly the target (nan for none)."""
     net.eval()
     if not pairs:
@@ -46,7 +54,7 @@ def exact_match(net: Seq2SeqNet, pairs, tok: Tokenizer) -> float:
     return float(np.mean([greedy_torch(net, s, tok, 2 * len(t) + 5) == t for s, t in pairs]))
 
 
-def pair_loss(net: Seq2SeqNet, pairs, tok: Tokenizer) -> torch.Tensor:
+def pair_loss(net: Seq2SeqNet, pairs: list[Pair], tok: Tokenizer) -> torch.Tensor:
     """Teacher-forced cross-entropy of the target tokens (padding ignored)."""
     x, lengths, tin, tout = batch_tensors(pairs, tok)  # (B, S), (B,), (B, T), (B, T)
     logits = net(x, lengths, tin)  # (B, T, V)
@@ -93,7 +101,11 @@ def train_seq2seq(config: Seq2SeqConfig) -> TrainResult:
 
 
 def signature_fields(
-    net: Seq2SeqNet, vocab, source: str, metrics: dict, extra: dict | None = None
+    net: Seq2SeqNet,
+    vocab: Sequence[str],
+    source: str,
+    metrics: dict,
+    extra: dict | None = None,
 ) -> dict:
     """The training-time signature fields of a seq2seq model (export adds the rest)."""
     cfg = net.config
@@ -112,7 +124,7 @@ def signature_fields(
 
 
 # ---- the `edgernn train seq2seq` command ---------------------------------------------------
-def run_seq2seq_command(
+def run_seq2seq(
     *,
     data: str,
     hidden: int,
