@@ -1,4 +1,5 @@
-"""``edgernn compare``: every supported architecture side by side at matching sizes (needs the train extra)."""
+"""``edgernn compare``: every supported architecture side by side at matching sizes (needs the
+train extra)."""
 
 from __future__ import annotations
 

@@ -45,15 +45,16 @@ DEFAULT_QUANT_TOLERANCE = (
     "--quantize",
     type=click.Choice(["int8"]),
     default=None,
-    help="int8: dynamic int8 weights for --provider cpu. Applies to LSTM layers and the dense head; "
-    "GRU/RNN layers stay float32 (only their dense head is quantized).",
+    help="int8: dynamic int8 weights for --provider cpu. Applies to LSTM layers and the dense "
+    "head; GRU/RNN layers stay float32 (only their dense head is quantized).",
 )
 @click.option(
     "--precision",
     type=click.Choice(["fp32", "fp16"]),
     default="fp32",
     show_default=True,
-    help="fp16: float16 recurrent layers with float32 inputs, outputs and states; meant for --provider cuda.",
+    help="fp16: float16 recurrent layers with float32 inputs, outputs and states; meant for "
+    "--provider cuda.",
 )
 @click.option(
     "--quant-tolerance",
@@ -66,8 +67,8 @@ DEFAULT_QUANT_TOLERANCE = (
 @click.option(
     "--force",
     is_flag=True,
-    help="Write a --quantize / fp16 graph even over --quant-tolerance or when it cannot be measured here "
-    "(recorded as forced). Never overrides the float32 parity check.",
+    help="Write a --quantize / fp16 graph even over --quant-tolerance or when it cannot be "
+    "measured here (recorded as forced). Never overrides the float32 parity check.",
 )
 @click.option(
     "--json",
@@ -209,15 +210,16 @@ def quantization_lines(q: dict, size: int) -> list[str]:
         )
         verdict = "FORCED past" if q["forced"] else "within"
         lines.append(
-            f"accuracy change vs float32 over {q['steps']} stateful steps ({q['inputs']}; {q['measured_with']}): "
+            f"accuracy change vs float32 over {q['steps']} stateful steps ({q['inputs']}; "
+            f"{q['measured_with']}): "
             f"RMS {q['rms_change']:.2%} of the target scale, max {q['max_abs_change']:.2%} "
             f"({verdict} tolerance {q['tolerance']:.2%}); {per_target}"
         )
         if max(q["chunk_vs_steps_change"], q["batch_coupling_change"]) > 1e-5:
             lines.append(
                 f"  chunks and batched streams differ from single steps by up to "
-                f"{max(q['chunk_vs_steps_change'], q['batch_coupling_change']):.2%} of the target scale "
-                "(activations are quantized per call)"
+                f"{max(q['chunk_vs_steps_change'], q['batch_coupling_change']):.2%} of the target "
+                "scale (activations are quantized per call)"
             )
     if q["forced"] and q["rms_change"] is None:
         lines.append("  written unmeasured because of --force")

@@ -69,12 +69,14 @@ def command() -> None:
 @click.option(
     "--bidirectional",
     is_flag=True,
-    help="Forward + backward layers: a window model (not steppable; run it with model.window_stream()).",
+    help="Forward + backward layers: a window model (not steppable; run it with "
+    "model.window_stream()).",
 )
 @click.option(
     "--attention",
     is_flag=True,
-    help="Attention pooling over time before the head (additive score, softmax kept as running state).",
+    help="Attention pooling over time before the head (additive score, softmax kept as running "
+    "state).",
 )
 @click.option(
     "--hidden",
@@ -176,9 +178,11 @@ def _summary(report: dict, out: Path) -> str:
     stop = ", stopped early" if tr["stopped_early"] else ""
     files = [f for f in report["files"].values() if f]
     lines = [
-        f"trained {report['arch']} {','.join(map(str, report['layers']))} on {report['data']['windows']['train']} windows: "
-        f"{tr['epochs_run']} epochs, best {tr['best_epoch']}{stop}",
-        f"test ({t['n']} windows): MSE {t['mse']:.4g}  MAE {t['mae']:.4g}   naive last value: MSE {n['mse']:.4g}  MAE {n['mae']:.4g}",
+        f"trained {report['arch']} {','.join(map(str, report['layers']))} on "
+        f"{report['data']['windows']['train']} windows: {tr['epochs_run']} epochs, "
+        f"best {tr['best_epoch']}{stop}",
+        f"test ({t['n']} windows): MSE {t['mse']:.4g}  MAE {t['mae']:.4g}   naive last value: MSE "
+        f"{n['mse']:.4g}  MAE {n['mae']:.4g}",
         f"wrote {', '.join(str(out / f) for f in files)}",
     ]
     return "\n".join(lines + [f"note: {x}" for x in report["notes"]])
@@ -206,7 +210,8 @@ def _summary(report: dict, out: Path) -> str:
 @click.option(
     "--epochs",
     type=float,
-    help="Instead of --steps: passes over the training text (steps = epochs * chars / (batch * window)).",
+    help="Instead of --steps: passes over the training text (steps = epochs * chars / (batch * "
+    "window)).",
 )
 @click.option("--batch-size", default=32, show_default=True, help="Windows per optimizer step.")
 @click.option(
@@ -240,8 +245,9 @@ def charlm(**opts) -> None:
     else:
         m = report["metrics"]
         click.echo(
-            f"trained charlm lstm {','.join(map(str, report['layers']))} on {report['corpus']}: {m['steps']} steps in "
-            f"{m['seconds']:.0f} s, val loss {m['val_loss']:.3f} ({m['val_bits_per_char']:.3f} bits/char)"
+            f"trained charlm lstm {','.join(map(str, report['layers']))} on {report['corpus']}: "
+            f"{m['steps']} steps in {m['seconds']:.0f} s, val loss {m['val_loss']:.3f} "
+            f"({m['val_bits_per_char']:.3f} bits/char)"
         )
         click.echo(f"wrote {', '.join(report['files'].values())}")
 
@@ -251,7 +257,8 @@ def charlm(**opts) -> None:
     "--data",
     required=True,
     help="A CSV with a header, synth:sensor-classes[?n=600&length=80&seed=0] "
-    "(labelled sensor windows) or synth:docstrings (stdlib docstring paragraphs labelled by package).",
+    "(labelled sensor windows) or synth:docstrings (stdlib docstring paragraphs labelled by "
+    "package).",
 )
 @click.option("--label", help="CSV column holding the class (one per sequence).")
 @click.option("--text", help="Text CSV: the column holding the text (one sequence per row).")
@@ -291,7 +298,8 @@ def charlm(**opts) -> None:
 @click.option(
     "--attention",
     is_flag=True,
-    help="Attention pooling over the steps so far before the head (its online softmax streams as state).",
+    help="Attention pooling over the steps so far before the head (its online softmax streams as "
+    "state).",
 )
 @click.option(
     "--dropout", default=0.0, show_default=True, help="Dropout between layers and before the head."
@@ -353,8 +361,10 @@ def classify(**opts) -> None:
     acc = "n/a" if t.get("accuracy") is None else f"{t['accuracy']:.3f}"
     base = "n/a" if b["test_accuracy"] is None else f"{b['test_accuracy']:.3f}"
     click.echo(
-        f"trained {report['kind']} classifier {report['arch']} {','.join(map(str, report['layers']))} on "
-        f"{report['data']['sequences']['train']} sequences, {len(report['labels'])} classes: {tr['epochs_run']} epochs, best {tr['best_epoch']}"
+        f"trained {report['kind']} classifier {report['arch']} "
+        f"{','.join(map(str, report['layers']))} on {report['data']['sequences']['train']} "
+        f"sequences, {len(report['labels'])} classes: "
+        f"{tr['epochs_run']} epochs, best {tr['best_epoch']}"
     )
     click.echo(f"test ({t['n']} sequences): accuracy {acc}   majority class {b['class']!r}: {base}")
     click.echo(f"wrote {', '.join(report['files'].values())}")
@@ -365,7 +375,8 @@ def classify(**opts) -> None:
     "--data",
     default="synth:reverse",
     show_default=True,
-    help="synth:reverse (seeded digit strings of length 3-10 -> reversed) or a two-column CSV/TSV: source, target.",
+    help="synth:reverse (seeded digit strings of length 3-10 -> reversed) or a two-column CSV/TSV: "
+    "source, target.",
 )
 @click.option(
     "--hidden", default=64, show_default=True, help="LSTM hidden size (encoder and decoder)."
@@ -400,7 +411,8 @@ def classify(**opts) -> None:
 def seq2seq(**opts) -> None:
     """Train an encoder-decoder LSTM (for `edgernn generate MODEL --input TEXT`).
 
-    Writes OUT/checkpoint.pt, OUT/report.json, OUT/model.onnx (decoder step graph) and OUT/model.encoder.onnx.
+    Writes OUT/checkpoint.pt, OUT/report.json, OUT/model.onnx (decoder step graph) and
+    OUT/model.encoder.onnx.
     """
     from edgernn.train.registry import TASKS
 
@@ -411,7 +423,8 @@ def seq2seq(**opts) -> None:
         return
     m = report["metrics"]
     click.echo(
-        f"trained seq2seq lstm {report['layers'][0]} on {report['data']}: {m['steps']} steps in {m['seconds']:.0f} s, "
-        f"val loss {m['val_loss']:.3f}, val exact match {m['val_exact_match']:.3f} (greedy)"
+        f"trained seq2seq lstm {report['layers'][0]} on {report['data']}: {m['steps']} steps in "
+        f"{m['seconds']:.0f} s, val loss {m['val_loss']:.3f}, "
+        f"val exact match {m['val_exact_match']:.3f} (greedy)"
     )
     click.echo(f"wrote {', '.join(report['files'].values())}")

@@ -37,7 +37,8 @@ from edgernn.errors import ExportError, UsageError
     "-c",
     default=None,
     type=click.Path(dir_okay=False),
-    help="The checkpoint.pt the model was exported from (any task): adds parity checks against PyTorch.",
+    help="The checkpoint.pt the model was exported from (any task): adds parity checks against "
+    "PyTorch.",
 )
 @click.option(
     "--provider",
@@ -70,7 +71,8 @@ def command(model: str | None, checkpoint: str | None, provider: str, as_json: b
     if not report.passed:
         names = ", ".join(c.name for c in report.failed)
         raise ExportError(
-            f"verification failed: {len(report.failed)} of {len(report.checks)} checks did not pass ({names})"
+            f"verification failed: {len(report.failed)} of {len(report.checks)} checks did not "
+            f"pass ({names})"
         )
 
 

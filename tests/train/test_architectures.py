@@ -1,7 +1,9 @@
-"""Every architecture the project supports: built, exported with verified parity, run by the runtime.
+"""Every architecture the project supports: built, exported with verified parity, run by the
+runtime.
 
-``TESTED`` must name every entry of ``edgernn.train.forecast.model.ARCHITECTURES`` (the guard test fails
-otherwise, and when ``train.models`` gains a cell, a norm or a config option no entry uses).
+``TESTED`` must name every entry of ``edgernn.train.forecast.model.ARCHITECTURES`` (the guard test
+fails otherwise, and when ``train.forecast.model`` gains a cell, a norm or a config option no
+entry uses).
 Causal models are streamed (single steps == one chunk); window models run in a ``WindowStream``.
 """
 
@@ -24,8 +26,8 @@ from edgernn.train.export.verify import verify_checkpoint  # noqa: E402
 from edgernn.train.forecast import config as train_config  # noqa: E402
 from edgernn.train.forecast.config import TrainConfig  # noqa: E402
 from edgernn.train.forecast.export import export_model  # noqa: E402
-from edgernn.train.forecast.train import train_forecast  # noqa: E402
 from edgernn.train.forecast.model import ARCHITECTURES, NORMS, Forecaster, ForecasterConfig  # noqa: E402
+from edgernn.train.forecast.train import train_forecast  # noqa: E402
 from edgernn.train.registry import load_checkpoint  # noqa: E402
 
 # name (as in ARCHITECTURES) -> ForecasterConfig fields used here (small sizes, same structure)
@@ -38,14 +40,28 @@ TESTED = {
     "bilstm": {"arch": "lstm", "bidirectional": True, "hidden": (8, 4)},
     "lstm-attn": {"arch": "lstm", "attention": True, "hidden": (8, 4)},
 }
-# every ForecasterConfig field; a new one is a new architecture option: add it to ARCHITECTURES and TESTED
-KNOWN_FIELDS = {"arch", "n_features", "n_targets", "hidden", "dropout", "norm", "bidirectional", "attention"}
+# every ForecasterConfig field; a new one is a new architecture option: add it to ARCHITECTURES
+# and TESTED
+KNOWN_FIELDS = {
+    "arch",
+    "n_features",
+    "n_targets",
+    "hidden",
+    "dropout",
+    "norm",
+    "bidirectional",
+    "attention",
+}
 WINDOW = 12
 SIGNATURE = {
-    "task": "forecast", "features": ["temp", "humidity"], "targets": ["temp"],
+    "task": "forecast",
+    "features": ["temp", "humidity"],
+    "targets": ["temp"],
     "input_scaler": {"kind": "standard", "offset": [20.0, 60.0], "scale": [3.0, 5.0]},
     "target_scaler": {"kind": "standard", "offset": [20.0], "scale": [3.0]},
-    "window": WINDOW, "anomaly_threshold": 4.0, "provenance": {"data": "random"},
+    "window": WINDOW,
+    "anomaly_threshold": 4.0,
+    "provenance": {"data": "random"},
 }
 
 
@@ -65,12 +81,14 @@ def build(name: str, seed: int = 0) -> Checkpoint:
 
 def user_rows(n: int, seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return (np.array([20.0, 60.0]) + np.array([3.0, 5.0]) * rng.standard_normal((n, 2))).astype(np.float32)
+    return (np.array([20.0, 60.0]) + np.array([3.0, 5.0]) * rng.standard_normal((n, 2))).astype(
+        np.float32
+    )
 
 
 def run_as_its_nature_allows(model: edgernn.Model, net: torch.nn.Module | None = None) -> None:
-    """Causal: single steps == one chunk (and the whole state contract). Window: WindowStream forecasts
-    == the graph on each window (== PyTorch on that window when ``net`` is given)."""
+    """Causal: single steps == one chunk (and the whole state contract). Window: WindowStream
+    forecasts == the graph on each window (== PyTorch on that window when ``net`` is given)."""
     sig = model.signature
     checks = check_contract(model, steps=30)
     assert all(c.passed for c in checks), [f"{c.name}: {c.detail}" for c in checks if not c.passed]
@@ -98,19 +116,29 @@ def run_as_its_nature_allows(model: edgernn.Model, net: torch.nn.Module | None =
 
 # ---- the guard ----------------------------------------------------------------------------------
 def test_every_supported_architecture_is_tested():
-    assert set(TESTED) == set(ARCHITECTURES), "add the new architecture to TESTED (or remove the stale entry)"
+    assert set(TESTED) == set(ARCHITECTURES), (
+        "add the new architecture to TESTED (or remove the stale entry)"
+    )
     for name, fields in ARCHITECTURES.items():
         ForecasterConfig(**fields)  # each registry entry is a valid config
         keep = {k: v for k, v in fields.items() if k != "hidden"}
         assert {k: v for k, v in TESTED[name].items() if k != "hidden"} == keep, name
     used = [ForecasterConfig(**f) for f in ARCHITECTURES.values()]
-    assert {c.arch for c in used} == set(CELLS), "a cell in train.models.CELLS has no ARCHITECTURES entry"
-    assert {c.norm for c in used} == set(NORMS), "a norm in train.models.NORMS has no ARCHITECTURES entry"
+    assert {c.arch for c in used} == set(CELLS), (
+        "a cell in train.models.CELLS has no ARCHITECTURES entry"
+    )
+    assert {c.norm for c in used} == set(NORMS), (
+        "a norm in train.models.NORMS has no ARCHITECTURES entry"
+    )
     assert {c.bidirectional for c in used} == {False, True}
     assert any(len(c.hidden) >= 3 for c in used), "the deep stacked LSTM is gone from ARCHITECTURES"
-    assert {c.attention for c in used} == {False, True}, "attention pooling is gone from ARCHITECTURES"
+    assert {c.attention for c in used} == {False, True}, (
+        "attention pooling is gone from ARCHITECTURES"
+    )
     fields = {f.name for f in dataclasses.fields(ForecasterConfig)}
-    assert fields == KNOWN_FIELDS, f"ForecasterConfig gained/lost options {fields ^ KNOWN_FIELDS}: register and test them"
+    assert fields == KNOWN_FIELDS, (
+        f"ForecasterConfig gained/lost options {fields ^ KNOWN_FIELDS}: register and test them"
+    )
     # the CLI's torch-free validation knows the same cells and norms
     assert set(train_config.ARCHS) == set(CELLS) and set(train_config.NORMS) == set(NORMS)
 
@@ -167,14 +195,20 @@ def test_train_config_validates_norm_and_bidirectional():
 
 
 # ---- train -> export -> runtime, one epoch per new architecture ----------------------------------
-@pytest.mark.parametrize("fields", [
-    {"arch": "gru", "norm": "batch", "hidden": (16, 8)},
-    {"arch": "lstm", "hidden": (32, 16, 8)},
-    {"arch": "lstm", "bidirectional": True, "hidden": (16, 8)},
-    {"arch": "lstm", "attention": True, "hidden": (16, 8)},
-], ids=["gru-bn", "lstm-deep", "bilstm", "lstm-attn"])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"arch": "gru", "norm": "batch", "hidden": (16, 8)},
+        {"arch": "lstm", "hidden": (32, 16, 8)},
+        {"arch": "lstm", "bidirectional": True, "hidden": (16, 8)},
+        {"arch": "lstm", "attention": True, "hidden": (16, 8)},
+    ],
+    ids=["gru-bn", "lstm-deep", "bilstm", "lstm-attn"],
+)
 def test_train_export_and_run_each_new_architecture(tmp_path, fields):
-    cfg = TrainConfig(data="synth:sensor?n=1500", window=20, epochs=1, out=tmp_path / "run", quiet=True, **fields)
+    cfg = TrainConfig(
+        data="synth:sensor?n=1500", window=20, epochs=1, out=tmp_path / "run", quiet=True, **fields
+    )
     result = train_forecast(cfg)
     assert result.files["onnx"].exists()
     assert result.report["export"]["parity"]["max_abs_error"] <= 1e-5
@@ -184,19 +218,42 @@ def test_train_export_and_run_each_new_architecture(tmp_path, fields):
     assert ckpt.model.config.bidirectional is fields.get("bidirectional", False)
     assert ckpt.model.config.attention is fields.get("attention", False)
     model = edgernn.load(result.files["onnx"], provider="cpu")
-    assert model.signature.causal is not fields.get("bidirectional", False) and model.signature.window == 20
+    assert (
+        model.signature.causal is not fields.get("bidirectional", False)
+        and model.signature.window == 20
+    )
     run_as_its_nature_allows(model, ckpt.model.eval())
 
 
-@pytest.mark.parametrize("flags", [["--arch", "gru", "--norm", "batch", "--hidden", "8,4"],
-                                   ["--arch", "lstm", "--bidirectional", "--hidden", "8"]])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--arch", "gru", "--norm", "batch", "--hidden", "8,4"],
+        ["--arch", "lstm", "--bidirectional", "--hidden", "8"],
+    ],
+)
 def test_new_architectures_are_reachable_from_the_cli(tmp_path, flags):
     from click.testing import CliRunner
 
     from edgernn.cli import main
 
-    r = CliRunner().invoke(main, ["train", "forecast", "--data", "synth:sensor?n=600", "--window", "10", "--epochs", "1",
-                                  "--quiet", "--out", str(tmp_path / "run"), *flags])
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "forecast",
+            "--data",
+            "synth:sensor?n=600",
+            "--window",
+            "10",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            str(tmp_path / "run"),
+            *flags,
+        ],
+    )
     assert r.exit_code == 0, r.output
     sig = edgernn.load(tmp_path / "run" / "model.onnx", provider="cpu").signature
     assert sig.causal is ("--bidirectional" not in flags)

@@ -16,8 +16,8 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import edgernn  # noqa: E402
-from edgernn.tasks.classify import ClassifierStream  # noqa: E402
 from edgernn.errors import UsageError  # noqa: E402
+from edgernn.tasks.classify import ClassifierStream  # noqa: E402
 from edgernn.train.attention import AttentionPool  # noqa: E402
 from edgernn.train.checkpoint import Checkpoint  # noqa: E402
 from edgernn.train.classify.train import run_classify  # noqa: E402
@@ -34,8 +34,12 @@ def attention_over_prefix(pool: AttentionPool, h: torch.Tensor, t: int) -> torch
 
 
 @settings(max_examples=40, deadline=None)
-@given(batch=st.integers(1, 3), cuts=st.lists(st.integers(1, 6), min_size=1, max_size=6), seed=st.integers(0, 999),
-       scale=st.sampled_from([0.1, 1.0, 8.0]))
+@given(
+    batch=st.integers(1, 3),
+    cuts=st.lists(st.integers(1, 6), min_size=1, max_size=6),
+    seed=st.integers(0, 999),
+    scale=st.sampled_from([0.1, 1.0, 8.0]),
+)
 def test_pooled_output_after_each_step_is_attention_over_the_prefix(batch, cuts, seed, scale):
     torch.manual_seed(seed)
     pool = AttentionPool(5)
@@ -49,7 +53,9 @@ def test_pooled_output_after_each_step_is_attention_over_the_prefix(batch, cuts,
             t += c
         got = torch.cat(outs, dim=1)  # (B, T, H)
         for step in range(t):
-            torch.testing.assert_close(got[:, step], attention_over_prefix(pool, h, step), atol=2e-6, rtol=1e-5)
+            torch.testing.assert_close(
+                got[:, step], attention_over_prefix(pool, h, step), atol=2e-6, rtol=1e-5
+            )
 
 
 def test_a_zero_state_is_a_fresh_stream_and_the_state_stays_bounded():
@@ -60,7 +66,9 @@ def test_a_zero_state_is_a_fresh_stream_and_the_state_stays_bounded():
         out, seen, lse, pooled = pool(h, *pool.initial_state(1))
         again, *_ = pool(h[:, :10], *pool.initial_state(1))
     torch.testing.assert_close(again, out[:, :10])
-    assert seen.item() == 1.0 and abs(lse.item()) < 20 and pooled.abs().max() <= 1.0  # no sum that grows with T
+    assert (
+        seen.item() == 1.0 and abs(lse.item()) < 20 and pooled.abs().max() <= 1.0
+    )  # no sum that grows with T
 
 
 def test_attention_does_not_combine_with_bidirectional_layers():
@@ -73,11 +81,21 @@ def test_attention_does_not_combine_with_bidirectional_layers():
 def test_exported_forecaster_streams_attention_over_a_long_run(tmp_path):
     """The runtime, stepped one sample at a time for 3000 steps, matches PyTorch's full sequence."""
     torch.manual_seed(3)
-    net = Forecaster(ForecasterConfig(arch="lstm", n_features=2, hidden=(16, 8), attention=True)).eval()
-    signature = {"task": "forecast", "arch": "lstm", "layers": [16, 8], "features": ["a", "b"], "targets": ["a"],
-                 "input_scaler": {"kind": "standard", "offset": [0.0, 0.0], "scale": [1.0, 1.0]},
-                 "target_scaler": {"kind": "standard", "offset": [0.0], "scale": [1.0]},
-                 "window": 20, "anomaly_threshold": 4.0, "provenance": {"data": "random"}}
+    net = Forecaster(
+        ForecasterConfig(arch="lstm", n_features=2, hidden=(16, 8), attention=True)
+    ).eval()
+    signature = {
+        "task": "forecast",
+        "arch": "lstm",
+        "layers": [16, 8],
+        "features": ["a", "b"],
+        "targets": ["a"],
+        "input_scaler": {"kind": "standard", "offset": [0.0, 0.0], "scale": [1.0, 1.0]},
+        "target_scaler": {"kind": "standard", "offset": [0.0], "scale": [1.0]},
+        "window": 20,
+        "anomaly_threshold": 4.0,
+        "provenance": {"data": "random"},
+    }
     sig = export_model(Checkpoint(net, signature, {}, {}), tmp_path / "attn.onnx")
     assert [s.shape for s in sig.states[-3:]] == [(1, "batch", 1), (1, "batch", 1), (1, "batch", 8)]
     x = np.random.default_rng(0).standard_normal((3000, 2)).astype(np.float32)
@@ -93,20 +111,52 @@ def test_train_forecast_with_attention_from_the_cli(tmp_path):
 
     from edgernn.cli import main
 
-    r = CliRunner().invoke(main, ["train", "forecast", "--data", "synth:sensor?n=600", "--window", "10", "--epochs", "1",
-                                  "--quiet", "--attention", "--hidden", "8", "--out", str(tmp_path / "run")])
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "forecast",
+            "--data",
+            "synth:sensor?n=600",
+            "--window",
+            "10",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--attention",
+            "--hidden",
+            "8",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     model = edgernn.load(tmp_path / "run" / "model.onnx", provider="cpu")
-    assert len(model.signature.states) == 2 + 3 and model.signature.provenance["model"]["attention"] is True
+    assert (
+        len(model.signature.states) == 2 + 3
+        and model.signature.provenance["model"]["attention"] is True
+    )
     assert len(model.stream().steps([[20.0, 50.0]] * 5)) == 5
     shown = CliRunner().invoke(main, ["inspect", str(tmp_path / "run" / "model.onnx")])
     assert "lstm layers [8] + attention pooling" in shown.stdout
 
 
 def test_sensor_classifier_with_attention_streams_running_probabilities(tmp_path):
-    report = run_classify(data="synth:sensor-classes?n=150&length=30", arch="lstm", hidden=(16,), attention=True,
-                          epochs=3, lr=5e-3, patience=0, out=tmp_path, quiet=True)
-    assert report["config"]["model"]["attention"] is True and report["export"]["parity"]["max_abs_error"] <= 1e-5
+    report = run_classify(
+        data="synth:sensor-classes?n=150&length=30",
+        arch="lstm",
+        hidden=(16,),
+        attention=True,
+        epochs=3,
+        lr=5e-3,
+        patience=0,
+        out=tmp_path,
+        quiet=True,
+    )
+    assert (
+        report["config"]["model"]["attention"] is True
+        and report["export"]["parity"]["max_abs_error"] <= 1e-5
+    )
     model = load_checkpoint(tmp_path / "checkpoint.pt", "classify").model
     stream = ClassifierStream(edgernn.load(tmp_path / "model.onnx", provider="cpu"))
     seq = np.random.default_rng(1).normal([20.0, 60.0], [2.0, 5.0], (30, 2)).astype(np.float32)

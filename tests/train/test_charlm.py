@@ -1,4 +1,5 @@
-"""Character LM: corpus, tiny training, export parity (ORT and reference), checkpoint and the train CLI."""
+"""Character LM: corpus, tiny training, export parity (ORT and reference), checkpoint and the
+train CLI."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from pydoc_data.topics import topics  # noqa: E402
+
 import numpy as np  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
-from pydoc_data.topics import topics  # noqa: E402
 
 import edgernn  # noqa: E402
 from edgernn.cli import main  # noqa: E402
@@ -32,7 +34,9 @@ TINY = dict(hidden=(16, 8), embed=8, window=16, batch_size=4, steps=5, max_vocab
 @pytest.fixture(scope="module")
 def corpus_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("corpus") / "pydoc.txt"
-    path.write_text(topics["assert"] + topics["for"] + topics["if"], encoding="utf-8")  # a few KB of real text
+    path.write_text(
+        topics["assert"] + topics["for"] + topics["if"], encoding="utf-8"
+    )  # a few KB of real text
     return path
 
 
@@ -44,7 +48,10 @@ def trained(corpus_file):
 def test_corpus_vocab_is_the_most_frequent_training_characters_plus_unk():
     c = Corpus.from_text("aaab" * 20 + "zzzz", vocab_size=1, val_frac=0.05)
     assert c.vocab == ("<unk>", "a")
-    assert c.unknown == {"train": 19, "val": 5}  # cut at 79: "aaab" * 19 + "aaa" | "b" + "zzzz" and len(c.train) + len(c.val) == 84
+    assert c.unknown == {
+        "train": 19,
+        "val": 5,
+    }  # cut at 79: "aaab" * 19 + "aaa" | "b" + "zzzz" and len(c.train) + len(c.val) == 84
 
 
 def test_tiny_training_reports_finite_losses(trained):
@@ -54,12 +61,17 @@ def test_tiny_training_reports_finite_losses(trained):
     assert trained.model.config.vocab_size == len(trained.data.vocab) <= 41
 
 
-def test_export_parity_on_ort_and_the_reference_evaluator_and_the_runtime_generates(trained, tmp_path):
+def test_export_parity_on_ort_and_the_reference_evaluator_and_the_runtime_generates(
+    trained, tmp_path
+):
     r = trained
     fields = signature_fields(r.model, r.data.source, r.data.vocab, r.metrics)
     sig = export_charlm(r.model, fields, tmp_path / "m.onnx")
     assert sig.parity["max_abs_error"] <= 1e-5 and sig.parity["shapes"] == [[1, 1], [1, 50], [4, 7]]
-    assert sig.parity["reference_max_abs_error"] is not None and sig.parity["reference_max_abs_error"] <= 1e-5
+    assert (
+        sig.parity["reference_max_abs_error"] is not None
+        and sig.parity["reference_max_abs_error"] <= 1e-5
+    )
     model = edgernn.load(tmp_path / "m.onnx", provider="cpu")
     assert model.signature == sig and sig.inputs[0].dtype == "int64" and len(sig.states) == 4
     ids = np.array([r.data.tokenizer.encode("for x in y")], dtype=np.int64)  # (1, T)
@@ -67,7 +79,9 @@ def test_export_parity_on_ort_and_the_reference_evaluator_and_the_runtime_genera
         want = r.model(torch.from_numpy(ids))[0].numpy()
     got, _ = model.run(ids, model.initial_state(1))
     assert np.max(np.abs(got - want)) <= 1e-5
-    assert len("".join(Generator(model).generate("for ", 12, temperature=0.7, top_k=5, seed=3))) == 12
+    assert (
+        len("".join(Generator(model).generate("for ", 12, temperature=0.7, top_k=5, seed=3))) == 12
+    )
 
 
 def test_reduced_exports_are_refused_for_now(trained, tmp_path):
@@ -92,14 +106,43 @@ def test_checkpoint_round_trip_and_refusal(trained, tmp_path):
 def test_forward_shapes():
     net = CharLM(CharLMConfig(vocab_size=10, hidden=(6, 4), embed=3))
     logits, *states = net(torch.zeros(2, 5, dtype=torch.int64))
-    assert logits.shape == (2, 5, 10) and [tuple(s.shape) for s in states] == [(1, 2, 6)] * 2 + [(1, 2, 4)] * 2
+    assert (
+        logits.shape == (2, 5, 10)
+        and [tuple(s.shape) for s in states] == [(1, 2, 6)] * 2 + [(1, 2, 4)] * 2
+    )
 
 
-ARGS = ["--hidden", "16,8", "--embed", "8", "--window", "16", "--batch-size", "4", "--steps", "3", "--vocab-size", "40", "--quiet"]
+ARGS = [
+    "--hidden",
+    "16,8",
+    "--embed",
+    "8",
+    "--window",
+    "16",
+    "--batch-size",
+    "4",
+    "--steps",
+    "3",
+    "--vocab-size",
+    "40",
+    "--quiet",
+]
 
 
 def test_train_cli_without_export(corpus_file, tmp_path):
-    r = CliRunner().invoke(main, ["train", "charlm", "--corpus", str(corpus_file), *ARGS, "--out", str(tmp_path), "--no-export"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "charlm",
+            "--corpus",
+            str(corpus_file),
+            *ARGS,
+            "--out",
+            str(tmp_path),
+            "--no-export",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "checkpoint.pt").is_file() and not (tmp_path / "model.onnx").exists()
     assert "bits/char" in r.stdout
@@ -107,14 +150,26 @@ def test_train_cli_without_export(corpus_file, tmp_path):
 
 
 def test_train_cli_with_export_then_generate(corpus_file, tmp_path):
-    r = CliRunner().invoke(main, ["train", "charlm", "--corpus", str(corpus_file), *ARGS, "--out", str(tmp_path), "--json"])
+    r = CliRunner().invoke(
+        main,
+        ["train", "charlm", "--corpus", str(corpus_file), *ARGS, "--out", str(tmp_path), "--json"],
+    )
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
     assert report["export"]["parity"]["max_abs_error"] <= 1e-5
-    g = CliRunner().invoke(main, ["generate", str(tmp_path / "model.onnx"), "--prompt", "if ", "-n", "8", "--json"])
+    g = CliRunner().invoke(
+        main, ["generate", str(tmp_path / "model.onnx"), "--prompt", "if ", "-n", "8", "--json"]
+    )
     assert g.exit_code == 0 and len(json.loads(g.stdout)["text"]) == 8
 
 
 def test_train_cli_bad_corpus_is_one_line(tmp_path):
-    r = CliRunner().invoke(main, ["train", "charlm", "--corpus", str(tmp_path / "nope.txt"), *ARGS, "--out", str(tmp_path)])
-    assert r.exit_code == 5 and r.stderr.strip().startswith("error: --corpus") and "Traceback" not in r.output
+    r = CliRunner().invoke(
+        main,
+        ["train", "charlm", "--corpus", str(tmp_path / "nope.txt"), *ARGS, "--out", str(tmp_path)],
+    )
+    assert (
+        r.exit_code == 5
+        and r.stderr.strip().startswith("error: --corpus")
+        and "Traceback" not in r.output
+    )

@@ -1,4 +1,5 @@
-"""Sequence classification: data, tokenizers, padding, training, export parity, the train and classify CLIs."""
+"""Sequence classification: data, tokenizers, padding, training, export parity, the train and
+classify CLIs."""
 
 from __future__ import annotations
 
@@ -14,18 +15,31 @@ import numpy as np  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 import edgernn  # noqa: E402
-from edgernn.tasks.classify import ClassifierStream  # noqa: E402
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import DataError  # noqa: E402
+from edgernn.tasks.classify import ClassifierStream  # noqa: E402
 from edgernn.train.classify.batches import last_logits, pad_batch  # noqa: E402
+from edgernn.train.classify.data import (  # noqa: E402
+    build_tokenizer,
+    docstrings,
+    encode_texts,
+    load_dataset,
+    split_indices,
+)
 from edgernn.train.classify.model import Classifier, ClassifierConfig  # noqa: E402
 from edgernn.train.classify.train import run_classify  # noqa: E402
 from edgernn.train.registry import load_checkpoint  # noqa: E402
-from edgernn.train.classify.data import build_tokenizer, docstrings, encode_texts, load_dataset, split_indices  # noqa: E402
 
-TEXTS = [("the cat sat on the mat", "animal"), ("a dog ran in the park", "animal"), ("my cat likes fish", "animal"),
-         ("the dog barks at night", "animal"), ("stocks fell on monday", "money"), ("the bank raised rates", "money"),
-         ("bonds and stocks rallied", "money"), ("the market closed higher", "money")] * 6
+TEXTS = [
+    ("the cat sat on the mat", "animal"),
+    ("a dog ran in the park", "animal"),
+    ("my cat likes fish", "animal"),
+    ("the dog barks at night", "animal"),
+    ("stocks fell on monday", "money"),
+    ("the bank raised rates", "money"),
+    ("bonds and stocks rallied", "money"),
+    ("the market closed higher", "money"),
+] * 6
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +55,16 @@ def text_csv(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def sensor_run(tmp_path_factory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("sensor")
-    report = run_classify(data="synth:sensor-classes?n=450&length=40", arch="lstm", hidden=(32,), epochs=15, lr=5e-3,
-                          patience=0, out=out, quiet=True)
+    report = run_classify(
+        data="synth:sensor-classes?n=450&length=40",
+        arch="lstm",
+        hidden=(32,),
+        epochs=15,
+        lr=5e-3,
+        patience=0,
+        out=out,
+        quiet=True,
+    )
     return report, out
 
 
@@ -50,13 +72,27 @@ def test_sensor_classifier_learns_the_synthetic_classes_and_exports_with_parity(
     report, out = sensor_run
     test = report["metrics"]["test"]
     assert report["labels"] == ["normal", "spike", "drift"] and test["n"] == 66
-    assert test["accuracy"] >= 0.6 > report["baseline"]["majority"]["test_accuracy"] + 0.2  # chance is 1/3
-    assert np.array(test["confusion"]).sum() == 66 and set(test["per_class"]) == {"normal", "spike", "drift"}
+    assert (
+        test["accuracy"] >= 0.6 > report["baseline"]["majority"]["test_accuracy"] + 0.2
+    )  # chance is 1/3
+    assert np.array(test["confusion"]).sum() == 66 and set(test["per_class"]) == {
+        "normal",
+        "spike",
+        "drift",
+    }
     parity = report["export"]["parity"]
     assert parity["max_abs_error"] <= 1e-5 and parity["reference_max_abs_error"] <= 2e-5
     sig = edgernn.load(out / "model.onnx", provider="cpu").signature
-    assert sig.task == "classify" and sig.features == ("temp", "humidity") and sig.input_scaler.kind == "standard"
-    assert sig.inputs[0].shape == ("batch", "time", 2) and sig.outputs[0].shape == ("batch", "time", 3)
+    assert (
+        sig.task == "classify"
+        and sig.features == ("temp", "humidity")
+        and sig.input_scaler.kind == "standard"
+    )
+    assert sig.inputs[0].shape == ("batch", "time", 2) and sig.outputs[0].shape == (
+        "batch",
+        "time",
+        3,
+    )
 
 
 def test_runtime_stream_matches_pytorch_in_user_units(sensor_run):
@@ -68,19 +104,26 @@ def test_runtime_stream_matches_pytorch_in_user_units(sensor_run):
     for seq in data.sequences:
         running, _ = stream.classify_sequence(seq)
         with torch.no_grad():
-            want = torch.softmax(model(torch.from_numpy(scaler.transform(seq))[None])[0][0], -1).numpy()
+            want = torch.softmax(
+                model(torch.from_numpy(scaler.transform(seq))[None])[0][0], -1
+            ).numpy()
         got = np.array([[p[k] for k in stream.labels] for p in running])
         assert np.max(np.abs(got - want)) <= 1e-5
 
 
 def test_padding_does_not_change_a_sequences_prediction():
     torch.manual_seed(0)
-    for cfg in (ClassifierConfig(arch="lstm", n_features=2, hidden=(6, 5), n_classes=3),
-                ClassifierConfig(arch="gru", vocab_size=11, embed=3, hidden=(4,), n_classes=2)):
+    for cfg in (
+        ClassifierConfig(arch="lstm", n_features=2, hidden=(6, 5), n_classes=3),
+        ClassifierConfig(arch="gru", vocab_size=11, embed=3, hidden=(4,), n_classes=2),
+    ):
         net = Classifier(cfg).eval()
         token = bool(cfg.vocab_size)
         rng = np.random.default_rng(0)
-        seqs = [rng.integers(1, 11, size=n) if token else rng.standard_normal((n, 2)).astype(np.float32) for n in (3, 9, 1)]
+        seqs = [
+            rng.integers(1, 11, size=n) if token else rng.standard_normal((n, 2)).astype(np.float32)
+            for n in (3, 9, 1)
+        ]
         x, lengths = pad_batch(seqs, token)
         assert tuple(x.shape[:2]) == (3, 9) and lengths.tolist() == [3, 9, 1]
         with torch.no_grad():
@@ -112,10 +155,24 @@ def test_word_and_char_tokenizers_limit_the_vocabulary_and_count_unknowns():
 
 @pytest.mark.parametrize("tokenizer", ["char", "word"])
 def test_text_classifier_trains_exports_and_classifies(text_csv, tmp_path, tokenizer):
-    report = run_classify(data=str(text_csv), text="body", label="topic", tokenizer=tokenizer, vocab_size=12, hidden=(16,),
-                          embed=8, epochs=12, batch_size=8, lr=1e-2, out=tmp_path, quiet=True)
+    report = run_classify(
+        data=str(text_csv),
+        text="body",
+        label="topic",
+        tokenizer=tokenizer,
+        vocab_size=12,
+        hidden=(16,),
+        embed=8,
+        epochs=12,
+        batch_size=8,
+        lr=1e-2,
+        out=tmp_path,
+        quiet=True,
+    )
     assert report["labels"] == ["animal", "money"] and report["data"]["vocab_size"] == 13
-    assert report["metrics"]["test"]["accuracy"] >= 0.75  # the training texts repeat: it must fit them
+    assert (
+        report["metrics"]["test"]["accuracy"] >= 0.75
+    )  # the training texts repeat: it must fit them
     assert report["export"]["parity"]["max_abs_error"] <= 1e-5
     stream = ClassifierStream(edgernn.load(tmp_path / "model.onnx", provider="cpu"))
     assert stream.tokenizer.kind == tokenizer and len(stream.tokenizer.vocab) == 13
@@ -128,7 +185,12 @@ def test_text_classifier_trains_exports_and_classifies(text_csv, tmp_path, token
 def test_docstrings_is_real_offline_text_with_several_classes():
     data = docstrings(min_chars=40)
     counts = np.bincount(data.y)
-    assert data.kind == "text" and len(data.labels) == 6 and counts.min() >= 50 and len(data.sequences) > 1000
+    assert (
+        data.kind == "text"
+        and len(data.labels) == 6
+        and counts.min() >= 50
+        and len(data.sequences) > 1000
+    )
     assert all(isinstance(t, str) and len(t) >= 40 for t in data.sequences[:50])
 
 
@@ -136,8 +198,14 @@ def test_sensor_csv_groups_rows_by_sequence_id(tmp_path):
     path = tmp_path / "s.csv"
     path.write_text("sid,a,b,cls\n1,0,1,x\n1,1,2,x\n2,5,5,y\n1,2,3,x\n3,0,0,x\n")
     data = load_dataset(str(path), label="cls", seq_id="sid")
-    assert data.features == ("a", "b") and data.labels == ("x", "y") and data.y.tolist() == [0, 1, 0]
-    assert [len(s) for s in data.sequences] == [3, 1, 1] and data.sequences[0][:, 0].tolist() == [0, 1, 2]
+    assert (
+        data.features == ("a", "b") and data.labels == ("x", "y") and data.y.tolist() == [0, 1, 0]
+    )
+    assert [len(s) for s in data.sequences] == [3, 1, 1] and data.sequences[0][:, 0].tolist() == [
+        0,
+        1,
+        2,
+    ]
     path.write_text("sid,a,cls\n1,0,x\n1,1,y\n")
     with pytest.raises(DataError, match="more than one label"):
         load_dataset(str(path), label="cls", seq_id="sid")
@@ -145,39 +213,118 @@ def test_sensor_csv_groups_rows_by_sequence_id(tmp_path):
 
 def test_cli_train_then_classify_sensor_records(tmp_path):
     out = tmp_path / "run"
-    r = CliRunner().invoke(main, ["train", "classify", "--data", "synth:sensor-classes?n=60&length=20", "--hidden", "8",
-                                  "--epochs", "2", "--quiet", "--out", str(out)])
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "classify",
+            "--data",
+            "synth:sensor-classes?n=60&length=20",
+            "--hidden",
+            "8",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "accuracy" in r.stdout and "majority class" in r.stdout
     report = json.loads((out / "report.json").read_text())
-    assert report["export"]["parity"]["max_abs_error"] <= 1e-5 and len(report["metrics"]["test"]["confusion"]) == 3
+    assert (
+        report["export"]["parity"]["max_abs_error"] <= 1e-5
+        and len(report["metrics"]["test"]["confusion"]) == 3
+    )
     records = tmp_path / "r.csv"
-    records.write_text("sid,temp,humidity,cls\na,20,60,x\na,21,59,x\nb,20,60,x\nb,bad,60,x\nb,20,61,x\n")
-    c = CliRunner().invoke(main, ["classify", str(out / "model.onnx"), "--source", str(records), "--seq-id", "sid",
-                                  "--ignore", "cls"])
+    records.write_text(
+        "sid,temp,humidity,cls\na,20,60,x\na,21,59,x\nb,20,60,x\nb,bad,60,x\nb,20,61,x\n"
+    )
+    c = CliRunner().invoke(
+        main,
+        [
+            "classify",
+            str(out / "model.onnx"),
+            "--source",
+            str(records),
+            "--seq-id",
+            "sid",
+            "--ignore",
+            "cls",
+        ],
+    )
     assert c.exit_code == 0, c.output
     lines = [json.loads(x) for x in c.stdout.splitlines()]
     assert [(x["seq_id"], x["step"]) for x in lines] == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
     assert lines[0]["probabilities"] == lines[2]["probabilities"]  # same first record, fresh state
     assert "4 records classified, 1 rejected" in c.stderr
-    j = CliRunner().invoke(main, ["classify", str(out / "model.onnx"), "--source", "-"],
-                           input='{"temp": 20, "humidity": 60}\n{"temp": 21, "humidity": 59}\n')
+    j = CliRunner().invoke(
+        main,
+        ["classify", str(out / "model.onnx"), "--source", "-"],
+        input='{"temp": 20, "humidity": 60}\n{"temp": 21, "humidity": 59}\n',
+    )
     assert j.exit_code == 0 and [json.loads(x)["step"] for x in j.stdout.splitlines()] == [1, 2]
 
 
 def test_cli_train_text_then_classify(text_csv, tmp_path):
-    r = CliRunner().invoke(main, ["train", "classify", "--data", str(text_csv), "--text", "body", "--label", "topic",
-                                  "--tokenizer", "word", "--vocab-size", "20", "--hidden", "8", "--epochs", "2", "--quiet",
-                                  "--out", str(tmp_path), "--json"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "classify",
+            "--data",
+            str(text_csv),
+            "--text",
+            "body",
+            "--label",
+            "topic",
+            "--tokenizer",
+            "word",
+            "--vocab-size",
+            "20",
+            "--hidden",
+            "8",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["task"] == "classify"
-    c = CliRunner().invoke(main, ["classify", str(tmp_path / "model.onnx"), "--text", "the cat and the unicorn", "--json"])
+    c = CliRunner().invoke(
+        main,
+        ["classify", str(tmp_path / "model.onnx"), "--text", "the cat and the unicorn", "--json"],
+    )
     assert c.exit_code == 0, c.output
     out = json.loads(c.stdout)
-    assert out["tokens"] == 5 and out["unknown_tokens"] == 2 and set(out["probabilities"]) == {"animal", "money"}
+    assert (
+        out["tokens"] == 5
+        and out["unknown_tokens"] == 2
+        and set(out["probabilities"]) == {"animal", "money"}
+    )
 
 
 def test_cli_bad_columns_are_one_line(text_csv, tmp_path):
-    r = CliRunner().invoke(main, ["train", "classify", "--data", str(text_csv), "--text", "nope", "--label", "topic",
-                                  "--out", str(tmp_path)])
-    assert r.exit_code == 5 and r.stderr.strip().startswith("error: --text 'nope'") and "Traceback" not in r.output
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "classify",
+            "--data",
+            str(text_csv),
+            "--text",
+            "nope",
+            "--label",
+            "topic",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert (
+        r.exit_code == 5
+        and r.stderr.strip().startswith("error: --text 'nope'")
+        and "Traceback" not in r.output
+    )

@@ -17,8 +17,14 @@ from edgernn.errors import DataError, UsageError  # noqa: E402
 from edgernn.signature import Scaler  # noqa: E402
 from edgernn.train.forecast.config import TrainConfig  # noqa: E402
 from edgernn.train.forecast.data import load_table, to_series  # noqa: E402
+from edgernn.train.forecast.windows import (  # noqa: E402
+    fit_scaler,
+    make_windows,
+    prepare_data,
+    sliding_windows,
+    split_bounds,
+)
 from edgernn.train.options import parse_hidden, parse_names  # noqa: E402
-from edgernn.train.forecast.windows import fit_scaler, make_windows, prepare_data, sliding_windows, split_bounds  # noqa: E402
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
@@ -38,7 +44,9 @@ def cfg(data, **kw) -> TrainConfig:
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(0, 40), c=st.integers(1, 3), length=st.integers(1, 10), stride=st.integers(1, 5))
+@given(
+    n=st.integers(0, 40), c=st.integers(1, 3), length=st.integers(1, 10), stride=st.integers(1, 5)
+)
 def test_sliding_windows_property(n, c, length, stride):
     a = np.arange(n * c, dtype=np.float64).reshape(n, c)  # (N, C)
     w = sliding_windows(a, length, stride)  # (W, T, C)
@@ -102,11 +110,15 @@ def test_split_bounds():
 def test_scaler_fitted_on_train_only(tmp_path):
     v = np.arange(100.0)
     base = write_csv(tmp_path / "a.csv", ["v"], [[x] for x in v])
-    changed = write_csv(tmp_path / "b.csv", ["v"], [[x if i < 85 else 1e6] for i, x in enumerate(v)])
+    changed = write_csv(
+        tmp_path / "b.csv", ["v"], [[x if i < 85 else 1e6] for i, x in enumerate(v)]
+    )
     s1 = prepare_data(cfg(base)).input_scaler
     s2 = prepare_data(cfg(changed)).input_scaler
     assert s1 == s2
-    assert s1.offset[0] == pytest.approx(v[:70].mean()) and s1.scale[0] == pytest.approx(v[:70].std())
+    assert s1.offset[0] == pytest.approx(v[:70].mean()) and s1.scale[0] == pytest.approx(
+        v[:70].std()
+    )
     mm = prepare_data(cfg(changed, scaler="minmax")).target_scaler
     assert mm == Scaler("minmax", (0.0,), (69.0,))
 
@@ -144,7 +156,10 @@ def test_synth_source_and_defaults():
 def test_target_need_not_be_a_feature(tmp_path):
     data = write_csv(tmp_path / "d.csv", ["a", "b"], [[i, 2 * i] for i in range(100)])
     ds = prepare_data(cfg(data, features=("a",), targets=("b",)))
-    assert ds.parts["test"].actual[0, 0] == 2 * ds.input_scaler.inverse(ds.parts["test"].x)[0, -1, 0] + 2
+    assert (
+        ds.parts["test"].actual[0, 0]
+        == 2 * ds.input_scaler.inverse(ds.parts["test"].x)[0, -1, 0] + 2
+    )
 
 
 # ---- errors ------------------------------------------------------------------------------
@@ -157,7 +172,9 @@ def test_missing_file():
 
 def test_missing_column_lists_the_columns(tmp_path):
     data = write_csv(tmp_path / "d.csv", ["temp", "hum"], [[1, 2]] * 100)
-    with pytest.raises(DataError, match=r"no column 'humidity' \(from --features\); its columns are: temp, hum"):
+    with pytest.raises(
+        DataError, match=r"no column 'humidity' \(from --features\); its columns are: temp, hum"
+    ):
         prepare_data(cfg(data, features=("temp", "humidity")))
     with pytest.raises(DataError, match="no column 'site' \\(from --key\\)"):
         prepare_data(cfg(data, key="site"))
@@ -178,7 +195,9 @@ def test_ragged_row_and_bad_timestamp(tmp_path):
     with pytest.raises(DataError, match="line 3 has 1 cells but the header has 2"):
         load_table(str(path))
     data = write_csv(tmp_path / "t.csv", ["ts", "v"], [["2024-01-01", 1], ["soon", 2]])
-    with pytest.raises(DataError, match="line 3, column 'ts': 'soon' is neither a number nor an ISO-8601"):
+    with pytest.raises(
+        DataError, match="line 3, column 'ts': 'soon' is neither a number nor an ISO-8601"
+    ):
         prepare_data(cfg(data, features=("v",), timestamp="ts"))
 
 
@@ -196,7 +215,9 @@ def test_config_and_option_parsing_errors():
     assert parse_names("temp, humidity", "--features") == ("temp", "humidity")
     with pytest.raises(UsageError, match="twice"):
         parse_names("a,a", "--features")
-    with pytest.raises(UsageError, match="--arch 'transformer' is unknown; choose one of rnn, lstm, gru"):
+    with pytest.raises(
+        UsageError, match="--arch 'transformer' is unknown; choose one of rnn, lstm, gru"
+    ):
         TrainConfig(data="x", arch="transformer")
     with pytest.raises(UsageError, match="leave nothing to train on"):
         TrainConfig(data="x", val_frac=0.5, test_frac=0.5)

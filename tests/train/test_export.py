@@ -1,4 +1,5 @@
-"""Export: every architecture within 1e-5 of PyTorch, loaded by the runtime; failures write nothing."""
+"""Export: every architecture within 1e-5 of PyTorch, loaded by the runtime; failures write
+nothing."""
 
 from __future__ import annotations
 
@@ -21,31 +22,56 @@ from edgernn.train.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
 from edgernn.train.export import graph as export_module  # noqa: E402
 from edgernn.train.export import parity as parity_module  # noqa: E402
 from edgernn.train.export.config import ExportConfig  # noqa: E402
+from edgernn.train.export.parity import (  # noqa: E402
+    GraphNames,
+    declared_shape_problems,
+    random_case,
+    run_stepwise,
+    torch_runner,
+)
 from edgernn.train.forecast.export import export_model  # noqa: E402
 from edgernn.train.forecast.model import Forecaster, ForecasterConfig  # noqa: E402
 from edgernn.train.registry import export_checkpoint  # noqa: E402
-from edgernn.train.export.parity import GraphNames, declared_shape_problems, random_case, run_stepwise, torch_runner  # noqa: E402
 
 REQUIRED_SHAPES = [[1, 1], [1, 50], [4, 7]]
-ARCHS = [("rnn", (8,)), ("lstm", (8,)), ("gru", (8,)), ("rnn", (8, 4)), ("lstm", (8, 4)), ("gru", (8, 4)), ("lstm", (16, 8, 4))]
+ARCHS = [
+    ("rnn", (8,)),
+    ("lstm", (8,)),
+    ("gru", (8,)),
+    ("rnn", (8, 4)),
+    ("lstm", (8, 4)),
+    ("gru", (8, 4)),
+    ("lstm", (16, 8, 4)),
+]
 FAST = ExportConfig(exporters=("torchscript",))  # failure tests that need not wait for dynamo
 
 
-def make_checkpoint(arch: str = "lstm", hidden: tuple[int, ...] = (8, 4), seed: int = 0, model_cls=Forecaster) -> Checkpoint:
+def make_checkpoint(
+    arch: str = "lstm", hidden: tuple[int, ...] = (8, 4), seed: int = 0, model_cls=Forecaster
+) -> Checkpoint:
     torch.manual_seed(seed)
     model = model_cls(ForecasterConfig(arch=arch, n_features=2, n_targets=1, hidden=hidden)).eval()
     signature = {
-        "task": "forecast", "arch": arch, "layers": list(hidden), "features": ["temp", "humidity"], "targets": ["temp"],
+        "task": "forecast",
+        "arch": arch,
+        "layers": list(hidden),
+        "features": ["temp", "humidity"],
+        "targets": ["temp"],
         "input_scaler": {"kind": "standard", "offset": [20.0, 60.0], "scale": [3.0, 5.0]},
         "target_scaler": {"kind": "standard", "offset": [20.0], "scale": [3.0]},
-        "window": 20, "anomaly_threshold": 4.0, "provenance": {"data": "random"},
+        "window": 20,
+        "anomaly_threshold": 4.0,
+        "provenance": {"data": "random"},
     }
     return Checkpoint(model, signature, {}, {})
 
 
 def graph_dims(path: Path) -> dict[str, list]:
     graph = onnx.load(str(path)).graph
-    return {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in (*graph.input, *graph.output)}
+    return {
+        v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in (*graph.input, *graph.output)
+    }
 
 
 # ---- every architecture ----------------------------------------------------------------------
@@ -79,7 +105,8 @@ def test_graph_has_dynamic_axes_explicit_states_and_the_signature(tmp_path):
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert Signature.from_json(meta[METADATA_KEY]) == sig
     assert [(s.input, s.output, s.shape) for s in sig.states] == [
-        (f"state_in.{i}", f"state_out.{i}", (1, "batch", h)) for i, h in enumerate((8, 8, 4, 4))]
+        (f"state_in.{i}", f"state_out.{i}", (1, "batch", h)) for i, h in enumerate((8, 8, 4, 4))
+    ]
     assert sig.provenance["data"] == "random" and "torch" in sig.provenance["export"]
     assert sig.inputs[0].shape == ("batch", "time", 2)
 
@@ -106,9 +133,14 @@ def assert_nothing_written(directory: Path, out: Path, before: set[str]) -> None
 def test_zero_tolerance_fails_with_a_per_shape_report(tmp_path):
     out = tmp_path / "m.onnx"
     with pytest.raises(ExportError) as info:
-        export_model(make_checkpoint(), out, ExportConfig(tolerance=0.0, exporters=("torchscript",)))
+        export_model(
+            make_checkpoint(), out, ExportConfig(tolerance=0.0, exporters=("torchscript",))
+        )
     text = str(info.value)
-    assert text.splitlines()[0].startswith("export failed:") and "nothing was written" in text.splitlines()[0]
+    assert (
+        text.splitlines()[0].startswith("export failed:")
+        and "nothing was written" in text.splitlines()[0]
+    )
     assert "(batch 1, length 50)" in text and "(batch 4, length  7)" in text and "FAIL" in text
     assert_nothing_written(tmp_path, out, set())
 
@@ -135,7 +167,9 @@ def test_a_failed_export_leaves_an_existing_file_alone(tmp_path):
     out = tmp_path / "m.onnx"
     out.write_bytes(b"the previous good export")
     with pytest.raises(ExportError):
-        export_model(make_checkpoint(), out, ExportConfig(tolerance=0.0, exporters=("torchscript",)))
+        export_model(
+            make_checkpoint(), out, ExportConfig(tolerance=0.0, exporters=("torchscript",))
+        )
     assert out.read_bytes() == b"the previous good export"
     assert_nothing_written(tmp_path, tmp_path / "absent", {"m.onnx"})
 
@@ -167,8 +201,15 @@ def test_fixed_axes_in_a_graph_are_reported(tmp_path):
     graph = onnx.load(str(out))
     y = next(o for o in graph.graph.output if o.name == "y")
     y.type.tensor_type.shape.dim[1].dim_value = 3  # what the dynamo exporter does to y
-    names = GraphNames("x", "y", tuple(f"state_in.{i}" for i in range(4)), tuple(f"state_out.{i}" for i in range(4)))
-    assert declared_shape_problems(graph, names, make_checkpoint().model) == ["y axis 1 fixed to 3 (expected 'time')"]
+    names = GraphNames(
+        "x",
+        "y",
+        tuple(f"state_in.{i}" for i in range(4)),
+        tuple(f"state_out.{i}" for i in range(4)),
+    )
+    assert declared_shape_problems(graph, names, make_checkpoint().model) == [
+        "y axis 1 fixed to 3 (expected 'time')"
+    ]
 
 
 def test_a_reference_evaluator_that_cannot_run_is_recorded_not_fatal(tmp_path, monkeypatch):
@@ -181,8 +222,16 @@ def test_a_reference_evaluator_that_cannot_run_is_recorded_not_fatal(tmp_path, m
     assert "NotImplementedError: no implementation for LSTM" in sig.parity["reference_note"]
 
 
-@pytest.mark.parametrize("kwargs", [{"exporters": ("onnx-magic",)}, {"exporters": ()}, {"trace_shape": (1, 3)},
-                                    {"tolerance": -1.0}, {"verify_shapes": ((0, 5),)}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"exporters": ("onnx-magic",)},
+        {"exporters": ()},
+        {"trace_shape": (1, 3)},
+        {"tolerance": -1.0},
+        {"verify_shapes": ((0, 5),)},
+    ],
+)
 def test_bad_config_is_a_usage_error(kwargs):
     with pytest.raises(UsageError):
         ExportConfig(**kwargs)
@@ -192,7 +241,9 @@ def test_bad_config_is_a_usage_error(kwargs):
 @pytest.fixture(scope="module")
 def checkpoint_path(tmp_path_factory) -> Path:
     ckpt = make_checkpoint("lstm", (8, 4))
-    return save_checkpoint(tmp_path_factory.mktemp("run") / "checkpoint.pt", ckpt.model, ckpt.signature, {}, {})
+    return save_checkpoint(
+        tmp_path_factory.mktemp("run") / "checkpoint.pt", ckpt.model, ckpt.signature, {}, {}
+    )
 
 
 def run(*args: str):
@@ -204,7 +255,10 @@ def test_cli_export_prints_a_short_parity_summary(tmp_path, checkpoint_path):
     r = run("export", str(checkpoint_path), "--out", str(out))
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith(f"wrote {out}: forecast lstm [8, 4], temp, humidity -> temp")
-    assert "parity vs PyTorch: max abs error" in r.stdout and "reference evaluator: max abs error" in r.stdout
+    assert (
+        "parity vs PyTorch: max abs error" in r.stdout
+        and "reference evaluator: max abs error" in r.stdout
+    )
     assert "exporter: torchscript, opset 17" in r.stdout and r.stderr == ""
     edgernn.load(out, provider="cpu")
 
@@ -213,7 +267,11 @@ def test_cli_export_json_parses(tmp_path, checkpoint_path):
     r = run("export", str(checkpoint_path), "--out", str(tmp_path / "m.onnx"), "--json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
-    assert doc["ok"] is True and doc["parity"]["max_abs_error"] <= 1e-5 and doc["parity"]["shapes"] == REQUIRED_SHAPES
+    assert (
+        doc["ok"] is True
+        and doc["parity"]["max_abs_error"] <= 1e-5
+        and doc["parity"]["shapes"] == REQUIRED_SHAPES
+    )
 
 
 def test_cli_export_parity_failure_is_one_clear_line_and_exit_7(tmp_path, checkpoint_path):
@@ -226,7 +284,15 @@ def test_cli_export_parity_failure_is_one_clear_line_and_exit_7(tmp_path, checkp
 
 
 def test_cli_export_failure_json_parses(tmp_path, checkpoint_path):
-    r = run("export", str(checkpoint_path), "--out", str(tmp_path / "m.onnx"), "--tolerance", "0", "--json")
+    r = run(
+        "export",
+        str(checkpoint_path),
+        "--out",
+        str(tmp_path / "m.onnx"),
+        "--tolerance",
+        "0",
+        "--json",
+    )
     assert r.exit_code == 7
     doc = json.loads(r.stdout)
     assert doc["ok"] is False and doc["error"].startswith("export failed:")

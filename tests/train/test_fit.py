@@ -1,4 +1,5 @@
-"""The training loop: it learns, it is reproducible, early stopping and the plateau schedule work."""
+"""Fitting a forecaster: it learns, it is reproducible, early stopping and the plateau schedule
+work."""
 
 from __future__ import annotations
 
@@ -15,11 +16,23 @@ from edgernn.train.forecast.windows import prepare_data  # noqa: E402
 
 
 def setup(arch="lstm", hidden=(8,), seed=0, **kw):
-    cfg = TrainConfig(data="synth:sensor?n=600", window=10, arch=arch, hidden=hidden, epochs=kw.pop("epochs", 2),
-                      batch_size=32, seed=seed, quiet=True, export=False, **kw)
+    cfg = TrainConfig(
+        data="synth:sensor?n=600",
+        window=10,
+        arch=arch,
+        hidden=hidden,
+        epochs=kw.pop("epochs", 2),
+        batch_size=32,
+        seed=seed,
+        quiet=True,
+        export=False,
+        **kw,
+    )
     seed_everything(cfg.seed)
     data = prepare_data(cfg)
-    model = Forecaster(ForecasterConfig(arch, len(data.features), len(data.targets), cfg.hidden, cfg.dropout))
+    model = Forecaster(
+        ForecasterConfig(arch, len(data.features), len(data.targets), cfg.hidden, cfg.dropout)
+    )
     return cfg, data, model
 
 
@@ -75,4 +88,6 @@ def test_predict_shape_and_zero_state():
     y = predict(model, x)
     assert y.shape == (5, 10, 1)
     # step t only sees steps <= t, from a zero state: a prefix gives the same outputs
-    np.testing.assert_allclose(predict(model, np.ascontiguousarray(x[:, :4])), y[:, :4], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        predict(model, np.ascontiguousarray(x[:, :4])), y[:, :4], rtol=1e-5, atol=1e-6
+    )

@@ -19,8 +19,18 @@ from edgernn.train.forecast.windows import prepare_data  # noqa: E402
 
 
 def train(tmp_path, arch, window=40, hidden=(16,), epochs=2, seed=0, **kw):
-    cfg = TrainConfig(data="synth:sensor?n=1500", window=window, arch=arch, hidden=hidden, epochs=epochs, seed=seed,
-                      quiet=True, export=False, out=tmp_path / arch, **kw)
+    cfg = TrainConfig(
+        data="synth:sensor?n=1500",
+        window=window,
+        arch=arch,
+        hidden=hidden,
+        epochs=epochs,
+        seed=seed,
+        quiet=True,
+        export=False,
+        out=tmp_path / arch,
+        **kw,
+    )
     return train_forecast(cfg)
 
 
@@ -32,19 +42,31 @@ def test_report_json_has_gradient_fields_with_the_right_lengths(tmp_path):
         assert len(values) == r.history.epochs_run == 3
         assert all(np.isfinite(v) and v > 0 for v in values)
     assert len(g["input_sensitivity"]) == 12 and all(v >= 0 for v in g["input_sensitivity"])
-    assert g["input_sensitivity_ratio"] == pytest.approx(g["input_sensitivity"][0] / g["input_sensitivity"][-1])
+    assert g["input_sensitivity_ratio"] == pytest.approx(
+        g["input_sensitivity"][0] / g["input_sensitivity"][-1]
+    )
     assert g["per_layer_norms"] == r.history.grad_norms
     assert r.files["report_png"].stat().st_size > 0
 
 
 def test_grad_norms_are_before_clipping_and_training_is_unchanged():
-    cfg = TrainConfig(data="synth:sensor?n=600", window=10, hidden=(8,), epochs=2, batch_size=32, clip=1e-6,
-                      quiet=True, export=False)
+    cfg = TrainConfig(
+        data="synth:sensor?n=600",
+        window=10,
+        hidden=(8,),
+        epochs=2,
+        batch_size=32,
+        clip=1e-6,
+        quiet=True,
+        export=False,
+    )
     seed_everything(0)
     data = prepare_data(cfg)
     model = Forecaster(ForecasterConfig("lstm", len(data.features), len(data.targets), cfg.hidden))
     hist = fit(model, data.parts["train"], data.parts["val"], cfg)
-    assert max(max(v) for v in hist.grad_norms.values()) > 1e-4  # far above the clip: measured before it
+    assert (
+        max(max(v) for v in hist.grad_norms.values()) > 1e-4
+    )  # far above the clip: measured before it
 
 
 def test_input_sensitivity_leaves_the_model_alone():
@@ -59,6 +81,9 @@ def test_input_sensitivity_leaves_the_model_alone():
 
 
 def test_rnn_gradient_vanishes_faster_than_lstm(tmp_path):
-    ratios = {a: train(tmp_path, a).report["gradients"]["input_sensitivity_ratio"] for a in ("rnn", "lstm")}
+    ratios = {
+        a: train(tmp_path, a).report["gradients"]["input_sensitivity_ratio"]
+        for a in ("rnn", "lstm")
+    }
     # measured (seed 0, window 40, hidden 16, 2 epochs): rnn ~2e-10, lstm ~4e-9
     assert 0 < ratios["rnn"] < ratios["lstm"]

@@ -1,4 +1,5 @@
-"""Encoder-decoder seq2seq: synthetic reverse task, two-graph export parity, greedy / beam decoding, CLI."""
+"""Encoder-decoder seq2seq: synthetic reverse task, two-graph export parity, greedy / beam
+decoding, CLI."""
 
 from __future__ import annotations
 
@@ -35,8 +36,13 @@ def trained():
 def exported(trained, tmp_path_factory):
     out = tmp_path_factory.mktemp("s2s") / "model.onnx"
     p = trained.data.sizes
-    fields = signature_fields(trained.model, trained.data.vocab, trained.data.source, trained.metrics,
-                              {"max_source_len": p["max_source_len"], "max_target_len": p["max_target_len"]})
+    fields = signature_fields(
+        trained.model,
+        trained.data.vocab,
+        trained.data.source,
+        trained.metrics,
+        {"max_source_len": p["max_source_len"], "max_target_len": p["max_target_len"]},
+    )
     dec, enc = export_seq2seq(trained.model, fields, out)
     return out, dec, enc
 
@@ -61,7 +67,7 @@ def test_synth_reverse_is_seeded_digit_strings_and_their_reverse():
 
 def test_two_column_files(tmp_path: Path):
     csv = tmp_path / "p.csv"
-    csv.write_text("source,target\nab,ba\n\"x,y\",z\n", encoding="utf-8")
+    csv.write_text('source,target\nab,ba\n"x,y",z\n', encoding="utf-8")
     assert read_pairs(str(csv)) == [("ab", "ba"), ("x,y", "z")]
     tsv = tmp_path / "p.tsv"
     tsv.write_text("hello\tbonjour\ncat\tchat\n", encoding="utf-8")
@@ -77,7 +83,9 @@ def test_two_column_files(tmp_path: Path):
 
 
 def test_training_learns_to_reverse(trained):
-    acc = trained.metrics["val_exact_match"]  # 200 held-out strings of length 3-10, whole-string exact match
+    acc = trained.metrics[
+        "val_exact_match"
+    ]  # 200 held-out strings of length 3-10, whole-string exact match
     print(f"val exact match {acc:.3f}, val loss {trained.metrics['val_loss']:.3f}")
     assert acc >= 0.8  # chance is ~0 (10^-3 at the shortest length)
     tok = tokenizer(trained.data.vocab)
@@ -87,7 +95,11 @@ def test_training_learns_to_reverse(trained):
 def test_both_graphs_match_pytorch(trained, exported):
     out, dec, enc = exported
     assert encoder_path(out).exists() and dec.provenance["encoder"] == "model.encoder.onnx"
-    assert dec.task == enc.task == "seq2seq" and dec.provenance["role"] == "decoder" and enc.provenance["role"] == "encoder"
+    assert (
+        dec.task == enc.task == "seq2seq"
+        and dec.provenance["role"] == "decoder"
+        and enc.provenance["role"] == "encoder"
+    )
     assert dec.parity["max_abs_error"] <= 1e-5 and enc.parity["max_abs_error"] <= 1e-5
     encoder = edgernn.load(encoder_path(out), provider="cpu")
     decoder = edgernn.load(out, provider="cpu")
@@ -99,9 +111,13 @@ def test_both_graphs_match_pytorch(trained, exported):
             h, c = net.encode(ids)
             t_in = torch.tensor([[1, *tok.encode(tgt)]])
             want, _, _ = net.decode(t_in, h, c)  # full teacher-forced sequence
-        worst = max(worst, float(np.abs(states[0] - h.numpy()).max()), float(np.abs(states[1] - c.numpy()).max()))
+        worst = max(
+            worst,
+            float(np.abs(states[0] - h.numpy()).max()),
+            float(np.abs(states[1] - c.numpy()).max()),
+        )
         for t in range(t_in.shape[1]):  # the decoder one step at a time, state fed back
-            logits, states = decoder.run(t_in[:, t:t + 1].numpy(), states)
+            logits, states = decoder.run(t_in[:, t : t + 1].numpy(), states)
             worst = max(worst, float(np.abs(logits[0, 0] - want[0, t].numpy()).max()))
     print(f"two-graph stepwise max abs error vs PyTorch {worst:.2e}")
     assert worst <= 1e-5
@@ -128,7 +144,9 @@ def test_beam_search_scores_at_least_greedy_with_one_call_per_step(s2s):
 
 
 def test_checkpoint_round_trip(trained, tmp_path: Path):
-    fields = signature_fields(trained.model, trained.data.vocab, trained.data.source, trained.metrics)
+    fields = signature_fields(
+        trained.model, trained.data.vocab, trained.data.source, trained.metrics
+    )
     path = save_checkpoint(tmp_path / "c.pt", trained.model, fields, kind="seq2seq")
     ckpt = load_checkpoint(path, "seq2seq")
     net, raw = ckpt.model, ckpt.signature
@@ -142,7 +160,9 @@ def test_checkpoint_round_trip(trained, tmp_path: Path):
 def test_cli_train_then_generate_input(tmp_path: Path):
     runner = CliRunner()
     out = tmp_path / "run"
-    r = runner.invoke(main, ["train", "seq2seq", "--steps", "150", "--pairs", "400", "--quiet", "--out", str(out)])
+    r = runner.invoke(
+        main, ["train", "seq2seq", "--steps", "150", "--pairs", "400", "--quiet", "--out", str(out)]
+    )
     assert r.exit_code == 0, r.output
     assert "val exact match" in r.stdout and (out / "model.encoder.onnx").exists()
     report = json.loads((out / "report.json").read_text())
@@ -155,12 +175,40 @@ def test_cli_train_then_generate_input(tmp_path: Path):
     assert {"input", "text", "logprob", "score", "beam"} <= set(json.loads(j.stdout))
     one_clear_line(runner.invoke(main, ["generate", model]), 2, "seq2seq model", "--input")
     one_clear_line(runner.invoke(main, ["generate", model, "--input", ""]), 2, "--input is empty")
-    one_clear_line(runner.invoke(main, ["generate", model, "--input", "1", "--beam", "0"]), 2, "--beam must be >= 1")
-    one_clear_line(runner.invoke(main, ["generate", str(out / "model.encoder.onnx"), "--input", "1"]), 2, "encoder graph")
-    one_clear_line(runner.invoke(main, ["stream", model, "--source", "demo"]), 2, "'seq2seq' model", "--input")
-    one_clear_line(runner.invoke(main, ["generate", "--prompt", "The ", "--beam", "2"]), 2, "--beam is for seq2seq")
+    one_clear_line(
+        runner.invoke(main, ["generate", model, "--input", "1", "--beam", "0"]),
+        2,
+        "--beam must be >= 1",
+    )
+    one_clear_line(
+        runner.invoke(main, ["generate", str(out / "model.encoder.onnx"), "--input", "1"]),
+        2,
+        "encoder graph",
+    )
+    one_clear_line(
+        runner.invoke(main, ["stream", model, "--source", "demo"]), 2, "'seq2seq' model", "--input"
+    )
+    one_clear_line(
+        runner.invoke(main, ["generate", "--prompt", "The ", "--beam", "2"]),
+        2,
+        "--beam is for seq2seq",
+    )
     one_clear_line(runner.invoke(main, ["generate", "--input", "abc"]), 2, "--input is for seq2seq")
     (out / "model.encoder.onnx").unlink()
     one_clear_line(runner.invoke(main, ["generate", model, "--input", "1"]), 3, "encoder graph")
-    one_clear_line(runner.invoke(main, ["train", "seq2seq", "--data", str(tmp_path / "no.csv"), "--quiet",
-                                        "--out", str(tmp_path / "x")]), 5, "does not exist")
+    one_clear_line(
+        runner.invoke(
+            main,
+            [
+                "train",
+                "seq2seq",
+                "--data",
+                str(tmp_path / "no.csv"),
+                "--quiet",
+                "--out",
+                str(tmp_path / "x"),
+            ],
+        ),
+        5,
+        "does not exist",
+    )

@@ -19,13 +19,24 @@ from click.testing import CliRunner  # noqa: E402
 
 from edgernn.cli import main  # noqa: E402
 from edgernn.errors import ExportError  # noqa: E402
-from edgernn.signature import Scaler, Signature  # noqa: E402
 from edgernn.feeds.synth import sensor_signal  # noqa: E402
+from edgernn.signature import Scaler, Signature  # noqa: E402
 from edgernn.train.forecast import train as forecast_train  # noqa: E402
 from edgernn.train.registry import load_checkpoint  # noqa: E402
 
 N = 400
-TINY = ["--window", "8", "--hidden", "6,4", "--epochs", "2", "--batch-size", "64", "--quiet", "--no-export"]
+TINY = [
+    "--window",
+    "8",
+    "--hidden",
+    "6,4",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "64",
+    "--quiet",
+    "--no-export",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +46,9 @@ def sensors(tmp_path_factory) -> Path:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["time", "temp", "humidity"])
-        w.writerows([[i, f"{t:.4f}", f"{h:.4f}"] for i, (t, h) in enumerate(zip(s["temp"], s["humidity"]))])
+        w.writerows(
+            [[i, f"{t:.4f}", f"{h:.4f}"] for i, (t, h) in enumerate(zip(s["temp"], s["humidity"]))]
+        )
     return path
 
 
@@ -45,7 +58,9 @@ def train(*args):
 
 def test_forecast_writes_checkpoint_and_report(sensors, tmp_path):
     out = tmp_path / "run"
-    r = train("--data", sensors, "--features", "temp,humidity", "--target", "temp", "--out", out, *TINY)
+    r = train(
+        "--data", sensors, "--features", "temp,humidity", "--target", "temp", "--out", out, *TINY
+    )
     assert r.exit_code == 0, r.output
     assert "naive last value" in r.stdout and "Traceback" not in r.output
     assert {p.name for p in out.iterdir()} == {"checkpoint.pt", "report.json", "report.png"}
@@ -71,18 +86,40 @@ def test_naive_baseline_is_on_the_same_test_targets(sensors, tmp_path):
 
 
 def test_checkpoint_signature_fields(sensors, tmp_path):
-    r = train("--data", sensors, "--features", "temp,humidity", "--target", "humidity", "--scaler", "minmax",
-              "--anomaly-threshold", "3.5", "--seed", "4", "--out", tmp_path, *TINY)
+    r = train(
+        "--data",
+        sensors,
+        "--features",
+        "temp,humidity",
+        "--target",
+        "humidity",
+        "--scaler",
+        "minmax",
+        "--anomaly-threshold",
+        "3.5",
+        "--seed",
+        "4",
+        "--out",
+        tmp_path,
+        *TINY,
+    )
     assert r.exit_code == 0, r.output
     ck = load_checkpoint(tmp_path / "checkpoint.pt")
     sig = ck.signature
     assert set(sig) <= {f.name for f in dataclasses.fields(Signature)}
-    assert (sig["task"], sig["arch"], sig["layers"], sig["window"]) == ("forecast", "lstm", (6, 4), 8)
+    assert (sig["task"], sig["arch"], sig["layers"], sig["window"]) == (
+        "forecast",
+        "lstm",
+        (6, 4),
+        8,
+    )
     assert sig["features"] == ("temp", "humidity") and sig["targets"] == ("humidity",)
     assert sig["anomaly_threshold"] == 3.5 and ck.target_scaler.kind == "minmax"
     assert len(ck.input_scaler.offset) == 2 and isinstance(ck.target_scaler, Scaler)
     prov = sig["provenance"]
-    assert {"data", "rows", "metrics", "versions", "created", "seed"} <= set(prov) and prov["seed"] == 4
+    assert {"data", "rows", "metrics", "versions", "created", "seed"} <= set(prov) and prov[
+        "seed"
+    ] == 4
     assert prov["data"]["kind"] == "csv" and set(prov["versions"]) >= {"torch", "numpy", "edgernn"}
     sx = ck.input_scaler
     train_rows = np.loadtxt(sensors, delimiter=",", skiprows=1, usecols=(1, 2))[:280]
@@ -92,7 +129,9 @@ def test_checkpoint_signature_fields(sensors, tmp_path):
 def test_same_seed_same_report(sensors, tmp_path):
     reports = []
     for name in ("a", "b"):
-        r = train("--data", sensors, "--arch", "gru", "--seed", "3", "--out", tmp_path / name, *TINY)
+        r = train(
+            "--data", sensors, "--arch", "gru", "--seed", "3", "--out", tmp_path / name, *TINY
+        )
         assert r.exit_code == 0, r.output
         reports.append(json.loads((tmp_path / name / "report.json").read_text()))
     for field in ("metrics", "baseline", "training"):
@@ -100,36 +139,76 @@ def test_same_seed_same_report(sensors, tmp_path):
 
 
 def test_keys_timestamps_and_npy(tmp_path):
-    rows = [[site, f"2024-01-01T{t // 60:02d}:{t % 60:02d}:00", t, 2.0 * t] for t in range(100) for site in ("x", "y")]
-    rows = [rows[i] for i in np.random.default_rng(1).permutation(len(rows))]  # --timestamp sorts each series
+    rows = [
+        [site, f"2024-01-01T{t // 60:02d}:{t % 60:02d}:00", t, 2.0 * t]
+        for t in range(100)
+        for site in ("x", "y")
+    ]
+    rows = [
+        rows[i] for i in np.random.default_rng(1).permutation(len(rows))
+    ]  # --timestamp sorts each series
     data = tmp_path / "multi.csv"
     with data.open("w", newline="") as f:
         csv.writer(f).writerows([["site", "ts", "a", "b"], *rows])
-    r = train("--data", data, "--key", "site", "--timestamp", "ts", "--out", tmp_path / "k", "--json", *TINY)
+    r = train(
+        "--data",
+        data,
+        "--key",
+        "site",
+        "--timestamp",
+        "ts",
+        "--out",
+        tmp_path / "k",
+        "--json",
+        *TINY,
+    )
     assert r.exit_code == 0, r.output
     rep = json.loads(r.stdout)
     assert rep["features"] == ["a", "b"] and rep["targets"] == ["a"] and rep["data"]["series"] == 2
     assert rep["baseline"]["naive_last_value"]["test"]["mae"] == pytest.approx(1.0)
     np.save(tmp_path / "d.npy", np.stack([np.arange(200.0), np.sin(np.arange(200.0))], axis=1))
-    r = train("--data", tmp_path / "d.npy", "--columns", "t,s", "--target", "s", "--out", tmp_path / "n", *TINY)
+    r = train(
+        "--data",
+        tmp_path / "d.npy",
+        "--columns",
+        "t,s",
+        "--target",
+        "s",
+        "--out",
+        tmp_path / "n",
+        *TINY,
+    )
     assert r.exit_code == 0, r.output
 
 
 def test_synth_source(tmp_path):
     r = train("--data", "synth:sensor?n=400&seed=2", "--out", tmp_path, "--json", *TINY)
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["data"]["source"] == {"kind": "synth", "name": "sensor", "n": 400, "seed": 2}
+    assert json.loads(r.stdout)["data"]["source"] == {
+        "kind": "synth",
+        "name": "sensor",
+        "n": 400,
+        "seed": 2,
+    }
 
 
 @pytest.mark.parametrize(
     "args, code, message",
     [
         (["--data", "missing.csv"], 5, "data file 'missing.csv' does not exist"),
-        (["--features", "temp,pressure"], 5, "no column 'pressure' (from --features); its columns are: time, temp, humidity"),
+        (
+            ["--features", "temp,pressure"],
+            5,
+            "no column 'pressure' (from --features); its columns are: time, temp, humidity",
+        ),
         (["--key", "site"], 5, "no column 'site' (from --key)"),
         (["--hidden", "64,x"], 2, "--hidden '64,x': 'x' is not a positive integer"),
         (["--hidden", "0"], 2, "--hidden '0': '0' is not a positive integer"),
-        (["--arch", "transformer"], 2, "--arch 'transformer' is unknown; choose one of rnn, lstm, gru"),
+        (
+            ["--arch", "transformer"],
+            2,
+            "--arch 'transformer' is unknown; choose one of rnn, lstm, gru",
+        ),
         (["--window", "100"], 5, "too few rows for --window 100"),
         (["--scaler", "robust"], 2, "--scaler 'robust' is unknown"),
     ],
@@ -172,7 +251,9 @@ def test_export_by_default(sensors, tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     assert calls == [(tmp_path / "checkpoint.pt", tmp_path / "model.onnx")]
     rep = json.loads((tmp_path / "report.json").read_text())
-    assert rep["files"]["onnx"] == "model.onnx" and rep["export"]["parity"] == {"max_abs_error": 1e-7}
+    assert rep["files"]["onnx"] == "model.onnx" and rep["export"]["parity"] == {
+        "max_abs_error": 1e-7
+    }
 
 
 def test_export_failure_exit_code(sensors, tmp_path, monkeypatch):
@@ -186,7 +267,10 @@ def test_export_failure_exit_code(sensors, tmp_path, monkeypatch):
 
 
 def test_cli_does_not_import_torch():
-    code = "import sys; from edgernn.cli import main; assert 'torch' not in sys.modules and 'edgernn.train' not in sys.modules"
+    code = (
+        "import sys; from edgernn.cli import main; "
+        "assert 'torch' not in sys.modules and 'edgernn.train' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -194,6 +278,8 @@ def test_without_matplotlib_the_plot_is_skipped_and_said(sensors, tmp_path, monk
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails
     r = train("--data", sensors, "--out", tmp_path, *TINY)
     assert r.exit_code == 0, r.output
-    assert not (tmp_path / "report.png").exists() and "note: matplotlib is not installed" in r.stdout
+    assert (
+        not (tmp_path / "report.png").exists() and "note: matplotlib is not installed" in r.stdout
+    )
     rep = json.loads((tmp_path / "report.json").read_text())
     assert rep["files"]["report_png"] is None and "matplotlib" in rep["notes"][0]

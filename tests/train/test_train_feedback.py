@@ -23,7 +23,18 @@ from edgernn.train.forecast.model import Forecaster, ForecasterConfig  # noqa: E
 from edgernn.train.forecast.report import beats_naive, naive_warning, plot  # noqa: E402
 from edgernn.train.forecast.windows import prepare_data  # noqa: E402
 
-TINY = ["--window", "8", "--hidden", "4", "--epochs", "1", "--batch-size", "64", "--quiet", "--no-export"]
+TINY = [
+    "--window",
+    "8",
+    "--hidden",
+    "4",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "64",
+    "--quiet",
+    "--no-export",
+]
 
 
 def train(*args):
@@ -38,18 +49,28 @@ def keyed(tmp_path_factory) -> Path:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["sensor", "temp", "humidity"])
-        w.writerows([["a" if i < 200 else "b", f"{t:.4f}", f"{h:.4f}"] for i, (t, h) in enumerate(zip(s["temp"], s["humidity"]))])
+        w.writerows(
+            [
+                ["a" if i < 200 else "b", f"{t:.4f}", f"{h:.4f}"]
+                for i, (t, h) in enumerate(zip(s["temp"], s["humidity"]))
+            ]
+        )
     return path
 
 
-@pytest.mark.parametrize("window, val, test, short, hint", [
-    (80, 0.15, 0.15, "train", "or smaller --val/--test fractions"),
-    (20, 0.15, 0.15, "val", "or a larger --val fraction"),
-    (15, 0.3, 0.1, "test", "or a larger --test fraction"),
-])
+@pytest.mark.parametrize(
+    "window, val, test, short, hint",
+    [
+        (80, 0.15, 0.15, "train", "or smaller --val/--test fractions"),
+        (20, 0.15, 0.15, "val", "or a larger --val fraction"),
+        (15, 0.3, 0.1, "test", "or a larger --test fraction"),
+    ],
+)
 def test_too_short_hint_fits_the_short_split(window, val, test, short, hint):
     with pytest.raises(DataError, match=f"the {short} split") as e:
-        prepare_data(TrainConfig(data="synth:sensor?n=100", window=window, val_frac=val, test_frac=test))
+        prepare_data(
+            TrainConfig(data="synth:sensor?n=100", window=window, val_frac=val, test_frac=test)
+        )
     assert hint in str(e.value)
     if short == "train":
         assert "larger" not in str(e.value)
@@ -58,7 +79,9 @@ def test_too_short_hint_fits_the_short_split(window, val, test, short, hint):
 def one_error_line(r, code: int) -> str:
     assert r.exit_code == code, r.output
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.output, r.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.output, (
+        r.stderr
+    )
     return lines[0]
 
 
@@ -66,14 +89,19 @@ def test_a_text_key_column_without_key_suggests_key_and_features(keyed, tmp_path
     line = one_error_line(train("--data", keyed, "--out", tmp_path, *TINY), 5)
     assert "column 'sensor' holds no numbers (first value 'a')" in line
     assert "pass --key sensor" in line and "--features temp,humidity" in line
-    line = one_error_line(train("--data", keyed, "--features", "sensor,temp", "--out", tmp_path, *TINY), 5)
+    line = one_error_line(
+        train("--data", keyed, "--features", "sensor,temp", "--out", tmp_path, *TINY), 5
+    )
     assert "pass --key sensor" in line and "leave it out of --features" in line
     assert train("--data", keyed, "--key", "sensor", "--out", tmp_path, *TINY).exit_code == 0
 
 
 def test_an_iso_time_column_suggests_timestamp(tmp_path):
     path = tmp_path / "timed.csv"
-    path.write_text("ts,temp\n" + "".join(f"2026-01-01T00:{i // 60:02d}:{i % 60:02d},{i % 7}.5\n" for i in range(200)))
+    path.write_text(
+        "ts,temp\n"
+        + "".join(f"2026-01-01T00:{i // 60:02d}:{i % 60:02d},{i % 7}.5\n" for i in range(200))
+    )
     line = one_error_line(train("--data", path, "--out", tmp_path, *TINY), 5)
     assert "pass --timestamp ts" in line and "--key" not in line
 
@@ -81,11 +109,15 @@ def test_an_iso_time_column_suggests_timestamp(tmp_path):
 def test_a_bad_cell_in_a_numeric_column_still_names_its_row(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("temp,humidity\n" + "".join(f"{i},{i}\n" for i in range(50)) + "20.1,wet\n")
-    assert "line 52, column 'humidity': 'wet' is not a finite number" in one_error_line(train("--data", path, "--out", tmp_path, *TINY), 5)
+    assert "line 52, column 'humidity': 'wet' is not a finite number" in one_error_line(
+        train("--data", path, "--out", tmp_path, *TINY), 5
+    )
 
 
 def test_progress_in_a_log_is_one_plain_line_per_epoch(capsys):
-    cfg = TrainConfig(data="synth:sensor?n=600", window=10, hidden=(4,), epochs=3, batch_size=32, export=False)
+    cfg = TrainConfig(
+        data="synth:sensor?n=600", window=10, hidden=(4,), epochs=3, batch_size=32, export=False
+    )
     seed_everything(0)
     data = prepare_data(cfg)
     model = Forecaster(ForecasterConfig("lstm", len(data.features), len(data.targets), cfg.hidden))
@@ -106,7 +138,17 @@ def test_test_panel_breaks_and_marks_the_line_between_series(keyed, tmp_path, mo
     assert test.series.tolist() == [0] * 22 + [1] * 22  # 30 test rows per key, window 8
     figures = []
     monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: figures.append(fig))
-    history = type("H", (), {"epochs_run": 1, "train_loss": [1.0], "val_loss": [1.0], "best_epoch": 1, "grad_norms": {}})()
+    history = type(
+        "H",
+        (),
+        {
+            "epochs_run": 1,
+            "train_loss": [1.0],
+            "val_loss": [1.0],
+            "best_epoch": 1,
+            "grad_norms": {},
+        },
+    )()
     plot(tmp_path / "r.png", history, test.actual, test.actual, data.targets, series=test.series)
     panel = figures[0].axes[1]
     actual = panel.lines[0].get_ydata()
@@ -128,8 +170,13 @@ def test_losing_to_the_naive_forecast_is_warned_and_recorded(tmp_path):
 
 
 def test_beating_the_naive_forecast_gives_no_warning():
-    report = {"metrics": {"test": {"mse": 0.1}}, "baseline": {"naive_last_value": {"test": {"mse": 0.15}}}}
+    report = {
+        "metrics": {"test": {"mse": 0.1}},
+        "baseline": {"naive_last_value": {"test": {"mse": 0.15}}},
+    }
     assert beats_naive(report) and naive_warning(report) is None
     report["metrics"]["test"]["mse"] = 2.93
-    assert naive_warning(report) == ("warning: test MSE 2.93 is worse than the naive last-value baseline 0.15; "
-                                     "train longer (--epochs), or try a smaller --window / larger --hidden")
+    assert naive_warning(report) == (
+        "warning: test MSE 2.93 is worse than the naive last-value baseline 0.15; "
+        "train longer (--epochs), or try a smaller --window / larger --hidden"
+    )

@@ -1,4 +1,5 @@
-"""`edgernn verify --checkpoint`: PyTorch <-> ONNX Runtime <-> reference evaluator, stepping 50 steps."""
+"""`edgernn verify --checkpoint`: PyTorch <-> ONNX Runtime <-> reference evaluator, stepping 50
+steps."""
 
 from __future__ import annotations
 
@@ -19,17 +20,31 @@ from edgernn.train.export.verify import verify_checkpoint  # noqa: E402
 from edgernn.train.forecast.export import export_model  # noqa: E402
 from edgernn.train.forecast.model import Forecaster, ForecasterConfig  # noqa: E402
 
-CONTRACT = {"shapes", "steps == chunk", "chunks 1/3/7", "reset == fresh", "batch independence", "snapshot/restore"}
+CONTRACT = {
+    "shapes",
+    "steps == chunk",
+    "chunks 1/3/7",
+    "reset == fresh",
+    "batch independence",
+    "snapshot/restore",
+}
 
 
-def make_checkpoint(arch: str = "lstm", hidden: tuple[int, ...] = (8, 4), seed: int = 0) -> Checkpoint:
+def make_checkpoint(
+    arch: str = "lstm", hidden: tuple[int, ...] = (8, 4), seed: int = 0
+) -> Checkpoint:
     torch.manual_seed(seed)
     model = Forecaster(ForecasterConfig(arch=arch, n_features=2, n_targets=1, hidden=hidden)).eval()
     signature = {
-        "task": "forecast", "arch": arch, "layers": list(hidden), "features": ["temp", "humidity"], "targets": ["temp"],
+        "task": "forecast",
+        "arch": arch,
+        "layers": list(hidden),
+        "features": ["temp", "humidity"],
+        "targets": ["temp"],
         "input_scaler": {"kind": "standard", "offset": [20.0, 60.0], "scale": [3.0, 5.0]},
         "target_scaler": {"kind": "standard", "offset": [20.0], "scale": [3.0]},
-        "window": 20, "provenance": {},
+        "window": 20,
+        "provenance": {},
     }
     return Checkpoint(model, signature, {}, {})
 
@@ -38,7 +53,9 @@ def exported(tmp_path: Path, ckpt: Checkpoint) -> tuple[Path, Path]:
     """(model.onnx, checkpoint.pt) for ``ckpt``."""
     onnx_path = tmp_path / "m.onnx"
     export_model(ckpt, onnx_path)
-    return onnx_path, save_checkpoint(tmp_path / "checkpoint.pt", ckpt.model, ckpt.signature, {}, {})
+    return onnx_path, save_checkpoint(
+        tmp_path / "checkpoint.pt", ckpt.model, ckpt.signature, {}, {}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,17 +80,24 @@ def test_three_way_parity_passes_for_every_arch(tmp_path, arch, hidden):
 
 def test_other_weights_fail_parity_but_not_the_signature(lstm):
     model_path, _ = lstm
-    report = verify_checkpoint(edgernn.load(model_path, provider="cpu"), make_checkpoint(seed=1), contract=False)
+    report = verify_checkpoint(
+        edgernn.load(model_path, provider="cpu"), make_checkpoint(seed=1), contract=False
+    )
     by_name = {c.name: c for c in report.checks}
     assert by_name["signature matches checkpoint"].passed
-    assert not by_name["torch vs onnxruntime, batch 4"].passed and by_name["torch vs onnxruntime, batch 4"].max_abs_error > 1e-3
+    assert (
+        not by_name["torch vs onnxruntime, batch 4"].passed
+        and by_name["torch vs onnxruntime, batch 4"].max_abs_error > 1e-3
+    )
     assert by_name["onnxruntime vs reference, batch 4"].passed  # the graph agrees with itself
     assert not report.passed
 
 
 def test_a_checkpoint_of_another_architecture_fails_on_the_signature(lstm):
     model_path, _ = lstm
-    report = verify_checkpoint(edgernn.load(model_path, provider="cpu"), make_checkpoint("gru", (8, 4)), contract=False)
+    report = verify_checkpoint(
+        edgernn.load(model_path, provider="cpu"), make_checkpoint("gru", (8, 4)), contract=False
+    )
     assert [c.name for c in report.checks] == ["signature matches checkpoint"]
     assert not report.passed and "arch 'lstm' vs checkpoint 'gru'" in report.checks[0].detail
 
@@ -101,7 +125,9 @@ def test_cli_verify_with_checkpoint_prints_a_table(lstm):
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["check", "result", "max", "error", "detail"]
-    assert any(line.startswith("torch vs reference, batch 4") and " pass " in line for line in lines)
+    assert any(
+        line.startswith("torch vs reference, batch 4") and " pass " in line for line in lines
+    )
     assert lines[-1].endswith(f"checks passed against {ckpt_path}")
 
 
@@ -121,7 +147,11 @@ def test_cli_verify_against_other_weights_exits_7(lstm, tmp_path):
     r = run("verify", str(model_path), "--checkpoint", str(other_path))
     assert r.exit_code == 7, r.output
     err = r.stderr.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: verification failed:") and "torch vs onnxruntime" in err[0]
+    assert (
+        len(err) == 1
+        and err[0].startswith("error: verification failed:")
+        and "torch vs onnxruntime" in err[0]
+    )
     assert " FAIL " in r.stdout and "Traceback" not in r.output
 
 

@@ -35,12 +35,16 @@ from edgernn.train.seq2seq import train as s2s_module  # noqa: E402
 from edgernn.train.seq2seq.export import encoder_path, export_seq2seq  # noqa: E402
 from edgernn.train.seq2seq.model import Seq2SeqConfig, Seq2SeqNet  # noqa: E402
 
-KIND_OF_TASK = {name: task.kind for name, task in TRAIN_TASKS.items()}  # the registry's checkpoint kinds
+KIND_OF_TASK = {
+    name: task.kind for name, task in TRAIN_TASKS.items()
+}  # the registry's checkpoint kinds
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAPH_CONTRACT = {"shapes", "steps == chunk", "chunks 3/7", "batch independence", "reset == fresh"}
 PAIRS = ("torch vs onnxruntime", "torch vs reference", "onnxruntime vs reference")
-CHARS = tuple("<unk> a b c d e f g h i j k l m n o".split())  # 16 tokens, id 0 = <unk>
+CHARS = tuple(
+    ["<unk>", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o"]
+)  # 16 tokens, id 0 = <unk>
 
 
 def tok_fields(vocab: tuple[str, ...] = CHARS) -> dict:
@@ -56,18 +60,29 @@ def make_charlm(out: Path, hidden=(16, 8), seed: int = 0) -> tuple[Path, Path]:
     return out / "model.onnx", save_checkpoint(out / "checkpoint.pt", net, fields, kind="charlm")
 
 
-def make_classifier(out: Path, text: bool, seed: int = 0, arch: str | None = None,
-                    attention: bool = False) -> tuple[Path, Path]:
+def make_classifier(
+    out: Path, text: bool, seed: int = 0, arch: str | None = None, attention: bool = False
+) -> tuple[Path, Path]:
     torch.manual_seed(seed)
     labels = ["a", "b", "c"]
     if text:
-        cfg = ClassifierConfig(arch=arch or "gru", vocab_size=len(CHARS), embed=8, hidden=(12, 8), n_classes=3,
-                               attention=attention)
+        cfg = ClassifierConfig(
+            arch=arch or "gru",
+            vocab_size=len(CHARS),
+            embed=8,
+            hidden=(12, 8),
+            n_classes=3,
+            attention=attention,
+        )
         fields = {"tokenizer": tok_fields()}
     else:
-        cfg = ClassifierConfig(arch=arch or "lstm", n_features=2, hidden=(8, 4), n_classes=3, attention=attention)
-        fields = {"features": ["temp", "humidity"],
-                  "input_scaler": {"kind": "standard", "offset": [20.0, 60.0], "scale": [3.0, 5.0]}}
+        cfg = ClassifierConfig(
+            arch=arch or "lstm", n_features=2, hidden=(8, 4), n_classes=3, attention=attention
+        )
+        fields = {
+            "features": ["temp", "humidity"],
+            "input_scaler": {"kind": "standard", "offset": [20.0, 60.0], "scale": [3.0, 5.0]},
+        }
     fields.update({"labels": labels, "window": 32, "provenance": {}})
     net = Classifier(cfg).eval()
     export_classifier(net, fields, out / "model.onnx")
@@ -78,7 +93,9 @@ def make_seq2seq(out: Path, seed: int = 0) -> tuple[Path, Path]:
     torch.manual_seed(seed)
     vocab = ("<unk>", "<s>", "</s>", *"0123456789")
     net = Seq2SeqNet(Seq2SeqConfig(vocab_size=len(vocab), embed=8, hidden=16, quiet=True)).eval()
-    fields = s2s_module.signature_fields(net, vocab, "test", {}, {"max_source_len": 10, "max_target_len": 10})
+    fields = s2s_module.signature_fields(
+        net, vocab, "test", {}, {"max_source_len": 10, "max_target_len": 10}
+    )
     export_seq2seq(net, fields, out / "model.onnx")
     return out / "model.onnx", save_checkpoint(out / "checkpoint.pt", net, fields, kind="seq2seq")
 
@@ -89,7 +106,12 @@ MAKERS = {  # one per task beyond forecast (tests/train/test_verify.py has the f
     "sensor-classifier": lambda out: make_classifier(out, text=False),
     "seq2seq": make_seq2seq,
 }
-KINDS = {"charlm": "charlm", "text-classifier": "classify", "sensor-classifier": "classify", "seq2seq": "seq2seq"}
+KINDS = {
+    "charlm": "charlm",
+    "text-classifier": "classify",
+    "sensor-classifier": "classify",
+    "seq2seq": "seq2seq",
+}
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +139,12 @@ def one_line(r, code: int, *words: str) -> str:
 
 # ---- every task passes against its own checkpoint ------------------------------------------
 def test_every_task_can_be_verified_against_its_checkpoint():
-    assert set(KIND_OF_TASK) == set(TASKS), "a new task needs its entry in train.registry and a model here"
-    assert set(KINDS) == set(MAKERS) and {KIND_OF_TASK[t] for t in TASKS if t != "forecast"} == set(KINDS.values())
+    assert set(KIND_OF_TASK) == set(TASKS), (
+        "a new task needs its entry in train.registry and a model here"
+    )
+    assert set(KINDS) == set(MAKERS) and {KIND_OF_TASK[t] for t in TASKS if t != "forecast"} == set(
+        KINDS.values()
+    )
 
 
 @pytest.mark.parametrize("name", list(MAKERS))
@@ -132,7 +158,9 @@ def test_three_way_parity_passes_for_every_task(models, name):
         assert {role + n for n in GRAPH_CONTRACT} <= set(names)
         for batch in (1, 4):
             assert {f"{role}{pair}, batch {batch}" for pair in PAIRS} <= set(names)
-    assert "signature matches checkpoint" in names and not any("reference evaluator" in n for n in names)
+    assert "signature matches checkpoint" in names and not any(
+        "reference evaluator" in n for n in names
+    )
     parity = [c for c in report.checks if any(p in c.name for p in PAIRS)]
     assert len(parity) == 6 * len(roles)
     assert all(c.max_abs_error <= 1e-5 and "50 steps one at a time" in c.detail for c in parity)
@@ -148,21 +176,34 @@ def test_classifiers_of_every_cell_verify(tmp_path, arch):
 
 
 # every ClassifierConfig option; a new one is a new architecture: verify it below and add it here
-CLASSIFIER_FIELDS = {"arch", "n_features", "vocab_size", "embed", "hidden", "n_classes", "dropout", "attention"}
+CLASSIFIER_FIELDS = {
+    "arch",
+    "n_features",
+    "vocab_size",
+    "embed",
+    "hidden",
+    "n_classes",
+    "dropout",
+    "attention",
+}
 
 
 def test_every_classifier_option_is_verified():
     import dataclasses
 
     fields = {f.name for f in dataclasses.fields(ClassifierConfig)}
-    assert fields == CLASSIFIER_FIELDS, f"ClassifierConfig gained/lost {fields ^ CLASSIFIER_FIELDS}: verify it here"
+    assert fields == CLASSIFIER_FIELDS, (
+        f"ClassifierConfig gained/lost {fields ^ CLASSIFIER_FIELDS}: verify it here"
+    )
 
 
 @pytest.mark.parametrize("text", [False, True], ids=["sensor", "text"])
 def test_classifiers_with_attention_pooling_verify(tmp_path, text):
     model_path, ckpt_path = make_classifier(tmp_path, text=text, arch="lstm", attention=True)
     model = load(model_path)
-    assert len(model.signature.states) == 2 * 2 + 3  # two LSTM layers (h, c), then the online softmax
+    assert (
+        len(model.signature.states) == 2 * 2 + 3
+    )  # two LSTM layers (h, c), then the online softmax
     report = verify_checkpoint(model, ckpt_path)
     assert report.passed, [c for c in report.checks if not c.passed]
 
@@ -170,7 +211,9 @@ def test_classifiers_with_attention_pooling_verify(tmp_path, text):
 def test_seq2seq_decoder_starts_from_the_encoders_state(models):
     report = verify_checkpoint(load(models["seq2seq"][0]), models["seq2seq"][1], contract=False)
     decoder = [c for c in report.checks if c.name.startswith("decoder: torch vs")]
-    assert decoder and all("from PyTorch's encoder state after 50 random source tokens" in c.detail for c in decoder)
+    assert decoder and all(
+        "from PyTorch's encoder state after 50 random source tokens" in c.detail for c in decoder
+    )
     assert "for the encoder and decoder graphs" in report.checks[0].detail
 
 
@@ -186,7 +229,10 @@ def test_other_weights_fail_parity_but_the_graph_agrees_with_itself(models, tmp_
     report = verify_checkpoint(load(models["charlm"][0]), other, contract=False)
     by_name = {c.name: c for c in report.checks}
     assert by_name["signature matches checkpoint"].passed
-    assert not by_name["torch vs onnxruntime, batch 4"].passed and by_name["torch vs onnxruntime, batch 4"].max_abs_error > 1e-3
+    assert (
+        not by_name["torch vs onnxruntime, batch 4"].passed
+        and by_name["torch vs onnxruntime, batch 4"].max_abs_error > 1e-3
+    )
     assert by_name["onnxruntime vs reference, batch 4"].passed
 
 
@@ -198,10 +244,15 @@ def test_a_char_lm_of_other_sizes_fails_one_signature_check(models, tmp_path):
 
 
 def test_a_sensor_classifier_checkpoint_does_not_describe_a_text_classifier(models):
-    report = verify_checkpoint(load(models["text-classifier"][0]), models["sensor-classifier"][1], contract=False)
+    report = verify_checkpoint(
+        load(models["text-classifier"][0]), models["sensor-classifier"][1], contract=False
+    )
     assert [c.name for c in report.checks] == ["signature matches checkpoint"] and not report.passed
     detail = report.checks[0].detail
-    assert "input ('token ids', 16) vs checkpoint ('features', 2)" in detail and "arch 'gru' vs checkpoint 'lstm'" in detail
+    assert (
+        "input ('token ids', 16) vs checkpoint ('features', 2)" in detail
+        and "arch 'gru' vs checkpoint 'lstm'" in detail
+    )
 
 
 def test_a_checkpoint_of_another_kind_is_one_failing_kind_check(models):
@@ -216,15 +267,21 @@ def test_tokenizers_of_the_same_size_but_other_tokens_differ(models, tmp_path):
     ckpt = load_checkpoint(ckpt_path, "charlm")
     net, fields = ckpt.model, ckpt.signature
     fields = {**fields, "tokenizer": tok_fields(tuple(reversed(CHARS)))}
-    report = verify_checkpoint(load(model_path), Checkpoint(net, fields, kind="charlm"), contract=False)
-    assert "tokenizer char tokenizer of 16 tokens vs checkpoint char tokenizer of 16 tokens (other tokens)" in \
-        report.checks[0].detail
+    report = verify_checkpoint(
+        load(model_path), Checkpoint(net, fields, kind="charlm"), contract=False
+    )
+    assert (
+        "tokenizer char tokenizer of 16 tokens vs checkpoint char tokenizer of 16 tokens (other "
+        "tokens)" in report.checks[0].detail
+    )
 
 
 def test_the_error_is_judged_relative_to_values_above_one():
     want = (np.zeros((1, 2, 3), np.float32), [np.full((1, 1, 4), 30.0, np.float32)])
     got = (want[0] + 5e-6, [want[1][0] + 1.5e-5])  # 8 float32 spacings of a cell state at 30
-    assert scaled_error(got, want) == pytest.approx((5e-6, 30.0), rel=1e-3)  # the state: 5e-7 relative
+    assert scaled_error(got, want) == pytest.approx(
+        (5e-6, 30.0), rel=1e-3
+    )  # the state: 5e-7 relative
     got = (want[0] + 2e-5, want[1])
     assert scaled_error(got, want)[0] == pytest.approx(2e-5, rel=1e-3)  # within [-1, 1]: absolute
     assert scaled_error((want[0][:, :1], want[1]), want)[0] == np.inf
@@ -236,7 +293,10 @@ def test_cli_verify_seq2seq_prints_a_table_for_both_graphs(models):
     r = run("verify", model_path, "--checkpoint", ckpt_path)
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
-    assert any(line.startswith("encoder: torch vs reference, batch 4") and " pass " in line for line in lines)
+    assert any(
+        line.startswith("encoder: torch vs reference, batch 4") and " pass " in line
+        for line in lines
+    )
     assert any(line.startswith("decoder: onnxruntime vs reference, batch 1") for line in lines)
     assert lines[-1].endswith(f"checks passed against {ckpt_path}")
 
@@ -248,7 +308,9 @@ def test_cli_verify_json_has_every_parity_error(models):
     doc = json.loads(r.stdout)
     assert doc["passed"] is True and doc["checkpoint"] == str(ckpt_path)
     parity = [c for c in doc["checks"] if any(p in c["name"] for p in PAIRS)]
-    assert len(parity) == 6 and all(isinstance(c["max_abs_error"], float) and c["max_abs_error"] <= 1e-5 for c in parity)
+    assert len(parity) == 6 and all(
+        isinstance(c["max_abs_error"], float) and c["max_abs_error"] <= 1e-5 for c in parity
+    )
 
 
 def test_cli_verify_without_checkpoint_checks_the_encoder_too(models):
@@ -265,12 +327,31 @@ def test_cli_other_weights_exit_7(models, tmp_path):
     assert " FAIL " in r.stdout
 
 
-@pytest.mark.parametrize("model,checkpoint,kinds", [
-    ("text-classifier", "charlm", ("is a charlm checkpoint", "'classify' model", "pass the classify checkpoint",
-                                   "`edgernn train classify")),
-    ("charlm", "seq2seq", ("is a seq2seq checkpoint", "'generate' model", "pass the charlm checkpoint")),
-    ("seq2seq", "sensor-classifier", ("is a classify checkpoint", "'seq2seq' model", "pass the seq2seq checkpoint")),
-])
+@pytest.mark.parametrize(
+    "model,checkpoint,kinds",
+    [
+        (
+            "text-classifier",
+            "charlm",
+            (
+                "is a charlm checkpoint",
+                "'classify' model",
+                "pass the classify checkpoint",
+                "`edgernn train classify",
+            ),
+        ),
+        (
+            "charlm",
+            "seq2seq",
+            ("is a seq2seq checkpoint", "'generate' model", "pass the charlm checkpoint"),
+        ),
+        (
+            "seq2seq",
+            "sensor-classifier",
+            ("is a classify checkpoint", "'seq2seq' model", "pass the seq2seq checkpoint"),
+        ),
+    ],
+)
 def test_cli_a_checkpoint_of_another_kind_exits_2(models, model, checkpoint, kinds):
     r = run("verify", models[model][0], "--checkpoint", models[checkpoint][1], "--json")
     one_line(r, 2, *kinds)
@@ -280,14 +361,28 @@ def test_cli_a_checkpoint_of_another_kind_exits_2(models, model, checkpoint, kin
 
 def test_cli_forecast_and_token_checkpoints_are_not_interchangeable(models):
     forecaster = ROOT / "exported" / "sensor-forecast.onnx"
-    one_line(run("verify", forecaster, "--checkpoint", models["charlm"][1]), 2, "is a charlm checkpoint",
-             "pass the forecast checkpoint")
-    one_line(run("verify", models["charlm"][0], "--checkpoint", ROOT / "exported" / "sensor-forecast.pt"), 2,
-             "is a forecast checkpoint", "pass the charlm checkpoint")
+    one_line(
+        run("verify", forecaster, "--checkpoint", models["charlm"][1]),
+        2,
+        "is a charlm checkpoint",
+        "pass the forecast checkpoint",
+    )
+    one_line(
+        run(
+            "verify", models["charlm"][0], "--checkpoint", ROOT / "exported" / "sensor-forecast.pt"
+        ),
+        2,
+        "is a forecast checkpoint",
+        "pass the charlm checkpoint",
+    )
 
 
 def test_cli_missing_or_unreadable_checkpoint_exits_5(models, tmp_path):
-    one_line(run("verify", models["charlm"][0], "--checkpoint", tmp_path / "nope.pt"), 5, "error: checkpoint")
+    one_line(
+        run("verify", models["charlm"][0], "--checkpoint", tmp_path / "nope.pt"),
+        5,
+        "error: checkpoint",
+    )
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     one_line(run("verify", models["seq2seq"][0], "--checkpoint", junk), 5, "cannot be read")
@@ -304,11 +399,19 @@ def test_cli_the_encoder_file_is_not_the_model(models):
 
 # ---- the shipped char LM -------------------------------------------------------------------
 def test_the_shipped_char_lm_verifies_against_its_checkpoint():
-    r = run("verify", ROOT / "exported" / "char-lm.onnx", "--checkpoint", ROOT / "exported" / "char-lm.pt", "--json")
+    r = run(
+        "verify",
+        ROOT / "exported" / "char-lm.onnx",
+        "--checkpoint",
+        ROOT / "exported" / "char-lm.pt",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
     for batch in (1, 4):
-        assert checks[f"torch vs onnxruntime, batch {batch}"]["max_abs_error"] < 2e-5  # ~8 float32 spacings at |c| ~ 30
+        assert (
+            checks[f"torch vs onnxruntime, batch {batch}"]["max_abs_error"] < 2e-5
+        )  # ~8 float32 spacings at |c| ~ 30
         assert checks[f"torch vs reference, batch {batch}"]["max_abs_error"] < 2e-5
 
 
@@ -331,7 +434,10 @@ def test_export_cli_takes_every_tasks_checkpoint(models, tmp_path, name):
 
 def test_export_cli_refuses_forecaster_options_for_token_checkpoints(models, tmp_path):
     _, ckpt = models["charlm"]
-    for flags, what in ((["--quantize", "int8"], "--quantize"), (["--tolerance", "1e-4"], "--tolerance")):
+    for flags, what in (
+        (["--quantize", "int8"], "--quantize"),
+        (["--tolerance", "1e-4"], "--tolerance"),
+    ):
         r = CliRunner().invoke(main, ["export", str(ckpt), "-o", str(tmp_path / "x.onnx"), *flags])
         assert r.exit_code == 2 and what in r.stderr and len(r.stderr.strip().splitlines()) == 1
         assert not (tmp_path / "x.onnx").exists()
