@@ -138,10 +138,12 @@ def test_reject_reasons_are_counted_by_kind(model, rows):
 
 
 def test_idle_keys_are_spilled_and_counted(model, rows, monkeypatch):
-    import edgernn.pool
+    import edgernn.core.extras
+    import edgernn.core.pool
 
     clock = [1000.0]  # the pool's clock, moved by the feed: idleness without sleeping or racing it
-    monkeypatch.setattr(edgernn.pool, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    for module in (edgernn.core.pool, edgernn.core.extras):  # where keys are stamped and checked
+        monkeypatch.setattr(module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     out = []
 
     def feed():
@@ -178,7 +180,7 @@ def test_a_stop_just_before_the_wait_for_input_still_ends_the_run(model, monkeyp
     for input (``waiting``). A stop() that lands after the loop's last look at the flag, as
     the runner finds its inbox empty and is about to wait, must end the run as well: a live
     feed may send nothing more, and SIGTERM would go unheeded."""
-    import edgernn.runner
+    import edgernn.serve.runner
 
     out = []
 
@@ -191,7 +193,7 @@ def test_a_stop_just_before_the_wait_for_input_still_ends_the_run(model, monkeyp
                     runner.stop()
                 raise
 
-    monkeypatch.setattr(edgernn.runner, "Inbox", StopAsItFindsNothing)
+    monkeypatch.setattr(edgernn.serve.runner, "Inbox", StopAsItFindsNothing)
     quiet = threading.Event()
 
     def feed():  # one record, then a feed that says nothing more
