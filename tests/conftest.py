@@ -1,7 +1,9 @@
-"""Shared fixtures: the shipped default model on the CPU, and demo data in user units."""
+"""Shared fixtures: the shipped default model on the CPU, demo data in user units, and a real
+MQTT broker; tests/support/ holds the helpers the test folders share."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,10 @@ import pytest
 
 import edgernn
 from edgernn.feeds.synth import sensor_signal
+
+sys.path.insert(0, str(Path(__file__).parent / "support"))  # helpers shared by the test folders
+
+from brokers import broker  # noqa: E402,F401  (the MQTT tests' session broker, a fixture)
 
 DATA = Path(__file__).parent / "data"
 

@@ -11,13 +11,35 @@ ROOT = Path(__file__).parent.parent
 
 
 def test_wheel_holds_every_runtime_module_and_the_shipped_model(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (wheel,) = tmp_path.glob("edgernn-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    sources = {f"edgernn/{p.relative_to(ROOT / 'runtime')}" for p in (ROOT / "runtime").rglob("*.py")}
-    sources |= {f"edgernn/train/{p.relative_to(ROOT / 'train')}" for p in (ROOT / "train").rglob("*.py")}
+    sources = {
+        f"edgernn/{p.relative_to(ROOT / 'runtime')}" for p in (ROOT / "runtime").rglob("*.py")
+    }
+    sources |= {
+        f"edgernn/train/{p.relative_to(ROOT / 'train')}" for p in (ROOT / "train").rglob("*.py")
+    }
     assert sources <= names, sorted(sources - names)
-    assert {"edgernn/exported/sensor-forecast.onnx", "edgernn/exported/sensor-forecast.golden.json"} <= names
+    assert {
+        "edgernn/exported/sensor-forecast.onnx",
+        "edgernn/exported/sensor-forecast.golden.json",
+    } <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "edgernn = edgernn.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

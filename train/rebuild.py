@@ -12,13 +12,13 @@ with verified parity, copies ``model.onnx`` and ``checkpoint.pt`` into ``exporte
 ``sensor-forecast.golden.json``: the demo feed's first GOLDEN_STEPS records (exactly what
 ``edgernn stream --source demo`` reads first, whatever its --limit), the PyTorch
 checkpoint's forecasts for them (full sequence, independent of ONNX Runtime) and the runtime's
-anomaly scores and flags. ``tests/runtime/test_golden.py`` holds the runtime to them.
+anomaly scores and flags. ``tests/core/test_golden.py`` holds the runtime to them.
 
 ``char-lm`` trains ``edgernn train charlm`` with CHAR_LM_RECIPE (LSTM 2x192 over Python's own
 documentation text, ``pydoc_data.topics``; ~6-7 min on 2 cores with OMP_NUM_THREADS=1, which
 was faster than 2 threads there), copies ``char-lm.onnx`` / ``.pt`` / ``.report.json`` here and
 writes ``char-lm.golden.json``: the prompt, the runtime's greedy continuation and the PyTorch
-checkpoint's logits for the prompt. ``tests/runtime/test_generate.py`` holds the runtime to them.
+checkpoint's logits for the prompt. ``tests/tasks/test_generate.py`` holds the runtime to them.
 """
 
 from __future__ import annotations

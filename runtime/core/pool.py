@@ -17,7 +17,7 @@ graph call over the ready slots' state, then the anomaly bookkeeping. Three kind
 - **Other ticks** are vectorised: gather the ready slots' state with ``np.take``, one
   ``Model.run``, scatter it back, numpy statistics over the rows.
 
-Results are bit-for-bit those of separate ``Stream`` objects (tests/runtime/test_pool.py).
+Results are bit-for-bit those of separate ``Stream`` objects (tests/core/test_pool.py).
 
 >>> import edgernn, numpy as np
 >>> pool = edgernn.load(provider="cpu").pool()

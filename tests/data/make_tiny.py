@@ -2,7 +2,7 @@
 
 - ``tiny-lstm.onnx``: LSTM [8, 4], 2 features -> 1 target, steppable;
 - ``tiny-bilstm.onnx``: bidirectional LSTM [8, 4], a window model (window 12, ``causal=False``,
-  no states; tests/runtime/test_window.py).
+  no states; tests/core/test_window.py).
 
 Both are exported (and verified) by edgernn's own exporter, so they carry a real signature.
 Run from the repository root with the train extra installed:
@@ -40,10 +40,15 @@ def signature(window: int) -> dict:
 
 def make(name: str, window: int, bidirectional: bool) -> None:
     torch.manual_seed(0)
-    config = ForecasterConfig(arch="lstm", n_features=2, n_targets=1, hidden=(8, 4), bidirectional=bidirectional)
+    config = ForecasterConfig(
+        arch="lstm", n_features=2, n_targets=1, hidden=(8, 4), bidirectional=bidirectional
+    )
     out = HERE / name
     sig = export_model(Checkpoint(Forecaster(config).eval(), signature(window), {}, {}), out)
-    print(f"wrote {out} (max abs error {sig.parity['max_abs_error']:.1e}, exporter {sig.parity['exporter']})")
+    print(
+        f"wrote {out} (max abs error {sig.parity['max_abs_error']:.1e}, "
+        f"exporter {sig.parity['exporter']})"
+    )
 
 
 def main() -> None:

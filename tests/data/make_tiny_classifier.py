@@ -29,9 +29,14 @@ FIELDS = {
 
 def main() -> None:
     torch.manual_seed(0)
-    model = Classifier(ClassifierConfig(arch="gru", vocab_size=len(VOCAB), embed=4, hidden=(8,), n_classes=3)).eval()
+    model = Classifier(
+        ClassifierConfig(arch="gru", vocab_size=len(VOCAB), embed=4, hidden=(8,), n_classes=3)
+    ).eval()
     sig = export_classifier(model, FIELDS, OUT)
-    print(f"wrote {OUT} (max abs error {sig.parity['max_abs_error']:.1e}, exporter {sig.parity['exporter']})")
+    print(
+        f"wrote {OUT} (max abs error {sig.parity['max_abs_error']:.1e}, "
+        f"exporter {sig.parity['exporter']})"
+    )
 
 
 if __name__ == "__main__":

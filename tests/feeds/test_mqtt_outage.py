@@ -13,8 +13,8 @@ import threading
 import time
 
 import pytest
-from conftest import free_port, start_mosquitto, stop_mosquitto
-from test_mqtt import by_key, file_fed, out_lines, prime, publish, records, run
+from brokers import free_port, start_mosquitto, stop_mosquitto
+from mqtt_clients import by_key, file_fed, out_lines, prime, publish, records, run
 
 from edgernn.feeds.mqtt import parse_url
 from edgernn.feeds.mqtt_sink import MqttSink

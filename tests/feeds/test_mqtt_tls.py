@@ -43,7 +43,7 @@ def make_certs(work: Path) -> None:
 
 def tls_broker(work: Path, port: int, require_certificate: bool = False) -> subprocess.Popen:
     """mosquitto with a TLS listener using ``make_certs``' server certificate."""
-    from conftest import start_mosquitto
+    from brokers import start_mosquitto
 
     return start_mosquitto(
         work,
@@ -55,7 +55,7 @@ def tls_broker(work: Path, port: int, require_certificate: bool = False) -> subp
 
 def test_tls_broker_with_our_ca_streams_and_a_wrong_ca_is_refused(tmp_path):
     """A real TLS listener (a throwaway CA and server certificate made with openssl)."""
-    from conftest import free_port, stop_mosquitto
+    from brokers import free_port, stop_mosquitto
 
     make_certs(tmp_path)
     port = free_port()
@@ -106,7 +106,7 @@ def test_tls_broker_with_our_ca_streams_and_a_wrong_ca_is_refused(tmp_path):
 def test_tls_client_certificate_is_sent_and_required(tmp_path):
     """A listener with require_certificate: --tls-cert/--tls-key get in (source and sink), no
     certificate is one clear line."""
-    from conftest import free_port, stop_mosquitto
+    from brokers import free_port, stop_mosquitto
 
     make_certs(tmp_path)
     port = free_port()

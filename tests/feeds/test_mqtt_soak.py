@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import mosquitto_binary
+from brokers import mosquitto_binary
 
 SOAK = Path(__file__).parent.parent.parent / "benchmarks" / "mqtt_soak.py"
 

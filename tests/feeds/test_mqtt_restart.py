@@ -14,13 +14,13 @@ from mqtt_clients import by_key, file_fed, out_lines, prime, publish, records, r
 
 def start_broker(work: Path, port: int) -> subprocess.Popen:
     """A mosquitto of this test's own (so it can be restarted), persistence in ``work``."""
-    from conftest import start_mosquitto
+    from brokers import start_mosquitto
 
     return start_mosquitto(work, port)
 
 
 def test_broker_restart_mid_stream_loses_nothing(tmp_path):
-    from conftest import free_port
+    from brokers import free_port
 
     port, work = free_port(), tmp_path / "broker"
     work.mkdir()

@@ -172,7 +172,7 @@ def test_a_port_that_closes_or_stays_silent_is_not_called_a_credentials_problem(
 
 
 def test_a_refused_connection_points_at_the_credentials(tmp_path):
-    from conftest import free_port, start_mosquitto, stop_mosquitto
+    from brokers import free_port, start_mosquitto, stop_mosquitto
 
     port = free_port()
     broker = start_mosquitto(tmp_path, port, "allow_anonymous false\n")
