@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import os
 import sys
-
-for _var in (
-    "OPENBLAS_NUM_THREADS",
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-):  # one BLAS thread, like every loop
-    os.environ.setdefault(_var, "1")
 from pathlib import Path
 
-import pytest
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # one BLAS thread, like every loop (before numpy loads)
+
+import pytest  # noqa: E402  (after the BLAS settings)
 
 sys.path.insert(0, str(Path(__file__).parent))
 pytest.importorskip("torch")

@@ -27,6 +27,7 @@ class NumpyForecaster:
             self.layers = []
             for i in range(sum(1 for k in w.files if k.endswith(".weight_ih_l0"))):
                 p = f"layers.{i}."
+                # both biases, summed once
                 self.layers.append(
                     (
                         np.ascontiguousarray(w[p + "weight_ih_l0"].T),  # (I, G*H)
@@ -35,11 +36,12 @@ class NumpyForecaster:
                         w[p + "bias_hh_l0"],
                         w[p + "bias_ih_l0"] + w[p + "bias_hh_l0"],
                     )
-                )  # both biases, summed once
+                )
+            # (H, K), (K,)
             self.head_w, self.head_b = (
                 np.ascontiguousarray(w["head.weight"].T),
                 w["head.bias"],
-            )  # (H, K), (K,)
+            )
         self.per_layer = 2 if self.arch == "lstm" else 1
 
     def initial_state(self, batch: int) -> list[np.ndarray]:

@@ -153,7 +153,8 @@ def memory(model) -> dict:
     return {
         "state_bytes_per_stream": state_bytes,
         "rss_bytes_per_stream": out,
-        "note": "two state sets per slot (live + spare) plus per-slot anomaly statistics and last input/forecast; capacity doubles",
+        "note": "two state sets per slot (live + spare) plus per-slot anomaly statistics and "
+        "last input/forecast; capacity doubles",
     }
 
 
@@ -167,9 +168,8 @@ def soak(model, total_steps: int, n_keys: int = 10_000, seed: int = 0) -> dict:
         rows = (rng.normal(size=(len(keys), 2)) * 3 + [20, 60]).astype(np.float32)
         pool.step_batch(keys, rows)
         done += len(keys)
-        for i in rng.choice(
-            len(live), size=len(live) // 100, replace=False
-        ):  # churn: 1% leave, new ones join
+        # churn: 1% leave, new ones join
+        for i in rng.choice(len(live), size=len(live) // 100, replace=False):
             if live[i] in pool:
                 pool.remove(live[i])
             pool.spilled.pop(live[i], None)

@@ -33,7 +33,8 @@ def best_torch(single: dict) -> str:
 def render(d: dict, command: str) -> str:
     date = datetime.date.today().isoformat()
     parts = [
-        f"## {date} — edgernn vs bare ONNX Runtime vs PyTorch eager vs numpy (`run_all.py`{' --quick' if d['quick'] else ''})",
+        f"## {date} — edgernn vs bare ONNX Runtime vs PyTorch eager vs numpy "
+        f"(`run_all.py`{' --quick' if d['quick'] else ''})",
         machine_text(d, command),
         targets(d),
         reading(d),
@@ -43,7 +44,8 @@ def render(d: dict, command: str) -> str:
         chunk_table(d),
         hardware_text(d),
         startup_table(d),
-        f"### `edgernn bench` on the shipped model (runtime-only environment)\n\n`{d.get('bench_command', 'edgernn bench')}`"
+        "### `edgernn bench` on the shipped model (runtime-only "
+        f"environment)\n\n`{d.get('bench_command', 'edgernn bench')}`"
         "\n\n```text\n" + d["bench_text"] + "\n```",
     ]
     return "\n\n".join(p for p in parts if p)
@@ -52,16 +54,21 @@ def render(d: dict, command: str) -> str:
 def machine_text(d: dict, command: str) -> str:
     m, v, s = d["machine"], d["versions"], d["settings"]
     return (
-        f"**Machine**: {m['cpu']}, {m['cores']} cores, flags {' '.join(m['flags'])}, {m['memory_gb']} GiB; "
+        f"**Machine**: {m['cpu']}, {m['cores']} cores, flags {' '.join(m['flags'])}, "
+        f"{m['memory_gb']} GiB; "
         f"{m['platform']}, Python {m['python']}.  \n"
-        f"**Versions**: onnxruntime {m['onnxruntime']} (CPU provider), numpy {m['numpy']}, torch {v['torch']}, "
+        f"**Versions**: onnxruntime {m['onnxruntime']} (CPU provider), numpy {m['numpy']}, torch "
+        f"{v['torch']}, "
         f"onnx {v['onnx']}, edgernn {v['edgernn']}.  \n"
         f"**Command**: `{command}`; one thread everywhere (ORT intra-op 1 with spinning off, "
-        f"`torch.set_num_threads(1)`, BLAS 1 thread); single-stream loops {s['steps']} steps after {s['warmup']} "
-        f"warm-up, many-stream points ~{s['budget_s']} s per implementation, all interleaved in blocks.  \n"
-        "Models: random weights, 2 features -> 1 target (benchmarks/models.py); every implementation is checked "
-        "to agree with ONNX Runtime within 1e-5 (`pytest benchmarks -k agree`). FLOPs count the matrix products "
-        "(2·G·H·(I+H) per layer, G = 1/3/4 for RNN/GRU/LSTM, plus the head); elementwise work is not counted."
+        f"`torch.set_num_threads(1)`, BLAS 1 thread); single-stream loops {s['steps']} steps after "
+        f"{s['warmup']} "
+        f"warm-up, many-stream points ~{s['budget_s']} s per implementation, all interleaved in "
+        "blocks.  \n"
+        "Models: random weights, 2 features -> 1 target (benchmarks/models.py); every "
+        "implementation is checked to agree with ONNX Runtime within 1e-5 "
+        "(`pytest benchmarks -k agree`). FLOPs count the matrix products (2·G·H·(I+H) per layer, "
+        "G = 1/3/4 for RNN/GRU/LSTM, plus the head); elementwise work is not counted."
     )
 
 
@@ -94,7 +101,10 @@ def targets(d: dict) -> str:
         return ""
     h, st, ratio, ratios = n["h"], n["startup"], n["ratio"], n["ratios"]
     met = sorted(label for label, r in ratios.items() if r <= 0.7)
-    grid = f"{len(met)} of {len(ratios)} grid models meet it ({', '.join(met) or 'none'}); range {min(ratios.values()):.2f}-{max(ratios.values()):.2f}x"
+    grid = (
+        f"{len(met)} of {len(ratios)} grid models meet it ({', '.join(met) or 'none'}); range "
+        f"{min(ratios.values()):.2f}-{max(ratios.values()):.2f}x"
+    )
     rows = [
         [
             f"single-stream step p50 <= 0.7x bare ORT `run()` ({models.headline().label})",
@@ -103,7 +113,8 @@ def targets(d: dict) -> str:
             + (
                 ""
                 if len(met) == len(ratios)
-                else f" on {models.headline().label}; missed on {len(ratios) - len(met)} of {len(ratios)}"
+                else f" on {models.headline().label}; missed on {len(ratios) - len(met)} of "
+                f"{len(ratios)}"
             ),
         ],
         [
@@ -113,7 +124,8 @@ def targets(d: dict) -> str:
         ],
         [
             f"1024 streams >= 85% of the sgemm line ({models.headline().label}, 1 thread)",
-            f"{100 * n['frac']:.0f}% ({h['streams_1024']['edgernn']['gflops']:.0f} of {h['line_1024']:.0f} GFLOP/s; bare ORT "
+            f"{100 * n['frac']:.0f}% ({h['streams_1024']['edgernn']['gflops']:.0f} of "
+            f"{h['line_1024']:.0f} GFLOP/s; bare ORT "
             f"{100 * n['bare_frac']:.0f}%)",
             verdict(n["frac"] >= 0.85, f"{100 * (0.85 - n['frac']):.0f} points short"),
         ],
@@ -132,7 +144,9 @@ def targets(d: dict) -> str:
 
 
 def reading(d: dict) -> str:
-    """The figures the explanation below the markers relies on, from this run (so they never go stale)."""
+    """The figures the explanation below the markers relies on, from this run (so they never go
+    stale).
+    """
     n = headline_numbers(d)
     if n is None:
         return ""
@@ -141,21 +155,28 @@ def reading(d: dict) -> str:
     pool, bare = many["edgernn"]["per_stream_step_us"], many["bare_ort"]["per_stream_step_us"]
     big = [m for m in d["models"].values() if m["label"] == "LSTM 2x256"]
     lines = [
-        f"- {label} one step: edgernn {us(e)} us, bare `run()` {us(one['bare_ort']['p50'])} us, torch eager "
-        f"{us(torch_off)} us with oneDNN off and {us(torch_on)} us with it on ({torch_off / e:.1f}x and {torch_on / e:.1f}x edgernn); "
+        f"- {label} one step: edgernn {us(e)} us, bare `run()` {us(one['bare_ort']['p50'])} us, "
+        "torch eager "
+        f"{us(torch_off)} us with oneDNN off and {us(torch_on)} us with it on "
+        f"({torch_off / e:.1f}x and {torch_on / e:.1f}x edgernn); "
         f"20x torch would need a {torch_off / 20:.1f} us step.",
-        f"- {label} at 1024 streams: the pool costs {pool:.3f} us a stream-step against {bare:.3f} us for the bare batched "
-        f"`run()` (+{100 * (pool / bare - 1):.0f}%), {100 * n['frac']:.0f}% and {100 * n['bare_frac']:.0f}% of the line.",
+        f"- {label} at 1024 streams: the pool costs {pool:.3f} us a stream-step against {bare:.3f} "
+        "us for the bare batched "
+        f"`run()` (+{100 * (pool / bare - 1):.0f}%), {100 * n['frac']:.0f}% and "
+        f"{100 * n['bare_frac']:.0f}% of the line.",
     ]
     if big:
         b = big[0]
         lines.append(
-            f"- LSTM 2x256 at 1024 streams reaches {100 * b['streams_1024']['edgernn']['gflops'] / b['line_1024']:.0f}% "
-            f"(bare ORT {100 * b['streams_1024']['bare_ort']['gflops'] / b['line_1024']:.0f}%): the fraction grows with the hidden size."
+            "- LSTM 2x256 at 1024 streams reaches "
+            f"{100 * b['streams_1024']['edgernn']['gflops'] / b['line_1024']:.0f}% "
+            f"(bare ORT {100 * b['streams_1024']['bare_ort']['gflops'] / b['line_1024']:.0f}%): "
+            "the fraction grows with the hidden size."
         )
     st = n["startup"]
     lines.append(
-        f"- Runtime-only start-up {st['first_output_s_median']:.3f} s to the first output, peak RSS {st['peak_rss_mb_median']:.1f} MB."
+        f"- Runtime-only start-up {st['first_output_s_median']:.3f} s to the first output, peak "
+        f"RSS {st['peak_rss_mb_median']:.1f} MB."
     )
     return "### This run in figures (read with the explanation below)\n\n" + "\n".join(lines)
 
@@ -189,8 +210,9 @@ def single_table(d: dict) -> str:
         "numpy / edgernn",
     ]
     return (
-        "### Single-stream step latency, microseconds: p50 (p99)\n\nOne stream, one step per call, state fed back. "
-        "edgernn is `Stream.step` (user units, scaling both ways, anomaly score); the others take pre-scaled inputs.\n\n"
+        "### Single-stream step latency, microseconds: p50 (p99)\n\n"
+        "One stream, one step per call, state fed back. edgernn is `Stream.step` (user units, "
+        "scaling both ways, anomaly score); the others take pre-scaled inputs.\n\n"
         + table(head, rows)
     )
 
@@ -212,10 +234,11 @@ def streams_table(d: dict) -> str:
         )
     head = ["model", "sgemm line GFLOP/s", *(NAMES[k] for k in COLS)]
     return (
-        "### 1024 streams, one thread: microseconds per stream-step, p50 (p99), and % of the sgemm line\n\n"
-        "One tick steps all 1024 streams once (edgernn: the stream pool's `step_batch`). The line is numpy sgemm at "
-        "this model's shapes, (1024, I+H) x (I+H, G·H) per layer; % = achieved GFLOP/s (p50 tick) / line.\n\n"
-        + table(head, rows)
+        "### 1024 streams, one thread: microseconds per stream-step, p50 (p99), and % of the "
+        "sgemm line\n\n"
+        "One tick steps all 1024 streams once (edgernn: the stream pool's `step_batch`). The line "
+        "is numpy sgemm at this model's shapes, (1024, I+H) x (I+H, G·H) per layer; "
+        "% = achieved GFLOP/s (p50 tick) / line.\n\n" + table(head, rows)
     )
 
 
@@ -229,8 +252,8 @@ def sweep_table(d: dict) -> str:
         )
     head = ["streams", "sgemm line GFLOP/s", *(NAMES[k] for k in COLS)]
     return (
-        f"### {models.headline().label}: microseconds per stream-step, p50 (p99), over stream counts (% of the sgemm line)\n\n"
-        + table(head, rows)
+        f"### {models.headline().label}: microseconds per stream-step, p50 (p99), over stream "
+        "counts (% of the sgemm line)\n\n" + table(head, rows)
     )
 
 
@@ -252,8 +275,8 @@ def chunk_table(d: dict) -> str:
         "numpy cell (loop)",
     ]
     return (
-        f"### {models.headline().label}, one stream, chunks: microseconds per step, p50 (p99) call / T\n\n"
-        + table(head, rows)
+        f"### {models.headline().label}, one stream, chunks: microseconds per step, p50 (p99) call "
+        "/ T\n\n" + table(head, rows)
     )
 
 
@@ -262,7 +285,8 @@ def hardware_text(d: dict) -> str:
     matched = ", ".join(f"{b}: {g:.0f}" for b, g in hw["matched_gflops"].items())
     return (
         f"### Hardware line\n\n{hw['method']}, one thread: square {hw['square']['n']}^3 "
-        f"**{hw['square']['gflops']:.0f} GFLOP/s**; at {models.headline().label}'s shapes per stream count "
+        f"**{hw['square']['gflops']:.0f} GFLOP/s**; at {models.headline().label}'s shapes per "
+        "stream count "
         f"(GFLOP/s): {matched}."
     )
 
@@ -279,6 +303,6 @@ def startup_table(d: dict) -> str:
     n = d["settings"]["startup_runs"]
     return (
         f"### Start-up: `edgernn stream` to its first output line, and peak RSS (median of {n})\n\n"
-        f"`benchmarks/startup.py`'s measurement; runtime-only interpreter `{d['runtime_python']}`.\n\n"
-        + table(["process", "first output", "peak RSS"], rows)
+        "`benchmarks/startup.py`'s measurement; runtime-only interpreter "
+        f"`{d['runtime_python']}`.\n\n" + table(["process", "first output", "peak RSS"], rows)
     )

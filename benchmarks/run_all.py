@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import os
 
-USER_ENV = dict(
-    os.environ
-)  # for the child processes that stand for a user's own (start-up, edgernn bench)
+# for the child processes that stand for a user's own (start-up, edgernn bench)
+USER_ENV = dict(os.environ)
+# before numpy/torch load their BLAS:
 for _var in (
     "OPENBLAS_NUM_THREADS",
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
-):  # before numpy/torch load their BLAS:
+):
     os.environ[_var] = (
         "1"  # one thread everywhere (a 2-thread OpenBLAS next to torch ran 100x slower here)
     )
@@ -199,7 +199,8 @@ def main() -> None:
     import report
 
     data = run(args.quick, args.runtime_python)
-    # the raw numbers next to the markdown: benchmarks/.cache for the default RESULTS.md, else OUT.json
+    # the raw numbers next to the markdown: benchmarks/.cache for the default RESULTS.md,
+    # else OUT.json
     raw = (
         HERE / ".cache" / "results.json"
         if Path(args.out) == HERE / "RESULTS.md"

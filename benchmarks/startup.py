@@ -64,7 +64,8 @@ def main() -> None:
         return
     for name, r in results.items():
         print(
-            f"{name:<32} first output {r['first_output_s_median']:.3f} s (min {r['first_output_s_min']:.3f})"
+            f"{name:<32} first output {r['first_output_s_median']:.3f} s (min "
+            f"{r['first_output_s_min']:.3f})"
             f"   peak RSS {r['peak_rss_mb_median']:.1f} MB"
         )
 

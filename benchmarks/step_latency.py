@@ -121,7 +121,8 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     print(
-        f"{model.path.name}: {sig.arch} {list(sig.layers)}, {args.steps} steps per loop in blocks of {args.block}, 1 thread, CPU"
+        f"{model.path.name}: {sig.arch} {list(sig.layers)}, {args.steps} steps per loop in blocks "
+        f"of {args.block}, 1 thread, CPU"
     )
     for name in times:
         r = result[name]

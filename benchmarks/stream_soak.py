@@ -25,7 +25,10 @@ def feed(stdin, n: int, keys: int) -> None:
             continue
         t = i // keys
         stdin.write(
-            f'{{"sensor": "s{i % keys}", "timestamp": {t}, "temp": {20 + (t % 96) / 10}, "humidity": 55.0}}\n'.encode()
+            (
+                f'{{"sensor": "s{i % keys}", "timestamp": {t}, '
+                f'"temp": {20 + (t % 96) / 10}, "humidity": 55.0}}\n'
+            ).encode()
         )
     stdin.close()
 

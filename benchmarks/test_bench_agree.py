@@ -1,4 +1,5 @@
-"""Not timed: every implementation computes the same numbers, so the timings compare like with like."""
+"""Not timed: every implementation computes the same numbers, so the timings compare like with
+like."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Many streams stepped together: one tick = one step of every stream (``pytest benchmarks -k streams``).
+"""Many streams stepped together: one tick = one step of every stream (``pytest benchmarks -k
+streams``).
 
 ``extra_info`` carries the FLOPs of a tick and the GFLOP/s achieved at the median.
 """
