@@ -25,14 +25,20 @@ TORCH = _train_extra()
 
 
 def all_modules() -> list[str]:
-    names = ["edgernn"]
-    for info in pkgutil.walk_packages(edgernn.__path__, "edgernn."):
-        if info.name.startswith("edgernn.train") and not TORCH:
-            continue  # the train extra is not installed: its modules cannot be imported
-        if info.name.endswith("__main__"):
-            continue  # runs the CLI when imported
-        names.append(info.name)
-    return names
+    """Every module under edgernn, and under edgernn.train when torch is here. An editable
+    install maps edgernn.train to train/, outside runtime/, so it is walked on its own."""
+    roots = [("edgernn", edgernn.__path__)]
+    if TORCH:
+        roots.append(("edgernn.train", importlib.import_module("edgernn.train").__path__))
+    names = {"edgernn", *(name for name, _ in roots)}
+    for prefix, path in roots:
+        for info in pkgutil.walk_packages(path, f"{prefix}."):
+            if info.name.startswith("edgernn.train") and not TORCH:
+                continue  # the train extra is not installed: its modules cannot be imported
+            if info.name.endswith("__main__"):
+                continue  # runs the CLI when imported
+            names.add(info.name)
+    return sorted(names)
 
 
 MODULES = all_modules()
@@ -51,3 +57,4 @@ def test_every_subpackage_has_examples_that_run():
         part = name.split(".")[1] if name.count(".") > 1 else "edgernn"
         ran[part] = ran.get(part, 0) + doctest.testmod(importlib.import_module(name)).attempted
     assert sum(ran.values()) > 20 and sum(n > 0 for n in ran.values()) >= 3, ran
+    assert not TORCH or ran.get("train", 0) > 0, "the train modules' examples were not collected"
