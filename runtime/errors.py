@@ -6,6 +6,8 @@ code (``EdgernnError.exit_code``). Every message names the bad value and the fix
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class EdgernnError(Exception):
     """Base of every error edgernn raises on purpose."""
@@ -46,9 +48,14 @@ class StateError(EdgernnError):
 
 
 class ExportError(EdgernnError):
-    """An export did not match its PyTorch source within tolerance, so nothing was written."""
+    """An export did not match its PyTorch source within tolerance, so nothing was written.
+
+    ``candidates`` (each exporter tried, with its per-shape errors) and ``quantization`` (the
+    reduced graph's measurement) are set where the export has them, for ``--json``."""
 
     exit_code = 7
+    candidates: list[dict[str, Any]] | None = None
+    quantization: dict[str, Any] | None = None
 
 
 class UsageError(EdgernnError):

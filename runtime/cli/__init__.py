@@ -142,8 +142,12 @@ def _register() -> None:
         inspect_cmd,
         stream_cmd,
         train_cmd,
+        train_tokens_cmd,
         verify_cmd,
     )
+
+    for sub in (train_tokens_cmd.charlm, train_tokens_cmd.seq2seq):
+        train_cmd.command.add_command(sub)  # the token models' training joins `edgernn train`
 
     for module in (
         stream_cmd,

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import click
 
 from edgernn.errors import ExportError, UsageError
-from edgernn.signature import Signature
+from edgernn.signature import TOLERANCES, Signature
 
-DEFAULT_QUANT_TOLERANCE = (
-    0.02  # = edgernn.train.export.quantize.DEFAULT_TOLERANCE (not imported: that needs torch/onnx)
-)
+DEFAULT_QUANT_TOLERANCE = TOLERANCES.reduced  # what edgernn.train.export.quantize defaults to
 
 
 @click.command("export")
@@ -37,7 +36,7 @@ DEFAULT_QUANT_TOLERANCE = (
 @click.option(
     "--tolerance",
     type=click.FloatRange(min=0),
-    default=1e-5,
+    default=TOLERANCES.parity,
     show_default=True,
     help="Max abs error vs PyTorch, model units, over outputs and states.",
 )
@@ -111,9 +110,9 @@ def command(
                 "ok": False,
                 "out": out,
                 "error": str(e).splitlines()[0],
-                "candidates": getattr(e, "candidates", []),
+                "candidates": e.candidates or [],
             }
-            if getattr(e, "quantization", None) is not None:
+            if e.quantization is not None:
                 failure["quantization"] = e.quantization
             click.echo(json.dumps(failure, indent=2))
         raise
@@ -195,7 +194,7 @@ def _io(sig: Signature) -> str:
     return f"{source} -> {outputs.get(sig.task, 'next-token logits (decoder step)')}"
 
 
-def quantization_lines(q: dict, size: int) -> list[str]:
+def quantization_lines(q: dict[str, Any], size: int) -> list[str]:
     """What was reduced, the accuracy change vs float32, side effects, size and provider."""
     ops = ", ".join(f"{k} x{v}" for k, v in q["quantized_ops"].items()) or "nothing"
     kept = ", ".join(f"{k} x{v}" for k, v in q["float32_ops"].items()) or "nothing"
@@ -215,7 +214,7 @@ def quantization_lines(q: dict, size: int) -> list[str]:
             f"RMS {q['rms_change']:.2%} of the target scale, max {q['max_abs_change']:.2%} "
             f"({verdict} tolerance {q['tolerance']:.2%}); {per_target}"
         )
-        if max(q["chunk_vs_steps_change"], q["batch_coupling_change"]) > 1e-5:
+        if max(q["chunk_vs_steps_change"], q["batch_coupling_change"]) > TOLERANCES.parity:
             lines.append(
                 f"  chunks and batched streams differ from single steps by up to "
                 f"{max(q['chunk_vs_steps_change'], q['batch_coupling_change']):.2%} of the target "

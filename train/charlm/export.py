@@ -8,7 +8,7 @@ from pathlib import Path
 from edgernn.checks import Check
 from edgernn.core.model import Model
 from edgernn.errors import UsageError
-from edgernn.signature import Signature, StateSpec, TensorSpec
+from edgernn.signature import TOLERANCES, Signature, StateSpec, TensorSpec
 from edgernn.train.charlm.model import CharLM, CharLMConfig
 from edgernn.train.checkpoint import Checkpoint
 from edgernn.train.export.checks import Graph, VerifyOptions, checkpoint_facts, module_checks
@@ -33,7 +33,10 @@ def export_charlm(
     # trained model), and onnx.reference, which accumulates in another order, reached 1.1e-5 on
     # the shipped model from float32 rounding alone: the independent check gets 2e-5.
     config = config or ExportConfig(
-        input_name="tokens", output_name="logits", tolerance=1e-5, reference_tolerance=2e-5
+        input_name="tokens",
+        output_name="logits",
+        tolerance=TOLERANCES.parity,
+        reference_tolerance=TOLERANCES.reference,
     )
     if config.reduction() is not None:
         raise UsageError(

@@ -12,7 +12,7 @@ from pathlib import Path
 from edgernn.checks import Check
 from edgernn.core.model import Model
 from edgernn.errors import UsageError
-from edgernn.signature import Signature, StateSpec, TensorSpec
+from edgernn.signature import TOLERANCES, Signature, StateSpec, TensorSpec
 from edgernn.train.checkpoint import Checkpoint
 from edgernn.train.classify.model import Classifier, ClassifierConfig
 from edgernn.train.export.checks import Graph, VerifyOptions, checkpoint_facts, module_checks
@@ -39,8 +39,8 @@ def export_classifier(
     config = config or ExportConfig(
         input_name="tokens" if token else "x",
         output_name="logits",
-        tolerance=1e-5,
-        reference_tolerance=2e-5,
+        tolerance=TOLERANCES.parity,
+        reference_tolerance=TOLERANCES.reference,
     )
     if config.reduction() is not None:
         raise UsageError(

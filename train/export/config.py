@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgernn.errors import UsageError
+from edgernn.signature import TOLERANCES
 from edgernn.train.export.parity import GraphNames
 from edgernn.train.export.quantize import (
     DEFAULT_STEPS,
@@ -36,7 +37,7 @@ class ExportConfig:
     state_output: str = "state_out.{}"  # name of state output N (format with N)
     opset: int = 17  # ONNX opset; 17 has LSTM/GRU/RNN as single ops and loads on ORT >= 1.14
     # max abs error vs PyTorch over y and every state, model units (ONNX Runtime)
-    tolerance: float = 1e-5
+    tolerance: float = TOLERANCES.parity
     reference_tolerance: float | None = None  # the same for onnx.reference (None: ``tolerance``)
     # (batch, length) checked
     verify_shapes: tuple[tuple[int, int], ...] = ((1, 1), (1, 50), (4, 7))

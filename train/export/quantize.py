@@ -52,12 +52,13 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgernn.errors import ExportError, UsageError
+from edgernn.signature import TOLERANCES
 from edgernn.train.export.parity import short_reason
 
 INT8, FP16 = "int8-dynamic", "fp16"
 MODES = (INT8, FP16)
 # max RMS forecast change, model units; why 0.02: "The tolerance" above
-DEFAULT_TOLERANCE = 0.02
+DEFAULT_TOLERANCE = TOLERANCES.reduced
 DEFAULT_STEPS = 2000  # length of the stateful comparison
 RECURRENT = ("LSTM", "GRU", "RNN")
 DENSE = ("MatMul", "Gemm")

@@ -20,7 +20,7 @@ import onnx
 from edgernn.errors import ExportError
 from edgernn.feeds.synth import COLUMNS as SENSOR_COLUMNS
 from edgernn.feeds.synth import sensor_signal
-from edgernn.signature import Signature
+from edgernn.signature import TOLERANCES, Signature
 from edgernn.train.export.parity import (
     GraphNames,
     Outputs,
@@ -308,7 +308,7 @@ def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def check_loaded(
-    loaded_run: Runner, reduced: Reduced, signature: Signature, tolerance: float = 1e-5
+    loaded_run: Runner, reduced: Reduced, signature: Signature, tolerance: float = TOLERANCES.parity
 ) -> None:
     """The written file, loaded by the runtime, gives the measured numbers (when measured on its
     provider)."""

@@ -1,0 +1,134 @@
+"""``edgernn train charlm`` and ``edgernn train seq2seq``: the token models' training commands,
+added to the ``edgernn train`` group by the cli (PyTorch is imported inside each, when it runs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+@click.command("charlm")
+@click.option(
+    "--corpus",
+    default="pydoc",
+    show_default=True,
+    help="'pydoc' (Python's documentation text, offline) or a UTF-8 text file.",
+)
+@click.option(
+    "--hidden", default="256,256", show_default=True, help="LSTM hidden size per stacked layer."
+)
+@click.option("--embed", default=64, show_default=True, help="Character embedding width.")
+@click.option("--window", default=128, show_default=True, help="Characters per training window.")
+@click.option(
+    "--vocab-size",
+    default=96,
+    show_default=True,
+    help="Most frequent training characters kept; the rest map to <unk>.",
+)
+@click.option("--steps", default=2000, show_default=True, help="Optimizer steps.")
+@click.option(
+    "--epochs",
+    type=float,
+    help="Instead of --steps: passes over the training text (steps = epochs * chars / (batch * "
+    "window)).",
+)
+@click.option("--batch-size", default=32, show_default=True, help="Windows per optimizer step.")
+@click.option(
+    "--lr", default=2e-3, show_default=True, help="Adam learning rate (cosine-decayed to 10%)."
+)
+@click.option("--seed", default=0, show_default=True, help="Seed for numpy and torch.")
+@click.option(
+    "--out",
+    default="runs/charlm",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Output folder.",
+)
+@click.option("--no-export", is_flag=True, help="Do not export OUT/model.onnx.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout.")
+def charlm(**opts: Any) -> None:
+    """Train a character-level LSTM language model (for `edgernn generate`).
+
+    Writes OUT/checkpoint.pt, OUT/report.json and OUT/model.onnx.
+    """
+    from edgernn.train.options import parse_hidden
+    from edgernn.train.registry import TASKS
+
+    as_json = opts.pop("as_json")
+    report = TASKS["generate"].run(
+        hidden=parse_hidden(opts.pop("hidden")), out=Path(opts.pop("out")), **opts
+    )
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        m = report["metrics"]
+        click.echo(
+            f"trained charlm lstm {','.join(map(str, report['layers']))} on {report['corpus']}: "
+            f"{m['steps']} steps in {m['seconds']:.0f} s, val loss {m['val_loss']:.3f} "
+            f"({m['val_bits_per_char']:.3f} bits/char)"
+        )
+        click.echo(f"wrote {', '.join(report['files'].values())}")
+
+
+@click.command("seq2seq")
+@click.option(
+    "--data",
+    default="synth:reverse",
+    show_default=True,
+    help="synth:reverse (seeded digit strings of length 3-10 -> reversed) or a two-column CSV/TSV: "
+    "source, target.",
+)
+@click.option(
+    "--hidden", default=64, show_default=True, help="LSTM hidden size (encoder and decoder)."
+)
+@click.option("--embed", default=32, show_default=True, help="Character embedding width.")
+@click.option(
+    "--separate-embeddings",
+    is_flag=True,
+    help="Separate source and target embedding tables (default: shared).",
+)
+@click.option(
+    "--pairs", default=2000, show_default=True, help="synth:reverse: pairs generated (train + val)."
+)
+@click.option("--steps", default=1500, show_default=True, help="Optimizer steps (teacher forcing).")
+@click.option("--batch-size", default=64, show_default=True, help="Pairs per optimizer step.")
+@click.option(
+    "--lr", default=5e-3, show_default=True, help="Adam learning rate (cosine-decayed to 10%)."
+)
+@click.option("--seed", default=0, show_default=True, help="Seed for the data, numpy and torch.")
+@click.option(
+    "--out",
+    default="runs/seq2seq",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Output folder.",
+)
+@click.option(
+    "--no-export", is_flag=True, help="Do not export OUT/model.onnx and OUT/model.encoder.onnx."
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout.")
+def seq2seq(**opts: Any) -> None:
+    """Train an encoder-decoder LSTM (for `edgernn generate MODEL --input TEXT`).
+
+    Writes OUT/checkpoint.pt, OUT/report.json, OUT/model.onnx (decoder step graph) and
+    OUT/model.encoder.onnx.
+    """
+    from edgernn.train.registry import TASKS
+
+    as_json = opts.pop("as_json")
+    report = TASKS["seq2seq"].run(out=Path(opts.pop("out")), **opts)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    m = report["metrics"]
+    click.echo(
+        f"trained seq2seq lstm {report['layers'][0]} on {report['data']}: {m['steps']} steps in "
+        f"{m['seconds']:.0f} s, val loss {m['val_loss']:.3f}, "
+        f"val exact match {m['val_exact_match']:.3f} (greedy)"
+    )
+    click.echo(f"wrote {', '.join(report['files'].values())}")
