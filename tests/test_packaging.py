@@ -41,5 +41,7 @@ def test_wheel_holds_every_runtime_module_and_the_shipped_model(tmp_path):
         "edgernn/exported/sensor-forecast.onnx",
         "edgernn/exported/sensor-forecast.golden.json",
     } <= names
+    # checkpoints need torch and stay in the repository: the wheel carries no *.pt
+    assert not [n for n in names if n.endswith(".pt")]
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "edgernn = edgernn.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
