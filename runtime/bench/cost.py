@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgernn.signature import Signature
+from edgernn.tasks.registry import task_of
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
@@ -82,10 +83,6 @@ def attention_width(sig: Signature) -> int | None:
 
 
 def head_width(sig: Signature) -> int:
-    """Outputs of the dense head: labels (classify), vocabulary (generate, seq2seq) or targets."""
-    task, tok = sig.task, sig.tokenizer
-    if task == "classify" and sig.labels:
-        return len(sig.labels)
-    if task in ("generate", "seq2seq") and tok is not None:
-        return len(tok.vocab)
-    return len(sig.targets)
+    """Outputs of the dense head: labels (classify), vocabulary (generate, seq2seq) or targets,
+    as the task registry says."""
+    return task_of(sig).head_width(sig)

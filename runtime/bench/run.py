@@ -50,6 +50,7 @@ from edgernn.bench.measure import (
 from edgernn.bench.workloads import Workload, chunks_apply, describe, workload_for
 from edgernn.core.latency import percentiles
 from edgernn.core.model import Model
+from edgernn.tasks.registry import task_of
 from edgernn.version import __version__
 
 
@@ -192,7 +193,7 @@ def _skeleton(model: Model, config: BenchConfig) -> dict[str, Any]:
             "chunks": list(config.chunks),
         },
         "machine": machine(),
-        "pool": "used" if sig.task == "forecast" and sig.causal else "not available",
+        "pool": "used" if task_of(sig).pooled and sig.causal else "not available",
         "api": None,
         "single_stream": None,
         "hardware": None,

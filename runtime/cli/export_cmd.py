@@ -20,6 +20,7 @@ import click
 
 from edgernn.errors import ExportError, UsageError
 from edgernn.signature import TOLERANCES, Signature
+from edgernn.tasks.registry import task_of
 
 DEFAULT_QUANT_TOLERANCE = TOLERANCES.reduced  # what edgernn.train.export.quantize defaults to
 
@@ -185,13 +186,7 @@ def _io(sig: Signature) -> str:
         if sig.tokenizer
         else ", ".join(sig.features)
     )
-    if sig.task == "forecast":
-        return f"{source} -> {', '.join(sig.targets)}"
-    outputs = {
-        "classify": f"{len(sig.labels)} class probabilities",
-        "generate": "next-token logits",
-    }
-    return f"{source} -> {outputs.get(sig.task, 'next-token logits (decoder step)')}"
+    return f"{source} -> {task_of(sig).describe_outputs(sig)}"
 
 
 def quantization_lines(q: dict[str, Any], size: int) -> list[str]:

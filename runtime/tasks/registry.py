@@ -33,6 +33,22 @@ class Task:
     command: str  # the CLI command that runs it, as a user types it
     outputs: str  # what the graph's main output is, for people
     wrapper: type | None = None  # the class over a Model that runs it (None: Model.stream/pool)
+    head: str = "targets"  # what the dense head's outputs are: "targets", "labels" or "vocab"
+    pooled: bool = False  # keyed streams run in a Pool (forecasters that step)
+
+    def head_width(self, sig: Signature) -> int:
+        """How many outputs the graph's dense head has for ``sig``."""
+        if self.head == "labels" and sig.labels:
+            return len(sig.labels)
+        if self.head == "vocab" and sig.tokenizer is not None:
+            return len(sig.tokenizer.vocab)
+        return len(sig.targets)
+
+    def describe_outputs(self, sig: Signature) -> str:
+        """The main output in a person's words, with its size."""
+        if self.head == "labels":
+            return f"{len(sig.labels)} class probabilities"
+        return ", ".join(sig.targets) if self.head == "targets" else self.outputs
 
     def wrap(self, model: Model) -> object:
         """The task's runner over ``model`` (a forecaster's is a fresh ``Stream``)."""
@@ -47,6 +63,7 @@ TASKS: dict[str, Task] = {
             "Model.stream() / Model.pool()",
             "edgernn stream",
             "the next step's forecast of the targets",
+            pooled=True,
         ),
         Task(
             "classify",
@@ -54,6 +71,7 @@ TASKS: dict[str, Task] = {
             "edgernn classify",
             "class logits after every step",
             ClassifierStream,
+            head="labels",
         ),
         Task(
             "generate",
@@ -61,6 +79,7 @@ TASKS: dict[str, Task] = {
             "edgernn generate",
             "next-token logits",
             Generator,
+            head="vocab",
         ),
         Task(
             "seq2seq",
@@ -68,6 +87,7 @@ TASKS: dict[str, Task] = {
             "edgernn generate MODEL --input TEXT",
             "next-token logits (decoder step)",
             Seq2Seq,
+            head="vocab",
         ),
     )
 }
