@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,7 +11,15 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent
 
 
+# what a clean checkout does not have: a stale build/ would leak old files into the wheel
+NOT_SOURCES = shutil.ignore_patterns(
+    ".git", "build", "dist", "*.egg-info", ".venv", ".ci-venv", "__pycache__", ".mypy", "runs"
+)
+
+
 def test_wheel_holds_every_runtime_module_and_the_shipped_model(tmp_path):
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=NOT_SOURCES)
     subprocess.run(
         [
             sys.executable,
@@ -22,7 +31,7 @@ def test_wheel_holds_every_runtime_module_and_the_shipped_model(tmp_path):
             "-q",
             "-w",
             str(tmp_path),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         capture_output=True,
