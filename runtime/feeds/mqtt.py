@@ -307,9 +307,19 @@ def _tls(client: Any, options: LiveOptions) -> None:
         ) from None
 
 
-def confirm_sent(client: Any, timeout_s: float = TIMEOUT_S) -> bool:
+def barrier_topic(subscribed: str) -> str:
+    """The topic ``confirm_sent`` unsubscribes: never the client's own subscription.
+
+    >>> barrier_topic("sensors/#"), barrier_topic("edgernn/ack-barrier")
+    ('edgernn/ack-barrier', 'edgernn/ack-barrier/confirm')
+    """
+    return ACK_BARRIER_TOPIC if subscribed != ACK_BARRIER_TOPIC else f"{ACK_BARRIER_TOPIC}/confirm"
+
+
+def confirm_sent(client: Any, subscribed: str, timeout_s: float = TIMEOUT_S) -> bool:
     """Wait until the broker has read every packet sent so far (our PUBACKs): False when it
-    could not be confirmed (not connected, or no answer in ``timeout_s``).
+    could not be confirmed (not connected, or no answer in ``timeout_s``). ``subscribed`` is
+    the client's own topic filter, which the barrier must not touch.
 
     MQTT 3.1.1 does not answer a PUBACK, so a round trip stands in for it: an UNSUBSCRIBE of a
     topic this client never subscribed to, which the broker answers (UNSUBACK) after the
@@ -320,7 +330,7 @@ def confirm_sent(client: Any, timeout_s: float = TIMEOUT_S) -> bool:
         return False
     answered = threading.Event()
     client.on_unsubscribe = lambda *args, **kwargs: answered.set()  # the only UNSUBSCRIBE we send
-    rc, _ = client.unsubscribe(ACK_BARRIER_TOPIC)
+    rc, _ = client.unsubscribe(barrier_topic(subscribed))
     return rc == 0 and answered.wait(timeout_s)
 
 

@@ -175,7 +175,7 @@ class MqttSource:
         if self.closed.is_set():
             return
         self.closed.set()
-        confirm_sent(self.client)
+        confirm_sent(self.client, self.url.topic)
         disconnect_cleanly(self.client)
         try:
             self.queue.put_nowait(_CLOSED)

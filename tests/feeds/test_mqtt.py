@@ -291,3 +291,18 @@ def test_without_the_feeds_extra_the_error_says_how_to_install_it(tmp_path):
         )
         assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
         assert "pip install 'edgernn[feeds]'" in r.stderr
+
+
+def test_a_subscription_named_like_the_ack_barrier_keeps_its_session(broker):
+    """The ack barrier unsubscribes a topic at every close; a user subscribed to exactly that
+    topic must keep the subscription: what is published between runs waits for the next."""
+    host, port = broker
+    src = f"mqtt://{host}:{port}/edgernn/ack-barrier"
+    prime(src, "barrier-1")  # opens the session, then closes (through the barrier)
+    recs = [rec for key, rec in records() if key == "s1"][:3]  # one sensor: rising timestamps
+    publish(host, port, [("edgernn/ack-barrier", json.dumps(rec)) for rec in recs])
+    cmd = [sys.executable, "-m", "edgernn", "stream", "--source", src, "--client-id", "barrier-1"]
+    r = subprocess.run(
+        [*cmd, "--limit", "3", "--quiet"], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0 and len(out_lines(r.stdout)) == 3, r.stderr
