@@ -2,9 +2,8 @@
 
 Live sources are named by URL: ``mqtt://``, ``mqtts://``, ``serial://`` and ``udp://``.
 
-``open_items(source, options, stack)`` opens one (connected and subscribed, or bound, before it
-returns) and gives the ``(position, item)`` iterable for ``StreamRunner.run`` with its format.
-Whatever needs closing is registered on ``stack``. Live feeds never sniff their format: they
+``edgernn.feeds.live.open_items`` opens one; this module holds what the sources and sinks
+share. Live feeds never sniff their format: they
 are JSON unless ``--format csv`` or ``--csv-header`` says CSV (a partial first line read from a
 device must not decide the format of the whole stream).
 
