@@ -151,3 +151,29 @@ def provider_option(default: str = "cpu", help: str | None = None) -> Callable[[
 def json_option(help: str) -> Callable[[Any], Any]:
     """``--json``: print one JSON object for scripts instead of text for people."""
     return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def train_output_options(
+    out: str, no_export_help: str = "Do not export OUT/model.onnx."
+) -> Callable[[Any], Any]:
+    """``--out``, ``--no-export``, ``--quiet`` and ``--json``: how every ``edgernn train``
+    command writes its results."""
+    options = [
+        click.option(
+            "--out",
+            default=out,
+            show_default=True,
+            type=click.Path(file_okay=False),
+            help="Output folder.",
+        ),
+        click.option("--no-export", is_flag=True, help=no_export_help),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+        json_option("Print the final report as JSON on stdout."),
+    ]
+
+    def apply(f: Any) -> Any:
+        for option in reversed(options):  # the first listed comes first in --help
+            f = option(f)
+        return f
+
+    return apply

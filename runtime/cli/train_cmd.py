@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from edgernn.cli.common import train_output_options
+
 
 @click.group("train")
 def command() -> None:
@@ -109,16 +111,7 @@ def command() -> None:
     show_default=True,
     help="Residual |z| the runtime flags as an anomaly.",
 )
-@click.option(
-    "--out",
-    default="runs/forecast",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Output folder.",
-)
-@click.option("--no-export", is_flag=True, help="Do not export out/model.onnx.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout.")
+@train_output_options("runs/forecast", "Do not export out/model.onnx.")
 def forecast(**opts: Any) -> None:
     """Train a next-step forecaster (RNN / LSTM / GRU) on a time series.
 
@@ -266,16 +259,7 @@ def _summary(report: dict[str, Any], out: Path) -> str:
     help="Share of the sequences (per class) for the test report.",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed for the split, numpy and torch.")
-@click.option(
-    "--out",
-    default="runs/classify",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Output folder.",
-)
-@click.option("--no-export", is_flag=True, help="Do not export OUT/model.onnx.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout.")
+@train_output_options("runs/classify")
 def classify(**opts: Any) -> None:
     """Train a sequence classifier (sensor windows or text) that emits running class probabilities.
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from edgernn.cli.common import train_output_options
+
 
 @click.command("charlm")
 @click.option(
@@ -40,16 +42,7 @@ import click
     "--lr", default=2e-3, show_default=True, help="Adam learning rate (cosine-decayed to 10%)."
 )
 @click.option("--seed", default=0, show_default=True, help="Seed for numpy and torch.")
-@click.option(
-    "--out",
-    default="runs/charlm",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Output folder.",
-)
-@click.option("--no-export", is_flag=True, help="Do not export OUT/model.onnx.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout.")
+@train_output_options("runs/charlm")
 def charlm(**opts: Any) -> None:
     """Train a character-level LSTM language model (for `edgernn generate`).
 
@@ -100,18 +93,7 @@ def charlm(**opts: Any) -> None:
     "--lr", default=5e-3, show_default=True, help="Adam learning rate (cosine-decayed to 10%)."
 )
 @click.option("--seed", default=0, show_default=True, help="Seed for the data, numpy and torch.")
-@click.option(
-    "--out",
-    default="runs/seq2seq",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Output folder.",
-)
-@click.option(
-    "--no-export", is_flag=True, help="Do not export OUT/model.onnx and OUT/model.encoder.onnx."
-)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout.")
+@train_output_options("runs/seq2seq", "Do not export OUT/model.onnx and OUT/model.encoder.onnx.")
 def seq2seq(**opts: Any) -> None:
     """Train an encoder-decoder LSTM (for `edgernn generate MODEL --input TEXT`).
 

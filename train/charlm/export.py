@@ -8,7 +8,7 @@ from pathlib import Path
 from edgernn.checks import Check
 from edgernn.core.model import Model
 from edgernn.errors import UsageError
-from edgernn.signature import TOLERANCES, Signature, StateSpec, TensorSpec
+from edgernn.signature import Signature, StateSpec, TensorSpec
 from edgernn.train.charlm.model import CharLM, CharLMConfig
 from edgernn.train.checkpoint import Checkpoint
 from edgernn.train.export.checks import Graph, VerifyOptions, checkpoint_facts, module_checks
@@ -29,15 +29,7 @@ def export_charlm(
     model: CharLM, fields: dict, out: str | Path, config: ExportConfig | None = None
 ) -> Signature:
     """Export through the verified exporter with graph names ``tokens`` / ``logits``."""
-    # ONNX Runtime is held to 1e-5 like every export. Logits are unnormalised (|logit| ~ 20 on a
-    # trained model), and onnx.reference, which accumulates in another order, reached 1.1e-5 on
-    # the shipped model from float32 rounding alone: the independent check gets 2e-5.
-    config = config or ExportConfig(
-        input_name="tokens",
-        output_name="logits",
-        tolerance=TOLERANCES.parity,
-        reference_tolerance=TOLERANCES.reference,
-    )
+    config = config or ExportConfig.for_logits("tokens")
     if config.reduction() is not None:
         raise UsageError(
             "--quantize / --precision fp16 are not supported for char LMs yet; export float32"

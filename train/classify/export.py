@@ -12,7 +12,7 @@ from pathlib import Path
 from edgernn.checks import Check
 from edgernn.core.model import Model
 from edgernn.errors import UsageError
-from edgernn.signature import TOLERANCES, Signature, StateSpec, TensorSpec
+from edgernn.signature import Signature, StateSpec, TensorSpec
 from edgernn.train.checkpoint import Checkpoint
 from edgernn.train.classify.model import Classifier, ClassifierConfig
 from edgernn.train.export.checks import Graph, VerifyOptions, checkpoint_facts, module_checks
@@ -35,13 +35,7 @@ def export_classifier(
     """Export through the verified exporter (ONNX Runtime within 1e-5 of PyTorch); ``fields``:
     the signature fields of ``run_classify``."""
     token = bool(model.config.vocab_size)
-    # as for the char LM: the reference evaluator accumulates in another order (2e-5 for it)
-    config = config or ExportConfig(
-        input_name="tokens" if token else "x",
-        output_name="logits",
-        tolerance=TOLERANCES.parity,
-        reference_tolerance=TOLERANCES.reference,
-    )
+    config = config or ExportConfig.for_logits("tokens" if token else "x")
     if config.reduction() is not None:
         raise UsageError(
             "--quantize / --precision fp16 are not supported for classifiers yet; export float32"

@@ -10,6 +10,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from edgernn.errors import UsageError
 from edgernn.signature import TOLERANCES
@@ -54,6 +55,16 @@ class ExportConfig:
     quant_steps: int = DEFAULT_STEPS  # length of the stateful float32-vs-reduced comparison
     # write a reduced graph over quant_tolerance or unmeasured; never overrides float32 parity
     force: bool = False
+
+    @classmethod
+    def for_logits(cls, input_name: str = "tokens", **fields: Any) -> ExportConfig:
+        """A graph of a model that ends in unnormalised logits (token and classifier models; a
+        seq2seq encoder is held as its decoder is); ``output_name`` is "logits" unless given.
+        ONNX Runtime is held to ``TOLERANCES.parity`` like every export; onnx.reference, which
+        accumulates in another order, to ``TOLERANCES.reference`` (|logit| ~ 20 puts it ~1.1e-5
+        off from float32 rounding alone)."""
+        fields.setdefault("output_name", "logits")
+        return cls(input_name=input_name, reference_tolerance=TOLERANCES.reference, **fields)
 
     def __post_init__(self) -> None:
         unknown = [e for e in self.exporters if e not in EXPORTERS]

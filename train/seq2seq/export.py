@@ -18,7 +18,7 @@ from torch import nn
 
 from edgernn.checks import Check
 from edgernn.core.model import Model
-from edgernn.signature import TOLERANCES, Signature, StateSpec, TensorSpec
+from edgernn.signature import Signature, StateSpec, TensorSpec
 from edgernn.tasks.seq2seq import Seq2Seq
 from edgernn.train.checkpoint import Checkpoint
 from edgernn.train.export.checks import (
@@ -62,17 +62,10 @@ def export_seq2seq(net: Seq2SeqNet, fields: dict, out: str | Path) -> tuple[Sign
     data = fields.get("provenance", {}).get("data", {})
     src_len = max(12, int(data.get("max_source_len", 50)))
     tgt_len = max(12, int(data.get("max_target_len", 50)) + 1)
-    common = dict(
-        input_name="tokens",
-        tolerance=TOLERANCES.parity,
-        reference_tolerance=TOLERANCES.reference,
+    enc_cfg = ExportConfig.for_logits(
+        output_name="hidden", verify_shapes=((1, 1), (1, src_len), (4, 7))
     )
-    enc_cfg = ExportConfig(
-        output_name="hidden", verify_shapes=((1, 1), (1, src_len), (4, 7)), **common
-    )
-    dec_cfg = ExportConfig(
-        output_name="logits", verify_shapes=((1, 1), (1, tgt_len), (4, 7)), **common
-    )
+    dec_cfg = ExportConfig.for_logits(verify_shapes=((1, 1), (1, tgt_len), (4, 7)))
     hidden, vocab = net.config.hidden, net.config.vocab_size
     enc_sig = export_module(
         encoder,
