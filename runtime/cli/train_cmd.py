@@ -62,7 +62,45 @@ def command() -> None:
     show_default=True,
     help="standard (mean/std) or minmax, fitted on the training split.",
 )
-@click.option("--arch", default="lstm", show_default=True, help="rnn, lstm or gru.")
+@click.option(
+    "--season",
+    default="auto",
+    show_default=True,
+    help="Season length in steps (like 24), auto (from the autocorrelation) or none: the "
+    "highway's seasonal lags and the seasonal baselines.",
+)
+@click.option(
+    "--arch",
+    default="lstm",
+    show_default=True,
+    help="rnn, lstm or gru; linear: the highway's autoregression alone.",
+)
+@click.option(
+    "--highway/--no-highway",
+    default=True,
+    show_default=True,
+    help="Add a linear autoregression over lags 1, 2, s, s+1 (LSTNet), kept as streaming state.",
+)
+@click.option(
+    "--target-mode",
+    default="auto",
+    show_default=True,
+    help="level, delta (forecast the change; for trends) or auto (delta when the training "
+    "split trends).",
+)
+@click.option(
+    "--train-mode",
+    default="auto",
+    show_default=True,
+    help="stateful (chunks with the state carried, as streaming runs), windows (each window "
+    "from a zero state) or auto (stateful; windows for --bidirectional).",
+)
+@click.option(
+    "--bptt",
+    default=50,
+    show_default=True,
+    help="Stateful training: steps per chunk.",
+)
 @click.option(
     "--norm",
     default="none",
@@ -117,7 +155,6 @@ def forecast(**opts: Any) -> None:
 
     Writes OUT/checkpoint.pt, OUT/report.json, OUT/report.png and OUT/model.onnx.
     """
-    from edgernn.train.forecast.report import naive_warning
     from edgernn.train.options import parse_hidden, parse_names
     from edgernn.train.registry import TASKS
 
@@ -135,8 +172,7 @@ def forecast(**opts: Any) -> None:
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(_summary(report, Path(opts["out"])))
-    warning = naive_warning(report)
-    if warning:
+    for warning in report.get("warnings") or []:
         click.echo(warning, err=True)
 
 
@@ -148,6 +184,11 @@ _PLAIN = (
     "val_frac",
     "test_frac",
     "scaler",
+    "season",
+    "highway",
+    "target_mode",
+    "train_mode",
+    "bptt",
     "arch",
     "norm",
     "bidirectional",
@@ -166,19 +207,31 @@ _PLAIN = (
 
 
 def _summary(report: dict[str, Any], out: Path) -> str:
-    """A few human lines: what was trained, test error vs the naive forecast, files written."""
-    t, n = report["metrics"]["test"], report["baseline"]["naive_last_value"]["test"]
-    tr = report["training"]
+    """A few human lines: what was trained, the streamed test error next to the baselines,
+    files written."""
+    t, base = report["metrics"]["test"], report["baseline"]
+    tr, model = report["training"], report.get("model", {})
     stop = ", stopped early" if tr["stopped_early"] else ""
     files = [f for f in report["files"].values() if f]
+    layers = ",".join(map(str, report["layers"]))
+    how = model.get("train_mode", "windows")
+    season = model.get("season")
     lines = [
-        f"trained {report['arch']} {','.join(map(str, report['layers']))} on "
-        f"{report['data']['windows']['train']} windows: {tr['epochs_run']} epochs, "
-        f"best {tr['best_epoch']}{stop}",
-        f"test ({t['n']} windows): MSE {t['mse']:.4g}  MAE {t['mae']:.4g}   naive last value: MSE "
-        f"{n['mse']:.4g}  MAE {n['mae']:.4g}",
-        f"wrote {', '.join(str(out / f) for f in files)}",
+        f"trained {report['arch']} {layers}".rstrip()
+        + f" ({how}, {model.get('target_mode', 'level')} targets"
+        + (f", season {season} {model.get('season_source')}" if season else "")
+        + f"): {tr['epochs_run']} epochs, best {tr['best_epoch']}{stop}",
+        f"test, streamed ({t['n']} rows): MAE {t['mae']:.4g}  MSE {t['mse']:.4g}",
     ]
+    for name, label in (
+        ("naive_last_value", "naive last value"),
+        ("seasonal_naive", "seasonal naive"),
+        ("seasonal_ar", "seasonal autoregression"),
+    ):
+        if name in base:
+            b = base[name]["test"]
+            lines.append(f"  {label}: MAE {b['mae']:.4g}  MSE {b['mse']:.4g}")
+    lines.append(f"wrote {', '.join(str(out / f) for f in files)}")
     return "\n".join(lines + [f"note: {x}" for x in report["notes"]])
 
 
@@ -220,7 +273,45 @@ def _summary(report: dict[str, Any], out: Path) -> str:
     show_default=True,
     help="Steps (tokens or rows) kept per sequence; the rest is cut off.",
 )
-@click.option("--arch", default="lstm", show_default=True, help="rnn, lstm or gru.")
+@click.option(
+    "--season",
+    default="auto",
+    show_default=True,
+    help="Season length in steps (like 24), auto (from the autocorrelation) or none: the "
+    "highway's seasonal lags and the seasonal baselines.",
+)
+@click.option(
+    "--arch",
+    default="lstm",
+    show_default=True,
+    help="rnn, lstm or gru; linear: the highway's autoregression alone.",
+)
+@click.option(
+    "--highway/--no-highway",
+    default=True,
+    show_default=True,
+    help="Add a linear autoregression over lags 1, 2, s, s+1 (LSTNet), kept as streaming state.",
+)
+@click.option(
+    "--target-mode",
+    default="auto",
+    show_default=True,
+    help="level, delta (forecast the change; for trends) or auto (delta when the training "
+    "split trends).",
+)
+@click.option(
+    "--train-mode",
+    default="auto",
+    show_default=True,
+    help="stateful (chunks with the state carried, as streaming runs), windows (each window "
+    "from a zero state) or auto (stateful; windows for --bidirectional).",
+)
+@click.option(
+    "--bptt",
+    default=50,
+    show_default=True,
+    help="Stateful training: steps per chunk.",
+)
 @click.option(
     "--hidden", default="64", show_default=True, help="Hidden size per stacked layer, e.g. 64,32."
 )

@@ -8,7 +8,7 @@ Torch-free on purpose, so the CLI can parse and check options before PyTorch loa
 >>> TrainConfig(data="synth:sensor", arch="transformer")
 Traceback (most recent call last):
 ...
-edgernn.errors.UsageError: --arch 'transformer' is unknown; choose one of rnn, lstm, gru
+edgernn.errors.UsageError: --arch 'transformer' is unknown; choose one of rnn, lstm, gru, linear
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from pathlib import Path
 
 from edgernn.errors import UsageError
 
-ARCHS = ("rnn", "lstm", "gru")
+ARCHS = ("rnn", "lstm", "gru", "linear")
 # as edgernn.train.forecast.model.NORMS (kept here: this module is torch-free)
 NORMS = ("none", "batch")
 SCALERS = ("standard", "minmax")
+TRAIN_MODES = ("auto", "stateful", "windows")
+TARGET_MODES = ("auto", "level", "delta")
 
 
 @dataclass
@@ -39,19 +41,33 @@ class TrainConfig:
     val_frac: float = 0.15  # share of each series (after train) used for validation
     test_frac: float = 0.15  # share of each series (its end) held out for the test report
     scaler: str = "standard"  # "standard" (mean, std) or "minmax" (min, max-min), fitted on train
+    # season length in steps: "auto" (detected from the training split's autocorrelation),
+    # "none", or a number like "24"; sets the highway's seasonal lags and the seasonal baselines
+    season: str = "auto"
     # ---- model ------------------------------------------------------------------------
     arch: str = "lstm"  # recurrent cell: "rnn", "lstm" or "gru"
     hidden: tuple[int, ...] = (64, 64)  # hidden size of each stacked layer, bottom to top
     dropout: float = 0.0  # dropout between recurrent layers
     # "batch": BatchNorm1d between recurrent layers (--arch gru --norm batch: GRU-BN)
     norm: str = "none"
+    # the linear highway (LSTNet): an autoregression over lags 1, 2, s, s+1 of the targets plus
+    # the network's correction; its lags stream as state. Needs the targets among the features
+    highway: bool = True
+    # "level": forecast the value; "delta": the change since the current value (trends stay in
+    # range); "auto": delta when the training split trends (see edgernn.train.forecast.season)
+    target_mode: str = "auto"
     # forward + backward layers: a window model (not steppable), trained many-to-one
     bidirectional: bool = False
     # attention pooling over time before the head (its online softmax streams as state)
     attention: bool = False
     # ---- optimisation -----------------------------------------------------------------
-    epochs: int = 30  # upper bound on passes over the training windows
-    batch_size: int = 64  # windows per optimiser step
+    # "stateful": consecutive chunks of --bptt steps in contiguous lanes, the state carried from
+    # chunk to chunk, as the runtime streams; "windows": shuffled windows, each from a zero state;
+    # "auto": stateful, or windows for a window model (--bidirectional), which has no state
+    train_mode: str = "auto"
+    bptt: int = 50  # stateful: steps per chunk (backpropagation through time stops there)
+    epochs: int = 30  # upper bound on passes over the training windows (or lanes)
+    batch_size: int = 64  # windows per optimiser step (stateful: the most lanes run side by side)
     lr: float = 1e-3  # Adam learning rate at the start
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
     patience: int = 5  # epochs without val improvement before stopping; 0 = never stop early
@@ -78,10 +94,45 @@ class TrainConfig:
         """Share of each series (its start) used for training."""
         return round(1.0 - self.val_frac - self.test_frac, 10)
 
+    @property
+    def season_length(self) -> int | None:
+        """The season given with --season as a number; None for "auto" / "none" (and 0 for
+        anything unreadable, which ``validate`` refuses)."""
+        text = str(self.season).strip().lower()
+        if text in ("auto", "none"):
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            return 0
+
     def validate(self) -> None:
         """Raise UsageError naming the first bad setting and how to fix it."""
         if self.arch not in ARCHS:
             raise UsageError(f"--arch {self.arch!r} is unknown; choose one of {', '.join(ARCHS)}")
+        for name, value, allowed in (
+            ("--train-mode", self.train_mode, TRAIN_MODES),
+            ("--target-mode", self.target_mode, TARGET_MODES),
+        ):
+            if value not in allowed:
+                raise UsageError(f"{name} {value!r} is unknown; choose one of {', '.join(allowed)}")
+        if self.season_length is not None and self.season_length < 2:
+            raise UsageError(
+                f"--season {self.season!r} must be auto, none, or a whole number of steps >= 2 "
+                "(like 24 for hourly data with a daily cycle)"
+            )
+        if self.arch == "linear" and not self.highway:
+            raise UsageError("--arch linear is the highway alone; drop --no-highway")
+        if self.arch == "linear" and (self.bidirectional or self.attention or self.norm != "none"):
+            raise UsageError(
+                "--arch linear has no recurrent layers; drop --bidirectional, --attention, --norm"
+            )
+        if self.bidirectional and self.train_mode == "stateful":
+            raise UsageError(
+                "--bidirectional makes a window model with no state to carry; train it with "
+                "--train-mode windows"
+            )
+        _at_least("--bptt", self.bptt, 2)
         if self.norm not in NORMS:
             raise UsageError(f"--norm {self.norm!r} is unknown; choose one of {', '.join(NORMS)}")
         if self.norm != "none" and len(self.hidden) < 2:
@@ -126,6 +177,13 @@ class TrainConfig:
             raise UsageError(
                 f"--anomaly-threshold {self.anomaly_threshold} must be positive, like 4.0"
             )
+
+    @property
+    def mode(self) -> str:
+        """The training mode "auto" stands for: stateful, or windows for a window model."""
+        if self.train_mode != "auto":
+            return self.train_mode
+        return "windows" if self.bidirectional else "stateful"
 
     def to_dict(self) -> dict:
         """Plain JSON-able values, for the checkpoint and the report."""

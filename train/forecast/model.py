@@ -19,6 +19,7 @@ from torch import nn
 
 from edgernn.train.attention import AttentionPool
 from edgernn.train.cells import CELLS
+from edgernn.train.forecast.highway import Highway
 
 # between recurrent layers: nothing, or BatchNorm1d (inference statistics when exported)
 NORMS = ("none", "batch")
@@ -42,7 +43,12 @@ ARCHITECTURES: dict[str, dict] = {
         "arch": "lstm",
         "attention": True,
     },
+    # LSTM + the linear highway over lags 1, 2, 12, 13 (LSTNet): the lags stream as state
+    "lstm-highway": {"arch": "lstm", "lags": (1, 2, 12, 13)},
+    # the highway alone: a linear autoregression, to see what the network adds
+    "linear": {"arch": "linear", "hidden": (), "lags": (1, 2, 12, 13)},
 }
+LINEAR = "linear"  # the arch with no recurrent layers: the highway alone
 
 
 @dataclass
@@ -57,13 +63,38 @@ class ForecasterConfig:
     bidirectional: bool = False
     # attention pooling over time before the head (edgernn.train.attention), causal only
     attention: bool = False
+    # the linear highway's lags (edgernn.train.forecast.highway; 1 = the current value); () = none
+    lags: tuple[int, ...] = ()
+    # where each target sits among the features (the highway reads the targets from the input)
+    target_cols: tuple[int, ...] = ()
+    # forecast the change since the current value (the highway adds the value back)
+    delta: bool = False
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
+        self.lags = tuple(int(j) for j in self.lags)
+        self.target_cols = tuple(int(c) for c in self.target_cols)
         self.bidirectional = bool(self.bidirectional)
         self.attention = bool(self.attention)
-        if self.arch not in CELLS:
-            raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(CELLS)}")
+        self.delta = bool(self.delta)
+        if self.arch != LINEAR and self.arch not in CELLS:
+            raise ValueError(
+                f"unknown arch {self.arch!r}; choose one of {', '.join((*CELLS, LINEAR))}"
+            )
+        if (self.lags or self.delta) and len(self.target_cols) != self.n_targets:
+            raise ValueError(
+                "the highway and delta targets read the targets from the inputs: give "
+                "target_cols, each target's feature column"
+            )
+        if self.delta and not self.lags:
+            raise ValueError("delta targets need the highway's ring: give lags (at least (1,))")
+        if self.arch == LINEAR:
+            if self.hidden or not self.lags or self.bidirectional or self.attention:
+                raise ValueError(
+                    "the linear arch is the highway alone: lags, and no hidden layers, "
+                    "bidirectional or attention"
+                )
+            return
         if self.norm not in NORMS:
             raise ValueError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}")
         if not self.hidden or min(self.hidden) < 1:
@@ -72,6 +103,8 @@ class ForecasterConfig:
             raise ValueError(
                 "attention pooling streams causally; it does not combine with bidirectional layers"
             )
+        if self.lags and self.bidirectional:
+            raise ValueError("the highway streams its lags as state; a window model has none")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,17 +112,19 @@ class ForecasterConfig:
 
 class Forecaster(nn.Module):
     """Stacked RNN / LSTM / GRU layers (own sizes each), [BatchNorm1d +] dropout between,
-    [attention pooling over time,] dense head."""
+    [attention pooling over time,] dense head, [plus the linear highway over the targets' lags
+    (``edgernn.train.forecast.highway``)]. ``arch="linear"``: the highway alone."""
 
     def __init__(self, config: ForecasterConfig):
         super().__init__()
         self.config = config
         d = 2 if config.bidirectional else 1  # a bidirectional layer outputs (B, T, 2H)
         sizes_in = (config.n_features,) + tuple(d * h for h in config.hidden[:-1])
-        cell = CELLS[config.arch]
+        cell = CELLS.get(config.arch)
         self.layers = nn.ModuleList(
             cell(i, h, batch_first=True, bidirectional=config.bidirectional)
             for i, h in zip(sizes_in, config.hidden)
+            if cell is not None
         )
         # BatchNorm1d over each lower layer's output channels; in eval mode a per-channel affine
         # map per step
@@ -99,10 +134,20 @@ class Forecaster(nn.Module):
             else None
         )
         self.drop = nn.Dropout(config.dropout)
-        self.attn = AttentionPool(config.hidden[-1]) if config.attention else None
+        top = config.hidden[-1] if config.hidden else 0
+        self.attn = AttentionPool(top) if config.attention else None
+        self.highway = (
+            Highway(config.n_features, config.target_cols, config.lags, config.delta)
+            if config.lags
+            else None
+        )
         # with attention: [h_t, context_t]
-        head_in = d * config.hidden[-1] * (2 if config.attention else 1)
-        self.head = nn.Linear(head_in, config.n_targets)
+        head_in = d * top * (2 if config.attention else 1)
+        self.head = nn.Linear(head_in, config.n_targets) if self.layers else None
+        if self.head is not None and self.highway is not None:
+            # the network starts as a zero correction: the forecast starts as the highway's
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     @property
     def causal(self) -> bool:
@@ -117,13 +162,18 @@ class Forecaster(nn.Module):
 
     def initial_state(self, batch: int) -> list[torch.Tensor]:
         """Zero state: per layer (1, B, H) hidden (and cell, for LSTM), then the attention pool's
-        (m, s, acc); none for a window model."""
+        (m, s, acc), then the highway's (ring, seen); none for a window model."""
         pool = self.attn.initial_state(batch) if self.attn is not None else []
-        return [
-            torch.zeros(1, batch, h)
-            for h in self.config.hidden
-            for _ in range(self.states_per_layer)
-        ] + pool
+        ring = self.highway.initial_state(batch) if self.highway is not None else []
+        return (
+            [
+                torch.zeros(1, batch, h)
+                for h in self.config.hidden
+                for _ in range(self.states_per_layer)
+            ]
+            + pool
+            + ring
+        )
 
     def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """x: (B, T, F) in model units -> (y (B, T, n_targets), *new_states).
@@ -139,6 +189,10 @@ class Forecaster(nn.Module):
         if not states:
             states = tuple(self.initial_state(x.shape[0]))
         new_states: list[torch.Tensor] = []
+        y = None
+        if self.highway is not None:
+            ar, base, x, *ring = self.highway(x, *states[-2:])  # each (B, T, K); x: net input
+            states, y = states[:-2], ar + base
         k = self.states_per_layer
         h = x  # (B, T, F)
         for i, layer in enumerate(self.layers):
@@ -157,7 +211,11 @@ class Forecaster(nn.Module):
             new_states += pool
             # (B, T, 2H): the latest step and what attention picked
             h = torch.cat([h, context], dim=2)
-        y = self.head(h)  # (B, T, n_targets)
+        if self.head is not None:
+            net = self.head(h)  # (B, T, n_targets)
+            y = net if y is None else y + net
+        if self.highway is not None:
+            new_states += ring
         return (y, *new_states)
 
     def _norm(self, i: int, h: torch.Tensor) -> torch.Tensor:
@@ -184,6 +242,9 @@ class Forecaster(nn.Module):
         """Symbolic shapes for the signature: (1, "batch", H) per state tensor (none for a window
         model)."""
         pool = self.attn.state_shapes() if self.attn is not None else []
-        return [
-            (1, "batch", h) for h in self.config.hidden for _ in range(self.states_per_layer)
-        ] + pool
+        ring = self.highway.state_shapes() if self.highway is not None else []
+        return (
+            [(1, "batch", h) for h in self.config.hidden for _ in range(self.states_per_layer)]
+            + pool
+            + ring
+        )

@@ -1,8 +1,8 @@
-"""Metrics in the user's units, the naive last-value baseline, report.json and report.png.
+"""Metrics in the user's units, the warnings a report earns, report.json and report.png.
 
-Metrics use each window's forecast at its LAST step (full context) against the true next
-value, inverse-scaled. The naive baseline forecasts "next = current" on exactly the same
-windows, so the two are directly comparable. report.png also draws the gradient diagnostics
+The figures themselves come from streaming (``edgernn.train.forecast.evaluate``): every row's
+forecast against its value, next to the baselines on the same rows. A forecast worse than the
+naive one is warned about with its likely cause. report.png also draws the gradient diagnostics
 (``edgernn.train.forecast.gradients``): per-layer gradient norms per epoch and the last forecast's
 input sensitivity against steps back, both on log scales. matplotlib is optional: without it
 the plot is skipped and the report says so.
@@ -50,13 +50,13 @@ def write_json(path: Path, report: dict) -> Path:
 
 
 def beats_naive(report: dict) -> bool:
-    """Whether the test MSE is below the naive last-value forecast's on the same windows."""
+    """Whether the test MSE is below the naive last-value forecast's on the same rows."""
     return report["metrics"]["test"]["mse"] < report["baseline"]["naive_last_value"]["test"]["mse"]
 
 
 def naive_warning(report: dict) -> str | None:
-    """One line when the model forecasts worse than "next = current", with what to try; else
-    None."""
+    """One line when the model forecasts worse than "next = current", with its likely cause
+    and what to try; else None."""
     if beats_naive(report):
         return None
     mse, naive = (
@@ -65,27 +65,57 @@ def naive_warning(report: dict) -> str | None:
     )
     return (
         f"warning: test MSE {mse:.3g} is worse than the naive last-value baseline {naive:.3g}; "
-        "train longer (--epochs), or try a smaller --window / larger --hidden"
+        + likely_cause(report)
     )
 
 
-def plot(
-    path: Path,
-    history,
-    pred: np.ndarray,
-    actual: np.ndarray,
-    targets: Sequence[str],
-    gradients: dict | None = None,
-    series: np.ndarray | None = None,
-) -> str | None:
-    """Loss curves, test predictions vs actual (one panel per target) and, when there are any, the
-    per-layer gradient norms and the input sensitivity (``gradients``, report.json's section) into
-    ``path``; returns why it was skipped, or None. ``series`` (W,): each test window's series, so
-    the lines break (and a dotted line marks it) where one key's windows end and the next begin."""
+def likely_cause(report: dict) -> str:
+    """What most likely holds the model back, from the report's facts, and the fix."""
+    model, data = report.get("model", {}), report.get("data", {})
+    outside = data.get("test_outside_train_range", 0.0)
+    if outside > 0.25 and model.get("target_mode") != "delta":
+        return (
+            f"{outside:.0%} of the test values lie outside the training range (a trend): "
+            "forecast changes with --target-mode delta"
+        )
+    season, context = model.get("season"), _context(report)
+    if season and context and season > context and not model.get("highway_lags"):
+        return (
+            f"the season ({season} steps) is longer than the context ({context} steps): keep "
+            "the highway (drop --no-highway) so seasonal lags are used"
+        )
+    if not model.get("highway_lags") and report.get("arch") != "linear":
+        return "try the linear highway (drop --no-highway) or --arch linear to see the baseline"
+    return "train longer (--epochs), or try a smaller --window / larger --hidden"
+
+
+def _context(report: dict) -> int | None:
+    model = report.get("model", {})
+    return model.get("bptt") if model.get("train_mode") == "stateful" else report.get("window")
+
+
+def warnings(report: dict) -> list[str]:
+    """Every warning the report earns (printed after the summary, kept in report.json)."""
+    out = [w for w in [naive_warning(report)] if w]
+    base = report["baseline"].get("seasonal_ar", {}).get("test")
+    if base and not out and report["metrics"]["test"]["mae"] >= base["mae"]:
+        out.append(
+            f"note: test MAE {report['metrics']['test']['mae']:.4g} does not beat the seasonal "
+            f"linear autoregression ({base['mae']:.4g}); --arch linear gives that model alone"
+        )
+    return out
+
+
+def plot(path: Path, history, streamed, data, gradients: dict | None = None) -> str | None:
+    """Loss curves, the test rows' streamed forecasts vs actual and the seasonal autoregression
+    (one panel per target, a gap and a dotted line between series) and, when there are any, the
+    per-layer gradient norms and the input sensitivity (``gradients``, report.json's section)
+    into ``path``; returns why it was skipped, or None."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
         return "matplotlib is not installed (pip install matplotlib); report.png was not written"
+    targets = data.targets
     norms = getattr(history, "grad_norms", None) or {}
     sens = (gradients or {}).get("input_sensitivity") or []
     extra = bool(norms) + bool(sens)
@@ -96,11 +126,20 @@ def plot(
         _plot_grad_norms(axes[1 + len(targets)], norms)
     if sens:
         _plot_sensitivity(axes[-1], sens)
+    actual, pred, ar, series = _test_rows(streamed, data)
     n = min(len(actual), PLOT_POINTS)
-    x, cuts = gapped_index(n, None if series is None else series[:n])
+    x, cuts = gapped_index(n, series[:n])
     for k, (ax, name) in enumerate(zip(axes[1:], targets)):
         ax.plot(x, _gapped(actual[:n, k], cuts), label="actual", color="black", linewidth=1)
         ax.plot(x, _gapped(pred[:n, k], cuts), label="forecast", color="tab:orange", linewidth=1)
+        ax.plot(
+            x,
+            _gapped(ar[:n, k], cuts),
+            label="seasonal autoregression",
+            color="tab:blue",
+            linewidth=0.8,
+            linestyle="--",
+        )
         for i, c in enumerate(cuts):
             ax.axvline(
                 c - 0.5,
@@ -110,13 +149,24 @@ def plot(
                 label="next series" if i == 0 else None,
             )
         ax.set_title(
-            f"test: next-step {name} (first {n} windows, full context"
+            f"test: next-step {name}, streamed (first {n} rows"
             f"{f', {len(cuts) + 1} series' if cuts else ''})"
         )
-        ax.set_xlabel("test window")
+        ax.set_xlabel("test row")
         ax.legend(loc="upper right")
     fig.savefig(path, dpi=100)
     return None
+
+
+def _test_rows(streamed, data) -> tuple[np.ndarray, ...]:
+    """The test rows of every series: actual, forecast, seasonal AR (each (R, K)), series (R,)."""
+    actual, pred, ar, series = [], [], [], []
+    for i, (s, f, (_, b)) in enumerate(zip(data.series, streamed.forecasts, data.bounds)):
+        actual.append(s.y[b:])
+        pred.append(f[b:])
+        ar.append(streamed.baselines.seasonal_ar(s.y)[b:])
+        series.append(np.full(len(s.y) - b, i))
+    return tuple(np.concatenate(a) for a in (actual, pred, ar, series))
 
 
 def gapped_index(n: int, series: np.ndarray | None) -> tuple[np.ndarray, list[int]]:
@@ -146,7 +196,7 @@ def _plot_losses(ax, history) -> None:
     ax.set_yscale("log")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE (scaled, all steps)")
+    ax.set_ylabel("MSE (scaled)")
     ax.set_title("loss")
     ax.legend(loc="upper right")
 

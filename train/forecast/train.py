@@ -1,6 +1,10 @@
 """``train_forecast``: data -> trained forecaster -> checkpoint.pt, report.json, report.png,
 model.onnx.
 
+The report's figures are what streaming gives (``edgernn.train.forecast.evaluate``): the
+exported graph, run by the runtime over every series from its first row, each split's rows
+scored, next to the naive, seasonal naive and seasonal autoregression baselines on the same rows.
+
 >>> cfg = TrainConfig(data="synth:sensor?n=600", window=10, hidden=(8,), epochs=1,
 ...                   out=Path(tempfile.mkdtemp()), export=False, quiet=True)
 >>> r = train_forecast(cfg)
@@ -22,16 +26,18 @@ from edgernn import __version__
 from edgernn.errors import ExportError
 from edgernn.train.checkpoint import save_checkpoint
 from edgernn.train.forecast.config import TrainConfig
+from edgernn.train.forecast.evaluate import Streamed, score, stream_forecasts
 from edgernn.train.forecast.export import export_checkpoint
-from edgernn.train.forecast.fit import fit, predict, seed_everything
+from edgernn.train.forecast.fit import fit, predict, seed_everything, stream_predict
 from edgernn.train.forecast.gradients import gradients_report, input_sensitivity
-from edgernn.train.forecast.model import Forecaster, ForecasterConfig
-from edgernn.train.forecast.report import metrics, plot, skill, write_json
-from edgernn.train.forecast.windows import Dataset, prepare_data
+from edgernn.train.forecast.model import LINEAR, Forecaster, ForecasterConfig
+from edgernn.train.forecast.report import plot, skill, warnings, write_json
+from edgernn.train.forecast.windows import Dataset, prepare_data, sliding_windows
 from edgernn.train.loop import History, TrainResult
 
 UNITS = (
-    "user units (inverse-scaled): each window's forecast at its last step vs the true next value"
+    "user units: each row's forecast, made by streaming every series from its first row with the "
+    "state carried (as `edgernn stream` does), vs the row's value"
 )
 BAD_ROWS = (
     "refused: a non-numeric, empty, NaN or infinite feature/target cell stops training with its "
@@ -50,88 +56,139 @@ def train_forecast(cfg: TrainConfig) -> TrainResult:
     cfg.out."""
     seed_everything(cfg.seed)
     data = prepare_data(cfg)
-    model = Forecaster(
-        ForecasterConfig(
-            cfg.arch,
-            len(data.features),
-            len(data.targets),
-            cfg.hidden,
-            cfg.dropout,
-            norm=cfg.norm,
-            bidirectional=cfg.bidirectional,
-            attention=cfg.attention,
-        )
-    )
-    history = fit(model, data.parts["train"], data.parts["val"], cfg)
+    model = build_model(cfg, data)
+    history = fit(model, data, cfg)
     result = TrainResult(model, history, data=data)
     _write(result, cfg)
     result.metrics = result.report["metrics"]
     return result
 
 
+def build_model(cfg: TrainConfig, data: Dataset) -> Forecaster:
+    """The forecaster ``cfg`` and the data's plan describe; its highway starts as the
+    least-squares autoregression over the training rows."""
+    plan = data.plan
+    assert plan is not None
+    model = Forecaster(
+        ForecasterConfig(
+            cfg.arch,
+            len(data.features),
+            len(data.targets),
+            () if cfg.arch == LINEAR else cfg.hidden,
+            cfg.dropout,
+            norm=cfg.norm,
+            bidirectional=cfg.bidirectional,
+            attention=cfg.attention,
+            lags=plan.lags,
+            target_cols=plan.target_cols,
+            delta=plan.target_mode == "delta",
+        )
+    )
+    if model.highway is not None:
+        model.highway.fit_least_squares(data.train_targets())
+    return model
+
+
+def torch_forecasts(model: Forecaster, data: Dataset) -> list[np.ndarray]:
+    """``evaluate.stream_forecasts`` with the PyTorch model: the figures the checkpoint and the
+    graph's provenance carry (the graph matches them within the export's 1e-5)."""
+    out = []
+    for i, s in enumerate(data.series):
+        x = data.scaled(i)  # (N, F)
+        if model.causal:
+            pred = stream_predict(model, x)  # (N, K), row 0 NaN
+        else:
+            pred = np.full(s.y.shape, np.nan, np.float32)
+            w = sliding_windows(x, data.window)[:-1]  # (N - W, W, F): the window before row i
+            if len(w):
+                pred[data.window :] = predict(model, np.ascontiguousarray(w))[:, -1]
+        out.append(data.target_scaler.inverse(pred).astype(np.float64))
+    return out
+
+
 def _write(result: TrainResult, cfg: TrainConfig) -> None:
-    """OUT/report.png, OUT/checkpoint.pt, OUT/report.json and (``cfg.export``) OUT/model.onnx."""
+    """OUT/report.png, OUT/checkpoint.pt, OUT/report.json and (``cfg.export``) OUT/model.onnx;
+    the report's figures from streaming the exported graph (the PyTorch model streamed the
+    same way when nothing is exported)."""
     model, history, data = result.model, result.history, result.data
-    preds = {
-        p: data.target_scaler.inverse(predict(model, w.x)[:, -1]).astype(np.float64)
-        for p, w in data.parts.items()
-    }
-    val, test = data.parts["val"], data.parts["test"]
+    val = data.parts["val"]
     gradients = gradients_report(history, input_sensitivity(model, val.x, val.y))
     cfg.out.mkdir(parents=True, exist_ok=True)
-    png = cfg.out / "report.png"
-    skipped = plot(
-        png, history, preds["test"], test.actual, data.targets, gradients, series=test.series
-    )
-    report = build_report(cfg, data, history, preds, png_skipped=skipped, gradients=gradients)
+    streamed = score(data, torch_forecasts(model, data))
+    report = build_report(cfg, data, history, streamed, gradients=gradients)
     fields = build_fields(cfg, data, report)
     files = result.files
     files["checkpoint"] = save_checkpoint(
         cfg.out / "checkpoint.pt", model, fields, cfg.to_dict(), report["metrics"]
     )
     files["report"] = write_json(cfg.out / "report.json", report)
+    if cfg.export:
+        files["onnx"] = _export(files["checkpoint"], cfg.out / "model.onnx", report, files["report"])
+        streamed = score(data, stream_forecasts(files["onnx"], data))
+        report.update(_figures(streamed))
+        report["evaluated_with"] = "the exported graph, streamed by the runtime (model.onnx)"
+    png = cfg.out / "report.png"
+    skipped = plot(png, history, streamed, data, gradients)
+    report["files"]["report_png"] = None if skipped else "report.png"
+    report["notes"] += [skipped] if skipped else []
+    report["warnings"] = warnings(report)
+    files["report"] = write_json(cfg.out / "report.json", report)
     if not skipped:
         files["report_png"] = png
     result.report = report
-    if cfg.export:
-        files["onnx"] = _export(
-            files["checkpoint"], cfg.out / "model.onnx", report, files["report"]
-        )
+
+
+def _figures(streamed: Streamed) -> dict:
+    """The report's figures: the model's, and each baseline's, per split."""
+    test, base = streamed.scores["test"], streamed.baseline_scores
+    return {
+        "metrics": streamed.scores,
+        "baseline": base,
+        "skill_vs_naive": skill(test, base["naive_last_value"]["test"]),
+        "beats_naive": test["mse"] < base["naive_last_value"]["test"]["mse"],
+        "beats_seasonal_ar": test["mae"] < base["seasonal_ar"]["test"]["mae"],
+    }
 
 
 def build_report(
     cfg: TrainConfig,
     data: Dataset,
     history: History,
-    preds: dict,
-    png_skipped: str | None,
+    streamed: Streamed,
     gradients: dict | None = None,
 ) -> dict:
-    """report.json: metrics per split, the naive baseline on the same windows, data and training
-    facts, and the gradient diagnostics (``edgernn.train.forecast.gradients.gradients_report``)."""
-    scores = {p: metrics(preds[p], w.actual, data.targets) for p, w in data.parts.items()}
-    naive = {
-        p: metrics(data.parts[p].current, data.parts[p].actual, data.targets)
-        for p in ("val", "test")
-    }
+    """report.json: streamed metrics per split next to the baselines on the same rows, the
+    plan (season, lags, target mode), data and training facts, the gradient diagnostics."""
+    plan = data.plan
+    assert plan is not None
     return {
         "task": "forecast",
         "arch": cfg.arch,
-        "layers": list(cfg.hidden),
+        "layers": [] if cfg.arch == LINEAR else list(cfg.hidden),
         "features": list(data.features),
         "targets": list(data.targets),
         "window": cfg.window,
         "units": UNITS,
-        "metrics": scores,
-        "baseline": {"naive_last_value": naive},
-        "skill_vs_naive": skill(scores["test"], naive["test"]),
-        "beats_naive": scores["test"]["mse"] < naive["test"]["mse"],
+        **_figures(streamed),
+        "evaluated_with": "the PyTorch model, streamed (not exported: --no-export)",
+        "scored_rows": streamed.rows,
+        "model": {
+            "train_mode": cfg.mode,
+            "bptt": cfg.bptt if cfg.mode == "stateful" else None,
+            "target_mode": plan.target_mode,
+            "highway_lags": list(plan.lags),
+            "season": plan.season,
+            "season_source": plan.season_source,
+            "trend_ratio": round(plan.trend, 3),
+            "autoregression": streamed.baselines.to_dict(),
+        },
         "data": {
             "source": data.source,
             "series": data.n_series,
             "rows": data.rows,
             "windows": {p: len(w) for p, w in data.parts.items()},
             "scaler": cfg.scaler,
+            "test_outside_train_range": round(_outside(data), 4),
             "bad_rows": BAD_ROWS,
         },
         "training": {
@@ -145,12 +202,8 @@ def build_report(
             },
         },
         "gradients": gradients if gradients is not None else gradients_report(history, []),
-        "files": {
-            "checkpoint": "checkpoint.pt",
-            "report_png": None if png_skipped else "report.png",
-            "onnx": None,
-        },
-        "notes": [png_skipped] if png_skipped else [],
+        "files": {"checkpoint": "checkpoint.pt", "report_png": None, "onnx": None},
+        "notes": list(plan.notes),
         "config": cfg.to_dict(),
         "versions": versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -159,6 +212,8 @@ def build_report(
 
 def build_fields(cfg: TrainConfig, data: Dataset, report: dict) -> dict:
     """The signature fields known at training time (names as in ``edgernn.signature.Signature``)."""
+    plan = data.plan
+    assert plan is not None
     provenance = {
         "data": {
             **data.source,
@@ -171,16 +226,25 @@ def build_fields(cfg: TrainConfig, data: Dataset, report: dict) -> dict:
         "metrics": {
             "test": _overall(report["metrics"]["test"]),
             "naive_test": _overall(report["baseline"]["naive_last_value"]["test"]),
+            "seasonal_ar_test": _overall(report["baseline"]["seasonal_ar"]["test"]),
         },
         "versions": report["versions"],
         "created": report["created"],
         "seed": cfg.seed,
-        "model": {"norm": cfg.norm, "bidirectional": cfg.bidirectional, "attention": cfg.attention},
+        "model": {
+            "norm": cfg.norm,
+            "bidirectional": cfg.bidirectional,
+            "attention": cfg.attention,
+            "train_mode": cfg.mode,
+            "target_mode": plan.target_mode,
+            "highway_lags": list(plan.lags),
+            "season": plan.season,
+        },
     }
     return {
         "task": "forecast",
         "arch": cfg.arch,
-        "layers": tuple(cfg.hidden),
+        "layers": () if cfg.arch == LINEAR else tuple(cfg.hidden),
         "features": tuple(data.features),
         "targets": tuple(data.targets),
         "input_scaler": data.input_scaler,
@@ -189,6 +253,17 @@ def build_fields(cfg: TrainConfig, data: Dataset, report: dict) -> dict:
         "anomaly_threshold": float(cfg.anomaly_threshold),
         "provenance": provenance,
     }
+
+
+def _outside(data: Dataset) -> float:
+    """The share of test values (every target) outside the range of their training rows."""
+    out = count = 0
+    for s, (a, b) in zip(data.series, data.bounds):
+        low, high = s.y[:a].min(axis=0), s.y[:a].max(axis=0)  # (K,)
+        test = s.y[b:]
+        out += int(((test < low) | (test > high)).sum())
+        count += test.size
+    return out / max(count, 1)
 
 
 def versions() -> dict:

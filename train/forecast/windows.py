@@ -16,7 +16,7 @@ the targets of rows 1..T (many-to-many, from a zero state).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -25,6 +25,7 @@ from edgernn.errors import DataError
 from edgernn.signature import Scaler
 from edgernn.train.forecast.config import TrainConfig
 from edgernn.train.forecast.data import Series, Table, load_table, to_series
+from edgernn.train.forecast.plan import Plan, decide
 
 PARTS = ("train", "val", "test")
 
@@ -38,6 +39,7 @@ class Windows:
     current: np.ndarray  # (W, K) target at the window's last step, user units (the naive forecast)
     actual: np.ndarray  # (W, K) target one step after the window, user units (what is forecast)
     series: np.ndarray | None = None  # (W,) index of the series (key) each window was cut from
+    burn: int = 0  # leading steps of each window that only fill the highway's lags (no loss)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -55,6 +57,17 @@ class Dataset:
     rows: dict[str, int]  # rows per split, summed over series
     n_series: int  # independent series (key values)
     source: dict  # provenance of the data: kind, path, sha256, rows
+    plan: Plan | None = None  # season, lags and target mode (edgernn.train.forecast.plan)
+    series: list[Series] = field(default_factory=list)  # every series whole, user units
+    bounds: list[tuple[int, int]] = field(default_factory=list)  # per series: (val, test) start
+
+    def scaled(self, i: int) -> np.ndarray:
+        """Series ``i``'s features, model units (N, F) float32."""
+        return self.input_scaler.transform(self.series[i].x)
+
+    def train_targets(self) -> list[np.ndarray]:
+        """Each series' training rows of the targets, model units (N, K)."""
+        return [self.target_scaler.transform(s.y[: b[0]]) for s, b in zip(self.series, self.bounds)]
 
 
 def sliding_windows(a: np.ndarray, length: int, stride: int = 1) -> np.ndarray:
@@ -87,9 +100,18 @@ def fit_scaler(values: np.ndarray, kind: str) -> Scaler:
 
 
 def make_windows(
-    series: list[Series], rows: list[slice], window: int, stride: int, sx: Scaler, sy: Scaler
+    series: list[Series],
+    rows: list[slice],
+    window: int,
+    stride: int,
+    sx: Scaler,
+    sy: Scaler,
+    burn: int = 0,
 ) -> Windows:
-    """Windows of length ``window`` over ``rows`` of each series, never across series."""
+    """Windows of length ``window`` over ``rows`` of each series, never across series; with
+    ``burn``, each window is that many steps longer at its start (steps that only fill the
+    highway's lags)."""
+    window += burn
     f, k = series[0].x.shape[1], series[0].y.shape[1]
     cut = []
     for s, r in zip(series, rows):
@@ -103,6 +125,7 @@ def make_windows(
         current=w[:, window - 1, f + k :].astype(np.float64),
         actual=w[:, window, f + k :].astype(np.float64),
         series=np.repeat(np.arange(len(cut)), [len(c) for c in cut]),
+        burn=burn,
     )
 
 
@@ -118,25 +141,63 @@ def prepare_data(cfg: TrainConfig) -> Dataset:
         a, b = split_bounds(len(s.x), cfg.val_frac, cfg.test_frac)
         for p, r in zip(PARTS, (slice(0, a), slice(a, b), slice(b, None))):
             slices[p].append(r)
-    _check_enough(series, slices, cfg)
+    plan = decide(cfg, series, slices["train"], features, targets)
+    # windows mode: each window first fills the highway's lags
+    burn = max(plan.lags, default=0) if cfg.mode == "windows" else 0
+    _check_enough(series, slices, cfg, burn)
     sx = fit_scaler(np.concatenate([s.x[r] for s, r in zip(series, slices["train"])]), cfg.scaler)
     sy = fit_scaler(np.concatenate([s.y[r] for s, r in zip(series, slices["train"])]), cfg.scaler)
-    parts = {p: make_windows(series, slices[p], cfg.window, cfg.stride, sx, sy) for p in PARTS}
+    if plan.target_cols:  # the highway reads targets from the inputs: one unit for both
+        sy = Scaler(
+            sx.kind,
+            tuple(sx.offset[c] for c in plan.target_cols),
+            tuple(sx.scale[c] for c in plan.target_cols),
+        )
+    parts = {
+        p: make_windows(series, slices[p], cfg.window, cfg.stride, sx, sy, burn) for p in PARTS
+    }
     rows = {p: sum(len(s.x[r]) for s, r in zip(series, slices[p])) for p in PARTS}
+    bounds = [(v.start, t.start) for v, t in zip(slices["val"], slices["test"])]
     return Dataset(
-        features, targets, sx, sy, parts, rows, len(series), table.source or {"path": cfg.data}
+        features,
+        targets,
+        sx,
+        sy,
+        parts,
+        rows,
+        len(series),
+        table.source or {"path": cfg.data},
+        plan,
+        series,
+        bounds,
     )
 
 
-def _check_enough(series: list[Series], slices: dict[str, list[slice]], cfg: TrainConfig) -> None:
-    """DataError if some split of every series is shorter than one window (T + 1 rows)."""
+def _check_enough(
+    series: list[Series], slices: dict[str, list[slice]], cfg: TrainConfig, burn: int = 0
+) -> None:
+    """DataError if some split of every series is shorter than one window (T + 1 rows, plus the
+    burn-in that fills the highway's lags in windows mode). Stateful training streams whole
+    series: it needs a row in each split and more training rows than a chunk."""
+    if cfg.mode == "stateful":
+        for p, rows in slices.items():
+            need = cfg.bptt + 1 if p == "train" else 1
+            if not any(len(s.x[r]) >= need for s, r in zip(series, rows)):
+                n = max(len(s.x) for s in series)
+                a, b = split_bounds(n, cfg.val_frac, cfg.test_frac)
+                raise DataError(
+                    f"too few rows: the {p} split needs at least {need} rows (longest series: "
+                    f"{n} rows = {a} train / {b - a} val / {n - b} test); use more data, "
+                    f"{'a smaller --bptt, or ' if p == 'train' else ''}{_larger_split(p)}"
+                )
+        return
     for p, rows in slices.items():
-        if not any(len(s.x[r]) > cfg.window for s, r in zip(series, rows)):
+        if not any(len(s.x[r]) > cfg.window + burn for s, r in zip(series, rows)):
             n = max(len(s.x) for s in series)
             a, b = split_bounds(n, cfg.val_frac, cfg.test_frac)
             raise DataError(
                 f"too few rows for --window {cfg.window}: the {p} split has no run of "
-                f"{cfg.window + 1} rows "
+                f"{cfg.window + burn + 1} rows "
                 f"(longest series: {n} rows = {a} train / {b - a} val / {n - b} test); "
                 f"use more data, a smaller --window, or {_larger_split(p)}"
             )
