@@ -39,6 +39,14 @@ TESTED = {
     "lstm-deep": {"arch": "lstm", "hidden": (32, 16, 8)},
     "bilstm": {"arch": "lstm", "bidirectional": True, "hidden": (8, 4)},
     "lstm-attn": {"arch": "lstm", "attention": True, "hidden": (8, 4)},
+    "lstm-highway": {
+        "arch": "lstm",
+        "lags": (1, 2, 12, 13),
+        "target_cols": (0,),
+        "delta": True,
+        "hidden": (8, 4),
+    },
+    "linear": {"arch": "linear", "lags": (1, 2, 12, 13), "target_cols": (0,), "hidden": ()},
 }
 # every ForecasterConfig field; a new one is a new architecture option: add it to ARCHITECTURES
 # and TESTED
@@ -51,6 +59,9 @@ KNOWN_FIELDS = {
     "norm",
     "bidirectional",
     "attention",
+    "lags",
+    "target_cols",
+    "delta",
 }
 WINDOW = 12
 SIGNATURE = {
@@ -124,7 +135,7 @@ def test_every_supported_architecture_is_tested():
         keep = {k: v for k, v in fields.items() if k != "hidden"}
         assert {k: v for k, v in TESTED[name].items() if k != "hidden"} == keep, name
     used = [ForecasterConfig(**f) for f in ARCHITECTURES.values()]
-    assert {c.arch for c in used} == set(CELLS), (
+    assert {c.arch for c in used} == {*CELLS, "linear"}, (
         "a cell in train.models.CELLS has no ARCHITECTURES entry"
     )
     assert {c.norm for c in used} == set(NORMS), (
@@ -140,7 +151,8 @@ def test_every_supported_architecture_is_tested():
         f"ForecasterConfig gained/lost options {fields ^ KNOWN_FIELDS}: register and test them"
     )
     # the CLI's torch-free validation knows the same cells and norms
-    assert set(train_config.ARCHS) == set(CELLS) and set(train_config.NORMS) == set(NORMS)
+    assert set(train_config.ARCHS) == {*CELLS, "linear"} and set(train_config.NORMS) == set(NORMS)
+    assert {c.delta for c in used} == {False, True} and any(c.lags for c in used)
 
 
 # ---- each architecture: export with verified parity, load, run ---------------------------------
@@ -155,7 +167,8 @@ def test_architecture_exports_with_parity_and_runs_in_the_runtime(tmp_path, name
     if causal:
         per_layer = 2 if TESTED[name]["arch"] == "lstm" else 1
         pool = 3 if TESTED[name].get("attention") else 0  # the online softmax: m, s, acc
-        assert len(sig.states) == per_layer * len(TESTED[name]["hidden"]) + pool
+        ring = 2 if TESTED[name].get("lags") else 0  # the highway's lags and its "seen" flag
+        assert len(sig.states) == per_layer * len(TESTED[name]["hidden"]) + pool + ring
         assert "step by step" in sig.parity["method"]
     else:
         assert sig.states == () and sig.outputs[0].shape == ("batch", 1, 1)

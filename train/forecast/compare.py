@@ -124,7 +124,7 @@ def compare(config: CompareConfig, progress: Callable[[str], None] = lambda _: N
 
 def arch_fields(name: str, hidden: tuple[int, ...]) -> dict:
     """The ForecasterConfig fields of registered architecture ``name`` at the compared size."""
-    fields = {**ARCHITECTURES[name], "hidden": hidden}
+    fields = {**ARCHITECTURES[name], "hidden": () if name == "linear" else hidden}
     if name == "lstm-deep":  # n layers of decreasing width
         fields["hidden"] = tuple(max(1, hidden[0] // 2**k) for k in range(3))
     if fields.get("norm", "none") != "none" and len(hidden) < 2:  # the norm sits between two layers
@@ -210,6 +210,15 @@ def _random(fields: dict, config: CompareConfig, folder: Path) -> Built:
     return model, out, {}
 
 
+def train_options(fields: dict) -> dict:
+    """ForecasterConfig fields as TrainConfig options: the highway when the entry has lags (the
+    season then comes from the data), delta targets when it says so."""
+    options = {k: v for k, v in fields.items() if k not in ("lags", "target_cols", "delta")}
+    options["highway"] = bool(fields.get("lags"))
+    options["target_mode"] = "delta" if fields.get("delta") else "level"
+    return options
+
+
 def _trained(fields: dict, config: CompareConfig, folder: Path) -> Built:
     cfg = TrainConfig(
         data=config.data,
@@ -219,7 +228,7 @@ def _trained(fields: dict, config: CompareConfig, folder: Path) -> Built:
         out=folder,
         quiet=True,
         export=True,
-        **fields,
+        **train_options(fields),
     )
     r = train_forecast(cfg)
     test, naive = r.report["metrics"]["test"], r.report["baseline"]["naive_last_value"]["test"]

@@ -43,10 +43,11 @@ ARCHITECTURES: dict[str, dict] = {
         "arch": "lstm",
         "attention": True,
     },
-    # LSTM + the linear highway over lags 1, 2, 12, 13 (LSTNet): the lags stream as state
-    "lstm-highway": {"arch": "lstm", "lags": (1, 2, 12, 13)},
+    # LSTM + the linear highway over lags 1, 2, 12, 13 (LSTNet), forecasting changes (delta): the
+    # lags stream as state
+    "lstm-highway": {"arch": "lstm", "lags": (1, 2, 12, 13), "target_cols": (0,), "delta": True},
     # the highway alone: a linear autoregression, to see what the network adds
-    "linear": {"arch": "linear", "hidden": (), "lags": (1, 2, 12, 13)},
+    "linear": {"arch": "linear", "hidden": (), "lags": (1, 2, 12, 13), "target_cols": (0,)},
 }
 LINEAR = "linear"  # the arch with no recurrent layers: the highway alone
 

@@ -55,8 +55,10 @@ def decide(
     notes: list[str] = []
     cols = tuple(features.index(t) for t in targets if t in features)
     in_inputs = len(cols) == len(targets)
-    highway = cfg.highway and in_inputs
-    if cfg.highway and not in_inputs:
+    highway = cfg.highway and in_inputs and not cfg.bidirectional
+    if cfg.highway and cfg.bidirectional:
+        notes.append("no highway: a window model (--bidirectional) has no state to keep lags in")
+    elif cfg.highway and not in_inputs:
         if cfg.arch == "linear" or cfg.target_mode == "delta":
             raise UsageError(
                 f"--arch linear and --target-mode delta read the targets from the inputs; add "

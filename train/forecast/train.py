@@ -89,9 +89,10 @@ def build_model(cfg: TrainConfig, data: Dataset) -> Forecaster:
     return model
 
 
-def torch_forecasts(model: Forecaster, data: Dataset) -> list[np.ndarray]:
+def torch_forecasts(model: Forecaster, data: Dataset, window: int) -> list[np.ndarray]:
     """``evaluate.stream_forecasts`` with the PyTorch model: the figures the checkpoint and the
-    graph's provenance carry (the graph matches them within the export's 1e-5)."""
+    graph's provenance carry (the graph matches them within the export's 1e-5). A window model
+    forecasts each row from the ``window`` rows before it."""
     out = []
     for i, s in enumerate(data.series):
         x = data.scaled(i)  # (N, F)
@@ -99,9 +100,9 @@ def torch_forecasts(model: Forecaster, data: Dataset) -> list[np.ndarray]:
             pred = stream_predict(model, x)  # (N, K), row 0 NaN
         else:
             pred = np.full(s.y.shape, np.nan, np.float32)
-            w = sliding_windows(x, data.window)[:-1]  # (N - W, W, F): the window before row i
+            w = sliding_windows(x, window)[:-1]  # (N - W, W, F): the window before row i
             if len(w):
-                pred[data.window :] = predict(model, np.ascontiguousarray(w))[:, -1]
+                pred[window:] = predict(model, np.ascontiguousarray(w))[:, -1]
         out.append(data.target_scaler.inverse(pred).astype(np.float64))
     return out
 
@@ -114,7 +115,7 @@ def _write(result: TrainResult, cfg: TrainConfig) -> None:
     val = data.parts["val"]
     gradients = gradients_report(history, input_sensitivity(model, val.x, val.y))
     cfg.out.mkdir(parents=True, exist_ok=True)
-    streamed = score(data, torch_forecasts(model, data))
+    streamed = score(data, torch_forecasts(model, data, cfg.window))
     report = build_report(cfg, data, history, streamed, gradients=gradients)
     fields = build_fields(cfg, data, report)
     files = result.files
