@@ -274,7 +274,7 @@ def add_calendar(table: Table, timestamp: str | None, kinds: Sequence[str]) -> t
     ``timestamp`` cell with the function the runtime uses, to ``table``; their names.
 
     >>> t = Table(("t", "temp"), {"t": ["2026-01-05T06:00:00", "1767592800"], "temp": [1, 2]}, "x")
-    >>> add_calendar(t, "t", ("hour",)), [round(v, 9) for v in t.columns["hour_sin"]]
+    >>> add_calendar(t, "t", ("hour",)), t.columns["hour_sin"].round(9).tolist()
     (('hour_sin', 'hour_cos'), [1.0, 1.0])
     """
     names = column_names(kinds)
