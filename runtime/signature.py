@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from edgernn.calendar import KINDS, column_names
 from edgernn.errors import SignatureError
 from edgernn.tokenizer import Tokenizer
 
@@ -258,9 +259,13 @@ class Signature:
     seq2seq: Seq2SeqInfo | None = None  # set for either graph of a seq2seq model
     embed: int | None = None  # embedding width of a token model (its first layer's input)
     attention: bool = False  # pools its recurrent outputs with attention (state carries a softmax)
+    # calendar kinds (edgernn.calendar) whose sin/cos columns are the last features: the runtime
+    # computes them from each record's timestamp; () = none
+    calendar: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _fill_typed_facts(self)
+        _check_calendar(self)
         if not self.inputs:
             x = TensorSpec("x", ("batch", "time", len(self.features)))
             object.__setattr__(self, "inputs", (x,))
@@ -270,7 +275,10 @@ class Signature:
 
     # ---- serialisation -------------------------------------------------------------
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        raw = dataclasses.asdict(self)
+        if not self.calendar:  # left out when empty: other models' JSON stays as it was
+            del raw["calendar"]
+        return json.dumps(raw, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Signature:
@@ -367,7 +375,27 @@ def _from_dict(raw: dict[str, Any]) -> Signature:
         seq2seq=None if not raw.get("seq2seq") else Seq2SeqInfo(**raw["seq2seq"]),
         embed=None if raw.get("embed") is None else int(raw["embed"]),
         attention=bool(raw.get("attention", False)),
+        calendar=tup(raw.get("calendar", ())),
     )
+
+
+def _check_calendar(sig: Signature) -> None:
+    """SignatureError unless every calendar kind is known here and its columns end the
+    features."""
+    if not sig.calendar:
+        return
+    unknown = [k for k in sig.calendar if k not in KINDS]
+    if unknown:
+        raise SignatureError(
+            f"the model computes calendar feature(s) {', '.join(map(repr, unknown))}, which this "
+            f"edgernn does not know ({', '.join(KINDS)}); upgrade edgernn"
+        )
+    names = column_names(sig.calendar)
+    if sig.features[len(sig.features) - len(names) :] != names:
+        raise SignatureError(
+            f"calendar {', '.join(sig.calendar)} needs the last features to be "
+            f"{', '.join(names)}, not {', '.join(sig.features)}; re-export the model"
+        )
 
 
 def _fill_typed_facts(sig: Signature) -> None:

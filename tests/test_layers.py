@@ -5,7 +5,7 @@ only inside a function counts as much as one at the top of a module.
 The layers, lowest first (each may import those below it and its own modules):
 
     errors, version,       nothing of edgernn
-    tokenizer
+    tokenizer, calendar    errors                       anyone may import these
     signature              errors
     core                   signature, errors            the model and stream state
     feeds                  errors                       where records come from, where outputs go
@@ -29,11 +29,12 @@ PACKAGES = {
     "edgernn.train": ROOT / "train",
     "edgernn.exported": ROOT / "exported",
 }
-BASE = {"edgernn.errors", "edgernn.version", "edgernn.tokenizer"}
+BASE = {"edgernn.errors", "edgernn.version", "edgernn.tokenizer", "edgernn.calendar"}
 ALLOWED = {
     "edgernn.errors": set(),
     "edgernn.version": set(),
     "edgernn.tokenizer": set(),
+    "edgernn.calendar": set(),
     "edgernn.signature": {"edgernn.errors"},
     "edgernn.core": {"edgernn.signature"},
     "edgernn.feeds": set(),

@@ -126,6 +126,15 @@ def _lines(m: Model) -> list[tuple[str, str]]:
         ("states", "; ".join(f"{s.input} -> {s.output} {list(s.shape)}" for s in sig.states)),
         ("anomaly", f"|z| > {sig.anomaly_threshold:g} on one-step residuals"),
     ]
+    if sig.calendar:
+        lines.insert(
+            4,
+            (
+                "calendar",
+                f"{', '.join(sig.calendar)}: the last {2 * len(sig.calendar)} features, computed "
+                "from each record's timestamp (UTC)",
+            ),
+        )
     return lines + _export_lines(sig) + _training_lines(sig)
 
 

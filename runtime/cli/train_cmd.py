@@ -40,6 +40,12 @@ def command() -> None:
 )
 @click.option("--key", help="Column naming independent series (windows never cross keys).")
 @click.option("--timestamp", help="Column to sort each series by (numbers or ISO-8601).")
+@click.option(
+    "--calendar",
+    help="Calendar features from --timestamp, comma-separated: hour (time of day), weekday, "
+    "yearday. Each adds a sin and a cos input (UTC); the runtime computes them from each "
+    "record's timestamp.",
+)
 @click.option("--window", default=50, show_default=True, help="Time steps per training window.")
 @click.option("--stride", default=1, show_default=True, help="Steps between window starts.")
 @click.option(
@@ -163,6 +169,7 @@ def forecast(**opts: Any) -> None:
         features=parse_names(opts["features"], "--features"),
         targets=parse_names(opts["target"], "--target"),
         columns=parse_names(opts["columns"], "--columns"),
+        calendar=parse_names(opts["calendar"], "--calendar"),
         hidden=parse_hidden(opts["hidden"]),
         out=Path(opts["out"]),
         export=not opts["no_export"],

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edgernn.calendar import with_calendar
 from edgernn.core import snapshot
 from edgernn.core.anomaly import ResidualStats
 from edgernn.core.buffers import StepBuffers
@@ -200,6 +201,8 @@ class Stream:
         elif kind is not list and kind is not tuple:
             if not isinstance(x, Mapping):
                 return None
+            if self.model.signature.calendar:  # its columns, from x["timestamp"] (RecordError)
+                x = with_calendar(x, self.model.signature.calendar)
             try:
                 x = [x[f] for f in self._features]
             except KeyError:
@@ -235,7 +238,11 @@ class Stream:
         if isinstance(xs, np.ndarray):
             rows = xs.astype(np.float32, copy=False)
         else:
-            values = [row_values(x, features) for x in xs]
+            cal = self.model.signature.calendar  # a mapping's calendar columns, from its timestamp
+            values = [
+                row_values(with_calendar(x, cal) if cal and isinstance(x, Mapping) else x, features)
+                for x in xs
+            ]
             rows = np.array(values, dtype=np.float32).reshape(-1, len(features))
         if rows.ndim != 2 or rows.shape[1] != len(features):
             raise DataError(

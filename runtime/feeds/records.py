@@ -18,6 +18,17 @@ so CSV and JSON input give the same output:
 
 >>> CsvRows("timestamp,sensor,temp,humidity", p).parse("7,a,21.5,40").timestamp
 7
+
+A model with calendar features (``edgernn.calendar``) has their columns last in its features;
+records do not carry them: they are computed from the record's timestamp, which it then needs:
+
+>>> cal = RecordParser(("temp", "hour_sin", "hour_cos"), calendar=("hour",))
+>>> cal.parse_json('{"temp": 21.5, "timestamp": "2026-01-05T06:00:00Z"}').values.round(6).tolist()
+[21.5, 1.0, 0.0]
+>>> cal.parse_json('{"temp": 21.5}')
+Traceback (most recent call last):
+...
+edgernn.errors.RecordError: no 'timestamp' field: this model computes its calendar features ...
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from edgernn.calendar import column_names, record_calendar
 from edgernn.errors import DataError, RecordError
 
 MAX_LINE = 1 << 20  # a longer line is rejected unparsed (1 MiB)
@@ -51,9 +63,14 @@ class RecordParser:
     key_field: str | None = None  # field whose value names the series (one state per key)
     timestamp_field: str = "timestamp"  # optional field passed through untouched
     extra_allowed: tuple[str, ...] = ()  # other fields a record may carry (e.g. target columns)
+    # calendar kinds: their columns end ``features`` and are computed from the timestamp
+    calendar: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        self._allowed = set(self.features) | set(self.extra_allowed) | {self.timestamp_field}
+        computed = column_names(self.calendar)
+        # the features a record carries itself (F - 2 * kinds)
+        self.given = self.features[: len(self.features) - len(computed)]
+        self._allowed = set(self.given) | set(self.extra_allowed) | {self.timestamp_field}
         if self.key_field:
             self._allowed.add(self.key_field)
 
@@ -71,15 +88,24 @@ class RecordParser:
     def parse_mapping(self, obj: Mapping[str, Any], text: bool = False) -> Record:
         """Validate one record; ``text`` says values are CSV cells (strings), not JSON numbers."""
         extra = [k for k in obj if k not in self._allowed]
-        if extra:
+        if extra and not self.calendar:
             raise RecordError(
                 f"unexpected field(s) {', '.join(map(repr, extra))}; "
                 f"the model takes {', '.join(self.features)}"
             )
-        missing = [f for f in self.features if f not in obj]
+        calendar = (
+            record_calendar(obj, self.calendar, self.timestamp_field) if self.calendar else []
+        )
+        if extra:  # a calendar model's record (its own calendar columns are refused above)
+            raise RecordError(
+                f"unexpected field(s) {', '.join(map(repr, extra))}; the model takes "
+                f"{', '.join(self.given)} and a {self.timestamp_field!r} (for its calendar)"
+            )
+        missing = [f for f in self.given if f not in obj]
         if missing:
             raise RecordError(f"missing feature(s) {', '.join(missing)}")
-        values = np.array([_number(f, obj[f], text) for f in self.features], dtype=np.float32)
+        # (F,) the record's own features, then the calendar's
+        values = np.array([_number(f, obj[f], text) for f in self.given] + calendar, np.float32)
         stamp = obj.get(self.timestamp_field)
         return Record(self._key(obj), values, _cell_value(stamp) if text else stamp)
 
@@ -98,18 +124,24 @@ class CsvRows:
     def __init__(self, header: str, parser: RecordParser):
         self.columns = next(csv.reader([header]))
         self.parser = parser
-        missing = [f for f in parser.features if f not in self.columns]
+        missing = [f for f in parser.given if f not in self.columns]
         if missing:
             raise DataError(
                 f"CSV header has no column {', '.join(map(repr, missing))} "
-                f"(it has {', '.join(self.columns)}); the model needs {', '.join(parser.features)}"
+                f"(it has {', '.join(self.columns)}); the model needs {', '.join(parser.given)}"
+            )
+        if parser.calendar and parser.timestamp_field not in self.columns:
+            raise DataError(
+                f"CSV header has no {parser.timestamp_field!r} column (it has "
+                f"{', '.join(self.columns)}); the model computes its calendar features "
+                f"({', '.join(parser.calendar)}) from it: add it, or name it with --timestamp"
             )
         extra = [c for c in self.columns if c not in parser._allowed]
         if extra:
             hint = _extra_hint(extra, parser, self.columns)
             raise DataError(
                 f"CSV column(s) {', '.join(map(repr, extra))} are not inputs of the model; "
-                f"keep only {', '.join(parser.features)} plus the key/timestamp columns{hint}"
+                f"keep only {', '.join(parser.given)} plus the key/timestamp columns{hint}"
             )
 
     def parse(self, line: str) -> Record:

@@ -90,7 +90,11 @@ class StreamRunner:
         self._fed_upto = self._released = 0  # positions fed to the runner / reported done
         sig, cfg = model.signature, self.config
         self.parser = RecordParser(
-            sig.features, cfg.key_field, cfg.timestamp_field, extra_allowed=sig.targets
+            sig.features,
+            cfg.key_field,
+            cfg.timestamp_field,
+            extra_allowed=sig.targets,
+            calendar=sig.calendar,
         )
         self.pool = model.pool(threshold=cfg.threshold, idle_s=cfg.idle_s)
         self.emit, self.reject = emit, reject

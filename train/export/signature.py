@@ -61,6 +61,7 @@ def graph_signature(
         outputs=outputs,
         anomaly_threshold=float(fields.get("anomaly_threshold", 4.0)),
         labels=tuple(fields.get("labels", ())),
+        calendar=tuple(fields.get("calendar", ())),
         tokenizer=Tokenizer(tok["kind"], tuple(tok["vocab"]), tok["unk"]) if tok else None,
         parity=parity,
         provenance={**fields.get("provenance", {}), **(provenance or {}), "export": versions()},

@@ -17,6 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgernn.calendar import check_kinds
 from edgernn.errors import UsageError
 
 ARCHS = ("rnn", "lstm", "gru", "linear")
@@ -36,6 +37,9 @@ class TrainConfig:
     columns: tuple[str, ...] = ()  # names for the columns of a .npy file; () = col0..colC-1
     key: str | None = None  # column whose values name independent series (None = one series)
     timestamp: str | None = None  # column to sort each series by (numbers or ISO-8601)
+    # calendar kinds (edgernn.calendar: hour, weekday, yearday) whose sin/cos, computed from the
+    # --timestamp column, become the last features
+    calendar: tuple[str, ...] = ()
     window: int = 50  # time steps per training window (the context the model learns from)
     stride: int = 1  # steps between the starts of consecutive windows
     val_frac: float = 0.15  # share of each series (after train) used for validation
@@ -87,6 +91,7 @@ class TrainConfig:
             tuple(self.columns),
         )
         self.hidden = tuple(self.hidden)
+        self.calendar = tuple(self.calendar)
         self.validate()
 
     @property
@@ -152,6 +157,12 @@ class TrainConfig:
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
             raise UsageError(
                 f"--hidden {self.hidden!r} must be positive integers; give layer sizes like 64,64"
+            )
+        check_kinds(self.calendar)
+        if self.calendar and self.timestamp is None:
+            raise UsageError(
+                f"--calendar {','.join(self.calendar)} is computed from each row's time; "
+                "name the time column with --timestamp"
             )
         _at_least("--window", self.window, 1)
         _at_least("--stride", self.stride, 1)

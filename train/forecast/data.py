@@ -25,7 +25,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
-from edgernn.errors import DataError, UsageError
+from edgernn.calendar import calendar_values, column_names, parse_time
+from edgernn.errors import DataError, RecordError, UsageError
 from edgernn.feeds.synth import COLUMNS as SYNTH_COLUMNS
 from edgernn.feeds.synth import sensor_signal
 
@@ -266,3 +267,38 @@ def _groups(table: Table, key: str | None) -> list[tuple[str, np.ndarray]]:
     bounds = np.cumsum(np.bincount(inverse, minlength=len(uniq)))
     per_key = np.split(rows, bounds[:-1])
     return [(str(uniq[j]), per_key[j]) for j in order]
+
+
+def add_calendar(table: Table, timestamp: str | None, kinds: Sequence[str]) -> tuple[str, ...]:
+    """Add the calendar columns of ``kinds`` (``edgernn.calendar``), computed from each row's raw
+    ``timestamp`` cell with the function the runtime uses, to ``table``; their names.
+
+    >>> t = Table(("t", "temp"), {"t": ["2026-01-05T06:00:00", "1767592800"], "temp": [1, 2]}, "x")
+    >>> add_calendar(t, "t", ("hour",)), t.columns["hour_sin"].round(9).tolist()
+    (('hour_sin', 'hour_cos'), [1.0, 1.0])
+    """
+    names = column_names(kinds)
+    if not names:
+        return ()
+    if timestamp is None:
+        raise UsageError("--calendar is computed from each row's time; name it with --timestamp")
+    table.require(timestamp, "--timestamp")
+    taken = [n for n in names if n in table.columns]
+    if taken:
+        raise DataError(
+            f"{table.where} already has column(s) {', '.join(taken)}, which --calendar computes; "
+            "rename them or leave --calendar out"
+        )
+    rows = []  # (N, 2 * kinds) float64
+    for i, cell in enumerate(table.columns[timestamp]):
+        try:
+            rows.append(calendar_values(parse_time(cell), kinds))
+        except RecordError as e:
+            raise DataError(
+                f"{table.row_name(i)}, column {timestamp!r} (--timestamp): {e}"
+            ) from None
+    values = np.array(rows, dtype=np.float64).reshape(-1, len(names))
+    for j, n in enumerate(names):
+        table.columns[n] = values[:, j]
+    table.names += names
+    return names

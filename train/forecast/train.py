@@ -252,6 +252,7 @@ def build_fields(cfg: TrainConfig, data: Dataset, report: dict) -> dict:
         "target_scaler": data.target_scaler,
         "window": cfg.window,
         "anomaly_threshold": float(cfg.anomaly_threshold),
+        "calendar": tuple(cfg.calendar),  # its columns end the features; the runtime computes them
         "provenance": provenance,
     }
 

@@ -24,7 +24,7 @@ import numpy as np
 from edgernn.errors import DataError
 from edgernn.signature import Scaler
 from edgernn.train.forecast.config import TrainConfig
-from edgernn.train.forecast.data import Series, Table, load_table, to_series
+from edgernn.train.forecast.data import Series, Table, add_calendar, load_table, to_series
 from edgernn.train.forecast.plan import Plan, decide
 
 PARTS = ("train", "val", "test")
@@ -134,6 +134,7 @@ def prepare_data(cfg: TrainConfig) -> Dataset:
     table = load_table(cfg.data, cfg.columns)
     features = cfg.features or tuple(n for n in table.names if n not in (cfg.key, cfg.timestamp))
     targets = cfg.targets or features[:1]
+    features += add_calendar(table, cfg.timestamp, cfg.calendar)  # the last features, if any
     _check_numeric(table, features, targets, cfg)
     series = to_series(table, features, targets, cfg.key, cfg.timestamp)
     slices = {p: [] for p in PARTS}
