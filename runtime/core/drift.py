@@ -20,18 +20,20 @@ least ``min_samples`` z values have been seen since the last reset. When it fire
 target's sums start over, so a drift that goes on (or a later one) can fire again. The
 algorithm is river's ``PageHinkley`` (mode "both"; github.com/online-ml/river,
 river/drift/page_hinkley.py; E. S. Page, Continuous Inspection Schemes, Biometrika 41, 1954),
-written here in plain floats with the sums starting at 0 rather than at +-inf.
+written here in plain floats. One difference: the running min and max include the sums'
+starting 0 (Page's m_0 = 0; river starts them at +-inf), which keeps the state finite, so
+it stores in JSON and in zeroed arrays.
 
 Thresholds (the defaults below; ``edgernn stream --drift-threshold`` sets lambda), measured
 with the shipped sensor forecaster over ``edgernn.feeds.synth.sensor_signal`` series (see
 docs/DESIGN-NOTES.md, "Drift and ramps"; tests/core/test_drift.py):
 
-- delta 0.2 std, lambda 25, min_samples 30: a ramp of +0.02 residual std per step (about
-  0.006 degrees per step; its one-step |z| stays below 4, so the residual detector never
-  fires) is flagged 72-256 steps after it starts (8 seeds); the same sensor without a ramp
-  (its own slow seasonal trend and injected spikes) gives 9 alarms in 48,000 steps, about one
-  per 5,000 steps. A larger lambda trades delay for fewer alarms (lambda 30: 6 alarms, delay up
-  to 274 steps); ``inf`` turns the detector off.
+- delta 0.2 std, lambda 25, min_samples 30: a ramp of +-0.02 residual std per step (about
+  0.006 degrees per step) after 800 steady steps is flagged 56-196 steps after it starts
+  (median 101, 20 runs); the residual score fired before that in 1 of the 20 runs. The same
+  sensor without a ramp (its own slow seasonal trend and injected spikes) gives 9 alarms in
+  48,000 steps, about one per 5,000 steps. A larger lambda trades delay for fewer alarms
+  (lambda 30: 6 alarms); ``inf`` turns the test off.
 
 >>> ph = PageHinkley(n_targets=1, threshold=5.0, min_samples=5)
 >>> [ph.observe_floats([0.0]) for _ in range(10)].count(True)      # no shift, no alarm
