@@ -150,19 +150,29 @@ class Extras:
         n = sl["drift_count"][slots] + warm  # (N,) int64, this z's number since the reset
         x = np.clip(z, -clip, clip)  # (N, K)
         mean, up, up_min, down, down_max = (sl[name][slots] for name in DRIFT[1:])  # (N, K) each
-        w = warm[:, None]  # (N, 1)
-        mean = np.where(w, mean + (x - mean) / np.maximum(n, 1)[:, None], mean)
-        d = x - mean  # (N, K)
-        up = np.where(w, alpha * up + d - delta, up)
+        if warm.all():  # the usual tick: no row to leave as it was
+            mean = mean + (x - mean) / n[:, None]
+            d = x - mean  # (N, K)
+            up = alpha * up + d - delta
+            down = alpha * down + d + delta
+        else:
+            w = warm[:, None]  # (N, 1)
+            mean = np.where(w, mean + (x - mean) / np.maximum(n, 1)[:, None], mean)
+            d = x - mean
+            up = np.where(w, alpha * up + d - delta, up)
+            down = np.where(w, alpha * down + d + delta, down)
         up_min = np.minimum(up_min, up)  # a row left as it was keeps up_min <= up
-        down = np.where(w, alpha * down + d + delta, down)
         down_max = np.maximum(down_max, down)
         over = (up - up_min > lam) | (down_max - down > lam)  # (N, K)
         fired: np.ndarray = warm & over.any(axis=1) & (n >= min_samples)  # (N,)
-        sl["drift_count"][slots] = np.where(fired, 0, n)
-        keep = ~fired[:, None]  # (N, 1): a test that fired starts over
-        for name, arr in zip(DRIFT[1:], (mean, up, up_min, down, down_max)):
-            sl[name][slots] = np.where(keep, arr, 0.0)
+        state = (mean, up, up_min, down, down_max)
+        if fired.any():  # a test that fired starts over
+            n[fired] = 0
+            for arr in state:
+                arr[fired] = 0.0
+        sl["drift_count"][slots] = n
+        for name, arr in zip(DRIFT[1:], state):
+            sl[name][slots] = arr
         return fired
 
     def account_one(

@@ -255,7 +255,8 @@ def test_drift_alarms_match_separate_streams_through_resets_removals_and_resumes
     """A low drift threshold makes the drift test fire often, so its resets run on every path
     (small ticks in Python floats on the per-slot memoryviews, larger ones vectorised); the pool
     still gives each key what its own Stream gives, detector included, and carries the drift
-    test through a removal (its snapshot) and a saved pool state."""
+    test through a reset (ticks with warm and warming keys), a removal (its snapshot) and a saved
+    pool state."""
     T, rng = 240, np.random.default_rng(n_keys)
     data = series(n_keys, T)
     pool = edgernn.Pool(model, drift_threshold=3.0)
@@ -269,6 +270,8 @@ def test_drift_alarms_match_separate_streams_through_resets_removals_and_resumes
         detectors += [r.detector for r in got]
         for k in set(range(n_keys)) - set(keys):
             assert pool.step([k], data[k, t][None]) == [alone[k].step(data[k, t])]
+        if t == 60:  # the last key starts over: it warms up while the others' tests run on
+            pool.reset(n_keys - 1), alone[n_keys - 1].reset()
         if t == 120:  # key 0 leaves and comes back from its snapshot; the pool is saved, reloaded
             pool.restore(0, pool.remove(0))
             again = edgernn.Pool(model, drift_threshold=3.0)
