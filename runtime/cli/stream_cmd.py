@@ -17,6 +17,7 @@ import click
 
 from edgernn.cli.common import Signals, Status, is_terminal, piped_stdin, provider_option, say
 from edgernn.cli.stream_report import Rejects, describe, summary, summary_line
+from edgernn.core.drift import DRIFT_THRESHOLD
 from edgernn.core.model import load
 from edgernn.core.placement import CpuFallbackWarning
 from edgernn.errors import DataError, UsageError
@@ -62,6 +63,7 @@ class StreamOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     cuda_graph: bool = False
+    drift_threshold: float | None = None
 
     def live(self, notify: Callable[[str], None] | None, stop: threading.Event) -> LiveOptions:
         """What live sources and sinks need of these options."""
@@ -76,7 +78,7 @@ class StreamOptions:
             self.key_field, self.timestamp_field, self.threshold, self.max_batch,
             self.max_delay_ms, Path(self.state_dir) if self.state_dir else None,
             self.checkpoint_every, idle_s=self.idle_s, max_keys=self.max_keys,
-            gap_limit=self.gap_limit, gap_policy=self.gap,
+            gap_limit=self.gap_limit, gap_policy=self.gap, drift_threshold=self.drift_threshold,
         )  # fmt: skip
 
 
@@ -175,6 +177,15 @@ class StreamOptions:
     default=None,
     help="Anomaly |z| threshold (default: the model's).",
 )
+@click.option(
+    "--drift-threshold",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="LAMBDA",
+    help="Drift/ramp test threshold: the Page-Hinkley sum of standardised residuals that flags a "
+    f"sustained shift ('detector': 'drift'). Default {DRIFT_THRESHOLD:g} (about one alarm per "
+    "5000 steps on steady data); higher: fewer alarms, later; 'inf': off.",
+)
 @provider_option(
     "auto",
     help="auto: CUDA when it really runs, else CPU; cuda/tensorrt: an error when they cannot run.",
@@ -263,8 +274,10 @@ def command(**params: Any) -> None:
     """Stream records through MODEL (default: the shipped sensor forecaster).
 
     Prints one JSON object per good record on stdout (key, step, forecast, anomaly_score,
-    anomaly) and a summary on stderr. Bad records are counted and skipped. SIGTERM ends the
-    stream cleanly (summary, checkpoint, sinks flushed; exit 0); Ctrl-C too, with exit 130.
+    anomaly, and when anomaly is true the detector that fired: "residual" for one surprising
+    value, "drift" for a sustained shift or ramp) and a summary on stderr. Bad records are
+    counted and skipped. SIGTERM ends the stream cleanly (summary, checkpoint, sinks flushed;
+    exit 0); Ctrl-C too, with exit 130.
     """
     opts = StreamOptions(**params)
     terminal = is_terminal(sys.stderr)

@@ -112,6 +112,7 @@ class Rejects:
 def summary_line(s: dict[str, Any]) -> str:
     lat = s["latency_us"]
     labels = {
+        "drifts": "of them drift alarms",
         "duplicates": "duplicates",
         "replayed": "replayed",
         "gaps": "gaps",

@@ -5,7 +5,8 @@ residual's score is its largest |z| over the targets; above the threshold it is 
 and anomalous residuals do not feed the statistics (a spike must not teach the detector
 that spikes are normal). The first ``warmup`` residuals only train the statistics.
 After ``horizon`` residuals the statistics become exponentially weighted, so they follow
-slow drift.
+slow drift. The signed z of each scored residual stays in ``z`` for the drift test
+(``edgernn.core.drift``), which sees them as the statistics stood before absorbing it.
 
 >>> det = ResidualStats(n_targets=1, warmup=3)
 >>> [det.observe([r]) for r in (0.1, -0.1, 0.0)]
@@ -37,10 +38,13 @@ class ResidualStats:
     count: int = 0  # residuals absorbed into the statistics
     mean: list[float] = field(default_factory=list)  # (n_targets,) running mean of residuals
     var: list[float] = field(default_factory=list)  # (n_targets,) running variance of residuals
+    # (n_targets,) signed z of the last scored residual, against the statistics before it
+    z: list[float] = field(default_factory=list, compare=False)
 
     def __post_init__(self) -> None:
         self.mean = self.mean or [0.0] * self.n_targets
         self.var = self.var or [0.0] * self.n_targets
+        self.z = [0.0] * self.n_targets
 
     def score(self, residual: Sequence[float]) -> float | None:
         """Largest |z| of ``residual`` against the statistics, or None while warming up."""
@@ -58,13 +62,17 @@ class ResidualStats:
         """``observe`` for a residual that already holds Python floats: the per-step hot path,
         so ``score`` is inlined as an index loop (a generator inside ``max``, or ``zip``, costs
         more than the arithmetic with a few targets); it picks the value ``max`` picks, NaN
-        included, and updates the statistics with the very same operations as always."""
+        included, and updates the statistics with the very same operations as always. A scored
+        residual's signed z per target is left in ``z`` (|z| is exactly the score's)."""
         mean, var = self.mean, self.var
         z = None
         if self.count >= self.warmup:
+            signed = self.z
             for i in range(len(mean)):
                 v = var[i]
-                zi = abs(residual[i] - mean[i]) / _sqrt(1e-12 if v < 1e-12 else v)  # max(v, 1e-12)
+                # max(v, 1e-12)
+                zs = signed[i] = (residual[i] - mean[i]) / _sqrt(1e-12 if v < 1e-12 else v)
+                zi = abs(zs)
                 if z is None or zi > z:
                     z = zi
         if z is None or z <= self.threshold:

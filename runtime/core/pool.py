@@ -1,7 +1,8 @@
 """Many keyed streams over one model: state in slot-indexed slabs, one graph call per tick.
 
 Each key owns a slot. Every state tensor lives in one slab whose batch axis is the slot, and
-so do the per-stream extras (step count, last input and forecast, anomaly statistics). Active
+so do the per-stream extras (step count, last input and forecast, anomaly statistics, drift
+test). Active
 slots are kept dense (0..n-1; a removed slot is refilled from the last one), so a tick is one
 graph call over the ready slots' state, then the anomaly bookkeeping. Three kinds of tick:
 
@@ -38,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from edgernn.core import snapshot
+from edgernn.core.drift import DETECTORS, DRIFT_THRESHOLD
 from edgernn.core.extras import Extras, SmallResult
 from edgernn.core.protocols import LoadedModel
 from edgernn.core.rows import NOT_FINITE, row_lists
@@ -55,8 +57,14 @@ class BatchResult:
 
     forecast: np.ndarray  # (N, n_targets) each target's forecast for the next step
     anomaly_score: np.ndarray  # (N,) float64; NaN while a stream warms up
-    anomaly: np.ndarray  # (N,) bool
+    anomaly: np.ndarray  # (N,) bool: a detector fired (residual | drift)
     step: np.ndarray  # (N,) int64 steps taken by each stream, this one included
+    residual: np.ndarray  # (N,) bool: anomaly_score above the threshold
+    drift: np.ndarray  # (N,) bool: the drift test fired (see edgernn.core.drift)
+
+    def detectors(self) -> list[str | None]:
+        """Each row's ``StepResult.detector``: "residual", "drift", "residual+drift" or None."""
+        return [DETECTORS[r, d] for r, d in zip(self.residual.tolist(), self.drift.tolist())]
 
 
 class Pool:
@@ -70,7 +78,9 @@ class Pool:
         warmup: int = 20,
         horizon: int = 500,
         idle_s: float | None = None,
+        drift_threshold: float | None = None,
     ):
+        """``threshold``, ``warmup`` and ``drift_threshold`` are those of ``Stream``."""
         sig = model.signature
         if sig.task != "forecast":
             raise UsageError(
@@ -86,9 +96,15 @@ class Pool:
         self.warmup, self.horizon, self.idle_s = warmup, horizon, idle_s
         # "host", or the ORT device the dense ticks' state lives on
         self._device = model.state_device
-        # step counts, last rows and forecasts, residual statistics: beside the state slabs
+        self.drift_threshold = DRIFT_THRESHOLD if drift_threshold is None else drift_threshold
+        # step counts, last rows and forecasts, residual statistics, drift tests: beside the slabs
         self._extras = Extras(
-            len(sig.features), sig.target_feature_index(), self.threshold, warmup, horizon
+            len(sig.features),
+            sig.target_feature_index(),
+            self.threshold,
+            warmup,
+            horizon,
+            self.drift_threshold,
         )
         self._lock = threading.RLock()
         self.slots: dict[Hashable, int] = {}  # key -> slot
@@ -127,12 +143,14 @@ class Pool:
         """One step for each key (keys unique), in one graph call. rows: (N, F) user units."""
         small = self._step_small(keys, rows) if len(keys) <= SMALL_TICK else None
         if small is not None:
-            steps, preds, scores, flags = zip(*small)
+            steps, preds, scores, flags, detectors = zip(*small)
             return BatchResult(
                 np.array(preds, np.float32).reshape(len(small), len(self.model.signature.targets)),
                 np.array([np.nan if s is None else s for s in scores], np.float64),
                 np.array(flags, bool),
                 np.array(steps, np.int64),
+                np.array([d is not None and d != "drift" for d in detectors], bool),
+                np.array([d is not None and d != "residual" for d in detectors], bool),
             )
         sig = self.model.signature
         rows = np.asarray(rows, dtype=np.float32).reshape(len(keys), -1)  # (N, F)
@@ -150,14 +168,15 @@ class Pool:
             y = self._run_dense(rows) if dense else self._run_gather(slots, rows)
             forecast = sig.target_scaler.inverse(y[:, 0])  # (N, K) user units
             at = slice(0, n) if dense else slots
-            return BatchResult(forecast, *self._extras.account(at, rows, forecast))
+            score, residual, n_steps, drift = self._extras.account(at, rows, forecast)
+            return BatchResult(forecast, score, residual | drift, n_steps, residual, drift)
 
     def step(self, keys: Sequence[Hashable], rows: Any) -> list[StepResult]:
         """``step_batch`` as one ``StepResult`` per key (the same values a ``Stream`` gives)."""
         names = self.model.signature.targets
         small = self._step_small(keys, rows) if len(keys) <= SMALL_TICK else None
         if small is not None:
-            return [StepResult(st, dict(zip(names, pred)), z, a) for st, pred, z, a in small]
+            return [StepResult(st, dict(zip(names, pred)), z, a, d) for st, pred, z, a, d in small]
         out = self.step_batch(keys, rows)
         return [
             StepResult(
@@ -165,8 +184,11 @@ class Pool:
                 {t: float(v) for t, v in zip(names, f)},
                 None if np.isnan(z) else float(z),
                 bool(a),
+                d,
             )
-            for f, z, a, st in zip(out.forecast, out.anomaly_score, out.anomaly, out.step)
+            for f, z, a, st, d in zip(
+                out.forecast, out.anomaly_score, out.anomaly, out.step, out.detectors()
+            )
         ]
 
     def _run_dense(self, rows: np.ndarray) -> np.ndarray:
@@ -185,11 +207,11 @@ class Pool:
         return y
 
     def _step_small(self, keys: Sequence[Hashable], rows: Any) -> list[SmallResult] | None:
-        """A tick of at most ``SMALL_TICK`` keys as (step, forecast, score, anomaly) per key,
-        like ``Stream.step``: scaling through the bound buffers' memoryviews and bookkeeping in
-        the per-slot arrays, in Python floats with float32 rounding where numpy rounds. None when
-        ``rows`` is not a list of rows or an (N, F) float array of numbers: the numpy path has
-        those (and their errors)."""
+        """A tick of at most ``SMALL_TICK`` keys as (step, forecast, score, anomaly, detector)
+        per key, like ``Stream.step``: scaling through the bound buffers' memoryviews and
+        bookkeeping in the per-slot arrays, in Python floats with float32 rounding where numpy
+        rounds. None when ``rows`` is not a list of rows or an (N, F) float array of numbers: the
+        numpy path has those (and their errors)."""
         scaler, F = self.model.signature.input_scaler, len(self.model.signature.features)
         lists = row_lists(rows, len(keys), F) if 0 < len(keys) <= self.capacity else None
         if lists is None:

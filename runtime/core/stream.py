@@ -2,7 +2,9 @@
 
 A stream speaks the user's units: inputs are scaled with the signature's input scaler before
 the graph and forecasts are unscaled after it. For forecast models every step also scores the
-value that just arrived against the forecast made one step earlier (see ``edgernn.core.anomaly``).
+value that just arrived against the forecast made one step earlier (see ``edgernn.core.anomaly``),
+and a slower test over those scores flags sustained shifts: drifts and ramps
+(``edgernn.core.drift``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from edgernn.calendar import with_calendar
 from edgernn.core import snapshot
 from edgernn.core.anomaly import ResidualStats
 from edgernn.core.buffers import StepBuffers
+from edgernn.core.drift import DETECTORS, DRIFT_THRESHOLD, PageHinkley
 from edgernn.core.protocols import LoadedModel
 from edgernn.core.rows import FAST_ARRAYS, NOT_FINITE, Row, row_values
 from edgernn.core.views import float32_scratch
@@ -32,7 +35,9 @@ class StepResult:
     step: int  # steps this stream has taken, counting this one (1-based)
     forecast: dict[str, float]  # each target's forecast for the next step
     anomaly_score: float | None  # |z| of this step's forecast error; None while warming up
-    anomaly: bool  # anomaly_score above the stream's threshold
+    anomaly: bool  # a detector fired: anomaly_score above the threshold, or the drift test
+    # which fired: "residual", "drift" or "residual+drift"; None when anomaly is False
+    detector: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +45,7 @@ class StepResult:
             "forecast": self.forecast,
             "anomaly_score": self.anomaly_score,
             "anomaly": self.anomaly,
+            "detector": self.detector,
         }
 
 
@@ -73,7 +79,10 @@ class Stream:
         state: bytes | None = None,
         threshold: float | None = None,
         warmup: int = 20,
+        drift_threshold: float | None = None,
     ):
+        """``threshold``: the residual |z| that is an anomaly (default: the model's);
+        ``drift_threshold``: the drift test's lambda (default ``DRIFT_THRESHOLD``; inf: off)."""
         self.model = model
         sig = model.signature
         if not sig.causal:
@@ -89,6 +98,7 @@ class Stream:
         self._scored = len(self._res_cols) == len(self._target_cols)
         self._threshold = sig.anomaly_threshold if threshold is None else float(threshold)
         self._warmup = warmup
+        self._drift_threshold = DRIFT_THRESHOLD if drift_threshold is None else drift_threshold
         self._in, self._out = sig.input_scaler, sig.target_scaler
         # rounds a residual to float32 (n_targets,)
         self._res_mem = float32_scratch(len(sig.targets))
@@ -111,6 +121,9 @@ class Stream:
         self._last_pred: Sequence[float] | None = None
         self.residuals = ResidualStats(
             len(self._targets), warmup=self._warmup, threshold=self._threshold
+        )
+        self.drift = PageHinkley(
+            len(self._targets), threshold=self._drift_threshold, clip=self._threshold
         )
 
     @property
@@ -182,6 +195,7 @@ class Stream:
             "last_row": None if self._last_row is None else list(self._last_row),
             "last_pred": None if self._last_pred is None else list(self._last_pred),
             "residuals": self.residuals.to_dict(),
+            "drift": self.drift.to_dict(),
         }
         return snapshot.pack(
             self.model.model_id, meta, {f"state_{i}": s for i, s in enumerate(self.states)}
@@ -215,20 +229,24 @@ class Stream:
             return None
 
     def _account(self, row: Sequence[float], pred: Sequence[float]) -> StepResult:
-        """Score this step's actual values against the previous forecast, then move on."""
-        score = None
+        """Score this step's actual values against the previous forecast, test for drift, then
+        move on."""
+        score, detector = None, None
         last = self._last_pred
         if last is not None and self._scored:
             res, cols = self._res_mem, self._res_cols
             for k in range(len(res)):
                 res[k] = row[cols[k]] - last[k]  # the float32 residual numpy gave
-            score = self.residuals.observe_floats(res)
+            stats = self.residuals
+            score = stats.observe_floats(res)
+            if score is not None:  # z against the statistics before this residual
+                drift = self.drift.observe_floats(stats.z)
+                if drift or score > self._threshold:
+                    detector = DETECTORS[score > self._threshold, drift]
         self.n_steps += 1
         self._last_row, self._last_pred = row, pred
         forecast = {self._targets[0]: pred[0]} if len(pred) == 1 else dict(zip(self._targets, pred))
-        return StepResult(
-            self.n_steps, forecast, score, score is not None and score > self._threshold
-        )
+        return StepResult(self.n_steps, forecast, score, detector is not None, detector)
 
     def _as_rows(
         self, xs: Iterable[Mapping[str, float] | Sequence[float]] | np.ndarray
@@ -273,6 +291,8 @@ class Stream:
         self.n_steps = int(meta["n_steps"])
         self._last_row, self._last_pred = _float32s(meta["last_row"]), _float32s(meta["last_pred"])
         self.residuals.load_dict(meta["residuals"])
+        if "drift" in meta:  # older snapshots have none: the drift test starts afresh
+            self.drift.load_dict(meta["drift"])
 
 
 def _float32s(values: Sequence[float] | None) -> list[float] | None:

@@ -7,7 +7,10 @@ is momentarily drained and the oldest record has waited ``max_delay_ms``, or at 
 tick is one graph call. Bad records are counted, handed to ``reject`` with the reason, and
 skipped: the good records around them are processed exactly as if they had not been there.
 A record with the same key, timestamp and values as one of the latest accepted ones (a
-redelivery) is a duplicate: skipped and counted, not rejected.
+redelivery) is a duplicate: skipped and counted, not rejected. An output whose step fired a
+detector says which: ``"anomaly": true, "detector": "residual"`` (one surprising value),
+``"drift"`` (a sustained shift: ``edgernn.core.drift``) or ``"residual+drift"``; other lines
+have no ``detector``.
 
 With a ``state_dir`` the pool is checkpointed atomically every ``checkpoint_every_steps`` steps
 or ``checkpoint_every_s`` seconds and when the run ends (also on Ctrl-C / SIGTERM); a new run
@@ -32,7 +35,7 @@ import numpy as np
 
 from edgernn.core import snapshot
 from edgernn.core.model import Model
-from edgernn.core.pool import SMALL_TICK
+from edgernn.core.pool import SMALL_TICK, Pool
 from edgernn.errors import RecordError
 from edgernn.feeds.dedup import Recent
 from edgernn.feeds.records import CsvRows, Record, RecordParser, sniff_format
@@ -62,6 +65,8 @@ class RunnerConfig:
     # a timestamp gap longer than this (seconds, or timestamp units) is a gap
     gap_limit: float | None = None
     gap_policy: str = "carry"  # on a gap: "carry" the state on, or "reset" the key's stream first
+    # the drift test's lambda (edgernn.core.drift); None = DRIFT_THRESHOLD, inf = off
+    drift_threshold: float | None = None
 
 
 class StreamRunner:
@@ -96,7 +101,12 @@ class StreamRunner:
             extra_allowed=sig.targets,
             calendar=sig.calendar,
         )
-        self.pool = model.pool(threshold=cfg.threshold, idle_s=cfg.idle_s)
+        self.pool = Pool(
+            model,
+            threshold=cfg.threshold,
+            idle_s=cfg.idle_s,
+            drift_threshold=cfg.drift_threshold,
+        )
         self.emit, self.reject = emit, reject
         self.stats = RunStats()
         self.last_ts: dict[Any, Any] = {}  # key -> timestamp of its last accepted record
@@ -196,11 +206,14 @@ class StreamRunner:
         tick_ns = time.perf_counter_ns() - t0
         self.stats.ticks += 1
         anomalies = 0
-        for (record, t_read), (step, forecast, score, anomaly) in zip(batch, results):
+        for (record, t_read), (step, forecast, score, anomaly, detector) in zip(batch, results):
             line: dict[str, Any] = {} if record.key is None else {"key": record.key}
             if record.timestamp is not None:
                 line["timestamp"] = record.timestamp
             line.update(step=step, forecast=forecast, anomaly_score=score, anomaly=anomaly)
+            if anomaly:
+                line["detector"] = detector
+                self.stats.drifts += detector != "residual"
             self.emit(line)
             anomalies += anomaly
             self.stats.latency.add(tick_ns)
@@ -213,20 +226,21 @@ class StreamRunner:
 
     def _step(
         self, keys: list[str | None], rows: list[np.ndarray]
-    ) -> Iterable[tuple[int, dict[str, float], float | None, bool]]:
-        """One tick through the pool as (step, forecast, anomaly_score, anomaly) per record, in
-        Python values: small ticks as ``StepResult``s (the pool's Python-number path), larger
-        ones from ``step_batch``'s arrays, converted with one ``tolist`` per field."""
+    ) -> Iterable[tuple[int, dict[str, float], float | None, bool, str | None]]:
+        """One tick through the pool as (step, forecast, anomaly_score, anomaly, detector) per
+        record, in Python values: small ticks as ``StepResult``s (the pool's Python-number path),
+        larger ones from ``step_batch``'s arrays, converted with one ``tolist`` per field."""
         if len(keys) <= SMALL_TICK:
             return [
-                (r.step, r.forecast, r.anomaly_score, r.anomaly) for r in self.pool.step(keys, rows)
+                (r.step, r.forecast, r.anomaly_score, r.anomaly, r.detector)
+                for r in self.pool.step(keys, rows)
             ]
         out = self.pool.step_batch(keys, np.stack(rows))
         names = self.model.signature.targets
         forecasts = [dict(zip(names, f)) for f in out.forecast.tolist()]
         # NaN: still warming up
         scores = [None if z != z else z for z in out.anomaly_score.tolist()]
-        return zip(out.step.tolist(), forecasts, scores, out.anomaly.tolist())
+        return zip(out.step.tolist(), forecasts, scores, out.anomaly.tolist(), out.detectors())
 
     def checkpoint(self) -> None:
         """Write every stream's state to state_dir atomically (no-op without a state_dir)."""

@@ -51,7 +51,8 @@ class LatencyWindow:
 @dataclass
 class RunStats:
     steps: int = 0  # good records stepped through the model
-    anomalies: int = 0  # steps flagged as anomalous
+    anomalies: int = 0  # steps flagged as anomalous (by either detector)
+    drifts: int = 0  # of those, steps where the drift test fired
     rejected: int = 0  # bad records set aside
     replayed: int = 0  # records skipped on resume: already in the checkpointed state
     ticks: int = 0  # graph calls
@@ -77,6 +78,7 @@ class RunStats:
             "keys_spilled": spilled,
             "spills": self.spills,
             "anomalies": self.anomalies,
+            "drifts": self.drifts,
             "rejected": self.rejected,
             "duplicates": self.duplicates,
             "replayed": self.replayed,

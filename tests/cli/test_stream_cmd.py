@@ -10,11 +10,13 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cli_checks import one_clear_line
 from click.testing import CliRunner
 
 from edgernn.cli import main
+from edgernn.feeds.synth import sensor_signal
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -438,3 +440,49 @@ def test_stream_policies_are_reported_in_the_summary(tmp_path, rows):
     assert (s["steps"], s["rejected"], s["gaps"]) == (4, 1, 1)
     assert [o["step"] for o in out_lines(r)] == [1, 2, 1, 2]
     assert "1 gaps" in r.stderr
+
+
+def ramp_lines(seed: int = 0, at: int = 800, steps: int = 300, per_step: float = 0.006) -> str:
+    """The demo sensor (no spikes) as JSON lines, temp ramping up by ``per_step`` degrees a
+    step (0.02 residual std) for ``steps`` steps from record ``at``."""
+    s = sensor_signal(at + steps, seed=seed, anomaly_rate=0.0)
+    ramp = per_step * np.maximum(np.arange(at + steps) - at, 0)
+    return "".join(
+        json.dumps({"timestamp": i, "temp": float(t) + float(r), "humidity": float(h)}) + "\n"
+        for i, (t, h, r) in enumerate(zip(s["temp"], s["humidity"], ramp))
+    )
+
+
+def test_a_slow_ramp_is_flagged_as_drift_and_the_line_says_so(tmp_path):
+    summary = tmp_path / "s.json"
+    r = run("stream", "--summary", str(summary), input=ramp_lines())
+    assert r.exit_code == 0, r.output
+    out = out_lines(r)
+    flagged = [(o["timestamp"], o["detector"]) for o in out if o["anomaly"]]
+    assert flagged and flagged[0][1] == "drift" and 800 <= flagged[0][0] < 1050
+    # a line where nothing fired is as it always was: no detector field
+    assert all(set(o) == {"timestamp", "step", "forecast", "anomaly_score", "anomaly"}
+               for o in out if not o["anomaly"])  # fmt: skip
+    s = json.loads(summary.read_text())
+    assert s["drifts"] == sum(o["detector"] != "residual" for o in out if o["anomaly"]) > 0
+    assert f"{s['drifts']} of them drift alarms" in r.stderr
+
+
+def test_drift_threshold_option_moves_or_turns_off_the_drift_test():
+    feed = ramp_lines()
+    off = out_lines(run("stream", "--drift-threshold", "inf", input=feed))
+    assert [o for o in off if o["anomaly"] and o["detector"] != "residual"] == []
+    eager = out_lines(run("stream", "--drift-threshold", "5", input=feed))
+    first = [o["timestamp"] for o in eager if o.get("detector") == "drift"][0]
+    default = out_lines(run("stream", input=feed))
+    assert first < [o["timestamp"] for o in default if o.get("detector") == "drift"][0]
+
+
+def test_the_demo_feeds_spikes_are_residual_anomalies():
+    out = out_lines(run("stream", "--source", "demo", "--limit", "400"))
+    assert {o["detector"] for o in out if o["anomaly"]} == {"residual"}
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x"])
+def test_a_bad_drift_threshold_is_one_clear_line(value):
+    one_clear_line(run("stream", "--drift-threshold", value), 2, "'--drift-threshold'", value)

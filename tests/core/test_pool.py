@@ -248,3 +248,49 @@ def test_bad_rows_are_refused_before_any_key_joins(model, rows, match):
     with pytest.raises(DataError, match=match):
         pool.step_batch(["new"], rows)
     assert len(pool) == 0
+
+
+@pytest.mark.parametrize("n_keys", [1, SMALL_TICK, SMALL_TICK + 1, 40])
+def test_drift_alarms_match_separate_streams_through_resets_removals_and_resumes(model, n_keys):
+    """A low drift threshold makes the drift test fire often, so its resets run on every path
+    (small ticks in Python floats on the per-slot memoryviews, larger ones vectorised); the pool
+    still gives each key what its own Stream gives, detector included, and carries the drift
+    test through a reset (ticks with warm and warming keys), a removal (its snapshot) and a saved
+    pool state."""
+    T, rng = 240, np.random.default_rng(n_keys)
+    data = series(n_keys, T)
+    pool = edgernn.Pool(model, drift_threshold=3.0)
+    alone = [edgernn.Stream(model, drift_threshold=3.0) for _ in range(n_keys)]
+    detectors = []
+    for t in range(T):
+        keys = list(range(n_keys)) if t % 3 else rng.permutation(n_keys)[: max(1, n_keys // 2)]
+        keys = [int(k) for k in keys]
+        got = pool.step(keys, data[keys, t])
+        assert got == [alone[k].step(data[k, t]) for k in keys]
+        detectors += [r.detector for r in got]
+        for k in set(range(n_keys)) - set(keys):
+            assert pool.step([k], data[k, t][None]) == [alone[k].step(data[k, t])]
+        if t == 60:  # the last key starts over: it warms up while the others' tests run on
+            pool.reset(n_keys - 1), alone[n_keys - 1].reset()
+        if t == 120:  # key 0 leaves and comes back from its snapshot; the pool is saved, reloaded
+            pool.restore(0, pool.remove(0))
+            again = edgernn.Pool(model, drift_threshold=3.0)
+            again.load_state(pool.save_state())
+            pool = again
+    assert "drift" in detectors
+
+
+def test_the_batch_result_says_which_detector_fired(model):
+    data = series(SMALL_TICK + 1, 200)
+    keys = list(range(SMALL_TICK + 1))
+    small, large = (edgernn.Pool(model, drift_threshold=3.0) for _ in range(2))
+    seen = set()
+    for t in range(200):
+        a = small.step_batch(keys[:1], data[:1, t])  # a small tick
+        b = large.step_batch(keys, data[:, t])  # a vectorised one
+        assert a.detectors()[0] == b.detectors()[0]
+        seen |= set(b.detectors())
+        for out in (a, b):
+            assert (out.anomaly == (out.residual | out.drift)).all()
+            assert (out.residual == (out.anomaly_score > small.threshold)).all()
+    assert {"residual", "drift", None} <= seen

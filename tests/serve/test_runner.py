@@ -8,6 +8,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from sensor_feeds import keyed_records
 
 from edgernn.serve.inbox import Inbox
 from edgernn.serve.runner import RunnerConfig, StreamRunner
@@ -302,3 +303,21 @@ def test_the_first_reject_is_explained_once_when_nothing_else_shows_it(rows, tmp
     assert f"all are in {rejects}" in r.stderr and len(rejects.read_text().splitlines()) == 5
     r = cli("--key", "sensor", "--rejects", str(rejects), input=keyed_lines(rows) + "junk\n")
     assert "note:" not in r.stderr  # some records went through and the file has the rest
+
+
+def test_a_resumed_run_goes_on_with_each_keys_drift_test(model, tmp_path):
+    """Checkpoints carry the drift test: a run stopped half way and resumed from its state
+    gives the lines one run gives, drift alarms included (a low threshold makes them many)."""
+    recs = list(enumerate((dict(r, sensor=k) for k, r in keyed_records(("a", "b"), 300)), 1))
+    cfg = dict(key_field="sensor", drift_threshold=3.0, state_dir=tmp_path)
+    whole: list = []
+    StreamRunner(model, RunnerConfig(key_field="sensor", drift_threshold=3.0), whole.append).run(
+        recs
+    )
+    first: list = []
+    StreamRunner(model, RunnerConfig(**cfg), emit=first.append).run(recs[:300])
+    second: list = []
+    StreamRunner(model, RunnerConfig(**cfg), emit=second.append).run(recs)  # replays skipped
+    assert first + second == whole
+    assert any(o.get("detector") == "drift" for o in second)
+    assert all("detector" not in o for o in whole if not o["anomaly"])
