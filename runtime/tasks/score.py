@@ -95,7 +95,14 @@ class Score:
 
 
 def check_char_lm(model: Model) -> None:
-    """UsageError naming the model's task unless it is a character LM."""
+    """UsageError naming the model's task unless it is a character LM.
+
+    >>> import edgernn
+    >>> check_char_lm(edgernn.load(provider="cpu"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    edgernn.errors.UsageError: sensor-forecast.onnx is a 'forecast' model; `edgernn score` needs...
+    """
     sig = model.signature
     if sig.task != "generate" or sig.tokenizer is None or sig.tokenizer.kind != "char":
         raise UsageError(
@@ -107,7 +114,14 @@ def check_char_lm(model: Model) -> None:
 def read_text(name: str, what: str = "FILE") -> str:
     """The UTF-8 text of file ``name`` ("-": stdin), newlines read as training reads them
     ("\\r\\n" and "\\r" become "\\n"). DataError, naming ``what`` and the fix, when the file is
-    missing, unreadable or not UTF-8."""
+    missing, unreadable or not UTF-8.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> _ = path.write_bytes(b"one\\r\\ntwo\\n")
+    >>> read_text(str(path))
+    'one\\ntwo\\n'
+    """
     try:
         data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
     except FileNotFoundError:
