@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+from cli_checks import one_clear_line
 
 torch = pytest.importorskip("torch")
 
@@ -145,8 +146,10 @@ def test_train_cli_without_export(corpus_file, tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "checkpoint.pt").is_file() and not (tmp_path / "model.onnx").exists()
-    assert "bits/char" in r.stdout
-    assert json.loads((tmp_path / "report.json").read_text())["metrics"]["steps"] == 3
+    assert "bits/char) on 64 random windows" in r.stdout
+    assert "held-out text not scored (--no-export)" in r.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["metrics"]["steps"] == 3 and report["heldout"] is None
 
 
 def test_train_cli_with_export_then_generate(corpus_file, tmp_path):
@@ -173,3 +176,81 @@ def test_train_cli_bad_corpus_is_one_line(tmp_path):
         and r.stderr.strip().startswith("error: --corpus")
         and "Traceback" not in r.output
     )
+
+
+# ---- --val and the held-out figure -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def exported_run(corpus_file, tmp_path_factory) -> tuple[Path, dict, str]:
+    """`edgernn train charlm` with export, as a user runs it: (OUT, report.json, stdout)."""
+    out = tmp_path_factory.mktemp("charlm-run")
+    r = CliRunner().invoke(
+        main, ["train", "charlm", "--corpus", str(corpus_file), *ARGS, "--out", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    return out, json.loads((out / "report.json").read_text()), r.stdout
+
+
+def test_heldout_figure_is_what_edgernn_score_gives_on_the_heldout_tail(
+    exported_run, corpus_file, tmp_path
+):
+    out, report, stdout = exported_run
+    held = report["heldout"]
+    text = corpus_file.read_text(encoding="utf-8")
+    cut = int(len(text) * 0.9)  # --val 0.1 by default: the last tenth
+    assert held["from_char"] == cut and held["chars"] == len(text) - cut == report["chars"]["val"]
+    assert held["scored"] == held["chars"] - 1 and math.isfinite(held["bits_per_char"])
+    tail = tmp_path / "tail.txt"
+    tail.write_text(text[cut:], encoding="utf-8")
+    assert (out / "heldout.txt").read_text(encoding="utf-8") == text[cut:]
+    for path in (tail, out / "heldout.txt"):
+        r = CliRunner().invoke(main, ["score", str(out / "model.onnx"), str(path), "--json"])
+        assert r.exit_code == 0, r.output
+        scored = json.loads(r.stdout)
+        assert scored["bits_per_char"] == held["bits_per_char"]
+        assert (scored["bits"], scored["unknown_chars"]) == (held["bits"], held["unknown_chars"])
+    assert f"held-out {held['bits_per_char']:.3f} bits/char over {held['scored']:,}" in stdout
+    assert report["files"]["heldout"] == str(out / "heldout.txt")
+
+
+def test_val_holds_the_tail_out_of_training(tmp_path):
+    head = (topics["if"] + topics["for"])[:900]
+    tail = "αβγδε ζηθικ\n" * 8 + "λμνξ"  # letters the head never uses: 100 characters
+    assert len(tail) == 100 and not (set(tail) - {" ", "\n"}) & set(head)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(head + tail, encoding="utf-8")
+    args = [*ARGS[:-3], "--vocab-size", "200", "--val", "0.1", "--out", str(tmp_path / "out")]
+    r = CliRunner().invoke(main, ["train", "charlm", "--corpus", str(corpus), *args, "--quiet"])
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["chars"] == {"train": 900, "val": 100}
+    vocab = edgernn.load(tmp_path / "out" / "model.onnx", provider="cpu").signature.tokenizer.vocab
+    assert set(vocab) == set(head) | {"<unk>"}  # built from the training text alone
+    held = report["heldout"]
+    assert held["unknown_chars"] == 100 - tail.count(" ") - tail.count("\n")  # only unseen ones
+    assert (tmp_path / "out" / "heldout.txt").read_text(encoding="utf-8") == tail
+
+
+@pytest.mark.parametrize(
+    "val,code,words",
+    [
+        ("0", 2, ["--val must be in (0, 1), got 0.0", "--val 0.1"]),
+        ("1", 2, ["--val must be in (0, 1), got 1.0"]),
+        ("0.001", 5, ["held-out tail (--val 0.001) has 4 characters", "raise --val"]),
+    ],
+)
+def test_bad_val_is_one_clear_line(corpus_file, tmp_path, val, code, words):
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "charlm",
+            "--corpus",
+            str(corpus_file),
+            *ARGS,
+            "--val",
+            val,
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    one_clear_line(r, code, *words)

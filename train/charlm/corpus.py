@@ -1,10 +1,12 @@
 """The char LM's text: a corpus split chronologically into train / val token ids, and random
-training windows of it. The default corpus is Python's own documentation text
+training windows of it. The val split is the text's contiguous tail (``--val``): training never
+sees it, its characters are not even in the vocabulary unless they also occur before it.
+The default corpus is Python's own documentation text
 (``pydoc_data.topics``), available offline everywhere.
 
 >>> corpus = Corpus.from_text("abracadabra " * 50, vocab_size=4, val_frac=0.1)
->>> corpus.vocab, len(corpus.train) + len(corpus.val)
-(('<unk>', 'a', 'b', 'r', 'c'), 600)
+>>> corpus.vocab, len(corpus.train) + len(corpus.val), corpus.heldout_from, corpus.val_text[:5]
+(('<unk>', 'a', 'b', 'r', 'c'), 600, 540, 'abrac')
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class Corpus:
     val: np.ndarray  # (N_val,) int64
     source: str = "text"  # where the text came from
     unknown: dict = field(default_factory=dict)  # unknown-character counts per split
+    heldout_from: int = 0  # character offset in the text where the held-out tail (val) starts
+    val_text: str = ""  # the held-out tail itself, scored through the exported graph
 
     @classmethod
     def from_text(
@@ -49,6 +53,8 @@ class Corpus:
             val,
             source,
             {"train": int((train == 0).sum()), "val": int((val == 0).sum())},
+            cut,
+            text[cut:],
         )
 
     @property

@@ -31,7 +31,7 @@ class CharLMConfig:
     corpus: str = "pydoc"  # "pydoc" (pydoc_data.topics) or the path of a UTF-8 text file
     max_vocab: int = 96  # most frequent training characters kept (plus "<unk>")
     window: int = 128  # characters per training window
-    val_frac: float = 0.1  # the text's last share, held out for validation
+    val_frac: float = 0.1  # the text's contiguous last share, held out (never trained on)
     steps: int = 2000  # optimizer steps
     batch_size: int = 32  # windows per optimizer step
     lr: float = 2e-3  # Adam learning rate (cosine-decayed to 10% over the steps)
@@ -52,7 +52,7 @@ class CharLMConfig:
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
                 )
         if not 0 < self.val_frac < 1:
-            raise UsageError(f"val_frac must be in (0, 1), got {self.val_frac}")
+            raise UsageError(f"--val must be in (0, 1), got {self.val_frac}; e.g. --val 0.1")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -2,7 +2,12 @@
 
 Step mode of ``edgernn.train.loop``: seeded Adam on random windows of the training text, the
 cross-entropy of every next character (nats per character); then the loss on random windows
-of the held-out text.
+of the held-out text (``val_loss``, a quick PyTorch estimate, also stored in the model).
+
+The held-out figure that counts comes after export: ``edgernn.tasks.score.score_text`` streams
+the exported graph over the whole held-out tail (from a fresh state, every character but the
+first scored, out-of-vocabulary characters scored as <unk>), exactly what ``edgernn score
+OUT/model.onnx OUT/heldout.txt`` prints. It is report.json's ``heldout``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgernn.errors import UsageError
+import edgernn
+from edgernn.errors import DataError, UsageError
+from edgernn.tasks.score import score_text
 from edgernn.train.cells import native_kernels
 from edgernn.train.charlm.corpus import UNK, Corpus, read_corpus, windows
 from edgernn.train.charlm.export import export_charlm
@@ -44,6 +51,11 @@ def train_charlm(config: CharLMConfig) -> TrainResult:
     Corpus."""
     text, source = read_corpus(config.corpus)
     corpus = Corpus.from_text(text, config.max_vocab, config.val_frac, source)
+    if len(corpus.val) < config.window + 2:
+        raise DataError(
+            f"the held-out tail (--val {config.val_frac}) has {len(corpus.val)} characters, fewer "
+            f"than --window {config.window} + 2; raise --val, lower --window or use a longer text"
+        )
     config.vocab_size = len(corpus.vocab)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -62,6 +74,7 @@ def train_charlm(config: CharLMConfig) -> TrainResult:
         "train_loss": history.smoothed_loss,
         "val_loss": val,
         "val_bits_per_char": val / math.log(2),
+        "val_windows": max(1, config.eval_windows // config.batch_size) * config.batch_size,
         "seconds": round(history.seconds, 1),
         "steps": config.steps,
     }
@@ -91,6 +104,24 @@ def signature_fields(
     }
 
 
+def heldout_score(onnx: Path, corpus: Corpus) -> dict:
+    """The exported graph streamed over the whole held-out tail by the runtime (what
+    ``edgernn score`` does): bits per character and the counts behind it.
+
+    >>> corpus = Corpus.from_text("The value is None.\\n" * 20, val_frac=0.1)
+    >>> shipped = edgernn.default_model_path().with_name("char-lm.onnx")
+    >>> h = heldout_score(shipped, corpus)
+    >>> h["from_char"], h["chars"], h["scored"], h["bits_per_char"] < 2
+    (342, 38, 37, True)
+    """
+    score = score_text(edgernn.load(onnx, provider="cpu"), corpus.val_text)
+    return {
+        "from_char": corpus.heldout_from,  # where the tail starts in the corpus text
+        **score.to_dict(),
+        "computed_by": "edgernn.tasks.score.score_text on the exported graph (`edgernn score`)",
+    }
+
+
 # ---- the `edgernn train charlm` command ----------------------------------------------------
 def run_charlm(
     *,
@@ -101,6 +132,7 @@ def run_charlm(
     vocab_size: int,
     steps: int,
     epochs: float | None,
+    val: float,
     batch_size: int,
     lr: float,
     seed: int,
@@ -108,19 +140,21 @@ def run_charlm(
     no_export: bool,
     quiet: bool,
 ) -> dict:
-    """Train, save OUT/checkpoint.pt, export OUT/model.onnx (unless ``no_export``), write
-    OUT/report.json; the report."""
+    """Train on all but the text's last ``val`` share, save OUT/checkpoint.pt, export
+    OUT/model.onnx and score the held-out tail (written to OUT/heldout.txt) with it (unless
+    ``no_export``), write OUT/report.json; the report."""
     if epochs is not None:
         if epochs <= 0:
             raise UsageError(f"--epochs must be > 0, got {epochs}")
         text, _ = read_corpus(corpus)
-        steps = max(1, round(epochs * len(text) * 0.9 / (batch_size * window)))
+        steps = max(1, round(epochs * len(text) * (1 - val) / (batch_size * window)))
     config = CharLMConfig(
         embed=embed,
         hidden=hidden,
         corpus=corpus,
         max_vocab=vocab_size,
         window=window,
+        val_frac=val,
         steps=steps,
         batch_size=batch_size,
         lr=lr,
@@ -130,7 +164,11 @@ def run_charlm(
     result = train_charlm(config)
     model, c = result.model, result.data
     chars = {"train": len(c.train), "val": len(c.val)}
-    extra = {"chars": chars, "unknown_chars": c.unknown, "split": "chronological"}
+    extra = {
+        "chars": chars,
+        "unknown_chars": c.unknown,
+        "split": f"chronological: the last {val:g} held out",
+    }
     fields = signature_fields(model, c.source, c.vocab, result.metrics, extra)
     report = {
         "task": "generate",
@@ -140,10 +178,15 @@ def run_charlm(
         "vocab_size": len(c.vocab),
         "chars": chars,
         "metrics": result.metrics,
+        "heldout": None,  # set after export: the exported graph streamed over the held-out tail
         "config": config.to_dict(),
     }
 
     def export(onnx: Path) -> tuple[dict, dict]:
-        return {"onnx": str(onnx)}, {"parity": export_charlm(model, fields, onnx).parity}
+        parity = export_charlm(model, fields, onnx).parity
+        tail = onnx.with_name("heldout.txt")
+        tail.write_text(c.val_text, encoding="utf-8", newline="")
+        report["heldout"] = heldout_score(onnx, c)
+        return {"onnx": str(onnx), "heldout": str(tail)}, {"parity": parity}
 
     return publish(Path(out), KIND, model, fields, report, None if no_export else export)
