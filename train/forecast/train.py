@@ -29,6 +29,7 @@ from edgernn.train.forecast.model import Forecaster, ForecasterConfig
 from edgernn.train.forecast.report import metrics, plot, skill, write_json
 from edgernn.train.forecast.windows import Dataset, prepare_data
 from edgernn.train.loop import History, TrainResult
+from edgernn.train.progress import show_start, start_line
 
 UNITS = (
     "user units (inverse-scaled): each window's forecast at its last step vs the true next value"
@@ -61,6 +62,18 @@ def train_forecast(cfg: TrainConfig) -> TrainResult:
             bidirectional=cfg.bidirectional,
             attention=cfg.attention,
         )
+    )
+    show_start(
+        start_line(
+            "forecast",
+            model,
+            rows=sum(data.rows.values()),
+            series=data.n_series,
+            examples=len(data.parts["train"]),
+            arch=f"{cfg.arch} " + ",".join(map(str, cfg.hidden)),
+            plan=f"up to {cfg.epochs} epochs",
+        ),
+        cfg.quiet,
     )
     history = fit(model, data.parts["train"], data.parts["val"], cfg)
     result = TrainResult(model, history, data=data)
