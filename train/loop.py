@@ -9,6 +9,9 @@
   drawn batches, the learning rate cosine-decayed to 10%, and a running (exponentially
   smoothed) training loss on the bar.
 
+Progress (``edgernn.train.progress.Progress``) suits stderr: bars on a terminal; in a log one
+plain line per epoch, or about 20 lines a run in step mode; nothing when ``quiet``.
+
 The trainer draws no random numbers itself: shuffles and batches come from the task, dropout
 from torch's global generator, so a task seeded as before trains to the same numbers.
 
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,9 +36,9 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from edgernn.train.cells import native_kernels
+from edgernn.train.progress import Progress, log_every
 
 Score = float | tuple[float, ...]  # lower is better
 
@@ -57,8 +59,8 @@ class LoopConfig:
     steps: int = 1  # step mode: optimizer steps
     desc: str = "train"  # the progress bar's label
     quiet: bool = False  # no progress at all
-    terminal_only: bool = False  # epoch mode: bars only on a terminal; a log gets one plain
-    # line per epoch instead
+    terminal_only: bool = False  # no effect: every task now gets bars only on a terminal and
+    # plain lines in a log (kept while callers still pass it)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ class Evaluation:
     score: Score  # lower is better; the best epoch's weights are kept
     val_loss: float | None  # the validation loss (steps the lr plateau; None: no validation)
     row: dict  # this epoch's numbers, as the history keeps them
-    postfix: dict[str, str]  # shown on the progress bar (and a log's epoch line)
+    postfix: dict[str, str]  # shown on the progress bar and a log's epoch line (the loop sets
+    # the lr)
 
 
 class EpochTask(Protocol):
@@ -183,18 +186,18 @@ def train_epochs(
         )
     history, best, best_state, waited = History(), None, None, 0
     start = time.perf_counter()
-    bar = _bar(range(1, config.epochs + 1), config, unit="epoch")
+    progress = Progress("epoch", config.epochs, config.desc, config.quiet)
     with native_kernels():
-        for epoch in bar:
+        for epoch in range(1, config.epochs + 1):
             history.lr.append(optimizer.lr)
-            train_loss = _one_epoch(model, task, optimizer, config, history)
+            train_loss = _one_epoch(model, task, optimizer, config, history, progress)
             seen = task.evaluate(epoch, train_loss, history.lr[-1])
             history.train_loss.append(train_loss)
             history.val_loss.append(seen.val_loss)
             history.rows.append(seen.row)
             if plateau is not None:
                 plateau.step(seen.val_loss)
-            _show(bar, seen.postfix, epoch, config)
+            progress.update(epoch, seen.postfix | {"lr": f"{history.lr[-1]:.2g}"})
             if best is None or seen.score < best:
                 best, history.best_epoch, waited = seen.score, epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
@@ -203,7 +206,7 @@ def train_epochs(
             if config.patience and waited >= config.patience:
                 history.stopped_early = True
                 break
-    bar.close()
+    progress.close()
     model.load_state_dict(best_state)
     model.eval()
     history.seconds = time.perf_counter() - start
@@ -211,14 +214,19 @@ def train_epochs(
 
 
 def _one_epoch(
-    model: nn.Module, task: EpochTask, optimizer: Optimizer, config: LoopConfig, history: History
+    model: nn.Module,
+    task: EpochTask,
+    optimizer: Optimizer,
+    config: LoopConfig,
+    history: History,
+    progress: Progress,
 ) -> float:
     """One shuffled pass; the epoch's training loss. Appends the gradient norms to ``history``."""
     model.train()
     order = task.shuffle()
     starts = range(0, task.size, config.batch_size)
     losses, sizes = [], []
-    for i in _bar(starts, config, unit="batch", desc="batches", leave=False, batches=True):
+    for i in progress.batches(starts):
         idx = order[i : i + config.batch_size]
         losses.append(optimizer.update(task.loss(idx)))
         sizes.append(len(idx))
@@ -246,51 +254,17 @@ def train_steps(
     )
     history = History()
     start = time.perf_counter()
+    progress = Progress("step", steps, config.desc, config.quiet, every=log_every(steps))
     with native_kernels():
-        bar = _bar(range(steps), config, unit="step")
-        for _ in bar:
+        for step in range(1, steps + 1):
             model.train()
+            lr = optimizer.lr
             value = optimizer.update(batch_loss())
             schedule.step()
             running = history.smoothed_loss
             history.smoothed_loss = value if running is None else 0.95 * running + 0.05 * value
             history.steps += 1
-            bar.set_postfix(loss=f"{history.smoothed_loss:.3f}")
+            progress.update(step, {"loss": f"{history.smoothed_loss:.3f}", "lr": f"{lr:.2g}"})
+    progress.close()
     history.seconds = time.perf_counter() - start
     return history
-
-
-# ---- progress ------------------------------------------------------------------------------
-def _live(config: LoopConfig) -> bool:
-    """Bars redrawn in place: only on a terminal (a log gets one line per epoch instead)."""
-    isatty = getattr(sys.stderr, "isatty", None)
-    return not config.quiet and bool(isatty and isatty())
-
-
-def _bar(
-    items: range,
-    config: LoopConfig,
-    unit: str,
-    desc: str = "",
-    leave: bool = True,
-    batches: bool = False,
-) -> tqdm:
-    """A tqdm bar over ``items`` on stderr, shown as the config says (the per-batch bar only
-    for ``terminal_only`` tasks)."""
-    shown = _live(config) if config.terminal_only else not config.quiet and not batches
-    return tqdm(
-        items,
-        desc=desc or config.desc,
-        unit=unit,
-        leave=leave,
-        file=sys.stderr,
-        disable=not shown,
-    )
-
-
-def _show(bar: tqdm, postfix: dict[str, str], epoch: int, config: LoopConfig) -> None:
-    """The epoch's numbers on the bar, or as a plain line in a log."""
-    bar.set_postfix(postfix)
-    if config.terminal_only and not config.quiet and not _live(config):
-        numbers = ", ".join(f"{k} {v}" for k, v in postfix.items())
-        print(f"epoch {epoch}/{config.epochs}: {numbers}", file=sys.stderr, flush=True)

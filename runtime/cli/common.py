@@ -167,8 +167,10 @@ def train_output_options(
             help="Output folder.",
         ),
         click.option("--no-export", is_flag=True, help=no_export_help),
-        click.option("--quiet", is_flag=True, help="No progress bar."),
-        json_option("Print the final report as JSON on stdout."),
+        click.option(
+            "--quiet", is_flag=True, help="No progress on stderr (first line, bars, epoch lines)."
+        ),
+        json_option("Print the final report as JSON on stdout (progress stays on stderr)."),
     ]
 
     def apply(f: Any) -> Any:

@@ -160,7 +160,9 @@ def test_season_is_detected_and_absent_seasons_are_not_invented():
     rng = np.random.default_rng(1)
     assert detect_season(np.sin(2 * np.pi * t / 24) + 0.1 * rng.standard_normal(600)) == 24
     assert detect_season(rng.standard_normal(600)) is None
-    assert trend_ratio(0.05 * t + rng.standard_normal(600)) > 1 > trend_ratio(rng.standard_normal(600))
+    assert (
+        trend_ratio(0.05 * t + rng.standard_normal(600)) > 1 > trend_ratio(rng.standard_normal(600))
+    )
 
 
 def test_seasonal_autoregression_recovers_known_coefficients():

@@ -27,6 +27,7 @@ from edgernn.train.charlm.corpus import UNK, Corpus, read_corpus, windows
 from edgernn.train.charlm.export import export_charlm
 from edgernn.train.charlm.model import CharLM, CharLMConfig
 from edgernn.train.loop import LoopConfig, TrainResult, train_steps
+from edgernn.train.progress import show_start, start_line
 from edgernn.train.publish import publish
 
 KIND = "charlm"  # checkpoint kind and train command (its task is "generate")
@@ -60,6 +61,19 @@ def train_charlm(config: CharLMConfig) -> TrainResult:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = CharLM(config)
+    show_start(
+        start_line(
+            "charlm",
+            model,
+            rows=len(text),
+            rows_unit="characters",
+            examples=len(corpus.train),
+            examples_unit=f"characters (windows of {config.window})",
+            arch="lstm " + ",".join(map(str, config.hidden)),
+            plan=f"{config.steps:,} steps of {config.batch_size} windows",
+        ),
+        config.quiet,
+    )
 
     def batch_loss() -> torch.Tensor:  # nats per char
         x, y = windows(corpus.train, config.batch_size, config.window, rng)  # (B, W) each

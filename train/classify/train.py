@@ -27,6 +27,7 @@ from edgernn.train.classify.data import (
 from edgernn.train.classify.export import export_classifier
 from edgernn.train.classify.model import Classifier, ClassifierConfig
 from edgernn.train.loop import Evaluation, History, LoopConfig, train_epochs
+from edgernn.train.progress import show_start, start_line
 from edgernn.train.publish import publish
 
 KIND = "classify"  # checkpoint kind (format and version: edgernn.train.checkpoint)
@@ -62,7 +63,11 @@ class SequenceTask:
             "val_loss": m.get("loss"),
             "val_accuracy": m.get("accuracy"),
         }
-        shown = {"loss": f"{train_loss:.3f}", "val_acc": f"{m.get('accuracy', float('nan')):.3f}"}
+        shown = {
+            "train": f"{train_loss:.3f}",
+            "val": f"{m.get('loss', float('nan')):.3f}",
+            "val_acc": f"{m.get('accuracy', float('nan')):.3f}",
+        }
         score = (m["loss"], -m["accuracy"]) if m else (train_loss, 0.0)
         return Evaluation(score, m.get("loss"), row, shown)
 
@@ -142,7 +147,7 @@ class ClassifyOptions:
     seed: int = 0  # seed for the split, numpy and torch
     out: Path = Path("runs/classify")  # output folder
     no_export: bool = False  # do not export OUT/model.onnx
-    quiet: bool = False  # no progress bar
+    quiet: bool = False  # no progress (first line, bars, epoch lines)
 
 
 def run_classify(**options) -> dict:
@@ -163,6 +168,7 @@ def run_classify(**options) -> dict:
     )
     torch.manual_seed(o.seed)
     model = Classifier(config)
+    show_start(first_line(dataset, splits, model, o), o.quiet)
     loop = LoopConfig(
         lr=o.lr,
         clip=o.clip,
@@ -186,6 +192,35 @@ def run_classify(**options) -> dict:
         return {"onnx": str(onnx)}, {"parity": export_classifier(model, fields, onnx).parity}
 
     return publish(Path(o.out), KIND, model, fields, report, None if o.no_export else export)
+
+
+def first_line(dataset: Dataset, splits: list[Split], model: Classifier, o: ClassifyOptions) -> str:
+    """What ``edgernn train classify`` is about to train (``edgernn.train.progress``)."""
+    hidden = ",".join(map(str, o.hidden))
+    classes = f"{len(dataset.labels)} classes"
+    series: int | None
+    if dataset.kind == "text":  # one text per row
+        rows, rows_unit, series = len(dataset.sequences), "texts", None
+        unit = f"texts ({classes}, vocab {model.config.vocab_size:,})"
+    else:  # rows of sensor records, grouped into sequences
+        rows, rows_unit, series = (
+            sum(len(s) for s in dataset.sequences),
+            "rows",
+            len(dataset.sequences),
+        )
+        unit = f"sequences ({classes})"
+    return start_line(
+        "classify",
+        model,
+        rows=rows,
+        rows_unit=rows_unit,
+        series=series,
+        series_unit="sequences",
+        examples=len(splits[0][1]),
+        examples_unit=unit,
+        arch=f"{o.arch} {hidden}" + (" + attention" if o.attention else ""),
+        plan=f"up to {o.epochs} epochs",
+    )
 
 
 def load_splits(o: ClassifyOptions) -> tuple[Dataset, list[Split], dict, dict]:

@@ -85,7 +85,9 @@ def fit(model: Forecaster, data: Dataset, cfg: TrainConfig) -> History:
         xs = [data.scaled(i) for i in range(len(data.series))]
         ys = [data.target_scaler.transform(s.y) for s in data.series]
         train = [(x[: b[0]], y[: b[0]]) for x, y, b in zip(xs, ys, data.bounds)]
-        lanes = Lanes.cut([x for x, _ in train], [y for _, y in train], cfg.bptt, cfg.batch_size, burn)
+        lanes = Lanes.cut(
+            [x for x, _ in train], [y for _, y in train], cfg.bptt, cfg.batch_size, burn
+        )
         task = ChunkTask(model, lanes, validate.evaluate, cfg.seed)
     else:
         task = WindowTask(model, data.parts["train"], validate.evaluate, cfg.seed)

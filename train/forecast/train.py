@@ -34,6 +34,7 @@ from edgernn.train.forecast.model import LINEAR, Forecaster, ForecasterConfig
 from edgernn.train.forecast.report import plot, skill, warnings, write_json
 from edgernn.train.forecast.windows import Dataset, prepare_data, sliding_windows
 from edgernn.train.loop import History, TrainResult
+from edgernn.train.progress import show_start, start_line
 
 UNITS = (
     "user units: each row's forecast, made by streaming every series from its first row with the "
@@ -57,6 +58,7 @@ def train_forecast(cfg: TrainConfig) -> TrainResult:
     seed_everything(cfg.seed)
     data = prepare_data(cfg)
     model = build_model(cfg, data)
+    show_start(start_line("forecast", model, **_start_facts(cfg, data)), cfg.quiet)
     history = fit(model, data, cfg)
     result = TrainResult(model, history, data=data)
     _write(result, cfg)
@@ -87,6 +89,25 @@ def build_model(cfg: TrainConfig, data: Dataset) -> Forecaster:
     if model.highway is not None:
         model.highway.fit_least_squares(data.train_targets())
     return model
+
+
+def _start_facts(cfg: TrainConfig, data: Dataset) -> dict:
+    """What the first line says of the data, the model and the plan."""
+    plan = data.plan
+    assert plan is not None
+    arch = cfg.arch if cfg.arch == LINEAR else f"{cfg.arch} " + ",".join(map(str, cfg.hidden))
+    if plan.lags:
+        arch += f" + highway on lags {','.join(map(str, plan.lags))}"
+    arch += f" ({plan.target_mode} targets)"
+    stateful = cfg.mode == "stateful"
+    return {
+        "rows": sum(data.rows.values()),
+        "series": data.n_series,
+        "examples": data.rows["train"] if stateful else len(data.parts["train"]),
+        "examples_unit": f"rows, streamed in {cfg.bptt}-step chunks" if stateful else "windows",
+        "arch": arch,
+        "plan": f"up to {cfg.epochs} epochs",
+    }
 
 
 def torch_forecasts(model: Forecaster, data: Dataset, window: int) -> list[np.ndarray]:
@@ -124,7 +145,9 @@ def _write(result: TrainResult, cfg: TrainConfig) -> None:
     )
     files["report"] = write_json(cfg.out / "report.json", report)
     if cfg.export:
-        files["onnx"] = _export(files["checkpoint"], cfg.out / "model.onnx", report, files["report"])
+        files["onnx"] = _export(
+            files["checkpoint"], cfg.out / "model.onnx", report, files["report"]
+        )
         streamed = score(data, stream_forecasts(files["onnx"], data))
         report.update(_figures(streamed))
         report["evaluated_with"] = "the exported graph, streamed by the runtime (model.onnx)"

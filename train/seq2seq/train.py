@@ -16,6 +16,7 @@ from torch import nn
 from edgernn.signature import Tokenizer
 from edgernn.train.cells import native_kernels
 from edgernn.train.loop import LoopConfig, TrainResult, train_steps
+from edgernn.train.progress import show_start, start_line
 from edgernn.train.publish import publish
 from edgernn.train.seq2seq.data import (
     Pair,
@@ -70,6 +71,19 @@ def train_seq2seq(config: Seq2SeqConfig) -> TrainResult:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     net = Seq2SeqNet(config)
+    show_start(
+        start_line(
+            "seq2seq",
+            net,
+            rows=len(train) + len(val),
+            rows_unit="pairs",
+            examples=len(train),
+            examples_unit=f"pairs (vocab {len(vocab)})",
+            arch=f"lstm {config.hidden} encoder-decoder",
+            plan=f"{config.steps:,} steps of {min(config.batch_size, len(train))} pairs",
+        ),
+        config.quiet,
+    )
 
     def batch_loss() -> torch.Tensor:
         idx = rng.integers(0, len(train), size=min(config.batch_size, len(train)))
