@@ -59,8 +59,6 @@ class LoopConfig:
     steps: int = 1  # step mode: optimizer steps
     desc: str = "train"  # the progress bar's label
     quiet: bool = False  # no progress at all
-    terminal_only: bool = False  # no effect: every task now gets bars only on a terminal and
-    # plain lines in a log (kept while callers still pass it)
 
 
 @dataclass(frozen=True)

@@ -280,45 +280,7 @@ def _summary(report: dict[str, Any], out: Path) -> str:
     show_default=True,
     help="Steps (tokens or rows) kept per sequence; the rest is cut off.",
 )
-@click.option(
-    "--season",
-    default="auto",
-    show_default=True,
-    help="Season length in steps (like 24), auto (from the autocorrelation) or none: the "
-    "highway's seasonal lags and the seasonal baselines.",
-)
-@click.option(
-    "--arch",
-    default="lstm",
-    show_default=True,
-    help="rnn, lstm or gru; linear: the highway's autoregression alone.",
-)
-@click.option(
-    "--highway/--no-highway",
-    default=True,
-    show_default=True,
-    help="Add a linear autoregression over lags 1, 2, s, s+1 (LSTNet), kept as streaming state.",
-)
-@click.option(
-    "--target-mode",
-    default="auto",
-    show_default=True,
-    help="level, delta (forecast the change; for trends) or auto (delta when the training "
-    "split trends).",
-)
-@click.option(
-    "--train-mode",
-    default="auto",
-    show_default=True,
-    help="stateful (chunks with the state carried, as streaming runs), windows (each window "
-    "from a zero state) or auto (stateful; windows for --bidirectional).",
-)
-@click.option(
-    "--bptt",
-    default=50,
-    show_default=True,
-    help="Stateful training: steps per chunk.",
-)
+@click.option("--arch", default="lstm", show_default=True, help="rnn, lstm or gru.")
 @click.option(
     "--hidden", default="64", show_default=True, help="Hidden size per stacked layer, e.g. 64,32."
 )

@@ -28,6 +28,7 @@ import torch
 from edgernn.train.forecast.model import Forecaster
 
 MIN_CHUNKS = 4  # a lane is at least this many chunks long (shorter series make one lane)
+MIN_STEPS = 64  # an epoch walks the lanes as many times as it takes to make this many steps
 
 
 @dataclass
@@ -82,28 +83,34 @@ class Lanes:
 
 class ChunkTask:
     """Stateful training as the loop sees it: the "examples" are the chunks, in order, one per
-    optimizer step; the state is carried (detached) from one to the next."""
+    optimizer step; the state is carried (detached) from one to the next. A short series walks
+    its lanes several times per epoch (at least MIN_STEPS steps), each walk from a fresh state
+    with its own random offset."""
 
     def __init__(self, model: Forecaster, lanes: Lanes, validate, seed: int):
         self.model, self.lanes, self.validate = model, lanes, validate
         self.x, self.y = torch.from_numpy(lanes.x), torch.from_numpy(lanes.y)
         self.mask = torch.from_numpy(lanes.mask)
         self.generator = torch.Generator().manual_seed(seed)
-        self.bounds = lanes.chunks()
-        self.size = len(self.bounds)
+        self.walks = max(1, math.ceil(MIN_STEPS / len(lanes.chunks())))
+        self.bounds: list[tuple[int, int]] = []
+        self.size = self.walks * len(lanes.chunks())
         self.state: list[torch.Tensor] = []
 
     def shuffle(self) -> torch.Tensor:
-        """A new epoch: fresh state, chunk boundaries shifted by a random offset."""
-        offset = int(torch.randint(self.lanes.bptt, (1,), generator=self.generator))
-        self.bounds = self.lanes.chunks(offset)
+        """A new epoch: its walks' chunk boundaries, each walk shifted by a random offset."""
+        self.bounds = []
+        for _ in range(self.walks):
+            offset = int(torch.randint(self.lanes.bptt, (1,), generator=self.generator))
+            self.bounds += self.lanes.chunks(offset)
         self.size = len(self.bounds)
-        self.state = self.model.initial_state(len(self.lanes))
         return torch.arange(self.size)
 
     def loss(self, idx: torch.Tensor) -> torch.Tensor:
         """The masked MSE of chunk ``idx[0]`` (the loop's batch size is 1 chunk)."""
         a, b = self.bounds[int(idx[0])]
+        if a == 0:  # a walk starts: a fresh state, as a stream starts
+            self.state = self.model.initial_state(len(self.lanes))
         pred, *state = self.model(self.x[:, a:b], *self.state)  # (B, T, K)
         self.state = [s.detach() for s in state]
         m = self.mask[:, a:b, None]  # (B, T, 1)

@@ -74,7 +74,6 @@ def fit(model: Forecaster, data: Dataset, cfg: TrainConfig) -> History:
         mean_by_example=not stateful,
         desc="train",
         quiet=cfg.quiet,
-        terminal_only=True,
     )
     validate = Validation(model, data)
     start = copy.deepcopy(model.state_dict()) if model.highway is not None else None

@@ -177,31 +177,22 @@ def prepare_data(cfg: TrainConfig) -> Dataset:
 def _check_enough(
     series: list[Series], slices: dict[str, list[slice]], cfg: TrainConfig, burn: int = 0
 ) -> None:
-    """DataError if some split of every series is shorter than one window (T + 1 rows, plus the
-    burn-in that fills the highway's lags in windows mode). Stateful training streams whole
-    series: it needs a row in each split and more training rows than a chunk."""
-    if cfg.mode == "stateful":
-        for p, rows in slices.items():
-            need = cfg.bptt + 1 if p == "train" else 1
-            if not any(len(s.x[r]) >= need for s, r in zip(series, rows)):
-                n = max(len(s.x) for s in series)
-                a, b = split_bounds(n, cfg.val_frac, cfg.test_frac)
-                raise DataError(
-                    f"too few rows: the {p} split needs at least {need} rows (longest series: "
-                    f"{n} rows = {a} train / {b - a} val / {n - b} test); use more data, "
-                    f"{'a smaller --bptt, or ' if p == 'train' else ''}{_larger_split(p)}"
-                )
-        return
+    """DataError unless some series has enough rows in every split: validation and test are
+    streamed (a row each will do); training needs a chunk (stateful: --bptt + 1 rows) or a
+    window (T + 1 rows, plus the burn-in that fills the highway's lags)."""
+    stateful = cfg.mode == "stateful"
     for p, rows in slices.items():
-        if not any(len(s.x[r]) > cfg.window + burn for s, r in zip(series, rows)):
-            n = max(len(s.x) for s in series)
-            a, b = split_bounds(n, cfg.val_frac, cfg.test_frac)
-            raise DataError(
-                f"too few rows for --window {cfg.window}: the {p} split has no run of "
-                f"{cfg.window + burn + 1} rows "
-                f"(longest series: {n} rows = {a} train / {b - a} val / {n - b} test); "
-                f"use more data, a smaller --window, or {_larger_split(p)}"
-            )
+        need = 1 if p != "train" else cfg.bptt + 1 if stateful else cfg.window + burn + 1
+        if any(len(s.x[r]) >= need for s, r in zip(series, rows)):
+            continue
+        n = max(len(s.x) for s in series)
+        a, b = split_bounds(n, cfg.val_frac, cfg.test_frac)
+        fix = "a smaller --bptt" if stateful else "a smaller --window"
+        raise DataError(
+            f"too few rows: the {p} split needs a run of {need} rows "
+            f"(longest series: {n} rows = {a} train / {b - a} val / {n - b} test); "
+            f"use more data, {fix + ', ' if p == 'train' else ''}or {_larger_split(p)}"
+        )
 
 
 def _larger_split(part: str) -> str:
