@@ -113,21 +113,36 @@ class Model:
         threshold: float | None = None,
         warmup: int = 20,
         idle_s: float | None = None,
+        drift_threshold: float | None = None,
     ) -> Pool:
         """Many keyed streams in one set of state slabs: one graph call per tick (see
         ``edgernn.core.pool``)."""
-        return Pool(self, capacity=capacity, threshold=threshold, warmup=warmup, idle_s=idle_s)
+        return Pool(
+            self,
+            capacity=capacity,
+            threshold=threshold,
+            warmup=warmup,
+            idle_s=idle_s,
+            drift_threshold=drift_threshold,
+        )
 
     def stream(
-        self, state: bytes | None = None, threshold: float | None = None, warmup: int = 20
+        self,
+        state: bytes | None = None,
+        threshold: float | None = None,
+        warmup: int = 20,
+        drift_threshold: float | None = None,
     ) -> Stream:
-        """A new stream with its own state (from a ``Stream.snapshot()`` blob when given)."""
+        """A new stream with its own state (from a ``Stream.snapshot()`` blob when given);
+        ``drift_threshold``: the drift test's lambda (``edgernn.core.drift``; inf turns it off)."""
         if self.signature.task != "forecast":
             raise UsageError(
                 f"{self.path.name} is a {self.signature.task!r} model; model.stream() steps "
                 "forecasters (use the API for that task)"
             )
-        return Stream(self, state=state, threshold=threshold, warmup=warmup)
+        return Stream(
+            self, state=state, threshold=threshold, warmup=warmup, drift_threshold=drift_threshold
+        )
 
     def window_stream(self, window: int | None = None) -> WindowStream:
         """A window-mode stream (``edgernn.core.window``): keeps the last ``window`` rows
