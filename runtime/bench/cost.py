@@ -25,9 +25,10 @@ def step_cost(sig: Signature) -> dict[str, Any]:
     """{flops, nominal, notes}: the matrix-product FLOPs of one stream-step, whether they are
     nominal (an int8 graph: the count is of the float32 products it replaces), and what the
     count assumes or leaves out, one note each."""
-    gates = GATES[sig.arch]
-    d, hidden = directions(sig), sig.layers[-1]
+    gates = GATES.get(sig.arch, 0)  # "linear": no recurrent layer, the highway alone
+    d, hidden = directions(sig), sig.layers[-1] if sig.layers else 0
     recurrent = d * sum(2 * gates * h * (i + h) for i, h in layer_shapes(sig))
+    lags = highway_lags(sig)
     attn = attention_width(sig)
     score = 2 * hidden * attn + 2 * attn if attn else 0  # dense H -> A, then the score A -> 1
     # the dense head; with attention it reads [h, context]
@@ -48,11 +49,22 @@ def step_cost(sig: Signature) -> dict[str, Any]:
             f"window model: one stream-step = a run over the {steps}-step window, "
             "both directions, the head once"
         )
+    if lags:
+        notes.append(f"the linear highway: {len(lags)} lags per target, a multiply-add each")
     mode = sig.reduction.mode if sig.reduction is not None else ""
     nominal = "int8" in mode
     if nominal:
         notes.append(f"nominal: an {mode} graph; counted as the float32 products it replaces")
-    return {"flops": steps * (recurrent + score) + head, "nominal": nominal, "notes": notes}
+    highway = 2 * len(lags) * len(sig.targets)
+    flops = steps * (recurrent + score) + head + highway
+    return {"flops": flops, "nominal": nominal, "notes": notes}
+
+
+def highway_lags(sig: Signature) -> list[int]:
+    """A forecaster's linear-highway lags (``edgernn.train.forecast.highway``), from its
+    provenance; [] without a highway."""
+    model = sig.provenance.get("model") or {}
+    return list(model.get("highway_lags") or [])
 
 
 def layer_shapes(sig: Signature) -> list[tuple[int, int]]:

@@ -14,10 +14,11 @@ from edgernn.errors import UsageError
 @click.command("compare")
 @click.option(
     "--archs",
-    default="rnn,lstm,gru,gru-bn,lstm-deep,bilstm,lstm-attn",
+    default="rnn,lstm,gru,gru-bn,lstm-deep,bilstm,lstm-attn,lstm-highway,linear",
     show_default=True,
     metavar="A,A,...",
-    help="Architectures, comma-separated: rnn, lstm, gru, gru-bn, lstm-deep, bilstm, lstm-attn.",
+    help="Architectures, comma-separated: rnn, lstm, gru, gru-bn, lstm-deep, bilstm, lstm-attn, "
+    "lstm-highway (+ the linear autoregression over lags 1, 2, 12, 13), linear (that alone).",
 )
 @click.option(
     "--hidden",

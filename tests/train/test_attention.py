@@ -133,7 +133,8 @@ def test_train_forecast_with_attention_from_the_cli(tmp_path):
     assert r.exit_code == 0, r.output
     model = edgernn.load(tmp_path / "run" / "model.onnx", provider="cpu")
     assert (
-        len(model.signature.states) == 2 + 3
+        # LSTM (h, c), the pool (seen, lse, pooled), the highway (ring, seen)
+        len(model.signature.states) == 2 + 3 + 2
         and model.signature.provenance["model"]["attention"] is True
     )
     assert len(model.stream().steps([[20.0, 50.0]] * 5)) == 5

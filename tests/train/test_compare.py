@@ -63,6 +63,8 @@ def test_json_has_the_documented_fields_for_each_arch(tmp_path):
         "lstm-deep": ([8, 4, 2], "step"),
         "bilstm": ([8], "window of 50"),
         "lstm-attn": ([8], "step"),
+        "lstm-highway": ([8], "step"),
+        "linear": ([], "step"),
     }
     assert by["bilstm"]["step_us"]["p50"] > by["lstm"]["step_us"]["p50"]  # a window re-run per step
     params = {a["arch"]: a["params"] for a in out["archs"] if a["arch"] in ("rnn", "gru", "lstm")}

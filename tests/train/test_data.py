@@ -37,6 +37,7 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
 
 def cfg(data, **kw) -> TrainConfig:
     kw.setdefault("window", 5)
+    kw.setdefault("train_mode", "windows")  # these tests are about cutting windows
     return TrainConfig(data=str(data), export=False, quiet=True, **kw)
 
 
@@ -202,9 +203,14 @@ def test_ragged_row_and_bad_timestamp(tmp_path):
 
 
 def test_too_few_rows(tmp_path):
-    data = write_csv(tmp_path / "d.csv", ["v"], [[i] for i in range(30)])
-    with pytest.raises(DataError, match="too few rows for --window 5: the val split"):
-        prepare_data(cfg(data))
+    data = write_csv(tmp_path / "d.csv", ["v"], [[i] for i in range(30)])  # 22 / 4 / 4 rows
+    # a window needs T + 1 rows plus the highway's burn-in (lags 1, 2: no season in a ramp)
+    with pytest.raises(DataError, match="the train split needs 28 consecutive rows .* --window"):
+        prepare_data(cfg(data, window=25))
+    with pytest.raises(DataError, match="the train split needs 31 consecutive rows .* --bptt"):
+        prepare_data(cfg(data, train_mode="stateful", bptt=30))
+    # validation and test are streamed: a few rows each will do
+    assert prepare_data(cfg(data)).rows == {"train": 22, "val": 4, "test": 4}
 
 
 def test_config_and_option_parsing_errors():

@@ -121,9 +121,11 @@ def test_the_first_line_names_rows_series_windows_parameters_and_device(tmp_path
     model = load_checkpoint(tmp_path / "checkpoint.pt").model
     params = sum(p.numel() for p in model.parameters())
     first, *epoch_lines = r.stderr.splitlines()
+    lags = ",".join(map(str, report["model"]["highway_lags"]))
     assert first == (
-        f"train forecast: 400 rows in 1 series -> {report['data']['windows']['train']} training "
-        f"windows; lstm 6,4 ({params:,} parameters) on cpu, up to 2 epochs"
+        f"train forecast: 400 rows in 1 series -> {report['data']['rows']['train']} training "
+        f"rows, streamed in 50-step chunks; lstm 6,4 + linear highway on lags {lags} "
+        f"({params:,} parameters) on cpu, {report['model']['target_mode']} targets, up to 2 epochs"
     )
     assert [line.split(":")[0] for line in epoch_lines[:2]] == ["epoch 1/2", "epoch 2/2"]
     assert "\r" not in r.stderr

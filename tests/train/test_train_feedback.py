@@ -18,6 +18,7 @@ from edgernn.cli import main  # noqa: E402
 from edgernn.errors import DataError  # noqa: E402
 from edgernn.feeds.synth import sensor_signal  # noqa: E402
 from edgernn.train.forecast.config import TrainConfig  # noqa: E402
+from edgernn.train.forecast.evaluate import score  # noqa: E402
 from edgernn.train.forecast.fit import fit, seed_everything  # noqa: E402
 from edgernn.train.forecast.model import Forecaster, ForecasterConfig  # noqa: E402
 from edgernn.train.forecast.report import beats_naive, naive_warning, plot  # noqa: E402
@@ -62,14 +63,20 @@ def keyed(tmp_path_factory) -> Path:
     "window, val, test, short, hint",
     [
         (80, 0.15, 0.15, "train", "or smaller --val/--test fractions"),
-        (20, 0.15, 0.15, "val", "or a larger --val fraction"),
-        (15, 0.3, 0.1, "test", "or a larger --test fraction"),
+        (20, 0.005, 0.15, "val", "or a larger --val fraction"),
+        (15, 0.3, 0.005, "test", "or a larger --test fraction"),
     ],
 )
 def test_too_short_hint_fits_the_short_split(window, val, test, short, hint):
     with pytest.raises(DataError, match=f"the {short} split") as e:
         prepare_data(
-            TrainConfig(data="synth:sensor?n=100", window=window, val_frac=val, test_frac=test)
+            TrainConfig(
+                data="synth:sensor?n=100",
+                window=window,
+                val_frac=val,
+                test_frac=test,
+                train_mode="windows",
+            )
         )
     assert hint in str(e.value)
     if short == "train":
@@ -121,7 +128,7 @@ def test_progress_in_a_log_is_one_plain_line_per_epoch(capsys):
     seed_everything(0)
     data = prepare_data(cfg)
     model = Forecaster(ForecasterConfig("lstm", len(data.features), len(data.targets), cfg.hidden))
-    fit(model, data.parts["train"], data.parts["val"], cfg)
+    fit(model, data, cfg)
     err = capsys.readouterr().err  # captured: not a terminal, like a log file
     assert "\r" not in err and "batches" not in err
     lines = err.splitlines()
@@ -134,8 +141,8 @@ def test_test_panel_breaks_and_marks_the_line_between_series(keyed, tmp_path, mo
     from matplotlib.figure import Figure
 
     data = prepare_data(TrainConfig(data=str(keyed), key="sensor", window=8))
-    test = data.parts["test"]
-    assert test.series.tolist() == [0] * 22 + [1] * 22  # 30 test rows per key, window 8
+    tests = [len(s.y) - b for s, (_, b) in zip(data.series, data.bounds)]
+    assert tests == [30, 30]  # 30 test rows per key, all of them streamed and drawn
     figures = []
     monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: figures.append(fig))
     history = type(
@@ -149,24 +156,37 @@ def test_test_panel_breaks_and_marks_the_line_between_series(keyed, tmp_path, mo
             "grad_norms": {},
         },
     )()
-    plot(tmp_path / "r.png", history, test.actual, test.actual, data.targets, series=test.series)
+    streamed = score(data, [s.y.astype(float) for s in data.series])  # a perfect "forecast"
+    plot(tmp_path / "r.png", history, streamed, data)
     panel = figures[0].axes[1]
     actual = panel.lines[0].get_ydata()
-    assert len(actual) == 45 and np.isnan(actual[22]) and np.isfinite(np.delete(actual, 22)).all()
-    marks = [ln for ln in panel.lines[2:] if ln.get_label() == "next series"]
-    assert len(marks) == 1 and marks[0].get_xdata()[0] == 21.5
-    assert "2 series" in panel.get_title()
+    assert len(actual) == 61 and np.isnan(actual[30]) and np.isfinite(np.delete(actual, 30)).all()
+    assert [ln.get_label() for ln in panel.lines[:3]] == [
+        "actual",
+        "forecast",
+        "seasonal autoregression",
+    ]
+    marks = [ln for ln in panel.lines[3:] if ln.get_label() == "next series"]
+    assert len(marks) == 1 and marks[0].get_xdata()[0] == 29.5
+    assert "2 series" in panel.get_title() and "streamed" in panel.get_title()
 
 
 def test_losing_to_the_naive_forecast_is_warned_and_recorded(tmp_path):
     out = tmp_path / "weak"
-    r = train("--data", "synth:sensor?n=600", "--out", out, *TINY)
+    # without the highway, one epoch of 4 units cannot beat "next = current"
+    r = train("--data", "synth:sensor?n=600", "--out", out, "--no-highway", *TINY)
     assert r.exit_code == 0, r.output
     report = json.loads((out / "report.json").read_text())
-    assert report["beats_naive"] is False  # one epoch of 4 units cannot beat "next = current"
+    assert report["beats_naive"] is False
     warning = r.stderr.strip().splitlines()[-1]
     assert warning == naive_warning(report) and warning.startswith("warning: test MSE ")
-    assert "worse than the naive last-value baseline" in warning and "--epochs" in warning
+    assert "worse than the naive last-value baseline" in warning and "--no-highway" in warning
+    assert report["warnings"] == [warning]
+    # with it (the default), the same tiny network starts from the autoregression and beats it
+    out = tmp_path / "highway"
+    r = train("--data", "synth:sensor?n=600", "--out", out, *TINY)
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "report.json").read_text())["beats_naive"] is True
 
 
 def test_beating_the_naive_forecast_gives_no_warning():
@@ -178,5 +198,17 @@ def test_beating_the_naive_forecast_gives_no_warning():
     report["metrics"]["test"]["mse"] = 2.93
     assert naive_warning(report) == (
         "warning: test MSE 2.93 is worse than the naive last-value baseline 0.15; "
-        "train longer (--epochs), or try a smaller --window / larger --hidden"
+        "try the linear highway (drop --no-highway) or --arch linear to see the baseline"
     )
+
+
+def test_the_warning_names_a_trend_beyond_the_training_range():
+    report = {
+        "metrics": {"test": {"mse": 9.0}},
+        "baseline": {"naive_last_value": {"test": {"mse": 1.0}}},
+        "model": {"target_mode": "level", "highway_lags": [1, 2]},
+        "data": {"test_outside_train_range": 0.8},
+    }
+    warning = naive_warning(report)
+    assert "80% of the test values lie outside the training range" in warning
+    assert "--target-mode delta" in warning and "--epochs" not in warning

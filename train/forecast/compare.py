@@ -46,7 +46,7 @@ from edgernn.train.forecast.model import ARCHITECTURES, Forecaster, ForecasterCo
 from edgernn.train.forecast.train import train_forecast
 
 Built = tuple[nn.Module, Path, dict]  # the model, its exported graph, extra row fields
-ARCHS = tuple(ARCHITECTURES)  # rnn, lstm, gru, gru-bn, lstm-deep, bilstm, lstm-attn
+ARCHS = tuple(ARCHITECTURES)  # rnn, lstm, gru, gru-bn, lstm-deep, bilstm, lstm-attn, ...
 FIELDS = (
     "arch",
     "layers",

@@ -97,8 +97,7 @@ def _start_facts(cfg: TrainConfig, data: Dataset) -> dict:
     assert plan is not None
     arch = cfg.arch if cfg.arch == LINEAR else f"{cfg.arch} " + ",".join(map(str, cfg.hidden))
     if plan.lags:
-        arch += f" + highway on lags {','.join(map(str, plan.lags))}"
-    arch += f" ({plan.target_mode} targets)"
+        arch += f" + linear highway on lags {','.join(map(str, plan.lags))}"
     stateful = cfg.mode == "stateful"
     return {
         "rows": sum(data.rows.values()),
@@ -106,7 +105,7 @@ def _start_facts(cfg: TrainConfig, data: Dataset) -> dict:
         "examples": data.rows["train"] if stateful else len(data.parts["train"]),
         "examples_unit": f"rows, streamed in {cfg.bptt}-step chunks" if stateful else "windows",
         "arch": arch,
-        "plan": f"up to {cfg.epochs} epochs",
+        "plan": f"{plan.target_mode} targets, up to {cfg.epochs} epochs",
     }
 
 

@@ -189,7 +189,7 @@ def _check_enough(
         a, b = split_bounds(n, cfg.val_frac, cfg.test_frac)
         fix = "a smaller --bptt" if stateful else "a smaller --window"
         raise DataError(
-            f"too few rows: the {p} split needs a run of {need} rows "
+            f"too few rows: the {p} split needs {need} consecutive row{'s' * (need != 1)} "
             f"(longest series: {n} rows = {a} train / {b - a} val / {n - b} test); "
             f"use more data, {fix + ', ' if p == 'train' else ''}or {_larger_split(p)}"
         )
