@@ -50,6 +50,17 @@ RECIPE = [  # edgernn train forecast ...
     "32,32",
     "--epochs",
     "30",
+    # how the shipped model was trained, before the highway and stateful training (#12); its
+    # epoch is now chosen on the streamed validation loss
+    "--train-mode",
+    "windows",
+    "--no-highway",
+    "--target-mode",
+    "level",
+    "--season",
+    "none",
+    "--patience",
+    "5",
     "--seed",
     "0",
     "--out",

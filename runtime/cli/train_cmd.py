@@ -132,13 +132,18 @@ def command() -> None:
     help="Hidden size per stacked layer, e.g. 50,50,25.",
 )
 @click.option("--dropout", default=0.0, show_default=True, help="Dropout between recurrent layers.")
-@click.option("--epochs", default=30, show_default=True, help="Maximum epochs.")
-@click.option("--batch-size", default=64, show_default=True, help="Windows per optimiser step.")
+@click.option("--epochs", default=100, show_default=True, help="Maximum epochs.")
+@click.option(
+    "--batch-size",
+    default=64,
+    show_default=True,
+    help="Windows per optimiser step (stateful: the most lanes side by side).",
+)
 @click.option("--lr", default=1e-3, show_default=True, help="Adam learning rate.")
 @click.option("--clip", default=1.0, show_default=True, help="Max gradient norm (0 = off).")
 @click.option(
     "--patience",
-    default=5,
+    default=10,
     show_default=True,
     help="Early stopping: epochs without val improvement (0 = off).",
 )

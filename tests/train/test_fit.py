@@ -26,7 +26,7 @@ def setup(arch="lstm", hidden=(8,), seed=0, **kw):
         seed=seed,
         quiet=True,
         export=False,
-        **kw,
+        **{"highway": False, **kw},  # the models below are built without one
     )
     seed_everything(cfg.seed)
     data = prepare_data(cfg)

@@ -46,7 +46,9 @@ def trained(tmp_path_factory):
     data = root / "series.csv"
     values = seasonal_csv(data)
     out = root / "run"
-    r = train("--data", data, "--timestamp", "timestamp", "--out", out, *FAST)
+    r = train(
+        "--data", data, "--timestamp", "timestamp", "--train-mode", "stateful", "--out", out, *FAST
+    )  # fmt: skip
     assert r.exit_code == 0, r.output
     return data, values, out, json.loads((out / "report.json").read_text())
 
@@ -121,17 +123,24 @@ def test_a_trending_series_forecasts_changes_and_says_so(tmp_path):
     assert report["beats_naive"]
 
 
-def test_windows_mode_is_still_there_and_recorded(tmp_path):
+def test_auto_trains_a_short_series_on_windows_and_records_it(tmp_path):
     data = tmp_path / "s.csv"
-    seasonal_csv(data)
+    seasonal_csv(data)  # 294 training rows: short, so windows (STATEFUL_ROWS)
     out = tmp_path / "win"
-    r = train(
-        "--data", data, "--timestamp", "timestamp", "--train-mode", "windows", "--window", "20",
-        "--out", out, *FAST,
-    )  # fmt: skip
+    r = train("--data", data, "--timestamp", "timestamp", "--window", "20", "--out", out, *FAST)
     assert r.exit_code == 0, r.output
     report = json.loads((out / "report.json").read_text())
     assert report["model"]["train_mode"] == "windows" and report["model"]["bptt"] is None
+    assert report["config"]["train_mode"] == "auto"
+
+
+def test_auto_trains_a_long_series_statefully(tmp_path):
+    data = tmp_path / "long.csv"
+    seasonal_csv(data, n=1600)  # 1,120 training rows
+    out = tmp_path / "long"
+    r = train("--data", data, "--timestamp", "timestamp", "--out", out, *FAST, "--epochs", "1")
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "report.json").read_text())["model"]["train_mode"] == "stateful"
 
 
 @pytest.mark.parametrize(

@@ -114,6 +114,7 @@ def test_the_first_line_names_rows_series_windows_parameters_and_device(tmp_path
     r = train(
         "forecast",
         *("--data", "synth:sensor?n=400", "--window", "8", "--hidden", "6,4", "--epochs", "2"),
+        *("--train-mode", "stateful"),
         *("--out", str(tmp_path), "--no-export"),
     )
     assert r.exit_code == 0, r.output

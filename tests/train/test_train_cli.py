@@ -208,7 +208,7 @@ def test_synth_source(tmp_path):
             2,
             "--arch 'transformer' is unknown; choose one of rnn, lstm, gru",
         ),
-        (["--bptt", "300"], 5, "the train split needs 301 consecutive rows"),
+        (["--train-mode", "stateful", "--bptt", "300"], 5, "the train split needs 301 consecutive"),
         (["--scaler", "robust"], 2, "--scaler 'robust' is unknown"),
     ],
 )

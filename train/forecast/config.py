@@ -67,14 +67,15 @@ class TrainConfig:
     # ---- optimisation -----------------------------------------------------------------
     # "stateful": consecutive chunks of --bptt steps in contiguous lanes, the state carried from
     # chunk to chunk, as the runtime streams; "windows": shuffled windows, each from a zero state;
-    # "auto": stateful, or windows for a window model (--bidirectional), which has no state
+    # "auto": stateful for long series, windows for short ones and for a window model
+    # (edgernn.train.forecast.plan.STATEFUL_ROWS says where, and why)
     train_mode: str = "auto"
     bptt: int = 50  # stateful: steps per chunk (backpropagation through time stops there)
-    epochs: int = 30  # upper bound on passes over the training windows (or lanes)
+    epochs: int = 100  # upper bound on passes over the training windows (or lanes)
     batch_size: int = 64  # windows per optimiser step (stateful: the most lanes run side by side)
     lr: float = 1e-3  # Adam learning rate at the start
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
-    patience: int = 5  # epochs without val improvement before stopping; 0 = never stop early
+    patience: int = 10  # epochs without val improvement before stopping; 0 = never stop early
     lr_patience: int = 2  # epochs without val improvement before the lr is halved
     seed: int = 0  # seeds python, numpy and torch: same seed, same numbers
     # ---- output -----------------------------------------------------------------------
@@ -188,13 +189,6 @@ class TrainConfig:
             raise UsageError(
                 f"--anomaly-threshold {self.anomaly_threshold} must be positive, like 4.0"
             )
-
-    @property
-    def mode(self) -> str:
-        """The training mode "auto" stands for: stateful, or windows for a window model."""
-        if self.train_mode != "auto":
-            return self.train_mode
-        return "windows" if self.bidirectional else "stateful"
 
     def to_dict(self) -> dict:
         """Plain JSON-able values, for the checkpoint and the report."""

@@ -61,9 +61,10 @@ def predict(model: Forecaster, x: np.ndarray) -> np.ndarray:
 
 
 def fit(model: Forecaster, data: Dataset, cfg: TrainConfig) -> History:
-    """Train ``model`` in place on ``data`` as ``cfg.mode`` says; stop on the validation loss;
-    keep the best epoch's weights (``history.best_epoch`` 0: the starting weights were best)."""
-    stateful = cfg.mode == "stateful"
+    """Train ``model`` in place on ``data``, stateful or on windows as its plan says; stop on the
+    validation loss; keep the best epoch's weights (``history.best_epoch`` 0: the starting
+    weights were best)."""
+    stateful = data.plan is not None and data.plan.train_mode == "stateful"
     loop = LoopConfig(
         lr=cfg.lr,
         clip=cfg.clip,

@@ -98,7 +98,7 @@ def _start_facts(cfg: TrainConfig, data: Dataset) -> dict:
     arch = cfg.arch if cfg.arch == LINEAR else f"{cfg.arch} " + ",".join(map(str, cfg.hidden))
     if plan.lags:
         arch += f" + linear highway on lags {','.join(map(str, plan.lags))}"
-    stateful = cfg.mode == "stateful"
+    stateful = plan.train_mode == "stateful"
     return {
         "rows": sum(data.rows.values()),
         "series": data.n_series,
@@ -196,8 +196,8 @@ def build_report(
         "evaluated_with": "the PyTorch model, streamed (not exported: --no-export)",
         "scored_rows": streamed.rows,
         "model": {
-            "train_mode": cfg.mode,
-            "bptt": cfg.bptt if cfg.mode == "stateful" else None,
+            "train_mode": plan.train_mode,
+            "bptt": cfg.bptt if plan.train_mode == "stateful" else None,
             "target_mode": plan.target_mode,
             "highway_lags": list(plan.lags),
             "season": plan.season,
@@ -258,7 +258,7 @@ def build_fields(cfg: TrainConfig, data: Dataset, report: dict) -> dict:
             "norm": cfg.norm,
             "bidirectional": cfg.bidirectional,
             "attention": cfg.attention,
-            "train_mode": cfg.mode,
+            "train_mode": plan.train_mode,
             "target_mode": plan.target_mode,
             "highway_lags": list(plan.lags),
             "season": plan.season,

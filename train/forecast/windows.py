@@ -144,8 +144,8 @@ def prepare_data(cfg: TrainConfig) -> Dataset:
             slices[p].append(r)
     plan = decide(cfg, series, slices["train"], features, targets)
     # windows mode: each window first fills the highway's lags
-    burn = max(plan.lags, default=0) if cfg.mode == "windows" else 0
-    _check_enough(series, slices, cfg, burn)
+    burn = max(plan.lags, default=0) if plan.train_mode == "windows" else 0
+    _check_enough(series, slices, cfg, plan.train_mode, burn)
     sx = fit_scaler(np.concatenate([s.x[r] for s, r in zip(series, slices["train"])]), cfg.scaler)
     sy = fit_scaler(np.concatenate([s.y[r] for s, r in zip(series, slices["train"])]), cfg.scaler)
     if plan.target_cols:  # the highway reads targets from the inputs: one unit for both
@@ -175,12 +175,16 @@ def prepare_data(cfg: TrainConfig) -> Dataset:
 
 
 def _check_enough(
-    series: list[Series], slices: dict[str, list[slice]], cfg: TrainConfig, burn: int = 0
+    series: list[Series],
+    slices: dict[str, list[slice]],
+    cfg: TrainConfig,
+    mode: str,
+    burn: int = 0,
 ) -> None:
     """DataError unless some series has enough rows in every split: validation and test are
     streamed (a row each will do); training needs a chunk (stateful: --bptt + 1 rows) or a
     window (T + 1 rows, plus the burn-in that fills the highway's lags)."""
-    stateful = cfg.mode == "stateful"
+    stateful = mode == "stateful"
     for p, rows in slices.items():
         need = 1 if p != "train" else cfg.bptt + 1 if stateful else cfg.window + burn + 1
         if any(len(s.x[r]) >= need for s, r in zip(series, rows)):
