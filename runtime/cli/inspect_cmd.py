@@ -175,6 +175,11 @@ def _training_lines(sig: Signature) -> list[tuple[str, str]]:
                 f"(naive last value: MSE {naive['mse']:.4g}, MAE {naive['mae']:.4g})",
             )
         )
+    ar = prov.get("metrics", {}).get("seasonal_ar_test")
+    if ar:
+        lines.append(
+            ("baseline", f"seasonal autoregression: MSE {ar['mse']:.4g}, MAE {ar['mae']:.4g}")
+        )
     data = prov.get("data")
     if data:
         lines.append(
@@ -198,7 +203,19 @@ def _arch(sig: Signature) -> str:
         for name, on in (
             ("batch norm", model.get("norm") == "batch"),
             ("attention pooling", model.get("attention")),
+            (_highway(model), model.get("highway_lags")),
         )
         if on
     ]
-    return f"{sig.arch} layers {list(sig.layers)}" + "".join(f" + {e}" for e in extras)
+    arch = f"{sig.arch} layers {list(sig.layers)}" + "".join(f" + {e}" for e in extras)
+    if model.get("train_mode"):
+        arch += f"; trained {model['train_mode']}, {model.get('target_mode', 'level')} targets"
+    return arch
+
+
+def _highway(model: dict[str, object]) -> str:
+    """The forecaster's linear highway, as its provenance records it."""
+    lags = model.get("highway_lags") or []
+    season = model.get("season")
+    shown = ",".join(str(j) for j in lags) if isinstance(lags, list) else ""
+    return f"linear highway on lags {shown}" + (f" (season {season})" if season else "")

@@ -94,6 +94,9 @@ def test_the_signature_records_how_the_model_was_trained(trained):
     assert model["train_mode"] == "stateful" and model["highway_lags"] == [1, 2, 12, 13]
     # the ring of the last s + 1 values and its "seen" flag stream as two more states
     assert [s.shape for s in sig.states[-2:]] == [(1, "batch", 13), (1, "batch", 1)]
+    shown = CliRunner().invoke(main, ["inspect", str(out / "model.onnx")]).output
+    assert "+ linear highway on lags 1,2,12,13 (season 12); trained stateful" in shown
+    assert "baseline     seasonal autoregression: MSE" in shown
 
 
 def test_linear_arch_is_the_seasonal_autoregression(tmp_path):
