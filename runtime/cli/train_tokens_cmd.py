@@ -20,10 +20,10 @@ from edgernn.cli.common import train_output_options
     help="'pydoc' (Python's documentation text, offline) or a UTF-8 text file.",
 )
 @click.option(
-    "--hidden", default="256,256", show_default=True, help="LSTM hidden size per stacked layer."
+    "--hidden", default="192,192", show_default=True, help="LSTM hidden size per stacked layer."
 )
 @click.option("--embed", default=64, show_default=True, help="Character embedding width.")
-@click.option("--window", default=128, show_default=True, help="Characters per training window.")
+@click.option("--window", default=64, show_default=True, help="Characters per training window.")
 @click.option(
     "--vocab-size",
     default=96,

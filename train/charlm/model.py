@@ -27,10 +27,10 @@ class CharLMConfig:
 
     vocab_size: int = 97  # token ids in [0, vocab_size), "<unk>" included (set from the corpus)
     embed: int = 64  # embedding width
-    hidden: tuple[int, ...] = (256, 256)  # hidden size of each stacked LSTM layer, bottom to top
+    hidden: tuple[int, ...] = (192, 192)  # hidden size of each stacked LSTM layer, bottom to top
     corpus: str = "pydoc"  # "pydoc" (pydoc_data.topics) or the path of a UTF-8 text file
     max_vocab: int = 96  # most frequent training characters kept (plus "<unk>")
-    window: int = 128  # characters per training window
+    window: int = 64  # characters per training window
     val_frac: float = 0.1  # the text's contiguous last share, held out (never trained on)
     steps: int = 2000  # optimizer steps
     batch_size: int = 32  # windows per optimizer step
