@@ -46,7 +46,12 @@ def command() -> None:
     "yearday. Each adds a sin and a cos input (UTC); the runtime computes them from each "
     "record's timestamp.",
 )
-@click.option("--window", default=50, show_default=True, help="Time steps per training window.")
+@click.option(
+    "--window",
+    default=0,
+    show_default=True,
+    help="Time steps per training window; 0: 50, or a quarter of a short training split.",
+)
 @click.option("--stride", default=1, show_default=True, help="Steps between window starts.")
 @click.option(
     "--val",

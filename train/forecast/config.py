@@ -40,7 +40,9 @@ class TrainConfig:
     # calendar kinds (edgernn.calendar: hour, weekday, yearday) whose sin/cos, computed from the
     # --timestamp column, become the last features
     calendar: tuple[str, ...] = ()
-    window: int = 50  # time steps per training window (the context the model learns from)
+    # time steps per training window (windows mode: the context the model learns from); 0 = auto:
+    # 50, or a quarter of a short training split (edgernn.train.forecast.plan.auto_window)
+    window: int = 0
     stride: int = 1  # steps between the starts of consecutive windows
     val_frac: float = 0.15  # share of each series (after train) used for validation
     test_frac: float = 0.15  # share of each series (its end) held out for the test report
@@ -165,7 +167,7 @@ class TrainConfig:
                 f"--calendar {','.join(self.calendar)} is computed from each row's time; "
                 "name the time column with --timestamp"
             )
-        _at_least("--window", self.window, 1)
+        _at_least("--window", self.window, 0)
         _at_least("--stride", self.stride, 1)
         _at_least("--epochs", self.epochs, 1)
         _at_least("--batch-size", self.batch_size, 1)

@@ -7,8 +7,8 @@ report can tell the user.
 >>> v = np.stack([np.sin(t / 12 * 2 * np.pi) + 0.05 * t], axis=1)  # (N, 1)
 >>> s = Series("", v, v)
 >>> p = decide(TrainConfig(data="x.csv"), [s], [slice(0, 210)], ("v",), ("v",))
->>> p.season, p.lags, p.target_mode, p.train_mode     # 210 training rows: short
-(12, (1, 2, 12, 13), 'delta', 'windows')
+>>> p.season, p.lags, p.target_mode, p.train_mode, p.window   # 210 training rows: short
+(12, (1, 2, 12, 13), 'delta', 'windows', 49)
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from edgernn.train.forecast.season import TREND, detect_season, season_lags, tre
 # of the seasonal autoregression's MAE against 0.92 stateful); on 2,800 training rows of
 # half-hourly electricity stateful training was both better (0.86 against 0.95) and 10x faster.
 STATEFUL_ROWS = 1000
+WINDOW = 50  # --window 0 (auto): this, or a quarter of a short training split
+MIN_WINDOW = 8  # ... but never shorter than this
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Plan:
     lags: tuple[int, ...]  # the highway's lags; () = no highway
     target_mode: str  # "level" or "delta"
     train_mode: str  # "stateful" or "windows"
+    window: int  # steps per training window (--window, or auto_window)
     trend: float  # trend_ratio of the first target's training rows
     notes: tuple[str, ...] = ()  # why a setting was not followed, for the report
 
@@ -96,7 +99,20 @@ def decide(
         stateful = rows >= STATEFUL_ROWS and not cfg.bidirectional
         train_mode = "stateful" if stateful else "windows"
     cols = cols if in_inputs else ()
-    return Plan(season, source, cols, lags, mode, train_mode, trend, tuple(notes))
+    window = cfg.window or auto_window(max(len(s.y[r]) for s, r in zip(series, train_rows)), lags)
+    return Plan(season, source, cols, lags, mode, train_mode, window, trend, tuple(notes))
+
+
+def auto_window(rows: int, lags: Sequence[int]) -> int:
+    """--window 0: WINDOW steps, or a quarter of what a training split of ``rows`` leaves after
+    the highway's burn-in (max(lags)) when that is shorter, so a short series still gives many
+    different windows (wine sales, 123 training rows: 27; measured 0.88 of the seasonal
+    autoregression's MAE with 24-step windows against a tie with 50).
+
+    >>> auto_window(10_000, (1, 2, 24, 25)), auto_window(123, (1, 2, 12, 13)), auto_window(20, ())
+    (50, 27, 8)
+    """
+    return max(MIN_WINDOW, min(WINDOW, (rows - max(lags, default=0)) // 4))
 
 
 def _season(cfg: TrainConfig, first: np.ndarray) -> tuple[int | None, str]:

@@ -135,7 +135,7 @@ def _write(result: TrainResult, cfg: TrainConfig) -> None:
     val = data.parts["val"]
     gradients = gradients_report(history, input_sensitivity(model, val.x, val.y))
     cfg.out.mkdir(parents=True, exist_ok=True)
-    streamed = score(data, torch_forecasts(model, data, cfg.window))
+    streamed = score(data, torch_forecasts(model, data, data.plan.window))
     report = build_report(cfg, data, history, streamed, gradients=gradients)
     fields = build_fields(cfg, data, report)
     files = result.files
@@ -190,7 +190,7 @@ def build_report(
         "layers": [] if cfg.arch == LINEAR else list(cfg.hidden),
         "features": list(data.features),
         "targets": list(data.targets),
-        "window": cfg.window,
+        "window": plan.window,
         "units": UNITS,
         **_figures(streamed),
         "evaluated_with": "the PyTorch model, streamed (not exported: --no-export)",
@@ -272,7 +272,7 @@ def build_fields(cfg: TrainConfig, data: Dataset, report: dict) -> dict:
         "targets": tuple(data.targets),
         "input_scaler": data.input_scaler,
         "target_scaler": data.target_scaler,
-        "window": cfg.window,
+        "window": plan.window,
         "anomaly_threshold": float(cfg.anomaly_threshold),
         "calendar": tuple(cfg.calendar),  # its columns end the features; the runtime computes them
         "provenance": provenance,

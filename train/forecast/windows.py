@@ -145,7 +145,7 @@ def prepare_data(cfg: TrainConfig) -> Dataset:
     plan = decide(cfg, series, slices["train"], features, targets)
     # windows mode: each window first fills the highway's lags
     burn = max(plan.lags, default=0) if plan.train_mode == "windows" else 0
-    _check_enough(series, slices, cfg, plan.train_mode, burn)
+    _check_enough(series, slices, cfg, plan.train_mode, plan.window, burn)
     sx = fit_scaler(np.concatenate([s.x[r] for s, r in zip(series, slices["train"])]), cfg.scaler)
     sy = fit_scaler(np.concatenate([s.y[r] for s, r in zip(series, slices["train"])]), cfg.scaler)
     if plan.target_cols:  # the highway reads targets from the inputs: one unit for both
@@ -155,7 +155,7 @@ def prepare_data(cfg: TrainConfig) -> Dataset:
             tuple(sx.scale[c] for c in plan.target_cols),
         )
     parts = {
-        p: make_windows(series, slices[p], cfg.window, cfg.stride, sx, sy, burn) for p in PARTS
+        p: make_windows(series, slices[p], plan.window, cfg.stride, sx, sy, burn) for p in PARTS
     }
     rows = {p: sum(len(s.x[r]) for s, r in zip(series, slices[p])) for p in PARTS}
     bounds = [(v.start, t.start) for v, t in zip(slices["val"], slices["test"])]
@@ -179,6 +179,7 @@ def _check_enough(
     slices: dict[str, list[slice]],
     cfg: TrainConfig,
     mode: str,
+    window: int,
     burn: int = 0,
 ) -> None:
     """DataError unless some series has enough rows in every split: validation and test are
@@ -186,7 +187,7 @@ def _check_enough(
     window (T + 1 rows, plus the burn-in that fills the highway's lags)."""
     stateful = mode == "stateful"
     for p, rows in slices.items():
-        need = 1 if p != "train" else cfg.bptt + 1 if stateful else cfg.window + burn + 1
+        need = 1 if p != "train" else cfg.bptt + 1 if stateful else window + burn + 1
         if any(len(s.x[r]) >= need for s, r in zip(series, rows)):
             continue
         n = max(len(s.x) for s in series)
