@@ -104,7 +104,8 @@ def command() -> None:
     default="auto",
     show_default=True,
     help="stateful (chunks with the state carried, as streaming runs), windows (each window "
-    "from a zero state) or auto (stateful; windows for --bidirectional).",
+    "from a zero state) or auto (stateful from 1,000 training rows, else windows; windows for "
+    "--bidirectional).",
 )
 @click.option(
     "--bptt",
