@@ -30,7 +30,7 @@ from edgernn.cli.common import train_output_options
     show_default=True,
     help="Most frequent training characters kept; the rest map to <unk>.",
 )
-@click.option("--steps", default=2000, show_default=True, help="Optimizer steps.")
+@click.option("--steps", default=3500, show_default=True, help="Optimizer steps.")
 @click.option(
     "--epochs",
     type=float,

@@ -32,7 +32,7 @@ class CharLMConfig:
     max_vocab: int = 96  # most frequent training characters kept (plus "<unk>")
     window: int = 64  # characters per training window
     val_frac: float = 0.1  # the text's contiguous last share, held out (never trained on)
-    steps: int = 2000  # optimizer steps
+    steps: int = 3500  # optimizer steps
     batch_size: int = 32  # windows per optimizer step
     lr: float = 2e-3  # Adam learning rate (cosine-decayed to 10% over the steps)
     clip: float = 1.0  # max gradient norm (0 = off)
