@@ -33,6 +33,7 @@ import quality_forecast as qf  # noqa: E402
 import quality_report as qr  # noqa: E402
 
 NAMES = (*qd.SERIES, "charlm")
+DEFAULT_CHARLM_STEPS = 3500  # `edgernn train charlm --steps` default
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -42,7 +43,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="also print the results as JSON on stdout")
     p.add_argument("--work", type=Path, default=HERE / ".cache" / "quality", help="CSVs, runs")
     p.add_argument("--charlm-chars", type=int, default=2_000_000, help="corpus size cap")
-    p.add_argument("--charlm-steps", type=int, help="charlm --steps (default: its own, 2000)")
+    p.add_argument("--charlm-steps", type=int, help="charlm --steps (default: its own)")
     p.add_argument("--charlm-timeout", type=float, help="stop charlm training after N seconds")
     p.add_argument("--no-plots", action="store_true", help="no benchmarks/quality/*.png")
     return p.parse_args(argv)
@@ -152,8 +153,13 @@ def charlm_lines(c: qc.CharLMResult) -> list[str]:
         m = t.report["metrics"]
         per_step = m["seconds"] / m["steps"]
         lines += [
-            f"Training ran {m['steps']} steps in {m['seconds']:.0f} s ({per_step:.2f} s/step); at "
-            f"that rate the default 2000 steps take about {2000 * per_step / 60:.0f} minutes here.",
+            f"Training ran {m['steps']} steps in {m['seconds']:.0f} s ({per_step:.2f} s/step)"
+            + (
+                "."
+                if steps is None
+                else f"; at that rate the default steps would take about "
+                f"{DEFAULT_CHARLM_STEPS * per_step / 60:.0f} minutes here."
+            ),
             "",
         ]
     else:
