@@ -1,17 +1,26 @@
 """MQTT sink: each output as JSON to ``prefix/<key>`` with QoS 1, riding out broker outages.
 
 At most ``OUT_BUFFER`` outputs wait unconfirmed; then ``emit`` blocks (backpressure).
+
+The key becomes one topic level (``topic_level``), valid for any key: every character MQTT
+forbids or a broker refuses in a topic (``+``, ``#``, ``/``, NUL and other control characters,
+lone surrogates, noncharacters), and ``%`` itself, is percent-encoded byte by byte (its UTF-8
+bytes, ``%2F`` for ``/``); every other character stays as it is, so ``s1`` or ``sensor-7`` keep
+the topic they always had, and ``a/b`` (``a%2Fb``) and ``a_b`` get two. ``key_of_level`` undoes
+it. A level that would pass ``MAX_LEVEL`` bytes is cut and ends in ``%%`` and 32 hex digits of
+the key's SHA-256 (stable and distinct, not reversible; ``%%`` appears in no other level). An
+output that cannot be published anyway is skipped and counted (``rejected``), never retried.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
 from contextlib import ExitStack
 from typing import Any
 
-from edgernn.errors import DataError
 from edgernn.feeds.mqtt import (
     OUT_BUFFER,
     QOS,
@@ -25,6 +34,9 @@ from edgernn.feeds.mqtt import (
 from edgernn.feeds.options import LiveOptions
 
 _PUBLISH_OK = (0, 4)  # paho's MQTT_ERR_SUCCESS, MQTT_ERR_NO_CONN
+MAX_LEVEL = 256  # bytes of a key's topic level at most; a longer one is cut and hashed
+_KEEP = MAX_LEVEL // 2  # bytes of the encoded key a hashed level keeps before ``%%``
+_HASH_HEX = 32  # hex digits of the key's SHA-256 that end a hashed level
 
 
 class MqttSink:
@@ -44,6 +56,7 @@ class MqttSink:
         self.link = Link(f"MQTT sink {url.where}", options.notify)
         self._cond = threading.Condition()
         self._sent = self._confirmed = 0  # outputs published / confirmed by the broker
+        self.rejected = 0  # outputs that could not be published: skipped, not retried
         self._noted = False
         self.client = connect(url, options, client_id="", clean_session=True, link=self.link)
         self.client.on_publish = self._on_publish
@@ -68,19 +81,34 @@ class MqttSink:
     def emit(self, obj: dict[str, Any]) -> None:
         """Publish one output; while ``buffer`` outputs wait for the broker, wait for room."""
         key = obj.get("key")
-        topic = self.prefix if key is None else f"{self.prefix}/{_topic_safe(str(key))}"
+        topic = self.prefix if key is None else f"{self.prefix}/{topic_level(str(key))}"
         with self._cond:
             while self.waiting >= self.buffer and not (
                 self.stop is not None and self.stop.is_set()
             ):
                 self._cond.wait(0.2)
             self._sent += 1
-        info = self.client.publish(topic, json.dumps(obj, default=str), qos=QOS)
+        try:
+            rc = self.client.publish(topic, json.dumps(obj, default=str), qos=QOS).rc
+        except ValueError as e:  # paho refuses the topic or payload before sending anything
+            rc, why = None, str(e)
+        else:
+            why = f"paho error {rc}"
         # NO_CONN: paho keeps it and sends it after reconnecting
-        if info.rc not in _PUBLISH_OK:
-            raise DataError(
-                f"publishing to {topic!r} at {self.url.where} failed (paho error {info.rc}); "
-                "check the broker"
+        if rc not in _PUBLISH_OK:
+            self._reject(topic, key, why)
+
+    def _reject(self, topic: str, key: Any, why: str) -> None:
+        """An output that cannot be published: counted and skipped (said once), so it can
+        neither stop the stream nor hold back the other keys' outputs."""
+        with self._cond:
+            self._sent -= 1  # never in flight: nothing for the broker to confirm
+            self.rejected += 1
+            self._cond.notify_all()
+        if self.rejected == 1 and self.link.notify is not None:
+            self.link.notify(
+                f"{self.link.name}: an output for key {str(key)[:80]!r} could not be published "
+                f"to {topic[:120]!r} ({why}); such outputs are skipped and counted"
             )
 
     def flush(self) -> bool:
@@ -118,9 +146,67 @@ class MqttSink:
         return left
 
 
-def _topic_safe(key: str) -> str:
-    """A key as one topic level: wildcards and separators would change where it goes."""
-    return "".join("_" if c in "+#/\x00" else c for c in key) or "_"
+def topic_level(key: str) -> str:
+    """``key`` as one MQTT topic level that any broker takes, distinct for distinct keys:
+    what MQTT forbids, and ``%``, percent-encoded; hashed when longer than ``MAX_LEVEL`` bytes.
+
+    >>> topic_level("sensor-7"), topic_level("a/b"), topic_level("a\\tb"), topic_level("+#%")
+    ('sensor-7', 'a%2Fb', 'a%09b', '%2B%23%25')
+    >>> level = topic_level("k" * 70_000)
+    >>> level[:6], level[128:130], len(level)
+    ('kkkkkk', '%%', 162)
+    """
+    pieces = [_escaped(c) if _forbidden(c) else c for c in key]
+    sizes = [len(p.encode("utf-8")) for p in pieces]
+    if sum(sizes) <= MAX_LEVEL:
+        return "".join(pieces)
+    kept, used = [], 0
+    for piece, size in zip(pieces, sizes):
+        if used + size > _KEEP:
+            break
+        kept.append(piece)
+        used += size
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_HEX]
+    return "".join(kept) + "%%" + digest
+
+
+def key_of_level(level: str) -> str:
+    """The key ``topic_level`` made ``level`` from (a subscriber's way back); a hashed level
+    cannot be undone.
+
+    >>> key_of_level("a%2Fb"), key_of_level("caf%C3%A9%25")
+    ('a/b', 'café%')
+    """
+    if "%%" in level:
+        raise ValueError(f"topic level {level[:40]!r}... is hashed (a key over {MAX_LEVEL} bytes)")
+    raw = bytearray()
+    i = 0
+    while i < len(level):
+        if level[i] == "%":
+            raw.append(int(level[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            raw += level[i].encode("utf-8")
+            i += 1
+    return raw.decode("utf-8", "surrogatepass")
+
+
+def _forbidden(c: str) -> bool:
+    """A character a topic level cannot hold as it is: wildcards, the level separator, ``%``
+    (the escape), control characters, lone surrogates and noncharacters (brokers refuse them)."""
+    n = ord(c)
+    return (
+        c in "+#/%"
+        or n < 0x20
+        or 0x7F <= n <= 0x9F
+        or 0xD800 <= n <= 0xDFFF
+        or 0xFDD0 <= n <= 0xFDEF
+        or n & 0xFFFE == 0xFFFE
+    )
+
+
+def _escaped(c: str) -> str:
+    return "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
 
 
 def open_mqtt_sink(spec: str, options: LiveOptions, stack: ExitStack) -> MqttSink:
