@@ -43,6 +43,8 @@ def summary(
             "sink": sink.live.url.where,
             "sink_reconnects": sink.live.reconnects,
             "sink_undelivered": undelivered,
+            # outputs the broker or paho refused (never retried), e.g. a topic too long to send
+            "sink_rejected": getattr(sink.live, "rejected", 0),
         }
     return summary
 
@@ -119,6 +121,7 @@ def summary_line(s: dict[str, Any]) -> str:
         "spills": "idle spills",
         "reconnects": "source reconnects",
         "sink_reconnects": "sink reconnects",
+        "sink_rejected": "outputs the sink could not publish",
         "checkpoints_postponed": "checkpoints postponed",
     }
     extra = "".join(f", {s[k]} {label}" for k, label in labels.items() if s.get(k))
