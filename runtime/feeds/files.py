@@ -6,6 +6,7 @@ either a raw text line or, for the demo, a ready mapping of field -> value.
 
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from edgernn.errors import DataError
 from edgernn.feeds.synth import sensor_blocks
 
 DEMO_LENGTH = 1000  # samples in the demo feed when no --limit is given
+BOM = "\ufeff"  # a UTF-8 byte order mark, as some editors start a file with
 DEMO_SEED = 2024  # not the training seed: the demo is data the shipped model has not seen
 
 
@@ -43,9 +45,16 @@ def demo_records(
 
 
 def text_lines(handle: IO[str]) -> Iterator[tuple[int, str]]:
-    """Non-blank lines of a text stream with their line numbers, newline stripped."""
+    """Non-blank lines of a text stream with their line numbers, newline and a leading UTF-8
+    byte order mark stripped.
+
+    >>> list(text_lines(io.StringIO("\\ufefftemp,humidity\\r\\n\\n1,2\\n")))
+    [(1, 'temp,humidity'), (3, '1,2')]
+    """
     for n, line in enumerate(handle, start=1):
         line = line.rstrip("\r\n")
+        if n == 1:
+            line = line.removeprefix(BOM)
         if line.strip():
             yield n, line
 
@@ -53,6 +62,7 @@ def text_lines(handle: IO[str]) -> Iterator[tuple[int, str]]:
 def open_source(source: str) -> IO[str]:
     """A text handle for "-" (stdin) or a file path; DataError when the file cannot be read."""
     if source == "-":
+        _tolerant(sys.stdin)
         return sys.stdin
     path = Path(source)
     if not path.is_file():
@@ -65,3 +75,13 @@ def open_source(source: str) -> IO[str]:
         raise DataError(
             f"source {source!r} cannot be read ({e.strerror}); check its permissions"
         ) from e
+
+
+def _tolerant(handle: IO[str]) -> None:
+    """Read stdin like a file (``open_source``): undecodable bytes become U+FFFD (that line is
+    a bad record, not the end of the stream), and a lone \\r ends a line."""
+    if isinstance(handle, io.TextIOWrapper):
+        try:
+            handle.reconfigure(errors="replace", newline="")
+        except (ValueError, io.UnsupportedOperation):  # already read from: left as it is
+            pass

@@ -79,8 +79,14 @@ class RecordParser:
             raise RecordError(f"line longer than {MAX_LINE} bytes")
         try:
             obj = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as e:
-            raise RecordError(f"not valid JSON ({getattr(e, 'msg', type(e).__name__)})") from None
+        except json.JSONDecodeError as e:
+            if _BINARY.search(line):
+                raise RecordError("not text (binary data or control characters)") from None
+            raise RecordError(f"not valid JSON ({e.msg})") from None
+        except RecursionError:
+            raise RecordError("not valid JSON (nested too deeply)") from None
+        except ValueError:  # an integer beyond Python's int-from-str limit (4300 digits)
+            raise RecordError(f"not valid JSON ({_HUGE_INT})") from None
         if not isinstance(obj, dict):
             raise RecordError(f"a record must be a JSON object, got {type(obj).__name__}")
         return self.parse_mapping(obj)
@@ -107,7 +113,8 @@ class RecordParser:
         # (F,) the record's own features, then the calendar's
         values = np.array([_number(f, obj[f], text) for f in self.given] + calendar, np.float32)
         stamp = obj.get(self.timestamp_field)
-        return Record(self._key(obj), values, _cell_value(stamp) if text else stamp)
+        stamp = check_timestamp(_cell_value(stamp) if text else stamp, self.timestamp_field)
+        return Record(self._key(obj), values, stamp)
 
     def _key(self, obj: Mapping[str, Any]) -> str | None:
         if not self.key_field:
@@ -115,14 +122,23 @@ class RecordParser:
         key = obj.get(self.key_field)
         if key is None or isinstance(key, (dict, list)) or key == "":
             raise RecordError(f"key field {self.key_field!r} is missing or not a plain value")
-        return str(key)
+        try:
+            return str(key)
+        except ValueError:  # an int over 4300 digits (from a mapping source)
+            raise RecordError(f"key field {self.key_field!r} is {_HUGE_INT}") from None
 
 
 class CsvRows:
     """Parses CSV lines against the header line, into records for ``RecordParser``."""
 
     def __init__(self, header: str, parser: RecordParser):
-        self.columns = next(csv.reader([header]))
+        try:
+            self.columns = next(csv.reader([header]))
+        except csv.Error as e:
+            raise DataError(
+                f"the CSV header is not a valid CSV row ({e}); its first line must name the "
+                "columns, or pass --format jsonl"
+            ) from None
         self.parser = parser
         missing = [f for f in parser.given if f not in self.columns]
         if missing:
@@ -169,6 +185,47 @@ def _extra_hint(extra: list[str], parser: RecordParser, columns: list[str]) -> s
 
 
 _INT = re.compile(r"\s*[+-]?\d+\s*")
+_BINARY = re.compile("[\x00-\x08\x0a-\x1f\x7f\ufffd]")  # control characters, undecodable bytes
+_HUGE_INT = "an integer over 4300 digits"
+
+
+def check_timestamp(ts: Any, name: str = "timestamp") -> Any:
+    """``ts`` as it is, or RecordError when its output line would not be JSON: a number that is
+    not finite (or an int beyond float's range), or a list/object holding one. Text passes as
+    text (the stream refuses text that reads as a non-finite number: it cannot order records).
+
+    >>> check_timestamp(7), check_timestamp("nan"), check_timestamp(None)
+    (7, 'nan', None)
+    >>> check_timestamp(float("inf"))
+    Traceback (most recent call last):
+    ...
+    edgernn.errors.RecordError: timestamp is not a finite number (inf)
+    """
+    if ts is None or isinstance(ts, bool):
+        return ts
+    if isinstance(ts, (list, dict)):
+        try:
+            json.dumps(ts, allow_nan=False)
+        except ValueError:
+            raise RecordError(f"{name} holds a number that is not finite") from None
+        return ts
+    if not isinstance(ts, (int, float)):
+        return ts
+    try:
+        x = float(ts)
+    except OverflowError:  # an int beyond float's range
+        raise RecordError(f"{name} is not a finite number (too large)") from None
+    if not math.isfinite(x):
+        raise RecordError(f"{name} is not a finite number ({_shown(ts)})")
+    return ts
+
+
+def _shown(v: Any) -> str:
+    """``v`` as text for a message, at most 40 characters."""
+    try:
+        return str(v)[:40]
+    except ValueError:  # an int over 4300 digits
+        return _HUGE_INT
 
 
 def _cell_value(cell: Any) -> Any:
@@ -176,7 +233,10 @@ def _cell_value(cell: Any) -> Any:
     if not isinstance(cell, str) or "_" in cell:
         return cell
     if _INT.fullmatch(cell):
-        return int(cell)
+        try:
+            return int(cell)
+        except ValueError:  # over 4300 digits: text (the stream refuses it: not finite)
+            return cell
     try:
         x = float(cell)
     except ValueError:
@@ -191,12 +251,30 @@ def _number(name: str, v: Any, text: bool) -> float:
     try:
         x = float(v)
     except (ValueError, OverflowError):
-        raise RecordError(f"{name} is not a number ({str(v)[:40]!r})") from None
+        raise RecordError(f"{name} is not a number ({_shown(v)!r})") from None
     if not math.isfinite(x) or abs(x) > F32_MAX:
-        raise RecordError(f"{name} is not a finite number ({str(v)[:40]})")
+        raise RecordError(f"{name} is not a finite number ({_shown(v)})")
     return x
 
 
-def sniff_format(first_line: str) -> str:
-    """ "jsonl" when the first non-blank line looks like a JSON object, else "csv"."""
-    return "jsonl" if first_line.lstrip().startswith("{") else "csv"
+def sniff_format(first_line: str, parser: RecordParser | None = None) -> str | None:
+    """ "jsonl" when the first non-blank line looks like a JSON object, "csv" when it can be a
+    CSV header, None when it is neither (binary data, a JSON array, a broken CSV row, or, given
+    the ``parser``, a row naming none of its fields): that line is a bad record, and the next
+    line decides.
+
+    >>> sniff_format('{"temp": 1}'), sniff_format("temp,humidity"), sniff_format("\\x00\\x9b")
+    ('jsonl', 'csv', None)
+    >>> sniff_format("1,20.5,40", RecordParser(("temp", "humidity")))  # data, not a header
+    """
+    if first_line.lstrip().startswith("{"):
+        return "jsonl"
+    if _BINARY.search(first_line) or first_line.lstrip().startswith("["):  # a JSON array
+        return None
+    try:
+        cells = next(csv.reader([first_line]))
+    except csv.Error:
+        return None
+    if parser is not None and not parser._allowed & {c.strip() for c in cells}:
+        return None
+    return "csv"

@@ -22,6 +22,7 @@ outputs delivered. ``stop()`` ends ``run`` after the record in hand (a signal ha
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -305,21 +306,21 @@ class StreamRunner:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             extra = self.pool.load_state(path.read_bytes())
-            self.last_ts = {k: t for k, t in extra.get("last_ts", [])}
+            # a non-finite timestamp saved by an older edgernn would block its key: dropped
+            self.last_ts = {k: t for k, t in extra.get("last_ts", []) if _orderable(t)}
             self.resumed_ts = dict(self.last_ts)
 
     def _order(self, record: Record) -> str:
         """ "ok", "replayed" (already inside the resumed checkpoint) or "duplicate" (the same as a
         recent record); RecordError when the record's timestamp is not after its key's last."""
+        if record.timestamp is None:
+            return "ok"
+        stamp = _ts_order(record.timestamp)  # RecordError when it is not a finite number
         last = self.last_ts.get(record.key)
-        if (
-            record.timestamp is None
-            or last is None
-            or _ts_order(record.timestamp) > _ts_order(last)
-        ):
+        if last is None or stamp > _ts_order(last):
             return "ok"
         resumed = self.resumed_ts.get(record.key)
-        if resumed is not None and _ts_order(record.timestamp) <= _ts_order(resumed):
+        if resumed is not None and stamp <= _ts_order(resumed):
             return "replayed"
         if _digest(record) in self._recent:
             return "duplicate"
@@ -354,7 +355,7 @@ class StreamRunner:
         if not isinstance(item, str) or self._csv is not None:
             return False
         if self._format is None:
-            self._format = sniff_format(item)
+            self._format = sniff_format(item, self.parser)  # None: not a header, a bad record
         if self._format == "csv":
             self._csv = CsvRows(item, self.parser)  # DataError if a feature column is missing
             return True
@@ -384,13 +385,30 @@ def _digest(record: Record) -> int:
 
 
 def _ts_order(ts: Any) -> tuple[int, float, str]:
-    """A sort key for timestamps: numbers (and numeric strings) by value, other text as text."""
-    if isinstance(ts, (int, float)) and not isinstance(ts, bool):
-        return (0, float(ts), "")
+    """A sort key for timestamps: numbers (and numeric strings) by value, other text as text.
+    RecordError for a number (or numeric text: "inf", "NaN", 400 digits) that is not finite:
+    no later record could be ordered after it."""
     try:
-        return (0, float(ts), "")
+        x = float(ts)
     except (TypeError, ValueError):
         return (1, 0.0, str(ts))
+    except OverflowError:  # an int beyond float's range
+        x = math.inf
+    if not math.isfinite(x):
+        shown = "too large" if isinstance(ts, int) else ts[:40] if isinstance(ts, str) else ts
+        raise RecordError(
+            f"timestamp {shown!r} is not a finite number; give a finite number or an ISO-8601 time"
+        )
+    return (0, x, "")
+
+
+def _orderable(ts: Any) -> bool:
+    """Can ``ts`` order records (a resumed key's last timestamp)?"""
+    try:
+        _ts_order(ts)
+    except RecordError:
+        return False
+    return True
 
 
 def _seconds_between(a: Any, b: Any) -> float | None:
