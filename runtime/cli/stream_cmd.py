@@ -64,6 +64,7 @@ class StreamOptions:
     tls_key: str | None = None
     cuda_graph: bool = False
     drift_threshold: float | None = None
+    ignore: str | None = None
 
     def live(self, notify: Callable[[str], None] | None, stop: threading.Event) -> LiveOptions:
         """What live sources and sinks need of these options."""
@@ -79,6 +80,7 @@ class StreamOptions:
             self.max_delay_ms, Path(self.state_dir) if self.state_dir else None,
             self.checkpoint_every, idle_s=self.idle_s, max_keys=self.max_keys,
             gap_limit=self.gap_limit, gap_policy=self.gap, drift_threshold=self.drift_threshold,
+            ignore=tuple(f.strip() for f in (self.ignore or "").split(",") if f.strip()),
         )  # fmt: skip
 
 
@@ -176,6 +178,13 @@ class StreamOptions:
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     help="Anomaly |z| threshold (default: the model's).",
+)
+@click.option(
+    "--ignore",
+    metavar="FIELD,...",
+    default=None,
+    help="Fields records may carry that the model does not read (e.g. battery,rssi): accepted "
+    "and left out, instead of rejecting the record.",
 )
 @click.option(
     "--drift-threshold",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import IO, Any
@@ -103,12 +104,37 @@ class Rejects:
                 )
 
     def explain(self, stats: Any) -> None:
-        """Every record rejected: say why the first was, even when the file has them all."""
-        if self.first is not None and self.handle is not None and stats.steps == 0:
+        """Every record rejected: say why the first was, even when the file has them all, and
+        which flag fixes it when the reason is a field the model does not take."""
+        if self.first is None or stats.steps != 0:
+            return
+        if self.handle is not None:
             self.status.note(
                 f"note: every record was rejected; the first (record {self.first['line']}): "
                 f"{self.first['reason']}; all are in {self.path}"
             )
+        fix = unexpected_fix(str(self.first["reason"]))
+        if fix:
+            self.status.note(f"hint: {fix}")
+
+
+def unexpected_fix(reason: str) -> str | None:
+    """The flags that would accept a record rejected for carrying fields the model does not take.
+
+    >>> print(unexpected_fix("unexpected field(s) 'battery', 'rssi'; the model takes temp"))
+    pass --ignore battery,rssi to drop those fields (or --key FIELD if one names the series)
+    >>> unexpected_fix("missing feature(s) temp") is None
+    True
+    """
+    if not reason.startswith("unexpected field(s) "):
+        return None
+    names = re.findall(r"'([^']*)'", reason.split(";")[0])
+    if not names:
+        return None
+    return (
+        f"pass --ignore {','.join(names)} to drop those fields "
+        "(or --key FIELD if one names the series)"
+    )
 
 
 def summary_line(s: dict[str, Any]) -> str:

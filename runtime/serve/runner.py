@@ -68,6 +68,8 @@ class RunnerConfig:
     gap_policy: str = "carry"  # on a gap: "carry" the state on, or "reset" the key's stream first
     # the drift test's lambda (edgernn.core.drift); None = DRIFT_THRESHOLD, inf = off
     drift_threshold: float | None = None
+    # fields a record may carry that the model does not read (battery, rssi): accepted, dropped
+    ignore: tuple[str, ...] = ()
 
 
 class StreamRunner:
@@ -99,7 +101,7 @@ class StreamRunner:
             sig.features,
             cfg.key_field,
             cfg.timestamp_field,
-            extra_allowed=sig.targets,
+            extra_allowed=(*sig.targets, *cfg.ignore),
             calendar=sig.calendar,
         )
         self.pool = Pool(

@@ -187,3 +187,19 @@ def test_random_bytes_piped_into_the_real_command_are_rejected_not_a_traceback()
     assert proc.returncode == 0, stderr[-500:]
     assert "Traceback" not in stderr and "0 steps" in stderr and proc.stdout == b""
     assert re.search(r"anomalies, [1-9]\d* rejected", stderr)
+
+
+# ---- friction on real feeds (issue #14, defect 10): fields the model does not read ----------
+def test_extra_fields_are_accepted_with_ignore_and_named_when_every_record_is_rejected():
+    good = [{"sensor": "s1", "temp": 20.0 + i / 10, "humidity": 50.0} for i in range(5)]
+    extra = [{**r, "battery": 3.1, "rssi": -70} for r in good]
+    lines = "".join(json.dumps(r) + "\n" for r in extra)
+    r = stream(lines, "--key", "sensor")
+    assert r.exit_code == 0 and r.stdout == ""  # every record rejected: nothing streamed
+    assert "unexpected field(s) 'battery', 'rssi'" in r.stderr
+    assert "hint: pass --ignore battery,rssi to drop those fields" in r.stderr
+    accepted = stream(lines, "--key", "sensor", "--ignore", "battery,rssi")
+    plain = stream("".join(json.dumps(x) + "\n" for x in good), "--key", "sensor")
+    assert accepted.exit_code == plain.exit_code == 0
+    assert accepted.stdout == plain.stdout and len(accepted.stdout.splitlines()) == 5
+    assert "hint:" not in accepted.stderr and "0 rejected" in accepted.stderr
