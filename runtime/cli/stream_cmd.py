@@ -355,6 +355,9 @@ def run(
         finally:
             status.stop()
         reject.explain(stats)
+        if not (stats.steps or stats.rejected or stats.duplicates or stats.replayed):
+            where = "stdin" if opts.source in (None, "-") else opts.source
+            status.note(f"note: no records arrived from {where}; the input was empty")
         undelivered = sink.close()
         if runner.behind and not undelivered:  # the sink got everything out after all: save now
             runner.checkpoint()

@@ -82,6 +82,8 @@ class MqttSource:
                 f"the MQTT broker at {url.where} did not grant the subscription to {url.topic!r} "
                 f"({self._granted or 'no answer'}); check the topic filter and the broker's ACL"
             )
+        if options.notify is not None:  # the first line a gateway's log needs
+            options.notify(f"MQTT source: connected to {url.where}, subscribed to {url.topic}")
 
     @property
     def reconnects(self) -> int:

@@ -37,7 +37,7 @@ import numpy as np
 from edgernn.core import snapshot
 from edgernn.core.model import Model
 from edgernn.core.pool import SMALL_TICK, Pool
-from edgernn.errors import RecordError
+from edgernn.errors import RecordError, StateError
 from edgernn.feeds.dedup import Recent
 from edgernn.feeds.records import CsvRows, Record, RecordParser, sniff_format
 from edgernn.serve.inbox import END, Inbox, read_into
@@ -307,7 +307,13 @@ class StreamRunner:
     def _resume(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
-            extra = self.pool.load_state(path.read_bytes())
+            try:
+                extra = self.pool.load_state(path.read_bytes())
+            except StateError as e:
+                raise StateError(
+                    f"state file {str(path)!r} cannot be resumed ({e}); move it aside to start "
+                    "every key fresh, or pass the --state-dir this model wrote"
+                ) from e
             # a non-finite timestamp saved by an older edgernn would block its key: dropped
             self.last_ts = {k: t for k, t in extra.get("last_ts", []) if _orderable(t)}
             self.resumed_ts = dict(self.last_ts)

@@ -203,3 +203,18 @@ def test_extra_fields_are_accepted_with_ignore_and_named_when_every_record_is_re
     assert accepted.exit_code == plain.exit_code == 0
     assert accepted.stdout == plain.stdout and len(accepted.stdout.splitlines()) == 5
     assert "hint:" not in accepted.stderr and "0 rejected" in accepted.stderr
+
+
+def test_empty_input_is_said():
+    r = stream("")
+    assert r.exit_code == 0 and r.stdout == ""
+    assert "note: no records arrived from stdin; the input was empty" in r.stderr
+
+
+def test_a_damaged_state_file_is_named_with_the_way_out(tmp_path):
+    (tmp_path / "state.edgernn").write_bytes(b"garbage")
+    r = stream('{"temp": 20, "humidity": 50}\n', "--state-dir", str(tmp_path))
+    assert r.exit_code == 6 and r.stdout == "" and "Traceback" not in r.output
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(f"error: state file {str(tmp_path / 'state.edgernn')!r} cannot be")
+    assert "move it aside to start every key fresh" in line

@@ -50,6 +50,8 @@ def test_interleaved_sensors_come_out_on_the_sink_topic_as_from_a_file(broker, t
     )
     assert r.exit_code == 0, r.output
     assert r.stdout == "" and f"{len(recs)} steps, {len(SENSORS)} key(s)" in r.stderr
+    # the first thing a gateway's log shows: where it listens
+    assert f"MQTT source: connected to {host}:{port}, subscribed to sensors/+/data" in r.stderr
     got = outs.wait_for(len(recs))
     assert len(got) == len(recs)
     assert all(topic == f"out/{o['key']}" for topic, o in got)
