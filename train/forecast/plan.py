@@ -14,7 +14,7 @@ report can tell the user.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,10 +47,6 @@ class Plan:
     window: int  # steps per training window (--window, or auto_window)
     trend: float  # trend_ratio of the first target's training rows
     notes: tuple[str, ...] = ()  # why a setting was not followed, for the report
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
 def decide(
