@@ -22,13 +22,11 @@ outputs delivered. ``stop()`` ends ``run`` after the record in hand (a signal ha
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +39,7 @@ from edgernn.errors import RecordError, StateError
 from edgernn.feeds.dedup import Recent
 from edgernn.feeds.records import CsvRows, Record, RecordParser, sniff_format
 from edgernn.serve.inbox import END, Inbox, read_into
+from edgernn.serve.order import digest, orderable, seconds_between, ts_order
 from edgernn.serve.stats import RunStats, reason_kind
 
 Emit = Callable[[dict[str, Any]], None]
@@ -193,7 +192,7 @@ class StreamRunner:
             self.pool.reset(record.key)
         if record.timestamp is not None:
             self.last_ts[record.key] = record.timestamp
-            self._recent.add(_digest(record))
+            self._recent.add(digest(record))
         if not self._batch:
             self._batch_from = position
         self._batch.append((record, time.perf_counter_ns()))
@@ -315,7 +314,7 @@ class StreamRunner:
                     "every key fresh, or pass the --state-dir this model wrote"
                 ) from e
             # a non-finite timestamp saved by an older edgernn would block its key: dropped
-            self.last_ts = {k: t for k, t in extra.get("last_ts", []) if _orderable(t)}
+            self.last_ts = {k: t for k, t in extra.get("last_ts", []) if orderable(t)}
             self.resumed_ts = dict(self.last_ts)
 
     def _order(self, record: Record) -> str:
@@ -323,14 +322,14 @@ class StreamRunner:
         recent record); RecordError when the record's timestamp is not after its key's last."""
         if record.timestamp is None:
             return "ok"
-        stamp = _ts_order(record.timestamp)  # RecordError when it is not a finite number
+        stamp = ts_order(record.timestamp)  # RecordError when it is not a finite number
         last = self.last_ts.get(record.key)
-        if last is None or stamp > _ts_order(last):
+        if last is None or stamp > ts_order(last):
             return "ok"
         resumed = self.resumed_ts.get(record.key)
-        if resumed is not None and stamp <= _ts_order(resumed):
+        if resumed is not None and stamp <= ts_order(resumed):
             return "replayed"
-        if _digest(record) in self._recent:
+        if digest(record) in self._recent:
             return "duplicate"
         raise RecordError(
             f"timestamp {record.timestamp!r} is not after this key's last ({last!r}): "
@@ -352,7 +351,7 @@ class StreamRunner:
         last = self.last_ts.get(record.key)
         if self.config.gap_limit is None or last is None or record.timestamp is None:
             return False
-        gap = _seconds_between(last, record.timestamp)
+        gap = seconds_between(last, record.timestamp)
         if gap is None or gap <= self.config.gap_limit:
             return False
         self.stats.gaps += 1
@@ -382,50 +381,3 @@ class StreamRunner:
         if self.reject is not None:
             raw = item[:1000] if isinstance(item, str) else dict(item)
             self.reject({"line": position, "reason": reason, "record": raw})
-
-
-def _digest(record: Record) -> int:
-    """A record's identity for spotting repeats: key, timestamp and values."""
-    try:
-        return hash((record.key, record.timestamp, record.values.tobytes()))
-    except TypeError:  # a timestamp that is a list or an object
-        return hash((record.key, repr(record.timestamp), record.values.tobytes()))
-
-
-def _ts_order(ts: Any) -> tuple[int, float, str]:
-    """A sort key for timestamps: numbers (and numeric strings) by value, other text as text.
-    RecordError for a number (or numeric text: "inf", "NaN", 400 digits) that is not finite:
-    no later record could be ordered after it."""
-    try:
-        x = float(ts)
-    except (TypeError, ValueError):
-        return (1, 0.0, str(ts))
-    except OverflowError:  # an int beyond float's range
-        x = math.inf
-    if not math.isfinite(x):
-        shown = "too large" if isinstance(ts, int) else ts[:40] if isinstance(ts, str) else ts
-        raise RecordError(
-            f"timestamp {shown!r} is not a finite number; give a finite number or an ISO-8601 time"
-        )
-    return (0, x, "")
-
-
-def _orderable(ts: Any) -> bool:
-    """Can ``ts`` order records (a resumed key's last timestamp)?"""
-    try:
-        _ts_order(ts)
-    except RecordError:
-        return False
-    return True
-
-
-def _seconds_between(a: Any, b: Any) -> float | None:
-    """b - a for numeric timestamps (their own units) or ISO-8601 ones (seconds); else None."""
-    try:
-        return float(b) - float(a)
-    except (TypeError, ValueError):
-        pass
-    try:
-        return (datetime.fromisoformat(str(b)) - datetime.fromisoformat(str(a))).total_seconds()
-    except (TypeError, ValueError):
-        return None
