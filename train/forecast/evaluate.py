@@ -57,8 +57,11 @@ def score(data: Dataset, forecasts: Sequence[np.ndarray]) -> Streamed:
     plan = data.plan
     season = plan.season if plan is not None else None
     base = Baselines.fit([s.y[: b[0]] for s, b in zip(data.series, data.bounds)], season)
-    named = {"naive_last_value": base.naive, "seasonal_naive": base.seasonal_naive}
-    named["seasonal_ar"] = base.seasonal_ar
+    named = {
+        "naive_last_value": base.naive,
+        "seasonal_naive": base.seasonal_naive,
+        "seasonal_ar": base.seasonal_ar,
+    }
     picks: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {p: [] for p in PARTS}
     extra: dict[str, dict[str, list]] = {n: {p: [] for p in PARTS} for n in named}
     for s, (a, b), f in zip(data.series, data.bounds, forecasts):

@@ -105,14 +105,19 @@ class Validation:
 
     def __init__(self, model: Forecaster, data: Dataset):
         self.model, self.data = model, data
+        # per series, scaled once: the rows up to the test split (b, F) and the validation
+        # targets (b - a, K), model units
+        self.rows = [data.scaled(i)[:b] for i, (_, b) in enumerate(data.bounds)]
+        self.targets = [
+            data.target_scaler.transform(s.y[a:b]) for s, (a, b) in zip(data.series, data.bounds)
+        ]
 
     def loss(self) -> float:
         if not self.model.causal:
             return window_loss(self.model, self.data.parts["val"])
         total, count = 0.0, 0
-        for i, (a, b) in enumerate(self.data.bounds):
-            pred = stream_predict(self.model, self.data.scaled(i)[:b])  # (b, K) row t's forecast
-            y = self.data.target_scaler.transform(self.data.series[i].y[a:b])  # (b - a, K)
+        for x, y, (a, b) in zip(self.rows, self.targets, self.data.bounds):
+            pred = stream_predict(self.model, x)  # (b, K): row t's forecast
             total += float(np.sum((pred[a:b] - y) ** 2))
             count += y.size
         return total / max(count, 1)

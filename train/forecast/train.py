@@ -142,11 +142,9 @@ def _write(result: TrainResult, cfg: TrainConfig) -> None:
     files["checkpoint"] = save_checkpoint(
         cfg.out / "checkpoint.pt", model, fields, cfg.to_dict(), report["metrics"]
     )
-    files["report"] = write_json(cfg.out / "report.json", report)
     if cfg.export:
-        files["onnx"] = _export(
-            files["checkpoint"], cfg.out / "model.onnx", report, files["report"]
-        )
+        onnx, report_json = cfg.out / "model.onnx", cfg.out / "report.json"
+        files["onnx"] = _export(files["checkpoint"], onnx, report, report_json)
         streamed = score(data, stream_forecasts(files["onnx"], data))
         report.update(_figures(streamed))
         report["evaluated_with"] = "the exported graph, streamed by the runtime (model.onnx)"
@@ -304,7 +302,8 @@ def _overall(m: dict) -> dict:
 
 
 def _export(ckpt: Path, onnx: Path, report: dict, report_json: Path) -> Path:
-    """Export the saved checkpoint; the outcome (or the error) goes into report.json."""
+    """Export the saved checkpoint; the outcome goes into ``report`` (written to report.json at
+    once when the export fails; the caller writes it otherwise)."""
     try:
         sig = export_checkpoint(ckpt, onnx)
     except ExportError as e:
@@ -313,5 +312,4 @@ def _export(ckpt: Path, onnx: Path, report: dict, report_json: Path) -> Path:
         raise
     report["files"]["onnx"] = onnx.name
     report["export"] = {"parity": getattr(sig, "parity", {})}
-    write_json(report_json, report)
     return onnx
