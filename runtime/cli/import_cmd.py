@@ -124,7 +124,10 @@ def keras(
             ) from e
         raise
     error = sig.parity.get("max_rel_error", 0.0)
-    what = ", ".join(sig.targets or sig.labels) or f"{len(sig.tokenizer.vocab) if sig.tokenizer else 0} tokens"
+    what = (
+        ", ".join(sig.targets or sig.labels)
+        or f"{len(sig.tokenizer.vocab) if sig.tokenizer else 0} tokens"
+    )
     click.echo(
         f"wrote {target}: {sig.task} {sig.arch} {list(sig.layers)} -> {what}; matches Keras' "
         f"formulas to {error:.1e} (relative); run it with {task_of(sig.task).command} {target}",

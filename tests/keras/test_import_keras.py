@@ -138,7 +138,9 @@ def test_char_generator_with_embedding_and_vocab_file(tmp_path):
     report = verify_keras(m, path)
     assert report.passed, [c.detail for c in report.checks]
     ERRORS["Embedding"] = max(c.max_abs_error for c in report.checks)
-    r = CliRunner().invoke(main, ["generate", str(tmp_path / "g.onnx"), "--prompt", "ab", "-n", "5"])
+    r = CliRunner().invoke(
+        main, ["generate", str(tmp_path / "g.onnx"), "--prompt", "ab", "-n", "5"]
+    )
     assert r.exit_code == 0, r.output
 
 

@@ -33,7 +33,9 @@ def load_keras(path: str | Path) -> Any:
     return keras.saving.load_model(str(path), compile=False)
 
 
-def verify_keras(m: Model, keras_path: str | Path, *, steps: int = STEPS, seed: int = 0) -> VerifyReport:
+def verify_keras(
+    m: Model, keras_path: str | Path, *, steps: int = STEPS, seed: int = 0
+) -> VerifyReport:
     """The checks above on the loaded model ``m``; ``steps`` stateful steps."""
     original = load_keras(keras_path)
     rng = np.random.default_rng(seed)
@@ -45,7 +47,11 @@ def verify_keras(m: Model, keras_path: str | Path, *, steps: int = STEPS, seed: 
         x = _inputs(m, rng, batch, sig.window)
         want = _as_3d(np.asarray(original.predict_on_batch(x)))[:, -1:]
         got, _ = m.run(x, [])
-        checks.append(_check("keras windows", got, want, probabilities, f"{batch} windows of {sig.window} steps"))
+        checks.append(
+            _check(
+                "keras windows", got, want, probabilities, f"{batch} windows of {sig.window} steps"
+            )
+        )
         return VerifyReport(str(m.path), checks, str(keras_path))
     _reset(original)
     length = 30
@@ -54,7 +60,11 @@ def verify_keras(m: Model, keras_path: str | Path, *, steps: int = STEPS, seed: 
     got, _ = m.run(x, [s.zeros(batch) for s in sig.states])
     if want.shape[1] == 1 and length > 1:  # Keras returns the last step only
         got = got[:, -1:]
-    checks.append(_check("keras sequence", got, want, probabilities, f"batch {batch}, {length} steps in one call"))
+    checks.append(
+        _check(
+            "keras sequence", got, want, probabilities, f"batch {batch}, {length} steps in one call"
+        )
+    )
     twin = stateful_twin(original, batch)
     x = _inputs(m, rng, batch, steps)
     states = [s.zeros(batch) for s in sig.states]

@@ -104,7 +104,9 @@ def _read_h5(path: Path, h5py: Any) -> Chain:
                 "was not written by model.save(): save it again"
             ) from e
     version = version.decode() if isinstance(version, bytes) else str(version)
-    return Chain(tuple(layers), shape, {"format": "h5", "file": path.name, "keras_version": version})
+    return Chain(
+        tuple(layers), shape, {"format": "h5", "file": path.name, "keras_version": version}
+    )
 
 
 class _ZipWeights:
@@ -113,7 +115,9 @@ class _ZipWeights:
     def __init__(self, store: Any, file: str):
         self.store, self.file = store, file
 
-    def arrays(self, where: str, layer: Layer, class_name: str) -> tuple[tuple[np.ndarray, ...], ...]:
+    def arrays(
+        self, where: str, layer: Layer, class_name: str
+    ) -> tuple[tuple[np.ndarray, ...], ...]:
         if class_name == "Bidirectional":
             return (
                 self._vars(f"{where}/forward_layer/cell", layer),
@@ -145,7 +149,9 @@ class _H5Weights:
         self.group, self.file = group, file
         self.pending: dict[str, list[np.ndarray]] = {}
 
-    def arrays(self, where: str, layer: Layer, class_name: str) -> tuple[tuple[np.ndarray, ...], ...]:
+    def arrays(
+        self, where: str, layer: Layer, class_name: str
+    ) -> tuple[tuple[np.ndarray, ...], ...]:
         top = where.split("/")[0]
         if top not in self.pending:
             if top not in self.group:
@@ -154,11 +160,17 @@ class _H5Weights:
                     "config: save the model again"
                 )
             g = self.group[top]
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs["weight_names"]]
+            names = [
+                n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs["weight_names"]
+            ]
             self.pending[top] = [np.asarray(g[n], dtype=np.float64) for n in names]
         queue = self.pending[top]
-        count = weight_count(class_name, layer.config if class_name != "Bidirectional" else {
-            "layer": {"class_name": _class_of(layer.cell), "config": layer.config}})
+        count = weight_count(
+            class_name,
+            layer.config
+            if class_name != "Bidirectional"
+            else {"layer": {"class_name": _class_of(layer.cell), "config": layer.config}},
+        )
         if len(queue) < count:
             raise ModelError(
                 f"{self.file}: layer {layer.name!r} has {len(queue)} weight arrays, not {count}; "
@@ -175,7 +187,9 @@ def _class_of(kind: str) -> str:
     return {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}[kind]
 
 
-def _walk(config: dict[str, Any], weights: Any, where: str) -> tuple[list[Layer], tuple[int | None, ...]]:
+def _walk(
+    config: dict[str, Any], weights: Any, where: str
+) -> tuple[list[Layer], tuple[int | None, ...]]:
     """The layers of a (nested) model config in order, with their weights, and its batch shape."""
     if config.get("class_name") not in MODELS:
         raise ModelError(
@@ -213,8 +227,14 @@ def _walk(config: dict[str, Any], weights: Any, where: str) -> tuple[list[Layer]
             continue
         if weight_count(class_name, cfg):
             found = weights.arrays(path, layer, class_name)
-            layer = Layer(layer.kind, layer.name, layer.config, found[0],
-                          found[1] if len(found) > 1 else (), layer.cell)
+            layer = Layer(
+                layer.kind,
+                layer.name,
+                layer.config,
+                found[0],
+                found[1] if len(found) > 1 else (),
+                layer.cell,
+            )
             _check_weights(layer, class_name, cfg, weights.file)
         layers.append(layer)
     return layers, shape
@@ -252,7 +272,11 @@ def _check_weights(layer: Layer, class_name: str, cfg: dict[str, Any], file: str
     for arrays in (layer.weights, layer.backward) if layer.backward else (layer.weights,):
         if gates:
             want = gates * units
-            bad = arrays[0].ndim != 2 or arrays[0].shape[1] != want or arrays[1].shape != (units, want)
+            bad = (
+                arrays[0].ndim != 2
+                or arrays[0].shape[1] != want
+                or arrays[1].shape != (units, want)
+            )
         elif layer.kind == "dense":
             bad = arrays[0].ndim != 2 or arrays[0].shape[1] != units
         else:

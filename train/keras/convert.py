@@ -150,23 +150,32 @@ def random_case(
         x = rng.integers(0, chain.layers[0].weights[0].shape[0], (batch, length)).astype(np.int64)
     else:
         x = rng.normal(0.0, 1.0, (batch, length, chain.features)).astype(np.float32)
-    states = [s.zeros(batch) + rng.normal(0.0, 0.5, s.zeros(batch).shape).astype(np.float32)
-              for s in built.states]
+    states = [
+        s.zeros(batch) + rng.normal(0.0, 0.5, s.zeros(batch).shape).astype(np.float32)
+        for s in built.states
+    ]
     return x, states
 
 
-def run_graph(session: Any, built: Built, x: np.ndarray, states: Sequence[np.ndarray]) -> np.ndarray:
+def run_graph(
+    session: Any, built: Built, x: np.ndarray, states: Sequence[np.ndarray]
+) -> np.ndarray:
     feeds = {built.inputs[0].name: x, **{s.input: v for s, v in zip(built.states, states)}}
     return np.asarray(session.run([built.outputs[0].name], feeds)[0])
 
 
-def run_steps(session: Any, built: Built, x: np.ndarray, states: Sequence[np.ndarray]) -> np.ndarray:
+def run_steps(
+    session: Any, built: Built, x: np.ndarray, states: Sequence[np.ndarray]
+) -> np.ndarray:
     """One call per step with the state fed back: y (B, T, O)."""
     names = [built.outputs[0].name, *(s.output for s in built.states)]
     state = list(states)
     ys = []
     for t in range(x.shape[1]):
-        feeds = {built.inputs[0].name: x[:, t : t + 1], **{s.input: v for s, v in zip(built.states, state)}}
+        feeds = {
+            built.inputs[0].name: x[:, t : t + 1],
+            **{s.input: v for s, v in zip(built.states, state)},
+        }
         y, *state = session.run(names, feeds)
         ys.append(y)
     return np.concatenate(ys, axis=1)
@@ -224,7 +233,7 @@ def describe(
         tokenizer=tokenizer,
         parity=parity,
         provenance={
-            "source": {**chain.source, "layers": [f"{l.name}:{l.kind}" for l in chain.layers]},
+            "source": {**chain.source, "layers": [f"{x.name}:{x.kind}" for x in chain.layers]},
             "export": versions,
         },
         tolerance=TOLERANCE,
@@ -278,7 +287,9 @@ def write(model: Any, signature: Signature, out: Path, chain: Chain, logits: boo
         onnx.save(model, tmp)
         loaded = edgernn.load(tmp, provider="cpu")
         if loaded.signature != signature:
-            raise ExportError("import failed: the runtime read back another signature; nothing written")
+            raise ExportError(
+                "import failed: the runtime read back another signature; nothing written"
+            )
         rng = np.random.default_rng(1)
         built = Built(model, signature.inputs, signature.outputs, signature.states)
         length = signature.window if not signature.causal else 9
@@ -286,7 +297,9 @@ def write(model: Any, signature: Signature, out: Path, chain: Chain, logits: boo
         want, _ = reference.run(chain, x, [s.astype(np.float64) for s in states], logits=logits)
         got, _ = loaded.run(x, states)
         if not relative_error(np.asarray(got), want) <= TOLERANCE:
-            raise ExportError("import failed: edgernn.load() of the written graph disagrees; nothing written")
+            raise ExportError(
+                "import failed: edgernn.load() of the written graph disagrees; nothing written"
+            )
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -9,9 +9,9 @@ a GRU keeps z, r, h, and ``reset_after=True`` is ``linear_before_reset=1``. A mo
 Bidirectional layer is a window model: ``x`` (batch, W, features) in, ``y`` (batch, 1, targets)
 out, no state.
 
->>> from edgernn.train.keras.layers import Layer
->>> lstm_gates(np.arange(4.0)[:, None].repeat(2, 1).T, 1).tolist()  # i f c o -> i o f c
-[[0.0, 1.0], [3.0, 3.0], [1.0, 1.0], [2.0, 2.0]]
+>>> keras_columns = np.array([[0.0, 1.0, 2.0, 3.0]])  # one input; gates i, f, c, o; H = 1
+>>> lstm_gates(keras_columns, 1).ravel().tolist()  # ONNX rows: i, o, f, c
+[0.0, 3.0, 1.0, 2.0]
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ def lstm_gates(matrix: np.ndarray, units: int) -> np.ndarray:
     return blocks[[0, 3, 1, 2]].reshape(4 * units, -1)
 
 
-def onnx_weights(kind: str, weights: tuple[np.ndarray, ...], layer: Layer) -> tuple[np.ndarray, ...]:
+def onnx_weights(
+    kind: str, weights: tuple[np.ndarray, ...], layer: Layer
+) -> tuple[np.ndarray, ...]:
     """One direction's W (G*H, in), R (G*H, H), B (2*G*H) from Keras' kernel, recurrent kernel,
     bias."""
     kernel, recurrent = weights[0], weights[1]
@@ -129,8 +131,16 @@ def build(chain: Chain, *, logits: bool, output_name: str, window: int = 0) -> B
     if layout == "B":
         h = g.op("Unsqueeze", [h, g.const("axes", np.array([1]), np.int64)])[0]  # (B, 1, O)
     elif not causal:  # a window model's output after its last step
-        h = g.op("Slice", [h, *(g.const(n, np.array([v]), np.int64) for n, v in (
-            ("starts", -1), ("ends", 2**62), ("axis", 1)))])[0]
+        h = g.op(
+            "Slice",
+            [
+                h,
+                *(
+                    g.const(n, np.array([v]), np.int64)
+                    for n, v in (("starts", -1), ("ends", 2**62), ("axis", 1))
+                ),
+            ],
+        )[0]
     width = chain.outputs + (1 if logits and _sigmoid_head(chain) else 0)
     outputs = (TensorSpec(output_name, ("batch", time_axis if causal else 1, width)),)
     g.nodes.append(helper.make_node("Identity", [h], [output_name]))
@@ -139,8 +149,12 @@ def build(chain: Chain, *, logits: bool, output_name: str, window: int = 0) -> B
     def value(spec: TensorSpec) -> Any:
         return helper.make_tensor_value_info(spec.name, elem[spec.dtype], list(spec.shape))
 
-    state_in = [helper.make_tensor_value_info(s.input, TensorProto.FLOAT, list(s.shape)) for s in states]
-    state_out = [helper.make_tensor_value_info(s.output, TensorProto.FLOAT, list(s.shape)) for s in states]
+    state_in = [
+        helper.make_tensor_value_info(s.input, TensorProto.FLOAT, list(s.shape)) for s in states
+    ]
+    state_out = [
+        helper.make_tensor_value_info(s.output, TensorProto.FLOAT, list(s.shape)) for s in states
+    ]
     graph = helper.make_graph(
         g.nodes,
         "keras",
@@ -213,7 +227,13 @@ def _activation(g: Graph, h: str, name: str, as_logits: bool) -> str:
         return h
     if name in ("silu", "swish"):
         return g.op("Mul", [h, g.op("Sigmoid", [h])[0]])[0]
-    op = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "elu": "Elu", "softplus": "Softplus"}
+    op = {
+        "relu": "Relu",
+        "tanh": "Tanh",
+        "sigmoid": "Sigmoid",
+        "elu": "Elu",
+        "softplus": "Softplus",
+    }
     if name == "softmax":
         return g.op("Softmax", [h], axis=-1)[0]
     return g.op(op[name], [h])[0]

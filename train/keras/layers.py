@@ -9,7 +9,7 @@ imported (its name, class and the option at fault).
 >>> parse_layer("Conv1D", {"name": "c"})
 Traceback (most recent call last):
 ...
-edgernn.errors.ModelError: layer 'c' (Conv1D) is not supported; edgernn imports SimpleRNN, LSTM, GRU, Bidirectional, Dense, Activation, Embedding, BatchNormalization, Dropout (and other inference no-ops), in a Sequential or a Functional chain
+edgernn.errors.ModelError: layer 'c' (Conv1D) is not supported; edgernn imports SimpleRNN, ...
 """
 
 from __future__ import annotations
@@ -178,7 +178,9 @@ def parse_layer(class_name: str, config: dict[str, Any]) -> Layer:
     raise ModelError(f"layer {name!r} ({class_name}) is not supported; edgernn imports {SUPPORTED}")
 
 
-def _check_recurrent(class_name: str, config: dict[str, Any], name: str, wrapped: bool = False) -> None:
+def _check_recurrent(
+    class_name: str, config: dict[str, Any], name: str, wrapped: bool = False
+) -> None:
     what = f"layer {name!r} ({class_name})"
     if config.get("return_state"):
         raise ModelError(f"{what} has return_state=True; edgernn carries the state itself: drop it")

@@ -65,9 +65,11 @@ def run(
             h = _bidirectional(layer, h)
         elif layer.recurrent:
             n = state_count(layer.kind)
-            given = [queue.pop(0)[0] for _ in range(n)] if queue else [
-                np.zeros((batch, layer.units)) for _ in range(n)
-            ]
+            given = (
+                [queue.pop(0)[0] for _ in range(n)]
+                if queue
+                else [np.zeros((batch, layer.units)) for _ in range(n)]
+            )
             h, new = _recurrent(layer, layer.kind, layer.weights, h, given)  # (B, T, H)
             out_states += [s[None] for s in new]
         elif layer.kind == "dense":

@@ -83,7 +83,9 @@ def _fitted(kind: str, path: str | Path, names: tuple[str, ...]) -> dict[str, tu
             header = [h.strip() for h in next(reader, [])]
             rows = list(reader)
     except OSError as e:
-        raise DataError(f"--scale-from {str(path)!r} cannot be read ({e.strerror}); check the path") from e
+        raise DataError(
+            f"--scale-from {str(path)!r} cannot be read ({e.strerror}); check the path"
+        ) from e
     out = {}
     for name in dict.fromkeys(names):
         if name not in header:
@@ -92,7 +94,9 @@ def _fitted(kind: str, path: str | Path, names: tuple[str, ...]) -> dict[str, tu
         try:
             values = np.array([float(r[j]) for r in rows if len(r) > j and r[j].strip()])
         except ValueError as e:
-            raise DataError(f"--scale-from {str(path)!r}: column {name!r} has a non-number ({e})") from e
+            raise DataError(
+                f"--scale-from {str(path)!r}: column {name!r} has a non-number ({e})"
+            ) from e
         if values.size == 0:
             raise DataError(f"--scale-from {str(path)!r}: column {name!r} has no values")
         if kind == "minmax":
