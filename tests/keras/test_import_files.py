@@ -76,6 +76,18 @@ def test_the_issues_command_streams_keras_forecasts_in_user_units(saved):
     scaled = ((data[:40] - lo) / (hi - lo)).astype(np.float32)
     want = model.predict_on_batch(scaled[None])[0, :, 0] * (hi[0] - lo[0]) + lo[0]
     assert np.allclose(got, want, rtol=1e-5, atol=1e-4)
+    # two sensors interleaved: the pool batches them, each keeps its own state
+    keyed = "".join(
+        json.dumps({"sensor": k, "temp": t, "humidity": h}) + "\n"
+        for t, h in data[:40]
+        for k in ("a", "b")
+    )
+    r = CliRunner().invoke(main, ["stream", str(out), "--quiet", "--key", "sensor"], input=keyed)
+    assert r.exit_code == 0, r.output
+    outs = [json.loads(line) for line in r.output.splitlines() if line]
+    for k in ("a", "b"):
+        mine = [o["forecast"]["temp"] for o in outs if o.get("key") == k]
+        assert np.allclose(mine, want, rtol=1e-5, atol=1e-4), k
 
 
 def test_explicit_scales_and_a_missing_one(saved):

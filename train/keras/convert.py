@@ -182,7 +182,13 @@ def run_steps(
 
 
 def relative_error(got: np.ndarray, want: np.ndarray) -> float:
-    """max |got - want| / max(1, max |want|); inf when the shapes differ."""
+    """max |got - want| / max(1, max |want|); inf when the shapes differ.
+
+    >>> relative_error(np.array([101.0]), np.array([100.0]))
+    0.01
+    >>> relative_error(np.zeros(2), np.zeros(3))
+    inf
+    """
     if got.shape != want.shape:
         return float("inf")
     return float(np.max(np.abs(got - want)) / max(1.0, float(np.max(np.abs(want)))))
@@ -306,7 +312,14 @@ def write(model: Any, signature: Signature, out: Path, chain: Chain, logits: boo
 
 
 def read_vocab(path: str | Path) -> tuple[str, ...]:
-    """A vocabulary file: a JSON list of tokens, or one token per line (id order)."""
+    """A vocabulary file: a JSON list of tokens, or one token per line (id order).
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+    ...     _ = f.write('["<unk>", " ", "a"]')
+    >>> read_vocab(f.name)
+    ('<unk>', ' ', 'a')
+    """
     text = Path(path).read_text(encoding="utf-8")
     try:
         value = json.loads(text)

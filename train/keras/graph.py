@@ -77,7 +77,13 @@ def onnx_weights(
     kind: str, weights: tuple[np.ndarray, ...], layer: Layer
 ) -> tuple[np.ndarray, ...]:
     """One direction's W (G*H, in), R (G*H, H), B (2*G*H) from Keras' kernel, recurrent kernel,
-    bias."""
+    bias (a GRU with ``reset_after``: input and recurrent biases, ONNX's Wb and Rb).
+
+    >>> k, r, b = np.ones((2, 3)), np.ones((1, 3)), np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    >>> w, r, b = onnx_weights("gru", (k, r, b), None)
+    >>> w.shape, r.shape, b.tolist()
+    ((3, 2), (3, 1), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    """
     kernel, recurrent = weights[0], weights[1]
     units = recurrent.shape[0]
     gates = kernel.shape[1] // units

@@ -102,7 +102,11 @@ class Chain:
 
 
 def activation_name(value: Any, layer: str) -> str:
-    """A Keras activation (a name, or a serialised function) as one of ``ACTIVATIONS``."""
+    """A Keras activation (a name, or a serialised function) as one of ``ACTIVATIONS``.
+
+    >>> activation_name(None, "d"), activation_name({"config": {"name": "relu"}}, "d")
+    ('linear', 'relu')
+    """
     if isinstance(value, dict):
         value = value.get("config", {}).get("name", value.get("class_name"))
     name = "linear" if value in (None, "None") else str(value)

@@ -23,7 +23,11 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def activate(x: np.ndarray, name: str) -> np.ndarray:
-    """A Keras activation by name (last axis for softmax)."""
+    """A Keras activation by name (last axis for softmax).
+
+    >>> activate(np.array([0.0, np.log(3.0)]), "softmax").round(3).tolist()
+    [0.25, 0.75]
+    """
     if name == "relu":
         return np.maximum(x, 0.0)
     if name == "tanh":
