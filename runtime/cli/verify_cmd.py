@@ -66,6 +66,8 @@ def command(
     if m.cpu_fallback:
         click.echo(f"note: on {m.provider}: {m.provider_note}", err=True)
     wrong_kind: Check | None = None
+    if keras_model is not None and checkpoint is not None:
+        raise UsageError("--keras and --checkpoint compare with different sources; pass one")
     if keras_model is not None:
         from edgernn.train.keras.against import verify_keras  # keras: only here
 

@@ -141,6 +141,15 @@ def test_bad_files_give_one_line_and_exit_3(saved, tmp_path):
     conv = keras.Sequential([keras.Input((None, 2)), layers.Conv1D(2, 3, name="edges")])
     conv.save(tmp_path / "conv.keras")
     assert "layer 'edges' (Conv1D) is not supported" in _one_line_exit_3(tmp_path / "conv.keras")
+    relu_gru = keras.Sequential(
+        [keras.Input((None, 2)), layers.GRU(3, activation="relu", name="g")]
+    )
+    relu_gru.save(tmp_path / "relu.keras")
+    assert "layer 'g' (GRU) uses activation 'relu'" in _one_line_exit_3(tmp_path / "relu.keras")
+    a, b = keras.Input((None, 2)), keras.Input((None, 2))
+    joined = layers.Concatenate(name="join")([layers.LSTM(2, return_sequences=True)(a), b])
+    keras.Model([a, b], layers.Dense(1)(joined)).save(tmp_path / "graph.keras")
+    assert "one chain" in _one_line_exit_3(tmp_path / "graph.keras")
     h5 = tmp_path / "legacy.h5"
     keras.Sequential([keras.Input((None, 2)), layers.GRU(3), layers.Dense(1)]).save(h5)
     (tmp_path / "cut.h5").write_bytes(h5.read_bytes()[:3000])
@@ -181,3 +190,15 @@ def test_import_needs_neither_torch_nor_keras(saved, tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert out.exists() and "wrote" in r.stderr
+    (tmp_path / "sitecustomize.py").write_text(
+        BLOCK.replace('"tensorflow"', '"tensorflow", "h5py"')
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "edgernn", "import", "keras", str(folder / "model.keras")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert r.returncode == 2 and "pip install 'edgernn[keras]'" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

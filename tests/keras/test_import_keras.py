@@ -186,6 +186,11 @@ def test_verify_command_against_keras(tmp_path):
     r = CliRunner().invoke(main, ["verify", str(tmp_path / "v.onnx"), "--keras", str(path)])
     assert r.exit_code == 0, r.output
     assert "keras stateful steps" in r.output and "all 2 checks passed" in r.output
+    (tmp_path / "not.keras").write_text("text")
+    r = CliRunner().invoke(
+        main, ["verify", str(tmp_path / "v.onnx"), "--keras", str(tmp_path / "not.keras")]
+    )
+    assert r.exit_code == 3 and "Keras cannot load" in r.output
 
 
 def test_errors_table():

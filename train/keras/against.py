@@ -20,6 +20,7 @@ import numpy as np
 
 from edgernn.checks import Check, VerifyReport
 from edgernn.core.model import Model
+from edgernn.errors import ModelError, UsageError
 from edgernn.train.keras.convert import TOLERANCE, relative_error
 
 STEPS = 200  # stateful steps, with a reset half way
@@ -28,9 +29,21 @@ STEPS = 200  # stateful steps, with a reset half way
 def load_keras(path: str | Path) -> Any:
     """The Keras model in ``path`` (backend: $KERAS_BACKEND, else torch when installed)."""
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras
-
-    return keras.saving.load_model(str(path), compile=False)
+    try:
+        import keras
+    except ImportError as e:
+        raise UsageError(
+            f"--keras compares with Keras itself, which cannot be imported here ({e.name or e} is "
+            "missing); pip install keras (and torch or tensorflow for its backend)"
+        ) from e
+    try:
+        return keras.saving.load_model(str(path), compile=False)
+    except Exception as e:  # Keras raises anything on a bad file
+        reason = " ".join(str(e).split())[:200]
+        raise ModelError(
+            f"Keras cannot load {str(path)!r} ({reason}); pass the .keras or .h5 the "
+            "model was imported from"
+        ) from e
 
 
 def verify_keras(
