@@ -151,6 +151,11 @@ def test_bidirectional_is_a_window_model(tmp_path):
     report = verify_keras(m, path)
     assert report.passed, [c.detail for c in report.checks]
     ERRORS["Bidirectional"] = report.checks[0].max_abs_error
+    rows = np.random.default_rng(4).normal(size=(15, 2)).astype(np.float32)
+    got = [r.forecast for r in m.window_stream().steps(rows)]
+    assert got[10] is None and got[11] is not None  # 12 rows fill the window
+    want = model.predict_on_batch(rows[None, -12:])[0, 0]
+    assert got[-1]["y0"] == pytest.approx(float(want), rel=1e-5, abs=1e-6)
 
 
 def test_functional_chain_with_nested_sequential_and_same_class_layers(tmp_path):

@@ -116,8 +116,9 @@ class _ZipWeights:
         self.store, self.file = store, file
 
     def arrays(
-        self, where: str, layer: Layer, class_name: str
+        self, where: str, layer: Layer, class_name: str, config: dict[str, Any]
     ) -> tuple[tuple[np.ndarray, ...], ...]:
+        """The layer's arrays (a Bidirectional's: forward, backward); ``config`` its own."""
         if class_name == "Bidirectional":
             return (
                 self._vars(f"{where}/forward_layer/cell", layer),
@@ -150,8 +151,9 @@ class _H5Weights:
         self.pending: dict[str, list[np.ndarray]] = {}
 
     def arrays(
-        self, where: str, layer: Layer, class_name: str
+        self, where: str, layer: Layer, class_name: str, config: dict[str, Any]
     ) -> tuple[tuple[np.ndarray, ...], ...]:
+        """The layer's arrays (a Bidirectional's: forward, backward); ``config`` its own."""
         top = where.split("/")[0]
         if top not in self.pending:
             if top not in self.group:
@@ -165,12 +167,7 @@ class _H5Weights:
             ]
             self.pending[top] = [np.asarray(g[n], dtype=np.float64) for n in names]
         queue = self.pending[top]
-        count = weight_count(
-            class_name,
-            layer.config
-            if class_name != "Bidirectional"
-            else {"layer": {"class_name": _class_of(layer.cell), "config": layer.config}},
-        )
+        count = weight_count(class_name, config)
         if len(queue) < count:
             raise ModelError(
                 f"{self.file}: layer {layer.name!r} has {len(queue)} weight arrays, not {count}; "
@@ -181,10 +178,6 @@ class _H5Weights:
             half = count // 2
             return tuple(taken[:half]), tuple(taken[half:])
         return (tuple(taken),)
-
-
-def _class_of(kind: str) -> str:
-    return {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}[kind]
 
 
 def _walk(
@@ -226,7 +219,7 @@ def _walk(
         if layer.kind == "noop":
             continue
         if weight_count(class_name, cfg):
-            found = weights.arrays(path, layer, class_name)
+            found = weights.arrays(path, layer, class_name, cfg)
             layer = Layer(
                 layer.kind,
                 layer.name,
