@@ -139,6 +139,7 @@ def _register() -> None:
         compare_cmd,
         export_cmd,
         generate_cmd,
+        import_cmd,
         inspect_cmd,
         score_cmd,
         stream_cmd,
@@ -161,6 +162,7 @@ def _register() -> None:
         verify_cmd,
         bench_cmd,
         compare_cmd,
+        import_cmd,
     ):
         main.add_command(_loader_checks_model_paths(module.command))
 

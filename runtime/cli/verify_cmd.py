@@ -41,6 +41,14 @@ from edgernn.errors import ExportError, UsageError
     "PyTorch.",
 )
 @click.option(
+    "--keras",
+    "keras_model",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The Keras model (.keras / .h5) the model was imported from: compares step by step "
+    "against Keras itself (needs keras installed).",
+)
+@click.option(
     "--provider",
     type=click.Choice(PROVIDERS),
     default="cpu",
@@ -48,7 +56,9 @@ from edgernn.errors import ExportError, UsageError
     help="Execution provider to verify on (cpu: the export's own reference conditions).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-def command(model: str | None, checkpoint: str | None, provider: str, as_json: bool) -> None:
+def command(
+    model: str | None, checkpoint: str | None, keras_model: str | None, provider: str, as_json: bool
+) -> None:
     """Verify MODEL (default: the shipped sensor forecaster)."""
     with warnings.catch_warnings():  # a GPU session's CPU fallback: one note line, not Python's two
         warnings.simplefilter("ignore", CpuFallbackWarning)
@@ -56,7 +66,13 @@ def command(model: str | None, checkpoint: str | None, provider: str, as_json: b
     if m.cpu_fallback:
         click.echo(f"note: on {m.provider}: {m.provider_note}", err=True)
     wrong_kind: Check | None = None
-    if checkpoint is None:
+    if keras_model is not None and checkpoint is not None:
+        raise UsageError("--keras and --checkpoint compare with different sources; pass one")
+    if keras_model is not None:
+        from edgernn.train.keras.against import verify_keras  # keras: only here
+
+        report = verify_keras(m, keras_model)
+    elif checkpoint is None:
         report = VerifyReport(str(m.path), contract_checks(m))
     else:
         from edgernn.train.export.verify import KIND_CHECK, verify_checkpoint  # torch: only here
