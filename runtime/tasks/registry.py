@@ -8,7 +8,7 @@ the list the signature format accepts) and one on the training side
 
 >>> task_of("generate").command
 'edgernn generate'
->>> sorted(TASKS) == sorted(("forecast", "classify", "generate", "seq2seq"))
+>>> sorted(TASKS) == sorted(("forecast", "classify", "generate", "seq2seq", "tag"))
 True
 """
 
@@ -22,6 +22,7 @@ from edgernn.signature import Signature
 from edgernn.tasks.classify import ClassifierStream
 from edgernn.tasks.generate import Generator
 from edgernn.tasks.seq2seq import Seq2Seq
+from edgernn.tasks.tag import Tagger
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,14 @@ TASKS: dict[str, Task] = {
             "next-token logits (decoder step)",
             Seq2Seq,
             head="vocab",
+        ),
+        Task(
+            "tag",
+            "Tagger",
+            "edgernn tag",
+            "entity tag scores (CRF emissions) per token",
+            Tagger,
+            head="labels",
         ),
     )
 }
