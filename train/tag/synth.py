@@ -135,3 +135,16 @@ def entity_sentences(n: int, seed: int = 0, new_names: float = 0.25) -> list[Sen
                 tags.append("O")
         out.append(Sentence(tokens, tags))
     return out
+
+
+SHIPPED_SEED, SHIPPED_SENTENCES = 2026, 400  # how data/ner-cc0.conll was written
+
+
+if __name__ == "__main__":  # python -m edgernn.train.tag.synth rewrites the shipped file
+    from pathlib import Path
+
+    from edgernn.train.tag.conll import write_conll
+
+    shipped = Path(__file__).parent / "data" / "ner-cc0.conll"
+    write_conll(entity_sentences(SHIPPED_SENTENCES, seed=SHIPPED_SEED), shipped)
+    print(shipped)
