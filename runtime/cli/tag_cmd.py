@@ -109,6 +109,7 @@ def command(
     show_default=True,
     help="The tag's column, 0-based (negative: from the end).",
 )
+@click.option("--token-column", default=0, show_default=True, help="The token's column, 0-based.")
 @click.option(
     "--scheme",
     default="auto",

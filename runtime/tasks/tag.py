@@ -13,11 +13,14 @@ its own.
 
 >>> tokenize("Angela Merkel visited Paris, on Monday!")
 ['Angela', 'Merkel', 'visited', 'Paris', ',', 'on', 'Monday', '!']
->>> import edgernn, pathlib
->>> path = pathlib.Path(edgernn.__file__).parent.parent / "tests/data/tag-tiny.onnx"
->>> tagger = Tagger(edgernn.load(path, provider="cpu")) if path.exists() else None
->>> tagger is None or isinstance(tagger.tag_text("Maria visited Paris").entities, list)
-True
+>>> t = Tagged(["Angela", "Merkel", "visited", "Paris"], ["B-PER", "I-PER", "O", "B-LOC"])
+>>> t.inline()
+'[Angela Merkel]PER visited [Paris]LOC'
+>>> t.entities[1]
+{'text': 'Paris', 'type': 'LOC', 'start': 3, 'end': 4}
+
+``Tagger(edgernn.load("runs/ner/model.onnx")).tag_text("Angela Merkel visited Paris")`` runs a
+trained model (tests/tag/test_tag_cli.py does, on a tiny one).
 """
 
 from __future__ import annotations
@@ -140,9 +143,8 @@ class Tagged:
 
 
 class Tagger:
-    """Tags sentences with a ``tag`` model. ``lag``: a streaming model's fixed lag (default 0:
-    each tag final when its token arrives... unless the model is bidirectional, which ignores
-    it)."""
+    """Tags sentences with a ``tag`` model. ``lag``: a streaming model's fixed lag (each tag is
+    final ``lag`` tokens after its token; 0 decides at once); a bidirectional model ignores it."""
 
     def __init__(self, model: LoadedModel, lag: int = 2):
         sig = model.signature
@@ -200,7 +202,8 @@ class Tagger:
         """(T, K) emissions of one sentence of any length: a long one in overlapping windows."""
         n, w = len(tokens), self.window
         if n <= w:
-            return self.emissions([tokens])[0]
+            one: np.ndarray = self.emissions([tokens])[0]  # (T, K)
+            return one
         stride = max(1, w // 2)
         starts = list(range(0, n - w, stride)) + [n - w]
         out = np.zeros((n, len(self.labels)))  # (T, K)

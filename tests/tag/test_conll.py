@@ -28,7 +28,10 @@ def test_conll_2003_columns_and_iob1(tmp_path):
     p = tmp_path / "train.txt"
     p.write_text(CONLL)
     s = read_conll(p)
-    assert [x.tokens for x in s] == [["EU", "rejects", "German", "call", "."], ["Peter", "Blackburn"]]
+    assert [x.tokens for x in s] == [
+        ["EU", "rejects", "German", "call", "."],
+        ["Peter", "Blackburn"],
+    ]
     assert s[0].tags == ["B-ORG", "O", "B-MISC", "O", "O"] and s[1].tags == ["B-PER", "I-PER"]
     chunks = read_conll(p, column=2, scheme="iob1")  # another column, as chosen
     assert chunks[0].tags[:2] == ["B-NP", "B-VP"]

@@ -68,8 +68,9 @@ def test_padding_never_changes_a_tag():
     vocab = Vocab.build(sentences)
     torch.manual_seed(0)
     model = TagModel(
-        TagConfig(len(vocab.words), len(vocab.chars), len(vocab.tags), hidden=8, embed=8,
-                  char_filters=8),
+        TagConfig(
+            len(vocab.words), len(vocab.chars), len(vocab.tags), hidden=8, embed=8, char_filters=8
+        ),
         *vocab.constraints(),
     ).eval()
     enc = encode(sentences, vocab, model.config.max_chars)

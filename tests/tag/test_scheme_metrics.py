@@ -42,7 +42,9 @@ def test_metrics_match_seqeval_on_random_sequences():
     theirs = seqeval.classification_report(gold, pred, output_dict=True, zero_division=0)
     for kind, row in ours["per_type"].items():
         for key in ("precision", "recall", "f1"):
-            assert row[key] == pytest.approx(theirs[kind][f"{key}-score"] if key == "f1" else theirs[kind][key])
+            assert row[key] == pytest.approx(
+                theirs[kind][f"{key}-score"] if key == "f1" else theirs[kind][key]
+            )
         assert row["support"] == theirs[kind]["support"]
     assert ours["micro"]["f1"] == pytest.approx(seqeval.f1_score(gold, pred))
     assert ours["micro"]["precision"] == pytest.approx(seqeval.precision_score(gold, pred))

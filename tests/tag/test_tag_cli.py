@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from click.testing import CliRunner  # noqa: E402
 from cli_checks import one_clear_line  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
 
 import edgernn  # noqa: E402
 from edgernn.cli import main  # noqa: E402
@@ -61,8 +61,11 @@ def test_runtime_tags_equal_pytorch_tags(trained):
     ckpt = load_checkpoint(out / "checkpoint.pt", "tag")
     tagger = Tagger(edgernn.load(out / "model.onnx", provider="cpu"))
     sentences = read_conll(SHIPPED)[:60]
-    vocab = Vocab(tuple(ckpt.signature["tokenizer"]["vocab"]),
-                  tuple(ckpt.signature["tagger"]["chars"]), tuple(ckpt.signature["labels"]))
+    vocab = Vocab(
+        tuple(ckpt.signature["tokenizer"]["vocab"]),
+        tuple(ckpt.signature["tagger"]["chars"]),
+        tuple(ckpt.signature["labels"]),
+    )
     want = predict(ckpt.model, encode(sentences, vocab, 16), vocab)
     got = tagger.tag_many([s.tokens for s in sentences])
     short = [i for i, s in enumerate(sentences) if len(s.tokens) <= 9]
@@ -98,7 +101,9 @@ def test_streaming_model_with_lag(streaming):
         given = [stream.push(t) for t in tokens]
         assert all(len(g) == (1 if i >= lag else 0) for i, g in enumerate(given))
         assert len(stream.flush()) == min(lag, len(tokens))
-    r = CliRunner().invoke(main, ["tag", str(out / "model.onnx"), "--lag", "1", "--text", " ".join(tokens), "--json"])
+    r = CliRunner().invoke(
+        main, ["tag", str(out / "model.onnx"), "--lag", "1", "--text", " ".join(tokens), "--json"]
+    )
     assert r.exit_code == 0 and len(json.loads(r.stdout)["tags"]) == len(full)
 
 
@@ -131,5 +136,7 @@ def test_bad_training_data_is_one_clear_line(tmp_path):
     bad.write_text("Paris B-LOC\nBerlin\n")
     r = CliRunner().invoke(main, ["train", "tag", "--data", str(bad), "--out", str(tmp_path)])
     one_clear_line(r, 5, "bad.conll:2")
-    r = CliRunner().invoke(main, ["tag", str(edgernn.core.model.default_model_path()), "--text", "x"])
+    r = CliRunner().invoke(
+        main, ["tag", str(edgernn.core.model.default_model_path()), "--text", "x"]
+    )
     one_clear_line(r, 2, "edgernn stream")

@@ -43,7 +43,9 @@ class CRF(nn.Module):
     @property
     def trans(self) -> torch.Tensor:
         """(K, K) transition scores, forbidden moves at ``FORBIDDEN``."""
-        return torch.where(self.allowed, self.trans_free, torch.full_like(self.trans_free, FORBIDDEN))
+        return torch.where(
+            self.allowed, self.trans_free, torch.full_like(self.trans_free, FORBIDDEN)
+        )
 
     @property
     def start(self) -> torch.Tensor:

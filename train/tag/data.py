@@ -30,7 +30,9 @@ SYNTH = "synth:entities"  # the seeded generator, synth:entities:N for N sentenc
 SYNTH_DEFAULT = 3000  # sentences of synth:entities without :N
 
 
-def read_source(spec: str, column: int = -1, scheme: str = "auto", seed: int = 0) -> list[Sentence]:
+def read_source(
+    spec: str, column: int = -1, scheme: str = "auto", seed: int = 0, token_column: int = 0
+) -> list[Sentence]:
     """The sentences of ``--data`` / ``--val`` / ``--test``: a CoNLL file, ``cc0:ner`` or
     ``synth:entities[:N]`` (seeded by ``seed``)."""
     if spec == "cc0:ner":
@@ -42,7 +44,7 @@ def read_source(spec: str, column: int = -1, scheme: str = "auto", seed: int = 0
         return entity_sentences(int(n), seed=seed)
     if spec.startswith("synth:"):
         raise UsageError(f"unknown generator {spec!r}; the tagger's is {SYNTH}[:N]")
-    return read_conll(spec, column=column, scheme=scheme)
+    return read_conll(spec, column=column, token_column=token_column, scheme=scheme)
 
 
 def load_splits(
@@ -52,11 +54,15 @@ def load_splits(
     seed: int = 0,
     column: int = -1,
     scheme: str = "auto",
+    token_column: int = 0,
 ) -> tuple[list[Sentence], list[Sentence], list[Sentence], str]:
     """Train, validation and test sentences and how they were split. Without ``val`` / ``test``
     their share (10% each) is held out of ``data`` by a seeded shuffle."""
-    train = read_source(data, column, scheme, seed)
-    parts = [read_source(p, column, scheme, seed + 1 + i) if p else None for i, p in enumerate((val, test))]
+    train = read_source(data, column, scheme, seed, token_column)
+    parts = [
+        read_source(p, column, scheme, seed + 1 + i, token_column) if p else None
+        for i, p in enumerate((val, test))
+    ]
     held = [p is None for p in parts]
     if any(held):
         order = list(range(len(train)))
@@ -69,7 +75,11 @@ def load_splits(
         train = [train[i] for i in rest]
     if len(train) < 1:
         raise DataError(f"{data} leaves no training sentence; pass more data")
-    how = "given files" if not any(held) else f"10% of {data} held out per missing split (seed {seed})"
+    how = (
+        "given files"
+        if not any(held)
+        else f"10% of {data} held out per missing split (seed {seed})"
+    )
     return train, parts[0] or [], parts[1] or [], how
 
 

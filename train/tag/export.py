@@ -101,8 +101,14 @@ def export_tagger(model: TagModel, fields: dict, out: str | Path) -> Signature:
     buf = io.BytesIO()
     with _quiet():
         torch.onnx.export(
-            model, example, buf, dynamo=False, opset_version=17, dynamic_axes=axes,
-            input_names=[NAMES[0], NAMES[1], *states], output_names=[NAMES[2], *outs],
+            model,
+            example,
+            buf,
+            dynamo=False,
+            opset_version=17,
+            dynamic_axes=axes,
+            input_names=[NAMES[0], NAMES[1], *states],
+            output_names=[NAMES[2], *outs],
         )
     graph = onnx.load_from_string(buf.getvalue())
     session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])

@@ -50,8 +50,12 @@ class TagConfig:
 class TagModel(nn.Module):
     """Emissions of every token; ``crf`` scores paths over them."""
 
-    def __init__(self, config: TagConfig, allowed: torch.Tensor | None = None,
-                 allowed_start: torch.Tensor | None = None):
+    def __init__(
+        self,
+        config: TagConfig,
+        allowed: torch.Tensor | None = None,
+        allowed_start: torch.Tensor | None = None,
+    ):
         super().__init__()
         self.config = c = config
         self.words = nn.Embedding(c.vocab_size, c.embed, padding_idx=0)
@@ -94,7 +98,9 @@ class TagModel(nn.Module):
         h, (hn, cn) = self.lstm(x, (states[0], states[1]))
         return self.emit(self.drop(h)), hn, cn
 
-    def padded(self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def padded(
+        self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
         """Emissions (B, T, K) of a padded batch (``lengths`` real tokens each): the LSTM runs
         on packed sequences, so padding never changes a real token's emissions."""
         x = self.drop(self.features(words, chars))

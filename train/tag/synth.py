@@ -13,32 +13,132 @@ import random
 
 from edgernn.train.tag.conll import Sentence
 
-PER = (
-    "Angela Merkel|Maria Schmidt|John Carter|Aisha Bello|Wei Zhang|Carlos Mendoza|Priya Nair|"
-    "Olga Petrova|Kenji Watanabe|Fatima Al-Sayed|Lukas Novak|Emma Dubois|Jordan|Sofia Rossi|"
-    "Tom Becker|Ines Garcia|Ahmed Karim|Hannah Fischer|Pierre Laurent|Yuki Tanaka|Samuel Okafor|"
-    "Anna Kowalska|Lars Eriksen|Mei Lin|Diego Alvarez|Clara Weber|Ivan Horvat|Grace Mensah|"
-    "Robert|Elena|Mr. Brown|Dr. Amara Diallo|Paul van Dijk|Nora O'Neill|Raj Patel|Sven Lindqvist"
-).split("|")
-ORG = (
-    "Siemens|the United Nations|Reuters|Nordwind Energy|the World Health Organization|Toyota|"
-    "Red Cross|Bayern Munich|Greenfield Bank|Apex Robotics|the European Commission|UNESCO|"
-    "Harbor Logistics|Sunrise Foods|the Central Bank|Atlas Airlines|NATO|BlueWave Media|"
-    "the University of Lagos|Vienna Philharmonic|Northstar Mining|Real Madrid|Interpol|"
-    "Kestrel Systems|the Ministry of Health|Amnesty International|Oakridge Hospital"
-).split("|")
-LOC = (
-    "Paris|Berlin|Nairobi|Tokyo|New York|Lake Victoria|the Alps|Buenos Aires|Mumbai|Oslo|"
-    "Cairo|the Rhine|Jordan|Kyoto|Lisbon|Texas|Bavaria|Sao Paulo|the Pacific|Mount Kenya|"
-    "Vancouver|Seoul|Gdansk|Marseille|the Sahara|Hamburg|Washington|Lima|Accra|Helsinki"
-).split("|")
-MISC = (
-    "German|French|Olympic Games|World Cup|Nobel Prize|Japanese|Brazilian|Euro|Christmas|"
-    "Ramadan|Kenyan|Tour de France|English|Spanish|Oscars|Grand Prix|Swedish|Nigerian|"
-    "Champions League|Italian|Wimbledon|Buddhist|Paralympics"
-).split("|")
-DAY = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday".split("|")
-MONTH = "January|March|May|July|September|November|April|June".split("|")
+PER = [
+    "Angela Merkel",
+    "Maria Schmidt",
+    "John Carter",
+    "Aisha Bello",
+    "Wei Zhang",
+    "Carlos Mendoza",
+    "Priya Nair",
+    "Olga Petrova",
+    "Kenji Watanabe",
+    "Fatima Al-Sayed",
+    "Lukas Novak",
+    "Emma Dubois",
+    "Jordan",
+    "Sofia Rossi",
+    "Tom Becker",
+    "Ines Garcia",
+    "Ahmed Karim",
+    "Hannah Fischer",
+    "Pierre Laurent",
+    "Yuki Tanaka",
+    "Samuel Okafor",
+    "Anna Kowalska",
+    "Lars Eriksen",
+    "Mei Lin",
+    "Diego Alvarez",
+    "Clara Weber",
+    "Ivan Horvat",
+    "Grace Mensah",
+    "Robert",
+    "Elena",
+    "Mr. Brown",
+    "Dr. Amara Diallo",
+    "Paul van Dijk",
+    "Nora O'Neill",
+    "Raj Patel",
+    "Sven Lindqvist",
+]
+ORG = [
+    "Siemens",
+    "the United Nations",
+    "Reuters",
+    "Nordwind Energy",
+    "the World Health Organization",
+    "Toyota",
+    "Red Cross",
+    "Bayern Munich",
+    "Greenfield Bank",
+    "Apex Robotics",
+    "the European Commission",
+    "UNESCO",
+    "Harbor Logistics",
+    "Sunrise Foods",
+    "the Central Bank",
+    "Atlas Airlines",
+    "NATO",
+    "BlueWave Media",
+    "the University of Lagos",
+    "Vienna Philharmonic",
+    "Northstar Mining",
+    "Real Madrid",
+    "Interpol",
+    "Kestrel Systems",
+    "the Ministry of Health",
+    "Amnesty International",
+    "Oakridge Hospital",
+]
+LOC = [
+    "Paris",
+    "Berlin",
+    "Nairobi",
+    "Tokyo",
+    "New York",
+    "Lake Victoria",
+    "the Alps",
+    "Buenos Aires",
+    "Mumbai",
+    "Oslo",
+    "Cairo",
+    "the Rhine",
+    "Jordan",
+    "Kyoto",
+    "Lisbon",
+    "Texas",
+    "Bavaria",
+    "Sao Paulo",
+    "the Pacific",
+    "Mount Kenya",
+    "Vancouver",
+    "Seoul",
+    "Gdansk",
+    "Marseille",
+    "the Sahara",
+    "Hamburg",
+    "Washington",
+    "Lima",
+    "Accra",
+    "Helsinki",
+]
+MISC = [
+    "German",
+    "French",
+    "Olympic Games",
+    "World Cup",
+    "Nobel Prize",
+    "Japanese",
+    "Brazilian",
+    "Euro",
+    "Christmas",
+    "Ramadan",
+    "Kenyan",
+    "Tour de France",
+    "English",
+    "Spanish",
+    "Oscars",
+    "Grand Prix",
+    "Swedish",
+    "Nigerian",
+    "Champions League",
+    "Italian",
+    "Wimbledon",
+    "Buddhist",
+    "Paralympics",
+]
+DAY = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+MONTH = ["January", "March", "May", "July", "September", "November", "April", "June"]
 TEMPLATES = (
     "{PER} visited {LOC} on {DAY} .",
     "{PER} , a spokesman for {ORG} , said the talks would resume in {MONTH} .",
@@ -87,7 +187,28 @@ FILLERS = {"DAY": DAY, "MONTH": MONTH, "NUM": [str(n) for n in (2, 3, 5, 7, 12, 
 ENTITIES = {"PER": PER, "ORG": ORG, "LOC": LOC, "MISC": MISC}
 
 
-SYLLABLES = "ka|lo|mi|ra|ben|tor|sa|vi|nu|del|mar|ish|go|ren|ta|ul|zo|fen|bri|an".split("|")
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ra",
+    "ben",
+    "tor",
+    "sa",
+    "vi",
+    "nu",
+    "del",
+    "mar",
+    "ish",
+    "go",
+    "ren",
+    "ta",
+    "ul",
+    "zo",
+    "fen",
+    "bri",
+    "an",
+]
 SUFFIXES = {
     "LOC": ("burg", "ville", "stad", "ford", "abad", "pur"),
     "ORG": (" Group", " Systems", " Bank", " Motors", " Institute", " Labs"),

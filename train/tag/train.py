@@ -33,6 +33,7 @@ class TagOptions:
     val: str | None = None  # validation CoNLL file (None: 10% of data)
     test: str | None = None  # test CoNLL file (None: 10% of data)
     column: int = -1  # the tag's column (0-based, negative from the end)
+    token_column: int = 0  # the token's column (0-based)
     scheme: str = "auto"  # tag scheme of the files: auto, iob1, iob2, iobes
     streaming: bool = False  # a forward-only LSTM-CRF that tags tokens as they arrive
     hidden: int = 64  # LSTM hidden size per direction
@@ -55,7 +56,9 @@ def run_tag(**options) -> dict:
     o = TagOptions(**options)
     if o.epochs < 1 or o.batch_size < 1 or o.max_len < 2:
         raise UsageError("--epochs and --batch-size must be >= 1 and --max-len >= 2")
-    train, val, test, how = load_splits(o.data, o.val, o.test, o.seed, o.column, o.scheme)
+    train, val, test, how = load_splits(
+        o.data, o.val, o.test, o.seed, o.column, o.scheme, o.token_column
+    )
     vocab = Vocab.build(train)
     config = TagConfig(
         vocab_size=len(vocab.words),
@@ -71,8 +74,13 @@ def run_tag(**options) -> dict:
     arch = f"{'lstm' if o.streaming else 'bilstm'} {o.hidden} + char cnn + crf"
     show_start(
         start_line(
-            KIND, model, rows=len(train) + len(val) + len(test), rows_unit="sentences",
-            examples=len(train), examples_unit="sentences", arch=arch,
+            KIND,
+            model,
+            rows=len(train) + len(val) + len(test),
+            rows_unit="sentences",
+            examples=len(train),
+            examples_unit="sentences",
+            arch=arch,
             plan=f"up to {o.epochs} epochs",
         ),
         o.quiet,
@@ -115,7 +123,11 @@ def run_tag(**options) -> dict:
 
 
 def fit(
-    model: TagModel, train: Encoded, val: Encoded, val_s: list[Sentence], vocab: Vocab,
+    model: TagModel,
+    train: Encoded,
+    val: Encoded,
+    val_s: list[Sentence],
+    vocab: Vocab,
     o: TagOptions,
 ) -> tuple[list[dict], float]:
     """Adam on the CRF's negative log-likelihood; the weights of the best validation F1 kept."""
