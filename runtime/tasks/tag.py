@@ -149,11 +149,9 @@ class Tagger:
     def __init__(self, model: LoadedModel, lag: int = 2):
         sig = model.signature
         if sig.task != "tag":
-            from edgernn.tasks.registry import task_of
-
             raise UsageError(
-                f"{model.path.name} is a {sig.task!r} model, not a tagger: use "
-                f"{task_of(sig.task).command}"
+                f"{model.path.name} is a {sig.task!r} model; `edgernn tag` needs a 'tag' model "
+                "from `edgernn train tag` (`edgernn inspect` says which command runs this one)"
             )
         if sig.tokenizer is None or len(sig.inputs) < 2:
             raise SignatureError(

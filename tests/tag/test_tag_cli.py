@@ -139,4 +139,4 @@ def test_bad_training_data_is_one_clear_line(tmp_path):
     r = CliRunner().invoke(
         main, ["tag", str(edgernn.core.model.default_model_path()), "--text", "x"]
     )
-    one_clear_line(r, 2, "edgernn stream")
+    one_clear_line(r, 2, "'forecast' model", "edgernn train tag")
