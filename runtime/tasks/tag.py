@@ -43,7 +43,11 @@ _TOKEN = re.compile(r"\w+(?:['’\-.]\w+)*|[^\w\s]")
 
 
 def tokenize(text: str) -> list[str]:
-    """``text`` split on whitespace and punctuation (see the module doc)."""
+    """``text`` split on whitespace and punctuation (see the module doc).
+
+    >>> tokenize("O'Neill met the U.S. team (3-1).")
+    ["O'Neill", 'met', 'the', 'U.S', '.', 'team', '(', '3-1', ')', '.']
+    """
     return _TOKEN.findall(text)
 
 
@@ -72,7 +76,14 @@ def char_ids(word: str, chars: dict[str, int], max_chars: int) -> list[int]:
 
 @dataclass(frozen=True)
 class TagInfo:
-    """What decoding needs besides the graph, from ``signature.provenance["tagger"]``."""
+    """What decoding needs besides the graph, from ``signature.provenance["tagger"]``.
+
+    >>> from types import SimpleNamespace
+    >>> raw = {"chars": ["<pad>", "<unk>", "a"], "trans": [[0, 0], [0, 0]], "start": [0, 0],
+    ...        "end": [0, 0], "max_chars": 16, "lowercase": True, "streaming": False}
+    >>> TagInfo.of(SimpleNamespace(provenance={"tagger": raw}, labels=("O", "B-X"))).char_index
+    {'a': 2}
+    """
 
     chars: tuple[str, ...]  # char id -> character (0 padding, 1 <unk>)
     trans: np.ndarray  # (K, K) transition scores, from -> to (forbidden moves very negative)
@@ -110,7 +121,11 @@ class TagInfo:
 
 @dataclass
 class Tagged:
-    """One tagged sentence."""
+    """One tagged sentence.
+
+    >>> Tagged(["Visit", "Oslo"], ["O", "B-LOC"]).to_dict()["entities"]
+    [{'text': 'Oslo', 'type': 'LOC', 'start': 1, 'end': 2}]
+    """
 
     tokens: list[str]  # the words
     tags: list[str]  # one IOB2 tag per word

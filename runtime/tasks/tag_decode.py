@@ -26,7 +26,11 @@ def viterbi(
     emissions: np.ndarray, trans: np.ndarray, start: np.ndarray, end: np.ndarray
 ) -> list[int]:
     """The best tag path of ``emissions`` (T, K) under ``trans`` (K, K: from, to), ``start``
-    (K,) and ``end`` (K,); [] for T = 0. Ties go to the lower tag id, as in the torch CRF."""
+    (K,) and ``end`` (K,); [] for T = 0. Ties go to the lower tag id, as in the torch CRF.
+
+    >>> viterbi(np.eye(2), np.zeros((2, 2)), np.zeros(2), np.zeros(2))
+    [0, 1]
+    """
     n = emissions.shape[0]
     if n == 0:
         return []
@@ -49,7 +53,12 @@ class FixedLagViterbi:
     the tag of the token ``lag`` positions back (none while the first ``lag`` tokens arrive);
     ``flush`` ends the sentence and returns the rest. A final tag is the one on the best path
     so far (no end score yet); later decisions are held to every tag already given, so the
-    tags given never break the scheme. ``lag`` 0 decides each token as it arrives."""
+    tags given never break the scheme. ``lag`` 0 decides each token as it arrives.
+
+    >>> dec = FixedLagViterbi(np.zeros((2, 2)), np.zeros(2), np.zeros(2), lag=0)
+    >>> dec.push(np.array([0.0, 1.0])), dec.push(np.array([1.0, 0.0])), dec.flush()
+    ([1], [0], [])
+    """
 
     def __init__(self, trans: np.ndarray, start: np.ndarray, end: np.ndarray, lag: int):
         if lag < 0:

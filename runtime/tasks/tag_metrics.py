@@ -27,7 +27,11 @@ def _prf(tp: int, n_pred: int, n_gold: int) -> dict[str, float | int]:
 
 def scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, Any]:
     """``{"micro": {precision, recall, f1, support}, "per_type": {TYPE: ...},
-    "token_accuracy": float, "sentences": n, "tokens": n}`` of IOB2 predictions vs gold."""
+    "token_accuracy": float, "sentences": n, "tokens": n}`` of IOB2 predictions vs gold.
+
+    >>> scores([["B-LOC", "O"]], [["B-LOC", "B-PER"]])["micro"]["precision"]
+    0.5
+    """
     if len(gold) != len(pred):
         raise DataError(f"{len(pred)} predicted sentences for {len(gold)} gold ones")
     tp: Counter[str] = Counter()

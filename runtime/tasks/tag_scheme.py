@@ -26,7 +26,11 @@ Span = tuple[int, int, str]  # (first token, one past the last token, entity typ
 
 
 def split_tag(tag: str) -> tuple[str, str]:
-    """``("B", "PER")`` for ``"B-PER"``, ``("O", "")`` for ``"O"``; DataError for anything else."""
+    """``("B", "PER")`` for ``"B-PER"``, ``("O", "")`` for ``"O"``; DataError for anything else.
+
+    >>> split_tag("B-PER"), split_tag("O")
+    (('B', 'PER'), ('O', ''))
+    """
     if tag == "O":
         return "O", ""
     prefix, sep, kind = tag.partition("-")
@@ -39,7 +43,11 @@ def split_tag(tag: str) -> tuple[str, str]:
 
 
 def check_scheme(scheme: str) -> str:
-    """``scheme`` in lower case if it is known; UsageError naming the choices otherwise."""
+    """``scheme`` in lower case if it is known; UsageError naming the choices otherwise.
+
+    >>> check_scheme("IOBES")
+    'iobes'
+    """
     from edgernn.errors import UsageError
 
     s = scheme.lower()
@@ -70,7 +78,11 @@ def detect_scheme(sentences: Sequence[Sequence[str]]) -> str:
 
 def to_iob2(tags: Sequence[str], scheme: str) -> list[str]:
     """``tags`` in ``scheme`` (iob1, iob2 or iobes) as IOB2. An IOB2 or IOBES I- that starts an
-    entity is read as its B- (as seqeval and conlleval do)."""
+    entity is read as its B- (as seqeval and conlleval do).
+
+    >>> to_iob2(["O", "I-LOC", "E-LOC"], "iobes")
+    ['O', 'B-LOC', 'I-LOC']
+    """
     out: list[str] = []
     prev_kind = ""
     for tag in tags:
@@ -89,7 +101,11 @@ def to_iob2(tags: Sequence[str], scheme: str) -> list[str]:
 
 
 def spans(tags: Sequence[str]) -> list[Span]:
-    """The entities of an IOB2 sequence, ``(start, end, type)``; a stray I- starts an entity."""
+    """The entities of an IOB2 sequence, ``(start, end, type)``; a stray I- starts an entity.
+
+    >>> spans(["O", "I-ORG", "B-PER"])
+    [(1, 2, 'ORG'), (2, 3, 'PER')]
+    """
     found: list[Span] = []
     start, kind = -1, ""
     for i, tag in enumerate((*tags, "O")):
@@ -103,6 +119,10 @@ def spans(tags: Sequence[str]) -> list[Span]:
 
 
 def allowed(prev: str, tag: str) -> bool:
-    """Whether IOB2 lets ``tag`` follow ``prev`` (``prev`` "O" also stands for the start)."""
+    """Whether IOB2 lets ``tag`` follow ``prev`` (``prev`` "O" also stands for the start).
+
+    >>> allowed("I-PER", "I-PER"), allowed("O", "B-LOC")
+    (True, True)
+    """
     prefix, kind = split_tag(tag)
     return prefix != "I" or prev in (f"B-{kind}", f"I-{kind}")

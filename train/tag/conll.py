@@ -94,7 +94,13 @@ def _is_tag(fields: Sequence[str]) -> bool:
 
 
 def write_conll(sentences: Sequence[Sentence], path: str | Path) -> Path:
-    """Write ``sentences`` as two-column CoNLL (token, tag), a blank line after each."""
+    """Write ``sentences`` as two-column CoNLL (token, tag), a blank line after each.
+
+    >>> import tempfile, pathlib
+    >>> p = write_conll([Sentence(["Hi", "Bo"], ["O", "B-PER"])], pathlib.Path(tempfile.mkdtemp()) / "x")
+    >>> p.read_text()
+    'Hi O\\nBo B-PER\\n\\n'
+    """
     path = Path(path)
     lines = []
     for s in sentences:

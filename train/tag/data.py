@@ -119,7 +119,13 @@ class Encoded:
 
 
 def encode(sentences: Sequence[Sentence], vocab: Vocab, max_chars: int) -> Encoded:
-    """All ``sentences`` padded to the longest; tags outside the vocabulary are an error."""
+    """All ``sentences`` padded to the longest; tags outside the vocabulary are an error.
+
+    >>> s = [Sentence(["Hi", "Bo"], ["O", "B-PER"]), Sentence(["Bo"], ["B-PER"])]
+    >>> e = encode(s, Vocab.build(s), max_chars=4)
+    >>> e.words.tolist(), e.chars.shape, e.lengths.tolist()
+    ([[3, 2], [2, 0]], torch.Size([2, 2, 4]), [2, 1])
+    """
     w_ids = {w: i for i, w in enumerate(vocab.words)}
     c_ids = {c: i for i, c in enumerate(vocab.chars) if i > UNK}
     t_ids = {t: i for i, t in enumerate(vocab.tags)}
@@ -143,6 +149,11 @@ def encode(sentences: Sequence[Sentence], vocab: Vocab, max_chars: int) -> Encod
 
 
 def batch(e: Encoded, idx: torch.Tensor) -> Encoded:
-    """The sentences ``idx``, cut to their longest."""
+    """The sentences ``idx``, cut to their longest.
+
+    >>> s = [Sentence(["a", "b", "c"], ["O"] * 3), Sentence(["a"], ["O"])]
+    >>> batch(encode(s, Vocab.build(s), 4), torch.tensor([1])).words.shape
+    torch.Size([1, 1])
+    """
     t = int(e.lengths[idx].max())
     return Encoded(e.words[idx, :t], e.chars[idx, :t], e.tags[idx, :t], e.lengths[idx])

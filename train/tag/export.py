@@ -43,7 +43,12 @@ def build(config: dict) -> TagModel:
 
 
 def random_ids(model: TagModel, batch: int, length: int, rng: np.random.Generator):
-    """Random (B, T) word ids and (B, T, L) char ids, each word 1..L real characters."""
+    """Random (B, T) word ids and (B, T, L) char ids, each word 1..L real characters.
+
+    >>> net = build({"vocab_size": 9, "n_chars": 7, "n_tags": 3, "hidden": 4})
+    >>> [a.shape for a in random_ids(net, 2, 5, np.random.default_rng(0))]
+    [(2, 5), (2, 5, 16)]
+    """
     c = model.config
     words = rng.integers(1, c.vocab_size, size=(batch, length))
     chars = rng.integers(1, c.n_chars, size=(batch, length, c.max_chars))

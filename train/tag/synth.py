@@ -216,7 +216,11 @@ SUFFIXES = {
 
 
 def invented(kind: str, rng: random.Random) -> str:
-    """A name that is on no list: unseen words whose shape and affixes still tell the type."""
+    """A name that is on no list: unseen words whose shape and affixes still tell the type.
+
+    >>> invented("LOC", random.Random(0)).endswith(SUFFIXES["LOC"])
+    True
+    """
 
     def word(parts: int) -> str:
         return "".join(rng.choice(SYLLABLES) for _ in range(parts)).capitalize()
