@@ -97,7 +97,8 @@ def write_conll(sentences: Sequence[Sentence], path: str | Path) -> Path:
     """Write ``sentences`` as two-column CoNLL (token, tag), a blank line after each.
 
     >>> import tempfile, pathlib
-    >>> p = write_conll([Sentence(["Hi", "Bo"], ["O", "B-PER"])], pathlib.Path(tempfile.mkdtemp()) / "x")
+    >>> where = pathlib.Path(tempfile.mkdtemp()) / "x.conll"
+    >>> p = write_conll([Sentence(["Hi", "Bo"], ["O", "B-PER"])], where)
     >>> p.read_text()
     'Hi O\\nBo B-PER\\n\\n'
     """
