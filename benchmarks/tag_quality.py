@@ -3,7 +3,7 @@ a larger synthetic set, the streaming LSTM-CRF at lags 0, 1, 2, 4 against it, ta
 (API and CLI, sentences per second) and parity figures. Prints markdown for
 benchmarks/RESULTS.md; ``--quick`` for a smoke run (tiny models, a few epochs).
 
-    python benchmarks/tag_quality.py [--quick] [--out runs/tag-bench]
+    python benchmarks/tag_quality.py [--quick] [--out runs/tag-bench] [--reuse]
 """
 
 from __future__ import annotations
@@ -71,19 +71,26 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="runs/tag-bench")
+    ap.add_argument("--reuse", action="store_true", help="Reuse finished runs in --out.")
     a = ap.parse_args()
     out = Path(a.out)
     size = dict(hidden=16, embed=16, char_filters=16, epochs=2) if a.quick else {"epochs": 15}
     n_synth = 600 if a.quick else 3000
     synth = f"synth:entities:{n_synth}"
     t0 = time.perf_counter()
+
+    def trained(data: str, sub: str, **more: object) -> dict:
+        """Train (or, with --reuse, read back a finished run's report)."""
+        report = out / sub / "report.json"
+        if a.reuse and report.is_file():
+            return dict(json.loads(report.read_text()))
+        return run_tag(data=data, out=out / sub, quiet=True, **size, **more)
+
     runs = {
-        "shipped file (cc0:ner), BiLSTM-CRF": run_tag(
-            data="cc0:ner", out=out / "cc0", quiet=True, **size
-        ),
-        f"{synth}, BiLSTM-CRF": run_tag(data=synth, out=out / "synth", quiet=True, **size),
+        "shipped file (cc0:ner), BiLSTM-CRF": trained("cc0:ner", "cc0"),
+        f"{synth}, BiLSTM-CRF": trained(synth, "synth"),
     }
-    run_tag(data=synth, out=out / "synth-stream", streaming=True, quiet=True, **size)
+    trained(synth, "synth-stream", streaming=True)
     _, _, test, _ = load_splits(synth, None, None, seed=0)
     stream_model = edgernn.load(out / "synth-stream" / "model.onnx", provider="cpu")
     print(f"## Tagging entities (`benchmarks/tag_quality.py{' --quick' if a.quick else ''}`)\n")

@@ -243,19 +243,14 @@ class Tagger:
         return self.tag_many([tokens])[0]
 
     def tag_many(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
-        """Tags of many sentences; a bidirectional model runs sentences of equal length in one
-        call (no padding, so the same tags as one at a time)."""
+        """Tags of many sentences; sentences of equal length run in one graph call (no padding,
+        so the same tags as one at a time). A streaming model's graph is causal, so its
+        emissions over a whole sentence are the ones stepping gives; its tags are the fixed-lag
+        decoder's, as ``stream()`` gives them."""
         out: list[list[str]] = [[] for _ in sentences]
-        if self.streaming:
-            for n, s in enumerate(sentences):
-                stream = self.stream()
-                out[n] = [t for tok in s for _, t in stream.push(tok)] + [
-                    t for _, t in stream.flush()
-                ]
-            return out
         by_len: dict[int, list[int]] = {}
         for n, s in enumerate(sentences):
-            if 0 < len(s) <= self.window:
+            if 0 < len(s) <= self.window or (s and self.streaming):
                 by_len.setdefault(len(s), []).append(n)
             elif s:
                 out[n] = self.decode(self.sentence_emissions(s))
@@ -264,8 +259,15 @@ class Tagger:
                 chunk = ids[lo : lo + 256]
                 emit = self.emissions([sentences[n] for n in chunk])  # (B, T, K)
                 for n, e in zip(chunk, emit):
-                    out[n] = self.decode(e)
+                    out[n] = self.decode_lagged(e) if self.streaming else self.decode(e)
         return out
+
+    def decode_lagged(self, emissions: np.ndarray) -> list[str]:
+        """IOB2 tags of one sentence's (T, K) emissions by fixed-lag Viterbi at ``lag``."""
+        i = self.info
+        dec = FixedLagViterbi(i.trans, i.start, i.end, self.lag)
+        ids = [k for e in emissions for k in dec.push(e)] + dec.flush()
+        return [self.labels[k] for k in ids]
 
     def tag_text(self, text: str) -> Tagged:
         """``text`` tokenized (``tokenize``) and tagged, with character offsets."""

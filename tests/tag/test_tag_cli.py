@@ -97,10 +97,14 @@ def test_streaming_model_with_lag(streaming):
     tokens = tokenize("Wei Zhang told Reuters that prices in Lisbon had doubled .")
     full = Tagger(model, lag=len(tokens)).tag(tokens)
     for lag in (0, 1, 2):
-        stream = Tagger(model, lag=lag).stream()
+        tagger = Tagger(model, lag=lag)
+        stream = tagger.stream()
         given = [stream.push(t) for t in tokens]
         assert all(len(g) == (1 if i >= lag else 0) for i, g in enumerate(given))
-        assert len(stream.flush()) == min(lag, len(tokens))
+        rest = stream.flush()
+        assert len(rest) == min(lag, len(tokens))
+        stepped = [tag for g in given for _, tag in g] + [tag for _, tag in rest]
+        assert tagger.tag(tokens) == stepped  # one call over the sentence: the same tags
     r = CliRunner().invoke(
         main, ["tag", str(out / "model.onnx"), "--lag", "1", "--text", " ".join(tokens), "--json"]
     )
@@ -129,6 +133,12 @@ def test_bad_input_is_one_clear_line(trained, args, code, words):
     out, _ = trained
     r = CliRunner().invoke(main, ["tag", str(out / "model.onnx"), *args])
     one_clear_line(r, code, *words)
+
+
+def test_bench_says_it_has_no_tag_workload(trained):
+    out, _ = trained
+    r = CliRunner().invoke(main, ["bench", str(out / "model.onnx")])
+    one_clear_line(r, 2, "no workload for 'tag' models")
 
 
 def test_bad_training_data_is_one_clear_line(tmp_path):
