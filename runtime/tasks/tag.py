@@ -277,11 +277,12 @@ class Tagger:
 
     def tag_texts(self, texts: Iterable[str]) -> list[Tagged]:
         """``tag_text`` of each text, batched."""
+        texts = list(texts)
         found = [token_offsets(t) for t in texts]
         tags = self.tag_many([[t for t, _, _ in f] for f in found])
         return [
             Tagged([t for t, _, _ in f], g, text, [(a, b) for _, a, b in f])
-            for f, g, text in zip(found, tags, texts if isinstance(texts, list) else list(texts))
+            for f, g, text in zip(found, tags, texts)
         ]
 
     def stream(self) -> TagStream:
