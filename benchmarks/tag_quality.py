@@ -23,6 +23,7 @@ from edgernn.train.export.checks import VerifyOptions
 from edgernn.train.registry import load_checkpoint
 from edgernn.train.tag.data import load_splits
 from edgernn.train.tag.export import verify_tagger
+from edgernn.train.tag.synth import entity_sentences
 from edgernn.train.tag.train import run_tag
 
 LAGS = (0, 1, 2, 4)
@@ -104,6 +105,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name, r in runs.items():
         print(f1_row(name, r["metrics"]["test"]))
+    unseen = entity_sentences(500, seed=99, new_names=1.0)  # every name off the lists
+    bi_model = Tagger(edgernn.load(out / "synth" / "model.onnx", provider="cpu"))
+    oov = scores([x.tags for x in unseen], bi_model.tag_many([x.tokens for x in unseen]))
+    print(f1_row("synth BiLSTM-CRF on 500 sentences whose names are all invented", oov))
     bi = runs[f"{synth}, BiLSTM-CRF"]["metrics"]["test"]["micro"]["f1"]
     for lag in LAGS:
         tags = Tagger(stream_model, lag=lag).tag_many([s.tokens for s in test])

@@ -192,8 +192,8 @@ def verify_tagger(model: Model, ckpt: Checkpoint, options: VerifyOptions) -> lis
     tagger = Tagger(model)
     rng = np.random.default_rng(options.seed)
     k = len(tagger.labels)
-    emit = torch.from_numpy(rng.normal(0, 3, size=(500, 8, k)))
-    mask = torch.ones(500, 8, dtype=torch.bool)
+    emit = torch.from_numpy(rng.normal(0, 3, size=(2000, 8, k)))
+    mask = torch.ones(2000, 8, dtype=torch.bool)
     crf = ckpt.model.crf.double()
     want = crf.decode(emit, mask)
     got = [[tagger.labels.index(t) for t in tagger.decode(e.numpy())] for e in emit]
