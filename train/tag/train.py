@@ -4,7 +4,6 @@ graph, and report entity F1 per type as the runtime's tags give it."""
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ import edgernn
 from edgernn.errors import UsageError
 from edgernn.tasks.tag import Tagger
 from edgernn.tasks.tag_metrics import scores
-from edgernn.train.progress import show_start, start_line
+from edgernn.train.progress import Progress, show_start, start_line
 from edgernn.train.publish import publish
 from edgernn.train.tag.conll import Sentence
 from edgernn.train.tag.data import Encoded, Vocab, batch, encode, load_splits
@@ -135,11 +134,12 @@ def fit(
     best, best_state, history, waited = -1.0, None, [], 0
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(o.seed)
+    progress = Progress("epoch", o.epochs, KIND, o.quiet)
     for epoch in range(1, o.epochs + 1):
         model.train()
         total = 0.0
         order = torch.randperm(len(train.lengths), generator=gen)
-        for lo in range(0, len(order), o.batch_size):
+        for lo in progress.batches(range(0, len(order), o.batch_size)):
             b = batch(train, order[lo : lo + o.batch_size])
             words = b.words
             if o.word_dropout > 0:
@@ -153,13 +153,9 @@ def fit(
             opt.step()
             total += float(loss.detach()) * len(b.lengths)
         f1 = evaluate(model, val, val_s, vocab)["micro"]["f1"] if val_s else -float(total)
-        history.append({"epoch": epoch, "train_nll": total / len(train.lengths), "val_f1": f1})
-        if not o.quiet:
-            print(
-                f"epoch {epoch}/{o.epochs}: train nll {total / len(train.lengths):.3f}, "
-                f"val F1 {f1:.3f}; {time.perf_counter() - t0:.0f}s elapsed",
-                file=sys.stderr,
-            )
+        nll = total / len(train.lengths)
+        history.append({"epoch": epoch, "train_nll": nll, "val_f1": f1})
+        progress.update(epoch, {"train nll": f"{nll:.3f}", "val F1": f"{f1:.3f}"})
         if f1 > best:
             best, waited = f1, 0
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -167,6 +163,7 @@ def fit(
             waited += 1
             if waited >= o.patience:
                 break
+    progress.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     return history, time.perf_counter() - t0
