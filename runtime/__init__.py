@@ -30,6 +30,7 @@ from edgernn.tasks.classify import ClassifierStream
 from edgernn.tasks.generate import Generator
 from edgernn.tasks.registry import TASKS, task_of
 from edgernn.tasks.seq2seq import Seq2Seq
+from edgernn.tasks.tag import Tagger
 from edgernn.version import __version__ as __version__
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "ClassifierStream",
     "Generator",
     "Seq2Seq",
+    "Tagger",
     "TASKS",
     "task_of",
     "default_model_path",

@@ -9,7 +9,7 @@ Entries are keyed by the task as the runtime's signature names it. The text gene
 is written into every char LM checkpoint, so it stays readable): ``by_kind`` maps it back.
 
 >>> list(TASKS)
-['forecast', 'generate', 'classify', 'seq2seq']
+['forecast', 'generate', 'classify', 'seq2seq', 'tag']
 >>> by_kind("charlm").name, TASKS["generate"].kind
 ('generate', 'charlm')
 """
@@ -36,6 +36,8 @@ from edgernn.train.forecast.train import run_forecast
 from edgernn.train.forecast.verify import verify_forecaster
 from edgernn.train.seq2seq import export as seq2seq
 from edgernn.train.seq2seq.train import run_seq2seq
+from edgernn.train.tag import export as tag
+from edgernn.train.tag.train import run_tag
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,14 @@ TASKS: dict[str, Task] = {
             export=seq2seq.export_checkpoint,
             verify=seq2seq.verify_seq2seq,
             run=run_seq2seq,
+        ),
+        Task(
+            name="tag",
+            kind="tag",
+            build=tag.build,
+            export=tag.export_checkpoint,
+            verify=tag.verify_tagger,
+            run=run_tag,
         ),
     )
 }

@@ -37,6 +37,7 @@ import numpy as np
 from edgernn.bench.inputs import SINGLE, Feeds, jsonl_records, sample_text, token_ids
 from edgernn.bench.measure import Launch, Step, bare_loop, edgernn_batch, sample_rows
 from edgernn.core.model import Model
+from edgernn.errors import UsageError
 from edgernn.signature import Signature
 from edgernn.tasks.classify import ClassifierStream
 from edgernn.tasks.generate import Generator
@@ -81,14 +82,19 @@ def describe(sig: Signature) -> dict[str, str]:
 
 def workload_for(model: Model, session: Any, seed: int = 0) -> Workload:
     """The workload of ``model``'s kind; ``session`` is the bare loop's own session."""
-    work: type[Workload] = {
+    works: dict[str, type[Workload]] = {
         "forecast": Forecast,
         "window": Window,
         "classify": Classify,
         "generate": Generate,
         "seq2seq": Seq2SeqDecode,
-    }[kind(model.signature)]
-    return work(model, session, seed)
+    }
+    if kind(model.signature) not in works:
+        raise UsageError(
+            f"`edgernn bench` has no workload for {model.signature.task!r} models yet; time it "
+            "with its own command (`edgernn tag` prints sentences/s)"
+        )
+    return works[kind(model.signature)](model, session, seed)
 
 
 def run_loop(model: Model, feeds: Feeds, users: list[np.ndarray], states: list[np.ndarray]) -> Step:

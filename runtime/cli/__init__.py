@@ -143,12 +143,13 @@ def _register() -> None:
         inspect_cmd,
         score_cmd,
         stream_cmd,
+        tag_cmd,
         train_cmd,
         train_tokens_cmd,
         verify_cmd,
     )
 
-    for sub in (train_tokens_cmd.charlm, train_tokens_cmd.seq2seq):
+    for sub in (train_tokens_cmd.charlm, train_tokens_cmd.seq2seq, tag_cmd.train):
         train_cmd.command.add_command(sub)  # the token models' training joins `edgernn train`
 
     for module in (
@@ -157,6 +158,7 @@ def _register() -> None:
         generate_cmd,
         score_cmd,
         classify_cmd,
+        tag_cmd,
         train_cmd,
         export_cmd,
         verify_cmd,

@@ -8,7 +8,7 @@ the list the signature format accepts) and one on the training side
 
 >>> task_of("generate").command
 'edgernn generate'
->>> sorted(TASKS) == sorted(("forecast", "classify", "generate", "seq2seq"))
+>>> sorted(TASKS) == sorted(("forecast", "classify", "generate", "seq2seq", "tag"))
 True
 """
 
@@ -22,6 +22,7 @@ from edgernn.signature import Signature
 from edgernn.tasks.classify import ClassifierStream
 from edgernn.tasks.generate import Generator
 from edgernn.tasks.seq2seq import Seq2Seq
+from edgernn.tasks.tag import Tagger
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,13 @@ class Task:
     command: str  # the CLI command that runs it, as a user types it
     outputs: str  # what the graph's main output is, for people
     wrapper: type | None = None  # the class over a Model that runs it (None: Model.stream/pool)
-    head: str = "targets"  # what the dense head's outputs are: "targets", "labels" or "vocab"
+    # what the dense head's outputs are: "targets", "labels", "vocab" or "tags" (labels per token)
+    head: str = "targets"
     pooled: bool = False  # keyed streams run in a Pool (forecasters that step)
 
     def head_width(self, sig: Signature) -> int:
         """How many outputs the graph's dense head has for ``sig``."""
-        if self.head == "labels" and sig.labels:
+        if self.head in ("labels", "tags") and sig.labels:
             return len(sig.labels)
         if self.head == "vocab" and sig.tokenizer is not None:
             return len(sig.tokenizer.vocab)
@@ -48,6 +50,8 @@ class Task:
         """The main output in a person's words, with its size."""
         if self.head == "labels":
             return f"{len(sig.labels)} class probabilities"
+        if self.head == "tags":
+            return f"{len(sig.labels)} tag scores per token"
         return ", ".join(sig.targets) if self.head == "targets" else self.outputs
 
     def wrap(self, model: Model) -> object:
@@ -88,6 +92,14 @@ TASKS: dict[str, Task] = {
             "next-token logits (decoder step)",
             Seq2Seq,
             head="vocab",
+        ),
+        Task(
+            "tag",
+            "Tagger",
+            "edgernn tag",
+            "entity tag scores (CRF emissions) per token",
+            Tagger,
+            head="tags",
         ),
     )
 }

@@ -37,5 +37,5 @@ def test_the_wrong_kind_of_model_names_the_command_that_runs_it():
     model = edgernn.load(ROOT / "exported" / "char-lm.onnx")
     with pytest.raises(UsageError, match="is a 'generate' model: use edgernn generate$"):
         require(model, "forecast", "edgernn stream")
-    with pytest.raises(UsageError, match="no task 'tag'"):
-        task_of("tag")
+    with pytest.raises(UsageError, match="no task 'pose'"):
+        task_of("pose")
