@@ -143,11 +143,12 @@ def _register() -> None:
         score_cmd,
         stream_cmd,
         train_cmd,
+        train_music_cmd,
         train_tokens_cmd,
         verify_cmd,
     )
 
-    for sub in (train_tokens_cmd.charlm, train_tokens_cmd.seq2seq):
+    for sub in (train_tokens_cmd.charlm, train_tokens_cmd.seq2seq, train_music_cmd.music):
         train_cmd.command.add_command(sub)  # the token models' training joins `edgernn train`
 
     for module in (

@@ -8,7 +8,7 @@ the list the signature format accepts) and one on the training side
 
 >>> task_of("generate").command
 'edgernn generate'
->>> sorted(TASKS) == sorted(("forecast", "classify", "generate", "seq2seq"))
+>>> sorted(TASKS) == sorted(("forecast", "classify", "generate", "seq2seq", "music"))
 True
 """
 
@@ -21,6 +21,7 @@ from edgernn.errors import UsageError
 from edgernn.signature import Signature
 from edgernn.tasks.classify import ClassifierStream
 from edgernn.tasks.generate import Generator
+from edgernn.tasks.music import MusicGenerator
 from edgernn.tasks.seq2seq import Seq2Seq
 
 
@@ -87,6 +88,14 @@ TASKS: dict[str, Task] = {
             "edgernn generate MODEL --input TEXT",
             "next-token logits (decoder step)",
             Seq2Seq,
+            head="vocab",
+        ),
+        Task(
+            "music",
+            "MusicGenerator",
+            "edgernn generate MODEL --midi OUT.mid",
+            "next-event logits",
+            MusicGenerator,
             head="vocab",
         ),
     )
