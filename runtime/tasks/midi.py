@@ -128,7 +128,9 @@ def write_roll(notes: Sequence[Note], path: str | Path, title: str = "") -> None
     t = 0.0
     for n in notes:
         if n.pitch is not None:
-            ax.broken_barh([(t, n.quarters * 0.92)], (n.pitch - 0.4, 0.8), color="tab:blue")
+            ax.broken_barh(
+                [(t, n.quarters)], (n.pitch - 0.4, 0.8), color="tab:blue", edgecolor="white"
+            )
         t += n.quarters
     for bar in range(0, int(t) + 1, 4):
         ax.axvline(bar, color="0.85", lw=0.5, zorder=0)  # a 4/4 bar line every 4 quarters
