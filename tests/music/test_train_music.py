@@ -156,3 +156,24 @@ def test_one_score_is_not_enough_to_hold_one_out(corpus, tmp_path, cache):
 def test_bad_options_are_one_line_before_any_parsing(tmp_path, cache):
     r = train("--transpose", "20", "--out", str(tmp_path), cache=cache)
     one_clear_line(r, 2, "--transpose")
+
+
+def test_an_lstm_trains_exports_and_generates_too(corpus, cache, tmp_path):
+    r = train("--data", str(corpus), "--arch", "lstm", "--out", str(tmp_path), cache=cache)
+    assert r.exit_code == 0, r.output
+    model = edgernn.load(tmp_path / "model.onnx")
+    assert model.signature.arch == "lstm" and len(model.signature.states) == 2  # h and c
+    assert len(list(MusicGenerator(model).notes(max_events=4, seed=0))) == 4
+
+
+def test_the_bach_chorales_come_offline_with_music21():
+    from edgernn.train.music.corpus import score_paths
+
+    paths, source = score_paths("corpus:bach")
+    assert len(paths) >= 371 and all(p.is_file() for p in paths)
+    assert source.startswith("music21 corpus bach")
+
+
+def test_an_unknown_corpus_name_is_one_clear_line(tmp_path, cache):
+    r = train("--data", "corpus:nosuchcomposer", "--out", str(tmp_path), cache=cache)
+    one_clear_line(r, 5, "corpus:nosuchcomposer", "corpus:bach")
