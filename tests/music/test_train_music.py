@@ -177,3 +177,36 @@ def test_the_bach_chorales_come_offline_with_music21():
 def test_an_unknown_corpus_name_is_one_clear_line(tmp_path, cache):
     r = train("--data", "corpus:nosuchcomposer", "--out", str(tmp_path), cache=cache)
     one_clear_line(r, 5, "corpus:nosuchcomposer", "corpus:bach")
+
+
+BOOK = """X:1
+T:First tune
+M:4/4
+L:1/4
+K:C
+C D E F | G2 E2 | F D B, D | C4 |]
+
+X:2
+T:Second tune
+M:3/4
+L:1/8
+K:G
+G2 B2 d2 | c2 A2 F2 | G6 |]
+"""
+
+
+def test_each_tune_of_an_abc_book_is_a_piece(corpus, tmp_path, cache):
+    folder = tmp_path / "book"
+    folder.mkdir()
+    (folder / "book.abc").write_text(BOOK)
+    write_midi(tune(*TUNES[0]), folder / "tune.mid")
+    r = train("--data", str(folder), "--out", str(tmp_path / "out"), "--no-export", cache=cache)
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["data"]["scores"] == 3
+    from edgernn.train.music.corpus import read_scores
+
+    pieces = {p.name: p.notes for p in read_scores(str(folder)).pieces}
+    assert set(pieces) == {"book#1", "book#2", "tune"}
+    assert [n.pitch for n in pieces["book#1"][:4]] == [60, 62, 64, 65]
+    assert [n.quarters for n in pieces["book#2"]] == [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3.0]

@@ -3,7 +3,8 @@ with a parse cache, a piece-level train / held-out split and transposition augme
 
 ``--data`` is ``corpus:bach`` (every Bach score music21 ships: the 371-odd chorales and a few
 more; read offline from the installed package), ``corpus:NAME`` for another composer or
-collection in music21's corpus (``corpus:essenFolksong`` for its folk tunes), a folder (searched
+collection in music21's corpus (``corpus:essenFolksong`` for its folk tunes: each ABC file there
+is a book of tunes, and each tune is a piece), a folder (searched
 recursively for .mid/.midi/.xml/.musicxml/.mxl/.krn/.abc) or one such file.
 
 Each score becomes its **melody**: the part named soprano (or melody, voice), else the first
@@ -34,7 +35,7 @@ import numpy as np
 from edgernn.errors import DataError
 from edgernn.tasks.music import BOS, UNK, Note, snap, token_of
 
-ENCODING = 1  # version of the melody extraction: bump it and every cached melody is re-read
+ENCODING = 2  # version of the melody extraction: bump it and every cached melody is re-read
 SUFFIXES = (".mid", ".midi", ".xml", ".musicxml", ".mxl", ".krn", ".abc")
 
 
@@ -97,17 +98,18 @@ def read_scores(data: str) -> Scores:
     paths, source = score_paths(data)
     scores = Scores(source, [])
     for path in paths:
-        notes, why = _cached(path)
-        if notes is None:
-            notes, why = melody_of(path)
+        found, why = _cached(path)
+        if found is None:
+            found, why = melodies_of(path)
             scores.parsed += 1
-            _store(path, notes, why)
+            _store(path, found, why)
         if why:
             scores.corrupt.append(f"{path.name}: {why}")
-        elif not any(n.pitch is not None for n in notes):
-            scores.empty.append(path.name)
-        else:
-            scores.pieces.append(Piece(path.stem, tuple(notes)))
+        for piece in found:
+            if any(n.pitch is not None for n in piece.notes):
+                scores.pieces.append(piece)
+            else:
+                scores.empty.append(piece.name if piece.name != path.stem else path.name)
     if not scores.pieces:
         parts = [f"{len(scores.corrupt)} unreadable"] if scores.corrupt else []
         parts += [f"{len(scores.empty)} without notes"] if scores.empty else []
@@ -119,20 +121,30 @@ def read_scores(data: str) -> Scores:
     return scores
 
 
-def melody_of(path: Path) -> tuple[list[Note], str]:
-    """(melody, "") of one score file, or ([], why) when music21 cannot read it."""
+def melodies_of(path: Path) -> tuple[list[Piece], str]:
+    """(the melody of each score in the file, "") -- one, or one per tune of a collection
+    (an ABC book parses to an Opus: its tunes are named FILE#1, FILE#2, ...) -- or ([], why)
+    when music21 cannot read it."""
     from music21 import converter
 
     try:
-        score = converter.parse(str(path))
-        part = _melody_part(score)
-        flat = part.flatten().stripTies()
-        events = [
-            (float(e.offset), float(e.quarterLength), _top_pitch(e)) for e in flat.notesAndRests
-        ]
+        parsed = converter.parse(str(path))
+        scores = list(getattr(parsed, "scores", None) or ()) or [parsed]
+        named = (
+            [path.stem]
+            if len(scores) == 1
+            else [f"{path.stem}#{i + 1}" for i in range(len(scores))]
+        )
+        pieces = [Piece(name, tuple(melody(_events(s)))) for name, s in zip(named, scores)]
     except Exception as e:  # music21 raises anything from a bad file: every one is "corrupt"
         return [], f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'unreadable'}"
-    return melody(events), ""
+    return pieces, ""
+
+
+def _events(score: object) -> list[tuple[float, float, int | None]]:
+    """(offset, quarters, top pitch or None) of every note, chord and rest of the melody part."""
+    flat = _melody_part(score).flatten().stripTies()  # type: ignore[attr-defined]
+    return [(float(e.offset), float(e.quarterLength), _top_pitch(e)) for e in flat.notesAndRests]
 
 
 def _melody_part(score: object) -> object:
@@ -181,20 +193,22 @@ def _key(path: Path) -> Path:
     return cache_dir() / f"{hashlib.sha1(raw.encode()).hexdigest()}.json"
 
 
-def _cached(path: Path) -> tuple[list[Note] | None, str]:
+def _cached(path: Path) -> tuple[list[Piece] | None, str]:
     try:
         raw = json.loads(_key(path).read_text())
-    except (OSError, ValueError):
+        pieces = [Piece(name, tuple(Note(p, q) for p, q in notes)) for name, notes in raw["pieces"]]
+        return pieces, str(raw["error"])
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: parse again
         return None, ""
-    return [Note(p, q) for p, q in raw["notes"]], raw["error"]
 
 
-def _store(path: Path, notes: list[Note], why: str) -> None:
+def _store(path: Path, pieces: list[Piece], why: str) -> None:
     try:
         target = _key(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"notes": [[n.pitch, n.quarters] for n in notes], "error": why}))
+        found = [[p.name, [[n.pitch, n.quarters] for n in p.notes]] for p in pieces]
+        tmp.write_text(json.dumps({"pieces": found, "error": why}))
         tmp.replace(target)
     except OSError:
         pass  # an unwritable cache only costs time
