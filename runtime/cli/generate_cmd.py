@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from edgernn.cli.common import json_option, provider_option
-from edgernn.cli.generate_music import MusicRequest
+from edgernn.cli.generate_music import MusicRequest, misplaced
 from edgernn.core.model import Model, load
 from edgernn.errors import UsageError
 from edgernn.tasks.generate import Generator, check_options, check_prompt
@@ -122,6 +122,10 @@ def command(
     or write a melody with a music model: --midi OUT.mid (MODEL: default the shipped
     exported/music-bach.onnx)."""
 
+    text_flags = {"--prompt": prompt, "--input": input_text, "--beam": beam}
+    music_flags = {"--seconds": seconds, "--events": events, "--prompt-midi": prompt_midi,
+                   "--wav": wav, "--roll": roll}  # fmt: skip
+    misplaced(midi, text_flags, music_flags)
     if midi is not None:
         music = MusicRequest(
             midi,

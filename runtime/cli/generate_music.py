@@ -4,6 +4,7 @@ runtime, written as MIDI (and optionally a WAV and a piano roll)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,22 @@ class MusicRequest:
             f"{facts['key']} ({facts['in_key']:.0%} of notes in key); {facts['events_per_s']} "
             f"events/s; wrote {', '.join(str(Path(w)) for w in written)}",
             err=True,
+        )
+
+
+def misplaced(
+    midi: str | None, text_flags: Mapping[str, object], music_flags: Mapping[str, object]
+) -> None:
+    """UsageError for a text flag with --midi, or a music flag without it."""
+    given = [f for f, v in (text_flags if midi is not None else music_flags).items() if v]
+    if given and midi is not None:
+        raise UsageError(
+            f"{given[0]} is for text models; with --midi a melody continues a MIDI file: "
+            "--prompt-midi FILE"
+        )
+    if given:
+        raise UsageError(
+            f"{given[0]} is for music models: name the MIDI file to write with --midi OUT.mid"
         )
 
 

@@ -154,3 +154,12 @@ def test_wav_without_fluidsynth_or_soundfont_says_what_is_missing(tmp_path, monk
     r = run("--midi", str(tmp_path / "o.mid"), "--wav", str(tmp_path / "o.wav"))
     one_clear_line(r, 2, "--wav needs", "fluidsynth")
     assert not Path(tmp_path / "o.mid").exists()  # refused before anything was generated
+
+
+def test_text_flags_with_midi_and_music_flags_without_it_name_the_fix(tmp_path):
+    out = str(tmp_path / "o.mid")
+    one_clear_line(
+        run("--midi", out, "--prompt", "The "), 2, "--prompt is for text", "--prompt-midi"
+    )
+    one_clear_line(run("--prompt", "The ", "--seconds", "5"), 2, "--seconds is for music", "--midi")
+    one_clear_line(run("--prompt", "The ", "--wav", "x.wav"), 2, "--wav is for music")
