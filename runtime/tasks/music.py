@@ -22,6 +22,7 @@ last ``seconds`` at ``tempo`` quarter notes per minute, whichever comes first.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -88,8 +89,8 @@ def check_music_options(
     check_options(0, temperature, top_k, top_p)
     if max_events is not None and max_events < 1:
         raise UsageError(f"--events must be >= 1, got {max_events}; e.g. --events 200")
-    if seconds is not None and not seconds > 0:
-        raise UsageError(f"--seconds must be > 0, got {seconds}; e.g. --seconds 30")
+    if seconds is not None and not 0 < seconds < math.inf:
+        raise UsageError(f"--seconds must be > 0 and finite, got {seconds}; e.g. --seconds 30")
     if not 0 < tempo <= 1000:
         raise UsageError(f"--tempo must be in (0, 1000] quarter notes a minute, got {tempo}")
     if max_events is None and seconds is None:

@@ -111,6 +111,8 @@ def test_wav_is_rendered_with_fluidsynth(tmp_path):
     "args, code, words",
     [
         (["--seconds", "0"], 2, ["--seconds must be > 0"]),
+        (["--seconds", "inf"], 2, ["--seconds must be > 0 and finite"]),
+        (["--seconds", "nan"], 2, ["--seconds must be > 0 and finite"]),
         (["--events", "0"], 2, ["--events must be >= 1"]),
         (["--temperature", "-1"], 2, ["--temperature"]),
         (["--top-p", "2"], 2, ["--top-p"]),
