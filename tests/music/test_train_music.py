@@ -210,3 +210,10 @@ def test_each_tune_of_an_abc_book_is_a_piece(corpus, tmp_path, cache):
     assert set(pieces) == {"book#1", "book#2", "tune"}
     assert [n.pitch for n in pieces["book#1"][:4]] == [60, 62, 64, 65]
     assert [n.quarters for n in pieces["book#2"]] == [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3.0]
+
+
+def test_quiet_json_prints_the_report_alone(corpus, tmp_path):
+    fresh = tmp_path / "cache"  # parsing too (music21 could warn): nothing on stderr
+    r = train("--data", str(corpus), "--out", str(tmp_path), "--no-export", "--json", cache=fresh)
+    assert r.exit_code == 0, r.output
+    assert r.stderr == "" and json.loads(r.stdout)["task"] == "music"
