@@ -13,7 +13,7 @@ import click
 from edgernn.core.model import Model
 from edgernn.errors import UsageError
 from edgernn.tasks.midi import read_midi, render_wav, wav_tools, write_midi, write_roll
-from edgernn.tasks.music import MusicGenerator, Note, check_music_options, seconds_of
+from edgernn.tasks.music import MusicGenerator, Note, check_music_options, seconds_of, token_of
 from edgernn.tasks.music_stats import in_key_fraction, key_of
 
 NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -92,6 +92,7 @@ class MusicRequest:
             "seconds": round(s.seconds, 4),
             "events_per_s": round(s.events / s.seconds, 1) if s.seconds else None,
             "files": written,
+            "notes": [token_of(n) for n in made],  # "pitch:quarters" / "r:quarters", in order
         }
         if as_json:
             click.echo(json.dumps(facts))

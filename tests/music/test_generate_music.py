@@ -93,7 +93,7 @@ def test_cli_json_and_a_prompt_from_midi(tmp_path):
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     facts = json.loads(r.stdout)
-    assert facts["events"] == 20 and facts["prompt_events"] == 4
+    assert facts["events"] == 20 == len(facts["notes"]) and facts["prompt_events"] == 4
     assert 0 <= facts["in_key"] <= 1 and facts["files"] == [str(mid)]
     assert read_midi(mid)[:4] == opening
 
