@@ -29,7 +29,7 @@ from edgernn.errors import UsageError
     help="Recurrent layers.",
 )
 @click.option(
-    "--hidden", default="128,128", show_default=True, help="LSTM hidden size per stacked layer."
+    "--hidden", default="128,128", show_default=True, help="Hidden size per stacked layer."
 )
 @click.option("--embed", default=32, show_default=True, help="Event embedding width.")
 @click.option("--window", default=64, show_default=True, help="Events per training window.")
@@ -54,7 +54,7 @@ from edgernn.errors import UsageError
 @click.option("--seed", default=0, show_default=True, help="Seed for the split, numpy and torch.")
 @train_output_options("runs/music")
 def music(**opts: Any) -> None:
-    """Train an LSTM over note events of real scores (for `edgernn generate MODEL --midi`).
+    """Train a GRU or LSTM over note events of real scores (for `edgernn generate --midi`).
 
     Writes OUT/checkpoint.pt, OUT/model.onnx and OUT/report.json: held-out negative
     log-likelihood per event (exported graph, streamed by the runtime) next to unigram and
