@@ -12,7 +12,14 @@ import click
 
 from edgernn.core.model import Model
 from edgernn.errors import UsageError
-from edgernn.tasks.midi import read_midi, render_wav, wav_tools, write_midi, write_roll
+from edgernn.tasks.midi import (
+    read_midi,
+    render_wav,
+    require_mido,
+    wav_tools,
+    write_midi,
+    write_roll,
+)
 from edgernn.tasks.music import MusicGenerator, Note, check_music_options, seconds_of, token_of
 from edgernn.tasks.music_stats import in_key_fraction, key_of
 
@@ -44,6 +51,7 @@ class MusicRequest:
         check_music_options(
             self.events, self.seconds, self.tempo, self.temperature, self.top_k, self.top_p
         )
+        require_mido()  # MIDI out: say so now, not after generating
         if not 0 <= self.program <= 127:
             raise UsageError(
                 f"--program must be a General MIDI instrument 0-127, got {self.program}"

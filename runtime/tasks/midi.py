@@ -31,7 +31,8 @@ VELOCITY = 80  # how hard every note is struck (0-127)
 SOUNDFONT_ENV = "EDGERNN_SOUNDFONT"  # a .sf2 to render WAVs with, when set
 
 
-def _mido() -> Any:
+def require_mido() -> Any:
+    """The mido module; UsageError naming the install when it is missing."""
     try:
         import mido
     except ImportError as e:
@@ -46,7 +47,7 @@ def write_midi(
 ) -> None:
     """A type-0 MIDI file of ``notes`` at ``tempo`` quarter notes per minute, played by
     General MIDI ``program`` (0 = piano, 19 = church organ); rests are silence."""
-    mido = _mido()
+    mido = require_mido()
     track = mido.MidiTrack()
     track.append(mido.MetaMessage("set_tempo", tempo=round(60_000_000 / tempo), time=0))
     track.append(mido.Message("program_change", program=program, time=0))
@@ -69,7 +70,7 @@ def read_midi(path: str | Path) -> list[Note]:
     """The top voice of a MIDI file (all tracks merged; the highest note at each onset, cut
     at the next onset), durations snapped to the grid; rests between notes kept, leading rest
     dropped. DataError for a missing, corrupt or note-less file."""
-    mido = _mido()
+    mido = require_mido()
     p = Path(path)
     try:
         mid = mido.MidiFile(str(p))

@@ -4,6 +4,7 @@ note-by-note streaming, stopping rules, seeds, MIDI / piano roll / WAV out, ever
 from __future__ import annotations
 
 import json
+import sys
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,3 +166,10 @@ def test_text_flags_with_midi_and_music_flags_without_it_name_the_fix(tmp_path):
     )
     one_clear_line(run("--prompt", "The ", "--seconds", "5"), 2, "--seconds is for music", "--midi")
     one_clear_line(run("--prompt", "The ", "--wav", "x.wav"), 2, "--wav is for music")
+
+
+def test_without_mido_midi_out_is_one_line_naming_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mido", None)  # import mido raises ImportError
+    r = run("--midi", str(tmp_path / "o.mid"), "--events", "3")
+    one_clear_line(r, 2, "pip install 'edgernn[music]'")
+    assert r.stdout == ""  # refused before generating
