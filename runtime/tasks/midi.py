@@ -28,6 +28,7 @@ from edgernn.tasks.music import Note, snap
 
 TICKS = 480  # MIDI ticks per quarter note
 VELOCITY = 80  # how hard every note is struck (0-127)
+DRUMS = 9  # General MIDI's percussion channel (10, counted from 1): not a melody
 SOUNDFONT_ENV = "EDGERNN_SOUNDFONT"  # a .sf2 to render WAVs with, when set
 
 
@@ -67,9 +68,9 @@ def write_midi(
 
 
 def read_midi(path: str | Path) -> list[Note]:
-    """The top voice of a MIDI file (all tracks merged; the highest note at each onset, cut
-    at the next onset), durations snapped to the grid; rests between notes kept, leading rest
-    dropped. DataError for a missing, corrupt or note-less file."""
+    """The top voice of a MIDI file (all tracks merged, drums left out; the highest note at
+    each onset, cut at the next onset), durations snapped to the grid; rests between notes
+    kept, a leading rest dropped. DataError for a missing, corrupt or note-less file."""
     mido = require_mido()
     p = Path(path)
     try:
@@ -84,7 +85,7 @@ def read_midi(path: str | Path) -> list[Note]:
     tick = 0
     for msg in mido.merge_tracks(mid.tracks):
         tick += msg.time
-        if msg.type == "note_on" and msg.velocity > 0:
+        if msg.type == "note_on" and msg.velocity > 0 and msg.channel != DRUMS:
             onsets[tick] = max(onsets.get(tick, -1), msg.note)
     if not onsets:
         raise DataError(

@@ -217,3 +217,27 @@ def test_quiet_json_prints_the_report_alone(corpus, tmp_path):
     r = train("--data", str(corpus), "--out", str(tmp_path), "--no-export", "--json", cache=fresh)
     assert r.exit_code == 0, r.output
     assert r.stderr == "" and json.loads(r.stdout)["task"] == "music"
+
+
+def drums_then_lead(path: Path, lead: list[int]) -> None:
+    """A MIDI file whose first track is drums (channel 10) and second a lead melody."""
+    mid = mido.MidiFile(ticks_per_beat=480)
+    drums = mido.MidiTrack([mido.MetaMessage("track_name", name="Drums")])
+    lead_track = mido.MidiTrack([mido.MetaMessage("track_name", name="Lead")])
+    for p in lead:
+        drums += [mido.Message("note_on", channel=9, note=81, velocity=100, time=0),
+                  mido.Message("note_off", channel=9, note=81, velocity=0, time=480)]  # fmt: skip
+        lead_track += [mido.Message("note_on", note=p, velocity=90, time=0),
+                       mido.Message("note_off", note=p, velocity=0, time=480)]  # fmt: skip
+    mid.tracks += [drums, lead_track]
+    mid.save(str(path))
+
+
+def test_a_drum_track_is_never_the_melody(tmp_path, cache):
+    from edgernn.train.music.corpus import read_scores
+
+    lead = [60, 62, 64, 65, 67, 65, 64, 62]
+    drums_then_lead(tmp_path / "song.mid", lead)
+    (piece,) = read_scores(str(tmp_path)).pieces
+    assert [n.pitch for n in piece.notes] == lead
+    assert [n.pitch for n in read_midi(tmp_path / "song.mid")] == lead  # the runtime's prompt too

@@ -8,12 +8,13 @@ is a book of tunes, and each tune is a piece), a folder (searched
 recursively for .mid/.midi/.xml/.musicxml/.mxl/.krn/.abc) or one such file.
 
 Each score becomes its **melody**: the part named soprano (or melody, voice), else the first
-part, else the whole score, ties merged, the highest note at each onset, each note cut at the
-next onset, the gaps rests, durations snapped to the grid (``edgernn.tasks.music.snap``). A
-file that cannot be parsed is skipped and counted as corrupt, one without notes is skipped and
-counted as empty; the rest train. Parsing costs ~0.4 s a score, so each score's melody is cached
-(``$EDGERNN_CACHE_DIR`` or ``~/.cache/edgernn/music``, keyed by path, size, modification time
-and the encoding version): a second run does not parse again.
+part with pitched notes (not a drum track), else the whole score; ties merged, the highest note
+at each onset, each note cut at the next onset, the gaps rests, durations snapped to the grid
+(``edgernn.tasks.music.snap``). A file that cannot be parsed is skipped and counted as corrupt,
+one without notes is skipped and counted as empty; the rest train. Parsing costs ~0.4 s a
+score, so each score's melody is cached (``$EDGERNN_CACHE_DIR`` or ``~/.cache/edgernn/music``,
+keyed by path, size, modification time and the encoding version): a second run does not parse
+again.
 
 >>> pieces = [Piece("a", (Note(60, 1.0), Note(62, 0.5))), Piece("b", (Note(67, 2.0),))]
 >>> [p.name for p in transposed(pieces, 1)][:3], transposed(pieces, 1)[1].notes[0].pitch
@@ -35,7 +36,7 @@ import numpy as np
 from edgernn.errors import DataError
 from edgernn.tasks.music import BOS, UNK, Note, snap, token_of
 
-ENCODING = 2  # version of the melody extraction: bump it and every cached melody is re-read
+ENCODING = 3  # version of the melody extraction: bump it and every cached melody is re-read
 SUFFIXES = (".mid", ".midi", ".xml", ".musicxml", ".mxl", ".krn", ".abc")
 
 
@@ -148,8 +149,9 @@ def _events(score: object) -> list[tuple[float, float, int | None]]:
 
 
 def _melody_part(score: object) -> object:
-    """The part named soprano (or voice / melody), else the first part, else the score."""
-    parts = list(getattr(score, "parts", None) or ())
+    """The part named soprano (or voice / melody), else the first part with pitched notes (a
+    MIDI drum track has none), else the score."""
+    parts = [p for p in getattr(score, "parts", None) or () if len(p.flatten().pitches)]
     for want in ("soprano", "melody", "voice"):
         named = [p for p in parts if want in str(getattr(p, "partName", "") or "").lower()]
         if named:
