@@ -28,6 +28,7 @@ from edgernn.errors import (
 from edgernn.signature import Scaler, Signature, StateSpec, TensorSpec, Tokenizer
 from edgernn.tasks.classify import ClassifierStream
 from edgernn.tasks.generate import Generator
+from edgernn.tasks.music import MusicGenerator, Note
 from edgernn.tasks.registry import TASKS, task_of
 from edgernn.tasks.seq2seq import Seq2Seq
 from edgernn.tasks.tag import Tagger
@@ -43,6 +44,8 @@ __all__ = [
     "WindowStream",
     "ClassifierStream",
     "Generator",
+    "MusicGenerator",
+    "Note",
     "Seq2Seq",
     "Tagger",
     "TASKS",

@@ -53,7 +53,7 @@ SCHEMA_VERSION = (
     2  # 2: typed runtime facts (tolerance, reduction, seq2seq, embed); 1 kept them in dicts
 )
 READABLE_SCHEMAS = (1, 2)  # a schema-1 model's facts are read from its parity/provenance dicts
-TASKS = ("forecast", "classify", "generate", "seq2seq", "tag")
+TASKS = ("forecast", "classify", "generate", "seq2seq", "tag", "music")
 ARCHS = ("rnn", "lstm", "gru")
 DTYPES = {"float32": np.float32, "int64": np.int64}
 

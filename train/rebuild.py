@@ -3,7 +3,8 @@
     pip install "torch==2.13.0" -e ".[train]"
     python -m edgernn.train.rebuild              # sensor-forecast (as always)
     python -m edgernn.train.rebuild char-lm      # the character LM for `edgernn generate`
-    python -m edgernn.train.rebuild all          # both
+    python -m edgernn.train.rebuild music-bach   # the melody model for `edgernn generate --midi`
+    python -m edgernn.train.rebuild all          # all three
     python -m edgernn.train.rebuild golden       # sensor-forecast.golden.json only, from the
                                                  # shipped .pt/.onnx
 
@@ -19,6 +20,12 @@ documentation text, ``pydoc_data.topics``; ~6-7 min on 2 cores with OMP_NUM_THRE
 was faster than 2 threads there), copies ``char-lm.onnx`` / ``.pt`` / ``.report.json`` here and
 writes ``char-lm.golden.json``: the prompt, the runtime's greedy continuation and the PyTorch
 checkpoint's logits for the prompt. ``tests/tasks/test_generate.py`` holds the runtime to them.
+
+``music-bach`` trains ``edgernn train music`` with MUSIC_RECIPE (a GRU over the melodies of
+the Bach chorales in music21's corpus, with the train and music extras; OMP_NUM_THREADS=1),
+copies ``music-bach.onnx`` / ``.pt`` / ``.report.json`` here and writes
+``music-bach.golden.json``: a prompt, PyTorch's logits for it, and the runtime's greedy and
+seeded sampled continuations. ``tests/tasks/test_music_golden.py`` holds the runtime to them.
 """
 
 from __future__ import annotations
@@ -92,6 +99,33 @@ CHAR_LM_RECIPE = [  # edgernn train charlm ...
     f"runs/{CHAR_LM}",
 ]
 CHAR_LM_PROMPT, CHAR_LM_GREEDY = "The ", 80
+
+MUSIC = "music-bach"
+MUSIC_RECIPE = [  # edgernn train music ...
+    "--data",
+    "corpus:bach",
+    "--arch",
+    "gru",
+    "--hidden",
+    "128,128",
+    "--embed",
+    "32",
+    "--window",
+    "64",
+    "--steps",
+    "1500",
+    "--batch-size",
+    "32",
+    "--lr",
+    "3e-3",
+    "--seed",
+    "0",
+    "--out",
+    f"runs/{MUSIC}",
+]
+# the golden prompt: the opening of the chorale tune "Ein feste Burg", in C, as note events
+MUSIC_PROMPT = [(72, 1.0), (72, 1.0), (72, 1.0), (67, 1.0), (69, 1.0), (71, 1.0), (72, 2.0)]
+MUSIC_EVENTS, MUSIC_SEED, MUSIC_TEMPERATURE = 48, 3, 0.9
 
 
 def train(task: str = "forecast", recipe: list[str] = RECIPE, name: str = NAME) -> Path:
@@ -180,6 +214,40 @@ def char_lm_golden(checkpoint: Path) -> dict:
     }
 
 
+def music_golden(checkpoint: Path) -> dict:
+    """PyTorch's logits for <bos> + the prompt, and the runtime's greedy and seeded sampled
+    continuations of it (as event tokens)."""
+    import torch
+
+    import edgernn
+    from edgernn.tasks.music import BOS, MusicGenerator, Note, token_of
+    from edgernn.train.cells import native_kernels
+    from edgernn.train.registry import load_checkpoint
+
+    gen = MusicGenerator(edgernn.load(HERE / f"{MUSIC}.onnx", provider="cpu"))
+    prompt = [Note(p, q) for p, q in MUSIC_PROMPT]
+    ids = [gen.ids[BOS], *gen.encode(prompt).tolist()]
+    net = load_checkpoint(checkpoint, "music").model
+    with native_kernels(), torch.no_grad():
+        logits = net(torch.tensor([ids], dtype=torch.int64))[0][0].numpy()  # (T, V)
+
+    def tokens(**options: float) -> list[str]:
+        return [token_of(n) for n in gen.notes(prompt, MUSIC_EVENTS, **options)]  # type: ignore[arg-type]
+
+    return {
+        "model_id": gen.model.model_id,
+        "prompt": [token_of(n) for n in prompt],
+        "prompt_ids": ids,
+        "torch_logits": logits.tolist(),
+        "greedy": tokens(temperature=0.0),
+        "sampled": {
+            "temperature": MUSIC_TEMPERATURE,
+            "seed": MUSIC_SEED,
+            "events": tokens(temperature=MUSIC_TEMPERATURE, seed=MUSIC_SEED),
+        },
+    }
+
+
 def rebuild_sensor_forecast(train_first: bool = True) -> None:
     checkpoint = train() if train_first else HERE / f"{NAME}.pt"
     path = HERE / f"{NAME}.golden.json"
@@ -194,13 +262,22 @@ def rebuild_char_lm(train_first: bool = True) -> None:
     print(f"wrote {HERE / (CHAR_LM + '.onnx')} and {path}")
 
 
+def rebuild_music(train_first: bool = True) -> None:
+    checkpoint = train("music", MUSIC_RECIPE, MUSIC) if train_first else HERE / f"{MUSIC}.pt"
+    path = HERE / f"{MUSIC}.golden.json"
+    path.write_text(json.dumps(music_golden(checkpoint)) + "\n")
+    print(f"wrote {HERE / (MUSIC + '.onnx')} and {path}")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``rebuild [sensor-forecast | char-lm | all | golden]`` (default sensor-forecast)."""
+    """``rebuild [sensor-forecast | char-lm | music-bach | all | golden]`` (default
+    sensor-forecast)."""
     name = (argv if argv is not None else sys.argv[1:] or [NAME])[0]
     builders = {
         NAME: [rebuild_sensor_forecast],
         CHAR_LM: [rebuild_char_lm],
-        "all": [rebuild_sensor_forecast, rebuild_char_lm],
+        MUSIC: [rebuild_music],
+        "all": [rebuild_sensor_forecast, rebuild_char_lm, rebuild_music],
         "golden": [lambda: rebuild_sensor_forecast(train_first=False)],
     }
     if name not in builders:

@@ -9,7 +9,7 @@ Entries are keyed by the task as the runtime's signature names it. The text gene
 is written into every char LM checkpoint, so it stays readable): ``by_kind`` maps it back.
 
 >>> list(TASKS)
-['forecast', 'generate', 'classify', 'seq2seq', 'tag']
+['forecast', 'generate', 'classify', 'seq2seq', 'tag', 'music']
 >>> by_kind("charlm").name, TASKS["generate"].kind
 ('generate', 'charlm')
 """
@@ -34,6 +34,8 @@ from edgernn.train.export.config import ExportConfig
 from edgernn.train.forecast import export as forecast
 from edgernn.train.forecast.train import run_forecast
 from edgernn.train.forecast.verify import verify_forecaster
+from edgernn.train.music import export as music
+from edgernn.train.music.train import run_music
 from edgernn.train.seq2seq import export as seq2seq
 from edgernn.train.seq2seq.train import run_seq2seq
 from edgernn.train.tag import export as tag
@@ -98,6 +100,14 @@ TASKS: dict[str, Task] = {
             export=tag.export_checkpoint,
             verify=tag.verify_tagger,
             run=run_tag,
+        ),
+        Task(
+            name="music",
+            kind="music",
+            build=music.build,
+            export=music.export_checkpoint,
+            verify=music.verify_music,
+            run=run_music,
         ),
     )
 }

@@ -28,6 +28,7 @@ last W rows per step. Each workload also says how to time a fresh command's star
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,7 @@ from edgernn.errors import UsageError
 from edgernn.signature import Signature
 from edgernn.tasks.classify import ClassifierStream
 from edgernn.tasks.generate import Generator
+from edgernn.tasks.music import MusicGenerator
 from edgernn.tasks.seq2seq import Seq2Seq
 
 Pair = dict[str, Step]  # {"edgernn": ..., "bare_ort": ...}: the same graph work, timed side by side
@@ -49,7 +51,7 @@ NO_POOL = "Model.run over stacked states, (B, 1) inputs; no pool for this task"
 
 
 def kind(sig: Signature) -> str:
-    """forecast, window (a non-causal forecaster), classify, generate or seq2seq."""
+    """forecast, window (a non-causal forecaster), classify, generate, seq2seq or music."""
     return "window" if sig.task == "forecast" and not sig.causal else sig.task
 
 
@@ -88,6 +90,7 @@ def workload_for(model: Model, session: Any, seed: int = 0) -> Workload:
         "classify": Classify,
         "generate": Generate,
         "seq2seq": Seq2SeqDecode,
+        "music": Music,
     }
     if kind(model.signature) not in works:
         raise UsageError(
@@ -337,6 +340,32 @@ class Generate(Stateful):
             need,
             f"python -m edgernn generate MODEL --prompt {self.PROMPT!r} --max-tokens 5",
             "first generated character (after the echoed prompt)",
+        )
+
+
+class Music(Generate):
+    """A music model: the same graph work as a char LM (one event id in, next-event logits
+    out); its command prints each event as it is drawn."""
+
+    def api(self) -> dict[str, str | None]:
+        return {
+            **super().api(),
+            "single_stream": "MusicGenerator.step (an event id; next-event logits)",
+            "chunks": "Model.run over (1, T) event ids from the carried state, as "
+            "MusicGenerator.feed runs a prompt (T=1: MusicGenerator.step)",
+        }
+
+    def step_api(self) -> Callable[[Any], Any]:
+        return MusicGenerator(self.model).step
+
+    def launch(self) -> Launch:
+        args = ["generate", str(self.model.path), "--midi", os.devnull, "--events", "5"]
+        return Launch(
+            [*args, *self.option_args()],
+            b"",
+            1,
+            "python -m edgernn generate MODEL --midi /dev/null --events 5",
+            "first generated note's line",
         )
 
 

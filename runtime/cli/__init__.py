@@ -145,11 +145,17 @@ def _register() -> None:
         stream_cmd,
         tag_cmd,
         train_cmd,
+        train_music_cmd,
         train_tokens_cmd,
         verify_cmd,
     )
 
-    for sub in (train_tokens_cmd.charlm, train_tokens_cmd.seq2seq, tag_cmd.train):
+    for sub in (
+        train_tokens_cmd.charlm,
+        train_tokens_cmd.seq2seq,
+        tag_cmd.train,
+        train_music_cmd.music,
+    ):
         train_cmd.command.add_command(sub)  # the token models' training joins `edgernn train`
 
     for module in (

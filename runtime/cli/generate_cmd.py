@@ -1,5 +1,5 @@
 """``edgernn generate``: continue a prompt with a character LM, printing each character as it
-comes; or decode a line with a seq2seq model."""
+comes; decode a line with a seq2seq model; or write a melody with a music model (``--midi``)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,20 @@ from pathlib import Path
 import click
 
 from edgernn.cli.common import json_option, provider_option
+from edgernn.cli.generate_music import MusicRequest, misplaced
 from edgernn.core.model import Model, load
 from edgernn.errors import UsageError
 from edgernn.tasks.generate import Generator, check_options, check_prompt
 from edgernn.tasks.seq2seq import Seq2Seq, check_decode_options
 
 DEFAULT_MODEL = "char-lm.onnx"
+DEFAULT_MUSIC_MODEL = "music-bach.onnx"  # the model when --midi is given without MODEL
 
 
-def default_model_path() -> Path:
-    """The shipped character LM, ``exported/char-lm.onnx``, wherever it was installed."""
-    return Path(str(resources.files("edgernn.exported") / DEFAULT_MODEL))
+def default_model_path(name: str = DEFAULT_MODEL) -> Path:
+    """A shipped model (the character LM, ``exported/char-lm.onnx``, by default), wherever it
+    was installed."""
+    return Path(str(resources.files("edgernn.exported") / name))
 
 
 @click.command("generate")
@@ -64,6 +67,33 @@ def default_model_path() -> Path:
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same text)."
 )
+@click.option(
+    "--midi",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Music models: write the melody to this MIDI file (without MODEL: the shipped "
+    "music-bach.onnx).",
+)
+@click.option(
+    "--seconds", type=float, default=None, help="Music: stop once the melody lasts this long."
+)
+@click.option("--events", type=int, default=None, help="Music: stop after this many notes/rests.")
+@click.option(
+    "--tempo", type=float, default=90.0, show_default=True, help="Music: quarter notes a minute."
+)
+@click.option(
+    "--prompt-midi",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Music: continue the melody (top voice) of this MIDI file.",
+)
+@click.option(
+    "--wav", type=click.Path(dir_okay=False), help="Music: also render a WAV (fluidsynth)."
+)
+@click.option("--roll", type=click.Path(dir_okay=False), help="Music: also draw a piano-roll PNG.")
+@click.option(
+    "--program", type=int, default=0, show_default=True, help="Music: General MIDI instrument."
+)
 @json_option("Print one JSON object at the end instead of streaming text.")
 @provider_option()
 def command(
@@ -76,18 +106,55 @@ def command(
     top_k: int | None,
     top_p: float | None,
     seed: int,
+    midi: str | None,
+    seconds: float | None,
+    events: int | None,
+    tempo: float,
+    prompt_midi: str | None,
+    wav: str | None,
+    roll: str | None,
+    program: int,
     as_json: bool,
     provider: str,
 ) -> None:
     """Generate text with a character-level model (MODEL: default the shipped
-    exported/char-lm.onnx),
-    or decode an --input line with a seq2seq model (greedy, or --beam K)."""
+    exported/char-lm.onnx), decode an --input line with a seq2seq model (greedy, or --beam K),
+    or write a melody with a music model: --midi OUT.mid (MODEL: default the shipped
+    exported/music-bach.onnx)."""
 
+    text_flags = {"--prompt": prompt, "--input": input_text, "--beam": beam}
+    music_flags = {"--seconds": seconds, "--events": events, "--prompt-midi": prompt_midi,
+                   "--wav": wav, "--roll": roll}  # fmt: skip
+    misplaced(midi, text_flags, music_flags)
+    if midi is not None:
+        music = MusicRequest(
+            midi,
+            seconds,
+            events,
+            tempo,
+            prompt_midi,
+            wav,
+            roll,
+            program,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+        )
+        music.check()  # before loading anything
+        m = load(model or default_model_path(DEFAULT_MUSIC_MODEL), provider=provider)
+        music.run(m, as_json)
+        return
     if prompt is not None:
         check_prompt(prompt)  # before loading anything
     if input_text is None and beam is None:
         check_options(max_tokens, temperature, top_k, top_p)
     m = load(model or default_model_path(), provider=provider)
+    if m.signature.task == "music":
+        raise UsageError(
+            f"{m.path.name} is a music model: name the MIDI file to write with --midi OUT.mid "
+            "(and --seconds S or --events N)"
+        )
     if m.signature.task == "seq2seq":
         _seq2seq(m, prompt, input_text, beam, max_tokens, as_json)
         return

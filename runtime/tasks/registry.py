@@ -8,7 +8,7 @@ the list the signature format accepts) and one on the training side
 
 >>> task_of("generate").command
 'edgernn generate'
->>> sorted(TASKS) == sorted(("forecast", "classify", "generate", "seq2seq", "tag"))
+>>> sorted(TASKS) == sorted(("forecast", "classify", "generate", "seq2seq", "tag", "music"))
 True
 """
 
@@ -21,6 +21,7 @@ from edgernn.errors import UsageError
 from edgernn.signature import Signature
 from edgernn.tasks.classify import ClassifierStream
 from edgernn.tasks.generate import Generator
+from edgernn.tasks.music import MusicGenerator
 from edgernn.tasks.seq2seq import Seq2Seq
 from edgernn.tasks.tag import Tagger
 
@@ -100,6 +101,14 @@ TASKS: dict[str, Task] = {
             "entity tag scores (CRF emissions) per token",
             Tagger,
             head="tags",
+        ),
+        Task(
+            "music",
+            "MusicGenerator",
+            "edgernn generate MODEL --midi OUT.mid",
+            "next-event logits",
+            MusicGenerator,
+            head="vocab",
         ),
     )
 }

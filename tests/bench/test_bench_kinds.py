@@ -50,12 +50,20 @@ KINDS = {
         ("StepBuffers.run", "Model.run"),
         "edgernn generate",
     ),
+    "music-bach": (
+        "music",
+        "step",
+        "MusicGenerator.step",
+        ("MusicGenerator.step", "Model.run"),
+        "edgernn generate",
+    ),
 }
 PATHS = {
     "tiny-lstm": DATA / "tiny-lstm.onnx",
     "char-lm": ROOT / "exported" / "char-lm.onnx",
     "classifier": DATA / "tiny-classifier.onnx",
     "bilstm": DATA / "tiny-bilstm.onnx",
+    "music-bach": ROOT / "exported" / "music-bach.onnx",
 }
 
 

@@ -100,14 +100,30 @@ def make_seq2seq(out: Path, seed: int = 0) -> tuple[Path, Path]:
     return out / "model.onnx", save_checkpoint(out / "checkpoint.pt", net, fields, kind="seq2seq")
 
 
+def make_music(out: Path, seed: int = 0) -> tuple[Path, Path]:
+    from edgernn.train.music.config import MusicConfig
+    from edgernn.train.music.export import export_music
+    from edgernn.train.music.model import EventLM
+
+    torch.manual_seed(seed)
+    vocab = ("<unk>", "<bos>", "60:1", "62:1", "64:0.5", "r:1")
+    net = EventLM(MusicConfig(vocab_size=len(vocab), embed=4, hidden=(8, 6), quiet=True)).eval()
+    tok = {"kind": "word", "vocab": list(vocab), "unk": "<unk>"}
+    fields = {"layers": [8, 6], "window": 16, "tokenizer": tok, "provenance": {}}
+    export_music(net, fields, out / "model.onnx")
+    return out / "model.onnx", save_checkpoint(out / "checkpoint.pt", net, fields, kind="music")
+
+
 MAKERS = {  # one per task beyond forecast (tests/train/test_verify.py has the forecasters)
     "charlm": make_charlm,
+    "music": make_music,
     "text-classifier": lambda out: make_classifier(out, text=True),
     "sensor-classifier": lambda out: make_classifier(out, text=False),
     "seq2seq": make_seq2seq,
 }
 KINDS = {
     "charlm": "charlm",
+    "music": "music",
     "text-classifier": "classify",
     "sensor-classifier": "classify",
     "seq2seq": "seq2seq",
