@@ -138,6 +138,7 @@ def _register() -> None:
         classify_cmd,
         compare_cmd,
         export_cmd,
+        flink_cmd,
         generate_cmd,
         inspect_cmd,
         score_cmd,
@@ -161,6 +162,7 @@ def _register() -> None:
         verify_cmd,
         bench_cmd,
         compare_cmd,
+        flink_cmd,
     ):
         main.add_command(_loader_checks_model_paths(module.command))
 
