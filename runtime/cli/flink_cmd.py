@@ -115,7 +115,16 @@ def command() -> None:
     help="Extra jar, e.g. the Kafka connector flink-sql-connector-kafka-5.0.0-2.2.jar.",
 )
 @click.option("--group-id", default="edgernn", show_default=True, help="Kafka consumer group.")
-def run_command(model: str | None, jars: tuple[str, ...], ignore: str | None, **opts: Any) -> None:
+@click.option(
+    "--conf",
+    "conf",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any other Flink setting, as config.yaml names it (repeatable).",
+)
+def run_command(
+    model: str | None, jars: tuple[str, ...], ignore: str | None, conf: tuple[str, ...], **opts: Any
+) -> None:
     """Run MODEL's stream as a Flink job on a local mini-cluster (outputs as `edgernn stream`).
 
     Unbounded, it runs until Ctrl-C or SIGTERM, then stops with a savepoint and says how to
@@ -125,6 +134,7 @@ def run_command(model: str | None, jars: tuple[str, ...], ignore: str | None, **
         model=model or "",
         jars=tuple(Path(j).resolve().as_uri() for j in jars),
         ignore=tuple(f.strip() for f in (ignore or "").split(",") if f.strip()),
+        options=dict(_pair(c) for c in conf),
         **opts,
     ).check()
     _need_pyflink()
@@ -164,6 +174,15 @@ def template_command(path: str, force: bool) -> None:
         raise UsageError(f"{path!r} exists; pass --force to overwrite it, or name another file")
     target.write_text(TEMPLATE, encoding="utf-8")
     click.echo(f"wrote {path}; it needs the Kafka connector {KAFKA_JAR} ({KAFKA_URL})", err=True)
+
+
+def _pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(
+            f"--conf {text!r} is not KEY=VALUE; e.g. --conf state.backend.type=rocksdb"
+        )
+    return key.strip(), value.strip()
 
 
 def _need_pyflink() -> None:

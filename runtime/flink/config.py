@@ -11,7 +11,7 @@ edgernn.errors.UsageError: --source '/data/in' is not a URL Flink reads; give fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from edgernn.errors import UsageError
@@ -48,6 +48,8 @@ class FlinkConfig:
     drift_threshold: float | None = None  # the drift test's lambda; None = the default
     jars: tuple[str, ...] = ()  # extra jars (the Kafka connector), as file:// URLs
     group_id: str = "edgernn"  # the Kafka consumer group
+    # other Flink settings, as config.yaml names them (they win over edgernn's own)
+    options: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> FlinkConfig:
         """UsageError naming the first bad value and the fix; the config itself otherwise."""
@@ -74,7 +76,7 @@ class FlinkConfig:
         if self.bounded and self.endpoint("source")[0] == "kafka":
             raise UsageError("--bounded reads the files present; a kafka:// source has no end")
         for url in (self.checkpoint_dir, self.restore):
-            if url is not None and "://" not in url:
+            if url is not None and ":" not in url:
                 raise UsageError(f"{url!r} is not a URL; give file:///path (or s3://, hdfs://)")
         return self
 

@@ -56,7 +56,7 @@ def settings(cfg: FlinkConfig) -> dict[str, str]:
         ).lower()
     if cfg.jars:
         out["pipeline.jars"] = ";".join(cfg.jars)
-    return out
+    return out | cfg.options
 
 
 def environment(cfg: FlinkConfig) -> Any:
@@ -73,18 +73,18 @@ def environment(cfg: FlinkConfig) -> Any:
     return env
 
 
-def build(env: Any, cfg: FlinkConfig, tap: Tap | None = None) -> None:
-    """Add the job's pipeline to ``env``: source, parse, keyed stepper, sink and rejects."""
+def build(env: Any, cfg: FlinkConfig, tap: Tap | None = None, prefix: str = "edgernn") -> None:
+    """Add the job's pipeline to ``env``: source, parse, keyed stepper, sink and rejects.
+    ``prefix`` starts every operator's name and id (two pipelines in one job need two)."""
     from pyflink.common import Types, WatermarkStrategy
 
     from edgernn.flink.operators import REJECTS, Parse, PerKey, Shard
 
     cfg.check()
     model_id = load(cfg.model or None, provider="cpu").model_id  # a bad model fails here, early
-    lines = env.from_source(_source(cfg), WatermarkStrategy.no_watermarks(), "edgernn-source").uid(
-        "edgernn-source"
-    )
-    parsed = lines.process(Parse(cfg)).uid("edgernn-parse").name("edgernn-parse")
+    source = env.from_source(_source(cfg), WatermarkStrategy.no_watermarks(), f"{prefix}-source")
+    lines = source.uid(f"{prefix}-source")
+    parsed = lines.process(Parse(cfg)).uid(f"{prefix}-parse").name(f"{prefix}-parse")
     rejects = parsed.get_side_output(REJECTS)
     if tap is not None:
         parsed = tap(parsed)
@@ -95,10 +95,10 @@ def build(env: Any, cfg: FlinkConfig, tap: Tap | None = None) -> None:
         shards = cfg.shards
         keyed = parsed.key_by(lambda p: shard_of(p.key, shards), key_type=Types.INT())
         out = keyed.process(Shard(cfg), output_type=Types.STRING())
-    out = out.uid(f"edgernn-{cfg.operator}-{model_id[:16]}").name(f"edgernn-{cfg.operator}")
+    out = out.uid(f"{prefix}-{cfg.operator}-{model_id[:16]}").name(f"{prefix}-{cfg.operator}")
     rejects = rejects.union(out.get_side_output(REJECTS))
-    _sink(out, cfg, "sink", "forecasts")
-    _sink(rejects, cfg, "rejects", "rejects")
+    _sink(out, cfg, "sink", f"{prefix}-forecasts")
+    _sink(rejects, cfg, "rejects", f"{prefix}-rejects")
 
 
 def start(cfg: FlinkConfig, tap: Tap | None = None, name: str = "edgernn") -> Any:
@@ -118,9 +118,15 @@ def run(cfg: FlinkConfig, tap: Tap | None = None, name: str = "edgernn") -> None
 def stop_with_savepoint(client: Any, cfg: FlinkConfig) -> str:
     """Stop a running job with a savepoint (its outputs committed); returns the savepoint's path,
     for ``restore`` (at any parallelism up to MAX_PARALLELISM)."""
+    from pyflink.common.completable_future import CompletableFuture
+    from pyflink.java_gateway import get_gateway
+
     where = settings(cfg)["execution.checkpointing.savepoint-dir"]
-    path: str = client.stop_with_savepoint(False, where).result()
-    return path
+    # PyFlink's JobClient.stop_with_savepoint calls a Java method Flink 2.x no longer has (it
+    # lacks the format argument): call the Java client directly
+    canonical = get_gateway().jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
+    future = client._j_job_client.stopWithSavepoint(False, where, canonical)
+    return str(CompletableFuture(future, str).result())
 
 
 def _source(cfg: FlinkConfig) -> Any:
@@ -154,7 +160,8 @@ def _source(cfg: FlinkConfig) -> Any:
     return builder.build()
 
 
-def _sink(stream: Any, cfg: FlinkConfig, name: str, prefix: str) -> None:
+def _sink(stream: Any, cfg: FlinkConfig, name: str, what: str) -> None:
+    """``what``: the operator's id, and the part files' name."""
     kind, where = cfg.endpoint(name)
     if kind == "kafka":
         from pyflink.common.serialization import SimpleStringSchema
@@ -175,7 +182,7 @@ def _sink(stream: Any, cfg: FlinkConfig, name: str, prefix: str) -> None:
                 .build()
             )
             .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
-            .set_transactional_id_prefix(f"edgernn-{prefix}")
+            .set_transactional_id_prefix(what)
             .build()
         )
     else:
@@ -184,17 +191,17 @@ def _sink(stream: Any, cfg: FlinkConfig, name: str, prefix: str) -> None:
             BucketAssigner,
             FileSink,
             OutputFileConfig,
+            RollingPolicy,
         )
 
         sink = (
             FileSink.for_row_format(where, Encoder.simple_string_encoder())
             .with_bucket_assigner(BucketAssigner.base_path_bucket_assigner())
+            # a part file per checkpoint: outputs are committed (visible) at every checkpoint
+            .with_rolling_policy(RollingPolicy.on_checkpoint_rolling_policy())
             .with_output_file_config(
-                OutputFileConfig.builder()
-                .with_part_prefix(prefix)
-                .with_part_suffix(".jsonl")
-                .build()
+                OutputFileConfig.builder().with_part_prefix(what).with_part_suffix(".jsonl").build()
             )
             .build()
         )
-    stream.sink_to(sink).uid(f"edgernn-{prefix}-sink").name(f"edgernn-{prefix}-sink")
+    stream.sink_to(sink).uid(f"{what}-sink").name(f"{what}-sink")
