@@ -16,9 +16,13 @@ from typing import Any
 
 import click
 
-from edgernn.errors import EdgernnError, UsageError
+from edgernn.errors import EdgernnError, StateError, UsageError
 from edgernn.flink import pyflink_missing
 from edgernn.flink.config import BACKENDS, ON_MODEL_CHANGE, OPERATORS, FlinkConfig
+
+
+class JobError(EdgernnError):
+    """The Flink job failed (its restarts spent): exit 1 with the cause."""
 
 
 @click.group("flink")
@@ -159,7 +163,13 @@ def run_command(
     except EdgernnError:
         raise
     except Exception as e:  # a Py4J error carrying the job's failure
-        raise UsageError(f"the Flink job failed: {failure(e)}") from None
+        if "Cannot map checkpoint/savepoint state" in str(e):
+            raise StateError(
+                f"{cfg.restore} holds state this job cannot take (written with another model, "
+                "or another --operator); resume with the model and operator that wrote it, or "
+                "pass --on-model-change reset to start every key fresh"
+            ) from None
+        raise JobError(f"the Flink job failed: {failure(e)}") from None
 
 
 @command.command("template")
@@ -205,7 +215,7 @@ def _wait_then_savepoint(client: Any, cfg: FlinkConfig) -> None:
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         while True:
-            status = str(client.get_job_status().result())
+            status = client.get_job_status().result().name
             if status in ("FINISHED", "FAILED", "CANCELED"):
                 if status == "FAILED":
                     client.get_job_execution_result().result()  # raises with the cause

@@ -9,7 +9,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import by_key, feed, reference
+from flinkdata import by_key, feed, reference
 
 import edgernn
 from edgernn.errors import StateError

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import MISSING
+from flinkdata import MISSING
 
 from edgernn.flink.template import KAFKA_JAR
 

@@ -5,12 +5,14 @@ Each test is one or two jobs (~20 s to start each) over a few hundred records.""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import by_key, committed, feed, needs_flink, reference
+from flinkdata import by_key, committed, feed, needs_flink, reference
 
 from edgernn.flink.config import FlinkConfig
 
@@ -154,3 +156,35 @@ def wait_for(done, timeout: float = 150.0) -> None:
     while not done():
         assert time.monotonic() - t0 < timeout, "the job did not get there in time"
         time.sleep(0.5)
+
+
+def test_the_cli_stops_with_a_savepoint_on_sigterm_and_another_model_refuses_it(tmp_path):
+    """`edgernn flink run` as a user runs it: unbounded, SIGTERM stops it with a savepoint and
+    says how to resume; the savepoint does not start a job of another model (exit 6)."""
+    lines = feed(keys=4, steps=20, seed=2, bad=False)
+    write_input(tmp_path, lines)
+    want, _ = reference(lines, tmp_path)
+    cfg = config(tmp_path, "out")
+    args = ["--source", cfg.source, "--sink", cfg.sink, "--key", "sensor", "--checkpoint-dir"]
+    args += [str(cfg.checkpoint_dir), "--checkpoint-ms", "300", "--monitor-ms", "200"]
+    cmd = [sys.executable, "-m", "edgernn", "flink", "run"]
+    proc = subprocess.Popen([*cmd, *args], stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(committed(tmp_path / "out")) == len(lines))
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert by_key(committed(tmp_path / "out")) == want
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("stopped with a savepoint: file:") and "; resume with --restore " in last
+    savepoint = last.rsplit(" ", 1)[-1]
+
+    other = str(Path(__file__).parents[1] / "data" / "tiny-lstm.onnx")
+    r = subprocess.run(
+        [*cmd, other, *args, "--restore", savepoint], capture_output=True, text=True, timeout=180
+    )
+    assert r.returncode == 6
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"error: {savepoint} holds state this job cannot take (written with another model, or "
+        "another --operator); resume with the model and operator that wrote it, or pass "
+        "--on-model-change reset to start every key fresh"
+    )
