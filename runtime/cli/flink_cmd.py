@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,13 @@ def command() -> None:
     default=200,
     show_default=True,
     help="...or when its oldest record has waited this long.",
+)
+@click.option(
+    "--cache-keys",
+    type=int,
+    default=100_000,
+    show_default=True,
+    help="Keys a task keeps decoded in memory (their state is in Flink's either way).",
 )
 @click.option("--bounded", is_flag=True, help="Read the files present, then end (backfills).")
 @click.option(
@@ -209,27 +217,25 @@ def _need_pyflink() -> None:
 
 
 def _wait_then_savepoint(client: Any, cfg: FlinkConfig) -> None:
-    """Block until the job ends; on Ctrl-C or SIGTERM stop it with a savepoint."""
+    """Block until the job ends; on Ctrl-C or SIGTERM stop it with a savepoint. The signals
+    only set a flag: raising inside a Py4J call would leave the gateway half way."""
     from edgernn.flink import job
 
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop = threading.Event()
+    handler = lambda signum, frame: stop.set()  # noqa: E731
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while True:
+        while not stop.wait(0.5):
             status = client.get_job_status().result().name
             if status in ("FINISHED", "FAILED", "CANCELED"):
                 if status == "FAILED":
                     client.get_job_execution_result().result()  # raises with the cause
                 return
-            time.sleep(0.5)
-    except KeyboardInterrupt:
         path = job.stop_with_savepoint(client, cfg)
         click.echo(f"stopped with a savepoint: {path}; resume with --restore {path}", err=True)
     finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def failure(e: BaseException) -> str:

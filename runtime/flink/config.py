@@ -33,6 +33,7 @@ class FlinkConfig:
     shards: int = 32  # shard keys the records are grouped under (the shard operator)
     flush_count: int = 512  # a shard runs its buffer when it holds this many records...
     flush_ms: int = 200  # ...or when its oldest buffered record has waited this long
+    cache_keys: int = 100_000  # keys a task keeps decoded in memory (their state is in Flink's)
     bounded: bool = False  # read the files present and end (backfills, tests)
     monitor_ms: int = 1000  # how often an unbounded file source looks for new files
     checkpoint_dir: str | None = None  # file:///ckpt (also where savepoints go); None: a temp dir
@@ -64,6 +65,7 @@ class FlinkConfig:
         for flag, value in (
             ("--parallelism", self.parallelism),
             ("--shards", self.shards),
+            ("--cache-keys", self.cache_keys),
             ("--flush-count", self.flush_count),
             ("--flush-ms", self.flush_ms),
             ("--checkpoint-ms", self.checkpoint_ms),

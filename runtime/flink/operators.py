@@ -74,11 +74,15 @@ class PerKey(KeyedProcessFunction):  # type: ignore[misc]
         self.blob = runtime_context.get_state(ValueStateDescriptor("edgernn-key", BLOB))
 
     def process_element(self, value: Parsed, ctx: Any) -> Iterator[Any]:
-        held = self.blob.value()
-        state = self.engine.state(value.key, None if held is None else bytes(held))
-        outs = self.engine.run([value], {value.key: state})
+        key, engine = value.key, self.engine
+        state = engine.cached(key)
+        if state is None:
+            held = self.blob.value()
+            state = engine.state(key, None if held is None else bytes(held))
+        outs = engine.run([value], {key: state})
         if any(kind == "out" for kind, _ in outs):
-            self.blob.update(self.engine.blob(state))
+            self.blob.update(engine.blob(key))
+        engine.trim()
         yield from _route(outs)
 
 
@@ -123,13 +127,17 @@ class Shard(KeyedProcessFunction):  # type: ignore[misc]
         self.counts[shard] = 0
         if not items:
             return
-        states = {}
+        engine, states = self.engine, {}
         for key in dict.fromkeys(p.key for p in items):
-            held = self.keys.get(key)
-            states[key] = self.engine.state(key, None if held is None else bytes(held))
-        outs = self.engine.run(items, states)
-        self.keys.put_all([(k, self.engine.blob(st)) for k, st in states.items()])
+            state = engine.cached(key)
+            if state is None:
+                held = self.keys.get(key)
+                state = engine.state(key, None if held is None else bytes(held))
+            states[key] = state
+        outs = engine.run(items, states)
+        self.keys.put_all([(k, engine.blob(k)) for k in states])
         self.buffer.clear()
+        engine.trim()
         yield from _route(outs)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,7 @@ class Engine:
         )
         self.csv = CsvRows(cfg.csv_header, self.parser) if cfg.csv_header else None
         self.pool = Pool(self.model, threshold=cfg.threshold, drift_threshold=cfg.drift_threshold)
+        self.resident: OrderedDict[str, KeyState] = OrderedDict()  # keys in the pool, LRU order
 
     # ---- before the keyBy --------------------------------------------------------------------
     def parse(self, line: str) -> Item:
@@ -85,6 +87,17 @@ class Engine:
         return "ok", Parsed(str(record.key), values, record.timestamp, line[:RAW])
 
     # ---- after it: one key (per-key operator) or a shard's buffer -----------------------------
+    # Keys stay resident in the pool between calls (the newest ``cfg.cache_keys``), so a key's
+    # blob is decoded only when this task meets it first; every step is still written back to
+    # Flink state (``blob``). A restore (failure, rescale) makes new operators and so a new,
+    # empty Engine: the cache never outlives the state it mirrors.
+    def cached(self, key: str) -> KeyState | None:
+        """The key's state when it is resident here (then Flink's copy need not be read)."""
+        st = self.resident.get(key)
+        if st is not None:
+            self.resident.move_to_end(key)
+        return st
+
     def state(self, key: str, blob: bytes | None) -> KeyState:
         """A key's state from its blob (None: a new key). Another model's state raises, or
         starts the key fresh with ``on_model_change="reset"``."""
@@ -100,39 +113,61 @@ class Engine:
                 "taken with this model, or pass --on-model-change reset to start such keys fresh"
             ) from e
 
-    def blob(self, state: KeyState) -> bytes:
-        return pack_key(self.model.model_id, state)
+    def blob(self, key: str) -> bytes:
+        """The resident key's state as a blob, for Flink's state (after ``run``)."""
+        st = self.resident[key]
+        stream = self.pool.snapshot(key) if self._pooled(key) else None  # None: never stepped
+        return pack_key(self.model.model_id, KeyState(stream, st.last_ts, st.recent))
+
+    def _pooled(self, key: str) -> bool:
+        return key in self.pool or key in self.pool.spilled
+
+    def trim(self) -> None:
+        """Drop the least recently used keys beyond ``cfg.cache_keys`` (their blobs are in
+        Flink's state already)."""
+        while len(self.resident) > self.cfg.cache_keys:
+            key, _ = self.resident.popitem(last=False)
+            if self._pooled(key):
+                self.pool.remove(key)
 
     def run(self, items: Sequence[Parsed], states: dict[str, KeyState]) -> list[tuple[str, str]]:
-        """Step ``items`` in order (their keys' states in ``states``, updated in place) as
-        ("out" | "reject", JSON line), one per item but skipped redeliveries. Keys share model
-        calls as in ``edgernn stream``: a call closes when a key would repeat."""
+        """Step ``items`` in order as ("out" | "reject", JSON line), one per item but skipped
+        redeliveries; ``states`` holds each of their keys' state (``cached`` or ``state``), and
+        they become resident. Keys share model calls as in ``edgernn stream``: a call closes
+        when a key would repeat."""
+        for key, st in states.items():
+            if self.resident.get(key) is not st:
+                self._admit(key, st)
         out: list[tuple[str, str] | None] = [None] * len(items)
         tick: list[int] = []
         in_tick: set[str] = set()
-        try:
-            for i, p in enumerate(items):
-                st = states[p.key]
-                try:
-                    if not self._in_order(p, st):
-                        continue  # a redelivery: skipped, as edgernn stream does
-                except RecordError as e:
-                    out[i] = ("reject", reject_line(str(e), p.raw))
-                    continue
-                if p.key in in_tick or len(tick) >= MAX_BATCH:
-                    self._tick([items[j] for j in tick], tick, out, states)
-                    tick, in_tick = [], set()
-                if p.timestamp is not None:
-                    st.last_ts = p.timestamp
-                    st.recent = [*st.recent[-(RECENT - 1) :], _digest(p)]
-                tick.append(i)
-                in_tick.add(p.key)
-            self._tick([items[j] for j in tick], tick, out, states)
-        finally:
-            held = self.pool.keys()  # a copy: the pool holds only the keys in hand
-            for key in held:
-                states[str(key)].stream = self.pool.remove(key)
+        for i, p in enumerate(items):
+            st = states[p.key]
+            try:
+                if not self._in_order(p, st):
+                    continue  # a redelivery: skipped, as edgernn stream does
+            except RecordError as e:
+                out[i] = ("reject", reject_line(str(e), p.raw))
+                continue
+            if p.key in in_tick or len(tick) >= MAX_BATCH:
+                self._tick([items[j] for j in tick], tick, out)
+                tick, in_tick = [], set()
+            if p.timestamp is not None:
+                st.last_ts = p.timestamp
+                st.recent = [*st.recent[-(RECENT - 1) :], _digest(p)]
+            tick.append(i)
+            in_tick.add(p.key)
+        self._tick([items[j] for j in tick], tick, out)
         return [o for o in out if o is not None]
+
+    def _admit(self, key: str, st: KeyState) -> None:
+        """Make ``st`` the key's resident state, its stream in the pool."""
+        if self.resident.pop(key, None) is not None and self._pooled(key):
+            self.pool.remove(key)
+        if st.stream is not None:
+            self.pool.restore(key, st.stream)  # stepped from it on the key's next tick
+            st.stream = None  # the pool holds it now
+        self.resident[key] = st
 
     def _in_order(self, p: Parsed, st: KeyState) -> bool:
         """True: step it; False: a redelivery; RecordError: out of order (as edgernn stream)."""
@@ -148,19 +183,9 @@ class Engine:
             "out of order, or a repeat with other values"
         )
 
-    def _tick(
-        self,
-        batch: list[Parsed],
-        at: list[int],
-        out: list[tuple[str, str] | None],
-        states: dict[str, KeyState],
-    ) -> None:
+    def _tick(self, batch: list[Parsed], at: list[int], out: list[tuple[str, str] | None]) -> None:
         if not batch:
             return
-        for p in batch:
-            stream = states[p.key].stream
-            if p.key not in self.pool and stream is not None:
-                self.pool.restore(p.key, stream)
         keys = [p.key for p in batch]
         rows = [np.array(p.values, np.float32) for p in batch]  # (F,) each
         for i, p, (step, forecast, score, anomaly, detector) in zip(

@@ -25,17 +25,26 @@ def cfg(model: str = "", **kw) -> FlinkConfig:
 
 
 def run_in_flushes(engine: Engine, lines: list[str], seed: int) -> tuple[list[str], list[dict]]:
-    """Parse every line, then step them in random-sized flushes, each key's state stored as a
-    blob between flushes (as Flink's state holds it)."""
+    """Parse every line, then step them in random-sized flushes as the operators do: each
+    key's state written as a blob after every flush (Flink's state), read back when the key is
+    not resident; now and then the engine is replaced (a restore: nothing resident), and it
+    keeps at most 5 keys resident."""
     outs, rejects, pending = [], [], []
     blobs: dict[str, bytes] = {}
     rng = random.Random(seed)
+    engine.cfg.cache_keys = 5
 
     def flush() -> None:
-        states = {p.key: engine.state(p.key, blobs.get(p.key)) for p in pending}
+        nonlocal engine
+        if rng.random() < 0.2:
+            engine = Engine(engine.cfg, engine.model)
+        states = {
+            p.key: engine.cached(p.key) or engine.state(p.key, blobs.get(p.key)) for p in pending
+        }
         for kind, line in engine.run(pending, states):
             (outs if kind == "out" else rejects).append(line)
-        blobs.update({k: engine.blob(s) for k, s in states.items()})
+        blobs.update({k: engine.blob(k) for k in states})
+        engine.trim()
         pending.clear()
 
     for line in lines:
@@ -74,9 +83,8 @@ def test_csv_input_with_its_header_gives_the_same_outputs(tmp_path):
 def test_state_of_another_model_is_refused_or_reset_by_the_flag():
     old = Engine(cfg(model=str(DATA / "tiny-lstm.onnx")))
     kind, p = old.parse('{"sensor": "a", "timestamp": 1, "temp": 21.0, "humidity": 50}')
-    states = {"a": KeyState(None)}
-    old.run([p], states)
-    blob = old.blob(states["a"])
+    old.run([p], {"a": KeyState(None)})
+    blob = old.blob("a")
     with pytest.raises(StateError, match="key 'a' cannot be used .*--on-model-change reset"):
         Engine(cfg()).state("a", blob)
     fresh = Engine(cfg(on_model_change="reset")).state("a", blob)
@@ -85,21 +93,22 @@ def test_state_of_another_model_is_refused_or_reset_by_the_flag():
 
 def test_a_damaged_state_blob_is_refused_with_the_way_out():
     engine = Engine(cfg())
-    blob = engine.blob(KeyState(None, 5, []))
+    engine.run([], {"a": KeyState(None, 5, [])})
+    blob = engine.blob("a")
     with pytest.raises(StateError, match="checksum mismatch"):
         engine.state("a", blob[:-3] + b"xyz")
 
 
 def test_state_carries_the_stream_exactly():
-    """A key stepped half way, packed and unpacked, goes on as one Stream that never stopped."""
+    """A key stepped, packed and unpacked at every step (a new engine each time: nothing
+    resident) goes on as one Stream that never stopped."""
     model = edgernn.load(provider="cpu")
-    engine = Engine(cfg(), model)
     stream = model.stream()
     blob = None
     for t in range(30):
+        engine = Engine(cfg(), model)
         p = Parsed("a", [20.0 + t % 7, 50.0 - t % 5], t, "")
-        state = engine.state("a", blob)
-        ((kind, line),) = engine.run([p], {"a": state})
-        blob = engine.blob(state)
+        ((kind, line),) = engine.run([p], {"a": engine.state("a", blob)})
+        blob = engine.blob("a")
         r = stream.step(p.values)
         assert json.loads(line)["forecast"] == r.forecast and json.loads(line)["step"] == r.step

@@ -151,10 +151,11 @@ def test_stop_with_a_savepoint_at_parallelism_1_resume_at_2_continues_identicall
     assert by_key(got) == want  # every key went on from its saved state, nothing twice
 
 
-def wait_for(done, timeout: float = 150.0) -> None:
+def wait_for(done, proc=None, timeout: float = 150.0) -> None:
     t0 = time.monotonic()
     while not done():
         assert time.monotonic() - t0 < timeout, "the job did not get there in time"
+        assert proc is None or proc.poll() is None, proc.communicate()[1][-3000:]
         time.sleep(0.5)
 
 
@@ -169,7 +170,7 @@ def test_the_cli_stops_with_a_savepoint_on_sigterm_and_another_model_refuses_it(
     args += [str(cfg.checkpoint_dir), "--checkpoint-ms", "300", "--monitor-ms", "200"]
     cmd = [sys.executable, "-m", "edgernn", "flink", "run"]
     proc = subprocess.Popen([*cmd, *args], stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: len(committed(tmp_path / "out")) == len(lines))
+    wait_for(lambda: len(committed(tmp_path / "out")) == len(lines), proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
