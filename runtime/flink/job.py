@@ -14,6 +14,7 @@ refuses the old state unless ``on_model_change="reset"`` (Flink then drops it).
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -64,6 +65,11 @@ def environment(cfg: FlinkConfig) -> Any:
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
 
+    if cfg.parallelism > 1:
+        # On a local mini-cluster PyFlink runs every task's Python code inside this process
+        # ("loopback"), one interpreter for all: parallel tasks get their own Python worker
+        # processes only in "process" mode (as on a cluster). PyFlink's switch for it:
+        os.environ.setdefault("_python_worker_execution_mode", "process")
     conf = Configuration()
     for k, v in settings(cfg).items():
         conf.set_string(k, v)

@@ -5,6 +5,7 @@ Each test is one or two jobs (~20 s to start each) over a few hundred records.""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +18,9 @@ from flinkdata import by_key, committed, feed, needs_flink, reference
 from edgernn.flink.config import FlinkConfig
 
 pytestmark = [pytest.mark.flink, needs_flink]
+# a job run in this process leaves PyFlink's in-process worker switches in the environment;
+# the CLI runs below are fresh processes, as a user starts them
+ENV = {k: v for k, v in os.environ.items() if not k.upper().startswith(("PYFLINK", "_PYTHON"))}
 
 
 def config(tmp: Path, name: str, **kw) -> FlinkConfig:
@@ -169,7 +173,7 @@ def test_the_cli_stops_with_a_savepoint_on_sigterm_and_another_model_refuses_it(
     args = ["--source", cfg.source, "--sink", cfg.sink, "--key", "sensor", "--checkpoint-dir"]
     args += [str(cfg.checkpoint_dir), "--checkpoint-ms", "300", "--monitor-ms", "200"]
     cmd = [sys.executable, "-m", "edgernn", "flink", "run"]
-    proc = subprocess.Popen([*cmd, *args], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*cmd, *args], stderr=subprocess.PIPE, text=True, env=ENV)
     wait_for(lambda: len(committed(tmp_path / "out")) == len(lines), proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
@@ -181,7 +185,11 @@ def test_the_cli_stops_with_a_savepoint_on_sigterm_and_another_model_refuses_it(
 
     other = str(Path(__file__).parents[1] / "data" / "tiny-lstm.onnx")
     r = subprocess.run(
-        [*cmd, other, *args, "--restore", savepoint], capture_output=True, text=True, timeout=180
+        [*cmd, other, *args, "--restore", savepoint],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=ENV,
     )
     assert r.returncode == 6
     assert r.stderr.strip().splitlines()[-1] == (
