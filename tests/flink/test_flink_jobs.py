@@ -117,7 +117,7 @@ def test_one_injected_failure_restores_from_a_checkpoint_with_no_lost_or_repeate
         "out",
         bounded=True,
         parallelism=2,
-        flush_count=8,
+        operator="per-key",  # the shard operator's restore is the savepoint test's
         checkpoint_ms=100,
         # small bundles to Python, so checkpoints come between records, not after all of them
         options={"python.fn-execution.bundle.size": "10"},
