@@ -19,7 +19,8 @@ KAFKA_URL = (
 TEMPLATE = f'''"""An edgernn job for a Flink cluster: forecasts for every sensor, exactly once.
 
 Run it on a cluster (Flink 2.x, Java 17, every task manager with Python and
-`pip install 'edgernn[flink]'`, the model at MODEL on every machine or a shared path):
+`pip install 'edgernn[flink]'`; the model at MODEL on the machine that runs `flink run`, which
+checks it, and on every task manager, or on a shared path):
 
     curl -fLO {KAFKA_URL}
     flink run -py job.py -j {KAFKA_JAR} -p 4
