@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from edgernn.core.model import load
 from edgernn.errors import EdgernnError, StateError, UsageError
 from edgernn.flink import pyflink_missing
 from edgernn.flink.config import BACKENDS, ON_MODEL_CHANGE, OPERATORS, FlinkConfig
@@ -149,6 +150,7 @@ def run_command(
         options=dict(_pair(c) for c in conf),
         **opts,
     ).check()
+    load(cfg.model or None, provider="cpu")  # a bad model is one line now, not after Flink starts
     _need_pyflink()
     from edgernn.flink import job
 

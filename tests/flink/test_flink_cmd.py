@@ -60,6 +60,16 @@ def test_bad_usage_is_one_line_with_the_fix_and_exit_2(args, message):
     assert r.stderr.strip().splitlines() == [message]
 
 
+def test_a_missing_model_is_one_line_before_any_flink_starts(tmp_path):
+    r = edgernn("flink", "run", str(tmp_path / "no.onnx"), "--source", "file:///i/", "--sink",
+                "file:///o/", "--key", "k")  # fmt: skip
+    assert r.returncode == 3
+    assert r.stderr.strip().splitlines() == [
+        f"error: model file {str(tmp_path / 'no.onnx')!r} does not exist; pass the path of an "
+        "exported .onnx (or omit it for the shipped default)"
+    ]
+
+
 @pytest.mark.skipif(MISSING != "pyflink", reason="pyflink is installed here")
 def test_without_the_flink_extra_the_command_says_what_to_install(tmp_path):
     r = edgernn("flink", "run", "--source", "file:///i/", "--sink", "file:///o/", "--key", "k")
