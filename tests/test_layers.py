@@ -13,6 +13,8 @@ The layers, lowest first (each may import those below it and its own modules):
     serve                  feeds, core                  the stream runner
     checks                 tasks, core                  the state contract
     bench                  tasks, core                  benchmarks
+    flink                  serve, feeds, core           Flink jobs (PyFlink only inside its
+                                                        operators and when a job is built)
     cli                    all of the above; edgernn.train only inside a function (the train
                            extra's commands: torch is imported when they run, never before)
     edgernn.train          anything in edgernn; nothing in edgernn imports it (but the cli)
@@ -43,12 +45,14 @@ ALLOWED = {
     "edgernn.serve": {"edgernn.feeds", "edgernn.core", "edgernn.signature"},
     "edgernn.checks": {"edgernn.tasks", "edgernn.core", "edgernn.signature"},
     "edgernn.bench": {"edgernn.tasks", "edgernn.core", "edgernn.signature"},
+    "edgernn.flink": {"edgernn.serve", "edgernn.feeds", "edgernn.core", "edgernn.signature"},
     "edgernn.cli": {
         "edgernn.serve",
         "edgernn.feeds",
         "edgernn.tasks",
         "edgernn.bench",
         "edgernn.checks",
+        "edgernn.flink",
         "edgernn.core",
         "edgernn.signature",
         "edgernn",

@@ -13,7 +13,17 @@ ROOT = Path(__file__).parent.parent
 
 # what a clean checkout does not have: a stale build/ would leak old files into the wheel
 NOT_SOURCES = shutil.ignore_patterns(
-    ".git", "build", "dist", "*.egg-info", ".venv", ".ci-venv", "__pycache__", ".mypy", "runs"
+    ".git",
+    "build",
+    "dist",
+    "*.egg-info",
+    ".venv",
+    ".ci-venv",
+    "__pycache__",
+    ".mypy",
+    "runs",
+    ".venv-flink",
+    ".ci-venv-flink",  # the flink stage's PyFlink environments (~0.9 GB)
 )
 
 

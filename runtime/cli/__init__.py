@@ -138,6 +138,7 @@ def _register() -> None:
         classify_cmd,
         compare_cmd,
         export_cmd,
+        flink_cmd,
         generate_cmd,
         import_cmd,
         inspect_cmd,
@@ -171,6 +172,7 @@ def _register() -> None:
         bench_cmd,
         compare_cmd,
         import_cmd,
+        flink_cmd,
     ):
         main.add_command(_loader_checks_model_paths(module.command))
 
