@@ -6,7 +6,9 @@ The key becomes one topic level (``topic_level``), valid for any key: every char
 forbids or a broker refuses in a topic (``+``, ``#``, ``/``, NUL and other control characters,
 lone surrogates, noncharacters), and ``%`` itself, is percent-encoded byte by byte (its UTF-8
 bytes, ``%2F`` for ``/``); every other character stays as it is, so ``s1`` or ``sensor-7`` keep
-the topic they always had, and ``a/b`` (``a%2Fb``) and ``a_b`` get two. ``key_of_level`` undoes
+the topic they always had, and ``a/b`` (``a%2Fb``) and ``a_b`` get two. A key that is not a
+string goes by its id (``edgernn.feeds.keys``): the number ``1`` publishes to ``%001``, the
+string ``"1"`` to ``1``. ``key_of_level`` undoes
 it. A level that would pass ``MAX_LEVEL`` bytes is cut and ends in ``%%`` and 32 hex digits of
 the key's SHA-256 (stable and distinct, not reversible; ``%%`` appears in no other level). An
 output that cannot be published anyway is skipped and counted (``rejected``), never retried.
@@ -21,6 +23,8 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
+from edgernn.errors import RecordError
+from edgernn.feeds.keys import key_id
 from edgernn.feeds.mqtt import (
     OUT_BUFFER,
     QOS,
@@ -81,7 +85,7 @@ class MqttSink:
     def emit(self, obj: dict[str, Any]) -> None:
         """Publish one output; while ``buffer`` outputs wait for the broker, wait for room."""
         key = obj.get("key")
-        topic = self.prefix if key is None else f"{self.prefix}/{topic_level(str(key))}"
+        topic = self.prefix if key is None else f"{self.prefix}/{topic_level(_ident(key))}"
         with self._cond:
             while self.waiting >= self.buffer and not (
                 self.stop is not None and self.stop.is_set()
@@ -144,6 +148,14 @@ class MqttSink:
         left = self.waiting
         disconnect_cleanly(self.client)
         return left
+
+
+def _ident(key: Any) -> str:
+    """The key's id (``edgernn.feeds.keys``): ``1`` and ``"1"`` get two topics."""
+    try:
+        return key_id(key)
+    except (RecordError, ValueError):  # not a key the runner makes: its text
+        return str(key)
 
 
 def topic_level(key: str) -> str:

@@ -154,7 +154,7 @@ class MqttSource:
             if self.options.key_level is None:
                 return rows
             return [f"{row},{csv_cell(key or '')}" for row in rows]
-        text = payload.decode("utf-8", errors="replace")
+        text = payload.decode("utf-8", errors="surrogateescape")
         obj = _json_object(text)
         if obj is None:
             return [text]  # not a JSON object: the runner rejects it with the reason

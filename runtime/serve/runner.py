@@ -37,6 +37,7 @@ from edgernn.core.model import Model
 from edgernn.core.pool import SMALL_TICK, Pool
 from edgernn.errors import RecordError, StateError
 from edgernn.feeds.dedup import Recent
+from edgernn.feeds.keys import key_value
 from edgernn.feeds.records import CsvRows, Record, RecordParser, sniff_format
 from edgernn.serve.inbox import END, Inbox, read_into
 from edgernn.serve.order import digest, orderable, seconds_between, ts_order
@@ -209,7 +210,7 @@ class StreamRunner:
         self.stats.ticks += 1
         anomalies = 0
         for (record, t_read), (step, forecast, score, anomaly, detector) in zip(batch, results):
-            line: dict[str, Any] = {} if record.key is None else {"key": record.key}
+            line: dict[str, Any] = {} if record.key is None else {"key": key_value(record.key)}
             if record.timestamp is not None:
                 line["timestamp"] = record.timestamp
             line.update(step=step, forecast=forecast, anomaly_score=score, anomaly=anomaly)
@@ -344,7 +345,8 @@ class StreamRunner:
         # new keys not yet stepped
         pending = {r.key for r, _ in self._batch if r.key not in self.pool}
         if record.key not in pending and self.keys + len(pending) >= limit:
-            raise RecordError(f"new key {str(record.key)[:40]!r} beyond --max-keys {limit}")
+            shown = str(key_value(record.key or ""))[:40]
+            raise RecordError(f"new key {shown!r} beyond --max-keys {limit}")
 
     def _gap(self, record: Record) -> bool:
         """Is the time since this key's last record longer than gap_limit? (counted)"""
