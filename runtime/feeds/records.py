@@ -90,6 +90,8 @@ class RecordParser:
             raise RecordError(f"not valid JSON ({_HUGE_INT})") from None
         if not isinstance(obj, dict):
             raise RecordError(f"a record must be a JSON object, got {type(obj).__name__}")
+        if len(_NAME.findall(line)) > len(obj):  # a name twice? (or '":' inside a string)
+            _refuse_duplicates(line)
         return self.parse_mapping(obj)
 
     def parse_mapping(self, obj: Mapping[str, Any], text: bool = False) -> Record:
@@ -189,6 +191,29 @@ _INT = re.compile(r"\s*[+-]?\d+\s*")
 # control characters, undecodable bytes (U+FFFD, or surrogates from surrogateescape)
 _BINARY = re.compile("[\x00-\x08\x0a-\x1f\x7f\ufffd\ud800-\udfff]")
 _HUGE_INT = "an integer over 4300 digits"
+
+
+_NAME = re.compile(r'"\s*:')  # ends every member name of a JSON object (and maybe more)
+
+
+def _refuse_duplicates(line: str) -> None:
+    """RecordError when an object in ``line`` names a field twice: which value is meant?
+
+    >>> _refuse_duplicates('{"temp": 1, "temp": 2}')
+    Traceback (most recent call last):
+    ...
+    edgernn.errors.RecordError: field 'temp' appears twice; send each field once
+    """
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for name, _ in items:
+            if name in seen:
+                raise RecordError(f"field {name[:40]!r} appears twice; send each field once")
+            seen.add(name)
+        return dict(items)
+
+    json.loads(line, object_pairs_hook=pairs)
 
 
 def check_timestamp(ts: Any, name: str = "timestamp") -> Any:
