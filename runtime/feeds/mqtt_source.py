@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
 
-from edgernn.errors import DataError, UsageError
+from edgernn.errors import DataError, RecordError, UsageError
 from edgernn.feeds.dedup import Recent
 from edgernn.feeds.mqtt import (
     QOS,
@@ -32,7 +32,7 @@ from edgernn.feeds.mqtt import (
     parse_url,
 )
 from edgernn.feeds.options import Item, LiveOptions, csv_cell, split_lines
-from edgernn.feeds.records import MAX_LINE
+from edgernn.feeds.records import MAX_LINE, check_unique
 
 _CLOSED = None
 
@@ -229,7 +229,9 @@ def _json_object(text: str) -> dict[str, Any] | None:
         return None
     try:
         obj = json.loads(text)
-    except (ValueError, RecursionError):
+        if isinstance(obj, dict):
+            check_unique(text, obj)
+    except (ValueError, RecursionError, RecordError):  # the runner rejects the text, saying why
         return None
     return obj if isinstance(obj, dict) else None
 

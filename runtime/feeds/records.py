@@ -90,8 +90,7 @@ class RecordParser:
             raise RecordError(f"not valid JSON ({_HUGE_INT})") from None
         if not isinstance(obj, dict):
             raise RecordError(f"a record must be a JSON object, got {type(obj).__name__}")
-        if len(_NAME.findall(line)) > len(obj):  # a name twice? (or '":' inside a string)
-            _refuse_duplicates(line)
+        check_unique(line, obj)
         return self.parse_mapping(obj)
 
     def parse_mapping(self, obj: Mapping[str, Any], text: bool = False) -> Record:
@@ -196,10 +195,11 @@ _HUGE_INT = "an integer over 4300 digits"
 _NAME = re.compile(r'"\s*:')  # ends every member name of a JSON object (and maybe more)
 
 
-def _refuse_duplicates(line: str) -> None:
-    """RecordError when an object in ``line`` names a field twice: which value is meant?
+def check_unique(line: str, obj: dict[str, Any]) -> None:
+    """RecordError when an object in ``line`` (parsed: ``obj``) names a field twice: which
+    value is meant? Only a line with more member names than ``obj`` has fields is parsed again.
 
-    >>> _refuse_duplicates('{"temp": 1, "temp": 2}')
+    >>> check_unique('{"temp": 1, "temp": 2}', {"temp": 2})
     Traceback (most recent call last):
     ...
     edgernn.errors.RecordError: field 'temp' appears twice; send each field once
@@ -213,7 +213,8 @@ def _refuse_duplicates(line: str) -> None:
             seen.add(name)
         return dict(items)
 
-    json.loads(line, object_pairs_hook=pairs)
+    if len(_NAME.findall(line)) > len(obj):  # a name twice? (or '":' inside a string)
+        json.loads(line, object_pairs_hook=pairs)
 
 
 def check_timestamp(ts: Any, name: str = "timestamp") -> Any:
