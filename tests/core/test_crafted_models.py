@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import onnx
 import pytest
 from cli_checks import one_clear_line
 from click.testing import CliRunner
@@ -26,17 +25,61 @@ KEY = "edgernn.signature"
 RECORD = '{"temp": 20.0, "humidity": 50.0}\n'
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _read_varint(b: bytes, i: int) -> tuple[int, int]:
+    n = shift = 0
+    while True:
+        n |= (b[i] & 0x7F) << shift
+        shift += 7
+        i += 1
+        if b[i - 1] < 0x80:
+            return n, i
+
+
+def _fields(b: bytes) -> list[tuple[int, bytes, bytes]]:
+    """A protobuf message's fields as (number, whole field, payload of a length-delimited one):
+    enough to rewrite ModelProto's metadata_props (field 14) without the onnx package."""
+    out, i = [], 0
+    while i < len(b):
+        start = i
+        tag, i = _read_varint(b, i)
+        kind = tag & 7
+        payload = b""
+        if kind == 0:
+            _, i = _read_varint(b, i)
+        elif kind == 1:
+            i += 8
+        elif kind == 5:
+            i += 4
+        else:
+            size, i = _read_varint(b, i)
+            payload, i = b[i : i + size], i + size
+        out.append((tag >> 3, b[start:i], payload))
+    return out
+
+
 def _signature() -> dict[str, Any]:
-    meta = {p.key: p.value for p in onnx.load(TINY).metadata_props}
-    return json.loads(meta[KEY])
+    for number, _, entry in _fields(TINY.read_bytes()):
+        if number == 14:  # metadata_props: StringStringEntryProto {1: key, 2: value}
+            kv = {n: p.decode() for n, _, p in _fields(entry)}
+            if kv.get(1) == KEY:
+                return json.loads(kv[2])
+    raise AssertionError("tiny-lstm.onnx has no signature")
 
 
 def _with_signature(path: Path, text: str) -> Path:
-    m = onnx.load(TINY)
-    for p in m.metadata_props:
-        if p.key == KEY:
-            p.value = text
-    onnx.save(m, path)
+    kept = [whole for number, whole, _ in _fields(TINY.read_bytes()) if number != 14]
+    key, value = KEY.encode(), text.encode()
+    entry = b"\x0a" + _varint(len(key)) + key + b"\x12" + _varint(len(value)) + value
+    path.write_bytes(b"".join(kept) + b"\x72" + _varint(len(entry)) + entry)  # field 14, bytes
     return path
 
 
