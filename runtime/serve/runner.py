@@ -97,13 +97,11 @@ class StreamRunner:
         feed do not wait in a buffer for more. ``done(position)`` is told when
         every record up to ``position`` is finished: emitted, rejected or skipped. A source
         acknowledges messages there, so what was read but not finished (beyond --limit, or
-        when the process dies) is delivered again. Without a state_dir that is as late as an ack
-        can wait. With a state_dir, a
-        source that holds its acks for a checkpoint (``LiveSource.hold_acks``) passes
-        ``checkpointed``, called right after each checkpoint is committed, and ``held``, how
-        many finished messages wait for one: at ``ack_every`` of them, or when the input is
-        drained and ``checkpoint_every_s`` has passed, a checkpoint is made, so the broker's
-        in-flight window never stays full."""
+        when the process dies) is delivered again. With a state_dir, a source that holds its
+        acks for a checkpoint (``LiveSource.hold_acks``) passes ``checkpointed``, called right
+        after each checkpoint is committed, and ``held``, how many finished messages wait for
+        one: at ``ack_every`` of them, or when the input is drained and ``checkpoint_every_s``
+        has passed, a checkpoint is made, so the broker's in-flight window never stays full."""
         self.model, self.config = model, config or RunnerConfig()
         self.sync, self.done, self.idle = sync, done, idle
         self.checkpointed, self.held = checkpointed, held
@@ -279,9 +277,11 @@ class StreamRunner:
             self.checkpointed()
 
     def _finished(self, position: int) -> None:
-        """A record that needs no step (rejected or skipped) is finished as soon as it is read."""
+        """A record that needs no step (rejected or skipped) is finished as soon as it is read
+        (a run of them may fill a broker's in-flight window too: checkpoint when due)."""
         self._fed_upto = max(self._fed_upto, position)
         self._release()
+        self._maybe_checkpoint()
 
     def _release(self) -> None:
         """Tell ``done`` how far records are finished (see __init__): everything fed, except

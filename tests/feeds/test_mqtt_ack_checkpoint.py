@@ -62,3 +62,22 @@ def test_sigkill_between_checkpoints_loses_no_message(broker, tmp_path: Path) ->
     assert {(o["key"], o["timestamp"]) for o in got} == set(expected)  # none lost
     for o in out_lines(second_out.read_text()):  # the resumed run continues each key exactly
         assert o == expected[(o["key"], o["timestamp"])]
+
+
+def test_a_run_of_bad_messages_does_not_stall_the_in_flight_window(broker, tmp_path: Path) -> None:
+    """Rejected messages are finished too: their acks wait for a checkpoint like any other, and
+    one is made as soon as enough wait (not 5 s later, once per in-flight window)."""
+    from mqtt_clients import run
+
+    host, port = broker
+    src = f"mqtt://{host}:{port}/durable-bad/data"
+    opts = ["--client-id", "durable-bad", "--key", "sensor"]
+    prime(src, "durable-bad", *opts[2:])
+    bad = [("durable-bad/data", "not json") for _ in range(60)]
+    good = [("durable-bad/data", json.dumps({"sensor": k, **r})) for k, r in records()[:6]]
+    publish(host, port, bad + good)
+    t0 = time.monotonic()
+    r = run("stream", "--source", src, *opts, "--state-dir", str(tmp_path / "s"), "--limit", "66")
+    assert r.exit_code == 0, r.output
+    assert "60 rejected" in r.stderr and len(out_lines(r.stdout)) == 6
+    assert time.monotonic() - t0 < 4.5, "the broker waited for acks (a checkpoint every 5 s)"
