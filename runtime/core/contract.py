@@ -22,7 +22,7 @@ from typing import Any
 import onnxruntime as ort
 
 from edgernn.errors import SignatureError
-from edgernn.signature import Axis, Signature, StateSpec
+from edgernn.signature import DTYPES, Axis, Signature, StateSpec, TensorSpec
 
 MAX_STATE_ROW = 1 << 24  # most values one stream's state tensor may hold (64 MiB of float32)
 _INDEXED = re.compile(r"state_(?:in|out)\.(\d+)")  # the exporter's state names
@@ -78,6 +78,7 @@ def check_graph(sig: Signature, session: ort.InferenceSession) -> None:
             f"{', '.join(fed)}): a state is missing; re-export the model"
         )
     for t in (*sig.inputs, *sig.outputs):
+        _check_tensor(t)
         node = graph_in.get(t.name) or graph_out[t.name]
         _same_shape(t.name, t.shape, node.shape)
     for s in sig.states:
@@ -102,6 +103,21 @@ def check_graph(sig: Signature, session: ort.InferenceSession) -> None:
                 )
         _width("features", len(sig.features), graph_in[sig.input_name].shape)
         _width("targets", len(sig.targets), graph_out[sig.output_name].shape)
+
+
+def _check_tensor(t: TensorSpec) -> None:
+    """A tensor's sizes are positive integers or axis names, and its dtype is one edgernn feeds."""
+    for a in t.shape:
+        if not isinstance(a, str) and (not isinstance(a, int) or isinstance(a, bool) or a <= 0):
+            raise SignatureError(
+                f"tensor {t.name!r} has shape {list(t.shape)}: size {a!r} is not a positive "
+                "integer or an axis name; re-export the model"
+            )
+    if t.dtype not in DTYPES:
+        raise SignatureError(
+            f"tensor {t.name!r} has dtype {t.dtype!r}, not one of {', '.join(DTYPES)}; "
+            "re-export the model"
+        )
 
 
 def _same_shape(name: str, declared: Sequence[Axis], graph: Sequence[Any]) -> None:

@@ -160,6 +160,14 @@ CASES: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
         _edit(lambda s: s["input_scaler"].update(offset=[20.0])),
         ("input_scaler", "features"),
     ),
+    "input dtype unknown": (
+        _edit(lambda s: s["inputs"][0].update(dtype="complex128")),
+        ("'x'", "complex128"),
+    ),
+    "input size null": (
+        _edit(lambda s: s["inputs"][0].update(shape=["batch", "time", None])),
+        ("'x'", "None"),
+    ),
     "not ONNX": (_bytes(b"this is not an onnx graph\n" * 10), ("cannot be loaded",)),
     "truncated": (_bytes(lambda b: b[: len(b) // 2]), ("cannot be loaded",)),
     "empty": (_bytes(b""), ("empty",)),
