@@ -206,6 +206,7 @@ class Signature:
                 f"({', '.join(map(str, READABLE_SCHEMAS))}); "
                 "upgrade edgernn or re-export the model with this version"
             )
+        _check_fields(raw)
         try:
             return _from_dict(raw)
         except KeyError as e:
@@ -229,6 +230,86 @@ class Signature:
     def target_feature_index(self) -> list[int | None]:
         """For each target, its column in the features (None if it is not an input)."""
         return [self.features.index(t) if t in self.features else None for t in self.targets]
+
+
+# what each field's JSON must be: "str", "int", "num", "bool", "dict", "list", "ints", "strs"
+_FIELDS = {
+    "task": "str",
+    "arch": "str",
+    "layers": "ints",
+    "features": "strs",
+    "targets": "strs",
+    "states": "list",
+    "input_scaler": "dict",
+    "target_scaler": "dict",
+    "window": "int",
+    "causal": "bool",
+    "inputs": "list",
+    "outputs": "list",
+    "anomaly_threshold": "num",
+    "labels": "strs",
+    "parity": "dict",
+    "provenance": "dict",
+    "tolerance": "num",
+    "embed": "int",
+    "attention": "bool",
+    "calendar": "strs",
+}
+_STATE_FIELDS = {"input": "str", "output": "str", "shape": "list", "init": "num"}
+_TENSOR_FIELDS = {"name": "str", "shape": "list", "dtype": "str"}
+_SCALER_FIELDS = {"kind": "str", "offset": "nums", "scale": "nums"}
+
+
+def _is(value: Any, kind: str) -> bool:
+    """Does a JSON ``value`` have the ``kind`` of ``_FIELDS``?"""
+    one = {
+        "str": lambda v: isinstance(v, str),
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "num": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "bool": lambda v: isinstance(v, bool),
+        "dict": lambda v: isinstance(v, dict),
+        "list": lambda v: isinstance(v, list),
+    }
+    if kind in ("ints", "strs", "nums"):
+        return isinstance(value, list) and all(one[kind[:-1]](v) for v in value)
+    return one[kind](value)
+
+
+def _check_fields(raw: dict[str, Any]) -> None:
+    """SignatureError naming the first field whose JSON has the wrong type (null is "absent"
+    for the optional ones), in the top level, the states, the tensors and the scalers.
+
+    >>> _check_fields({"layers": [8, "4"]})
+    Traceback (most recent call last):
+    ...
+    edgernn.errors.SignatureError: the edgernn.signature field 'layers' is [8, "4"], not a list ...
+    """
+    words = {"str": "text", "int": "an integer", "num": "a number", "bool": "true or false"}
+    words |= {"dict": "an object", "list": "a list", "ints": "a list of integers"}
+    words |= {"strs": "a list of text", "nums": "a list of numbers"}
+
+    def check(obj: dict[str, Any], fields: dict[str, str], where: str) -> None:
+        for name, kind in fields.items():
+            v = obj.get(name)
+            if v is not None and not _is(v, kind):
+                raise SignatureError(
+                    f"the {METADATA_KEY} field {where}{name!r} is {json.dumps(v)[:60]}, "
+                    f"not {words[kind]}; re-export the model"
+                )
+
+    check(raw, _FIELDS, "")
+    for group, fields in (("states", _STATE_FIELDS), ("inputs", _TENSOR_FIELDS)):
+        for i, item in enumerate(raw.get(group) or ()):
+            if not isinstance(item, dict):
+                raise SignatureError(
+                    f"the {METADATA_KEY} field '{group}' holds {json.dumps(item)[:60]}, not an "
+                    "object; re-export the model"
+                )
+            check(item, fields, f"{group}[{i}].")
+    for i, item in enumerate(raw.get("outputs") or ()):
+        check(item if isinstance(item, dict) else {"name": item}, _TENSOR_FIELDS, f"outputs[{i}].")
+    for name in ("input_scaler", "target_scaler"):
+        check(raw.get(name) or {}, _SCALER_FIELDS, f"{name}.")
 
 
 def _from_dict(raw: dict[str, Any]) -> Signature:

@@ -13,6 +13,7 @@ from edgernn.cli.common import json_option, provider_option
 from edgernn.core.model import load
 from edgernn.errors import RecordError, UsageError
 from edgernn.feeds.files import open_source, text_lines
+from edgernn.feeds.keys import key_value
 from edgernn.feeds.records import CsvRows, RecordParser, sniff_format
 from edgernn.tasks.classify import ClassifierStream
 
@@ -155,7 +156,7 @@ def _records(
         probs = stream.step(record.values)
         good += 1
         out = {
-            "seq_id": record.key,
+            "seq_id": None if record.key is None else key_value(record.key),
             "step": stream.steps_seen,
             "label": max(probs, key=probs.__getitem__),
             "probabilities": _round(probs),

@@ -341,10 +341,15 @@ def run(
         items, fmt = _items(opts.source, opts.fmt, opts.limit, stack, live)
         reject = Rejects(rejects_file, opts.rejects, status)
         source = items if isinstance(items, LiveSource) else None
+        durable = source if source is not None and opts.state_dir is not None else None
+        if durable is not None:  # MQTT acks a message once a checkpoint covers it
+            durable.hold_acks()
         runner = StreamRunner(
             m, opts.runner(), emit=sink.emit, reject=reject, sync=sink.flush,
             done=source.done if source is not None else None,  # MQTT acks when done
             idle=None if sink.live else sink.flush,  # stdout or a file: out of the buffer
+            checkpointed=durable.checkpointed if durable is not None else None,
+            held=durable.held if durable is not None else None,
         )  # fmt: skip
         signals.runner = runner
         status.start(describe(runner, source, sink))

@@ -15,6 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edgernn.core.buffers import StepBuffers
+from edgernn.core.contract import check_graph
 from edgernn.core.placement import (
     GPU_PROVIDERS,
     assigned_nodes,
@@ -187,11 +188,16 @@ def _read_model_bytes(path: Path) -> bytes:
             f"model path {str(path)!r} is a directory; pass the path of an exported .onnx file"
         )
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError as e:
         raise ModelError(
             f"model file {str(path)!r} cannot be read ({e.strerror}); check its permissions"
         ) from e
+    if not data:
+        raise ModelError(
+            f"model file {str(path)!r} is empty (0 bytes); pass an .onnx exported by edgernn"
+        )
+    return data
 
 
 def _read_signature(session: ort.InferenceSession, path: Path) -> Signature:
@@ -210,14 +216,8 @@ def _read_signature(session: ort.InferenceSession, path: Path) -> Signature:
             f"{str(path)!r} is a {sig.task!r} model, which this edgernn cannot run "
             f"(it runs {', '.join(TASKS)}); upgrade edgernn"
         )
-    graph_inputs = {i.name for i in session.get_inputs()}
-    graph_outputs = {o.name for o in session.get_outputs()}
-    wanted_in = {sig.input_name, *(s.input for s in sig.states)}
-    wanted_out = {sig.output_name, *(s.output for s in sig.states)}
-    missing = sorted((wanted_in - graph_inputs) | (wanted_out - graph_outputs))
-    if missing:
-        raise SignatureError(
-            f"{str(path)!r}: its signature names tensors the graph lacks "
-            f"({', '.join(missing)}); re-export the model"
-        )
+    try:
+        check_graph(sig, session)
+    except SignatureError as e:
+        raise SignatureError(f"{str(path)!r}: {e}") from e
     return sig

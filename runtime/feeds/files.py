@@ -70,7 +70,7 @@ def open_source(source: str) -> IO[str]:
             f"source {source!r} is not a file; pass a CSV/JSONL path, '-' for stdin, or 'demo'"
         )
     try:
-        return path.open("r", encoding="utf-8", errors="replace", newline="")
+        return path.open("r", encoding="utf-8", errors="surrogateescape", newline="")
     except OSError as e:
         raise DataError(
             f"source {source!r} cannot be read ({e.strerror}); check its permissions"
@@ -78,10 +78,11 @@ def open_source(source: str) -> IO[str]:
 
 
 def _tolerant(handle: IO[str]) -> None:
-    """Read stdin like a file (``open_source``): undecodable bytes become U+FFFD (that line is
-    a bad record, not the end of the stream), and a lone \\r ends a line."""
+    """Read stdin like a file (``open_source``): undecodable bytes become lone surrogates
+    (``surrogateescape``: that line is a bad record, not the end of the stream, and two
+    different bad byte strings stay different), and a lone \\r ends a line."""
     if isinstance(handle, io.TextIOWrapper):
         try:
-            handle.reconfigure(errors="replace", newline="")
+            handle.reconfigure(errors="surrogateescape", newline="")
         except (ValueError, io.UnsupportedOperation):  # already read from: left as it is
             pass

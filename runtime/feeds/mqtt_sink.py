@@ -6,7 +6,9 @@ The key becomes one topic level (``topic_level``), valid for any key: every char
 forbids or a broker refuses in a topic (``+``, ``#``, ``/``, NUL and other control characters,
 lone surrogates, noncharacters), and ``%`` itself, is percent-encoded byte by byte (its UTF-8
 bytes, ``%2F`` for ``/``); every other character stays as it is, so ``s1`` or ``sensor-7`` keep
-the topic they always had, and ``a/b`` (``a%2Fb``) and ``a_b`` get two. ``key_of_level`` undoes
+the topic they always had, and ``a/b`` (``a%2Fb``) and ``a_b`` get two. A key that is not a
+string goes by its id (``edgernn.feeds.keys``): the number ``1`` publishes to ``%001``, the
+string ``"1"`` to ``1``. ``key_of_level`` undoes
 it. A level that would pass ``MAX_LEVEL`` bytes is cut and ends in ``%%`` and 32 hex digits of
 the key's SHA-256 (stable and distinct, not reversible; ``%%`` appears in no other level). An
 output that cannot be published anyway is skipped and counted (``rejected``), never retried.
@@ -21,6 +23,8 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
+from edgernn.errors import RecordError
+from edgernn.feeds.keys import key_id
 from edgernn.feeds.mqtt import (
     OUT_BUFFER,
     QOS,
@@ -32,6 +36,7 @@ from edgernn.feeds.mqtt import (
     parse_url,
 )
 from edgernn.feeds.options import LiveOptions
+from edgernn.feeds.replay import Replay
 
 _PUBLISH_OK = (0, 4)  # paho's MQTT_ERR_SUCCESS, MQTT_ERR_NO_CONN
 MAX_LEVEL = 256  # bytes of a key's topic level at most; a longer one is cut and hashed
@@ -58,7 +63,16 @@ class MqttSink:
         self._sent = self._confirmed = 0  # outputs published / confirmed by the broker
         self.rejected = 0  # outputs that could not be published: skipped, not retried
         self._noted = False
-        self.client = connect(url, options, client_id="", clean_session=True, link=self.link)
+        self.replay = Replay()  # outputs the broker confirmed lately: sent again on reconnecting
+        self.republished = 0  # outputs published again after reconnections
+        self.client = connect(
+            url,
+            options,
+            client_id="",
+            clean_session=True,
+            link=self.link,
+            on_connected=self._connected,
+        )
         self.client.on_publish = self._on_publish
         self.closed = False
 
@@ -74,26 +88,53 @@ class MqttSink:
     def _on_publish(
         self, client: Any, userdata: Any, mid: int, reason_code: Any, properties: Any
     ) -> None:
+        self.replay.confirmed(mid)
         with self._cond:
             self._confirmed += 1
             self._cond.notify_all()
 
+    def _connected(self, client: Any) -> None:
+        """Network thread, after every connection: on a reconnection, publish again what the
+        broker confirmed just before the loss (``edgernn.feeds.replay``): a broker that was
+        killed may have lost it. paho itself sends again what was never confirmed."""
+        if self.link.connections < 2:
+            return
+        due = self.replay.due()
+        for topic, payload in due:
+            with self._cond:
+                self._sent += 1
+            if self._publish(client, topic, payload)[0] not in _PUBLISH_OK:
+                with self._cond:  # never in flight: nothing for the broker to confirm
+                    self._sent -= 1
+        self.republished += len(due)
+        if due and self.link.notify is not None:
+            self.link.notify(
+                f"{self.link.name}: published again the {len(due)} output(s) the broker "
+                f"confirmed in the {self.replay.window_s:g} s before the connection was lost "
+                "(a broker that crashed loses what it had not saved); they may arrive twice"
+            )
+
+    def _publish(self, client: Any, topic: str, payload: bytes) -> tuple[int | None, str]:
+        """Publish one counted output at QoS 1: paho's return code (None: refused) and why."""
+        try:
+            info = client.publish(topic, payload, qos=QOS)
+        except ValueError as e:  # paho refuses the topic or payload before sending anything
+            return None, str(e)
+        if info.rc in _PUBLISH_OK:
+            self.replay.sent(info.mid, topic, payload)
+        return info.rc, f"paho error {info.rc}"
+
     def emit(self, obj: dict[str, Any]) -> None:
         """Publish one output; while ``buffer`` outputs wait for the broker, wait for room."""
         key = obj.get("key")
-        topic = self.prefix if key is None else f"{self.prefix}/{topic_level(str(key))}"
+        topic = self.prefix if key is None else f"{self.prefix}/{topic_level(_ident(key))}"
         with self._cond:
             while self.waiting >= self.buffer and not (
                 self.stop is not None and self.stop.is_set()
             ):
                 self._cond.wait(0.2)
             self._sent += 1
-        try:
-            rc = self.client.publish(topic, json.dumps(obj, default=str), qos=QOS).rc
-        except ValueError as e:  # paho refuses the topic or payload before sending anything
-            rc, why = None, str(e)
-        else:
-            why = f"paho error {rc}"
+        rc, why = self._publish(self.client, topic, json.dumps(obj, default=str).encode())
         # NO_CONN: paho keeps it and sends it after reconnecting
         if rc not in _PUBLISH_OK:
             self._reject(topic, key, why)
@@ -144,6 +185,14 @@ class MqttSink:
         left = self.waiting
         disconnect_cleanly(self.client)
         return left
+
+
+def _ident(key: Any) -> str:
+    """The key's id (``edgernn.feeds.keys``): ``1`` and ``"1"`` get two topics."""
+    try:
+        return key_id(key)
+    except (RecordError, ValueError):  # not a key the runner makes: its text
+        return str(key)
 
 
 def topic_level(key: str) -> str:

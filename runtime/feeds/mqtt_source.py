@@ -1,7 +1,10 @@
 """MQTT source: a subscription in a persistent session, each message one record (or CSV rows).
 
 Messages are acknowledged (QoS 1 PUBACK) only when the records they carried are finished, so
-what a run read but did not finish is delivered again to the next run; see ``MqttSource``.
+what a run read but did not finish is delivered again to the next run; see ``MqttSource``. With
+durable state (``hold_acks``) a finished message is acknowledged only once a committed
+checkpoint covers it (``checkpointed``), so a crash between two checkpoints loses nothing: the
+broker delivers again what the saved state has not seen.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
 
-from edgernn.errors import DataError, UsageError
+from edgernn.errors import DataError, RecordError, UsageError
 from edgernn.feeds.dedup import Recent
 from edgernn.feeds.mqtt import (
     QOS,
@@ -29,7 +32,7 @@ from edgernn.feeds.mqtt import (
     parse_url,
 )
 from edgernn.feeds.options import Item, LiveOptions, csv_cell, split_lines
-from edgernn.feeds.records import MAX_LINE
+from edgernn.feeds.records import MAX_LINE, check_unique
 
 _CLOSED = None
 
@@ -62,6 +65,8 @@ class MqttSource:
         self._unacked: deque[tuple[int, int, int]] = deque()
         self._ack_lock = threading.Lock()
         self._done_upto = 0
+        self._hold = False  # acks wait for a checkpoint (hold_acks)
+        self._finished: list[tuple[int, int]] = []  # (mid, qos) finished, held for a checkpoint
         self.client = connect(
             url,
             options,
@@ -143,8 +148,30 @@ class MqttSource:
             self._done_upto = max(self._done_upto, position)
             while self._unacked and self._unacked[0][0] <= self._done_upto:
                 _, mid, qos = self._unacked.popleft()
-                if qos > 0:
+                if self._hold:
+                    self._finished.append((mid, qos))
+                elif qos > 0:
                     self.client.ack(mid, qos)
+
+    def hold_acks(self) -> None:
+        """From now on a finished message is acknowledged only by ``checkpointed``: for a run
+        with durable state, whose outputs a crash would otherwise lose with the message."""
+        self._hold = True
+
+    def held(self) -> int:
+        """Finished messages waiting for a checkpoint to be acknowledged. They count against
+        the broker's in-flight window (mosquitto's ``max_inflight_messages``, 20 by default):
+        once it is full the broker sends nothing more until they are acknowledged."""
+        with self._ack_lock:
+            return len(self._finished)
+
+    def checkpointed(self) -> None:
+        """A checkpoint holding every finished record is committed: acknowledge their messages."""
+        with self._ack_lock:
+            finished, self._finished = self._finished, []
+        for mid, qos in finished:
+            if qos > 0:
+                self.client.ack(mid, qos)
 
     def items(self, topic: str, payload: bytes) -> Sequence[str | Mapping[str, Any]]:
         """One message as runner items: CSV rows, a JSON object with its key, or raw text."""
@@ -154,7 +181,7 @@ class MqttSource:
             if self.options.key_level is None:
                 return rows
             return [f"{row},{csv_cell(key or '')}" for row in rows]
-        text = payload.decode("utf-8", errors="replace")
+        text = payload.decode("utf-8", errors="surrogateescape")
         obj = _json_object(text)
         if obj is None:
             return [text]  # not a JSON object: the runner rejects it with the reason
@@ -202,7 +229,9 @@ def _json_object(text: str) -> dict[str, Any] | None:
         return None
     try:
         obj = json.loads(text)
-    except (ValueError, RecursionError):
+        if isinstance(obj, dict):
+            check_unique(text, obj)
+    except (ValueError, RecursionError, RecordError):  # the runner rejects the text, saying why
         return None
     return obj if isinstance(obj, dict) else None
 

@@ -117,8 +117,9 @@ def with_header(lines: Iterable[Item], header: str | None) -> Iterator[Item]:
 
 
 def split_lines(data: bytes) -> list[str]:
-    """Non-blank text lines of a payload or datagram (UTF-8; bad bytes become U+FFFD)."""
-    text = data.decode("utf-8", errors="replace")
+    """Non-blank text lines of a payload or datagram (UTF-8; bad bytes become lone surrogates,
+    as files read them)."""
+    text = data.decode("utf-8", errors="surrogateescape")
     return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
 
 

@@ -32,7 +32,17 @@ class LiveSource(Source, Protocol):
     duplicates: int  # redelivered messages recognised and skipped
 
     def done(self, position: int) -> None:
-        """Every record up to ``position`` is finished: acknowledge what carried them."""
+        """Every record up to ``position`` is finished: acknowledge what carried them (or,
+        after ``hold_acks``, hold them for the next checkpoint)."""
+
+    def hold_acks(self) -> None:
+        """Acknowledge finished messages only when ``checkpointed`` says a checkpoint has them."""
+
+    def held(self) -> int:
+        """Finished messages whose acknowledgement waits for a checkpoint."""
+
+    def checkpointed(self) -> None:
+        """A checkpoint covering every finished record is committed: acknowledge them."""
 
 
 Items = Iterable[Item]

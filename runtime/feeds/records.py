@@ -45,6 +45,7 @@ import numpy as np
 
 from edgernn.calendar import column_names, record_calendar
 from edgernn.errors import DataError, RecordError
+from edgernn.feeds.keys import key_id
 
 MAX_LINE = 1 << 20  # a longer line is rejected unparsed (1 MiB)
 F32_MAX = float(np.finfo(np.float32).max)  # larger values do not fit the model's float32
@@ -52,7 +53,7 @@ F32_MAX = float(np.finfo(np.float32).max)  # larger values do not fit the model'
 
 @dataclass(frozen=True)
 class Record:
-    key: str | None  # series this record belongs to (None when the stream is not keyed)
+    key: str | None  # id of the series it belongs to (``edgernn.feeds.keys``); None: not keyed
     values: np.ndarray  # (F,) feature values in the model's feature order, user units
     timestamp: Any = None  # passed through to the output when present
 
@@ -89,6 +90,7 @@ class RecordParser:
             raise RecordError(f"not valid JSON ({_HUGE_INT})") from None
         if not isinstance(obj, dict):
             raise RecordError(f"a record must be a JSON object, got {type(obj).__name__}")
+        check_unique(line, obj)
         return self.parse_mapping(obj)
 
     def parse_mapping(self, obj: Mapping[str, Any], text: bool = False) -> Record:
@@ -123,7 +125,7 @@ class RecordParser:
         if key is None or isinstance(key, (dict, list)) or key == "":
             raise RecordError(f"key field {self.key_field!r} is missing or not a plain value")
         try:
-            return str(key)
+            return key_id(key)
         except ValueError:  # an int over 4300 digits (from a mapping source)
             raise RecordError(f"key field {self.key_field!r} is {_HUGE_INT}") from None
 
@@ -185,8 +187,34 @@ def _extra_hint(extra: list[str], parser: RecordParser, columns: list[str]) -> s
 
 
 _INT = re.compile(r"\s*[+-]?\d+\s*")
-_BINARY = re.compile("[\x00-\x08\x0a-\x1f\x7f\ufffd]")  # control characters, undecodable bytes
+# control characters, undecodable bytes (U+FFFD, or surrogates from surrogateescape)
+_BINARY = re.compile("[\x00-\x08\x0a-\x1f\x7f\ufffd\ud800-\udfff]")
 _HUGE_INT = "an integer over 4300 digits"
+
+
+_NAME = re.compile(r'"\s*:')  # ends every member name of a JSON object (and maybe more)
+
+
+def check_unique(line: str, obj: dict[str, Any]) -> None:
+    """RecordError when an object in ``line`` (parsed: ``obj``) names a field twice: which
+    value is meant? Only a line with more member names than ``obj`` has fields is parsed again.
+
+    >>> check_unique('{"temp": 1, "temp": 2}', {"temp": 2})
+    Traceback (most recent call last):
+    ...
+    edgernn.errors.RecordError: field 'temp' appears twice; send each field once
+    """
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for name, _ in items:
+            if name in seen:
+                raise RecordError(f"field {name[:40]!r} appears twice; send each field once")
+            seen.add(name)
+        return dict(items)
+
+    if len(_NAME.findall(line)) > len(obj):  # a name twice? (or '":' inside a string)
+        json.loads(line, object_pairs_hook=pairs)
 
 
 def check_timestamp(ts: Any, name: str = "timestamp") -> Any:
@@ -209,6 +237,8 @@ def check_timestamp(ts: Any, name: str = "timestamp") -> Any:
         except ValueError:
             raise RecordError(f"{name} holds a number that is not finite") from None
         return ts
+    if isinstance(ts, str) and re.search("[\ud800-\udfff]", ts):
+        raise RecordError(f"{name} {ts[:40]!r} is not valid UTF-8")
     if not isinstance(ts, (int, float)):
         return ts
     try:

@@ -37,6 +37,7 @@ from edgernn.core.model import Model
 from edgernn.core.pool import SMALL_TICK, Pool
 from edgernn.errors import RecordError, StateError
 from edgernn.feeds.dedup import Recent
+from edgernn.feeds.keys import key_value
 from edgernn.feeds.records import CsvRows, Record, RecordParser, sniff_format
 from edgernn.serve.inbox import END, Inbox, read_into
 from edgernn.serve.order import digest, orderable, seconds_between, ts_order
@@ -69,6 +70,10 @@ class RunnerConfig:
     drift_threshold: float | None = None
     # fields a record may carry that the model does not read (battery, rssi): accepted, dropped
     ignore: tuple[str, ...] = ()
+    # with held acks (an MQTT source and a state_dir): checkpoint once this many finished
+    # messages wait for one, half of mosquitto's default in-flight window (20), so the broker
+    # keeps sending
+    ack_every: int = 10
 
 
 class StreamRunner:
@@ -83,6 +88,8 @@ class StreamRunner:
         sync: Callable[[], bool | None] | None = None,
         done: Callable[[int], None] | None = None,
         idle: Callable[[], object] | None = None,
+        checkpointed: Callable[[], None] | None = None,
+        held: Callable[[], int] | None = None,
     ):
         """``sync`` (e.g. ``sys.stdout.flush``) runs before each checkpoint, so no output
         older than the saved state can be lost in a buffer. ``idle`` (e.g. ``sys.stdout.flush``)
@@ -90,10 +97,14 @@ class StreamRunner:
         feed do not wait in a buffer for more. ``done(position)`` is told when
         every record up to ``position`` is finished: emitted, rejected or skipped. A source
         acknowledges messages there, so what was read but not finished (beyond --limit, or
-        when the process dies) is delivered again. (Waiting for the next checkpoint instead
-        would stall a broker's in-flight window between checkpoints.)"""
+        when the process dies) is delivered again. With a state_dir, a source that holds its
+        acks for a checkpoint (``LiveSource.hold_acks``) passes ``checkpointed``, called right
+        after each checkpoint is committed, and ``held``, how many finished messages wait for
+        one: at ``ack_every`` of them, or when the input is drained and ``checkpoint_every_s``
+        has passed, a checkpoint is made, so the broker's in-flight window never stays full."""
         self.model, self.config = model, config or RunnerConfig()
         self.sync, self.done, self.idle = sync, done, idle
+        self.checkpointed, self.held = checkpointed, held
         self._fed_upto = self._released = 0  # positions fed to the runner / reported done
         sig, cfg = model.signature, self.config
         self.parser = RecordParser(
@@ -150,8 +161,9 @@ class StreamRunner:
                 item = self._next(q)
                 if item is END:
                     break
-                if item is None:  # waited max_delay_ms: close the tick
+                if item is None:  # waited max_delay_ms (or for a due checkpoint): close the tick
                     self.flush()
+                    self._maybe_checkpoint()
                     continue
                 if isinstance(item, BaseException):
                     raise item
@@ -167,27 +179,28 @@ class StreamRunner:
 
     def feed(self, position: int, item: str | Mapping[str, Any]) -> None:
         """One record: into the open tick, or counted and handed to ``reject``."""
-        self._fed_upto = max(self._fed_upto, position)
         try:
             record = self._parse(item)
         except RecordError as e:
             self._rejected(position, item, str(e))
-            return self._release()
+            return self._finished(position)
         try:
             order = self._order(record)
             if order != "ok":
                 self.stats.replayed += order == "replayed"
                 self.stats.duplicates += order == "duplicate"
-                return self._release()
+                return self._finished(position)
             self._admit(record)
         except RecordError as e:
             self._rejected(position, item, str(e))
-            return self._release()
+            return self._finished(position)
         if (
             any(r.key == record.key for r, _ in self._batch)
             or len(self._batch) >= self.config.max_batch
         ):
-            self.flush()
+            self.flush()  # it releases what came before this record, and may checkpoint
+        # only now is this record fed: a checkpoint made by that flush does not hold it
+        self._fed_upto = max(self._fed_upto, position)
         if self._gap(record) and self.config.gap_policy == "reset":
             self.pool.reset(record.key)
         if record.timestamp is not None:
@@ -209,7 +222,7 @@ class StreamRunner:
         self.stats.ticks += 1
         anomalies = 0
         for (record, t_read), (step, forecast, score, anomaly, detector) in zip(batch, results):
-            line: dict[str, Any] = {} if record.key is None else {"key": record.key}
+            line: dict[str, Any] = {} if record.key is None else {"key": key_value(record.key)}
             if record.timestamp is not None:
                 line["timestamp"] = record.timestamp
             line.update(step=step, forecast=forecast, anomaly_score=score, anomaly=anomaly)
@@ -260,6 +273,15 @@ class StreamRunner:
         self.behind = False
         self._since_checkpoint = (self.stats.steps, time.monotonic())
         self._release()
+        if self.checkpointed is not None:  # what the checkpoint covers may be acknowledged now
+            self.checkpointed()
+
+    def _finished(self, position: int) -> None:
+        """A record that needs no step (rejected or skipped) is finished as soon as it is read
+        (a run of them may fill a broker's in-flight window too: checkpoint when due)."""
+        self._fed_upto = max(self._fed_upto, position)
+        self._release()
+        self._maybe_checkpoint()
 
     def _release(self) -> None:
         """Tell ``done`` how far records are finished (see __init__): everything fed, except
@@ -284,8 +306,15 @@ class StreamRunner:
             # stop() came after the loop's check (a signal seeing the runner busy): do not wait
             if self._stop:
                 return END
-            if not self._batch:
+            if not self._batch and not self._holding():
                 return q.get()
+            if not self._batch:  # acks wait for a checkpoint: make it when it is due
+                at = self._since_checkpoint[1]
+                wait = at + self.config.checkpoint_every_s - time.monotonic()
+                try:
+                    return q.get(timeout=max(0.0, wait))
+                except queue.Empty:
+                    return None
             waited_ms = (time.perf_counter_ns() - self._batch[0][1]) / 1e6
             try:
                 return q.get(timeout=max(0.0, self.config.max_delay_ms - waited_ms) / 1e3)
@@ -300,8 +329,13 @@ class StreamRunner:
         if cfg.state_dir is not None and (
             self.stats.steps - steps >= cfg.checkpoint_every_steps
             or time.monotonic() - at >= cfg.checkpoint_every_s
+            or (self.held is not None and self.held() >= cfg.ack_every)
         ):
             self.checkpoint()
+
+    def _holding(self) -> bool:
+        """Do finished messages wait for a checkpoint to be acknowledged?"""
+        return self.config.state_dir is not None and self.held is not None and self.held() > 0
 
     def _resume(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -344,7 +378,8 @@ class StreamRunner:
         # new keys not yet stepped
         pending = {r.key for r, _ in self._batch if r.key not in self.pool}
         if record.key not in pending and self.keys + len(pending) >= limit:
-            raise RecordError(f"new key {str(record.key)[:40]!r} beyond --max-keys {limit}")
+            shown = str(key_value(record.key or ""))[:40]
+            raise RecordError(f"new key {shown!r} beyond --max-keys {limit}")
 
     def _gap(self, record: Record) -> bool:
         """Is the time since this key's last record longer than gap_limit? (counted)"""
