@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,8 +79,11 @@ class Pool:
         horizon: int = 500,
         idle_s: float | None = None,
         drift_threshold: float | None = None,
+        spilled: MutableMapping[Hashable, bytes] | None = None,
     ):
-        """``threshold``, ``warmup`` and ``drift_threshold`` are those of ``Stream``."""
+        """``threshold``, ``warmup`` and ``drift_threshold`` are those of ``Stream``.
+        ``spilled`` holds the snapshots of keys not in a slot (default: a dict in memory;
+        ``edgernn.serve.store.StateStore.spilled`` keeps them in a database)."""
         sig = model.signature
         if sig.task != "forecast":
             raise UsageError(
@@ -109,7 +112,14 @@ class Pool:
         self._lock = threading.RLock()
         self.slots: dict[Hashable, int] = {}  # key -> slot
         self._keys: list[Hashable] = []  # slot -> key
-        self.spilled: dict[Hashable, bytes] = {}  # evicted streams' snapshots, restored on return
+        # evicted streams' snapshots, restored on return
+        self.spilled: MutableMapping[Hashable, bytes] = {} if spilled is None else spilled
+        # keys whose state changed since the last take_dirty() (stepped, reset, restored)
+        self.dirty: set[Hashable] = set()
+        # (N,) shapes of one stream's state tensors, as its snapshots hold them
+        self._shapes = [
+            tuple(1 if a == "batch" else int(a) for a in spec.shape) for spec in sig.states
+        ]
         self._version = 0  # bumped whenever slots move, so cached key -> slot lookups expire
         # (keys, version, slots, dense) of the last tick
         self._last_keys: tuple[list[Hashable], int, np.ndarray, bool] | None = None
@@ -163,6 +173,7 @@ class Pool:
             raise DataError(NOT_FINITE)
         with self._lock:
             slots, dense = self._slots_for(keys)  # (N,), and whether that is every slot in order
+            self.dirty.update(keys)
             n = len(self._keys)
             # (N, 1, K) model units
             y = self._run_dense(rows) if dense else self._run_gather(slots, rows)
@@ -229,6 +240,7 @@ class Pool:
             if not _isfinite(sum(map(sum, values))):
                 raise DataError(NOT_FINITE)
             found, dense = self._slots_for(keys)
+            self.dirty.update(keys)
             if self._slabs is not slabs:  # a new key grew the slabs: write x again, in the new ones
                 slabs = self._slabs
                 values = [
@@ -273,9 +285,14 @@ class Pool:
         self._keys.append(key)
         self.slots[key] = slot
         self._clear(slot)
-        blob = self.spilled.pop(key, None)
-        if blob is not None:
-            self._load(slot, blob)
+        try:
+            blob = self.spilled.pop(key, None)
+            if blob is not None:
+                self._load(slot, blob)
+        except BaseException:  # a damaged snapshot: the key is not added, nothing is half-loaded
+            self._keys.pop()
+            del self.slots[key]
+            raise
         return slot
 
     def _clear(self, slot: int) -> None:
@@ -288,6 +305,7 @@ class Pool:
             self.spilled.pop(key, None)
             if key in self.slots:
                 self._clear(self.slots[key])
+                self.dirty.add(key)
 
     def remove(self, key: Hashable) -> bytes:
         """Take the key out of the pool; returns its snapshot (``model.stream(state=...)``
@@ -315,8 +333,8 @@ class Pool:
             return []
         with self._lock:
             now = time.monotonic() if now is None else now
-            seen = self._extras.arrays["seen"]
-            idle = [k for k in self._keys if now - seen[self.slots[k]] > self.idle_s]
+            seen = self._extras.arrays["seen"][: len(self._keys)]  # (n,) monotonic seconds
+            idle = [self._keys[i] for i in np.flatnonzero(now - seen > self.idle_s).tolist()]
             for k in idle:
                 self.spilled[k] = self.remove(k)
             return idle
@@ -333,12 +351,26 @@ class Pool:
     def restore(self, key: Hashable, blob: bytes) -> None:
         """Put a snapshot (from ``Stream.snapshot`` or ``Pool.snapshot``) under ``key``."""
         with self._lock:
-            snapshot.unpack(blob, self.model.model_id)  # refuse before touching anything
+            self._check(blob)  # refuse before touching anything
             if key in self.slots:
                 self._clear(self.slots[key])
                 self._load(self.slots[key], blob)
+                self.dirty.add(key)
             else:
                 self.spilled[key] = blob
+
+    def take_dirty(self) -> set[Hashable]:
+        """The keys whose state changed since the last call (a checkpoint writes those)."""
+        with self._lock:
+            dirty, self.dirty = self.dirty, set()
+            return dirty
+
+    def _check(self, blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """A stream snapshot's (header, arrays), its content checked against this model."""
+        meta, arrays = snapshot.unpack(blob, self.model.model_id)
+        sig = self.model.signature
+        snapshot.check_stream(meta, arrays, self._shapes, len(sig.features), len(sig.targets))
+        return meta, arrays
 
     def _snapshot(self, slot: int) -> bytes:
         meta = {"kind": "stream", **self._extras.stream_meta(slot)}
@@ -346,9 +378,7 @@ class Pool:
         return snapshot.pack(self.model.model_id, meta, arrays)
 
     def _load(self, slot: int, blob: bytes) -> None:
-        meta, arrays = snapshot.unpack(blob, self.model.model_id)
-        if meta.get("kind") != "stream":
-            raise StateError(f"this is a {meta.get('kind')!r} snapshot, not a stream's")
+        meta, arrays = self._check(blob)
         self._slabs.load_slot(
             slot, [arrays.get(f"state_{i}") for i in range(len(self._slabs.axes))]
         )
@@ -378,9 +408,9 @@ class Pool:
         """Replace every stream with those of a ``save_state`` blob; returns its ``extra``."""
         meta, arrays = snapshot.unpack(blob, self.model.model_id)
         if meta.get("kind") != "pool":
-            raise StateError(f"this is a {meta.get('kind')!r} snapshot, not a pool's")
+            raise StateError(f"this is a {str(meta.get('kind'))[:40]!r} snapshot, not a pool's")
         with self._lock:
-            keys = meta["keys"]
+            keys = self._check_pool(meta, arrays)
             self._keys, self.slots, self.spilled = [], {}, {}
             self._alloc(max(self.capacity, len(keys)))
             n = len(keys)
@@ -393,3 +423,43 @@ class Pool:
             }
             extra: dict[str, Any] = meta["extra"]
             return extra
+
+    def _check_pool(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[Hashable]:
+        """A pool snapshot's active keys, once its content is checked against this model: keys
+        unique, every array of the right dtype and shape and finite, every spilled snapshot
+        valid. StateError (naming what is wrong) before anything is loaded."""
+        forged = "; the checksum matches, so it was written that way: take a new checkpoint"
+        keys, spilled, extra = meta.get("keys"), meta.get("spilled"), meta.get("extra")
+        if not (isinstance(keys, list) and isinstance(spilled, list) and isinstance(extra, dict)):
+            raise StateError(f"pool snapshot header lacks its keys, spilled keys or extra{forged}")
+        every = keys + spilled
+        if not all(k is None or isinstance(k, (str, int, float)) for k in every):
+            raise StateError(f"pool snapshot has a key that is not text or a number{forged}")
+        if len(set(every)) != len(every):
+            twice = next(k for k in every if every.count(k) > 1)
+            raise StateError(f"pool snapshot holds key {str(twice)[:40]!r} twice{forged}")
+        n = len(keys)
+        for i, spec in enumerate(self.model.signature.states):
+            shape = tuple(n if a == "batch" else int(a) for a in spec.shape)
+            _check_array(arrays.get(f"state_{i}"), f"state_{i}", np.dtype(np.float32), shape)
+        for name, arr in self._extras.arrays.items():
+            if name != "seen" and (name in arrays or not name.startswith("drift_")):
+                _check_array(arrays.get(name), name, arr.dtype, (n, *arr.shape[1:]))
+        for i, k in enumerate(spilled):
+            try:
+                self._check(arrays[f"spilled_{i}"].tobytes())
+            except (KeyError, StateError) as e:
+                raise StateError(f"spilled key {str(k)[:40]!r}: {e}") from e
+        return keys
+
+
+def _check_array(arr: np.ndarray | None, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+    """StateError unless ``arr`` is finite, of ``dtype`` and ``shape``."""
+    if arr is None or arr.dtype != dtype or arr.shape != shape:
+        got = "missing" if arr is None else f"{arr.dtype}{arr.shape}"
+        raise StateError(
+            f"pool snapshot array {name} is {got}, not this model's {dtype}{shape}; "
+            "take a new checkpoint with this model"
+        )
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise StateError(f"pool snapshot array {name} holds NaN or infinity; take a new checkpoint")
