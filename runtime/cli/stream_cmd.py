@@ -345,6 +345,7 @@ def run(
             m, opts.runner(), emit=sink.emit, reject=reject, sync=sink.flush,
             done=source.done if source is not None else None,  # MQTT acks when done
             idle=None if sink.live else sink.flush,  # stdout or a file: out of the buffer
+            notice=status.note,  # an old state directory migrated to SQLite
         )  # fmt: skip
         signals.runner = runner
         status.start(describe(runner, source, sink))

@@ -351,7 +351,7 @@ class Pool:
     def restore(self, key: Hashable, blob: bytes) -> None:
         """Put a snapshot (from ``Stream.snapshot`` or ``Pool.snapshot``) under ``key``."""
         with self._lock:
-            self._check(blob)  # refuse before touching anything
+            self.check(blob)  # refuse before touching anything
             if key in self.slots:
                 self._clear(self.slots[key])
                 self._load(self.slots[key], blob)
@@ -365,8 +365,9 @@ class Pool:
             dirty, self.dirty = self.dirty, set()
             return dirty
 
-    def _check(self, blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """A stream snapshot's (header, arrays), its content checked against this model."""
+    def check(self, blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """A stream snapshot's (header, arrays), its content checked against this model:
+        StateError when it is damaged, forged, or from another model."""
         meta, arrays = snapshot.unpack(blob, self.model.model_id)
         sig = self.model.signature
         snapshot.check_stream(meta, arrays, self._shapes, len(sig.features), len(sig.targets))
@@ -378,7 +379,7 @@ class Pool:
         return snapshot.pack(self.model.model_id, meta, arrays)
 
     def _load(self, slot: int, blob: bytes) -> None:
-        meta, arrays = self._check(blob)
+        meta, arrays = self.check(blob)
         self._slabs.load_slot(
             slot, [arrays.get(f"state_{i}") for i in range(len(self._slabs.axes))]
         )
@@ -447,13 +448,15 @@ class Pool:
                 _check_array(arrays.get(name), name, arr.dtype, (n, *arr.shape[1:]))
         for i, k in enumerate(spilled):
             try:
-                self._check(arrays[f"spilled_{i}"].tobytes())
+                self.check(arrays[f"spilled_{i}"].tobytes())
             except (KeyError, StateError) as e:
                 raise StateError(f"spilled key {str(k)[:40]!r}: {e}") from e
         return keys
 
 
-def _check_array(arr: np.ndarray | None, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+def _check_array(
+    arr: np.ndarray | None, name: str, dtype: np.dtype, shape: tuple[int, ...]
+) -> None:
     """StateError unless ``arr`` is finite, of ``dtype`` and ``shape``."""
     if arr is None or arr.dtype != dtype or arr.shape != shape:
         got = "missing" if arr is None else f"{arr.dtype}{arr.shape}"
