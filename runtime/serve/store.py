@@ -309,7 +309,8 @@ class Spilled(MutableMapping[Hashable, bytes]):
     keys reset or removed while spilled), ``stamps`` (timestamps of pending keys)."""
 
     def __init__(self, store: StateStore):
-        self.store = weakref.proxy(store)  # the store holds this mapping: no reference cycle
+        # the store holds this mapping: a proxy back, so no reference cycle
+        self.store: StateStore = weakref.proxy(store)
         self.pending: dict[Hashable, bytes] = {}  # spilled since the last checkpoint
         # key -> (last timestamp, resumed timestamp) of a pending key
         self.stamps: dict[Hashable, tuple[Any, Any]] = {}
