@@ -40,6 +40,7 @@ import numpy as np
 
 from edgernn.core import snapshot
 from edgernn.core.drift import DETECTORS, DRIFT_THRESHOLD
+from edgernn.core.drift import STATE as DRIFT_STATE
 from edgernn.core.extras import Extras, SmallResult
 from edgernn.core.protocols import LoadedModel
 from edgernn.core.rows import NOT_FINITE, row_lists
@@ -360,18 +361,78 @@ class Pool:
                 self.spilled[key] = blob
 
     def take_dirty(self) -> set[Hashable]:
-        """The keys whose state changed since the last call (a checkpoint writes those)."""
+        """The keys whose state changed since the last call (a checkpoint writes those).
+
+        >>> import edgernn
+        >>> pool = edgernn.load(provider="cpu").pool()
+        >>> _ = pool.step(["a", "b"], [[21.0, 50.0], [19.0, 60.0]])
+        >>> sorted(pool.take_dirty()), pool.take_dirty()
+        (['a', 'b'], set())
+        """
         with self._lock:
             dirty, self.dirty = self.dirty, set()
             return dirty
 
     def check(self, blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """A stream snapshot's (header, arrays), its content checked against this model:
-        StateError when it is damaged, forged, or from another model."""
+        StateError when it is damaged, forged, or from another model.
+
+        >>> import edgernn
+        >>> model = edgernn.load(provider="cpu")
+        >>> meta, arrays = model.pool().check(model.stream().snapshot())
+        >>> meta["n_steps"], sorted(arrays)
+        (0, ['state_0', 'state_1', 'state_2', 'state_3'])
+        """
         meta, arrays = snapshot.unpack(blob, self.model.model_id)
         sig = self.model.signature
         snapshot.check_stream(meta, arrays, self._shapes, len(sig.features), len(sig.targets))
         return meta, arrays
+
+    def snapshots(self, keys: Sequence[Hashable]) -> list[bytes]:
+        """``snapshot`` of each key in the pool (the same bytes), gathered per tensor and per
+        field at once: what a checkpoint of many keys costs.
+
+        >>> import edgernn
+        >>> pool = edgernn.load(provider="cpu").pool()
+        >>> _ = pool.step(["a", "b"], [[21.0, 50.0], [19.0, 60.0]])
+        >>> pool.snapshots(["b", "a"]) == [pool.snapshot("b"), pool.snapshot("a")]
+        True
+        """
+        if not keys:
+            return []
+        with self._lock:
+            slots = np.fromiter((self.slots[k] for k in keys), np.int64, len(keys))  # (N,)
+            states = [  # (N, size) per tensor: the slots' states, each row one stream's bytes
+                np.ascontiguousarray(np.moveaxis(np.take(s, slots, axis=ax), ax, 0)).reshape(
+                    len(keys), -1
+                )
+                for s, ax in zip(self._slabs.states(write=False), self._slabs.axes)
+            ]
+            listed = [
+                [f"state_{i}", "float32", list(shape)] for i, shape in enumerate(self._shapes)
+            ]
+            sl = self._extras.arrays
+            field = {name: sl[name][slots].tolist() for name in sl if name != "seen"}
+            drift = [f"drift_{name}" for name in DRIFT_STATE]
+            blobs = []
+            for i in range(len(keys)):
+                has = field["has_pred"][i]
+                meta = {
+                    "kind": "stream",
+                    "n_steps": field["n_steps"][i],
+                    "last_row": field["last_row"][i] if has else None,
+                    "last_pred": field["last_pred"][i] if has else None,
+                    "residuals": {
+                        "count": field["count"][i],
+                        "mean": field["mean"][i],
+                        "var": field["var"][i],
+                    },
+                    "drift": {"count": field["drift_count"][i]}
+                    | {name: field[f][i] for name, f in zip(DRIFT_STATE, drift)},
+                }
+                data = [s[i].tobytes() for s in states]
+                blobs.append(snapshot.pack_parts(self.model.model_id, meta, listed, data))
+            return blobs
 
     def _snapshot(self, slot: int) -> bytes:
         meta = {"kind": "stream", **self._extras.stream_meta(slot)}

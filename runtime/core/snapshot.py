@@ -55,6 +55,19 @@ def pack(model_id: str, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray
         a = np.ascontiguousarray(arr)
         listed.append([name, a.dtype.name, list(a.shape)])
         data.append(a.tobytes())
+    return pack_parts(model_id, meta, listed, data)
+
+
+def pack_parts(
+    model_id: str, meta: Mapping[str, Any], listed: list[list[Any]], data: Sequence[bytes]
+) -> bytes:
+    """``pack`` from arrays given as ``[name, dtype name, shape]`` each and their C-order
+    bytes (many snapshots at once, without an array object per tensor).
+
+    >>> a = np.arange(3, dtype=np.float32)
+    >>> pack_parts("m1", {}, [["a", "float32", [3]]], [a.tobytes()]) == pack("m1", {}, {"a": a})
+    True
+    """
     header = json.dumps(dict(meta, model_id=model_id, __arrays__=listed)).encode()
     payload = b"".join([len(header).to_bytes(4, "little"), header, *data])
     return MAGIC + bytes([VERSION]) + hashlib.sha256(payload).digest() + payload
@@ -158,7 +171,16 @@ def check_stream(
     """StateError unless a stream snapshot's content fits a model whose one-stream state
     tensors have ``shapes`` (float32, as ``state_0``, ``state_1``, ...), with ``features``
     inputs and ``targets`` targets: exactly those arrays, finite; header fields of the right
-    types and lengths, finite."""
+    types and lengths, finite.
+
+    >>> meta = {"kind": "stream", "n_steps": 1, "last_row": None, "last_pred": None,
+    ...         "residuals": {"count": 0, "mean": [0.0], "var": [float("nan")]}}
+    >>> check_stream(meta, {"state_0": np.zeros((1, 4), np.float32)}, [(1, 4)], 2, 1)
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    edgernn.errors.StateError: snapshot field residuals.var is [nan], not 1 finite number(s); ...
+    """
     if meta.get("kind") != "stream":
         raise StateError(f"this is a {str(meta.get('kind'))[:40]!r} snapshot, not a stream's")
     want = [f"state_{i}" for i in range(len(shapes))]

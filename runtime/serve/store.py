@@ -74,7 +74,11 @@ _UPSERT = (
 
 
 def encode(key: Hashable) -> str:
-    """A key's identity in the database: its JSON text (``1`` and ``"1"`` stay distinct)."""
+    """A key's identity in the database: its JSON text (``1`` and ``"1"`` stay distinct).
+
+    >>> encode("1"), encode(1), encode(None)
+    ('"1"', '1', 'null')
+    """
     return json.dumps(key)
 
 
@@ -154,10 +158,10 @@ class StateStore:
         the database keeps the previous checkpoint, and StateError names the file."""
         s, dirty = self.spilled, pool.take_dirty()
         try:
+            held = [k for k in dirty | s.new if k in pool]
             rows = [
-                (encode(k), pool.snapshot(k), _ts(last_ts.get(k)), _ts(resumed_ts.get(k)), self.run)
-                for k in dirty | s.new
-                if k in pool
+                (encode(k), blob, _ts(last_ts.get(k)), _ts(resumed_ts.get(k)), self.run)
+                for k, blob in zip(held, pool.snapshots(held))
             ]
             for k, blob in s.pending.items():
                 last, resumed = s.stamps.get(k, (None, None))
@@ -306,7 +310,22 @@ class Spilled(MutableMapping[Hashable, bytes]):
     active, or a snapshot spilled since the last checkpoint (``pending``, written by the next
     one). Taking a key (``pop``) reads its row and checks it against the model. Bookkeeping for
     the next checkpoint: ``new`` (known keys without a row yet), ``dropped`` (rows to delete:
-    keys reset or removed while spilled), ``stamps`` (timestamps of pending keys)."""
+    keys reset or removed while spilled), ``stamps`` (timestamps of pending keys).
+
+    >>> import tempfile, edgernn
+    >>> model = edgernn.load(provider="cpu")
+    >>> store = StateStore(Path(tempfile.mkdtemp()), model)
+    >>> pool = edgernn.Pool(model, spilled=store.spilled, idle_s=0.0)
+    >>> store.bind(pool)
+    >>> _ = pool.step(["a"], [[21.0, 50.0]])
+    >>> pool.evict_idle(now=1e12), list(store.spilled.pending)  # spilled: waits for the commit
+    (['a'], ['a'])
+    >>> store.commit(pool, {}, {}), dict(store.spilled.pending), "a" in pool.spilled
+    (1, {}, True)
+    >>> pool.step(["a"], [[21.5, 50.0]])[0].step  # read back from the database
+    2
+    >>> store.close()
+    """
 
     def __init__(self, store: StateStore):
         # the store holds this mapping: a proxy back, so no reference cycle
