@@ -117,6 +117,9 @@ class Pool:
         self.spilled: MutableMapping[Hashable, bytes] = {} if spilled is None else spilled
         # keys whose state changed since the last take_dirty() (stepped, reset, restored)
         self.dirty: set[Hashable] = set()
+        # the last snapshot check() passed, and its result: a spilled key's blob is checked by
+        # the spill store as it is read (to name the key), then loaded without a second check
+        self._checked: tuple[bytes, tuple[dict[str, Any], dict[str, np.ndarray]]] | None = None
         # (N,) shapes of one stream's state tensors, as its snapshots hold them
         self._shapes = [
             tuple(1 if a == "batch" else int(a) for a in spec.shape) for spec in sig.states
@@ -383,9 +386,12 @@ class Pool:
         >>> meta["n_steps"], sorted(arrays)
         (0, ['state_0', 'state_1', 'state_2', 'state_3'])
         """
+        if self._checked is not None and self._checked[0] is blob:  # checked just before
+            return self._checked[1]
         meta, arrays = snapshot.unpack(blob, self.model.model_id)
         sig = self.model.signature
         snapshot.check_stream(meta, arrays, self._shapes, len(sig.features), len(sig.targets))
+        self._checked = (blob, (meta, arrays))
         return meta, arrays
 
     def snapshots(self, keys: Sequence[Hashable]) -> list[bytes]:

@@ -131,6 +131,7 @@ class StreamRunner:
         self.resumed_ts: dict[Any, Any] = {}
         self._broken = False  # the state store failed: no further checkpoint may be written
         self._batch: list[tuple[Record, int]] = []  # records of the open tick, with their read time
+        self._batch_keys: set[Any] = set()  # their keys (a repeat closes the tick)
         self._batch_from = 0  # position of the open tick's first record
         self._csv: CsvRows | None = None
         self._format: str | None = None
@@ -201,10 +202,7 @@ class StreamRunner:
         except RecordError as e:
             self._rejected(position, item, str(e))
             return self._release()
-        if (
-            any(r.key == record.key for r, _ in self._batch)
-            or len(self._batch) >= self.config.max_batch
-        ):
+        if record.key in self._batch_keys or len(self._batch) >= self.config.max_batch:
             self.flush()
         if self._gap(record, last) and self.config.gap_policy == "reset":
             self.pool.reset(record.key)
@@ -216,12 +214,14 @@ class StreamRunner:
         if not self._batch:
             self._batch_from = position
         self._batch.append((record, time.perf_counter_ns()))
+        self._batch_keys.add(record.key)
 
     def flush(self) -> None:
         """Close the open tick: one graph call for its keys, one output per record."""
         if not self._batch:
             return
         batch, self._batch = self._batch, []
+        self._batch_keys = set()
         keys = [r.key for r, _ in batch]
         t0 = time.perf_counter_ns()
         results = self._step(keys, [r.values for r, _ in batch])
