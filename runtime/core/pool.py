@@ -315,21 +315,28 @@ class Pool:
         """Take the key out of the pool; returns its snapshot (``model.stream(state=...)``
         continues it)."""
         with self._lock:
+            self.dirty.discard(key)
             if key not in self.slots:
                 blob = self.spilled.pop(key, None)
                 if blob is None:
                     raise UsageError(f"key {key!r} is not in the pool")
                 return blob
-            self._version += 1
-            slot, last = self.slots.pop(key), len(self._keys) - 1
-            blob = self._snapshot(slot)
-            if slot != last:  # keep slots dense: the last stream moves into the hole
-                self._slabs.move(last, slot)
-                self._extras.move(last, slot)
-                self._keys[slot] = self._keys[last]
-                self.slots[self._keys[slot]] = slot
-            self._keys.pop()
+            blob = self._take(key)
+            self.spilled.pop(key, None)  # a spill store forgets it too (a saved row goes)
             return blob
+
+    def _take(self, key: Hashable) -> bytes:
+        """The key's snapshot, and its slot freed (the slots stay dense)."""
+        self._version += 1
+        slot, last = self.slots.pop(key), len(self._keys) - 1
+        blob = self._snapshot(slot)
+        if slot != last:  # keep slots dense: the last stream moves into the hole
+            self._slabs.move(last, slot)
+            self._extras.move(last, slot)
+            self._keys[slot] = self._keys[last]
+            self.slots[self._keys[slot]] = slot
+        self._keys.pop()
+        return blob
 
     def evict_idle(self, now: float | None = None) -> list[Hashable]:
         """Spill streams idle longer than ``idle_s``; they come back on their next step."""
@@ -340,7 +347,7 @@ class Pool:
             seen = self._extras.arrays["seen"][: len(self._keys)]  # (n,) monotonic seconds
             idle = [self._keys[i] for i in np.flatnonzero(now - seen > self.idle_s).tolist()]
             for k in idle:
-                self.spilled[k] = self.remove(k)
+                self.spilled[k] = self._take(k)
             return idle
 
     # ---- snapshots (the Stream format, so a pooled stream and a Stream are interchangeable) ---

@@ -377,6 +377,9 @@ class Spilled(MutableMapping[Hashable, bytes]):
         if self.active(key) and key in self.dropped:  # reset while spilled, back fresh
             self.dropped.discard(key)  # its row is overwritten at the checkpoint
             return default
+        if not self.active(key) and key in self.new:  # removed before it was ever saved
+            self._forget(key)
+            return default
         stored = self._stored(key)
         if stored is None:
             if self.active(key) and key not in self.dropped:

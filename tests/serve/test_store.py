@@ -360,3 +360,43 @@ def test_sigkill_at_several_points_then_one_run_to_the_end_equals_one_uninterrup
     assert set(have) == set(want)
     for ks, outs in have.items():
         assert all(o == want[ks][0] for o in outs), ks
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_database_always_holds_what_an_in_memory_pool_holds(model, tmp_path, seed):
+    """Random steps, spills, resets, removals, restores and checkpoints on a pool whose spills
+    go to the database and on one that keeps them in memory: after the last checkpoint the
+    database has exactly the memory pool's keys and states, and both count keys alike."""
+    rng = np.random.default_rng(seed)
+    store = StateStore(tmp_path, model)
+    pools = [
+        edgernn.Pool(model, spilled=store.spilled, idle_s=0.0),
+        edgernn.Pool(model, idle_s=0.0),
+    ]
+    store.bind(pools[0])
+    names = [f"k{i}" for i in range(12)]
+    for _ in range(300):
+        op = rng.choice(["step", "step", "spill", "reset", "remove", "restore", "commit"])
+        keys = sorted({str(k) for k in rng.choice(names, rng.integers(1, 5))})
+        rows = (20 + rng.normal(size=(len(keys), 2))).tolist()
+        for pool in pools:
+            if op == "step":
+                pool.step(keys, rows)
+            elif op == "spill":
+                pool.evict_idle(now=1e12)
+            elif op == "reset":
+                pool.reset(keys[0])
+            elif op == "remove" and (keys[0] in pool or keys[0] in pool.spilled):
+                pool.remove(keys[0])
+            elif op == "restore":
+                pool.restore(keys[0], model.stream().snapshot())
+        if op == "commit":
+            store.commit(pools[0], {}, {})
+        db, mem = pools
+        assert len(db) == len(mem) and len(db.spilled) == len(mem.spilled), op
+    store.commit(pools[0], {}, {})
+    store.close()
+    mem = pools[1]
+    want = {encode(k): mem.snapshot(k) for k in [*mem.keys(), *mem.spilled]}
+    with opened(tmp_path / DB_FILE) as db:
+        assert dict(db.execute("SELECT key, state FROM keys")) == want
