@@ -521,9 +521,12 @@ class Pool:
             if name != "seen" and (name in arrays or not name.startswith("drift_")):
                 _check_array(arrays.get(name), name, arr.dtype, (n, *arr.shape[1:]))
         for i, k in enumerate(spilled):
+            blob = arrays.get(f"spilled_{i}")
             try:
-                self.check(arrays[f"spilled_{i}"].tobytes())
-            except (KeyError, StateError) as e:
+                if blob is None:
+                    raise StateError(f"its snapshot spilled_{i} is missing{forged}")
+                self.check(blob.tobytes())
+            except StateError as e:
                 raise StateError(f"spilled key {str(k)[:40]!r}: {e}") from e
         return keys
 

@@ -269,8 +269,13 @@ class StateStore:
             ) from e
         stamps = extra.pop("last_ts", [])
         ok = isinstance(stamps, list) and all(isinstance(p, list) and len(p) == 2 for p in stamps)
+        if not ok or len({json.dumps(p[0]) for p in stamps}) != len(stamps):
+            raise StateError(
+                f"state file {str(old)!r} cannot be migrated (its last timestamps are not a list "
+                "of [key, timestamp] pairs, one per key); move it aside to start every key fresh"
+            )
         # a non-finite timestamp saved by an older edgernn would block its key: dropped
-        last = {k: t for k, t in stamps if orderable(t)} if ok else {}
+        last = {k: t for k, t in stamps if orderable(t)}
         keys = [*pool.keys(), *pool.spilled]
         rows = [(encode(k), pool.snapshot(k), _ts(last.get(k)), None, 0) for k in keys]
         meta = {"model_id": self.model.model_id, "schema": str(SCHEMA), "run": "0"}

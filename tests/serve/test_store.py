@@ -400,3 +400,25 @@ def test_the_database_always_holds_what_an_in_memory_pool_holds(model, tmp_path,
     want = {encode(k): mem.snapshot(k) for k in [*mem.keys(), *mem.spilled]}
     with opened(tmp_path / DB_FILE) as db:
         assert dict(db.execute("SELECT key, state FROM keys")) == want
+
+
+@pytest.mark.parametrize(
+    "edit, said",
+    [
+        (set_("extra", {"last_ts": 5}), "last timestamps are not a list"),
+        (set_("keys", ["a", "a"]), "holds key 'a' twice"),
+        (array("mean", lambda a: a * np.nan), "array mean holds NaN"),
+        (set_("spilled", ["z"]), "spilled key 'z': its snapshot spilled_0 is missing"),
+        (array("n_steps", lambda a: a.astype(np.float64)), "n_steps is float64"),
+    ],
+)
+def test_a_forged_old_state_file_is_refused_before_anything_is_migrated(
+    model, tmp_path, edit, said
+):
+    pool = edgernn.Pool(model)
+    pool.step(["a", "b"], [[20.0, 50.0]] * 2)
+    blob = forge(pool.save_state({"last_ts": [["a", 1], ["b", 1]]}), edit)
+    (tmp_path / OLD_FILE).write_bytes(blob)
+    with pytest.raises(StateError, match=f"state file .* cannot be migrated .*{said}"):
+        StateStore(tmp_path, model)
+    assert (tmp_path / OLD_FILE).read_bytes() == blob  # left as it was, for the user to look at
