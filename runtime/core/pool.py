@@ -327,6 +327,7 @@ class Pool:
 
     def _take(self, key: Hashable) -> bytes:
         """The key's snapshot, and its slot freed (the slots stay dense)."""
+        self.dirty.discard(key)  # its snapshot goes wherever the caller puts it
         self._version += 1
         slot, last = self.slots.pop(key), len(self._keys) - 1
         blob = self._snapshot(slot)
@@ -484,6 +485,11 @@ class Pool:
         meta, arrays = snapshot.unpack(blob, self.model.model_id)
         if meta.get("kind") != "pool":
             raise StateError(f"this is a {str(meta.get('kind'))[:40]!r} snapshot, not a pool's")
+        if not isinstance(self.spilled, dict):
+            raise UsageError(
+                "load_state replaces every stream, spilled ones included: call it on a pool "
+                "that keeps its spills in memory (no spilled= store)"
+            )
         with self._lock:
             keys = self._check_pool(meta, arrays)
             self._keys, self.slots, self.spilled = [], {}, {}
