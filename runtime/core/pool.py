@@ -38,9 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from edgernn.core import snapshot
+from edgernn.core import pool_state, snapshot
 from edgernn.core.drift import DETECTORS, DRIFT_THRESHOLD
-from edgernn.core.drift import STATE as DRIFT_STATE
 from edgernn.core.extras import Extras, SmallResult
 from edgernn.core.protocols import LoadedModel
 from edgernn.core.rows import NOT_FINITE, row_lists
@@ -416,37 +415,9 @@ class Pool:
             return []
         with self._lock:
             slots = np.fromiter((self.slots[k] for k in keys), np.int64, len(keys))  # (N,)
-            states = [  # (N, size) per tensor: the slots' states, each row one stream's bytes
-                np.ascontiguousarray(np.moveaxis(np.take(s, slots, axis=ax), ax, 0)).reshape(
-                    len(keys), -1
-                )
-                for s, ax in zip(self._slabs.states(write=False), self._slabs.axes)
-            ]
-            listed = [
-                [f"state_{i}", "float32", list(shape)] for i, shape in enumerate(self._shapes)
-            ]
-            sl = self._extras.arrays
-            field = {name: sl[name][slots].tolist() for name in sl if name != "seen"}
-            drift = [f"drift_{name}" for name in DRIFT_STATE]
-            blobs = []
-            for i in range(len(keys)):
-                has = field["has_pred"][i]
-                meta = {
-                    "kind": "stream",
-                    "n_steps": field["n_steps"][i],
-                    "last_row": field["last_row"][i] if has else None,
-                    "last_pred": field["last_pred"][i] if has else None,
-                    "residuals": {
-                        "count": field["count"][i],
-                        "mean": field["mean"][i],
-                        "var": field["var"][i],
-                    },
-                    "drift": {"count": field["drift_count"][i]}
-                    | {name: field[f][i] for name, f in zip(DRIFT_STATE, drift)},
-                }
-                data = [s[i].tobytes() for s in states]
-                blobs.append(snapshot.pack_parts(self.model.model_id, meta, listed, data))
-            return blobs
+            return pool_state.gather(
+                self.model.model_id, self._slabs, self._extras.arrays, self._shapes, slots
+            )
 
     def _snapshot(self, slot: int) -> bytes:
         meta = {"kind": "stream", **self._extras.stream_meta(slot)}
@@ -491,7 +462,9 @@ class Pool:
                 "that keeps its spills in memory (no spilled= store)"
             )
         with self._lock:
-            keys = self._check_pool(meta, arrays)
+            keys = pool_state.check(
+                meta, arrays, self.model.signature.states, self._extras.arrays, self.check
+            )
             self._keys, self.slots, self.spilled = [], {}, {}
             self._alloc(max(self.capacity, len(keys)))
             n = len(keys)
@@ -504,48 +477,3 @@ class Pool:
             }
             extra: dict[str, Any] = meta["extra"]
             return extra
-
-    def _check_pool(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[Hashable]:
-        """A pool snapshot's active keys, once its content is checked against this model: keys
-        unique, every array of the right dtype and shape and finite, every spilled snapshot
-        valid. StateError (naming what is wrong) before anything is loaded."""
-        forged = "; the checksum matches, so it was written that way: take a new checkpoint"
-        keys, spilled, extra = meta.get("keys"), meta.get("spilled"), meta.get("extra")
-        if not (isinstance(keys, list) and isinstance(spilled, list) and isinstance(extra, dict)):
-            raise StateError(f"pool snapshot header lacks its keys, spilled keys or extra{forged}")
-        every = keys + spilled
-        if not all(k is None or isinstance(k, (str, int, float)) for k in every):
-            raise StateError(f"pool snapshot has a key that is not text or a number{forged}")
-        if len(set(every)) != len(every):
-            twice = next(k for k in every if every.count(k) > 1)
-            raise StateError(f"pool snapshot holds key {str(twice)[:40]!r} twice{forged}")
-        n = len(keys)
-        for i, spec in enumerate(self.model.signature.states):
-            shape = tuple(n if a == "batch" else int(a) for a in spec.shape)
-            _check_array(arrays.get(f"state_{i}"), f"state_{i}", np.dtype(np.float32), shape)
-        for name, arr in self._extras.arrays.items():
-            if name != "seen" and (name in arrays or not name.startswith("drift_")):
-                _check_array(arrays.get(name), name, arr.dtype, (n, *arr.shape[1:]))
-        for i, k in enumerate(spilled):
-            blob = arrays.get(f"spilled_{i}")
-            try:
-                if blob is None:
-                    raise StateError(f"its snapshot spilled_{i} is missing{forged}")
-                self.check(blob.tobytes())
-            except StateError as e:
-                raise StateError(f"spilled key {str(k)[:40]!r}: {e}") from e
-        return keys
-
-
-def _check_array(
-    arr: np.ndarray | None, name: str, dtype: np.dtype, shape: tuple[int, ...]
-) -> None:
-    """StateError unless ``arr`` is finite, of ``dtype`` and ``shape``."""
-    if arr is None or arr.dtype != dtype or arr.shape != shape:
-        got = "missing" if arr is None else f"{arr.dtype}{arr.shape}"
-        raise StateError(
-            f"pool snapshot array {name} is {got}, not this model's {dtype}{shape}; "
-            "take a new checkpoint with this model"
-        )
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise StateError(f"pool snapshot array {name} holds NaN or infinity; take a new checkpoint")

@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import weakref
-from collections.abc import Callable, Hashable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from edgernn.core.pool import Pool
 from edgernn.core.protocols import LoadedModel
 from edgernn.errors import StateError
 from edgernn.serve.order import orderable
+from edgernn.serve.spilled import Spilled
 
 DB_FILE = "state.db"
 OLD_FILE = "state.edgernn"  # the single-file store before SQLite (migrated on first start)
@@ -128,9 +129,9 @@ class StateStore:
             last = None if last_ts is None else json.loads(last_ts)
             resumed = None if resumed_ts is None else json.loads(resumed_ts)
         except ValueError as e:
-            raise self._damaged(key, f"its timestamp is not JSON ({e})") from e
+            raise self.damaged(key, f"its timestamp is not JSON ({e})") from e
         if not isinstance(state, bytes) or not (last is None or orderable(last)):
-            raise self._damaged(key, "its state is not a blob or its timestamp not a finite value")
+            raise self.damaged(key, "its state is not a blob or its timestamp not a finite value")
         # a row from an earlier run: its last timestamp is where this run resumed the key
         return state, last, last if run != self.run else resumed
 
@@ -294,7 +295,12 @@ class StateStore:
         why = "another edgernn stream holds it" if locked else str(e)
         return StateError(f"state database {self.path} {what} ({why}); {_AWAY}")
 
-    def _damaged(self, key: Hashable, why: str) -> StateError:
+    def all_keys(self) -> list[Hashable]:
+        """Every key with a row (a full scan: for ``Pool.save_state``, not for streaming)."""
+        return [json.loads(text) for (text,) in self.db.execute("SELECT key FROM keys")]
+
+    def damaged(self, key: Hashable, why: str) -> StateError:
+        """The error for a key whose row cannot be resumed: key, file, and the way out."""
         return StateError(
             f"state of key {str(key)[:40]!r} in {self.path} is damaged: {why}; delete its row "
             f"(table keys, key {encode(key)[:60]}) to start that key fresh, or move "
@@ -306,130 +312,3 @@ _AWAY = (
     "move the state directory aside to start every key fresh, or pass the --state-dir "
     "this model wrote"
 )
-
-
-class Spilled(MutableMapping[Hashable, bytes]):
-    """A pool's spilled snapshots, kept in the database (``Pool(spilled=store.spilled)``).
-
-    A key is spilled when it is known but not in the pool: a database row whose key is not
-    active, or a snapshot spilled since the last checkpoint (``pending``, written by the next
-    one). Taking a key (``pop``) reads its row and checks it against the model. Bookkeeping for
-    the next checkpoint: ``new`` (known keys without a row yet), ``dropped`` (rows to delete:
-    keys reset or removed while spilled), ``stamps`` (timestamps of pending keys).
-
-    >>> import tempfile, edgernn
-    >>> model = edgernn.load(provider="cpu")
-    >>> store = StateStore(Path(tempfile.mkdtemp()), model)
-    >>> pool = edgernn.Pool(model, spilled=store.spilled, idle_s=0.0)
-    >>> store.bind(pool)
-    >>> _ = pool.step(["a"], [[21.0, 50.0]])
-    >>> pool.evict_idle(now=1e12), list(store.spilled.pending)  # spilled: waits for the commit
-    (['a'], ['a'])
-    >>> store.commit(pool, {}, {}), dict(store.spilled.pending), "a" in pool.spilled
-    (1, {}, True)
-    >>> pool.step(["a"], [[21.5, 50.0]])[0].step  # read back from the database
-    2
-    >>> store.close()
-    """
-
-    def __init__(self, store: StateStore):
-        # the store holds this mapping: a proxy back, so no reference cycle
-        self.store: StateStore = weakref.proxy(store)
-        self.pending: dict[Hashable, bytes] = {}  # spilled since the last checkpoint
-        # key -> (last timestamp, resumed timestamp) of a pending key
-        self.stamps: dict[Hashable, tuple[Any, Any]] = {}
-        self.new: set[Hashable] = set()  # known keys without a row yet
-        self.dropped: set[Hashable] = set()  # rows to delete at the next checkpoint
-        self.active: Callable[[Hashable], bool] = lambda key: False  # is the key in the pool?
-        self.n_active: Callable[[], int] = lambda: 0  # how many keys the pool holds
-        # checks a snapshot against the model (Pool.check); StateError when it does not fit
-        self.check: Callable[[bytes], object] = lambda blob: None
-
-    def park(self, key: Hashable, last: Any, resumed: Any) -> None:
-        """Timestamps of a key just spilled, written with its snapshot at the next checkpoint."""
-        if last is not None or resumed is not None:
-            self.stamps[key] = (last, resumed)
-
-    def _stored(self, key: Hashable) -> bytes | None:
-        """The row's snapshot of a key not in memory, checked; None when there is no row."""
-        if key in self.dropped or key in self.new:
-            return None
-        found = self.store.row(key)
-        if found is None:
-            return None
-        try:
-            self.check(found[0])
-        except StateError as e:
-            raise self.store._damaged(key, str(e)) from e
-        return found[0]
-
-    def _forget(self, key: Hashable) -> None:
-        """The key leaves (reset or removed while spilled): its row goes at the checkpoint."""
-        self.stamps.pop(key, None)
-        if key in self.new:
-            self.new.discard(key)
-        else:
-            self.dropped.add(key)
-
-    def pop(self, key: Hashable, default: Any = None) -> Any:
-        if key in self.pending:
-            blob = self.pending.pop(key)
-            if self.active(key):  # back in the pool: its timestamps are the runner's again
-                self.stamps.pop(key, None)
-            else:
-                self._forget(key)
-            return blob
-        if self.active(key) and key in self.dropped:  # reset while spilled, back fresh
-            self.dropped.discard(key)  # its row is overwritten at the checkpoint
-            return default
-        if not self.active(key) and key in self.new:  # removed before it was ever saved
-            self._forget(key)
-            return default
-        stored = self._stored(key)
-        if stored is None:
-            if self.active(key) and key not in self.dropped:
-                self.new.add(key)
-            return default
-        if not self.active(key):
-            self._forget(key)
-        return stored
-
-    def __getitem__(self, key: Hashable) -> bytes:
-        if key in self.pending:
-            return self.pending[key]
-        stored = None if self.active(key) else self._stored(key)
-        if stored is None:
-            raise KeyError(key)
-        return stored
-
-    def __setitem__(self, key: Hashable, blob: bytes) -> None:
-        known = key in self.pending or key in self.new or key in self.dropped
-        if not known and self.store.row(key) is None:  # restored under a key never saved
-            self.new.add(key)
-        self.dropped.discard(key)
-        self.pending[key] = blob
-
-    def __delitem__(self, key: Hashable) -> None:
-        if key not in self:
-            raise KeyError(key)
-        self.pop(key)
-
-    def __contains__(self, key: object) -> bool:
-        if key in self.pending:
-            return True
-        if key in self.dropped or key in self.new or self.active(key):
-            return False
-        try:
-            return self.store.row(key) is not None
-        except TypeError:  # not JSON: never a key
-            return False
-
-    def __len__(self) -> int:
-        return self.store.keys - len(self.dropped) + len(self.new) - self.n_active()
-
-    def __iter__(self) -> Iterator[Hashable]:
-        yield from list(self.pending)
-        for (text,) in self.store.db.execute("SELECT key FROM keys").fetchall():
-            key = json.loads(text)
-            if key not in self.pending and key in self:
-                yield key
