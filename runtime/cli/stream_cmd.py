@@ -350,6 +350,7 @@ def run(
             idle=None if sink.live else sink.flush,  # stdout or a file: out of the buffer
             checkpointed=durable.checkpointed if durable is not None else None,
             held=durable.held if durable is not None else None,
+            notice=status.note,  # an old state directory migrated to SQLite
         )  # fmt: skip
         signals.runner = runner
         status.start(describe(runner, source, sink))

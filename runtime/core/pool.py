@@ -32,13 +32,13 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from edgernn.core import snapshot
+from edgernn.core import pool_state, snapshot
 from edgernn.core.drift import DETECTORS, DRIFT_THRESHOLD
 from edgernn.core.extras import Extras, SmallResult
 from edgernn.core.protocols import LoadedModel
@@ -79,8 +79,11 @@ class Pool:
         horizon: int = 500,
         idle_s: float | None = None,
         drift_threshold: float | None = None,
+        spilled: MutableMapping[Hashable, bytes] | None = None,
     ):
-        """``threshold``, ``warmup`` and ``drift_threshold`` are those of ``Stream``."""
+        """``threshold``, ``warmup`` and ``drift_threshold`` are those of ``Stream``.
+        ``spilled`` holds the snapshots of keys not in a slot (default: a dict in memory;
+        ``edgernn.serve.store.StateStore.spilled`` keeps them in a database)."""
         sig = model.signature
         if sig.task != "forecast":
             raise UsageError(
@@ -109,7 +112,17 @@ class Pool:
         self._lock = threading.RLock()
         self.slots: dict[Hashable, int] = {}  # key -> slot
         self._keys: list[Hashable] = []  # slot -> key
-        self.spilled: dict[Hashable, bytes] = {}  # evicted streams' snapshots, restored on return
+        # evicted streams' snapshots, restored on return
+        self.spilled: MutableMapping[Hashable, bytes] = {} if spilled is None else spilled
+        # keys whose state changed since the last take_dirty() (stepped, reset, restored)
+        self.dirty: set[Hashable] = set()
+        # the last snapshot check() passed, and its result: a spilled key's blob is checked by
+        # the spill store as it is read (to name the key), then loaded without a second check
+        self._checked: tuple[bytes, tuple[dict[str, Any], dict[str, np.ndarray]]] | None = None
+        # (N,) shapes of one stream's state tensors, as its snapshots hold them
+        self._shapes = [
+            tuple(1 if a == "batch" else int(a) for a in spec.shape) for spec in sig.states
+        ]
         self._version = 0  # bumped whenever slots move, so cached key -> slot lookups expire
         # (keys, version, slots, dense) of the last tick
         self._last_keys: tuple[list[Hashable], int, np.ndarray, bool] | None = None
@@ -163,6 +176,7 @@ class Pool:
             raise DataError(NOT_FINITE)
         with self._lock:
             slots, dense = self._slots_for(keys)  # (N,), and whether that is every slot in order
+            self.dirty.update(keys)
             n = len(self._keys)
             # (N, 1, K) model units
             y = self._run_dense(rows) if dense else self._run_gather(slots, rows)
@@ -229,6 +243,7 @@ class Pool:
             if not _isfinite(sum(map(sum, values))):
                 raise DataError(NOT_FINITE)
             found, dense = self._slots_for(keys)
+            self.dirty.update(keys)
             if self._slabs is not slabs:  # a new key grew the slabs: write x again, in the new ones
                 slabs = self._slabs
                 values = [
@@ -273,9 +288,14 @@ class Pool:
         self._keys.append(key)
         self.slots[key] = slot
         self._clear(slot)
-        blob = self.spilled.pop(key, None)
-        if blob is not None:
-            self._load(slot, blob)
+        try:
+            blob = self.spilled.pop(key, None)
+            if blob is not None:
+                self._load(slot, blob)
+        except BaseException:  # a damaged snapshot: the key is not added, nothing is half-loaded
+            self._keys.pop()
+            del self.slots[key]
+            raise
         return slot
 
     def _clear(self, slot: int) -> None:
@@ -288,26 +308,35 @@ class Pool:
             self.spilled.pop(key, None)
             if key in self.slots:
                 self._clear(self.slots[key])
+                self.dirty.add(key)
 
     def remove(self, key: Hashable) -> bytes:
         """Take the key out of the pool; returns its snapshot (``model.stream(state=...)``
         continues it)."""
         with self._lock:
+            self.dirty.discard(key)
             if key not in self.slots:
                 blob = self.spilled.pop(key, None)
                 if blob is None:
                     raise UsageError(f"key {key!r} is not in the pool")
                 return blob
-            self._version += 1
-            slot, last = self.slots.pop(key), len(self._keys) - 1
-            blob = self._snapshot(slot)
-            if slot != last:  # keep slots dense: the last stream moves into the hole
-                self._slabs.move(last, slot)
-                self._extras.move(last, slot)
-                self._keys[slot] = self._keys[last]
-                self.slots[self._keys[slot]] = slot
-            self._keys.pop()
+            blob = self._take(key)
+            self.spilled.pop(key, None)  # a spill store forgets it too (a saved row goes)
             return blob
+
+    def _take(self, key: Hashable) -> bytes:
+        """The key's snapshot, and its slot freed (the slots stay dense)."""
+        self.dirty.discard(key)  # its snapshot goes wherever the caller puts it
+        self._version += 1
+        slot, last = self.slots.pop(key), len(self._keys) - 1
+        blob = self._snapshot(slot)
+        if slot != last:  # keep slots dense: the last stream moves into the hole
+            self._slabs.move(last, slot)
+            self._extras.move(last, slot)
+            self._keys[slot] = self._keys[last]
+            self.slots[self._keys[slot]] = slot
+        self._keys.pop()
+        return blob
 
     def evict_idle(self, now: float | None = None) -> list[Hashable]:
         """Spill streams idle longer than ``idle_s``; they come back on their next step."""
@@ -315,10 +344,10 @@ class Pool:
             return []
         with self._lock:
             now = time.monotonic() if now is None else now
-            seen = self._extras.arrays["seen"]
-            idle = [k for k in self._keys if now - seen[self.slots[k]] > self.idle_s]
+            seen = self._extras.arrays["seen"][: len(self._keys)]  # (n,) monotonic seconds
+            idle = [self._keys[i] for i in np.flatnonzero(now - seen > self.idle_s).tolist()]
             for k in idle:
-                self.spilled[k] = self.remove(k)
+                self.spilled[k] = self._take(k)
             return idle
 
     # ---- snapshots (the Stream format, so a pooled stream and a Stream are interchangeable) ---
@@ -333,12 +362,62 @@ class Pool:
     def restore(self, key: Hashable, blob: bytes) -> None:
         """Put a snapshot (from ``Stream.snapshot`` or ``Pool.snapshot``) under ``key``."""
         with self._lock:
-            snapshot.unpack(blob, self.model.model_id)  # refuse before touching anything
+            self.check(blob)  # refuse before touching anything
             if key in self.slots:
                 self._clear(self.slots[key])
                 self._load(self.slots[key], blob)
+                self.dirty.add(key)
             else:
                 self.spilled[key] = blob
+
+    def take_dirty(self) -> set[Hashable]:
+        """The keys whose state changed since the last call (a checkpoint writes those).
+
+        >>> import edgernn
+        >>> pool = edgernn.load(provider="cpu").pool()
+        >>> _ = pool.step(["a", "b"], [[21.0, 50.0], [19.0, 60.0]])
+        >>> sorted(pool.take_dirty()), pool.take_dirty()
+        (['a', 'b'], set())
+        """
+        with self._lock:
+            dirty, self.dirty = self.dirty, set()
+            return dirty
+
+    def check(self, blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """A stream snapshot's (header, arrays), its content checked against this model:
+        StateError when it is damaged, forged, or from another model.
+
+        >>> import edgernn
+        >>> model = edgernn.load(provider="cpu")
+        >>> meta, arrays = model.pool().check(model.stream().snapshot())
+        >>> meta["n_steps"], sorted(arrays)
+        (0, ['state_0', 'state_1', 'state_2', 'state_3'])
+        """
+        if self._checked is not None and self._checked[0] is blob:  # checked just before
+            return self._checked[1]
+        meta, arrays = snapshot.unpack(blob, self.model.model_id)
+        sig = self.model.signature
+        snapshot.check_stream(meta, arrays, self._shapes, len(sig.features), len(sig.targets))
+        self._checked = (blob, (meta, arrays))
+        return meta, arrays
+
+    def snapshots(self, keys: Sequence[Hashable]) -> list[bytes]:
+        """``snapshot`` of each key in the pool (the same bytes), gathered per tensor and per
+        field at once: what a checkpoint of many keys costs.
+
+        >>> import edgernn
+        >>> pool = edgernn.load(provider="cpu").pool()
+        >>> _ = pool.step(["a", "b"], [[21.0, 50.0], [19.0, 60.0]])
+        >>> pool.snapshots(["b", "a"]) == [pool.snapshot("b"), pool.snapshot("a")]
+        True
+        """
+        if not keys:
+            return []
+        with self._lock:
+            slots = np.fromiter((self.slots[k] for k in keys), np.int64, len(keys))  # (N,)
+            return pool_state.gather(
+                self.model.model_id, self._slabs, self._extras.arrays, self._shapes, slots
+            )
 
     def _snapshot(self, slot: int) -> bytes:
         meta = {"kind": "stream", **self._extras.stream_meta(slot)}
@@ -346,9 +425,7 @@ class Pool:
         return snapshot.pack(self.model.model_id, meta, arrays)
 
     def _load(self, slot: int, blob: bytes) -> None:
-        meta, arrays = snapshot.unpack(blob, self.model.model_id)
-        if meta.get("kind") != "stream":
-            raise StateError(f"this is a {meta.get('kind')!r} snapshot, not a stream's")
+        meta, arrays = self.check(blob)
         self._slabs.load_slot(
             slot, [arrays.get(f"state_{i}") for i in range(len(self._slabs.axes))]
         )
@@ -378,9 +455,16 @@ class Pool:
         """Replace every stream with those of a ``save_state`` blob; returns its ``extra``."""
         meta, arrays = snapshot.unpack(blob, self.model.model_id)
         if meta.get("kind") != "pool":
-            raise StateError(f"this is a {meta.get('kind')!r} snapshot, not a pool's")
+            raise StateError(f"this is a {str(meta.get('kind'))[:40]!r} snapshot, not a pool's")
+        if not isinstance(self.spilled, dict):
+            raise UsageError(
+                "load_state replaces every stream, spilled ones included: call it on a pool "
+                "that keeps its spills in memory (no spilled= store)"
+            )
         with self._lock:
-            keys = meta["keys"]
+            keys = pool_state.check(
+                meta, arrays, self.model.signature.states, self._extras.arrays, self.check
+            )
             self._keys, self.slots, self.spilled = [], {}, {}
             self._alloc(max(self.capacity, len(keys)))
             n = len(keys)

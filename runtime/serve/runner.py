@@ -12,9 +12,12 @@ detector says which: ``"anomaly": true, "detector": "residual"`` (one surprising
 ``"drift"`` (a sustained shift: ``edgernn.core.drift``) or ``"residual+drift"``; other lines
 have no ``detector``.
 
-With a ``state_dir`` the pool is checkpointed atomically every ``checkpoint_every_steps`` steps
-or ``checkpoint_every_s`` seconds and when the run ends (also on Ctrl-C / SIGTERM); a new run
-resumes every key from it and skips replayed records (timestamp not after the key's last one).
+With a ``state_dir`` the pool is checkpointed to SQLite (``edgernn.serve.store``: one row per
+key, each checkpoint one transaction writing only the keys changed since the last one) every
+``checkpoint_every_steps`` steps or ``checkpoint_every_s`` seconds and when the run ends (also
+on Ctrl-C / SIGTERM); a new run resumes each key from its row when the key's next record
+arrives and skips replayed records (timestamp not after the key's last one). Spilled keys
+(``idle_s``) live in the database, with their timestamps.
 A checkpoint waits for ``sync`` (the sink) to confirm every output; when it cannot (an MQTT
 broker that is down), the checkpoint is postponed, so the saved state never runs ahead of the
 outputs delivered. ``stop()`` ends ``run`` after the record in hand (a signal handler's way out).
@@ -32,7 +35,6 @@ from typing import Any
 
 import numpy as np
 
-from edgernn.core import snapshot
 from edgernn.core.model import Model
 from edgernn.core.pool import SMALL_TICK, Pool
 from edgernn.errors import RecordError, StateError
@@ -40,11 +42,11 @@ from edgernn.feeds.dedup import Recent
 from edgernn.feeds.keys import key_value
 from edgernn.feeds.records import CsvRows, Record, RecordParser, sniff_format
 from edgernn.serve.inbox import END, Inbox, read_into
-from edgernn.serve.order import digest, orderable, seconds_between, ts_order
+from edgernn.serve.order import digest, seconds_between, ts_order
 from edgernn.serve.stats import RunStats, reason_kind
+from edgernn.serve.store import StateStore
 
 Emit = Callable[[dict[str, Any]], None]
-STATE_FILE = "state.edgernn"
 
 
 @dataclass
@@ -55,7 +57,7 @@ class RunnerConfig:
     threshold: float | None = None  # anomaly |z| threshold; None = the model's
     max_batch: int = 1024  # most keys in one tick
     max_delay_ms: float = 0.0  # how long a record may wait for other keys to join its tick
-    # durable state: resume from and checkpoint to state_dir/state.edgernn
+    # durable state: resume from and checkpoint to state_dir/state.db (edgernn.serve.store)
     state_dir: Path | None = None
     checkpoint_every_steps: int = 10_000  # checkpoint after this many steps...
     checkpoint_every_s: float = 5.0  # ...or this many seconds, whichever comes first
@@ -90,6 +92,7 @@ class StreamRunner:
         idle: Callable[[], object] | None = None,
         checkpointed: Callable[[], None] | None = None,
         held: Callable[[], int] | None = None,
+        notice: Callable[[str], None] | None = None,
     ):
         """``sync`` (e.g. ``sys.stdout.flush``) runs before each checkpoint, so no output
         older than the saved state can be lost in a buffer. ``idle`` (e.g. ``sys.stdout.flush``)
@@ -101,7 +104,9 @@ class StreamRunner:
         acks for a checkpoint (``LiveSource.hold_acks``) passes ``checkpointed``, called right
         after each checkpoint is committed, and ``held``, how many finished messages wait for
         one: at ``ack_every`` of them, or when the input is drained and ``checkpoint_every_s``
-        has passed, a checkpoint is made, so the broker's in-flight window never stays full."""
+        has passed, a checkpoint is made, so the broker's in-flight window never stays full.
+        ``notice`` hears one line when an old single-file state directory is migrated to
+        SQLite."""
         self.model, self.config = model, config or RunnerConfig()
         self.sync, self.done, self.idle = sync, done, idle
         self.checkpointed, self.held = checkpointed, held
@@ -114,28 +119,35 @@ class StreamRunner:
             extra_allowed=(*sig.targets, *cfg.ignore),
             calendar=sig.calendar,
         )
+        # the state directory's database (opened, or migrated, before anything runs)
+        self.store = None if cfg.state_dir is None else StateStore(cfg.state_dir, model, notice)
         self.pool = Pool(
             model,
             threshold=cfg.threshold,
             idle_s=cfg.idle_s,
             drift_threshold=cfg.drift_threshold,
+            spilled=None if self.store is None else self.store.spilled,
         )
+        if self.store is not None:
+            self.store.bind(self.pool)
         self.emit, self.reject = emit, reject
         self.stats = RunStats()
-        self.last_ts: dict[Any, Any] = {}  # key -> timestamp of its last accepted record
+        # key -> timestamp of its last accepted record (keys in the pool; with a state_dir,
+        # a spilled key's is in the database)
+        self.last_ts: dict[Any, Any] = {}
         self._recent = Recent()  # digests of the latest accepted timestamped records (duplicates)
         self._stop = False
         self.waiting = False  # blocked waiting for input: nothing is half done
         self.behind = False  # the last checkpoint was postponed: the saved state is older
-        # key -> its last timestamp in the checkpoint resumed from
+        # key -> its last timestamp in the checkpoint resumed from (keys in the pool)
         self.resumed_ts: dict[Any, Any] = {}
+        self._broken = False  # the state store failed: no further checkpoint may be written
         self._batch: list[tuple[Record, int]] = []  # records of the open tick, with their read time
+        self._batch_keys: set[Any] = set()  # their keys (a repeat closes the tick)
         self._batch_from = 0  # position of the open tick's first record
         self._csv: CsvRows | None = None
         self._format: str | None = None
         self._since_checkpoint = (0, time.monotonic())
-        if cfg.state_dir is not None:
-            self._resume(Path(cfg.state_dir) / STATE_FILE)
 
     @property
     def keys(self) -> int:
@@ -171,9 +183,16 @@ class StreamRunner:
                 if not self._is_header(raw):
                     seen += 1
                     self.feed(position, raw)
+        except StateError:  # a damaged key or a failed checkpoint: the saved state stays as it is
+            self._broken = True
+            raise
         finally:
             self.flush()
-            self.checkpoint()
+            try:
+                self.checkpoint()
+            finally:
+                if self.store is not None:  # released: the state directory is free again
+                    self.store.close()
             self._release()
         return self.stats
 
@@ -185,7 +204,8 @@ class StreamRunner:
             self._rejected(position, item, str(e))
             return self._finished(position)
         try:
-            order = self._order(record)
+            last, resumed = self._stamps(record)
+            order = self._order(record, last, resumed)
             if order != "ok":
                 self.stats.replayed += order == "replayed"
                 self.stats.duplicates += order == "duplicate"
@@ -194,27 +214,28 @@ class StreamRunner:
         except RecordError as e:
             self._rejected(position, item, str(e))
             return self._finished(position)
-        if (
-            any(r.key == record.key for r, _ in self._batch)
-            or len(self._batch) >= self.config.max_batch
-        ):
+        if record.key in self._batch_keys or len(self._batch) >= self.config.max_batch:
             self.flush()  # it releases what came before this record, and may checkpoint
         # only now is this record fed: a checkpoint made by that flush does not hold it
         self._fed_upto = max(self._fed_upto, position)
-        if self._gap(record) and self.config.gap_policy == "reset":
+        if self._gap(record, last) and self.config.gap_policy == "reset":
             self.pool.reset(record.key)
         if record.timestamp is not None:
             self.last_ts[record.key] = record.timestamp
             self._recent.add(digest(record))
+        if resumed is not None:
+            self.resumed_ts[record.key] = resumed
         if not self._batch:
             self._batch_from = position
         self._batch.append((record, time.perf_counter_ns()))
+        self._batch_keys.add(record.key)
 
     def flush(self) -> None:
         """Close the open tick: one graph call for its keys, one output per record."""
         if not self._batch:
             return
         batch, self._batch = self._batch, []
+        self._batch_keys = set()
         keys = [r.key for r, _ in batch]
         t0 = time.perf_counter_ns()
         results = self._step(keys, [r.values for r, _ in batch])
@@ -235,7 +256,13 @@ class StreamRunner:
             self.stats.end_to_end.add(time.perf_counter_ns() - t_read)
         self.stats.steps += len(batch)
         self.stats.anomalies += anomalies
-        self.stats.spills += len(self.pool.evict_idle())
+        spilled = self.pool.evict_idle()
+        self.stats.spills += len(spilled)
+        if self.store is not None:  # their timestamps go to the database with their state
+            for key in spilled:
+                self.store.spilled.park(
+                    key, self.last_ts.pop(key, None), self.resumed_ts.pop(key, None)
+                )
         self._release()
         self._maybe_checkpoint()
 
@@ -258,8 +285,11 @@ class StreamRunner:
         return zip(out.step.tolist(), forecasts, scores, out.anomaly.tolist(), out.detectors())
 
     def checkpoint(self) -> None:
-        """Write every stream's state to state_dir atomically (no-op without a state_dir)."""
-        if self.config.state_dir is None:
+        """Write the state of every key changed since the last checkpoint to the state
+        database in one transaction (no-op without a state_dir). StateError (naming the file)
+        when it fails: rolled back, the previous checkpoint intact, and no further one is
+        tried (the run stops; a restart goes on from the previous checkpoint)."""
+        if self.store is None or self._broken:
             return
         self.flush()
         if self.sync is not None and self.sync() is False:  # the sink could not confirm: try later
@@ -267,8 +297,11 @@ class StreamRunner:
             self.behind = True
             self._since_checkpoint = (self.stats.steps, time.monotonic())
             return
-        blob = self.pool.save_state({"last_ts": [[k, t] for k, t in self.last_ts.items()]})
-        snapshot.write_atomic(Path(self.config.state_dir) / STATE_FILE, blob)
+        try:
+            self.store.commit(self.pool, self.last_ts, self.resumed_ts)
+        except StateError:
+            self._broken = True
+            raise
         self.stats.checkpoints += 1
         self.behind = False
         self._since_checkpoint = (self.stats.steps, time.monotonic())
@@ -337,30 +370,24 @@ class StreamRunner:
         """Do finished messages wait for a checkpoint to be acknowledged?"""
         return self.config.state_dir is not None and self.held is not None and self.held() > 0
 
-    def _resume(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            try:
-                extra = self.pool.load_state(path.read_bytes())
-            except StateError as e:
-                raise StateError(
-                    f"state file {str(path)!r} cannot be resumed ({e}); move it aside to start "
-                    "every key fresh, or pass the --state-dir this model wrote"
-                ) from e
-            # a non-finite timestamp saved by an older edgernn would block its key: dropped
-            self.last_ts = {k: t for k, t in extra.get("last_ts", []) if orderable(t)}
-            self.resumed_ts = dict(self.last_ts)
+    def _stamps(self, record: Record) -> tuple[Any, Any]:
+        """(last timestamp, resumed timestamp) of the record's key, for a timestamped record:
+        in memory for keys in the pool or the open tick, else from the state database."""
+        key = record.key
+        if record.timestamp is None:
+            return None, None
+        if key in self.last_ts or self.store is None or key in self.pool:
+            return self.last_ts.get(key), self.resumed_ts.get(key)
+        return self.store.last(key) or (None, None)
 
-    def _order(self, record: Record) -> str:
+    def _order(self, record: Record, last: Any, resumed: Any) -> str:
         """ "ok", "replayed" (already inside the resumed checkpoint) or "duplicate" (the same as a
-        recent record); RecordError when the record's timestamp is not after its key's last."""
+        recent record); RecordError when the record's timestamp is not after its key's ``last``."""
         if record.timestamp is None:
             return "ok"
         stamp = ts_order(record.timestamp)  # RecordError when it is not a finite number
-        last = self.last_ts.get(record.key)
         if last is None or stamp > ts_order(last):
             return "ok"
-        resumed = self.resumed_ts.get(record.key)
         if resumed is not None and stamp <= ts_order(resumed):
             return "replayed"
         if digest(record) in self._recent:
@@ -381,9 +408,8 @@ class StreamRunner:
             shown = str(key_value(record.key or ""))[:40]
             raise RecordError(f"new key {shown!r} beyond --max-keys {limit}")
 
-    def _gap(self, record: Record) -> bool:
-        """Is the time since this key's last record longer than gap_limit? (counted)"""
-        last = self.last_ts.get(record.key)
+    def _gap(self, record: Record, last: Any) -> bool:
+        """Is the time since this key's ``last`` record longer than gap_limit? (counted)"""
         if self.config.gap_limit is None or last is None or record.timestamp is None:
             return False
         gap = seconds_between(last, record.timestamp)

@@ -57,13 +57,13 @@ def test_sigkill_then_restart_continues_every_key_exactly(tmp_path: Path):
     proc.stdin.flush()
     first = [proc.stdout.readline() for _ in range(450)]
     deadline = time.monotonic() + 30
-    while not (state / "state.edgernn").exists() and time.monotonic() < deadline:
+    while not (state / "state.db").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     # every line the killed run got out (read or still in the pipe) counts as delivered
     first += proc.stdout.read().splitlines()
-    assert (state / "state.edgernn").exists(), "a checkpoint was written before the kill"
+    assert (state / "state.db").exists(), "a checkpoint was written before the kill"
 
     # restart over the whole input: what the checkpoint holds is skipped, the rest goes on
     second = stream_lines("--state-dir", str(state), "--source", str(src))
@@ -99,7 +99,7 @@ def test_a_signal_saves_state_and_says_so(tmp_path: Path, sig, code, said):
     assert (
         "60 steps" in err
         and f"{said}; state saved in {state}" in err
-        and (state / "state.edgernn").exists()
+        and (state / "state.db").exists()
     )
 
 
