@@ -220,10 +220,13 @@ def _synthetic(data: str) -> Dataset:
             )
         if name == "docstrings":
             return docstrings(int(opts.get("min_chars", 40)))
+        if name == "polarity":
+            return polarity(int(opts.get("n", 400)), int(opts.get("seed", 0)))
     except ValueError as e:
         raise UsageError(f"bad option in --data {data!r} ({e})") from e
     raise UsageError(
-        f"unknown --data {data!r}; use synth:sensor-classes, synth:docstrings or a CSV file"
+        f"unknown --data {data!r}; use synth:sensor-classes, synth:docstrings, synth:polarity or "
+        "a file"
     )
 
 
@@ -320,6 +323,49 @@ def synth_sensor_classes(n: int = 600, seed: int = 0, length: int = 80) -> Datas
         SENSOR_CLASSES,
         ("temp", "humidity"),
         f"synth:sensor-classes?n={n}&length={length}&seed={seed}",
+    )
+
+
+_SUBJECTS = ("the movie", "this film", "the plot", "the acting", "the soundtrack", "the ending",
+             "the cast", "the script", "the story", "the dialogue", "the pacing", "the visuals")  # fmt: skip
+_GOOD = ("great", "wonderful", "moving", "brilliant", "delightful", "superb", "charming",
+         "gripping", "beautiful", "funny", "clever", "fresh")  # fmt: skip
+_BAD = ("awful", "boring", "dull", "terrible", "clumsy", "tedious", "weak", "bland", "painful",
+        "messy", "silly", "flat")  # fmt: skip
+_VERBS = ("was", "is", "felt", "seemed")
+_ADVERBS = ("", "really ", "truly ", "quite ", "very ", "rather ")
+_TAILS = ("", " overall", " to me", " i think", " from start to finish", " in the end",
+          " for most of it", " honestly")  # fmt: skip
+
+
+def polarity(n: int = 400, seed: int = 0) -> Dataset:
+    """Seeded labelled movie-review sentences, "pos" or "neg" (half each): a subject, a verb,
+    a good or bad adjective, and in a quarter of them "not" before it, which flips the label
+    (so word order matters: "not" then "great" is negative).
+
+    >>> data = polarity(8, seed=1)
+    >>> len(data.sequences), data.labels, sorted(np.bincount(data.y).tolist())
+    (8, ('neg', 'pos'), [4, 4])
+    """
+    if n < 4:
+        raise UsageError(f"synth:polarity needs n >= 4, got n={n}")
+    rng = np.random.default_rng(seed)
+    texts, y = [], []
+    for i in range(n):
+        positive = i % 2 == 0
+        negated = rng.random() < 0.25
+        words = _GOOD if positive != negated else _BAD
+        texts.append(
+            f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {'not ' if negated else ''}"
+            f"{rng.choice(_ADVERBS)}{rng.choice(words)}{rng.choice(_TAILS)}"
+        )
+        y.append(1 if positive else 0)
+    return Dataset(
+        "text",
+        texts,
+        np.array(y, dtype=np.int64),
+        ("neg", "pos"),
+        source=f"synth:polarity?n={n}&seed={seed}",
     )
 
 
