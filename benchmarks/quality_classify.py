@@ -86,7 +86,9 @@ def describe(train_ts: Path, test_ts: Path) -> dict:
         "test": len(te.y),
         "classes": len(tr.labels),
         "channels": len(tr.features),
-        "length": f"{min(lengths)}-{max(lengths)}" if min(lengths) != max(lengths) else str(lengths[0]),
+        "length": f"{min(lengths)}-{max(lengths)}"
+        if min(lengths) != max(lengths)
+        else str(lengths[0]),
     }
 
 
@@ -169,8 +171,8 @@ def section(results: list[DatasetResult], skipped: dict[str, str], command: str)
         "files is the reference. Wall seconds were taken on a 2-core machine shared with several",
         "other jobs at the time (load average near 10), so they are very pessimistic; CPU seconds",
         "(user + system, all threads) are what the work itself cost. Target: the defaults reach",
-        f"the accuracy shown in under {LIMIT_S // 60} minutes on 2 cores (judged on CPU seconds / 2",
-        "when the machine is shared).",
+        f"the accuracy shown in under {LIMIT_S // 60} minutes on 2 cores (judged on CPU seconds",
+        "/ 2 when the machine is shared).",
         "",
         f"- command: `{command}`",
         "",

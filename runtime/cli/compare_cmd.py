@@ -11,7 +11,6 @@ import click
 from edgernn.bench.plot import check_plot_path
 from edgernn.errors import UsageError
 
-
 FORECAST_ARCHS = "rnn,lstm,gru,gru-bn,lstm-deep,bilstm,lstm-attn,lstm-highway,linear"
 
 

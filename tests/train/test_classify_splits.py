@@ -95,9 +95,7 @@ def test_k_fold_reports_mean_std_and_each_fold(tmp_path):
 def test_streaming_gives_each_sequence_its_final_label(official, tmp_path):
     _, out, _ = official
     records = tmp_path / "live.csv"
-    records.write_text(
-        "sid,dim0,dim1\na,0,0\na,1,0.5\na,2,-1\nb,0,0\nb,-1,1\nEND\nc,0,0\n"
-    )
+    records.write_text("sid,dim0,dim1\na,0,0\na,1,0.5\na,2,-1\nb,0,0\nb,-1,1\nEND\nc,0,0\n")
     r = CliRunner().invoke(
         main,
         ["classify", str(out / "model.onnx"), "--source", str(records), "--seq-id", "sid",

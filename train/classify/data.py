@@ -21,8 +21,8 @@ from __future__ import annotations
 import collections
 import csv
 import importlib
-import io
 import inspect
+import io
 import pkgutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +33,6 @@ import numpy as np
 
 from edgernn.errors import DataError, UsageError
 from edgernn.signature import Tokenizer
-from edgernn.train.classify.splits import split_indices
 from edgernn.train.classify.readers import detect_format, parse_fasttext, parse_ts, read_text
 
 UNK = "<unk>"
@@ -183,7 +182,9 @@ def _split_value(value: str, where: str) -> str:
 def merge_test(train: Dataset, test: Dataset) -> Dataset:
     """``train`` with the sequences of an official test file appended (split "test"); every test
     class must occur in training."""
-    if train.kind != test.kind or (train.kind == "sensor" and len(train.features) != len(test.features)):
+    if train.kind != test.kind or (
+        train.kind == "sensor" and len(train.features) != len(test.features)
+    ):
         raise DataError(
             f"--test-data {test.source!r} does not match --data {train.source!r} (kind or number "
             "of features differ)"
@@ -194,8 +195,10 @@ def merge_test(train: Dataset, test: Dataset) -> Dataset:
             f"--test-data has class(es) {', '.join(unseen)} that --data never shows; a model "
             "cannot learn them"
         )
-    y = np.concatenate([train.y, [train.labels.index(test.labels[i]) for i in test.y]]).astype(np.int64)
-    split = (train.split or ["train"] * len(train.y))
+    y = np.concatenate([train.y, [train.labels.index(test.labels[i]) for i in test.y]]).astype(
+        np.int64
+    )
+    split = train.split or ["train"] * len(train.y)
     split = [("train" if s == "test" else s) for s in split] + ["test"] * len(test.y)
     notes = train.notes | {f"test_{k}": v for k, v in test.notes.items()}
     return Dataset(
@@ -326,8 +329,9 @@ def synth_sensor_classes(n: int = 600, seed: int = 0, length: int = 80) -> Datas
     )
 
 
-_SUBJECTS = ("the movie", "this film", "the plot", "the acting", "the soundtrack", "the ending",
-             "the cast", "the script", "the story", "the dialogue", "the pacing", "the visuals")  # fmt: skip
+_SUBJECTS = ("the movie", "this film", "the plot", "the acting", "the soundtrack",
+             "the ending", "the cast", "the script", "the story", "the dialogue", "the pacing",
+             "the visuals")  # fmt: skip
 _GOOD = ("great", "wonderful", "moving", "brilliant", "delightful", "superb", "charming",
          "gripping", "beautiful", "funny", "clever", "fresh")  # fmt: skip
 _BAD = ("awful", "boring", "dull", "terrible", "clumsy", "tedious", "weak", "bland", "painful",

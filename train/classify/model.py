@@ -89,8 +89,7 @@ class Classifier(nn.Module):
             []
             if self.tcn is not None
             else (
-                CELLS[config.arch](i, h, batch_first=True)
-                for i, h in zip(sizes_in, config.hidden)
+                CELLS[config.arch](i, h, batch_first=True) for i, h in zip(sizes_in, config.hidden)
             )
         )
         self.drop = nn.Dropout(config.dropout)

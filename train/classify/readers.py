@@ -99,7 +99,10 @@ def decode(raw: bytes, encoding: str | None, source: str) -> tuple[str, str | No
             text = raw.decode(FALLBACK)
         except UnicodeDecodeError as e2:
             raise DataError(_invalid(raw, e2, source, f"utf-8 nor {FALLBACK}")) from e2
-        return text, f"{source} is not UTF-8 ({first}); read it as {FALLBACK} (pass --encoding to choose)"
+        return (
+            text,
+            f"{source} is not UTF-8 ({first}); read it as {FALLBACK} (pass --encoding to choose)",
+        )
 
 
 def _where(raw: bytes, e: UnicodeDecodeError) -> str:
@@ -153,9 +156,7 @@ _TRUE = {"true": True, "false": False}
 _PAIR = re.compile(r"\(([^,()]*),([^()]*)\)")
 
 
-def parse_ts(
-    text: str, source: str
-) -> tuple[list[np.ndarray], list[str], tuple[str, ...], dict]:
+def parse_ts(text: str, source: str) -> tuple[list[np.ndarray], list[str], tuple[str, ...], dict]:
     """Sequences (T, D) float32, their labels, the class names (header order) and notes."""
     header: dict[str, str] = {}
     lines = text.splitlines()
@@ -193,9 +194,7 @@ def parse_ts(
                 f"{source} line {m}: class {label!r} is not in @classLabel ({' '.join(names)})"
             )
         if dims is not None and seq.shape[1] != int(dims):
-            raise DataError(
-                f"{source} line {m}: {seq.shape[1]} dimensions, the header says {dims}"
-            )
+            raise DataError(f"{source} line {m}: {seq.shape[1]} dimensions, the header says {dims}")
         if seqs and seq.shape[1] != seqs[0].shape[1]:
             raise DataError(
                 f"{source} line {m}: {seq.shape[1]} dimensions, earlier cases have "

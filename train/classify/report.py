@@ -1,8 +1,9 @@
 """A classifier's report.png: training curves, the test confusion matrix and per-class
 precision / recall next to the majority baseline; and the k-fold summary.
 
->>> fold_summary([{"fold": 1, "n": 4, "accuracy": 0.5}, {"fold": 2, "n": 4, "accuracy": 1.0}])
-{'k': 2, 'accuracy_mean': 0.75, 'accuracy_std': 0.25, 'per_fold': [{'fold': 1, 'n': 4, 'accuracy': 0.5}, {'fold': 2, 'n': 4, 'accuracy': 1.0}]}
+>>> s = fold_summary([{"fold": 1, "n": 4, "accuracy": 0.5}, {"fold": 2, "n": 4, "accuracy": 1.0}])
+>>> s["k"], s["accuracy_mean"], s["accuracy_std"], len(s["per_fold"])
+(2, 0.75, 0.25, 2)
 """
 
 from __future__ import annotations

@@ -86,7 +86,9 @@ def stratified_folds(y: np.ndarray, k: int, seed: int) -> list[list[int]]:
     """K test folds: each class's shuffled sequences dealt round-robin, so every fold holds
     about 1/K of every class (classes smaller than K are missing from some folds)."""
     if k < 2 or k > len(y):
-        raise UsageError(f"--folds must be between 2 and the number of sequences ({len(y)}), got {k}")
+        raise UsageError(
+            f"--folds must be between 2 and the number of sequences ({len(y)}), got {k}"
+        )
     rng = np.random.default_rng(seed)
     folds: list[list[int]] = [[] for _ in range(k)]
     start = 0
@@ -98,7 +100,9 @@ def stratified_folds(y: np.ndarray, k: int, seed: int) -> list[list[int]]:
     return [sorted(f) for f in folds]
 
 
-def fold_indices(y: np.ndarray, folds: list[list[int]], f: int, val_frac: float, seed: int) -> Indices:
+def fold_indices(
+    y: np.ndarray, folds: list[list[int]], f: int, val_frac: float, seed: int
+) -> Indices:
     """Fold ``f`` tests; validation is drawn (stratified) from the other folds, the rest train."""
     test = folds[f]
     rest = sorted(i for g, fold in enumerate(folds) if g != f for i in fold)

@@ -49,9 +49,7 @@ class TemporalConv(nn.Module):
         return (self.kernel - 1) * self.dilations[i]
 
     def initial_state(self, batch: int) -> list[torch.Tensor]:
-        return [
-            torch.zeros(1, batch, self.history(i), c) for i, c in enumerate(self.sizes_in)
-        ]
+        return [torch.zeros(1, batch, self.history(i), c) for i, c in enumerate(self.sizes_in)]
 
     def state_shapes(self) -> list[tuple]:
         return [(1, "batch", self.history(i), c) for i, c in enumerate(self.sizes_in)]

@@ -21,8 +21,8 @@ import edgernn
 from edgernn.errors import DataError, UsageError
 from edgernn.signature import Scaler
 from edgernn.tasks.classify import ClassifierStream
-from edgernn.train.classify.batches import last_logits, metrics, pad_batch, predict
 from edgernn.train.cells import native_kernels
+from edgernn.train.classify.batches import last_logits, metrics, pad_batch, predict
 from edgernn.train.classify.data import (
     Dataset,
     build_tokenizer,
@@ -198,7 +198,11 @@ def run_classify(**options) -> dict:
             for f in range(o.folds)
         ]
         rows = [
-            {"fold": f + 1, "n": r[1]["metrics"]["test"]["n"], "accuracy": r[1]["metrics"]["test"]["accuracy"]}
+            {
+                "fold": f + 1,
+                "n": r[1]["metrics"]["test"]["n"],
+                "accuracy": r[1]["metrics"]["test"]["accuracy"],
+            }
             for f, r in enumerate(runs)
         ]
         model, report, test_ids = runs[0]
@@ -390,7 +394,9 @@ def load_data(o: ClassifyOptions) -> Dataset:
         **how,
     )
     if o.test_data:
-        test = load_dataset(o.test_data, text=o.text, label=o.label, seq_id=o.seq_id, features=o.features, **how)
+        test = load_dataset(
+            o.test_data, text=o.text, label=o.label, seq_id=o.seq_id, features=o.features, **how
+        )
         dataset = merge_test(dataset, test)
     if len(dataset.labels) < 2:
         raise DataError(
