@@ -348,6 +348,13 @@ def _summary(report: dict[str, Any], out: Path) -> str:
     "--dropout", default=0.1, show_default=True, help="Dropout between layers and before the head."
 )
 @click.option(
+    "--token-dropout",
+    "token_dropout",
+    default=0.2,
+    show_default=True,
+    help="Text: share of training tokens fed as <unk>, so a small set is not memorised.",
+)
+@click.option(
     "--epochs", default=150, show_default=True, help="Maximum epochs (early stopping decides)."
 )
 @click.option("--batch-size", default=16, show_default=True, help="Sequences per optimizer step.")

@@ -336,6 +336,7 @@ _GOOD = ("great", "wonderful", "moving", "brilliant", "delightful", "superb", "c
          "gripping", "beautiful", "funny", "clever", "fresh")  # fmt: skip
 _BAD = ("awful", "boring", "dull", "terrible", "clumsy", "tedious", "weak", "bland", "painful",
         "messy", "silly", "flat")  # fmt: skip
+NEGATED = 0.1  # share of polarity sentences with "not" before the adjective
 _VERBS = ("was", "is", "felt", "seemed")
 _ADVERBS = ("", "really ", "truly ", "quite ", "very ", "rather ")
 _TAILS = ("", " overall", " to me", " i think", " from start to finish", " in the end",
@@ -344,7 +345,7 @@ _TAILS = ("", " overall", " to me", " i think", " from start to finish", " in th
 
 def polarity(n: int = 400, seed: int = 0) -> Dataset:
     """Seeded labelled movie-review sentences, "pos" or "neg" (half each): a subject, a verb,
-    a good or bad adjective, and in a quarter of them "not" before it, which flips the label
+    a good or bad adjective, and in a tenth of them "not" before it, which flips the label
     (so word order matters: "not" then "great" is negative).
 
     >>> data = polarity(8, seed=1)
@@ -357,7 +358,7 @@ def polarity(n: int = 400, seed: int = 0) -> Dataset:
     texts, y = [], []
     for i in range(n):
         positive = i % 2 == 0
-        negated = rng.random() < 0.25
+        negated = rng.random() < NEGATED
         words = _GOOD if positive != negated else _BAD
         texts.append(
             f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {'not ' if negated else ''}"

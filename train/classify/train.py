@@ -51,18 +51,26 @@ class SequenceTask:
     """Classifier training as the loop sees it: shuffled padded batches, last-step
     cross-entropy, validation loss and accuracy."""
 
-    def __init__(self, model: Classifier, train: Split, val: Split, seed: int):
+    def __init__(
+        self, model: Classifier, train: Split, val: Split, seed: int, token_dropout: float = 0.0
+    ):
         self.model, self.val = model, val
         self.seqs, self.y = train
         self.size = len(self.seqs)
         self.token = bool(model.config.vocab_size)
         self.rng = np.random.default_rng(seed)
+        # text: share of training tokens fed as <unk> (id 0), fresh each batch, so a model cannot
+        # memorise a small set by its incidental words
+        self.token_dropout = token_dropout if self.token else 0.0
 
     def shuffle(self) -> np.ndarray:
         return self.rng.permutation(self.size)
 
     def loss(self, idx: np.ndarray) -> torch.Tensor:
         x, lengths = pad_batch([self.seqs[j] for j in idx], self.token)
+        if self.token_dropout > 0:
+            drop = self.rng.random(tuple(x.shape)) < self.token_dropout  # (B, T)
+            x = x.masked_fill(torch.from_numpy(drop), 0)
         logits = last_logits(self.model(x)[0], lengths)  # (B, C)
         return nn.functional.cross_entropy(logits, torch.from_numpy(self.y[idx]))
 
@@ -86,11 +94,16 @@ class SequenceTask:
 
 
 def train_classifier(
-    model: Classifier, train: Split, val: Split, loop: LoopConfig, seed: int
+    model: Classifier,
+    train: Split,
+    val: Split,
+    loop: LoopConfig,
+    seed: int,
+    token_dropout: float = 0.0,
 ) -> History:
     """Seeded Adam on shuffled padded batches; the best epoch's weights are kept."""
     torch.manual_seed(seed)
-    return train_epochs(model, SequenceTask(model, train, val, seed), loop)
+    return train_epochs(model, SequenceTask(model, train, val, seed, token_dropout), loop)
 
 
 # ---- the `edgernn train classify` command -----------------------------------------------------
@@ -156,6 +169,7 @@ class ClassifyOptions:
     kernel: int = 3  # tcn: convolution width
     embed: int = 32  # text: token embedding width
     dropout: float = 0.1  # between layers and before the head
+    token_dropout: float = 0.2  # text: share of training tokens fed as <unk>
     attention: bool = True  # attention pooling over the steps so far before the head
     epochs: int = 150  # maximum passes over the training sequences
     batch_size: int = 16  # sequences per optimizer step
@@ -272,13 +286,13 @@ def fit(
         desc="classify",
         quiet=o.quiet or not show,
     )
-    history = train_classifier(model, splits[0], splits[1], loop, o.seed)
+    history = train_classifier(model, splits[0], splits[1], loop, o.seed, o.token_dropout)
     refit_note = None
     if o.refit and len(splits[1][1]) and len(splits[0][1]) < REFIT_BELOW:
         torch.manual_seed(o.seed)
         model = Classifier(config)
         both = (splits[0][0] + splits[1][0], np.concatenate([splits[0][1], splits[1][1]]))
-        refit(model, both, history.lr[: history.best_epoch], loop, o.seed)
+        refit(model, both, history.lr[: history.best_epoch], loop, o.seed, o.token_dropout)
         refit_note = (
             f"retrained on train + val ({len(both[1])} sequences) for the {history.best_epoch} "
             "epochs early stopping chose, with the same learning rates"
@@ -300,10 +314,17 @@ def fit(
     return model, report, list(idx[2])
 
 
-def refit(model: Classifier, train: Split, lrs: list[float], loop: LoopConfig, seed: int) -> None:
+def refit(
+    model: Classifier,
+    train: Split,
+    lrs: list[float],
+    loop: LoopConfig,
+    seed: int,
+    token_dropout: float = 0.0,
+) -> None:
     """Adam over ``train`` for ``len(lrs)`` epochs, epoch e at learning rate ``lrs[e]`` (the
     schedule the early-stopped run took); eval mode at the end."""
-    task = SequenceTask(model, train, ([], np.zeros(0, np.int64)), seed)
+    task = SequenceTask(model, train, ([], np.zeros(0, np.int64)), seed, token_dropout)
     opt = torch.optim.Adam(model.parameters(), lr=loop.lr)
     model.train()
     with native_kernels():
