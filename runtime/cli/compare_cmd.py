@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -184,8 +185,14 @@ def _classify(
         raise UsageError("--task classify needs --data FILE (CSV with --label, .ts or fastText)")
     if plot_path:
         raise UsageError("--plot draws forecasters only; drop it with --task classify")
-    options: dict = {"data": data, "test_data": test_data, "label": label, "seq_id": seq_id,
-                     "text": text, "seed": seed}  # fmt: skip
+    options: dict[str, Any] = {
+        "data": data,
+        "test_data": test_data,
+        "label": label,
+        "seq_id": seq_id,
+        "text": text,
+        "seed": seed,
+    }
     if hidden:
         options["hidden"] = parse_hidden(hidden)
     if epochs is not None:

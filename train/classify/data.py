@@ -34,6 +34,7 @@ import numpy as np
 from edgernn.errors import DataError, UsageError
 from edgernn.signature import Tokenizer
 from edgernn.train.classify.readers import detect_format, parse_fasttext, parse_ts, read_text
+from edgernn.train.classify.splits import split_indices  # noqa: F401  (re-exported)
 
 UNK = "<unk>"
 SENSOR_CLASSES = ("normal", "spike", "drift")
