@@ -228,7 +228,8 @@ def run_classify(**options) -> dict:
     out = Path(o.out)
     out.mkdir(parents=True, exist_ok=True)
     skipped = plot(out / "report.png", report)
-    report["notes"] = report.get("notes", []) + ([skipped] if skipped else [])
+    read = [dataset.notes[k] for k in ("encoding", "test_encoding") if k in dataset.notes]
+    report["notes"] = read + ([skipped] if skipped else [])
 
     def export(onnx: Path) -> tuple[dict, dict]:
         parity = export_classifier(model, fields, onnx).parity
