@@ -66,7 +66,7 @@ def test_an_official_test_file_is_the_test_split_and_the_report_has_it_all(offic
     assert test["n"] == 12 and set(test["per_class"]) == {"up", "down", "flat"}
     assert np.array(test["confusion"]).sum() == 12
     assert report["baseline"]["majority"]["test_accuracy"] == pytest.approx(4 / 12)
-    assert report["training"]["refit"].startswith("retrained on train + val (30 sequences)")
+    assert "train + val (30 sequences)" in report["training"]["refit"]  # retrained, or said why not
     assert (out / "report.png").stat().st_size > 1000 and (out / "model.onnx").is_file()
 
 

@@ -291,13 +291,22 @@ def fit(
     refit_note = None
     if o.refit and len(splits[1][1]) and len(splits[0][1]) < REFIT_BELOW:
         torch.manual_seed(o.seed)
-        model = Classifier(config)
+        again = Classifier(config)
         both = (splits[0][0] + splits[1][0], np.concatenate([splits[0][1], splits[1][1]]))
-        refit(model, both, history.lr[: history.best_epoch], loop, o.seed, o.token_dropout)
-        refit_note = (
-            f"retrained on train + val ({len(both[1])} sequences) for the {history.best_epoch} "
-            "epochs early stopping chose, with the same learning rates"
+        refit(again, both, history.lr[: history.best_epoch], loop, o.seed, o.token_dropout)
+        labels = tuple(dataset.labels)
+        kept, redone = (
+            metrics(predict(m, both[0]), both[1], labels)["loss"] for m in (model, again)
         )
+        sizes = f"train + val ({len(both[1])} sequences) for the {history.best_epoch} epochs"
+        if redone <= kept:  # the retrain fits all it saw at least as well: keep it
+            model = again
+            refit_note = f"retrained on {sizes} early stopping chose, with the same learning rates"
+        else:  # e.g. an LSTM that left a long plateau late in the first run, not in the retrain
+            refit_note = (
+                f"not kept: the retrain on {sizes} fitted them worse (loss {redone:.3f} vs "
+                f"{kept:.3f}) than the early-stopped model, which is kept"
+            )
     settings = {
         "tokenizer": o.tokenizer if token else None,
         "max_len": o.max_len,
