@@ -135,7 +135,7 @@ def command(
     from edgernn.train.forecast.compare import CompareConfig, compare, parse_archs, plot, render
 
     config = CompareConfig(
-        parse_archs(archs or FORECAST_ARCHS),
+        parse_archs(FORECAST_ARCHS if archs is None else archs),
         parse_hidden(hidden or "64,64"),
         features,
         steps,
@@ -197,5 +197,6 @@ def _classify(
         options["hidden"] = parse_hidden(hidden)
     if epochs is not None:
         options["epochs"] = epochs
-    result = compare_classifiers(parse_archs(archs or DEFAULT_ARCHS), options, steps, progress)
+    chosen = parse_archs(DEFAULT_ARCHS if archs is None else archs)
+    result = compare_classifiers(chosen, options, steps, progress)
     click.echo(json.dumps(result, indent=2) if as_json else render(result))
