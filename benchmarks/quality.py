@@ -28,11 +28,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import quality_charlm as qc  # noqa: E402  (after the path)
+import quality_classify as qk  # noqa: E402
 import quality_data as qd  # noqa: E402
 import quality_forecast as qf  # noqa: E402
 import quality_report as qr  # noqa: E402
 
-NAMES = (*qd.SERIES, "charlm")
+NAMES = (*qd.SERIES, "charlm", *qk.DATASETS)
 DEFAULT_CHARLM_STEPS = 3500  # `edgernn train charlm --steps` default
 
 
@@ -56,8 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     results: list[qf.SeriesResult] = []
     skipped: dict[str, str] = {}
     charlm: qc.CharLMResult | None = None
+    classify: list[qk.DatasetResult] = []
     for name in names:
         print(f"quality: {name} ...", file=sys.stderr, flush=True)
+        if name in qk.DATASETS:
+            try:
+                classify.append(qk.run_dataset(name, args.work))
+            except qk.Unavailable as e:
+                skipped[name] = str(e)
+            continue
         if name == "charlm":
             charlm = qc.run_charlm(
                 args.work, args.charlm_chars, args.charlm_steps, args.charlm_timeout
@@ -71,7 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     plots = {} if args.no_plots else {r.name: qr.plot(r, HERE / "quality") for r in results}
     argv_shown = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python", "benchmarks/quality.py", *argv_shown])
-    text = render(results, skipped, charlm, plots, command, wall)
+    ran_classify = [n for n in names if n in qk.DATASETS]
+    section = (
+        qk.section(classify, {n: skipped.pop(n) for n in ran_classify if n in skipped}, command)
+        if ran_classify
+        else qk.existing(args.out)
+    )
+    if ran_classify and len(ran_classify) == len(names):  # classification only: splice it in
+        text = qk.splice(args.out, section)
+    else:
+        text = render(results, skipped, charlm, plots, command, wall)
+        text = text.rstrip() + ("\n\n" + "\n".join(section) + "\n" if section else "")
     args.out.write_text(text, encoding="utf-8")
     print(f"quality: wrote {args.out} ({wall:.0f} s)", file=sys.stderr)
     if args.json:

@@ -40,6 +40,13 @@ def _round(probs: dict[str, float]) -> dict[str, float]:
     help="Sensor records: field naming the sequence; a new value starts a fresh state.",
 )
 @click.option(
+    "--end-marker",
+    "end_marker",
+    metavar="LINE",
+    help="Sensor records: a line equal to LINE ends the current sequence (its final label is "
+    "printed and the next record starts a fresh state).",
+)
+@click.option(
     "--ignore",
     help="Sensor records: other fields to pass through, comma-separated (e.g. a label column).",
 )
@@ -62,6 +69,7 @@ def command(
     text: str | None,
     source: str | None,
     seq_id: str | None,
+    end_marker: str | None,
     ignore: str | None,
     fmt: str,
     as_json: bool,
@@ -72,8 +80,10 @@ def command(
 
     Text models print the final label and class probabilities (JSON with --json; with
     --every-step one JSON line per token). Sensor models read records from --source (or stdin)
-    and print one JSON line per record with the running probabilities, resetting the state when
-    the --seq-id value changes.
+    and print one JSON line per record with the running probabilities; when a sequence ends
+    (the --seq-id value changes, a line equal to --end-marker, or the end of the input) one more
+    line gives its final label: {"seq_id", "final", "steps", "probabilities"}, and the next
+    record starts a fresh state.
     """
 
     stream = ClassifierStream(load(model, provider=provider))
@@ -94,7 +104,8 @@ def command(
             "with "
             f"the fields {', '.join(stream.model.signature.features)}"
         )
-    _records(stream, source or "-", seq_id, tuple(x for x in (ignore or "").split(",") if x), fmt)
+    ignored = tuple(x for x in (ignore or "").split(",") if x)
+    _records(stream, source or "-", seq_id, ignored, fmt, end_marker)
 
 
 def _text(stream: ClassifierStream, text: str, as_json: bool, every_step: bool) -> None:
@@ -129,15 +140,41 @@ def _text(stream: ClassifierStream, text: str, as_json: bool, every_step: bool) 
         click.echo(f"{label}\t{_fmt(final)}{note}")
 
 
-def _records(
-    stream: ClassifierStream, source: str, seq_id: str | None, ignore: tuple[str, ...], fmt: str
-) -> None:
+def _final(stream: ClassifierStream, key: str | None, probs: dict[str, float] | None) -> None:
+    """The line that closes a sequence: its final label after all its steps."""
+    if probs is None:
+        return
+    out = {
+        "seq_id": key,
+        "final": max(probs, key=probs.__getitem__),
+        "steps": stream.steps_seen,
+        "probabilities": _round(probs),
+    }
+    if key is None:
+        out.pop("seq_id")
+    click.echo(json.dumps(out))
 
+
+def _records(
+    stream: ClassifierStream,
+    source: str,
+    seq_id: str | None,
+    ignore: tuple[str, ...],
+    fmt: str,
+    end_marker: str | None = None,
+) -> None:
+    """One JSON line per record (running probabilities), and a final line per sequence."""
     sig = stream.model.signature
     parser = RecordParser(sig.features, key_field=seq_id, extra_allowed=ignore)
     lines = text_lines(open_source(source))
     csv_rows, current, first, good, bad = None, None, True, 0, 0
+    probs: dict[str, float] | None = None  # the open sequence's latest probabilities
+    marker = end_marker.strip() if end_marker is not None else None
     for n, line in lines:
+        if marker is not None and line.strip() == marker:
+            _final(stream, current, probs)
+            probs = None
+            continue
         if first:
             first = False
             kind = sniff_format(line) if fmt == "auto" else fmt
@@ -150,7 +187,8 @@ def _records(
             bad += 1
             click.echo(f"line {n}: skipped ({e})", err=True)
             continue
-        if record.key != current or stream.steps_seen == 0:
+        if record.key != current or probs is None:
+            _final(stream, current, probs)
             stream.reset()
             current = record.key
         probs = stream.step(record.values)
@@ -164,5 +202,6 @@ def _records(
         if seq_id is None:
             out.pop("seq_id")
         click.echo(json.dumps(out))
+    _final(stream, current, probs)
     click.echo(f"{good} records classified, {bad} rejected", err=True)
     sys.stdout.flush()

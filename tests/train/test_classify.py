@@ -62,6 +62,8 @@ def sensor_run(tmp_path_factory) -> tuple[dict, Path]:
         epochs=15,
         lr=5e-3,
         patience=0,
+        attention=False,
+        refit=False,
         out=out,
         quiet=True,
     )
@@ -255,15 +257,18 @@ def test_cli_train_then_classify_sensor_records(tmp_path):
     )
     assert c.exit_code == 0, c.output
     lines = [json.loads(x) for x in c.stdout.splitlines()]
-    assert [(x["seq_id"], x["step"]) for x in lines] == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
-    assert lines[0]["probabilities"] == lines[2]["probabilities"]  # same first record, fresh state
+    steps = [x for x in lines if "final" not in x]  # each sequence also ends with its final label
+    assert [(x["seq_id"], x["step"]) for x in steps] == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
+    assert [(x["seq_id"], x["steps"]) for x in lines if "final" in x] == [("a", 2), ("b", 2)]
+    assert steps[0]["probabilities"] == steps[2]["probabilities"]  # same record, fresh state
     assert "4 records classified, 1 rejected" in c.stderr
     j = CliRunner().invoke(
         main,
         ["classify", str(out / "model.onnx"), "--source", "-"],
         input='{"temp": 20, "humidity": 60}\n{"temp": 21, "humidity": 59}\n',
     )
-    assert j.exit_code == 0 and [json.loads(x)["step"] for x in j.stdout.splitlines()] == [1, 2]
+    assert j.exit_code == 0
+    assert [json.loads(x).get("step", "final") for x in j.stdout.splitlines()] == [1, 2, "final"]
 
 
 def test_cli_train_text_then_classify(text_csv, tmp_path):

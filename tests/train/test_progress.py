@@ -138,8 +138,8 @@ def test_json_keeps_stdout_pure_and_progress_on_stderr(tmp_path):
     assert json.loads(r.stdout)["task"] == "classify"  # nothing else on stdout
     first, *lines = r.stderr.splitlines()
     assert re.fullmatch(
-        r"train classify: [\d,]+ rows in 60 sequences -> 42 training sequences \(3 classes\); "
-        r"lstm 4 \([\d,]+ parameters\) on cpu, up to 3 epochs",
+        r"train classify: [\d,]+ rows in 60 sequences -> 39 training sequences \(3 classes\); "
+        r"tcn 4 \+ attention \([\d,]+ parameters\) on cpu, up to 3 epochs",
         first,
     )
     assert [LINE.match(line).group(2) for line in lines] == ["1", "2", "3"]

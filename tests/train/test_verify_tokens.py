@@ -206,7 +206,17 @@ CLASSIFIER_FIELDS = {
     "n_classes",
     "dropout",
     "attention",
+    "kernel",  # tcn's convolution width: test_tcn_classifiers_verify
 }
+
+
+@pytest.mark.parametrize("text", [False, True], ids=["sensor", "text"])
+def test_tcn_classifiers_verify(tmp_path, text):
+    model_path, ckpt_path = make_classifier(tmp_path, text=text, arch="tcn", attention=True)
+    model = load(model_path)
+    assert len(model.signature.states) == 2 + 3  # two layers' input history, then the softmax
+    report = verify_checkpoint(model, ckpt_path)
+    assert report.passed, [c for c in report.checks if not c.passed]
 
 
 def test_every_classifier_option_is_verified():

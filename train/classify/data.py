@@ -22,6 +22,7 @@ import collections
 import csv
 import importlib
 import inspect
+import io
 import pkgutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ import numpy as np
 
 from edgernn.errors import DataError, UsageError
 from edgernn.signature import Tokenizer
+from edgernn.train.classify.readers import detect_format, parse_fasttext, parse_ts, read_text
+from edgernn.train.classify.splits import split_indices  # noqa: F401  (re-exported)
 
 UNK = "<unk>"
 SENSOR_CLASSES = ("normal", "spike", "drift")
@@ -50,32 +53,9 @@ class Dataset:
     features: tuple[str, ...] = ()  # sensor column names, in input order
     source: str = ""  # where the data came from
     notes: dict = field(default_factory=dict)  # e.g. sequences dropped and why
-
-
-# ---- splitting ------------------------------------------------------------------------------
-def split_indices(
-    y: np.ndarray, val_frac: float, test_frac: float, seed: int
-) -> tuple[list[int], list[int], list[int]]:
-    """Seeded shuffle of the sequences of each class, cut into train / val / test (stratified)."""
-    if not (0 <= val_frac < 1 and 0 <= test_frac < 1 and val_frac + test_frac < 1):
-        raise UsageError(
-            f"--val {val_frac} and --test {test_frac} must be in [0, 1) and leave some training "
-            "data"
-        )
-    rng = np.random.default_rng(seed)
-    train, val, test = [], [], []
-    for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c)).tolist()
-        n_test, n_val = round(len(idx) * test_frac), round(len(idx) * val_frac)
-        test += idx[:n_test]
-        val += idx[n_test : n_test + n_val]
-        train += idx[n_test + n_val :]
-    if not train:
-        raise DataError(
-            "no training sequences are left after the val/test split; use more data or smaller "
-            "--val/--test"
-        )
-    return sorted(train), sorted(val), sorted(test)
+    # per sequence: "train", "val" or "test" as the data says (--split-column, --test-data);
+    # empty: the split is drawn
+    split: list[str] = field(default_factory=list)
 
 
 # ---- tokenizers -----------------------------------------------------------------------------
@@ -117,41 +97,121 @@ def load_dataset(
     label: str | None = None,
     seq_id: str | None = None,
     features: tuple[str, ...] | None = None,
+    fmt: str = "auto",
+    encoding: str | None = None,
+    split_column: str | None = None,
 ) -> Dataset:
-    """``synth:sensor-classes[?n=600&length=80&seed=0]``, ``synth:docstrings``, or a CSV file."""
+    """``synth:sensor-classes[?n=600&length=80&seed=0]``, ``synth:docstrings``, or a file: CSV,
+    UEA/UCR ``.ts`` or fastText (``readers.detect_format``)."""
     if data.startswith("synth:"):
         return _synthetic(data)
     path = Path(data)
     if not path.is_file():
         raise DataError(
-            f"--data {data!r} is not a file; pass a CSV with a header, synth:sensor-classes or "
-            "synth:docstrings"
+            f"--data {data!r} is not a file; pass a CSV with a header, a .ts or fastText file, "
+            "synth:sensor-classes or synth:docstrings"
         )
+    kind = detect_format(data, fmt)
+    content, note = read_text(path, encoding)
+    notes = {"encoding": note} if note else {}
+    if kind != "csv" and split_column:
+        raise UsageError(
+            f"--split-column works on CSV files; {data!r} is {kind}: pass the official test "
+            "file with --test-data"
+        )
+    if kind == "ts":
+        seqs, labels, names, more = parse_ts(content, str(path))
+        dims = tuple(f"dim{d}" for d in range(seqs[0].shape[1]))
+        y = np.array([names.index(v) for v in labels], dtype=np.int64)
+        return Dataset("sensor", seqs, y, names, dims, str(path), notes | more)
+    if kind == "fasttext":
+        texts, labels, more = parse_fasttext(content, str(path))
+        names = tuple(sorted(set(labels)))
+        y = np.array([names.index(v) for v in labels], dtype=np.int64)
+        return Dataset("text", texts, y, names, source=str(path), notes=notes | more)
     if not label:
         raise UsageError(
             "--label COL is required for a CSV: the column holding each sequence's class"
         )
-    rows, columns = _read_csv(path)
+    rows, columns = _read_csv(content, data)
     _require(label, "--label", data, columns)
+    if split_column:
+        _require(split_column, "--split-column", data, columns)
     if text:
         _require(text, "--text", data, columns)
         texts = [r[text] for r in rows]
         names = sorted({r[label] for r in rows})
         y = np.array([names.index(r[label]) for r in rows], dtype=np.int64)
-        return Dataset("text", texts, y, tuple(names), source=str(path))
+        split = (
+            [_split_value(r[split_column], f"{data!r} line {n}") for n, r in enumerate(rows, 2)]
+            if split_column
+            else []
+        )
+        return Dataset("text", texts, y, tuple(names), source=str(path), notes=notes, split=split)
     if not seq_id:
         raise UsageError(
             "a sensor CSV needs --seq-id COL (rows of one sequence share it) and "
             "--features a,b,...; a text CSV needs --text COL"
         )
     _require(seq_id, "--seq-id", data, columns)
-    features = tuple(features or (c for c in columns if c not in (seq_id, label)))
+    skip = (seq_id, label, split_column)
+    features = tuple(features or (c for c in columns if c not in skip))
     missing = [f for f in features if f not in columns]
     if missing:
         raise DataError(
             f"--features {', '.join(missing)} not in {data!r} (it has {', '.join(columns)})"
         )
-    return _sensor_sequences(rows, seq_id, label, features, str(path))
+    out = _sensor_sequences(rows, seq_id, label, features, str(path), split_column)
+    out.notes.update(notes)
+    return out
+
+
+SPLITS = ("train", "val", "test")
+
+
+def _split_value(value: str, where: str) -> str:
+    v = value.strip().lower()
+    v = {"validation": "val", "valid": "val", "dev": "val"}.get(v, v)
+    if v not in SPLITS:
+        raise DataError(
+            f"{where}: --split-column value {value!r} is not train, val or test; use those (or "
+            "validation/dev for val)"
+        )
+    return v
+
+
+def merge_test(train: Dataset, test: Dataset) -> Dataset:
+    """``train`` with the sequences of an official test file appended (split "test"); every test
+    class must occur in training."""
+    if train.kind != test.kind or (
+        train.kind == "sensor" and len(train.features) != len(test.features)
+    ):
+        raise DataError(
+            f"--test-data {test.source!r} does not match --data {train.source!r} (kind or number "
+            "of features differ)"
+        )
+    unseen = sorted(set(test.labels[i] for i in test.y) - set(train.labels))
+    if unseen:
+        raise DataError(
+            f"--test-data has class(es) {', '.join(unseen)} that --data never shows; a model "
+            "cannot learn them"
+        )
+    y = np.concatenate([train.y, [train.labels.index(test.labels[i]) for i in test.y]]).astype(
+        np.int64
+    )
+    split = train.split or ["train"] * len(train.y)
+    split = [("train" if s == "test" else s) for s in split] + ["test"] * len(test.y)
+    notes = train.notes | {f"test_{k}": v for k, v in test.notes.items()}
+    return Dataset(
+        train.kind,
+        train.sequences + test.sequences,
+        y,
+        train.labels,
+        train.features,
+        f"{train.source} + test {test.source}",
+        notes,
+        split,
+    )
 
 
 def _synthetic(data: str) -> Dataset:
@@ -164,10 +224,13 @@ def _synthetic(data: str) -> Dataset:
             )
         if name == "docstrings":
             return docstrings(int(opts.get("min_chars", 40)))
+        if name == "polarity":
+            return polarity(int(opts.get("n", 400)), int(opts.get("seed", 0)))
     except ValueError as e:
         raise UsageError(f"bad option in --data {data!r} ({e})") from e
     raise UsageError(
-        f"unknown --data {data!r}; use synth:sensor-classes, synth:docstrings or a CSV file"
+        f"unknown --data {data!r}; use synth:sensor-classes, synth:docstrings, synth:polarity or "
+        "a file"
     )
 
 
@@ -179,15 +242,28 @@ def _require(column: str, option: str, data: str, columns: list[str]) -> None:
 
 
 def _sensor_sequences(
-    rows: list[dict], seq_id: str, label: str, features: tuple[str, ...], source: str
+    rows: list[dict],
+    seq_id: str,
+    label: str,
+    features: tuple[str, ...],
+    source: str,
+    split_column: str | None = None,
 ) -> Dataset:
     """The CSV rows grouped into sequences by ``seq_id`` (file order within a sequence;
     sequences by first appearance), one label each."""
     groups: dict[str, list[dict]] = {}
     for r in rows:
         groups.setdefault(r[seq_id], []).append(r)
-    seqs, labels = [], []
+    seqs, labels, split = [], [], []
     for sid, rs in groups.items():
+        if split_column:
+            found_split = {_split_value(r[split_column], f"sequence {sid!r}") for r in rs}
+            if len(found_split) != 1:
+                raise DataError(
+                    f"sequence {sid!r} is in more than one split ({', '.join(sorted(found_split))}"
+                    f"); --split-column {split_column!r} must be the same on all its rows"
+                )
+            split.append(found_split.pop())
         found = {r[label] for r in rs}
         if len(found) != 1:
             raise DataError(
@@ -203,19 +279,15 @@ def _sensor_sequences(
         labels.append(found.pop())
     names = sorted(set(labels))
     y = np.array([names.index(v) for v in labels], dtype=np.int64)
-    return Dataset("sensor", seqs, y, tuple(names), features, source)
+    return Dataset("sensor", seqs, y, tuple(names), features, source, split=split)
 
 
-def _read_csv(path: Path) -> tuple[list[dict], list[str]]:
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            columns = list(reader.fieldnames or [])
-    except UnicodeDecodeError as e:
-        raise DataError(f"{str(path)!r} is not UTF-8 text") from e
+def _read_csv(content: str, data: str) -> tuple[list[dict], list[str]]:
+    reader = csv.DictReader(io.StringIO(content, newline=""))
+    rows = list(reader)
+    columns = list(reader.fieldnames or [])
     if not rows:
-        raise DataError(f"{str(path)!r} has no data rows")
+        raise DataError(f"{data!r} has no data rows")
     return rows, columns
 
 
@@ -255,6 +327,51 @@ def synth_sensor_classes(n: int = 600, seed: int = 0, length: int = 80) -> Datas
         SENSOR_CLASSES,
         ("temp", "humidity"),
         f"synth:sensor-classes?n={n}&length={length}&seed={seed}",
+    )
+
+
+_SUBJECTS = ("the movie", "this film", "the plot", "the acting", "the soundtrack",
+             "the ending", "the cast", "the script", "the story", "the dialogue", "the pacing",
+             "the visuals")  # fmt: skip
+_GOOD = ("great", "wonderful", "moving", "brilliant", "delightful", "superb", "charming",
+         "gripping", "beautiful", "funny", "clever", "fresh")  # fmt: skip
+_BAD = ("awful", "boring", "dull", "terrible", "clumsy", "tedious", "weak", "bland", "painful",
+        "messy", "silly", "flat")  # fmt: skip
+NEGATED = 0.1  # share of polarity sentences with "not" before the adjective
+_VERBS = ("was", "is", "felt", "seemed")
+_ADVERBS = ("", "really ", "truly ", "quite ", "very ", "rather ")
+_TAILS = ("", " overall", " to me", " i think", " from start to finish", " in the end",
+          " for most of it", " honestly")  # fmt: skip
+
+
+def polarity(n: int = 400, seed: int = 0) -> Dataset:
+    """Seeded labelled movie-review sentences, "pos" or "neg" (half each): a subject, a verb,
+    a good or bad adjective, and in a tenth of them "not" before it, which flips the label
+    (so word order matters: "not" then "great" is negative).
+
+    >>> data = polarity(8, seed=1)
+    >>> len(data.sequences), data.labels, sorted(np.bincount(data.y).tolist())
+    (8, ('neg', 'pos'), [4, 4])
+    """
+    if n < 4:
+        raise UsageError(f"synth:polarity needs n >= 4, got n={n}")
+    rng = np.random.default_rng(seed)
+    texts, y = [], []
+    for i in range(n):
+        positive = i % 2 == 0
+        negated = rng.random() < NEGATED
+        words = _GOOD if positive != negated else _BAD
+        texts.append(
+            f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {'not ' if negated else ''}"
+            f"{rng.choice(_ADVERBS)}{rng.choice(words)}{rng.choice(_TAILS)}"
+        )
+        y.append(1 if positive else 0)
+    return Dataset(
+        "text",
+        texts,
+        np.array(y, dtype=np.int64),
+        ("neg", "pos"),
+        source=f"synth:polarity?n={n}&seed={seed}",
     )
 
 

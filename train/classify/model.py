@@ -22,13 +22,18 @@ from torch import nn
 from edgernn.errors import DataError, UsageError
 from edgernn.train.attention import AttentionPool
 from edgernn.train.cells import CELLS
+from edgernn.train.classify.tcn import TemporalConv
+
+ARCHS = (*CELLS, "tcn")  # what --arch takes
 
 
 @dataclass
 class ClassifierConfig:
     """Model size of a sequence classifier."""
 
-    arch: str = "lstm"  # recurrent cell: "rnn" (tanh), "lstm" or "gru"
+    # "rnn" (tanh), "lstm" or "gru" cells, or "tcn": causal dilated convolutions
+    # (edgernn.train.classify.tcn), one layer per ``hidden`` entry
+    arch: str = "lstm"
     n_features: int = 1  # sensor: input columns per step (ignored for text)
     # text: token ids in [0, vocab_size), "<unk>" = 0 included; 0 = sensor model
     vocab_size: int = 0
@@ -38,11 +43,14 @@ class ClassifierConfig:
     dropout: float = 0.0  # dropout between recurrent layers and before the head (training only)
     # attention pooling over the steps so far before the head (online softmax as state)
     attention: bool = False
+    kernel: int = 3  # tcn: convolution width (layer i dilates by 2**i)
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
-        if self.arch not in CELLS:
-            raise UsageError(f"unknown --arch {self.arch!r}; choose one of {', '.join(CELLS)}")
+        if self.arch not in ARCHS:
+            raise UsageError(f"unknown --arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.kernel < 2:
+            raise UsageError(f"--kernel must be >= 2, got {self.kernel}")
         if not self.hidden or min(self.hidden) < 1 or self.embed < 1 or self.n_features < 1:
             raise UsageError(
                 f"--hidden and --embed must be positive, got {self.hidden} and {self.embed}"
@@ -74,9 +82,15 @@ class Classifier(nn.Module):
         first = config.embed if config.vocab_size else config.n_features
         self.embed = nn.Embedding(config.vocab_size, config.embed) if config.vocab_size else None
         sizes_in = (first,) + config.hidden[:-1]
-        cell = CELLS[config.arch]
+        self.tcn = (
+            TemporalConv(first, config.hidden, config.kernel) if config.arch == "tcn" else None
+        )
         self.layers = nn.ModuleList(
-            cell(i, h, batch_first=True) for i, h in zip(sizes_in, config.hidden)
+            []
+            if self.tcn is not None
+            else (
+                CELLS[config.arch](i, h, batch_first=True) for i, h in zip(sizes_in, config.hidden)
+            )
         )
         self.drop = nn.Dropout(config.dropout)
         self.attn = AttentionPool(config.hidden[-1]) if config.attention else None
@@ -88,9 +102,11 @@ class Classifier(nn.Module):
         return 2 if self.config.arch == "lstm" else 1
 
     def initial_state(self, batch: int) -> list[torch.Tensor]:
-        """Zero state: per layer (1, B, H) hidden (and cell, for LSTM), then the attention
-        pool's."""
+        """Zero state: per layer (1, B, H) hidden (and cell, for LSTM) or, for tcn, (1, B, K,
+        C_in) input history; then the attention pool's."""
         pool = self.attn.initial_state(batch) if self.attn is not None else []
+        if self.tcn is not None:
+            return self.tcn.initial_state(batch) + pool
         return [
             torch.zeros(1, batch, h)
             for h in self.config.hidden
@@ -99,6 +115,8 @@ class Classifier(nn.Module):
 
     def state_shapes(self) -> list[tuple]:
         pool = self.attn.state_shapes() if self.attn is not None else []
+        if self.tcn is not None:
+            return self.tcn.state_shapes() + pool
         return [
             (1, "batch", h) for h in self.config.hidden for _ in range(self.states_per_layer)
         ] + pool
@@ -110,6 +128,8 @@ class Classifier(nn.Module):
         h = self.embed(x) if self.embed is not None else x
         k = self.states_per_layer
         new_states: list[torch.Tensor] = []
+        if self.tcn is not None:
+            h, *new_states = self.tcn(h, *states[: len(self.config.hidden)])  # (B, T, H)
         for i, layer in enumerate(self.layers):
             if i > 0:
                 h = self.drop(h)

@@ -7,6 +7,7 @@ accuracy breaks ties) are kept, with early stopping on it.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,16 +21,24 @@ import edgernn
 from edgernn.errors import DataError, UsageError
 from edgernn.signature import Scaler
 from edgernn.tasks.classify import ClassifierStream
+from edgernn.train.cells import native_kernels
 from edgernn.train.classify.batches import last_logits, metrics, pad_batch, predict
 from edgernn.train.classify.data import (
     Dataset,
     build_tokenizer,
     encode_texts,
     load_dataset,
-    split_indices,
+    merge_test,
 )
 from edgernn.train.classify.export import export_classifier
 from edgernn.train.classify.model import Classifier, ClassifierConfig
+from edgernn.train.classify.report import fold_summary, plot
+from edgernn.train.classify.splits import (
+    fold_indices,
+    given_split,
+    split_indices,
+    stratified_folds,
+)
 from edgernn.train.loop import Evaluation, History, LoopConfig, train_epochs
 from edgernn.train.progress import show_start, start_line
 from edgernn.train.publish import publish
@@ -42,18 +51,26 @@ class SequenceTask:
     """Classifier training as the loop sees it: shuffled padded batches, last-step
     cross-entropy, validation loss and accuracy."""
 
-    def __init__(self, model: Classifier, train: Split, val: Split, seed: int):
+    def __init__(
+        self, model: Classifier, train: Split, val: Split, seed: int, token_dropout: float = 0.0
+    ):
         self.model, self.val = model, val
         self.seqs, self.y = train
         self.size = len(self.seqs)
         self.token = bool(model.config.vocab_size)
         self.rng = np.random.default_rng(seed)
+        # text: share of training tokens fed as <unk> (id 0), fresh each batch, so a model cannot
+        # memorise a small set by its incidental words
+        self.token_dropout = token_dropout if self.token else 0.0
 
     def shuffle(self) -> np.ndarray:
         return self.rng.permutation(self.size)
 
     def loss(self, idx: np.ndarray) -> torch.Tensor:
         x, lengths = pad_batch([self.seqs[j] for j in idx], self.token)
+        if self.token_dropout > 0:
+            drop = self.rng.random(tuple(x.shape)) < self.token_dropout  # (B, T)
+            x = x.masked_fill(torch.from_numpy(drop), 0)
         logits = last_logits(self.model(x)[0], lengths)  # (B, C)
         return nn.functional.cross_entropy(logits, torch.from_numpy(self.y[idx]))
 
@@ -77,11 +94,16 @@ class SequenceTask:
 
 
 def train_classifier(
-    model: Classifier, train: Split, val: Split, loop: LoopConfig, seed: int
+    model: Classifier,
+    train: Split,
+    val: Split,
+    loop: LoopConfig,
+    seed: int,
+    token_dropout: float = 0.0,
 ) -> History:
     """Seeded Adam on shuffled padded batches; the best epoch's weights are kept."""
     torch.manual_seed(seed)
-    return train_epochs(model, SequenceTask(model, train, val, seed), loop)
+    return train_epochs(model, SequenceTask(model, train, val, seed, token_dropout), loop)
 
 
 # ---- the `edgernn train classify` command -----------------------------------------------------
@@ -128,69 +150,86 @@ def _prepare_text(
 class ClassifyOptions:
     """The settings of ``edgernn train classify`` (its options, by name)."""
 
-    data: str  # a CSV with a header, synth:sensor-classes[?n=&length=&seed=] or synth:docstrings
+    data: str  # a CSV, .ts or fastText file, synth:sensor-classes[?n=&length=&seed=] or
+    # synth:docstrings
     text: str | None = None  # text CSV: the column holding the text (one sequence per row)
     label: str | None = None  # CSV: the column holding the class (one per sequence)
     seq_id: str | None = None  # sensor CSV: the column naming the sequence of each row
     features: tuple[str, ...] | None = None  # sensor CSV: input columns; None: all but the above
-    tokenizer: str = "char"  # text: "char" or "word"
-    vocab_size: int = 96  # text: most frequent training tokens kept; the rest map to <unk>
-    max_len: int = 256  # steps (tokens or rows) kept per sequence
-    arch: str = "lstm"  # recurrent cell: rnn, lstm or gru
-    hidden: tuple[int, ...] = (64,)  # hidden size per stacked layer
+    fmt: str = "auto"  # file format: auto (from the extension), csv, ts or fasttext
+    encoding: str | None = None  # the files' text encoding; None: BOM, UTF-8, else cp1252
+    split_column: str | None = None  # CSV column saying train / val / test per sequence
+    test_data: str | None = None  # an official test file (same format) to test on
+    folds: int = 0  # > 1: stratified k-fold cross-validation (the first fold's model is kept)
+    tokenizer: str = "word"  # text: "char" or "word"
+    vocab_size: int = 2000  # text: most frequent training tokens kept; the rest map to <unk>
+    max_len: int = 512  # steps (tokens or rows) kept per sequence
+    arch: str = "tcn"  # rnn, lstm or gru cells, or tcn (causal dilated convolutions)
+    hidden: tuple[int, ...] | None = None  # width per stacked layer; None: DEFAULT_HIDDEN[arch]
+    kernel: int = 3  # tcn: convolution width
     embed: int = 32  # text: token embedding width
-    dropout: float = 0.0  # between layers and before the head
-    attention: bool = False  # attention pooling over the steps so far before the head
-    epochs: int = 20  # maximum passes over the training sequences
-    batch_size: int = 32  # sequences per optimizer step
-    lr: float = 3e-3  # Adam learning rate
+    dropout: float = 0.1  # between layers and before the head
+    token_dropout: float = 0.2  # text: share of training tokens fed as <unk>
+    attention: bool = True  # attention pooling over the steps so far before the head
+    epochs: int = 150  # maximum passes over the training sequences
+    batch_size: int = 16  # sequences per optimizer step
+    lr: float = 3e-3  # Adam learning rate at the start
     clip: float = 1.0  # max gradient norm (0 = off)
-    patience: int = 5  # early stopping: epochs without a better val loss (0 = off)
-    val_frac: float = 0.15  # share of the sequences (per class) for validation
+    patience: int = 20  # early stopping: epochs without a better val loss (0 = off)
+    lr_patience: int = 5  # the lr halves after this many epochs without a better val loss
+    refit: bool = True  # retrain on train + val for the best epoch count (small data)
+    val_frac: float = 0.2  # share of the training sequences (per class) for validation
     test_frac: float = 0.15  # share of the sequences (per class) for the test report
     seed: int = 0  # seed for the split, numpy and torch
     out: Path = Path("runs/classify")  # output folder
     no_export: bool = False  # do not export OUT/model.onnx
     quiet: bool = False  # no progress (first line, bars, epoch lines)
 
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return self.hidden or DEFAULT_HIDDEN.get(self.arch, (64,))
+
+
+DEFAULT_HIDDEN = {"tcn": (32, 32, 32, 32, 32), "lstm": (64,), "gru": (64,), "rnn": (64,)}
+REFIT_BELOW = 2000  # training sequences: below this, refit on train + val (``refit``)
+
 
 def run_classify(**options) -> dict:
-    """Load, split, train, evaluate; write OUT/checkpoint.pt, OUT/report.json and
-    OUT/model.onnx; the report. ``options``: ``ClassifyOptions``' fields."""
+    """Load, split, train, evaluate; write OUT/checkpoint.pt, OUT/report.json, OUT/report.png
+    and OUT/model.onnx; the report. ``options``: ``ClassifyOptions``' fields. With ``folds``
+    every fold is trained and tested; the report adds their accuracies (mean ± std, per fold) and
+    the first fold's model is the one written."""
     o = ClassifyOptions(**options)
-    dataset, splits, fields, notes, test_ids = load_splits(o)
-    token = dataset.kind == "text"
-    config = ClassifierConfig(
-        arch=o.arch,
-        n_features=1 if token else len(dataset.features),
-        vocab_size=notes["vocab_size"] if token else 0,
-        embed=o.embed,
-        hidden=o.hidden,
-        n_classes=len(dataset.labels),
-        dropout=o.dropout,
-        attention=o.attention,
-    )
-    torch.manual_seed(o.seed)
-    model = Classifier(config)
-    show_start(first_line(dataset, splits, model, o), o.quiet)
-    loop = LoopConfig(
-        lr=o.lr,
-        clip=o.clip,
-        epochs=o.epochs,
-        batch_size=o.batch_size,
-        patience=o.patience,
-        desc="classify",
-        quiet=o.quiet,
-    )
-    history = train_classifier(model, splits[0], splits[1], loop, o.seed)
-    settings = {
-        "tokenizer": o.tokenizer if token else None,
-        "max_len": o.max_len,
-        "batch_size": o.batch_size,
-        "lr": o.lr,
-        "seed": o.seed,
-    }
-    report = build_report(model, dataset, splits, fields, notes, history, settings)
+    dataset = load_data(o)
+    if o.folds:
+        if dataset.split:
+            raise UsageError(
+                "--folds draws its own test folds; drop --split-column / --test-data (or --folds)"
+            )
+        folds = stratified_folds(dataset.y, o.folds, o.seed)
+        runs = [
+            fit(o, dataset, fold_indices(dataset.y, folds, f, o.val_frac, o.seed), f == 0)
+            for f in range(o.folds)
+        ]
+        rows = [
+            {
+                "fold": f + 1,
+                "n": r[1]["metrics"]["test"]["n"],
+                "accuracy": r[1]["metrics"]["test"]["accuracy"],
+            }
+            for f, r in enumerate(runs)
+        ]
+        model, report, test_ids = runs[0]
+        report["folds"] = fold_summary(rows)
+        report["data"]["split"] = f"stratified {o.folds}-fold; metrics.test: fold 1"
+    else:
+        model, report, test_ids = fit(o, dataset, split_of(o, dataset), True)
+    fields = report.pop("_fields")
+    out = Path(o.out)
+    out.mkdir(parents=True, exist_ok=True)
+    skipped = plot(out / "report.png", report)
+    read = [dataset.notes[k] for k in ("encoding", "test_encoding") if k in dataset.notes]
+    report["notes"] = read + ([skipped] if skipped else [])
 
     def export(onnx: Path) -> tuple[dict, dict]:
         parity = export_classifier(model, fields, onnx).parity
@@ -199,12 +238,122 @@ def run_classify(**options) -> dict:
         report["evaluated_with"] = STREAMED
         return {"onnx": str(onnx)}, {"parity": parity}
 
-    return publish(Path(o.out), KIND, model, fields, report, None if o.no_export else export)
+    report = publish(out, KIND, model, fields, report, None if o.no_export else export)
+    if not skipped:
+        plot(out / "report.png", report)  # with the streamed test figures
+        report["files"]["report_png"] = str(out / "report.png")
+        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def split_of(o: ClassifyOptions, dataset: Dataset) -> tuple[list[int], list[int], list[int]]:
+    """The data's own split (--split-column, --test-data) or a drawn one."""
+    if dataset.split:
+        return given_split(dataset.split, dataset.y, o.val_frac, o.seed)
+    return split_indices(dataset.y, o.val_frac, o.test_frac, o.seed)
+
+
+def fit(
+    o: ClassifyOptions, dataset: Dataset, idx: tuple[list, list, list], show: bool
+) -> tuple[Classifier, dict, list[int]]:
+    """Train one model on ``idx`` (train, val, test): the model, its report (the signature
+    fields under "_fields") and the test sequences."""
+    splits, fields, notes = prepare(dataset, idx, o.tokenizer, o.vocab_size, o.max_len)
+    if not len(splits[0][1]):
+        raise DataError("no non-empty training sequences; check --text / --data")
+    token = dataset.kind == "text"
+    config = ClassifierConfig(
+        arch=o.arch,
+        n_features=1 if token else len(dataset.features),
+        vocab_size=notes["vocab_size"] if token else 0,
+        embed=o.embed,
+        hidden=o.layers,
+        n_classes=len(dataset.labels),
+        dropout=o.dropout,
+        attention=o.attention,
+        kernel=o.kernel,
+    )
+    torch.manual_seed(o.seed)
+    model = Classifier(config)
+    if show:
+        show_start(first_line(dataset, splits, model, o), o.quiet)
+    loop = LoopConfig(
+        lr=o.lr,
+        clip=o.clip,
+        epochs=o.epochs,
+        batch_size=o.batch_size,
+        patience=o.patience,
+        lr_patience=o.lr_patience if len(splits[1][1]) else None,
+        desc="classify",
+        quiet=o.quiet or not show,
+    )
+    history = train_classifier(model, splits[0], splits[1], loop, o.seed, o.token_dropout)
+    refit_note = None
+    if o.refit and len(splits[1][1]) and len(splits[0][1]) < REFIT_BELOW:
+        torch.manual_seed(o.seed)
+        again = Classifier(config)
+        both = (splits[0][0] + splits[1][0], np.concatenate([splits[0][1], splits[1][1]]))
+        refit(again, both, history.lr[: history.best_epoch], loop, o.seed, o.token_dropout)
+        labels = tuple(dataset.labels)
+        kept, redone = (
+            metrics(predict(m, both[0]), both[1], labels)["loss"] for m in (model, again)
+        )
+        sizes = f"train + val ({len(both[1])} sequences) for the {history.best_epoch} epochs"
+        if redone <= kept:  # the retrain fits all it saw at least as well: keep it
+            model = again
+            refit_note = f"retrained on {sizes} early stopping chose, with the same learning rates"
+        else:  # e.g. an LSTM that left a long plateau late in the first run, not in the retrain
+            refit_note = (
+                f"not kept: the retrain on {sizes} fitted them worse (loss {redone:.3f} vs "
+                f"{kept:.3f}) than the early-stopped model, which is kept"
+            )
+    settings = {
+        "tokenizer": o.tokenizer if token else None,
+        "max_len": o.max_len,
+        "batch_size": o.batch_size,
+        "lr": o.lr,
+        "seed": o.seed,
+    }
+    report = build_report(model, dataset, splits, fields, notes, history, settings)
+    report["training"]["refit"] = refit_note
+    if dataset.split:
+        report["data"]["split"] = "as given by the data (--split-column / --test-data)" + (
+            "; val drawn from train, stratified" if "val" not in dataset.split else ""
+        )
+    report["_fields"] = fields
+    return model, report, list(idx[2])
+
+
+def refit(
+    model: Classifier,
+    train: Split,
+    lrs: list[float],
+    loop: LoopConfig,
+    seed: int,
+    token_dropout: float = 0.0,
+) -> None:
+    """Adam over ``train`` for ``len(lrs)`` epochs, epoch e at learning rate ``lrs[e]`` (the
+    schedule the early-stopped run took); eval mode at the end."""
+    task = SequenceTask(model, train, ([], np.zeros(0, np.int64)), seed, token_dropout)
+    opt = torch.optim.Adam(model.parameters(), lr=loop.lr)
+    model.train()
+    with native_kernels():
+        for lr in lrs:
+            for group in opt.param_groups:
+                group["lr"] = lr
+            order = task.shuffle()
+            for i in range(0, task.size, loop.batch_size):
+                opt.zero_grad()
+                task.loss(order[i : i + loop.batch_size]).backward()
+                if loop.clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), loop.clip)
+                opt.step()
+    model.eval()
 
 
 def first_line(dataset: Dataset, splits: list[Split], model: Classifier, o: ClassifyOptions) -> str:
     """What ``edgernn train classify`` is about to train (``edgernn.train.progress``)."""
-    hidden = ",".join(map(str, o.hidden))
+    hidden = ",".join(map(str, o.layers))
     classes = f"{len(dataset.labels)} classes"
     series: int | None
     if dataset.kind == "text":  # one text per row
@@ -258,22 +407,33 @@ def streamed_metrics(onnx: Path, dataset: Dataset, ids: Sequence[int]) -> dict:
     return metrics(np.array(logp).reshape(-1, len(dataset.labels)), np.array(y), dataset.labels)
 
 
-def load_splits(o: ClassifyOptions) -> tuple[Dataset, list[Split], dict, dict, list[int]]:
-    """The dataset, its train / val / test model inputs, the signature fields they imply, notes
-    on the data and the test sequences' indices; one-line errors for data that cannot train a
-    classifier."""
+def load_data(o: ClassifyOptions) -> Dataset:
+    """The dataset (with the --test-data file's sequences as its test split); one-line errors
+    for data that cannot train a classifier."""
     if o.max_len < 1:
         raise UsageError(f"--max-len must be >= 1, got {o.max_len}")
-    dataset = load_dataset(o.data, text=o.text, label=o.label, seq_id=o.seq_id, features=o.features)
+    if o.split_column and o.test_data:
+        raise UsageError("give one of --split-column and --test-data, not both")
+    how = {"fmt": o.fmt, "encoding": o.encoding}
+    dataset = load_dataset(
+        o.data,
+        text=o.text,
+        label=o.label,
+        seq_id=o.seq_id,
+        features=o.features,
+        split_column=o.split_column,
+        **how,
+    )
+    if o.test_data:
+        test = load_dataset(
+            o.test_data, text=o.text, label=o.label, seq_id=o.seq_id, features=o.features, **how
+        )
+        dataset = merge_test(dataset, test)
     if len(dataset.labels) < 2:
         raise DataError(
             f"--label has {len(dataset.labels)} distinct value(s); classification needs at least 2"
         )
-    idx = split_indices(dataset.y, o.val_frac, o.test_frac, o.seed)
-    splits, fields, notes = prepare(dataset, idx, o.tokenizer, o.vocab_size, o.max_len)
-    if not len(splits[0][1]):
-        raise DataError("no non-empty training sequences; check --text / --data")
-    return dataset, splits, fields, notes, list(idx[2])
+    return dataset
 
 
 def build_report(
@@ -295,6 +455,7 @@ def build_report(
         "test_accuracy": float((te[1] == majority).mean()) if len(te[1]) else None,
     }
     sizes = {"train": len(tr[1]), "val": len(va[1]), "test": len(te[1])}
+    val_classes = sorted({labels[c] for c in va[1]})
     split = "seeded stratified shuffle of whole sequences"
     token = bool(config.vocab_size)
     fields["labels"], fields["window"] = list(labels), settings["max_len"]
@@ -304,6 +465,8 @@ def build_report(
             "kind": dataset.kind,
             "sequences": sizes,
             "split": split,
+            "val_classes": len(val_classes),
+            **dataset.notes,
             **notes,
         },
         "metrics": {
@@ -312,6 +475,7 @@ def build_report(
         },
         "model": {
             "arch": config.arch,
+            "kernel": config.kernel if config.arch == "tcn" else None,
             "hidden": list(config.hidden),
             "embed": config.embed if token else None,
             "attention": config.attention,
