@@ -24,7 +24,7 @@ from edgernn.core.drift import DETECTORS, DRIFT_THRESHOLD, PageHinkley
 from edgernn.core.protocols import LoadedModel
 from edgernn.core.rows import FAST_ARRAYS, NOT_FINITE, Row, row_values
 from edgernn.core.views import float32_scratch
-from edgernn.errors import DataError, StateError, UsageError
+from edgernn.errors import DataError, UsageError
 
 
 @dataclass(slots=True)
@@ -273,20 +273,11 @@ class Stream:
 
     def _restore(self, blob: bytes) -> None:
         meta, arrays = snapshot.unpack(blob, self.model.model_id)
-        if meta.get("kind") != "stream":
-            raise StateError(
-                f"this is a {meta.get('kind')!r} snapshot, not a stream's; "
-                "restore it with the matching API"
-            )
-        states = []
-        for i, want in enumerate(self.states):
-            got = arrays.get(f"state_{i}")
-            if got is None or got.shape != want.shape or got.dtype != np.float32:
-                raise StateError(
-                    f"snapshot state does not match the model's float32{want.shape}; "
-                    "take a new snapshot"
-                )
-            states.append(got)
+        sig = self.model.signature
+        shapes = [tuple(s.shape) for s in self.states]
+        # the content too, as the pool checks it: a forged blob with a valid checksum is refused
+        snapshot.check_stream(meta, arrays, shapes, len(sig.features), len(sig.targets))
+        states = [arrays[f"state_{i}"] for i in range(len(self.states))]
         self._buf.load(states)
         self.n_steps = int(meta["n_steps"])
         self._last_row, self._last_pred = _float32s(meta["last_row"]), _float32s(meta["last_pred"])
