@@ -52,7 +52,8 @@ def write_feed(
 def stream_rate(lines: list[str]) -> float:
     """Records/s of `edgernn stream --key sensor`'s runner over ``lines`` (in-process)."""
     import edgernn
-    from edgernn.serve.runner import RunnerConfig, StreamRunner
+    from edgernn.serve.config import RunnerConfig
+    from edgernn.serve.runner import StreamRunner
 
     outs: list[dict] = []
     runner = StreamRunner(edgernn.load(provider="cpu"), RunnerConfig("sensor"), outs.append)

@@ -39,7 +39,8 @@ import numpy as np
 
 import edgernn
 from edgernn.core import snapshot
-from edgernn.serve.runner import RunnerConfig, StreamRunner
+from edgernn.serve.config import RunnerConfig
+from edgernn.serve.runner import StreamRunner
 from edgernn.serve.store import DB_FILE, StateStore
 
 

@@ -26,7 +26,8 @@ from edgernn.feeds.live import open_items
 from edgernn.feeds.options import EXAMPLES, Item, LiveOptions, check_spec, is_live, redact
 from edgernn.feeds.protocols import LiveSource
 from edgernn.feeds.sinks import open_sink
-from edgernn.serve.runner import RunnerConfig, StreamRunner
+from edgernn.serve.config import RunnerConfig
+from edgernn.serve.runner import StreamRunner
 from edgernn.tasks.registry import require
 
 

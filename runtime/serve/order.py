@@ -13,6 +13,7 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 from datetime import datetime
 from typing import Any
 
@@ -65,3 +66,28 @@ def seconds_between(a: Any, b: Any) -> float | None:
         return (datetime.fromisoformat(str(b)) - datetime.fromisoformat(str(a))).total_seconds()
     except (TypeError, ValueError):
         return None
+
+
+def order_of(record: Record, last: Any, resumed: Any, recent: Container[int]) -> str:
+    """Where a record stands against its key's ``last`` timestamp: "ok" (after it, or no
+    timestamp), "replayed" (inside the ``resumed`` checkpoint) or "duplicate" (its ``digest``
+    is among the ``recent`` records'); RecordError when it is out of order.
+
+    >>> import numpy as np
+    >>> r = Record(key="a", timestamp=5, values=np.zeros(2, np.float32))
+    >>> order_of(r, 4, None, set()), order_of(r, 7, 6, set()), order_of(r, 5, 2, {digest(r)})
+    ('ok', 'replayed', 'duplicate')
+    """
+    if record.timestamp is None:
+        return "ok"
+    stamp = ts_order(record.timestamp)  # RecordError when it is not a finite number
+    if last is None or stamp > ts_order(last):
+        return "ok"
+    if resumed is not None and stamp <= ts_order(resumed):
+        return "replayed"
+    if digest(record) in recent:
+        return "duplicate"
+    raise RecordError(
+        f"timestamp {record.timestamp!r} is not after this key's last ({last!r}): "
+        "out of order, or a repeat with other values"
+    )

@@ -29,8 +29,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,41 +39,13 @@ from edgernn.errors import RecordError, StateError
 from edgernn.feeds.dedup import Recent
 from edgernn.feeds.keys import key_value
 from edgernn.feeds.records import CsvRows, Record, RecordParser, sniff_format
+from edgernn.serve.config import RunnerConfig
 from edgernn.serve.inbox import END, Inbox, read_into
-from edgernn.serve.order import digest, seconds_between, ts_order
+from edgernn.serve.order import digest, order_of, seconds_between
 from edgernn.serve.stats import RunStats, reason_kind
 from edgernn.serve.store import StateStore
 
 Emit = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class RunnerConfig:
-    key_field: str | None = None  # field naming the series; None = one series
-    # optional; passed through, and orders each key (duplicates, replays, gaps)
-    timestamp_field: str = "timestamp"
-    threshold: float | None = None  # anomaly |z| threshold; None = the model's
-    max_batch: int = 1024  # most keys in one tick
-    max_delay_ms: float = 0.0  # how long a record may wait for other keys to join its tick
-    # durable state: resume from and checkpoint to state_dir/state.db (edgernn.serve.store)
-    state_dir: Path | None = None
-    checkpoint_every_steps: int = 10_000  # checkpoint after this many steps...
-    checkpoint_every_s: float = 5.0  # ...or this many seconds, whichever comes first
-    # spill streams idle this long (they come back on their next record)
-    idle_s: float | None = None
-    queue_size: int = 4096  # records read ahead of the model (backpressure beyond)
-    max_keys: int | None = None  # records of further new keys are rejected (bounded memory)
-    # a timestamp gap longer than this (seconds, or timestamp units) is a gap
-    gap_limit: float | None = None
-    gap_policy: str = "carry"  # on a gap: "carry" the state on, or "reset" the key's stream first
-    # the drift test's lambda (edgernn.core.drift); None = DRIFT_THRESHOLD, inf = off
-    drift_threshold: float | None = None
-    # fields a record may carry that the model does not read (battery, rssi): accepted, dropped
-    ignore: tuple[str, ...] = ()
-    # with held acks (an MQTT source and a state_dir): checkpoint once this many finished
-    # messages wait for one, half of mosquitto's default in-flight window (20), so the broker
-    # keeps sending
-    ack_every: int = 10
 
 
 class StreamRunner:
@@ -205,7 +175,7 @@ class StreamRunner:
             return self._finished(position)
         try:
             last, resumed = self._stamps(record)
-            order = self._order(record, last, resumed)
+            order = order_of(record, last, resumed, self._recent)
             if order != "ok":
                 self.stats.replayed += order == "replayed"
                 self.stats.duplicates += order == "duplicate"
@@ -379,23 +349,6 @@ class StreamRunner:
         if key in self.last_ts or self.store is None or key in self.pool:
             return self.last_ts.get(key), self.resumed_ts.get(key)
         return self.store.last(key) or (None, None)
-
-    def _order(self, record: Record, last: Any, resumed: Any) -> str:
-        """ "ok", "replayed" (already inside the resumed checkpoint) or "duplicate" (the same as a
-        recent record); RecordError when the record's timestamp is not after its key's ``last``."""
-        if record.timestamp is None:
-            return "ok"
-        stamp = ts_order(record.timestamp)  # RecordError when it is not a finite number
-        if last is None or stamp > ts_order(last):
-            return "ok"
-        if resumed is not None and stamp <= ts_order(resumed):
-            return "replayed"
-        if digest(record) in self._recent:
-            return "duplicate"
-        raise RecordError(
-            f"timestamp {record.timestamp!r} is not after this key's last ({last!r}): "
-            "out of order, or a repeat with other values"
-        )
 
     def _admit(self, record: Record) -> None:
         """RecordError for a new key beyond max_keys."""

@@ -22,7 +22,8 @@ from sensor_feeds import keyed_lines
 from edgernn.cli import main
 from edgernn.feeds.live import open_items
 from edgernn.feeds.options import LiveOptions
-from edgernn.serve.runner import RunnerConfig, StreamRunner
+from edgernn.serve.config import RunnerConfig
+from edgernn.serve.runner import StreamRunner
 
 pytest.importorskip("serial")  # pyserial is in the test extra
 

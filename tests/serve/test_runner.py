@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import pytest
 from sensor_feeds import keyed_records
 
+from edgernn.serve.config import RunnerConfig
 from edgernn.serve.inbox import Inbox
-from edgernn.serve.runner import RunnerConfig, StreamRunner
+from edgernn.serve.runner import StreamRunner
 
 
 def records(rows, keys=("a", "b")):

@@ -25,7 +25,8 @@ from sensor_feeds import keyed_lines, keyed_records
 import edgernn
 from edgernn.core import snapshot
 from edgernn.errors import StateError
-from edgernn.serve.runner import RunnerConfig, StreamRunner
+from edgernn.serve.config import RunnerConfig
+from edgernn.serve.runner import StreamRunner
 from edgernn.serve.store import DB_FILE, OLD_FILE, StateStore, encode
 
 OLD = Path(__file__).resolve().parents[1] / "data" / "state-0.1.0"
