@@ -145,6 +145,7 @@ def _register() -> None:
         score_cmd,
         stream_cmd,
         tag_cmd,
+        train_classify_cmd,
         train_cmd,
         train_music_cmd,
         train_tokens_cmd,
@@ -152,12 +153,13 @@ def _register() -> None:
     )
 
     for sub in (
+        train_classify_cmd.classify,
         train_tokens_cmd.charlm,
         train_tokens_cmd.seq2seq,
         tag_cmd.train,
         train_music_cmd.music,
     ):
-        train_cmd.command.add_command(sub)  # the token models' training joins `edgernn train`
+        train_cmd.command.add_command(sub)  # each task's own module joins `edgernn train`
 
     for module in (
         stream_cmd,
