@@ -1,28 +1,23 @@
-"""Training a sequence classifier, and the ``edgernn train classify`` command.
+"""Training a sequence classifier, and the ``edgernn train classify`` command: data, splits
+and folds, one fit (with the small-data retrain), export, report.
 
-Epoch mode of ``edgernn.train.loop``: seeded shuffles of padded batches, the cross-entropy of
-the logits at each sequence's last real step; the weights of the best validation loss (val
-accuracy breaks ties) are kept, with early stopping on it.
+Epoch mode of ``edgernn.train.loop`` (the steps are in ``epochs``): seeded shuffles of padded
+batches, the cross-entropy of the logits at each sequence's last real step; the weights of the
+best validation loss (val accuracy breaks ties) are kept, with early stopping on it.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
-import edgernn
 from edgernn.errors import DataError, UsageError
 from edgernn.signature import Scaler
-from edgernn.tasks.classify import ClassifierStream
-from edgernn.train.cells import native_kernels
-from edgernn.train.classify.batches import last_logits, metrics, pad_batch, predict
+from edgernn.train.classify.batches import metrics, predict
 from edgernn.train.classify.data import (
     Dataset,
     build_tokenizer,
@@ -30,6 +25,8 @@ from edgernn.train.classify.data import (
     load_dataset,
     merge_test,
 )
+from edgernn.train.classify.epochs import Split, refit, train_classifier
+from edgernn.train.classify.evaluate import build_report, streamed_metrics
 from edgernn.train.classify.export import export_classifier
 from edgernn.train.classify.model import Classifier, ClassifierConfig
 from edgernn.train.classify.report import fold_summary, plot
@@ -39,71 +36,11 @@ from edgernn.train.classify.splits import (
     split_indices,
     stratified_folds,
 )
-from edgernn.train.loop import Evaluation, History, LoopConfig, train_epochs
+from edgernn.train.loop import LoopConfig
 from edgernn.train.progress import show_start, start_line
 from edgernn.train.publish import publish
 
 KIND = "classify"  # checkpoint kind (format and version: edgernn.train.checkpoint)
-Split = tuple[list, np.ndarray]  # (sequences, labels (N,))
-
-
-class SequenceTask:
-    """Classifier training as the loop sees it: shuffled padded batches, last-step
-    cross-entropy, validation loss and accuracy."""
-
-    def __init__(
-        self, model: Classifier, train: Split, val: Split, seed: int, token_dropout: float = 0.0
-    ):
-        self.model, self.val = model, val
-        self.seqs, self.y = train
-        self.size = len(self.seqs)
-        self.token = bool(model.config.vocab_size)
-        self.rng = np.random.default_rng(seed)
-        # text: share of training tokens fed as <unk> (id 0), fresh each batch, so a model cannot
-        # memorise a small set by its incidental words
-        self.token_dropout = token_dropout if self.token else 0.0
-
-    def shuffle(self) -> np.ndarray:
-        return self.rng.permutation(self.size)
-
-    def loss(self, idx: np.ndarray) -> torch.Tensor:
-        x, lengths = pad_batch([self.seqs[j] for j in idx], self.token)
-        if self.token_dropout > 0:
-            drop = self.rng.random(tuple(x.shape)) < self.token_dropout  # (B, T)
-            x = x.masked_fill(torch.from_numpy(drop), 0)
-        logits = last_logits(self.model(x)[0], lengths)  # (B, C)
-        return nn.functional.cross_entropy(logits, torch.from_numpy(self.y[idx]))
-
-    def evaluate(self, epoch: int, train_loss: float, lr: float) -> Evaluation:
-        seqs, y = self.val
-        classes = tuple(map(str, range(self.model.config.n_classes)))
-        m = metrics(predict(self.model, seqs), y, classes) if len(y) else {}
-        row = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "val_loss": m.get("loss"),
-            "val_accuracy": m.get("accuracy"),
-        }
-        shown = {
-            "train": f"{train_loss:.3f}",
-            "val": f"{m.get('loss', float('nan')):.3f}",
-            "val_acc": f"{m.get('accuracy', float('nan')):.3f}",
-        }
-        score = (m["loss"], -m["accuracy"]) if m else (train_loss, 0.0)
-        return Evaluation(score, m.get("loss"), row, shown)
-
-
-def train_classifier(
-    model: Classifier,
-    train: Split,
-    val: Split,
-    loop: LoopConfig,
-    seed: int,
-    token_dropout: float = 0.0,
-) -> History:
-    """Seeded Adam on shuffled padded batches; the best epoch's weights are kept."""
-    torch.manual_seed(seed)
-    return train_epochs(model, SequenceTask(model, train, val, seed, token_dropout), loop)
 
 
 # ---- the `edgernn train classify` command -----------------------------------------------------
@@ -324,33 +261,6 @@ def fit(
     return model, report, list(idx[2])
 
 
-def refit(
-    model: Classifier,
-    train: Split,
-    lrs: list[float],
-    loop: LoopConfig,
-    seed: int,
-    token_dropout: float = 0.0,
-) -> None:
-    """Adam over ``train`` for ``len(lrs)`` epochs, epoch e at learning rate ``lrs[e]`` (the
-    schedule the early-stopped run took); eval mode at the end."""
-    task = SequenceTask(model, train, ([], np.zeros(0, np.int64)), seed, token_dropout)
-    opt = torch.optim.Adam(model.parameters(), lr=loop.lr)
-    model.train()
-    with native_kernels():
-        for lr in lrs:
-            for group in opt.param_groups:
-                group["lr"] = lr
-            order = task.shuffle()
-            for i in range(0, task.size, loop.batch_size):
-                opt.zero_grad()
-                task.loss(order[i : i + loop.batch_size]).backward()
-                if loop.clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), loop.clip)
-                opt.step()
-    model.eval()
-
-
 def first_line(dataset: Dataset, splits: list[Split], model: Classifier, o: ClassifyOptions) -> str:
     """What ``edgernn train classify`` is about to train (``edgernn.train.progress``)."""
     hidden = ",".join(map(str, o.layers))
@@ -387,26 +297,6 @@ STREAMED = (
 )
 
 
-def streamed_metrics(onnx: Path, dataset: Dataset, ids: Sequence[int]) -> dict:
-    """The test figures as ``edgernn classify`` gives them: each test sequence (whole, from a
-    fresh state) through the exported graph; its final probabilities are its answer. Texts with
-    no token are left out, as training leaves them out."""
-    stream = ClassifierStream(edgernn.load(onnx, provider="cpu"))
-    logp, y = [], []
-    for i in ids:
-        seq = dataset.sequences[i]
-        if dataset.kind == "text":
-            if stream.tokenizer is None or not stream.tokenizer.tokens(seq):
-                continue
-            running, _ = stream.classify_text(seq)
-            probs = running[-1][1]
-        else:
-            probs = stream.classify_sequence(seq)[0][-1]
-        logp.append([math.log(max(probs[label], 1e-300)) for label in dataset.labels])
-        y.append(dataset.y[i])
-    return metrics(np.array(logp).reshape(-1, len(dataset.labels)), np.array(y), dataset.labels)
-
-
 def load_data(o: ClassifyOptions) -> Dataset:
     """The dataset (with the --test-data file's sequences as its test split); one-line errors
     for data that cannot train a classifier."""
@@ -434,69 +324,3 @@ def load_data(o: ClassifyOptions) -> Dataset:
             f"--label has {len(dataset.labels)} distinct value(s); classification needs at least 2"
         )
     return dataset
-
-
-def build_report(
-    model: Classifier,
-    dataset: Dataset,
-    splits: list[Split],
-    fields: dict,
-    notes: dict,
-    history: History,
-    settings: dict,
-) -> dict:
-    """report.json (``files`` and ``export`` come later); completes ``fields`` with the labels,
-    window and provenance."""
-    (tr, va, te), labels, config = splits, dataset.labels, model.config
-    test = metrics(predict(model, te[0]), te[1], labels)
-    majority = int(np.bincount(tr[1], minlength=len(labels)).argmax())
-    baseline = {
-        "class": labels[majority],
-        "test_accuracy": float((te[1] == majority).mean()) if len(te[1]) else None,
-    }
-    sizes = {"train": len(tr[1]), "val": len(va[1]), "test": len(te[1])}
-    val_classes = sorted({labels[c] for c in va[1]})
-    split = "seeded stratified shuffle of whole sequences"
-    token = bool(config.vocab_size)
-    fields["labels"], fields["window"] = list(labels), settings["max_len"]
-    fields["provenance"] = {
-        "data": {
-            "source": dataset.source,
-            "kind": dataset.kind,
-            "sequences": sizes,
-            "split": split,
-            "val_classes": len(val_classes),
-            **dataset.notes,
-            **notes,
-        },
-        "metrics": {
-            "test_accuracy": test.get("accuracy"),
-            "majority_baseline": baseline["test_accuracy"],
-        },
-        "model": {
-            "arch": config.arch,
-            "kernel": config.kernel if config.arch == "tcn" else None,
-            "hidden": list(config.hidden),
-            "embed": config.embed if token else None,
-            "attention": config.attention,
-        },
-    }
-    training = {
-        "epochs_run": history.epochs_run,
-        "best_epoch": history.best_epoch,
-        "stopped_early": history.stopped_early,
-        "seconds": round(history.seconds, 1),
-        "history": history.rows,
-    }
-    return {
-        "task": "classify",
-        "kind": dataset.kind,
-        "arch": config.arch,
-        "layers": list(config.hidden),
-        "labels": list(labels),
-        "data": fields["provenance"]["data"],
-        "metrics": {"test": test, "val": metrics(predict(model, va[0]), va[1], labels)},
-        "baseline": {"majority": baseline},
-        "training": training,
-        "config": {"model": config.to_dict(), **settings},
-    }
