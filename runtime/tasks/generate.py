@@ -93,7 +93,33 @@ class Stats:
     seconds: float = 0.0  # wall time, prompt included
 
 
-class Generator:
+class TokenSteps:
+    """One token stream's state over a token model (text or note events): a chunk of ids run
+    at once, or one id a step. ``Generator`` and ``MusicGenerator`` build on it."""
+
+    def __init__(self, model: Model):
+        self.model = model
+        self.buffers = model.step_buffers(1)  # x (1, 1) int64, y (1, 1, V), state sets bound once
+
+    def restart(self) -> None:
+        """Back to the model's initial state."""
+        self.buffers.load(self.model.initial_state(1))
+
+    def run_ids(self, ids: np.ndarray) -> np.ndarray:
+        """Run token ids (1, T) int64 as one chunk from the current state; the last logits (V,)."""
+        logits, states = self.model.run(ids, self.buffers.states)  # (1, T, V)
+        self.buffers.load(states)
+        last: np.ndarray = logits[0, -1]
+        return last
+
+    def step(self, token: int) -> np.ndarray:
+        """Feed one token id; the next-token logits (V,) (a view, overwritten by the next step)."""
+        self.buffers.x[0, 0] = token
+        out: np.ndarray = self.buffers.run()[0, 0]
+        return out
+
+
+class Generator(TokenSteps):
     """Stateful text generation over one ``generate`` model (one conversation at a time)."""
 
     def __init__(self, model: Model):
@@ -103,14 +129,14 @@ class Generator:
                 f"{model.path.name} is a {sig.task!r} model; `edgernn generate` needs a 'generate' "
                 "model (e.g. the shipped char-lm.onnx, or one from `edgernn train charlm`)"
             )
-        self.model, self.tokenizer = model, sig.tokenizer
+        super().__init__(model)
+        self.tokenizer = sig.tokenizer
         self.unk_id = sig.tokenizer.vocab.index(sig.tokenizer.unk)
-        self.buffers = model.step_buffers(1)  # x (1, 1) int64, y (1, 1, V), state sets bound once
         self.stats = Stats()
 
     def reset(self) -> None:
         """Back to a fresh state (no context)."""
-        self.buffers.load(self.model.initial_state(1))
+        self.restart()
         self.stats = Stats()
 
     def encode(self, text: str) -> np.ndarray:
@@ -123,16 +149,7 @@ class Generator:
         """Run ``text`` as one chunk from the current state; the next-token logits (V,)."""
         ids = self.encode(text)
         check_prompt(text)
-        logits, states = self.model.run(ids, self.buffers.states)  # (1, T, V)
-        self.buffers.load(states)
-        last: np.ndarray = logits[0, -1]
-        return last
-
-    def step(self, token: int) -> np.ndarray:
-        """Feed one token id; the next-token logits (V,) (a view, overwritten by the next step)."""
-        self.buffers.x[0, 0] = token
-        out: np.ndarray = self.buffers.run()[0, 0]
-        return out
+        return self.run_ids(ids)
 
     def generate(
         self,

@@ -31,7 +31,7 @@ import numpy as np
 
 from edgernn.core.model import Model
 from edgernn.errors import UsageError
-from edgernn.tasks.generate import check_options, sample
+from edgernn.tasks.generate import TokenSteps, check_options, sample
 
 BOS = "<bos>"  # the first token of every piece
 UNK = "<unk>"  # an event outside the vocabulary
@@ -107,7 +107,7 @@ class MusicStats:
     seconds: float = 0.0  # wall time, prompt included
 
 
-class MusicGenerator:
+class MusicGenerator(TokenSteps):
     """Stateful melody generation over one ``music`` model (one piece at a time).
 
     >>> import edgernn
@@ -125,14 +125,14 @@ class MusicGenerator:
                 f"{model.path.name} is a {sig.task!r} model; writing MIDI needs a 'music' model "
                 "(e.g. the shipped music-bach.onnx, or one from `edgernn train music`)"
             )
-        self.model, self.vocab = model, sig.tokenizer.vocab
+        super().__init__(model)
+        self.vocab = sig.tokenizer.vocab
         self.ids = {t: i for i, t in enumerate(self.vocab)}
         self.events = [note_of(t) for t in self.vocab]  # id -> Note (None: not an event)
         self.unk_id = self.ids.get(UNK, 0)
         self.bos_id = self.ids.get(BOS, self.unk_id)
         # never sampled: the specials (their logits are pushed to -inf)
         self.banned = np.array([e is None for e in self.events])  # (V,)
-        self.buffers = model.step_buffers(1)  # x (1, 1) int64, y (1, 1, V), states bound once
         self.stats = MusicStats()
 
     def encode(self, notes: Sequence[Note]) -> np.ndarray:
@@ -142,21 +142,12 @@ class MusicGenerator:
 
     def reset(self) -> None:
         """Back to a fresh state (no context)."""
-        self.buffers.load(self.model.initial_state(1))
+        self.restart()
         self.stats = MusicStats()
 
     def feed(self, ids: np.ndarray) -> np.ndarray:
         """Run token ids (T,) as one chunk from the current state; the next-event logits (V,)."""
-        logits, states = self.model.run(ids[None].astype(np.int64), self.buffers.states)
-        self.buffers.load(states)  # logits: (1, T, V)
-        last: np.ndarray = logits[0, -1]
-        return last
-
-    def step(self, token: int) -> np.ndarray:
-        """Feed one token id; the next-event logits (V,) (a view, overwritten by the next step)."""
-        self.buffers.x[0, 0] = token
-        out: np.ndarray = self.buffers.run()[0, 0]
-        return out
+        return self.run_ids(ids[None].astype(np.int64))
 
     def notes(
         self,
