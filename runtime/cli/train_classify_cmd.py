@@ -91,7 +91,8 @@ from edgernn.cli.common import train_output_options
 @click.option(
     "--hidden",
     default=None,
-    help="Width per stacked layer, e.g. 64,32. Default: 32,32,32,32,32 for tcn, 64 otherwise.",
+    help="Width per stacked layer, e.g. 64,32. Default: 32,32,32,32,32,32 for tcn (receptive "
+    "field 127 steps), 64 otherwise.",
 )
 @click.option(
     "--kernel", default=3, show_default=True, help="tcn: convolution width (layer i dilates 2**i)."
@@ -102,6 +103,13 @@ from edgernn.cli.common import train_output_options
     default=True,
     show_default=True,
     help="Attention pooling over the steps so far before the head (its online softmax streams as "
+    "state).",
+)
+@click.option(
+    "--max-pool/--no-max-pool",
+    default=True,
+    show_default=True,
+    help="Max pooling over the steps so far before the head (the running maximum streams as "
     "state).",
 )
 @click.option(
@@ -141,6 +149,13 @@ from edgernn.cli.common import train_output_options
     show_default=True,
     help="Under 2000 training sequences: retrain on train + val for the epochs early stopping "
     "chose.",
+)
+@click.option(
+    "--members",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Networks trained apart (own seed and validation draw) whose probabilities are averaged; "
+    "the graph holds them all. Default: 5 under 2000 training sequences, else 1.",
 )
 @click.option(
     "--val",
@@ -184,7 +199,12 @@ def classify(**opts: Any) -> None:
         f"trained {report['kind']} classifier {report['arch']} "
         f"{','.join(map(str, report['layers']))} on {report['data']['sequences']['train']} "
         f"sequences, {len(report['labels'])} classes: "
-        f"{tr['epochs_run']} epochs, best {tr['best_epoch']}"
+        + (
+            f"{tr['epochs_run']} epochs, best {tr['best_epoch']}"
+            if "members" not in tr
+            else f"{len(tr['members'])} members averaged, epochs run / best "
+            + ", ".join(f"{m['epochs_run']}/{m['best_epoch']}" for m in tr["members"])
+        )
     )
     click.echo(f"test ({t['n']} sequences): accuracy {acc}   majority class {b['class']!r}: {base}")
     from edgernn.train.classify.report import summary_lines

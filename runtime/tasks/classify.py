@@ -27,6 +27,11 @@ _exp = math.exp
 PYTHON_SOFTMAX = 32  # up to this many classes, a step's softmax runs in Python floats
 
 
+# tokens per graph call in classify_text: a max-pooling classifier's graph holds (T, T, H)
+# values for a chunk of T steps (edgernn.train.classify.peak)
+CHUNK = 256
+
+
 def softmax_floats(logits: Sequence[float]) -> list[float]:
     """``softmax`` of a few Python floats, without numpy calls (the per-step path).
 
@@ -136,10 +141,13 @@ class ClassifierStream:
         self.reset()
         ids = np.array([[self._id(t) for t in tokens]], dtype=np.int64)  # (1, T)
         self.unknown = int(np.count_nonzero(ids == self.unk_id))
-        logits, states = self.model.run(ids, self.buffers.states)  # (1, T, C)
+        chunks, states = [], self.buffers.states
+        for i in range(0, ids.shape[1], CHUNK):  # the state carries over: the same numbers
+            logits, states = self.model.run(ids[:, i : i + CHUNK], states)  # (1, <= CHUNK, C)
+            chunks.append(logits[0])
         self.buffers.load(states)
         self.steps_seen = len(tokens)
-        probs = softmax(logits[0])  # (T, C)
+        probs = softmax(np.concatenate(chunks))  # (T, C)
         running = [(t, dict(zip(self.labels, map(float, p)))) for t, p in zip(tokens, probs)]
         return running, self.labels[int(probs[-1].argmax())]
 

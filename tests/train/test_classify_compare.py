@@ -26,10 +26,12 @@ def test_compare_classifiers_side_by_side(tmp_path):
     assert r.exit_code == 0, r.output
     result = json.loads(r.stdout)
     rows = {row["arch"]: row for row in result["archs"]}
-    assert list(rows) == ["tcn", "lstm"] and all(row["attention"] for row in rows.values())
+    assert list(rows) == ["tcn", "lstm"]
+    assert all(row["pooling"] == " + attention + max pool" for row in rows.values())
     lstm, tcn = rows["lstm"], rows["tcn"]
-    assert lstm["params"] == 4 * (2 * 8 + 8 * 8 + 2 * 8) + 8 * 8 + 8 + 8 + 16 * 3 + 3
-    assert tcn["params"] == (2 * 3 * 8 + 8) + 8 * 8 + 8 + 8 + 16 * 3 + 3
+    # small data: 5 members, each [h, attention, max] (24) -> 3 classes
+    assert lstm["params"] == 5 * (4 * (2 * 8 + 8 * 8 + 2 * 8) + 8 * 8 + 8 + 8 + 24 * 3 + 3)
+    assert tcn["params"] == 5 * ((2 * 3 * 8 + 8) + 8 * 8 + 8 + 8 + 24 * 3 + 3)
     for row in rows.values():
         assert 0 <= row["test_accuracy"] <= 1 and row["majority_accuracy"] == pytest.approx(1 / 3)
         assert 0 < row["step_us"]["p50"] <= row["step_us"]["p99"]

@@ -139,10 +139,19 @@ def test_json_keeps_stdout_pure_and_progress_on_stderr(tmp_path):
     first, *lines = r.stderr.splitlines()
     assert re.fullmatch(
         r"train classify: [\d,]+ rows in 60 sequences -> 39 training sequences \(3 classes\); "
-        r"tcn 4 \+ attention \([\d,]+ parameters\) on cpu, up to 3 epochs",
+        r"tcn 4 \+ attention \+ max pool, 5 members averaged \([\d,]+ parameters\) on cpu, "
+        r"up to 3 epochs each",
         first,
     )
-    assert [LINE.match(line).group(2) for line in lines] == ["1", "2", "3"]
+    # small data: five networks, each announced, then its epochs
+    announced = [line for line in lines if line.startswith("network ")]
+    assert len(announced) == 5 and announced[0].startswith("network 1/5 (seed 0): 39 training")
+    for m, line in enumerate(announced):  # each its own draw of validation from train + val
+        got = re.fullmatch(rf"network {m + 1}/5 \(seed {1000 * m}\): (\d+) training, (\d+) "
+                           r"validation sequences", line)  # fmt: skip
+        assert got and int(got[1]) + int(got[2]) == 51, line
+    lines = [line for line in lines if not line.startswith("network ")]
+    assert [LINE.match(line).group(2) for line in lines] == ["1", "2", "3"] * 5
     assert all("val_acc " in line for line in lines) and "\r" not in r.stderr
 
     r = train("seq2seq", *SEQ2SEQ, "--out", str(tmp_path / "s2s"), "--no-export", "--json")

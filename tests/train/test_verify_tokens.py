@@ -25,8 +25,9 @@ from edgernn.train.charlm.export import export_charlm  # noqa: E402
 from edgernn.train.charlm.model import CharLM, CharLMConfig  # noqa: E402
 from edgernn.train.charlm.train import signature_fields  # noqa: E402
 from edgernn.train.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
+from edgernn.train.classify.ensemble import build_classifier  # noqa: E402
 from edgernn.train.classify.export import export_classifier  # noqa: E402
-from edgernn.train.classify.model import Classifier, ClassifierConfig  # noqa: E402
+from edgernn.train.classify.model import ClassifierConfig  # noqa: E402
 from edgernn.train.export.checks import scaled_error  # noqa: E402
 from edgernn.train.export.verify import KIND_CHECK, verify_checkpoint  # noqa: E402
 from edgernn.train.registry import TASKS as TRAIN_TASKS  # noqa: E402
@@ -61,7 +62,13 @@ def make_charlm(out: Path, hidden=(16, 8), seed: int = 0) -> tuple[Path, Path]:
 
 
 def make_classifier(
-    out: Path, text: bool, seed: int = 0, arch: str | None = None, attention: bool = False
+    out: Path,
+    text: bool,
+    seed: int = 0,
+    arch: str | None = None,
+    attention: bool = False,
+    max_pool: bool = False,
+    members: int = 1,
 ) -> tuple[Path, Path]:
     torch.manual_seed(seed)
     labels = ["a", "b", "c"]
@@ -73,18 +80,26 @@ def make_classifier(
             hidden=(12, 8),
             n_classes=3,
             attention=attention,
+            max_pool=max_pool,
+            members=members,
         )
         fields = {"tokenizer": tok_fields()}
     else:
         cfg = ClassifierConfig(
-            arch=arch or "lstm", n_features=2, hidden=(8, 4), n_classes=3, attention=attention
+            arch=arch or "lstm",
+            n_features=2,
+            hidden=(8, 4),
+            n_classes=3,
+            attention=attention,
+            max_pool=max_pool,
+            members=members,
         )
         fields = {
             "features": ["temp", "humidity"],
             "input_scaler": {"kind": "standard", "offset": [20.0, 60.0], "scale": [3.0, 5.0]},
         }
     fields.update({"labels": labels, "window": 32, "provenance": {}})
-    net = Classifier(cfg).eval()
+    net = build_classifier(cfg).eval()
     export_classifier(net, fields, out / "model.onnx")
     return out / "model.onnx", save_checkpoint(out / "checkpoint.pt", net, fields, kind="classify")
 
@@ -207,6 +222,8 @@ CLASSIFIER_FIELDS = {
     "dropout",
     "attention",
     "kernel",  # tcn's convolution width: test_tcn_classifiers_verify
+    "max_pool",  # test_max_pooling_classifiers_verify
+    "members",  # test_ensembles_verify
 }
 
 
@@ -215,6 +232,29 @@ def test_tcn_classifiers_verify(tmp_path, text):
     model_path, ckpt_path = make_classifier(tmp_path, text=text, arch="tcn", attention=True)
     model = load(model_path)
     assert len(model.signature.states) == 2 + 3  # two layers' input history, then the softmax
+    report = verify_checkpoint(model, ckpt_path)
+    assert report.passed, [c for c in report.checks if not c.passed]
+
+
+@pytest.mark.parametrize("text", [False, True], ids=["sensor", "text"])
+def test_max_pooling_classifiers_verify(tmp_path, text):
+    model_path, ckpt_path = make_classifier(
+        tmp_path, text=text, arch="tcn", attention=True, max_pool=True
+    )
+    model = load(model_path)
+    # two layers' input history, the online softmax, then the running maximum (seen, peak)
+    assert len(model.signature.states) == 2 + 3 + 2
+    report = verify_checkpoint(model, ckpt_path)
+    assert report.passed, [c for c in report.checks if not c.passed]
+
+
+@pytest.mark.parametrize("text", [False, True], ids=["sensor", "text"])
+def test_ensembles_verify(tmp_path, text):
+    model_path, ckpt_path = make_classifier(
+        tmp_path, text=text, arch="gru", max_pool=True, members=3
+    )
+    model = load(model_path)
+    assert len(model.signature.states) == 3 * (2 + 2)  # per member: two GRU layers, the maximum
     report = verify_checkpoint(model, ckpt_path)
     assert report.passed, [c for c in report.checks if not c.passed]
 

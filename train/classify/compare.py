@@ -70,7 +70,7 @@ def compare_classifiers(
                 {
                     "arch": arch,
                     "layers": report["layers"],
-                    "attention": report["config"]["model"]["attention"],
+                    "pooling": model.config.pooling,
                     "params": sum(p.numel() for p in model.parameters()),
                     "onnx_bytes": (out / "model.onnx").stat().st_size,
                     "test_accuracy": report["metrics"]["test"].get("accuracy"),
@@ -115,7 +115,7 @@ def render(result: dict) -> str:
             "epochs", "train s"]  # fmt: skip
     rows = [
         [
-            r["arch"] + (" + attention" if r["attention"] else ""),
+            r["arch"] + r["pooling"],
             ",".join(map(str, r["layers"])),
             f"{r['params']:,}",
             "n/a" if r["test_accuracy"] is None else f"{r['test_accuracy']:.3f}",

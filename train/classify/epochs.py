@@ -1,6 +1,6 @@
 """The classifier's training steps: the loop's task over shuffled padded batches (last-step
-cross-entropy, validation loss and accuracy), and the retrain on train + val at the learning
-rates an early-stopped run took.
+cross-entropy, validation loss and accuracy), the retrain on train + val at the learning
+rates an early-stopped run took, and one network's whole training (``train_member``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from torch import nn
 
 from edgernn.train.cells import native_kernels
 from edgernn.train.classify.batches import last_logits, metrics, pad_batch, predict
-from edgernn.train.classify.model import Classifier
+from edgernn.train.classify.model import Classifier, ClassifierConfig
 from edgernn.train.loop import Evaluation, History, LoopConfig, train_epochs
 
 Split = tuple[list, np.ndarray]  # (sequences, labels (N,))
@@ -101,3 +101,48 @@ def refit(
                     nn.utils.clip_grad_norm_(model.parameters(), loop.clip)
                 opt.step()
     model.eval()
+
+
+REFIT_BELOW = 2000  # training sequences: below this, refit on train + val (``train_member``)
+
+
+def train_member(
+    config: ClassifierConfig,
+    train: Split,
+    val: Split,
+    loop: LoopConfig,
+    seed: int,
+    token_dropout: float,
+    refit_small: bool,
+) -> tuple[Classifier, History, str | None]:
+    """One network, seeded: early-stopped on ``val``; with ``refit_small`` and under
+    ``REFIT_BELOW`` training sequences also retrained on train + val for the epochs chosen, and
+    the retrain kept if it fits train + val at least as well. The model, the early-stopped run's
+    history and a note on the retrain (None: none was tried)."""
+    torch.manual_seed(seed)
+    model = Classifier(config)
+    history = train_classifier(model, train, val, loop, seed, token_dropout)
+    if not (refit_small and len(val[1]) and len(train[1]) < REFIT_BELOW):
+        return model, history, None
+    torch.manual_seed(seed)
+    again = Classifier(config)
+    both = (train[0] + val[0], np.concatenate([train[1], val[1]]))
+    refit(again, both, history.lr[: history.best_epoch], loop, seed, token_dropout)
+    labels = tuple(map(str, range(config.n_classes)))
+    kept, redone = (metrics(predict(m, both[0]), both[1], labels)["loss"] for m in (model, again))
+    sizes = f"train + val ({len(both[1])} sequences) for the {history.best_epoch} epochs"
+    if redone <= kept:  # the retrain fits all it saw at least as well: keep it
+        return (
+            again,
+            history,
+            f"retrained on {sizes} early stopping chose, with the same learning rates",
+        )
+    # e.g. an LSTM that left a long plateau late in the first run, not in the retrain
+    return (
+        model,
+        history,
+        (
+            f"not kept: the retrain on {sizes} fitted them worse (loss {redone:.3f} vs "
+            f"{kept:.3f}) than the early-stopped model, which is kept"
+        ),
+    )

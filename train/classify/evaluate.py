@@ -83,6 +83,7 @@ def build_report(
             "hidden": list(config.hidden),
             "embed": config.embed if token else None,
             "attention": config.attention,
+            "max_pool": config.max_pool,
         },
     }
     training = {

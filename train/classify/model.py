@@ -22,6 +22,7 @@ from torch import nn
 from edgernn.errors import DataError, UsageError
 from edgernn.train.attention import AttentionPool
 from edgernn.train.cells import CELLS
+from edgernn.train.classify.peak import MaxPool
 from edgernn.train.classify.tcn import TemporalConv
 
 ARCHS = (*CELLS, "tcn")  # what --arch takes
@@ -43,12 +44,20 @@ class ClassifierConfig:
     dropout: float = 0.0  # dropout between recurrent layers and before the head (training only)
     # attention pooling over the steps so far before the head (online softmax as state)
     attention: bool = False
+    # max pooling over the steps so far before the head (running maximum as state;
+    # edgernn.train.classify.peak)
+    max_pool: bool = False
     kernel: int = 3  # tcn: convolution width (layer i dilates by 2**i)
+    # networks of this size trained apart whose probabilities are averaged
+    # (edgernn.train.classify.ensemble); 1 = one network
+    members: int = 1
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
         if self.arch not in ARCHS:
             raise UsageError(f"unknown --arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.members < 1:
+            raise UsageError(f"--members must be >= 1, got {self.members}")
         if self.kernel < 2:
             raise UsageError(f"--kernel must be >= 2, got {self.kernel}")
         if not self.hidden or min(self.hidden) < 1 or self.embed < 1 or self.n_features < 1:
@@ -57,6 +66,15 @@ class ClassifierConfig:
             )
         if self.n_classes < 2:
             raise DataError(f"classification needs at least 2 classes, got {self.n_classes}")
+
+    @property
+    def pooling(self) -> str:
+        """What the head sees besides the latest step, as ``arch`` strings show it."""
+        return "".join(
+            name
+            for name, on in ((" + attention", self.attention), (" + max pool", self.max_pool))
+            if on
+        )
 
     @property
     def n_targets(
@@ -73,8 +91,8 @@ class ClassifierConfig:
 
 
 class Classifier(nn.Module):
-    """[Embedding] + stacked RNN / LSTM / GRU layers [+ attention pooling] + linear head on every
-    step."""
+    """[Embedding] + stacked RNN / LSTM / GRU layers or a temporal CNN [+ attention pooling]
+    [+ max pooling] + linear head on every step."""
 
     def __init__(self, config: ClassifierConfig):
         super().__init__()
@@ -94,8 +112,10 @@ class Classifier(nn.Module):
         )
         self.drop = nn.Dropout(config.dropout)
         self.attn = AttentionPool(config.hidden[-1]) if config.attention else None
-        # [h_t, context_t]
-        self.head = nn.Linear(config.hidden[-1] * (2 if config.attention else 1), config.n_classes)
+        self.peak = MaxPool(config.hidden[-1]) if config.max_pool else None
+        # [h_t, context_t, peak_t]
+        widths = 1 + config.attention + config.max_pool
+        self.head = nn.Linear(config.hidden[-1] * widths, config.n_classes)
 
     @property
     def states_per_layer(self) -> int:
@@ -103,8 +123,9 @@ class Classifier(nn.Module):
 
     def initial_state(self, batch: int) -> list[torch.Tensor]:
         """Zero state: per layer (1, B, H) hidden (and cell, for LSTM) or, for tcn, (1, B, K,
-        C_in) input history; then the attention pool's."""
+        C_in) input history; then the attention pool's, then the max pool's."""
         pool = self.attn.initial_state(batch) if self.attn is not None else []
+        pool += self.peak.initial_state(batch) if self.peak is not None else []
         if self.tcn is not None:
             return self.tcn.initial_state(batch) + pool
         return [
@@ -115,6 +136,7 @@ class Classifier(nn.Module):
 
     def state_shapes(self) -> list[tuple]:
         pool = self.attn.state_shapes() if self.attn is not None else []
+        pool += self.peak.state_shapes() if self.peak is not None else []
         if self.tcn is not None:
             return self.tcn.state_shapes() + pool
         return [
@@ -139,10 +161,13 @@ class Classifier(nn.Module):
             else:
                 h, hn = layer(h, states[i])
                 new_states.append(hn)
+        pooled = [h]  # (B, T, H) each: the latest step, [attention context], [running max]
         if self.attn is not None:
-            # (B, T, H): attention over steps 1..t
-            context, *pool = self.attn(h, *states[len(new_states) :])
+            context, *pool = self.attn(h, *states[len(new_states) : len(new_states) + 3])
             new_states += pool
-            # (B, T, 2H): the latest step and what attention picked
-            h = torch.cat([h, context], dim=2)
-        return (self.head(self.drop(h)), *new_states)
+            pooled.append(context)
+        if self.peak is not None:
+            peak, *pool = self.peak(h, *states[len(new_states) :])
+            new_states += pool
+            pooled.append(peak)
+        return (self.head(self.drop(torch.cat(pooled, dim=2))), *new_states)

@@ -9,15 +9,13 @@ best validation loss (val accuracy breaks ties) are kept, with early stopping on
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from edgernn.errors import DataError, UsageError
 from edgernn.signature import Scaler
-from edgernn.train.classify.batches import metrics, predict
 from edgernn.train.classify.data import (
     Dataset,
     build_tokenizer,
@@ -25,7 +23,8 @@ from edgernn.train.classify.data import (
     load_dataset,
     merge_test,
 )
-from edgernn.train.classify.epochs import Split, refit, train_classifier
+from edgernn.train.classify.ensemble import Ensemble, build_classifier
+from edgernn.train.classify.epochs import REFIT_BELOW, Split, train_member
 from edgernn.train.classify.evaluate import build_report, streamed_metrics
 from edgernn.train.classify.export import export_classifier
 from edgernn.train.classify.model import Classifier, ClassifierConfig
@@ -108,6 +107,7 @@ class ClassifyOptions:
     dropout: float = 0.1  # between layers and before the head
     token_dropout: float = 0.2  # text: share of training tokens fed as <unk>
     attention: bool = True  # attention pooling over the steps so far before the head
+    max_pool: bool = True  # max pooling over the steps so far before the head
     epochs: int = 150  # maximum passes over the training sequences
     batch_size: int = 16  # sequences per optimizer step
     lr: float = 3e-3  # Adam learning rate at the start
@@ -115,6 +115,9 @@ class ClassifyOptions:
     patience: int = 20  # early stopping: epochs without a better val loss (0 = off)
     lr_patience: int = 5  # the lr halves after this many epochs without a better val loss
     refit: bool = True  # retrain on train + val for the best epoch count (small data)
+    # networks trained apart (own seed and val draw) whose probabilities are averaged; None:
+    # SMALL_DATA_MEMBERS under REFIT_BELOW training sequences, else 1
+    members: int | None = None
     val_frac: float = 0.2  # share of the training sequences (per class) for validation
     test_frac: float = 0.15  # share of the sequences (per class) for the test report
     seed: int = 0  # seed for the split, numpy and torch
@@ -127,8 +130,27 @@ class ClassifyOptions:
         return self.hidden or DEFAULT_HIDDEN.get(self.arch, (64,))
 
 
-DEFAULT_HIDDEN = {"tcn": (32, 32, 32, 32, 32), "lstm": (64,), "gru": (64,), "rnn": (64,)}
-REFIT_BELOW = 2000  # training sequences: below this, refit on train + val (``refit``)
+DEFAULT_HIDDEN = {"tcn": (32,) * 6, "lstm": (64,), "gru": (64,), "rnn": (64,)}
+SMALL_DATA_MEMBERS = 5  # --members by default under REFIT_BELOW training sequences (else 1)
+MEMBER_SEED_STEP = 1000  # member m trains with seed --seed + 1000 * m (member 0: --seed itself)
+
+
+def member_splits(
+    splits: list[Split], members: int, o: ClassifyOptions, val_given: bool
+) -> list[tuple[Split, Split]]:
+    """(train, val) of each member: member 0 the split itself; each other member its own
+    stratified draw of validation from train + val (the data's own val, when it has one, is
+    every member's), so the members differ in what they early-stop on as well as in their
+    initial weights."""
+    out = [(splits[0], splits[1])]
+    pool_x, pool_y = splits[0][0] + splits[1][0], np.concatenate([splits[0][1], splits[1][1]])
+    for m in range(1, members):
+        if val_given or not len(splits[1][1]):
+            out.append((splits[0], splits[1]))
+            continue
+        tr, va, _ = split_indices(pool_y, o.val_frac, 0.0, o.seed + MEMBER_SEED_STEP * m)
+        out.append((([pool_x[i] for i in tr], pool_y[tr]), ([pool_x[i] for i in va], pool_y[va])))
+    return out
 
 
 def run_classify(**options) -> dict:
@@ -192,7 +214,7 @@ def split_of(o: ClassifyOptions, dataset: Dataset) -> tuple[list[int], list[int]
 
 def fit(
     o: ClassifyOptions, dataset: Dataset, idx: tuple[list, list, list], show: bool
-) -> tuple[Classifier, dict, list[int]]:
+) -> tuple[Classifier | Ensemble, dict, list[int]]:
     """Train one model on ``idx`` (train, val, test): the model, its report (the signature
     fields under "_fields") and the test sequences."""
     splits, fields, notes = prepare(dataset, idx, o.tokenizer, o.vocab_size, o.max_len)
@@ -208,42 +230,44 @@ def fit(
         n_classes=len(dataset.labels),
         dropout=o.dropout,
         attention=o.attention,
+        max_pool=o.max_pool,
         kernel=o.kernel,
     )
-    torch.manual_seed(o.seed)
-    model = Classifier(config)
+    members = o.members or (SMALL_DATA_MEMBERS if len(splits[0][1]) < REFIT_BELOW else 1)
+    config = replace(config, members=members)
     if show:
-        show_start(first_line(dataset, splits, model, o), o.quiet)
-    loop = LoopConfig(
-        lr=o.lr,
-        clip=o.clip,
-        epochs=o.epochs,
-        batch_size=o.batch_size,
-        patience=o.patience,
-        lr_patience=o.lr_patience if len(splits[1][1]) else None,
-        desc="classify",
-        quiet=o.quiet or not show,
-    )
-    history = train_classifier(model, splits[0], splits[1], loop, o.seed, o.token_dropout)
-    refit_note = None
-    if o.refit and len(splits[1][1]) and len(splits[0][1]) < REFIT_BELOW:
-        torch.manual_seed(o.seed)
-        again = Classifier(config)
-        both = (splits[0][0] + splits[1][0], np.concatenate([splits[0][1], splits[1][1]]))
-        refit(again, both, history.lr[: history.best_epoch], loop, o.seed, o.token_dropout)
-        labels = tuple(dataset.labels)
-        kept, redone = (
-            metrics(predict(m, both[0]), both[1], labels)["loss"] for m in (model, again)
+        show_start(first_line(dataset, splits, build_classifier(config), o), o.quiet)
+    model = build_classifier(config)
+    runs = []
+    for m, (train, val) in enumerate(member_splits(splits, members, o, "val" in dataset.split)):
+        loop = LoopConfig(
+            lr=o.lr,
+            clip=o.clip,
+            epochs=o.epochs,
+            batch_size=o.batch_size,
+            patience=o.patience,
+            lr_patience=o.lr_patience if len(val[1]) else None,
+            desc="classify" if members == 1 else f"classify {m + 1}/{members}",
+            quiet=o.quiet or not show,
         )
-        sizes = f"train + val ({len(both[1])} sequences) for the {history.best_epoch} epochs"
-        if redone <= kept:  # the retrain fits all it saw at least as well: keep it
-            model = again
-            refit_note = f"retrained on {sizes} early stopping chose, with the same learning rates"
-        else:  # e.g. an LSTM that left a long plateau late in the first run, not in the retrain
-            refit_note = (
-                f"not kept: the retrain on {sizes} fitted them worse (loss {redone:.3f} vs "
-                f"{kept:.3f}) than the early-stopped model, which is kept"
+        seed = o.seed + MEMBER_SEED_STEP * m
+        if members > 1 and show:
+            show_start(
+                f"network {m + 1}/{members} (seed {seed}): {len(train[1])} training, "
+                f"{len(val[1])} validation sequences",
+                o.quiet,
             )
+        one = replace(config, members=1)
+        net, history, refit_note = train_member(
+            one, train, val, loop, seed, o.token_dropout, o.refit
+        )
+        runs.append((history, refit_note, seed))
+        if members == 1:
+            model = net
+        else:
+            model.members[m].load_state_dict(net.state_dict())
+    model.eval()
+    history, refit_note, _ = runs[0]
     settings = {
         "tokenizer": o.tokenizer if token else None,
         "max_len": o.max_len,
@@ -253,6 +277,11 @@ def fit(
     }
     report = build_report(model, dataset, splits, fields, notes, history, settings)
     report["training"]["refit"] = refit_note
+    if members > 1:
+        report["training"]["members"] = [
+            {"seed": seed, "epochs_run": h.epochs_run, "best_epoch": h.best_epoch, "refit": note}
+            for h, note, seed in runs
+        ]
     if dataset.split:
         report["data"]["split"] = "as given by the data (--split-column / --test-data)" + (
             "; val drawn from train, stratified" if "val" not in dataset.split else ""
@@ -261,7 +290,9 @@ def fit(
     return model, report, list(idx[2])
 
 
-def first_line(dataset: Dataset, splits: list[Split], model: Classifier, o: ClassifyOptions) -> str:
+def first_line(
+    dataset: Dataset, splits: list[Split], model: Classifier | Ensemble, o: ClassifyOptions
+) -> str:
     """What ``edgernn train classify`` is about to train (``edgernn.train.progress``)."""
     hidden = ",".join(map(str, o.layers))
     classes = f"{len(dataset.labels)} classes"
@@ -285,8 +316,9 @@ def first_line(dataset: Dataset, splits: list[Split], model: Classifier, o: Clas
         series_unit="sequences",
         examples=len(splits[0][1]),
         examples_unit=unit,
-        arch=f"{o.arch} {hidden}" + (" + attention" if o.attention else ""),
-        plan=f"up to {o.epochs} epochs",
+        arch=f"{o.arch} {hidden}{model.config.pooling}"
+        + (f", {model.config.members} members averaged" if model.config.members > 1 else ""),
+        plan=f"up to {o.epochs} epochs" + (" each" if model.config.members > 1 else ""),
     )
 
 
