@@ -46,6 +46,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--charlm-chars", type=int, default=2_000_000, help="corpus size cap")
     p.add_argument("--charlm-steps", type=int, help="charlm --steps (default: its own)")
     p.add_argument("--charlm-timeout", type=float, help="stop charlm training after N seconds")
+    p.add_argument(
+        "--classify-seeds",
+        type=lambda v: tuple(int(x) for x in v.split(",")),
+        default=(),
+        help="classification: also rerun the defaults with these --seed values, e.g. 1,2,3,4",
+    )
     p.add_argument("--no-plots", action="store_true", help="no benchmarks/quality/*.png")
     return p.parse_args(argv)
 
@@ -62,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"quality: {name} ...", file=sys.stderr, flush=True)
         if name in qk.DATASETS:
             try:
-                classify.append(qk.run_dataset(name, args.work))
+                classify.append(qk.run_dataset(name, args.work, args.classify_seeds))
             except qk.Unavailable as e:
                 skipped[name] = str(e)
             continue
