@@ -58,11 +58,13 @@ class TemporalConv(nn.Module):
         """x (B, T, C) and each layer's history -> (features (B, T, H), *new histories)."""
         h, new = x, []
         for i, conv in enumerate(self.convs):
-            past = states[i][0]  # (B, K, C_in)
+            past = states[i][0]  # (B, K, C_in), K = (k - 1) * d
             full = torch.cat([past, h], dim=1)  # (B, K + T, C_in)
-            new.append(full[:, full.shape[1] - past.shape[1] :].unsqueeze(0))  # (1, B, K, C_in)
-            d, t = self.dilations[i], h.shape[1]
-            taps = [full[:, j * d : j * d + t] for j in range(self.kernel)]  # k x (B, T, C_in)
+            d, k = self.dilations[i], self.kernel
+            new.append(full[:, -self.history(i) :].unsqueeze(0))  # (1, B, K, C_in)
+            # tap j: steps j*d .. j*d + T of full, i.e. ending (k-1-j)*d before its end; constant
+            # offsets from the end export as Slice with constant bounds (no shape arithmetic)
+            taps = [full[:, j * d : -(k - 1 - j) * d or None] for j in range(k)]  # k x (B, T, C_in)
             out = torch.relu(conv(torch.cat(taps, dim=2)))  # (B, T, C_out)
             h = out + h if out.shape[2] == h.shape[2] else out
         return (h, *new)
