@@ -63,18 +63,24 @@ class AttentionPool(nn.Module):
     ) -> tuple[torch.Tensor, ...]:
         """h (B, T, H) and the running state -> (attention over everything seen up to each step
         (B, T, H), new seen, new lse, new pooled)."""
-        e = self.score(h)  # (B, T, 1)
-        started = seen.transpose(0, 1) > 0  # (B, 1, 1)
-        lse0, p0 = lse.transpose(0, 1), pooled.transpose(0, 1)  # (B, 1, 1), (B, 1, H)
-        top = e.amax(dim=1, keepdim=True)  # (B, 1, 1)
-        ref = torch.where(started, torch.maximum(lse0, top), top)  # this chunk's reference
-        # (B, 1, 1)
-        carry = torch.where(
-            started, torch.exp(torch.clamp(lse0 - ref, max=0.0)), torch.zeros_like(ref)
-        )
-        w = torch.exp(e - ref)  # (B, T, 1), each <= 1
-        # (B, T, 1): the normaliser up to each step, / exp(ref)
-        norm = carry + torch.cumsum(w, dim=1)
-        out = (p0 * carry + torch.cumsum(w * h, dim=1)) / norm  # (B, T, H)
-        new_lse = ref + torch.log(norm[:, -1:])  # (B, 1, 1)
-        return out, torch.ones_like(seen), new_lse.transpose(0, 1), out[:, -1:].transpose(0, 1)
+        return online_pool(self.score(h), h, seen, lse, pooled)
+
+
+def online_pool(
+    e: torch.Tensor, h: torch.Tensor, seen: torch.Tensor, lse: torch.Tensor, pooled: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """The online softmax over time (dim 1) of scores ``e`` (B, T, ..., 1) pooling ``h``
+    (B, T, ..., H); states (1, B, ..., 1 or H) as ``AttentionPool`` keeps them. Any axes between
+    time and features are carried through (an ensemble's members)."""
+    started = seen.transpose(0, 1) > 0  # (B, 1, 1) (shapes shown without member axes)
+    lse0, p0 = lse.transpose(0, 1), pooled.transpose(0, 1)  # (B, 1, 1), (B, 1, H)
+    top = e.amax(dim=1, keepdim=True)  # (B, 1, 1)
+    ref = torch.where(started, torch.maximum(lse0, top), top)  # this chunk's reference
+    # (B, 1, 1)
+    carry = torch.where(started, torch.exp(torch.clamp(lse0 - ref, max=0.0)), torch.zeros_like(ref))
+    w = torch.exp(e - ref)  # (B, T, 1), each <= 1
+    # (B, T, 1): the normaliser up to each step, / exp(ref)
+    norm = carry + torch.cumsum(w, dim=1)
+    out = (p0 * carry + torch.cumsum(w * h, dim=1)) / norm  # (B, T, H)
+    new_lse = ref + torch.log(norm[:, -1:])  # (B, 1, 1)
+    return out, torch.ones_like(seen), new_lse.transpose(0, 1), out[:, -1:].transpose(0, 1)

@@ -14,7 +14,11 @@ import edgernn  # noqa: E402
 from edgernn.tasks import classify as classify_task  # noqa: E402
 from edgernn.tasks.classify import ClassifierStream  # noqa: E402
 from edgernn.train.classify.batches import last_logits, pad_batch, predict  # noqa: E402
-from edgernn.train.classify.ensemble import build_classifier  # noqa: E402
+from edgernn.train.classify.ensemble import (  # noqa: E402
+    Ensemble,
+    TCNEnsemble,
+    build_classifier,
+)
 from edgernn.train.classify.export import export_classifier  # noqa: E402
 from edgernn.train.classify.model import Classifier, ClassifierConfig  # noqa: E402
 from edgernn.train.classify.train import member_splits, run_classify  # noqa: E402
@@ -27,7 +31,14 @@ def seqs(rng: np.random.Generator, lengths: list[int], f: int = 3) -> list[np.nd
 
 @pytest.mark.parametrize(
     "arch, max_pool, members",
-    [("tcn", False, 1), ("lstm", False, 1), ("gru", False, 1), ("tcn", True, 1), ("gru", True, 2)],
+    [
+        ("tcn", False, 1),
+        ("lstm", False, 1),
+        ("gru", False, 1),
+        ("tcn", True, 1),
+        ("gru", True, 2),
+        ("tcn", True, 3),
+    ],  # fmt: skip
 )
 def test_padding_never_changes_any_prediction(arch, max_pool, members):
     torch.manual_seed(0)
@@ -152,7 +163,37 @@ def test_small_data_trains_an_ensemble_that_exports_and_reloads(tmp_path):
     assert [m["seed"] for m in members] == [0, 1000, 2000]
     assert all(m["epochs_run"] == 3 for m in members)
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt", "classify")
-    assert ckpt.model.config.members == 3 and len(ckpt.model.members) == 3
+    assert ckpt.model.config.members == 3 and isinstance(ckpt.model, TCNEnsemble)
     model = edgernn.load(tmp_path / "run" / "model.onnx", provider="cpu")
-    assert len(model.signature.states) == 3 * (1 + 3 + 2)  # per member: tcn layer, attention, max
+    # members side by side: the input history, attention's three, max pooling's two
+    assert [s.shape for s in model.signature.states] == [
+        (1, "batch", 2, 2), (1, "batch", 1, 1), (1, "batch", 3, 1), (1, "batch", 3, 8),
+        (1, "batch", 1, 1), (1, "batch", 3, 8),
+    ]  # fmt: skip
     assert report["metrics"]["test"]["n"] == 9  # streamed through the exported ensemble
+
+
+@pytest.mark.parametrize("n_features", [3, 8])  # 8: the first layer adds its input back
+def test_tcn_members_side_by_side_are_each_member(n_features):
+    config = ClassifierConfig(
+        arch="tcn", n_features=n_features, hidden=(8, 8, 8), n_classes=4, attention=True,
+        max_pool=True, members=3,
+    )  # fmt: skip
+    nets = []
+    for m in range(3):
+        torch.manual_seed(m)
+        nets.append(Classifier(config.__class__(**{**config.to_dict(), "members": 1})).eval())
+    apart = Ensemble(config).eval()  # one member after another
+    for member, net in zip(apart.members, nets):
+        member.load_state_dict(net.state_dict())
+    fused = TCNEnsemble.from_members(config, nets)
+    assert sum(p.numel() for p in fused.parameters()) == sum(p.numel() for p in apart.parameters())
+    x = torch.from_numpy(seqs(np.random.default_rng(4), [17], n_features)[0])[None]  # (1, T, F)
+    with torch.no_grad():
+        whole = fused(x)[0]
+        assert torch.allclose(whole, apart(x)[0], atol=1e-6)
+        state, steps = fused.initial_state(1), []
+        for t in range(17):
+            out, *state = fused(x[:, t : t + 1], *state)
+            steps.append(out)
+        assert torch.allclose(torch.cat(steps, dim=1), whole, atol=1e-6)

@@ -248,13 +248,20 @@ def test_max_pooling_classifiers_verify(tmp_path, text):
     assert report.passed, [c for c in report.checks if not c.passed]
 
 
-@pytest.mark.parametrize("text", [False, True], ids=["sensor", "text"])
-def test_ensembles_verify(tmp_path, text):
+@pytest.mark.parametrize(
+    "text, arch, states",
+    [
+        (False, "gru", 3 * (2 + 2)),  # per member: two GRU layers, the maximum
+        (True, "gru", 3 * (2 + 2)),
+        (False, "tcn", 2 + 3 + 2),  # members side by side: two layers, attention, the maximum
+    ],
+)
+def test_ensembles_verify(tmp_path, text, arch, states):
     model_path, ckpt_path = make_classifier(
-        tmp_path, text=text, arch="gru", max_pool=True, members=3
+        tmp_path, text=text, arch=arch, max_pool=True, members=3, attention=arch == "tcn"
     )
     model = load(model_path)
-    assert len(model.signature.states) == 3 * (2 + 2)  # per member: two GRU layers, the maximum
+    assert len(model.signature.states) == states
     report = verify_checkpoint(model, ckpt_path)
     assert report.passed, [c for c in report.checks if not c.passed]
 

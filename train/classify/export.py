@@ -14,7 +14,7 @@ from edgernn.core.model import Model
 from edgernn.errors import UsageError
 from edgernn.signature import Signature, StateSpec, TensorSpec
 from edgernn.train.checkpoint import Checkpoint
-from edgernn.train.classify.ensemble import Ensemble, build_classifier
+from edgernn.train.classify.ensemble import Ensemble, TCNEnsemble, build_classifier
 from edgernn.train.classify.model import Classifier, ClassifierConfig
 from edgernn.train.export.checks import Graph, VerifyOptions, checkpoint_facts, module_checks
 from edgernn.train.export.config import ExportConfig
@@ -25,13 +25,16 @@ from edgernn.train.export.signature import graph_signature
 TASK = "classify"
 
 
-def build(config: dict) -> Classifier | Ensemble:
+def build(config: dict) -> Classifier | Ensemble | TCNEnsemble:
     """An untrained classifier (or ensemble) from a checkpoint's ``model_config``."""
     return build_classifier(ClassifierConfig(**config))
 
 
 def export_classifier(
-    model: Classifier | Ensemble, fields: dict, out: str | Path, config: ExportConfig | None = None
+    model: Classifier | Ensemble | TCNEnsemble,
+    fields: dict,
+    out: str | Path,
+    config: ExportConfig | None = None,
 ) -> Signature:
     """Export through the verified exporter (ONNX Runtime within 1e-5 of PyTorch); ``fields``:
     the signature fields of ``run_classify``."""

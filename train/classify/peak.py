@@ -51,10 +51,13 @@ class MaxPool(nn.Module):
         self, h: torch.Tensor, seen: torch.Tensor, peak: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
         """h (B, T, H) and the running state -> (maximum over everything seen up to each step
-        (B, T, H), new seen, new peak)."""
+        (B, T, H), new seen, new peak). Axes between time and features (an ensemble's members,
+        (B, T, M, H) with state (1, B, M, H)) are carried through."""
         if torch.onnx.is_in_onnx_export():
             t = torch.arange(h.shape[1])
-            later = (t.unsqueeze(0) > t.unsqueeze(1)).unsqueeze(-1)  # (T, T, 1): s after t
+            later = t.unsqueeze(0) > t.unsqueeze(1)  # (T, T): s after t
+            for _ in range(h.dim() - 2):
+                later = later.unsqueeze(-1)  # (T, T, 1[, 1])
             masked = torch.where(later, torch.full_like(h[:1, :1, :1], -torch.inf), h[:, None])
             running = masked.amax(dim=2)  # (B, T, H): max over s <= t
         else:

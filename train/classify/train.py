@@ -23,7 +23,7 @@ from edgernn.train.classify.data import (
     load_dataset,
     merge_test,
 )
-from edgernn.train.classify.ensemble import Ensemble, build_classifier
+from edgernn.train.classify.ensemble import Ensemble, TCNEnsemble, assemble, build_classifier
 from edgernn.train.classify.epochs import REFIT_BELOW, Split, train_member
 from edgernn.train.classify.evaluate import build_report, streamed_metrics
 from edgernn.train.classify.export import export_classifier
@@ -214,7 +214,7 @@ def split_of(o: ClassifyOptions, dataset: Dataset) -> tuple[list[int], list[int]
 
 def fit(
     o: ClassifyOptions, dataset: Dataset, idx: tuple[list, list, list], show: bool
-) -> tuple[Classifier | Ensemble, dict, list[int]]:
+) -> tuple[Classifier | Ensemble | TCNEnsemble, dict, list[int]]:
     """Train one model on ``idx`` (train, val, test): the model, its report (the signature
     fields under "_fields") and the test sequences."""
     splits, fields, notes = prepare(dataset, idx, o.tokenizer, o.vocab_size, o.max_len)
@@ -237,8 +237,7 @@ def fit(
     config = replace(config, members=members)
     if show:
         show_start(first_line(dataset, splits, build_classifier(config), o), o.quiet)
-    model = build_classifier(config)
-    runs = []
+    nets, runs = [], []
     for m, (train, val) in enumerate(member_splits(splits, members, o, "val" in dataset.split)):
         loop = LoopConfig(
             lr=o.lr,
@@ -262,11 +261,8 @@ def fit(
             one, train, val, loop, seed, o.token_dropout, o.refit
         )
         runs.append((history, refit_note, seed))
-        if members == 1:
-            model = net
-        else:
-            model.members[m].load_state_dict(net.state_dict())
-    model.eval()
+        nets.append(net)
+    model = assemble(config, nets).eval()
     history, refit_note, _ = runs[0]
     settings = {
         "tokenizer": o.tokenizer if token else None,
@@ -291,7 +287,10 @@ def fit(
 
 
 def first_line(
-    dataset: Dataset, splits: list[Split], model: Classifier | Ensemble, o: ClassifyOptions
+    dataset: Dataset,
+    splits: list[Split],
+    model: Classifier | Ensemble | TCNEnsemble,
+    o: ClassifyOptions,
 ) -> str:
     """What ``edgernn train classify`` is about to train (``edgernn.train.progress``)."""
     hidden = ",".join(map(str, o.layers))
