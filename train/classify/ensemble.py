@@ -68,22 +68,6 @@ class Ensemble(nn.Module):
         return (mean, *new)
 
 
-def _init(members: int, n_in: int, n_out: int) -> nn.Parameter:
-    """(M, n_in, n_out) weights at nn.Linear's scale (a fresh model is not all zeros)."""
-    bound = 1 / math.sqrt(n_in)
-    return nn.Parameter(torch.empty(members, n_in, n_out).uniform_(-bound, bound))
-
-
-def build_classifier(config: ClassifierConfig) -> Classifier | Ensemble | TCNEnsemble:
-    """One classifier, or an ensemble of ``config.members``: a sensor temporal CNN's members
-    side by side in one set of operators (``TCNEnsemble``), others one after another."""
-    if config.members == 1:
-        return Classifier(config)
-    if config.arch == "tcn" and not config.vocab_size:
-        return TCNEnsemble(config)
-    return Ensemble(config)
-
-
 class TCNEnsemble(nn.Module):
     """``config.members`` temporal-CNN classifiers computed side by side, for one graph with
     the operators of one network: a member axis M runs through every tensor, (B, T, M, C),
@@ -156,7 +140,8 @@ class TCNEnsemble(nn.Module):
         full = torch.cat([past, h], dim=1)  # (B, K + T, [M,] C_in)
         d, k = self.dilations[i], self.config.kernel
         taps = torch.cat([full[:, j * d : -(k - 1 - j) * d or None] for j in range(k)], dim=-1)
-        # shared input (B, T, 1, 1, k*F), else (B, T, M, 1, k*C_in): x (M, k*C_in, C_out)
+        # shared input (B, T, 1, 1, k*F), else (B, T, M, 1, k*C_in); times each member's
+        # weights (M, k*C_in, C_out) -> (B, T, M, 1, C_out)
         taps = taps.unsqueeze(2).unsqueeze(2) if i == 0 else taps.unsqueeze(3)
         out = torch.relu(torch.matmul(taps, self.weights[i]).squeeze(3) + self.biases[i])
         return out, full[:, -self.history[i] :]
@@ -189,6 +174,22 @@ class TCNEnsemble(nn.Module):
         logp = torch.log_softmax(logits, dim=-1)
         mean = torch.logsumexp(logp, dim=2) - math.log(self.config.members)  # (B, T, C)
         return (mean, *new)
+
+
+def _init(members: int, n_in: int, n_out: int) -> nn.Parameter:
+    """(M, n_in, n_out) weights at nn.Linear's scale (a fresh model is not all zeros)."""
+    bound = 1 / math.sqrt(n_in)
+    return nn.Parameter(torch.empty(members, n_in, n_out).uniform_(-bound, bound))
+
+
+def build_classifier(config: ClassifierConfig) -> Classifier | Ensemble | TCNEnsemble:
+    """One classifier, or an ensemble of ``config.members``: a sensor temporal CNN's members
+    side by side in one set of operators (``TCNEnsemble``), others one after another."""
+    if config.members == 1:
+        return Classifier(config)
+    if config.arch == "tcn" and not config.vocab_size:
+        return TCNEnsemble(config)
+    return Ensemble(config)
 
 
 def assemble(
