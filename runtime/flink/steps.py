@@ -59,13 +59,8 @@ class Engine:
         """``cfg.model`` "" loads the shipped model."""
         self.cfg = cfg
         self.model = model or load(cfg.model or None, provider="cpu")
-        sig = self.model.signature
-        self.parser = RecordParser(
-            sig.features,
-            cfg.key_field,
-            cfg.timestamp_field,
-            extra_allowed=(*sig.targets, *cfg.ignore),
-            calendar=sig.calendar,
+        self.parser = RecordParser.for_model(
+            self.model.signature, cfg.key_field, cfg.timestamp_field, cfg.ignore
         )
         self.csv = CsvRows(cfg.csv_header, self.parser) if cfg.csv_header else None
         self.pool = Pool(self.model, threshold=cfg.threshold, drift_threshold=cfg.drift_threshold)

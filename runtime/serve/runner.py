@@ -81,13 +81,9 @@ class StreamRunner:
         self.sync, self.done, self.idle = sync, done, idle
         self.checkpointed, self.held = checkpointed, held
         self._fed_upto = self._released = 0  # positions fed to the runner / reported done
-        sig, cfg = model.signature, self.config
-        self.parser = RecordParser(
-            sig.features,
-            cfg.key_field,
-            cfg.timestamp_field,
-            extra_allowed=(*sig.targets, *cfg.ignore),
-            calendar=sig.calendar,
+        cfg = self.config
+        self.parser = RecordParser.for_model(
+            model.signature, cfg.key_field, cfg.timestamp_field, cfg.ignore
         )
         # the state directory's database (opened, or migrated, before anything runs)
         self.store = None if cfg.state_dir is None else StateStore(cfg.state_dir, model, notice)

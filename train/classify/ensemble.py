@@ -34,7 +34,7 @@ from torch import nn
 from edgernn.train.attention import online_pool
 from edgernn.train.classify.model import Classifier, ClassifierConfig
 from edgernn.train.classify.peak import MaxPool
-from edgernn.train.classify.tcn import TemporalConv
+from edgernn.train.classify.tcn import TemporalConv, causal_taps
 
 
 class Ensemble(nn.Module):
@@ -137,14 +137,12 @@ class TCNEnsemble(nn.Module):
     def _layer(self, i: int, h: torch.Tensor, past: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Layer i over h (B, T, [M,] C_in) with its history (B, K, [M,] C_in) -> (output
         (B, T, M, C_out), new history)."""
-        full = torch.cat([past, h], dim=1)  # (B, K + T, [M,] C_in)
-        d, k = self.dilations[i], self.config.kernel
-        taps = torch.cat([full[:, j * d : -(k - 1 - j) * d or None] for j in range(k)], dim=-1)
+        taps, past = causal_taps(past, h, self.dilations[i], self.config.kernel)
         # shared input (B, T, 1, 1, k*F), else (B, T, M, 1, k*C_in); times each member's
         # weights (M, k*C_in, C_out) -> (B, T, M, 1, C_out)
         taps = taps.unsqueeze(2).unsqueeze(2) if i == 0 else taps.unsqueeze(3)
         out = torch.relu(torch.matmul(taps, self.weights[i]).squeeze(3) + self.biases[i])
-        return out, full[:, -self.history[i] :]
+        return out, past
 
     def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """x (B, T, F) model units -> (log mean probability (B, T, C), *new states)."""

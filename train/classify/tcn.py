@@ -25,6 +25,20 @@ import torch
 from torch import nn
 
 
+def causal_taps(
+    past: torch.Tensor, h: torch.Tensor, dilation: int, kernel: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's input h (B, T, ..., C) after its history ``past`` (B, K, ..., C), K =
+    (kernel - 1) * dilation -> (the kernel taps side by side, oldest first (B, T, ..., k*C);
+    the new history (B, K, ..., C)). Tap j is steps j*d .. j*d + T of the joined input, i.e.
+    it ends (k-1-j)*d before the end: constant offsets from the end export as Slice with
+    constant bounds (no shape arithmetic in the graph)."""
+    full = torch.cat([past, h], dim=1)  # (B, K + T, ..., C)
+    d, k = dilation, kernel
+    taps = torch.cat([full[:, j * d : -(k - 1 - j) * d or None] for j in range(k)], dim=-1)
+    return taps, full[:, -(k - 1) * d :]
+
+
 class TemporalConv(nn.Module):
     """Stacked causal dilated convolutions (ReLU, residual where widths agree); ``forward``
     takes and returns each layer's input history as state."""
@@ -58,13 +72,9 @@ class TemporalConv(nn.Module):
         """x (B, T, C) and each layer's history -> (features (B, T, H), *new histories)."""
         h, new = x, []
         for i, conv in enumerate(self.convs):
-            past = states[i][0]  # (B, K, C_in), K = (k - 1) * d
-            full = torch.cat([past, h], dim=1)  # (B, K + T, C_in)
-            d, k = self.dilations[i], self.kernel
-            new.append(full[:, -self.history(i) :].unsqueeze(0))  # (1, B, K, C_in)
-            # tap j: steps j*d .. j*d + T of full, i.e. ending (k-1-j)*d before its end; constant
-            # offsets from the end export as Slice with constant bounds (no shape arithmetic)
-            taps = [full[:, j * d : -(k - 1 - j) * d or None] for j in range(k)]  # k x (B, T, C_in)
-            out = torch.relu(conv(torch.cat(taps, dim=2)))  # (B, T, C_out)
+            # (B, T, k*C_in), history (B, K, C_in)
+            taps, past = causal_taps(states[i][0], h, self.dilations[i], self.kernel)
+            new.append(past.unsqueeze(0))  # (1, B, K, C_in)
+            out = torch.relu(conv(taps))  # (B, T, C_out)
             h = out + h if out.shape[2] == h.shape[2] else out
         return (h, *new)
