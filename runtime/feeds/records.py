@@ -39,16 +39,13 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from edgernn.calendar import column_names, record_calendar
 from edgernn.errors import DataError, RecordError
 from edgernn.feeds.keys import key_id
-
-if TYPE_CHECKING:
-    from edgernn.signature import Signature
 
 MAX_LINE = 1 << 20  # a longer line is rejected unparsed (1 MiB)
 F32_MAX = float(np.finfo(np.float32).max)  # larger values do not fit the model's float32
@@ -69,24 +66,6 @@ class RecordParser:
     extra_allowed: tuple[str, ...] = ()  # other fields a record may carry (e.g. target columns)
     # calendar kinds: their columns end ``features`` and are computed from the timestamp
     calendar: tuple[str, ...] = ()
-
-    @classmethod
-    def for_model(
-        cls,
-        sig: Signature,
-        key_field: str | None,
-        timestamp_field: str = "timestamp",
-        ignore: tuple[str, ...] = (),
-    ) -> RecordParser:
-        """The parser of a model's records: its features (calendar columns computed from the
-        timestamp), with its target columns and ``ignore`` allowed besides."""
-        return cls(
-            sig.features,
-            key_field,
-            timestamp_field,
-            extra_allowed=(*sig.targets, *ignore),
-            calendar=sig.calendar,
-        )
 
     def __post_init__(self) -> None:
         computed = column_names(self.calendar)

@@ -30,9 +30,10 @@ import numpy as np
 from edgernn.core.model import Model, load
 from edgernn.core.pool import SMALL_TICK, Pool
 from edgernn.errors import RecordError, StateError
-from edgernn.feeds.records import CsvRows, RecordParser
+from edgernn.feeds.records import CsvRows
 from edgernn.flink.config import FlinkConfig
 from edgernn.flink.keystate import RECENT, KeyState, pack_key, record_digest, unpack_key
+from edgernn.serve.config import record_parser
 from edgernn.serve.order import ts_order
 
 MAX_BATCH = 1024  # most keys in one model call (edgernn stream's --max-batch default)
@@ -59,7 +60,7 @@ class Engine:
         """``cfg.model`` "" loads the shipped model."""
         self.cfg = cfg
         self.model = model or load(cfg.model or None, provider="cpu")
-        self.parser = RecordParser.for_model(
+        self.parser = record_parser(
             self.model.signature, cfg.key_field, cfg.timestamp_field, cfg.ignore
         )
         self.csv = CsvRows(cfg.csv_header, self.parser) if cfg.csv_header else None

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgernn.feeds.records import RecordParser
+from edgernn.signature import Signature
+
 
 @dataclass
 class RunnerConfig:
@@ -37,3 +40,21 @@ class RunnerConfig:
     # messages wait for one, half of mosquitto's default in-flight window (20), so the broker
     # keeps sending
     ack_every: int = 10
+
+
+def record_parser(
+    sig: Signature,
+    key_field: str | None,
+    timestamp_field: str = "timestamp",
+    ignore: tuple[str, ...] = (),
+) -> RecordParser:
+    """The parser of a model's records, for the runner and the Flink engine alike: its features
+    (calendar columns computed from the timestamp), its target columns and ``ignore`` allowed
+    besides."""
+    return RecordParser(
+        sig.features,
+        key_field,
+        timestamp_field,
+        extra_allowed=(*sig.targets, *ignore),
+        calendar=sig.calendar,
+    )

@@ -38,8 +38,8 @@ from edgernn.core.pool import SMALL_TICK, Pool
 from edgernn.errors import RecordError, StateError
 from edgernn.feeds.dedup import Recent
 from edgernn.feeds.keys import key_value
-from edgernn.feeds.records import CsvRows, Record, RecordParser, sniff_format
-from edgernn.serve.config import RunnerConfig
+from edgernn.feeds.records import CsvRows, Record, sniff_format
+from edgernn.serve.config import RunnerConfig, record_parser
 from edgernn.serve.inbox import END, Inbox, read_into
 from edgernn.serve.order import digest, order_of, seconds_between
 from edgernn.serve.stats import RunStats, reason_kind
@@ -82,9 +82,7 @@ class StreamRunner:
         self.checkpointed, self.held = checkpointed, held
         self._fed_upto = self._released = 0  # positions fed to the runner / reported done
         cfg = self.config
-        self.parser = RecordParser.for_model(
-            model.signature, cfg.key_field, cfg.timestamp_field, cfg.ignore
-        )
+        self.parser = record_parser(model.signature, cfg.key_field, cfg.timestamp_field, cfg.ignore)
         # the state directory's database (opened, or migrated, before anything runs)
         self.store = None if cfg.state_dir is None else StateStore(cfg.state_dir, model, notice)
         self.pool = Pool(
